@@ -1,0 +1,3 @@
+from gitml.cli.main import main
+
+main()

@@ -1,0 +1,260 @@
+"""The fluent logging API, with MLflow's names.
+
+Inside `gitml run` every call attaches to that run (the wrapper commits it).
+Elsewhere the first call starts a run in the current repository and the run
+is committed when it ends: at `end_run`, at the end of a `with` block, or at
+interpreter exit (`failed` after an uncaught exception).
+
+Logging only appends to files in the run's staging folder; no git library is
+imported until a run owned by this process is committed.
+"""
+
+import atexit
+import json
+import os
+import sys
+from pathlib import Path
+
+from gitml.errors import RunStateError
+from gitml.staging import Staging
+
+_active: "ActiveRun | None" = None
+_exit_status: str | None = None
+_hooks_installed = False
+
+
+class ActiveRun:
+    """The run this process logs to; a context manager that ends it."""
+
+    def __init__(self, staging: Staging, owned: bool, repo=None):
+        self.staging = staging
+        self.owned = owned
+        self._repo = repo
+
+    @property
+    def id(self) -> str:
+        return self.staging.meta["id"]
+
+    @property
+    def name(self) -> str:
+        return self.staging.meta["name"]
+
+    @property
+    def experiment(self) -> str:
+        return self.staging.meta["experiment"]
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.name} ({self.id})>"
+
+    def __enter__(self) -> "ActiveRun":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if _active is not self:
+            return
+        if exc_type is None:
+            end_run("finished")
+        else:
+            end_run("killed" if issubclass(exc_type, KeyboardInterrupt) else "failed")
+
+
+def start_run(
+    run_name: str | None = None,
+    *,
+    name: str | None = None,
+    params: dict | None = None,
+    tags: dict | None = None,
+    experiment: str | None = None,
+    description: str = "",
+    repo: str | os.PathLike | None = None,
+) -> ActiveRun:
+    """Start (or, under `gitml run`, attach to) the run this process logs to."""
+    global _active
+    if _active is not None:
+        raise RunStateError(
+            f"run {_active.name} is already active in this process; call gitml.end_run() first"
+        )
+    attached = os.environ.get("GITML_RUN_DIR")
+    if attached and Path(attached, "meta.json").exists():
+        _active = ActiveRun(Staging(Path(attached)), owned=False)
+    else:
+        from gitml.run import RunOptions
+        from gitml.run import start_run as start_domain_run
+        from gitml.store.repository import open_repository
+
+        repository = open_repository(repo or os.getcwd())
+        options = RunOptions(
+            name=run_name or name,
+            experiment=experiment,
+            note=description,
+            command=[sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [],
+        )
+        started = start_domain_run(repository, options)
+        _active = ActiveRun(started.staging, owned=True, repo=repository)
+        _install_exit_hooks()
+    if params:
+        log_params(params)
+    if tags:
+        set_tags(tags)
+    return _active
+
+
+def end_run(status: str = "finished"):
+    """End the active run; commit it when this process started it. Returns its summary."""
+    global _active
+    from gitml.record import STATUSES
+
+    if status not in STATUSES or status == "running":
+        raise RunStateError(f"status must be finished, failed or killed, not {status!r}")
+    run, _active = _active, None
+    if run is None:
+        return None
+    if not run.owned:
+        run.staging.close()
+        return None
+    from gitml.run import finish_run
+
+    return finish_run(run._repo, run.staging, status, None)
+
+
+def active_run() -> ActiveRun | None:
+    return _active
+
+
+def _run() -> ActiveRun:
+    return _active if _active is not None else start_run()
+
+
+def log_param(key: str, value) -> None:
+    _run().staging.log_param(key, value)
+
+
+def log_params(params: dict) -> None:
+    staging = _run().staging
+    for key, value in params.items():
+        staging.log_param(key, value)
+
+
+def log_metric(key: str, value, step: int | None = None, timestamp: int | None = None) -> None:
+    """Append one point of metric `key`; `step` defaults to one more than its last step."""
+    (_active or _run()).staging.log_metric(key, value, step, timestamp)
+
+
+def log_metrics(metrics: dict, step: int | None = None, timestamp: int | None = None) -> None:
+    staging = _run().staging
+    for key, value in metrics.items():
+        staging.log_metric(key, value, step, timestamp)
+
+
+def set_tag(key: str, value) -> None:
+    _run().staging.set_tag(key, value)
+
+
+def set_tags(tags: dict) -> None:
+    staging = _run().staging
+    for key, value in tags.items():
+        staging.set_tag(key, value)
+
+
+def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
+    """Store a file in the run as `artifact_path/<file name>`."""
+    source = Path(local_path)
+    if not source.is_file():
+        from gitml.errors import ArtifactError
+
+        raise ArtifactError(f"artifact {str(local_path)!r} is not a file")
+    _run().staging.add_artifact_file(source, _join(artifact_path, source.name))
+
+
+def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None) -> None:
+    """Store every file under a folder in the run, keeping relative paths."""
+    folder = Path(local_dir)
+    if not folder.is_dir():
+        from gitml.errors import ArtifactError
+
+        raise ArtifactError(f"artifact folder {str(local_dir)!r} is not a folder")
+    staging = _run().staging
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        staging.add_artifact_file(file, _join(artifact_path, file.relative_to(folder).as_posix()))
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    _run().staging.add_artifact_bytes(artifact_file, text.encode())
+
+
+def log_dict(dictionary: dict, artifact_file: str) -> None:
+    """Store a dict as JSON, or as YAML when `artifact_file` ends in .yaml/.yml."""
+    if artifact_file.endswith((".yaml", ".yml")):
+        import yaml
+
+        text = yaml.safe_dump(dictionary, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(dictionary, indent=2, ensure_ascii=False)
+    _run().staging.add_artifact_bytes(artifact_file, text.encode())
+
+
+def get_params() -> dict[str, str]:
+    """The params of the active run (or of the `gitml run` this process runs under)."""
+    if _active is not None:
+        return _active.staging.read().params
+    if "GITML_PARAMS" in os.environ:
+        return json.loads(os.environ["GITML_PARAMS"])
+    return {}
+
+
+def get_run(run: str, repo: str | os.PathLike | None = None) -> dict:
+    """The full record of a run, by id, id prefix or name."""
+    from gitml.catalog import load_record, resolve
+    from gitml.store.repository import open_repository
+
+    repository = open_repository(repo or os.getcwd())
+    summary = resolve(repository, run)
+    if summary.status == "running":
+        return summary.to_json()
+    return load_record(repository, summary)
+
+
+def search_runs(
+    experiment: str | None = None,
+    status: str | None = None,
+    max_results: int | None = None,
+    repo: str | os.PathLike | None = None,
+) -> list[dict]:
+    """Runs newest first, as summaries (`gitml ls --json` objects)."""
+    from gitml.catalog import list_runs
+    from gitml.store.repository import open_repository
+
+    runs = list_runs(open_repository(repo or os.getcwd()))
+    selected = [
+        run.to_json()
+        for run in runs
+        if (experiment is None or run.experiment == experiment)
+        and (status is None or run.status == status)
+    ]
+    return selected[:max_results] if max_results is not None else selected
+
+
+def _join(folder: str | None, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}" if folder else name
+
+
+def _install_exit_hooks() -> None:
+    """Commit an unfinished run at exit; `failed` if an exception escaped."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    previous_hook = sys.excepthook
+
+    def note_failure(exc_type, exc, tb):
+        global _exit_status
+        _exit_status = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = note_failure
+    atexit.register(_end_at_exit)
+
+
+def _end_at_exit() -> None:
+    if _active is not None and _active.owned:
+        end_run(_exit_status or "finished")

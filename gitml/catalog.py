@@ -1,0 +1,185 @@
+"""Which runs exist: listing, names, resolving what a user typed, reading records.
+
+Committed runs come from `store.refs.list_run_refs`; runs still in progress
+from their staging folders. A small cache maps run ids to names so that a new
+run can pick an unused name without reading every run commit.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from gitml.errors import RunNotFoundError
+from gitml.ids import could_be_id_prefix
+from gitml.record import RunSummary, parse_message, summarize
+from gitml.staging import Staging, runs_dir
+from gitml.store.refs import list_run_refs
+from gitml.store.repository import Repository
+
+NAMES_CACHE = "cache/names.tsv"
+_BATCH_LIMIT = 256  # beyond this many unknown ids, one full listing is cheaper
+
+
+def list_runs(repo: Repository, include_running: bool = True) -> list[RunSummary]:
+    """Every run, newest first: committed ones from refs, running ones from staging."""
+    runs = [s for s in _summaries(repo) if s is not None]
+    if include_running:
+        runs.extend(running_runs(repo))
+        runs.sort(key=lambda run: run.id, reverse=True)
+    return runs
+
+
+def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSummary | None]:
+    return [parse_message(ref.message, ref.sha) for ref in list_run_refs(repo, True, run_ids)]
+
+
+def running_runs(repo: Repository) -> list[RunSummary]:
+    folder = runs_dir(repo.state_dir)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        try:
+            found.append(staged_summary(Staging(path)))
+        except (OSError, ValueError, KeyError):
+            continue  # being created or removed right now
+    return found
+
+
+def staged_summary(staging: Staging) -> RunSummary:
+    staged = staging.read()
+    meta = staged.meta
+    return RunSummary(
+        id=meta["id"],
+        name=meta["name"],
+        experiment=meta["experiment"],
+        status="running",
+        start_ms=meta["start_ms"],
+        base=meta.get("base"),
+        user=meta.get("user", ""),
+        command=" ".join(meta.get("command") or []),
+        params=staged.params,
+        metrics={
+            key: summarize([(step, value) for step, value, _ in points]).last
+            for key, points in staged.metrics.items()
+        },
+        tags=staged.tags,
+    )
+
+
+# names
+
+
+def names_in_use(repo: Repository) -> dict[str, str]:
+    """name → run id for every run, committed or running."""
+    return _index(repo)[1]
+
+
+def _index(repo: Repository) -> tuple[list[str], dict[str, str]]:
+    """(ids of committed runs, name → id of all runs) from refs and the names cache."""
+    ids = [ref.run_id for ref in list_run_refs(repo, with_messages=False)]
+    cache = _read_names_cache(repo)
+    missing = [run_id for run_id in ids if run_id not in cache]
+    if missing:
+        wanted = None if len(missing) > _BATCH_LIMIT else missing
+        for summary in _summaries(repo, wanted):
+            if summary is not None:
+                cache[summary.id] = summary.name
+        _write_names_cache(repo, {run_id: cache[run_id] for run_id in ids if run_id in cache})
+    names = {cache[run_id]: run_id for run_id in ids if run_id in cache}
+    for run in running_runs(repo):
+        names[run.name] = run.id
+    return ids, names
+
+
+def remember_name(repo: Repository, run_id: str, name: str) -> None:
+    path = repo.state_dir / NAMES_CACHE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{run_id}\t{name}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _read_names_cache(repo: Repository) -> dict[str, str]:
+    try:
+        text = (repo.state_dir / NAMES_CACHE).read_text()
+    except OSError:
+        return {}
+    cache = {}
+    for line in text.splitlines():
+        run_id, _, name = line.partition("\t")
+        if name:
+            cache[run_id] = name
+    return cache
+
+
+def _write_names_cache(repo: Repository, cache: dict[str, str]) -> None:
+    path = repo.state_dir / NAMES_CACHE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(f"{run_id}\t{name}\n" for run_id, name in cache.items()))
+    os.replace(tmp, path)
+
+
+# resolving
+
+
+def resolve(repo: Repository, text: str) -> RunSummary:
+    """The one run whose id starts with `text` or whose name is `text`."""
+    ids, names = _index(repo)
+    running = {run.id: run for run in running_runs(repo)}
+    matches = set()
+    if text in names:
+        matches.add(names[text])
+    if could_be_id_prefix(text):
+        matches.update(i for i in [*ids, *running] if i.startswith(text))
+    if len(matches) > 1:
+        raise RunNotFoundError(text, sorted(matches))
+    if not matches:
+        raise RunNotFoundError(text)
+    (run_id,) = matches
+    if run_id in running:
+        return running[run_id]
+    (summary,) = _summaries(repo, [run_id])
+    if summary is None:
+        raise RunNotFoundError(text)
+    return summary
+
+
+def load_record(repo: Repository, summary: RunSummary) -> dict:
+    """The full record (run.json) of a committed run, plus the files it holds."""
+    from gitml.store.objects import ObjectStore
+
+    with ObjectStore(repo) as store:
+        tree = store.commit(summary.sha.encode()).tree
+        record = json.loads(store.read_path(tree, ".gitml/run.json"))
+    return record
+
+
+def staging_path(repo: Repository, run_id: str) -> Path:
+    return runs_dir(repo.state_dir) / run_id
+
+
+def changed_files(repo: Repository, summary: RunSummary) -> list[dict]:
+    """Files the run's snapshot changed against its base ('.gitml/' left out)."""
+    from gitml.store.gitcmd import run_git
+
+    base = summary.base or "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree
+    out = run_git(
+        [
+            "diff",
+            "--name-status",
+            "-z",
+            "--no-renames",
+            base,
+            summary.sha,
+            "--",
+            ".",
+            ":(exclude).gitml",
+        ],
+        repo.cwd,
+    ).stdout.decode(errors="surrogateescape")
+    parts = [p for p in out.split("\0") if p]
+    return [{"status": parts[i], "path": parts[i + 1]} for i in range(0, len(parts) - 1, 2)]

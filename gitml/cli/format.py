@@ -1,0 +1,71 @@
+"""Turning values into terminal text: times, durations, numbers, tables."""
+
+import json
+import math
+import shutil
+import time
+
+import click
+
+
+def when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def number(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} B"
+
+
+def short_ids(ids: list[str], minimum: int = 12) -> dict[str, str]:
+    """The shortest prefix (at least `minimum` long) that tells the listed ids apart."""
+    length = minimum
+    while length < 26 and len({i[:length] for i in ids}) < len(ids):
+        length += 1
+    return {i: i[:length] for i in ids}
+
+
+def table(headers: list[str], rows: list[list[str]], fixed: int) -> str:
+    """A plain table; columns after the first `fixed` are dropped until it fits the terminal."""
+    width = shutil.get_terminal_size((120, 24)).columns
+    columns = list(range(len(headers)))
+    widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
+    while len(columns) > fixed and sum(widths[i] + 2 for i in columns) - 2 > width:
+        columns.pop()
+    lines = ["  ".join(headers[i].ljust(widths[i]) for i in columns).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in columns).rstrip())
+    hidden = len(headers) - len(columns)
+    if hidden:
+        lines.append(f"({hidden} more columns hidden: widen the terminal or use --json)")
+    return "\n".join(lines)
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))

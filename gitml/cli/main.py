@@ -1,0 +1,95 @@
+"""The root `gitml` group: shared context, the error boundary, command groups."""
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from gitml.errors import GitmlError
+
+
+class Context:
+    """Built once per invocation by the root group; commands ask it for the repository."""
+
+    def __init__(self, directory: str | None):
+        self.directory = Path(directory or os.getcwd())
+        self._repo = None
+
+    @property
+    def repo(self):
+        """The repository, opened once; abandoned runs are recovered first."""
+        if self._repo is None:
+            from gitml.run import recover_abandoned_runs
+            from gitml.store.repository import open_repository
+
+            self._repo = open_repository(self.directory)
+            if self._repo.root is not None:
+                for run in recover_abandoned_runs(self._repo):
+                    click.echo(
+                        f"gitml: recovered run {run.name} ({run.id}) as {run.status}", err=True
+                    )
+        return self._repo
+
+
+class ErrorBoundary(click.Group):
+    """Turns gitml errors into one line on stderr and exit 1, for every command."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GitmlError as error:
+            click.echo(f"gitml: error: {error}", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("gitml: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as error:
+            if ctx.meta.get("gitml.traceback"):
+                raise
+            click.echo(
+                f"gitml: unexpected error: {type(error).__name__}: {error} "
+                "(rerun with `gitml --traceback …` to see where; please report it)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=ErrorBoundary, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Run as if gitml was started in this folder (like `git -C`).",
+)
+@click.option(
+    "--traceback", is_flag=True, hidden=True, help="Show tracebacks of unexpected errors."
+)
+@click.version_option(package_name="gitml", message="gitml %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
+    """Experiment tracking kept in your git repository.
+
+    Every run is a commit on a hidden ref (refs/gitml/runs/<id>) holding the
+    code it ran, its params, metrics, artifacts and output.
+    """
+    ctx.meta["gitml.traceback"] = traceback
+    ctx.obj = Context(directory)
+
+
+def _register() -> None:
+    from gitml.cli import demo, run, runs
+
+    cli.add_command(run.run)
+    for command in runs.commands:
+        cli.add_command(command)
+    cli.add_command(demo.demo)
+
+
+_register()
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="gitml"))

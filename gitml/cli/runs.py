@@ -1,0 +1,168 @@
+"""`gitml ls`, `gitml show`, `gitml recover`: look at recorded runs."""
+
+import shlex
+
+import click
+
+from gitml.cli import format as fmt
+from gitml.cli.options import json_option
+from gitml.record import STATUSES
+
+
+@click.command("ls")
+@click.option(
+    "--experiment", "-e", help="Only runs of this experiment (default: the current branch's)."
+)
+@click.option("--all", "-a", "all_experiments", is_flag=True, help="Runs of every experiment.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=1), help="At most this many runs (newest first)."
+)
+@json_option
+@click.pass_obj
+def ls(obj, experiment, all_experiments, status, limit, as_json) -> None:
+    """List runs, newest first: id, name, status, start, duration, params, last metrics."""
+    from gitml.catalog import list_runs
+    from gitml.store.repository import read_head
+
+    repo = obj.repo
+    runs = list_runs(repo)
+    if not all_experiments and experiment is None and repo.root is not None:
+        experiment = read_head(repo)[0] or "default"
+    selected = [
+        run
+        for run in runs
+        if (experiment is None or run.experiment == experiment)
+        and (status is None or run.status == status)
+    ][:limit]
+    if as_json:
+        fmt.echo_json([run.to_json() for run in selected])
+        return
+    if not selected:
+        others = len(runs)
+        hint = f" ({others} in other experiments: gitml ls --all)" if others else ""
+        click.echo(
+            f"no runs{' in experiment ' + repr(experiment) if experiment else ''}{hint}", err=True
+        )
+        return
+    click.echo(_runs_table(selected))
+
+
+def _runs_table(runs) -> str:
+    params = _keys(run.params for run in runs)
+    metrics = _keys(run.metrics for run in runs)
+    short = fmt.short_ids([run.id for run in runs])
+    headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "EXPERIMENT"]
+    headers += [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
+    rows = []
+    for run in runs:
+        row = [
+            short[run.id],
+            run.name,
+            run.status,
+            fmt.when(run.start_ms),
+            fmt.duration(run.duration_ms),
+            run.experiment,
+        ]
+        row += [run.params.get(k, "-") for k in params]
+        row += [fmt.number(run.metrics[k]) if k in run.metrics else "-" for k in metrics]
+        rows.append(row)
+    return fmt.table(headers, rows, fixed=3)
+
+
+def _keys(dicts) -> list[str]:
+    seen: dict[str, None] = {}
+    for d in dicts:
+        seen.update(dict.fromkeys(d))
+    return list(seen)
+
+
+@click.command("show")
+@click.argument("run")
+@json_option
+@click.pass_obj
+def show(obj, run, as_json) -> None:
+    """Everything recorded about RUN (an id, id prefix or name)."""
+    from gitml.catalog import changed_files, load_record, resolve
+
+    repo = obj.repo
+    summary = resolve(repo, run)
+    if summary.status == "running":
+        record = {**summary.to_json(), "metrics": {}, "artifacts": [], "files_changed": []}
+        record["metrics"] = {k: {"last": v} for k, v in summary.metrics.items()}
+    else:
+        record = load_record(repo, summary)
+        record["commit"] = summary.sha
+        record["files_changed"] = changed_files(repo, summary)
+    if as_json:
+        fmt.echo_json(record)
+        return
+    click.echo(_describe(record))
+
+
+def _describe(record: dict) -> str:
+    command = record.get("command") or ""
+    if isinstance(command, list):
+        command = shlex.join(command)
+    lines = [
+        f"run        {record['name']} ({record['id']})",
+        f"status     {record['status']}"
+        + (f" (exit {record['exit_code']})" if record.get("exit_code") is not None else ""),
+        f"experiment {record['experiment']}",
+        f"command    {command}",
+        f"started    {fmt.when(record.get('start_ms'))}",
+        f"duration   {fmt.duration(record.get('duration_ms'))}",
+    ]
+    for label, key in (
+        ("user", "user"),
+        ("host", "host"),
+        ("python", "python"),
+        ("platform", "platform"),
+        ("base", "base"),
+        ("commit", "commit"),
+        ("env hash", "env_hash"),
+    ):
+        if record.get(key):
+            lines.append(f"{label:<10} {record[key]}")
+    if "dirty" in record:
+        lines.append(f"{'dirty':<10} {'yes' if record['dirty'] else 'no'}")
+    if record.get("note"):
+        lines += ["", "note", "  " + record["note"].replace("\n", "\n  ")]
+    if record.get("params"):
+        lines += ["", "params"] + [f"  {k} = {v}" for k, v in record["params"].items()]
+    if record.get("metrics"):
+        lines += ["", "metrics    last  (min / max, steps)"]
+        for key, m in record["metrics"].items():
+            if "min" in m:
+                low, high = fmt.number(float(m["min"])), fmt.number(float(m["max"]))
+                lines.append(
+                    f"  {key} = {fmt.number(float(m['last']))}  ({low} / {high}, "
+                    f"{m['count']} points, last step {m['last_step']})"
+                )
+            else:
+                lines.append(f"  {key} = {fmt.number(float(m['last']))}")
+    if record.get("tags"):
+        lines += ["", "tags"] + [f"  {k} = {v}" for k, v in record["tags"].items()]
+    if record.get("artifacts"):
+        lines += ["", "artifacts"] + [
+            f"  {a['path']}  {fmt.size(a['size'])}" for a in record["artifacts"]
+        ]
+    skipped = record.get("skipped") or {}
+    for path in skipped.get("large", []):
+        lines.append(f"  (left out of the snapshot, over the size limit: {path})")
+    for path in skipped.get("secret", []):
+        lines.append(f"  (left out of the snapshot, looks like a secret: {path})")
+    if record.get("files_changed"):
+        lines += ["", "files changed against base"]
+        lines += [f"  {c['status']}  {c['path']}" for c in record["files_changed"]]
+    return "\n".join(lines)
+
+
+@click.command("recover")
+@click.pass_obj
+def recover(obj) -> None:
+    """Commit runs left behind by a crash (every gitml command also does this)."""
+    _ = obj.repo  # opening the repository recovers abandoned runs and reports them
+
+
+commands = [ls, show, recover]

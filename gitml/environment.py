@@ -1,0 +1,131 @@
+"""Facts about the machine and the Python environment a run used.
+
+`installed_packages` is the costly one (`pip freeze` takes about a second
+here), so it reads package metadata directly and caches the answer per
+interpreter until one of its site-packages folders changes.
+"""
+
+import getpass
+import hashlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+_FREEZE_SNIPPET = r"""
+import importlib.metadata as m, json, site, sys
+dists = {}
+for d in m.distributions():
+    name = d.metadata["Name"]
+    if name and name.lower() not in dists:
+        dists[name.lower()] = f"{name}=={d.version}"
+print(json.dumps({"python": sys.executable, "paths": [p for p in sys.path if p],
+                  "packages": sorted(dists.values(), key=str.lower)}))
+"""
+
+
+def machine_facts() -> dict:
+    """User, host, Python version and platform of this process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return {
+        "user": user,
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def interpreter_for(command: list[str]) -> str:
+    """The Python interpreter a command will run: its first word if that is a Python."""
+    if command:
+        first = os.path.basename(command[0])
+        if first.startswith("python"):
+            found = shutil.which(command[0])
+            if found:
+                return os.path.realpath(found)
+    return os.path.realpath(sys.executable)
+
+
+def installed_packages(interpreter: str, cache_dir: Path) -> list[str]:
+    """`name==version` for every distribution `interpreter` sees, cached by folder mtimes."""
+    cache_file = cache_dir / ("freeze-" + hashlib.sha256(interpreter.encode()).hexdigest()[:16])
+    try:
+        cached = json.loads(cache_file.read_text())
+        if cached["fingerprint"] == _fingerprint(cached["paths"]):
+            return cached["packages"]
+    except (OSError, ValueError, KeyError):
+        pass
+    result = subprocess.run(
+        [interpreter, "-c", _FREEZE_SNIPPET], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        return []
+    found = json.loads(result.stdout)
+    entry = {
+        "paths": found["paths"],
+        "fingerprint": _fingerprint(found["paths"]),
+        "packages": found["packages"],
+    }
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry))
+    os.replace(tmp, cache_file)
+    return found["packages"]
+
+
+def _fingerprint(paths: list[str]) -> list:
+    stamps = []
+    for path in paths:
+        try:
+            stamps.append(os.stat(path).st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return stamps
+
+
+def spec_hash(text: str) -> str:
+    """A hash of an environment spec that ignores key order and formatting."""
+    try:
+        import yaml
+
+        normalized = json.dumps(yaml.safe_load(text), sort_keys=True, default=str)
+    except Exception:  # an unreadable spec is still hashed, as text
+        normalized = text
+    return hashlib.sha256(normalized.encode()).hexdigest()
+
+
+def process_start_token(pid: int) -> str | None:
+    """Something that tells this process apart from a later one with the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, start_token: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start_token is None:
+        return True
+    current = process_start_token(pid)
+    if current is None:
+        return True
+    if current != start_token:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,76 @@
+"""One error tree for gitml.
+
+Domain and store code raise these; the CLI turns them into one line on stderr
+and a non-zero exit. Each subclass carries the facts a caller may need.
+"""
+
+
+class GitmlError(Exception):
+    """Base of every error gitml raises on purpose."""
+
+
+class NotARepositoryError(GitmlError):
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(
+            f"not a git repository: {path} (run gitml inside a git work tree, or `git init` first)"
+        )
+
+
+class BareRepositoryError(GitmlError):
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(
+            f"{path} is a bare repository: runs need a work tree to snapshot "
+            "(clone it and run gitml in the clone)"
+        )
+
+
+class GitCommandError(GitmlError):
+    def __init__(self, args: list[str], stderr: str, returncode: int):
+        self.args_ = args
+        self.stderr = stderr
+        self.returncode = returncode
+        detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}"
+        super().__init__(f"git {' '.join(args[:2])} failed: {detail}")
+
+
+class RunNotFoundError(GitmlError):
+    def __init__(self, ref: str, candidates: list[str] | None = None):
+        self.ref = ref
+        self.candidates = candidates or []
+        if self.candidates:
+            listed = ", ".join(self.candidates[:10])
+            more = f" (and {len(self.candidates) - 10} more)" if len(self.candidates) > 10 else ""
+            msg = f"'{ref}' is ambiguous: it matches {listed}{more}; give more characters"
+        else:
+            msg = f"no run matches '{ref}' (see `gitml ls --all` for run ids and names)"
+        super().__init__(msg)
+
+
+class RunNameTakenError(GitmlError):
+    def __init__(self, name: str, run_id: str):
+        self.name = name
+        self.run_id = run_id
+        super().__init__(f"run name '{name}' is already used by run {run_id}; choose another name")
+
+
+class InvalidValueError(GitmlError):
+    """A user-supplied value (param, metric, tag, key, option) is malformed."""
+
+
+class ArtifactError(GitmlError):
+    """An artifact cannot be stored (outside the repo, too large, missing, ...)."""
+
+
+class RunStateError(GitmlError):
+    """An operation does not fit the state of the run (none active, already ended, ...)."""
+
+
+class ReservedPathError(GitmlError):
+    def __init__(self, path: str):
+        self.path = path
+        super().__init__(
+            f"the work tree contains '{path}', which gitml reserves for run records; "
+            "rename it or add it to .gitignore"
+        )

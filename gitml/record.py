@@ -1,0 +1,250 @@
+"""The run record: its fields, its commit message with trailers, and its file names.
+
+Pure data and text, no git: the same grammar is written when a run is
+committed and read back by `gitml ls` from `git for-each-ref` output.
+"""
+
+import math
+import re
+from dataclasses import dataclass, field
+
+FORMAT_VERSION = 1
+RECORD_DIR = ".gitml"
+STATUSES = ("running", "finished", "failed", "killed")
+TRAILER_PREFIX = "Gitml-"
+MAX_KEY_LENGTH = 250
+_KEY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+_SAFE_FILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+@dataclass
+class MetricSummary:
+    last: float
+    min: float
+    max: float
+    count: int
+    last_step: int
+
+    def to_json(self) -> dict:
+        return {
+            "last": json_float(self.last),
+            "min": json_float(self.min),
+            "max": json_float(self.max),
+            "count": self.count,
+            "last_step": self.last_step,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "MetricSummary":
+        return cls(
+            last=parse_float(data["last"]),
+            min=parse_float(data["min"]),
+            max=parse_float(data["max"]),
+            count=int(data["count"]),
+            last_step=int(data["last_step"]),
+        )
+
+
+@dataclass
+class RunSummary:
+    """What `gitml ls` knows about a run without reading its tree."""
+
+    id: str
+    name: str
+    experiment: str
+    status: str
+    start_ms: int
+    end_ms: int | None = None
+    exit_code: int | None = None
+    base: str | None = None
+    user: str = ""
+    command: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    sha: str | None = None
+
+    @property
+    def duration_ms(self) -> int | None:
+        return None if self.end_ms is None else self.end_ms - self.start_ms
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "duration_ms": self.duration_ms,
+            "base": self.base,
+            "user": self.user,
+            "command": self.command,
+            "params": dict(self.params),
+            "metrics": {k: json_float(v) for k, v in self.metrics.items()},
+            "tags": dict(self.tags),
+            "commit": self.sha,
+        }
+
+
+# numbers
+
+
+def json_float(value: float) -> float | str:
+    """JSON has no NaN or infinity: write them as the strings 'nan', 'inf', '-inf'."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def parse_float(value: float | str) -> float:
+    return float(value)
+
+
+def format_float(value: float) -> str:
+    """Shortest text that reads back to the same float ('nan', 'inf' kept)."""
+    return repr(float(value))
+
+
+def summarize(points: list[tuple[int, float]]) -> MetricSummary:
+    """Summary of (step, value) points in logging order; 'last' is at the highest step."""
+    last_step, last = points[0]
+    for step, value in points:
+        if step >= last_step:
+            last_step, last = step, value
+    finite = [v for _, v in points if not math.isnan(v)]
+    return MetricSummary(
+        last=last,
+        min=min(finite) if finite else math.nan,
+        max=max(finite) if finite else math.nan,
+        count=len(points),
+        last_step=last_step,
+    )
+
+
+# keys and file names
+
+
+def validate_key(kind: str, key: object) -> str:
+    """Return `key` if it can name a param, metric or tag; else say what is wrong."""
+    from gitml.errors import InvalidValueError
+
+    if not isinstance(key, str) or not key.strip():
+        raise InvalidValueError(f"{kind} key must be a non-empty string, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidValueError(f"{kind} key is longer than {MAX_KEY_LENGTH} characters: {key!r}")
+    if _KEY_FORBIDDEN.search(key):
+        raise InvalidValueError(f"{kind} key {key!r} contains a control character")
+    return key
+
+
+def key_to_filename(key: str) -> str:
+    """A flat, safe file name for a metric key; `filename_to_key` inverts it."""
+    out = []
+    for index, char in enumerate(key):
+        if char in _SAFE_FILE_CHARS and not (index == 0 and char == "."):
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode())
+    return "".join(out) + ".tsv"
+
+
+def filename_to_key(filename: str) -> str:
+    stem = filename.removesuffix(".tsv")
+    return re.sub(
+        r"(?:%[0-9A-F]{2})+",
+        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode(),
+        stem,
+    )
+
+
+# commit message
+
+
+def escape_value(text: str) -> str:
+    return text.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+
+
+def escape_key(text: str) -> str:
+    return escape_value(text).replace("=", "%3D")
+
+
+def unescape(text: str) -> str:
+    return re.sub(r"%(25|0A|0D|3D)", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def build_message(summary: RunSummary, note: str = "") -> str:
+    """`<name>: <status>`, the note, then trailers carrying the summary."""
+    trailers = [
+        ("Format", str(FORMAT_VERSION)),
+        ("Run", summary.id),
+        ("Name", summary.name),
+        ("Experiment", summary.experiment),
+        ("Status", summary.status),
+        ("Start", str(summary.start_ms)),
+    ]
+    if summary.end_ms is not None:
+        trailers.append(("End", str(summary.end_ms)))
+    if summary.exit_code is not None:
+        trailers.append(("Exit-Code", str(summary.exit_code)))
+    if summary.base:
+        trailers.append(("Base", summary.base))
+    if summary.user:
+        trailers.append(("User", summary.user))
+    if summary.command:
+        trailers.append(("Command", summary.command))
+    for key, value in summary.params.items():
+        trailers.append(("Param", f"{escape_key(key)}={value}"))
+    for key, value in summary.metrics.items():
+        trailers.append(("Metric", f"{escape_key(key)}={format_float(value)}"))
+    for key, value in summary.tags.items():
+        trailers.append(("Tag", f"{escape_key(key)}={value}"))
+    body = "\n".join(f"{TRAILER_PREFIX}{name}: {escape_value(value)}" for name, value in trailers)
+    parts = [f"{summary.name}: {summary.status}"]
+    if note.strip():
+        parts.append(note.strip())
+    parts.append(body)
+    return "\n\n".join(parts) + "\n"
+
+
+def parse_message(message: str, sha: str | None = None) -> RunSummary | None:
+    """The summary carried by a run commit's trailers; None if it carries none."""
+    block = message.rstrip("\n").rsplit("\n\n", 1)[-1]
+    fields: dict[str, str] = {}
+    params: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {}
+    for line in block.splitlines():
+        if not line.startswith(TRAILER_PREFIX) or ": " not in line:
+            continue
+        name, raw = line[len(TRAILER_PREFIX) :].split(": ", 1)
+        if name in ("Param", "Metric", "Tag") and "=" in raw:
+            key, value = raw.split("=", 1)
+            key, value = unescape(key), unescape(value)
+            if name == "Param":
+                params[key] = value
+            elif name == "Tag":
+                tags[key] = value
+            else:
+                metrics[key] = float(value)
+        else:
+            fields[name] = unescape(raw)
+    if "Run" not in fields:
+        return None
+    return RunSummary(
+        id=fields["Run"],
+        name=fields.get("Name", ""),
+        experiment=fields.get("Experiment", ""),
+        status=fields.get("Status", ""),
+        start_ms=int(fields.get("Start", 0)),
+        end_ms=int(fields["End"]) if "End" in fields else None,
+        exit_code=int(fields["Exit-Code"]) if "Exit-Code" in fields else None,
+        base=fields.get("Base"),
+        user=fields.get("User", ""),
+        command=fields.get("Command", ""),
+        params=params,
+        metrics=metrics,
+        tags=tags,
+        sha=sha,
+    )

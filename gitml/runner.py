@@ -1,0 +1,179 @@
+"""Run a command as a gitml run: stream and capture its output, forward signals,
+gather the environment while it runs, and record how it ended."""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.environment import installed_packages, interpreter_for
+from gitml.errors import ArtifactError, GitmlError, InvalidValueError
+from gitml.record import RunSummary
+from gitml.run import StartedRun, finish_run, set_owner
+from gitml.store.repository import Repository
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class CommandResult:
+    summary: RunSummary
+    exit_code: int
+    artifact_errors: list[str] = field(default_factory=list)
+
+
+def check_command(command: list[str]) -> None:
+    """Refuse, before anything is written, a command that cannot start."""
+    if not command:
+        raise InvalidValueError(
+            "no command given: put it after `--`, e.g. gitml run -- python train.py"
+        )
+    if shutil.which(command[0]) is None:
+        raise InvalidValueError(f"command not found: {command[0]} (check the spelling and PATH)")
+
+
+def check_artifact_paths(repo: Repository, paths: list[str]) -> list[Path]:
+    """Artifact paths must lie inside the work tree; they may not exist yet."""
+    root = repo.work_tree.resolve()
+    checked = []
+    for text in paths:
+        path = Path(text).absolute().resolve()
+        if not path.is_relative_to(root):
+            raise ArtifactError(
+                f"artifact {text!r} is outside the repository ({root}); "
+                "write it inside the work tree or log it from the script"
+            )
+        checked.append(path)
+    return checked
+
+
+def child_environment(started: StartedRun, repo: Repository) -> dict[str, str]:
+    meta = started.staging.meta
+    env = dict(os.environ)
+    env.update(
+        {
+            "GITML_RUN_DIR": str(started.staging.path),
+            "GITML_RUN_ID": meta["id"],
+            "GITML_RUN_NAME": meta["name"],
+            "GITML_REPO": str(repo.work_tree),
+            "GITML_PARAMS": json.dumps(started.staging.read().params),
+        }
+    )
+    env.setdefault("PYTHONUNBUFFERED", "1")  # so output streams live through the pipe
+    return env
+
+
+def execute(
+    repo: Repository, started: StartedRun, command: list[str], artifacts: list[Path]
+) -> CommandResult:
+    """Run `command` for the started run, then commit the run. Returns the script's exit code."""
+    staging = started.staging
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_environment(started, repo),
+    )
+    set_owner(staging, child.pid)
+    interrupted = threading.Event()
+    previous = _forward_signals(child, interrupted)
+    capture_lock = threading.Lock()
+    workers = [
+        threading.Thread(
+            target=_pump, args=(child.stdout, _stream(sys.stdout), staging, capture_lock)
+        ),
+        threading.Thread(
+            target=_pump, args=(child.stderr, _stream(sys.stderr), staging, capture_lock)
+        ),
+        threading.Thread(target=_record_environment, args=(repo, staging, command)),
+    ]
+    for worker in workers:
+        worker.daemon = True
+        worker.start()
+    try:
+        returncode = child.wait()
+        for worker in workers:
+            worker.join()
+    finally:
+        _restore_signals(previous)
+    exit_code = 128 - returncode if returncode < 0 else returncode
+    if interrupted.is_set() or returncode < 0:
+        status = "killed"
+    else:
+        status = "failed" if returncode else "finished"
+    errors = _store_artifacts(repo, staging, artifacts)
+    summary = finish_run(repo, staging, status, exit_code)
+    return CommandResult(summary, exit_code, errors)
+
+
+def _stream(stream):
+    return getattr(stream, "buffer", stream)
+
+
+def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
+    fd = pipe.fileno()
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        try:
+            terminal.write(chunk)
+            terminal.flush()
+        except (OSError, ValueError):
+            pass  # our own stdout went away; keep capturing
+        with lock:
+            staging.append_output(chunk)
+    pipe.close()
+
+
+def _record_environment(repo: Repository, staging, command: list[str]) -> None:
+    packages = installed_packages(interpreter_for(command), repo.state_dir / "cache")
+    staging.add_env_file("pip-freeze.txt", "".join(p + "\n" for p in packages).encode())
+    import gitml.store.objects  # noqa: F401  -- warm the import while the script runs
+
+
+def _forward_signals(child: subprocess.Popen, interrupted: threading.Event) -> dict:
+    def forward(signum, _frame):
+        interrupted.set()
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {}
+    for signum in FORWARDED_SIGNALS:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[signum] = signal.signal(signum, forward)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def _store_artifacts(repo: Repository, staging, artifacts: list[Path]) -> list[str]:
+    """Copy --artifact files and folders into the run; problems are reported, not raised."""
+    errors = []
+    root = repo.work_tree.resolve()
+    for path in artifacts:
+        shown = path.relative_to(root).as_posix()
+        try:
+            if path.is_dir():
+                for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                    staging.add_artifact_file(
+                        file, f"{path.name}/{file.relative_to(path).as_posix()}"
+                    )
+            elif path.is_file():
+                staging.add_artifact_file(path, path.name)
+            else:
+                errors.append(
+                    f"artifact {shown!r} was not found after the run; nothing stored for it"
+                )
+        except GitmlError as error:
+            errors.append(str(error))
+    return errors

@@ -1,0 +1,250 @@
+"""A run in progress: an append-only folder under `.git/gitml/runs/<id>/`.
+
+The logging API writes here and nothing else, so logging stays a file append
+and imports no git library. Every write is durable as soon as it returns, so a
+crash of the script or of gitml loses nothing already logged; the folder is
+turned into a commit when the run ends, or later by recovery.
+
+Layout:
+    meta.json      written once at start (who, what, where, snapshot tree)
+    params.jsonl   [key, value] per line, later lines win
+    tags.jsonl     [key, value] per line, later lines win
+    metrics.tsv    key<TAB>step<TAB>value<TAB>unix_ms per line
+    artifacts/     files logged so far
+    env/           environment spec and installed packages
+    output.txt     captured stdout+stderr (bounded)
+    end.json       status, exit code and end time, once known
+"""
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from gitml.errors import ArtifactError, InvalidValueError
+from gitml.record import validate_key
+
+RUNS_DIR = "runs"
+OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
+
+
+@dataclass
+class StagedRun:
+    """Everything a staging folder holds, read back."""
+
+    meta: dict
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    env_files: dict[str, Path] = field(default_factory=dict)
+    output: bytes = b""
+    end: dict | None = None
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / RUNS_DIR
+
+
+def check_artifact_name(name: str) -> str:
+    """A relative posix path inside the artifacts folder; `..` and absolute paths refused."""
+    path = PurePosixPath(name.replace(os.sep, "/"))
+    if not name or path.is_absolute() or ".." in path.parts or str(path) in ("", "."):
+        raise ArtifactError(
+            f"artifact path {name!r} must be relative and stay inside the run "
+            "(no leading '/', no '..')"
+        )
+    return str(path)
+
+
+class Staging:
+    """Append-only writer and reader of one run's staging folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._metrics_fd: int | None = None
+        self._steps: dict[str, int] = {}
+        self._meta: dict | None = None
+
+    @classmethod
+    def create(cls, state_dir: Path, meta: dict) -> "Staging":
+        path = runs_dir(state_dir) / meta["id"]
+        path.mkdir(parents=True)
+        staging = cls(path)
+        write_json_atomic(path / "meta.json", meta)
+        return staging
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            self._meta = json.loads((self.path / "meta.json").read_text())
+        return self._meta
+
+    @property
+    def size_limit(self) -> int:
+        return int(self.meta.get("size_limit", 10 << 20))
+
+    # writing
+
+    def log_param(self, key: str, value: object) -> None:
+        self._append_json("params.jsonl", [validate_key("param", key), str(value)])
+
+    def set_tag(self, key: str, value: object) -> None:
+        self._append_json("tags.jsonl", [validate_key("tag", key), str(value)])
+
+    def log_metric(
+        self, key: str, value: object, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        if key not in self._steps:
+            validate_key("metric", key)
+        number = to_metric_value(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        elif not isinstance(step, int) or isinstance(step, bool):
+            raise InvalidValueError(f"metric {key!r}: step must be an integer, got {step!r}")
+        self._steps[key] = max(step, self._steps.get(key, -1))
+        ms = int(time.time() * 1000) if timestamp is None else int(timestamp)
+        if self._metrics_fd is None:
+            self._metrics_fd = os.open(
+                self.path / "metrics.tsv", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+        os.write(self._metrics_fd, f"{key}\t{step}\t{number!r}\t{ms}\n".encode())
+
+    def add_artifact_file(self, source: Path, name: str) -> None:
+        name = check_artifact_name(name)
+        size = source.stat().st_size
+        self._check_size(name, size)
+        target = self.path / "artifacts" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
+    def add_artifact_bytes(self, name: str, data: bytes) -> None:
+        name = check_artifact_name(name)
+        self._check_size(name, len(data))
+        target = self.path / "artifacts" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+
+    def add_env_file(self, name: str, data: bytes) -> None:
+        target = self.path / "env" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def append_output(self, data: bytes) -> None:
+        """Append to the captured output, trimming to the tail once it doubles the limit."""
+        target = self.path / "output.txt"
+        with open(target, "ab") as handle:
+            handle.write(data)
+            size = handle.tell()
+        if size > 2 * OUTPUT_LIMIT:
+            with open(target, "rb") as handle:
+                handle.seek(-OUTPUT_LIMIT, os.SEEK_END)
+                tail = handle.read()
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes(tail)
+            os.replace(tmp, target)
+
+    def write_end(self, status: str, exit_code: int | None, end_ms: int | None = None) -> None:
+        end = {
+            "status": status,
+            "exit_code": exit_code,
+            "end_ms": int(time.time() * 1000) if end_ms is None else end_ms,
+        }
+        write_json_atomic(self.path / "end.json", end)
+
+    def close(self) -> None:
+        if self._metrics_fd is not None:
+            os.close(self._metrics_fd)
+            self._metrics_fd = None
+
+    def _append_json(self, filename: str, item: list) -> None:
+        with open(self.path / filename, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
+
+    def _check_size(self, name: str, size: int) -> None:
+        if size > self.size_limit:
+            raise ArtifactError(
+                f"artifact {name!r} is {size / (1 << 20):.1f} MiB, over the limit of "
+                f"{self.size_limit / (1 << 20):.1f} MiB per artifact; store it with git-lfs "
+                "or an external store and log its location instead, or raise the limit "
+                "with `git config gitml.artifactSizeLimit <bytes>`"
+            )
+
+    # reading
+
+    def read(self) -> StagedRun:
+        staged = StagedRun(meta=self.meta)
+        staged.params = dict(_read_jsonl(self.path / "params.jsonl"))
+        staged.tags = dict(_read_jsonl(self.path / "tags.jsonl"))
+        staged.metrics = _read_metrics(self.path / "metrics.tsv")
+        staged.artifacts = _files_under(self.path / "artifacts")
+        staged.env_files = _files_under(self.path / "env")
+        output = self.path / "output.txt"
+        if output.exists():
+            data = output.read_bytes()
+            staged.output = data[-OUTPUT_LIMIT:]
+        end = self.path / "end.json"
+        if end.exists():
+            staged.end = json.loads(end.read_text())
+        return staged
+
+
+def to_metric_value(key: str, value: object) -> float:
+    if isinstance(value, str | bytes) or value is None:
+        raise InvalidValueError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidValueError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
+        ) from None
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    os.replace(tmp, path)
+
+
+def _read_jsonl(path: Path) -> list[list]:
+    if not path.exists():
+        return []
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    return items
+
+
+def _read_metrics(path: Path) -> dict[str, list[tuple[int, float, int]]]:
+    metrics: dict[str, list[tuple[int, float, int]]] = {}
+    if not path.exists():
+        return metrics
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        parts = line.split("\t")
+        if len(parts) != 4:
+            continue  # blank, or cut short by a crash
+        try:
+            point = (int(parts[1]), float(parts[2]), int(parts[3]))
+        except ValueError:
+            continue
+        metrics.setdefault(parts[0], []).append(point)
+    return metrics
+
+
+def _files_under(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.name.endswith(".tmp")
+    }

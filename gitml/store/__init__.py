@@ -1,0 +1,4 @@
+"""Plumbing: the repository, git objects, refs, workspace snapshots and run listing.
+
+Nothing here prints or knows what a run means beyond its ref name.
+"""

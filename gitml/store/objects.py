@@ -1,0 +1,134 @@
+"""Read and write git objects in-process with dulwich."""
+
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dulwich.object_store import DiskObjectStore
+from dulwich.objects import Blob, Commit, Tree
+
+from gitml.store.repository import Repository
+
+FILE_MODE = 0o100644
+TREE_MODE = stat.S_IFDIR
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+    def as_bytes(self) -> bytes:
+        return f"{self.name} <{self.email}>".encode()
+
+
+class ObjectStore:
+    """The repository's object database, opened once per use."""
+
+    def __init__(self, repo: Repository):
+        self._store = DiskObjectStore(str(repo.common_dir / "objects"))
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> "ObjectStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # writing
+
+    def write_blob(self, data: bytes) -> bytes:
+        blob = Blob.from_string(data)
+        self._store.add_object(blob)
+        return blob.id
+
+    def write_tree_of_files(self, files: dict[str, bytes]) -> bytes:
+        """A tree holding `files` (posix relative path → content), sub-folders included."""
+        nested: dict = {}
+        for path, data in files.items():
+            node = nested
+            *folders, name = path.split("/")
+            for folder in folders:
+                node = node.setdefault(folder, {})
+            node[name] = self.write_blob(data)
+        return self._write_nested(nested)
+
+    def _write_nested(self, node: dict) -> bytes:
+        tree = Tree()
+        for name, child in node.items():
+            if isinstance(child, dict):
+                tree.add(name.encode(), TREE_MODE, self._write_nested(child))
+            else:
+                tree.add(name.encode(), FILE_MODE, child)
+        self._store.add_object(tree)
+        return tree.id
+
+    def with_entry(self, tree_id: bytes, name: str, subtree_id: bytes) -> bytes:
+        """A copy of tree `tree_id` with folder `name` set to `subtree_id`."""
+        tree = self._store[tree_id]
+        tree.add(name.encode(), TREE_MODE, subtree_id)
+        self._store.add_object(tree)
+        return tree.id
+
+    def write_commit(
+        self,
+        tree: bytes,
+        parents: list[bytes],
+        message: str,
+        author: Identity,
+        when: float | None = None,
+    ) -> bytes:
+        commit = Commit()
+        commit.tree = tree
+        commit.parents = parents
+        commit.author = commit.committer = author.as_bytes()
+        commit.author_time = commit.commit_time = int(when if when is not None else time.time())
+        offset = -time.timezone if time.localtime().tm_isdst == 0 else -time.altzone
+        commit.author_timezone = commit.commit_timezone = offset
+        commit.message = message.encode()
+        self._store.add_object(commit)
+        return commit.id
+
+    # reading
+
+    def commit(self, sha: bytes) -> Commit:
+        return self._store[sha]
+
+    def read_path(self, tree_id: bytes, path: str) -> bytes | None:
+        """The content of file `path` in tree `tree_id`, or None."""
+        obj = self._lookup(tree_id, path)
+        return obj.data if isinstance(obj, Blob) else None
+
+    def list_files(self, tree_id: bytes, path: str = "") -> dict[str, tuple[bytes, int]]:
+        """Files under folder `path`: relative path → (blob id, size)."""
+        start = self._lookup(tree_id, path) if path else self._store[tree_id]
+        if not isinstance(start, Tree):
+            return {}
+        found: dict[str, tuple[bytes, int]] = {}
+        for entry in self._store.iter_tree_contents(start.id):
+            found[entry.path.decode(errors="surrogateescape")] = (
+                entry.sha,
+                len(self._store[entry.sha].data) if not stat.S_ISDIR(entry.mode) else 0,
+            )
+        return found
+
+    def tree_entry(self, tree_id: bytes, name: str) -> bytes | None:
+        tree = self._store[tree_id]
+        try:
+            return tree[name.encode()][1]
+        except KeyError:
+            return None
+
+    def _lookup(self, tree_id: bytes, path: str):
+        obj = self._store[tree_id]
+        for part in Path(path).parts:
+            if not isinstance(obj, Tree):
+                return None
+            try:
+                obj = self._store[obj[part.encode()][1]]
+            except KeyError:
+                return None
+        return obj

@@ -1,0 +1,86 @@
+"""Run refs: their names, their creation (create-only) and their listing.
+
+Every lookup of runs goes through `list_run_refs`, so that folding old runs
+into archive commits later (DESIGN §1, Scale) changes one place.
+"""
+
+from dataclasses import dataclass
+
+from gitml.errors import GitCommandError, GitmlError
+from gitml.ids import is_run_id
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository
+
+RUNS_PREFIX = "refs/gitml/runs/"
+_FIELD = "\x00"
+_RECORD = "\x1e"
+
+
+class RefExistsError(GitmlError):
+    def __init__(self, ref: str):
+        self.ref = ref
+        super().__init__(f"{ref} already exists; runs are never overwritten")
+
+
+def run_ref(run_id: str) -> str:
+    return RUNS_PREFIX + run_id
+
+
+def parse_run_ref(ref: str) -> str | None:
+    """The run id in a run ref name, or None when `ref` is not one."""
+    if not ref.startswith(RUNS_PREFIX):
+        return None
+    run_id = ref[len(RUNS_PREFIX) :]
+    return run_id if is_run_id(run_id) else None
+
+
+def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> None:
+    """Point `ref` at `sha`, failing if `ref` exists (atomic, via git's ref lock)."""
+    try:
+        run_git(["update-ref", "-m", message, ref, sha, ""], repo.cwd)
+    except GitCommandError as error:
+        if "already exists" in error.stderr or "reference already exists" in error.stderr:
+            raise RefExistsError(ref) from error
+        raise
+
+
+def delete_ref(repo: Repository, ref: str) -> None:
+    run_git(["update-ref", "-d", ref], repo.cwd)
+
+
+def resolve_ref(repo: Repository, ref: str) -> str | None:
+    result = run_git(["rev-parse", "-q", "--verify", ref + "^{commit}"], repo.cwd, check=False)
+    return result.stdout.decode().strip() or None
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str
+    sha: str
+    message: str
+
+
+def list_run_refs(
+    repo: Repository, with_messages: bool = True, run_ids: list[str] | None = None
+) -> list[RunRef]:
+    """Run refs (all, or those of `run_ids`), newest first, with their commit
+    messages when asked: one `git for-each-ref`."""
+    fields = ["%(refname)", "%(objectname)"] + (["%(contents)"] if with_messages else [])
+    patterns = [RUNS_PREFIX] if run_ids is None else [run_ref(i) for i in run_ids]
+    if not patterns:
+        return []
+    out = run_git(
+        ["for-each-ref", "--sort=-refname", "--format=" + "%00".join(fields) + "%1e", *patterns],
+        repo.cwd,
+    ).stdout.decode(errors="surrogateescape")
+    runs = []
+    for record in out.split(_RECORD):
+        record = record.lstrip("\n")
+        if not record:
+            continue
+        parts = record.split(_FIELD)
+        run_id = parse_run_ref(parts[0])
+        if run_id is None:
+            continue
+        runs.append(RunRef(run_id, parts[1], parts[2] if with_messages else ""))
+    return runs

@@ -1,0 +1,106 @@
+"""Snapshot the work tree into a git tree without touching the user's index.
+
+Like `git stash -u`: a copy of the index (so git's stat cache stays valid and
+unchanged files are not re-hashed) is updated with every change and every
+untracked, non-ignored file, then written as a tree. The user's index, HEAD
+and files are only read.
+"""
+
+import fnmatch
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.errors import ReservedPathError
+from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.repository import Repository
+
+RESERVED_DIR = ".gitml"
+
+# Untracked files with these names are never snapshotted: they usually hold secrets.
+SECRET_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "credentials*",
+    ".netrc",
+    ".pypirc",
+    ".npmrc",
+    "*.kdbx",
+)
+
+
+@dataclass
+class Snapshot:
+    tree: str
+    skipped_large: list[str] = field(default_factory=list)
+    skipped_secret: list[str] = field(default_factory=list)
+
+
+def looks_secret(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
+
+
+def snapshot_work_tree(repo: Repository, scratch_index: Path, size_limit: int) -> Snapshot:
+    """Write the work tree as git sees it (with uncommitted and untracked files) as a tree.
+
+    Untracked files larger than `size_limit` or looking like secrets are left
+    out and reported. `scratch_index` is a path gitml owns; it is removed after.
+    """
+    root = str(repo.work_tree)
+    user_index = repo.git_dir / "index"
+    scratch_index.parent.mkdir(parents=True, exist_ok=True)
+    if user_index.exists():
+        shutil.copyfile(user_index, scratch_index)
+    env = git_environment({"GIT_INDEX_FILE": str(scratch_index)})
+    try:
+        _refuse_reserved_dir(root, env)
+        snapshot = Snapshot(tree="")
+        untracked = run_git(
+            ["ls-files", "-z", "--others", "--exclude-standard"], root, env=env
+        ).stdout.decode(errors="surrogateescape")
+        for path in filter(None, untracked.split("\0")):
+            if looks_secret(path):
+                snapshot.skipped_secret.append(path)
+            elif _size(os.path.join(root, path)) > size_limit:
+                snapshot.skipped_large.append(path)
+        excluded = snapshot.skipped_secret + snapshot.skipped_large
+        pathspec = "\0".join(["."] + [f":(exclude,literal){p}" for p in excluded])
+        run_git(
+            ["add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul"],
+            root,
+            env=env,
+            input=pathspec.encode(errors="surrogateescape"),
+        )
+        snapshot.tree = run_git(["write-tree"], root, env=env).stdout.decode().strip()
+        return snapshot
+    finally:
+        scratch_index.unlink(missing_ok=True)
+
+
+def _refuse_reserved_dir(root: str, env: dict[str, str]) -> None:
+    if not os.path.lexists(os.path.join(root, RESERVED_DIR)):
+        return
+    listed = run_git(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", RESERVED_DIR],
+        root,
+        env=env,
+    ).stdout
+    if listed:
+        raise ReservedPathError(RESERVED_DIR + "/")
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0

@@ -1,0 +1,66 @@
+"""Helpers shared by the tests: real git, real gitml processes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    """Run real git in `repo` and return stdout."""
+    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def gitml(repo: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `gitml` command line in a child process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gitml", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"gitml {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def assert_fsck_clean(repo: Path) -> None:
+    result = subprocess.run(
+        ["git", "fsck", "--strict", "--no-progress"], cwd=repo, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    bad = [line for line in result.stdout.splitlines() if not line.startswith("dangling")]
+    assert not bad, bad
+
+
+def user_state(repo: Path) -> dict:
+    """Everything `gitml run` must leave byte-for-byte as it was."""
+    index = repo / ".git" / "index"
+    files = {
+        str(p.relative_to(repo)): p.read_bytes()
+        for p in sorted(repo.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(repo).parts
+    }
+    return {
+        "index": index.read_bytes() if index.exists() else None,
+        "HEAD": (repo / ".git" / "HEAD").read_bytes(),
+        "head_sha": git(repo, "rev-parse", "-q", "--verify", "HEAD", check=False),
+        "branches": git(repo, "for-each-ref", "refs/heads"),
+        "stash": git(repo, "stash", "list"),
+        "status": git(
+            repo, "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all"
+        ),
+        "files": files,
+    }
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
