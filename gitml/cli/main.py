@@ -1,5 +1,6 @@
 """The root `gitml` group: shared context, the error boundary, command groups."""
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -32,8 +33,28 @@ class Context:
         return self._repo
 
 
-class ErrorBoundary(click.Group):
-    """Turns gitml errors into one line on stderr and exit 1, for every command."""
+# Command name → "module:attribute". Modules are imported only when their
+# command runs, so `gitml run` does not pay for the imports of `gitml serve`.
+COMMANDS = {
+    "run": "gitml.cli.run:run",
+    "ls": "gitml.cli.runs:ls",
+    "show": "gitml.cli.runs:show",
+    "recover": "gitml.cli.runs:recover",
+    "demo": "gitml.cli.demo:demo",
+}
+
+
+class RootGroup(click.Group):
+    """Loads commands lazily and turns gitml errors into one line on stderr and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -57,7 +78,7 @@ class ErrorBoundary(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=ErrorBoundary, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C",
     "directory",
@@ -77,18 +98,6 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     """
     ctx.meta["gitml.traceback"] = traceback
     ctx.obj = Context(directory)
-
-
-def _register() -> None:
-    from gitml.cli import demo, run, runs
-
-    cli.add_command(run.run)
-    for command in runs.commands:
-        cli.add_command(command)
-    cli.add_command(demo.demo)
-
-
-_register()
 
 
 def main() -> None:

@@ -164,5 +164,3 @@ def recover(obj) -> None:
     """Commit runs left behind by a crash (every gitml command also does this)."""
     _ = obj.repo  # opening the repository recovers abandoned runs and reports them
 
-
-commands = [ls, show, recover]
