@@ -1,46 +1,45 @@
 """gitml: experiment tracking kept in your git repository.
 
-The logging functions are MLflow's names; see `gitml.api`.
+The logging functions are MLflow's names; see `gitml.api`. They are loaded on
+first use, so `import gitml` costs almost nothing and the command line does
+not pay for the API.
 """
 
-from gitml.api import (
-    ActiveRun,
-    active_run,
-    end_run,
-    get_params,
-    get_run,
-    log_artifact,
-    log_artifacts,
-    log_dict,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    log_text,
-    search_runs,
-    set_tag,
-    set_tags,
-    start_run,
-)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ActiveRun",
-    "active_run",
-    "end_run",
-    "get_params",
-    "get_run",
-    "log_artifact",
-    "log_artifacts",
-    "log_dict",
-    "log_metric",
-    "log_metrics",
-    "log_param",
-    "log_params",
-    "log_text",
-    "search_runs",
-    "set_tag",
-    "set_tags",
-    "start_run",
-]
+# public name → module that defines it
+_EXPORTS = {
+    "ActiveRun": "gitml.api",
+    "active_run": "gitml.api",
+    "end_run": "gitml.api",
+    "get_params": "gitml.api",
+    "get_run": "gitml.api",
+    "log_artifact": "gitml.api",
+    "log_artifacts": "gitml.api",
+    "log_dict": "gitml.api",
+    "log_metric": "gitml.api",
+    "log_metrics": "gitml.api",
+    "log_param": "gitml.api",
+    "log_params": "gitml.api",
+    "log_text": "gitml.api",
+    "search_runs": "gitml.api",
+    "set_tag": "gitml.api",
+    "set_tags": "gitml.api",
+    "start_run": "gitml.api",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'gitml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

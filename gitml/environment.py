@@ -28,6 +28,12 @@ print(json.dumps({"python": sys.executable, "paths": [p for p in sys.path if p],
 """
 
 
+def user_cache_dir() -> Path:
+    """gitml's per-user cache: `$XDG_CACHE_HOME/gitml` (default `~/.cache/gitml`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gitml"
+
+
 def machine_facts() -> dict:
     """User, host, Python version and platform of this process."""
     try:

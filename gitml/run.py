@@ -161,10 +161,9 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     try:
         create_ref(repo, ref, commit.decode(), message=f"gitml: run {meta['name']}")
     except RefExistsError:
-        if resolve_ref(repo, ref) is None:
-            raise
         # Committed before a crash that kept the folder: the ref is the truth.
-    summary.sha = resolve_ref(repo, ref)
+        commit = resolve_ref(repo, ref).encode()
+    summary.sha = commit.decode()
     catalog.remember_name(repo, meta["id"], meta["name"])
     shutil.rmtree(path, ignore_errors=True)
     return summary
@@ -198,9 +197,15 @@ def _command_text(command: list[str]) -> str:
     return shlex.join(command)
 
 
-def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool) -> dict:
-    import yaml
+def params_yaml(params: dict[str, str]) -> str:
+    """Params as YAML without a YAML library: JSON strings are YAML double-quoted scalars."""
+    return "".join(
+        f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}\n"
+        for key, value in sorted(params.items())
+    )
 
+
+def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool) -> dict:
     meta = staged.meta
     files: dict[str, bytes] = {}
     artifacts = []
@@ -220,10 +225,7 @@ def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool
         ).encode()
     if staged.output:
         files["logs/output.txt"] = staged.output
-    files["params.yaml"] = yaml.safe_dump(
-        summary.params, allow_unicode=True, sort_keys=True
-    ).encode()
-    env_spec = staged.env_files.get("conda.yaml") or staged.env_files.get("pip-freeze.txt")
+    files["params.yaml"] = params_yaml(summary.params).encode()
     record = {
         "format": FORMAT_VERSION,
         "id": meta["id"],
@@ -248,7 +250,7 @@ def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool
         "base": meta["base"],
         "branch": meta.get("branch"),
         "dirty": dirty,
-        "env_hash": _env_hash(env_spec),
+        "env_hash": _env_hash(staged.env_files),
         "env_manager": meta.get("env_manager", "local"),
         "artifacts": artifacts,
         "skipped": {
@@ -260,12 +262,15 @@ def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool
     return files
 
 
-def _env_hash(spec: Path | None) -> str | None:
-    if spec is None:
-        return None
-    from gitml.environment import spec_hash
+def _env_hash(env_files: dict[str, Path]) -> str | None:
+    """Hash of the environment spec (conda.yaml), else of the installed packages."""
+    if "conda.yaml" in env_files:
+        from gitml.environment import spec_hash
 
-    return spec_hash(spec.read_text(errors="replace"))
+        return spec_hash(env_files["conda.yaml"].read_text(errors="replace"))
+    if "pip-freeze.txt" in env_files:
+        return hashlib.sha256(env_files["pip-freeze.txt"].read_bytes()).hexdigest()
+    return None
 
 
 def _identity(repo: Repository):

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.environment import installed_packages, interpreter_for
+from gitml.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.errors import ArtifactError, GitmlError, InvalidValueError
 from gitml.record import RunSummary
 from gitml.run import StartedRun, finish_run, set_owner
@@ -133,7 +133,7 @@ def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
 
 
 def _record_environment(repo: Repository, staging, command: list[str]) -> None:
-    packages = installed_packages(interpreter_for(command), repo.state_dir / "cache")
+    packages = installed_packages(interpreter_for(command), user_cache_dir())
     staging.add_env_file("pip-freeze.txt", "".join(p + "\n" for p in packages).encode())
     import gitml.store.objects  # noqa: F401  -- warm the import while the script runs
 

@@ -46,23 +46,22 @@ def open_repository(path: str | os.PathLike | Repository = ".") -> Repository:
     start = Path(path).resolve()
     if not start.is_dir():
         raise NotARepositoryError(str(start))
+    asked = ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"]
     try:
-        out = git_output(
-            ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"],
-            str(start),
-        ).splitlines()
-    except GitCommandError as error:
-        raise NotARepositoryError(str(start)) from error
+        out = git_output([*asked, "--show-toplevel"], str(start)).splitlines()
+    except GitCommandError:
+        # Bare, inside .git, or not a repository: ask without the work tree.
+        try:
+            out = git_output(asked, str(start)).splitlines()
+        except GitCommandError as error:
+            raise NotARepositoryError(str(start)) from error
     is_bare, git_dir, common_dir = out[0] == "true", Path(out[1]), Path(out[2])
     if not common_dir.is_absolute():
         common_dir = (start / common_dir).resolve()
     if is_bare:
         return Repository(root=None, git_dir=git_dir, common_dir=common_dir)
-    try:
-        root = git_output(["rev-parse", "--show-toplevel"], str(start))
-    except GitCommandError:
-        # Inside the .git folder of a non-bare repository: use its work tree.
-        root = str(git_dir.parent)
+    # Inside the .git folder of a non-bare repository, use its work tree.
+    root = out[3] if len(out) > 3 else str(git_dir.parent)
     return Repository(root=Path(root), git_dir=git_dir, common_dir=common_dir)
 
 

@@ -1,0 +1,61 @@
+"""Helpers for the benchmark scripts: temporary repositories, timing, medians."""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PYTHON = sys.executable
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GIT_ENV)
+    return env
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, env=environment(), check=True, capture_output=True, text=True
+    ).stdout
+
+
+def make_repo(files: int, dirty: int = 3) -> Path:
+    """A repository of `files` committed files with `dirty` uncommitted edits and one new file."""
+    repo = Path(tempfile.mkdtemp(prefix="gitml-bench-"))
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(files):
+        folder = repo / "src" / f"pkg{i // 100}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"module{i}.py").write_text(f"VALUE = {i}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    for i in range(min(dirty, files)):
+        path = repo / "src" / "pkg0" / f"module{i}.py"
+        path.write_text(path.read_text() + "# edited\n")
+    (repo / "notes.txt").write_text("untracked\n")
+    return repo
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=environment(), check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(name: str, value: float, unit: str = "s", extra: str = "") -> None:
+    shown = f"{value * 1000:.1f} ms" if unit == "s" else f"{value:.2f} {unit}"
+    print(f"RESULT {name}: {shown}{('  ' + extra) if extra else ''}", flush=True)
