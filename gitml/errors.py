@@ -74,3 +74,52 @@ class ReservedPathError(GitmlError):
             f"the work tree contains '{path}', which gitml reserves for run records; "
             "rename it or add it to .gitignore"
         )
+
+
+class RemoteError(GitmlError):
+    """A transfer with a git remote failed; the message says why and what to do."""
+
+    def __init__(self, remote: str, message: str):
+        self.remote = remote
+        super().__init__(message)
+
+
+class NoRemoteError(RemoteError):
+    def __init__(self, detail: str):
+        super().__init__(
+            "", f"{detail} (name a remote, e.g. `gitml push origin`, or add one: git remote add)"
+        )
+
+
+class RemoteUnreachableError(RemoteError):
+    def __init__(self, remote: str, detail: str):
+        super().__init__(
+            remote, f"cannot reach remote '{remote}': {detail} (check the URL and the network)"
+        )
+
+
+class RemoteAuthError(RemoteError):
+    def __init__(self, remote: str, detail: str):
+        super().__init__(
+            remote,
+            f"authentication to remote '{remote}' failed: {detail} "
+            "(check your credentials, as for `git push`)",
+        )
+
+
+class NotARemoteRepositoryError(RemoteError):
+    def __init__(self, remote: str, detail: str):
+        super().__init__(
+            remote,
+            f"remote '{remote}' is not a git repository: {detail} (check `git remote -v`)",
+        )
+
+
+class PushRejectedError(RemoteError):
+    def __init__(self, remote: str, refs: list[str], reason: str):
+        self.refs = refs
+        shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
+        super().__init__(
+            remote,
+            f"remote '{remote}' rejected the push of {shown}: {reason}; nothing was changed locally",
+        )
