@@ -123,3 +123,18 @@ class PushRejectedError(RemoteError):
             remote,
             f"remote '{remote}' rejected the push of {shown}: {reason}; nothing was changed locally",
         )
+
+
+class ProjectFileError(GitmlError):
+    """A project file (gitml.yaml, MLproject) or environment spec is malformed."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None):
+        self.path = path
+        self.line = line
+        self.problem = problem
+        where = f"{path}, line {line}" if line else path
+        super().__init__(f"{where}: {problem}")
+
+
+class EnvironmentBuildError(GitmlError):
+    """An environment could not be found, created or installed into."""
