@@ -138,3 +138,37 @@ class ProjectFileError(GitmlError):
 
 class EnvironmentBuildError(GitmlError):
     """An environment could not be found, created or installed into."""
+
+
+class FilterSyntaxError(GitmlError):
+    """A run filter that does not parse; `column` (1-based) is where it went wrong."""
+
+    def __init__(self, expression: str, column: int, message: str):
+        self.expression = expression
+        self.column = column
+        self.reason = message
+        super().__init__(f"invalid filter at column {column}: {message} (in: {expression})")
+
+
+class UnknownKeyError(GitmlError):
+    """A key (to sort by, show, plot, ...) that no run has; `known` lists those that exist."""
+
+    def __init__(self, purpose: str, key: str, known: list[str]):
+        self.key = key
+        self.known = known
+        listed = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
+        super().__init__(
+            f"cannot {purpose} {key!r}: no run has it (known keys: {listed or 'none'})"
+        )
+
+
+class CheckoutConflictError(GitmlError):
+    """Restoring a run's code would overwrite uncommitted changes."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        super().__init__(
+            f"restoring the run would overwrite uncommitted changes in {shown}; commit them, "
+            "or use --force (gitml saves them first and tells you how to get them back)"
+        )

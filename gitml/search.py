@@ -1,0 +1,513 @@
+"""The run filter grammar: tokenizer, parser, printer and evaluator.
+
+MLflow's search syntax (`metrics.acc > 0.9 and params.model = 'rf'`, LIKE,
+ILIKE, IN, `attributes.*`, backtick-quoted keys) plus `or`, `not` and
+parentheses. The parser builds a small tree of frozen dataclasses; `to_text`
+prints a tree back so that `parse(to_text(tree)) == tree` for every tree.
+
+Grammar (keywords are case-insensitive):
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | "(" expr ")" | comparison
+    comparison := field op value | field ["not"] "in" "(" value ("," value)* ")"
+    field      := kind "." key | attribute
+    op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | ["not"] "like" | "ilike"
+
+A comparison with a key the run lacks is false (so `not` of it is true).
+Evaluation reads only `RunSummary` fields, never a git tree.
+"""
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitml.errors import FilterSyntaxError
+from gitml.record import RunSummary
+
+KINDS = {
+    "metrics": "metrics",
+    "metric": "metrics",
+    "params": "params",
+    "param": "params",
+    "parameters": "params",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attributes",
+    "attribute": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
+}
+# attribute name → RunSummary reader; numbers for times, text otherwise
+ATTRIBUTES: dict[str, Callable[[RunSummary], object]] = {
+    "id": lambda run: run.id,
+    "name": lambda run: run.name,
+    "status": lambda run: run.status,
+    "experiment": lambda run: run.experiment,
+    "user": lambda run: run.user,
+    "start_time": lambda run: run.start_ms,
+    "end_time": lambda run: run.end_ms,
+    "duration": lambda run: run.duration_ms,
+}
+NUMERIC_ATTRIBUTES = {"start_time", "end_time", "duration"}
+ATTRIBUTE_ALIASES = {
+    "run_id": "id",
+    "run_name": "name",
+    "user_id": "user",
+    "experiment_id": "experiment",
+    "experiment_name": "experiment",
+    "start": "start_time",
+    "end": "end_time",
+}
+COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+STRING_OPS = ("like", "ilike", "not like")
+SET_OPS = ("in", "not in")
+_OP_ALIASES = {"==": "=", "<>": "!="}
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# tokens
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # word, string, quoted_key, number, op, punct, end
+    text: str
+    value: object
+    column: int  # 1-based
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_]))
+  | (?P<word>[A-Za-z0-9_][A-Za-z0-9_\-/:]*)
+  | (?P<op>==|!=|<>|<=|>=|=|<|>)
+  | (?P<punct>[().,])
+  | (?P<quote>['"`])
+    """,
+    re.VERBOSE,
+)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise FilterSyntaxError(text, position + 1, f"unexpected character {text[position]!r}")
+        kind = match.lastgroup
+        if kind == "quote":
+            token, position = _read_quoted(text, position)
+            tokens.append(token)
+            continue
+        if kind == "number":
+            tokens.append(Token("number", match.group(), float(match.group()), position + 1))
+        elif kind != "space":
+            tokens.append(Token(kind, match.group(), match.group(), position + 1))
+        position = match.end()
+    tokens.append(Token("end", "", None, len(text) + 1))
+    return tokens
+
+
+def _read_quoted(text: str, start: int) -> tuple[Token, int]:
+    """A quoted string ('…' or "…") or key (`…`); a doubled quote stands for itself."""
+    quote = text[start]
+    chars = []
+    position = start + 1
+    while position < len(text):
+        char = text[position]
+        if char == quote:
+            if text[position + 1 : position + 2] == quote:
+                chars.append(quote)
+                position += 2
+                continue
+            kind = "quoted_key" if quote == "`" else "string"
+            return Token(kind, text[start : position + 1], "".join(chars), start + 1), position + 1
+        chars.append(char)
+        position += 1
+    raise FilterSyntaxError(text, start + 1, f"the quote {quote} opened here is never closed")
+
+
+# the tree
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # metrics | params | tags | attributes
+    key: str
+
+    def __str__(self) -> str:
+        return field_text(self)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    field: Field
+    op: str  # one of COMPARISONS, STRING_OPS or SET_OPS
+    value: float | str | tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Node"
+
+
+@dataclass(frozen=True)
+class And:
+    left: "Node"
+    right: "Node"
+
+
+@dataclass(frozen=True)
+class Or:
+    left: "Node"
+    right: "Node"
+
+
+Node = Comparison | Not | And | Or
+
+
+# parsing
+
+
+def parse_filter(text: str) -> Node | None:
+    """The tree of a filter expression; None for an empty one."""
+    if not text.strip():
+        return None
+    parser = _Parser(text)
+    node = parser.expression()
+    parser.expect_end()
+    return node
+
+
+def parse_field(text: str) -> Field:
+    """A single field such as `metrics.acc`, `params.\\`my key\\`` or `status`."""
+    parser = _Parser(text)
+    field = parser.field()
+    parser.expect_end()
+    return field
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = tokenize(text)
+        self.index = 0
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def at_keyword(self, *words: str) -> bool:
+        return self.token.kind == "word" and self.token.text.lower() in words
+
+    def error(self, message: str, token: Token | None = None) -> FilterSyntaxError:
+        token = token or self.token
+        found = "the end" if token.kind == "end" else repr(token.text)
+        return FilterSyntaxError(self.text, token.column, f"{message}, found {found}")
+
+    def expect_end(self) -> None:
+        if self.token.kind != "end":
+            raise self.error("expected 'and', 'or' or the end of the filter")
+
+    def expression(self) -> Node:
+        node = self.conjunction()
+        while self.at_keyword("or"):
+            self.advance()
+            node = Or(node, self.conjunction())
+        return node
+
+    def conjunction(self) -> Node:
+        node = self.negation()
+        while self.at_keyword("and"):
+            self.advance()
+            node = And(node, self.negation())
+        return node
+
+    def negation(self) -> Node:
+        if self.at_keyword("not"):
+            self.advance()
+            return Not(self.negation())
+        if self.token.text == "(" and self.token.kind == "punct":
+            self.advance()
+            node = self.expression()
+            if self.token.text != ")":
+                raise self.error("expected ')' to close the parenthesis")
+            self.advance()
+            return node
+        return self.comparison()
+
+    def field(self) -> Field:
+        token = self.token
+        if token.kind != "word":
+            raise self.error("expected a key such as metrics.acc, params.lr or status")
+        self.advance()
+        name = token.text.lower()
+        if self.token.text == "." and self.token.kind == "punct" and name in KINDS:
+            self.advance()
+            kind = KINDS[name]
+            key = self.key()
+            if kind == "attributes":
+                return Field(kind, self.attribute(key, token))
+            return Field(kind, key)
+        if name in KINDS:
+            raise self.error(f"expected '.' and a key after {token.text!r}")
+        return Field("attributes", self.attribute(token.text, token))
+
+    def key(self) -> str:
+        """A key after `kind.`: plain words joined by dots, or one quoted key."""
+        token = self.token
+        if token.kind in ("quoted_key", "string"):
+            self.advance()
+            if not token.value:
+                raise self.error("a key cannot be empty", token)
+            return token.value
+        if token.kind not in ("word", "number"):
+            raise self.error("expected a key after '.'")
+        parts = [self.advance().text]
+        while self.token.text == "." and self.token.kind == "punct":
+            self.advance()
+            if self.token.kind not in ("word", "number"):
+                raise self.error("expected more of the key after '.'")
+            parts.append(self.advance().text)
+        return ".".join(parts)
+
+    def attribute(self, name: str, token: Token) -> str:
+        attribute = ATTRIBUTE_ALIASES.get(name.lower(), name.lower())
+        if attribute not in ATTRIBUTES:
+            known = ", ".join(sorted(ATTRIBUTES))
+            raise FilterSyntaxError(
+                self.text,
+                token.column,
+                f"unknown attribute {name!r} (attributes: {known}; "
+                "or use metrics.KEY, params.KEY, tags.KEY)",
+            )
+        return attribute
+
+    def comparison(self) -> Node:
+        field = self.field()
+        op_token = self.token
+        op = self.operator()
+        value = self.value_list() if op in SET_OPS else self.value()
+        self.check_types(field, op, value, op_token)
+        return Comparison(field, op, value)
+
+    def operator(self) -> str:
+        token = self.token
+        if token.kind == "op":
+            self.advance()
+            return _OP_ALIASES.get(token.text, token.text)
+        if self.at_keyword("like", "ilike", "in"):
+            return self.advance().text.lower()
+        if self.at_keyword("not"):
+            self.advance()
+            if self.at_keyword("like", "in"):
+                return "not " + self.advance().text.lower()
+            raise self.error("expected LIKE or IN after NOT")
+        raise self.error("expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN)")
+
+    def value(self) -> float | str:
+        token = self.token
+        if token.kind in ("number", "string"):
+            self.advance()
+            return token.value
+        raise self.error("expected a value: a number or a 'quoted string'")
+
+    def value_list(self) -> tuple:
+        if self.token.text != "(":
+            raise self.error("expected '(' and a list of values after IN")
+        self.advance()
+        values = [self.value()]
+        while self.token.text == ",":
+            self.advance()
+            values.append(self.value())
+        if self.token.text != ")":
+            raise self.error("expected ',' or ')' in the list of values")
+        self.advance()
+        return tuple(values)
+
+    def check_types(self, field: Field, op: str, value, op_token: Token) -> None:
+        numeric = field.kind == "metrics" or (
+            field.kind == "attributes" and field.key in NUMERIC_ATTRIBUTES
+        )
+        values = value if isinstance(value, tuple) else (value,)
+        if numeric and op in STRING_OPS:
+            raise self.error(f"{op.upper()} compares text; {field} is a number", op_token)
+        if numeric and any(isinstance(v, str) for v in values):
+            raise FilterSyntaxError(
+                self.text, op_token.column, f"{field} is a number: compare it with a number"
+            )
+        if op in STRING_OPS and not isinstance(value, str):
+            raise self.error(f"{op.upper()} needs a 'quoted pattern'", op_token)
+
+
+# printing
+
+
+def field_text(field: Field) -> str:
+    key = field.key
+    if not _PLAIN_KEY.match(key):
+        key = "`" + key.replace("`", "``") + "`"
+    return f"{field.kind}.{key}"
+
+
+def _value_text(value) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_value_text(v) for v in value) + ")"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(float(value))
+
+
+_PRECEDENCE = {Or: 1, And: 2, Not: 3, Comparison: 4}
+
+
+def to_text(node: Node | None) -> str:
+    """The canonical text of a tree; it parses back to an equal tree."""
+    if node is None:
+        return ""
+    if isinstance(node, Comparison):
+        op = node.op.upper() if node.op[0].isalpha() else node.op
+        return f"{field_text(node.field)} {op} {_value_text(node.value)}"
+    if isinstance(node, Not):
+        return "not " + _wrap(node.operand, _PRECEDENCE[Not])
+    word = "and" if isinstance(node, And) else "or"
+    level = _PRECEDENCE[type(node)]
+    # left-associative: a right operand of the same level needs parentheses
+    return f"{_wrap(node.left, level)} {word} {_wrap(node.right, level + 1)}"
+
+
+def _wrap(node: Node, level: int) -> str:
+    text = to_text(node)
+    return f"({text})" if _PRECEDENCE[type(node)] < level else text
+
+
+# evaluation
+
+
+Predicate = Callable[[RunSummary], bool]
+
+
+def compile_filter(node: Node | None) -> Predicate:
+    """A fast predicate for a tree (closures built once, applied to many runs)."""
+    if node is None:
+        return lambda run: True
+    if isinstance(node, Not):
+        inner = compile_filter(node.operand)
+        return lambda run: not inner(run)
+    if isinstance(node, And):
+        left, right = compile_filter(node.left), compile_filter(node.right)
+        return lambda run: left(run) and right(run)
+    if isinstance(node, Or):
+        left, right = compile_filter(node.left), compile_filter(node.right)
+        return lambda run: left(run) or right(run)
+    return _compile_comparison(node)
+
+
+def value_getter(field: Field) -> Callable[[RunSummary], object]:
+    """Reads a field of a run; None when the run lacks it."""
+    if field.kind == "attributes":
+        return ATTRIBUTES[field.key]
+    key = field.key
+    if field.kind == "metrics":
+        return lambda run: run.metrics.get(key)
+    if field.kind == "params":
+        return lambda run: run.params.get(key)
+    return lambda run: run.tags.get(key)
+
+
+def _compile_comparison(node: Comparison) -> Predicate:
+    get = value_getter(node.field)
+    expected = node.value
+    if node.field == Field("attributes", "status"):  # MLflow writes 'FINISHED'
+        expected = _lower(expected)
+    test = _value_test(node.op, expected)
+
+    def predicate(run: RunSummary) -> bool:
+        value = get(run)
+        return value is not None and test(value)
+
+    return predicate
+
+
+def _value_test(op: str, expected) -> Callable[[object], bool]:
+    if op in STRING_OPS:
+        flags = re.IGNORECASE if op == "ilike" else 0
+        pattern = re.compile(like_to_regex(expected), flags | re.DOTALL)
+        if op == "not like":
+            return lambda value: pattern.fullmatch(str(value)) is None
+        return lambda value: pattern.fullmatch(str(value)) is not None
+    if op in SET_OPS:
+        tests = [_value_test("=", v) for v in expected]
+        if op == "in":
+            return lambda value: any(t(value) for t in tests)
+        return lambda value: not any(t(value) for t in tests)
+    compare = _OPERATORS[op]
+    if isinstance(expected, str):
+        return lambda value: compare(str(value), expected)
+
+    def numeric(value) -> bool:
+        number = _as_number(value)
+        return number is not None and compare(number, expected)
+
+    return numeric
+
+
+def _lower(value):
+    if isinstance(value, tuple):
+        return tuple(_lower(v) for v in value)
+    return value.lower() if isinstance(value, str) else value
+
+
+_OPERATORS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) and str(value).lower() != "nan" else number
+
+
+def like_to_regex(pattern: str) -> str:
+    """SQL LIKE to a regular expression: % is any text, _ one character, \\ escapes."""
+    out = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            out.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            out.append(".*")
+        elif char == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(char))
+    if escaped:
+        out.append(re.escape("\\"))
+    return "".join(out)
+
+
+def filter_runs(runs: list[RunSummary], expression: str | None) -> list[RunSummary]:
+    """The runs an expression selects, in their order."""
+    predicate = compile_filter(parse_filter(expression or ""))
+    return [run for run in runs if predicate(run)]
