@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gitml.errors import RunNotFoundError
 from gitml.ids import could_be_id_prefix
-from gitml.record import RunSummary, parse_message, summarize
+from gitml.record import RunSummary, parse_message, summarize_metric
 from gitml.staging import Staging, runs_dir
 from gitml.store.refs import list_run_refs
 from gitml.store.repository import Repository
@@ -59,10 +59,7 @@ def staged_summary(staging: Staging) -> RunSummary:
         user=meta.get("user", ""),
         command=" ".join(meta.get("command") or []),
         params=staged.params,
-        metrics={
-            key: summarize([(step, value) for step, value, _ in points]).last
-            for key, points in staged.metrics.items()
-        },
+        metrics={key: summarize_metric(data).last for key, data in staged.metrics.items()},
         tags=staged.tags,
     )
 

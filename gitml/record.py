@@ -107,18 +107,35 @@ def format_float(value: float) -> str:
     return repr(float(value))
 
 
-def summarize(points: list[tuple[int, float]]) -> MetricSummary:
-    """Summary of (step, value) points in logging order; 'last' is at the highest step."""
-    last_step, last = points[0]
-    for step, value in points:
-        if step >= last_step:
-            last_step, last = step, value
-    finite = [v for _, v in points if not math.isnan(v)]
+def _metric_tokens(data: bytes) -> list[bytes]:
+    tokens = data.split()
+    if len(tokens) % 3:  # a damaged line: keep only the well-formed ones
+        tokens = [t for line in data.splitlines() if len(p := line.split()) == 3 for t in p]
+    return tokens
+
+
+def parse_metric_tsv(data: bytes) -> tuple[list[int], list[float], list[int]]:
+    """Steps, values and unix-ms times of a metric file (`step<TAB>value<TAB>ms` lines)."""
+    tokens = _metric_tokens(data)
+    return (
+        list(map(int, tokens[0::3])),
+        list(map(float, tokens[1::3])),
+        list(map(int, tokens[2::3])),
+    )
+
+
+def summarize_metric(data: bytes) -> MetricSummary:
+    """Summary of a metric file; 'last' is the value at the highest step (last logged on ties)."""
+    tokens = _metric_tokens(data)
+    steps, values = list(map(int, tokens[0::3])), list(map(float, tokens[1::3]))
+    last_step = max(steps)
+    last_index = len(steps) - 1 - steps[::-1].index(last_step)
+    finite = [v for v in values if v == v]  # NaN is the only value unequal to itself
     return MetricSummary(
-        last=last,
+        last=values[last_index],
         min=min(finite) if finite else math.nan,
         max=max(finite) if finite else math.nan,
-        count=len(points),
+        count=len(values),
         last_step=last_step,
     )
 

@@ -21,9 +21,8 @@ from gitml.record import (
     RECORD_DIR,
     RunSummary,
     build_message,
-    format_float,
     key_to_filename,
-    summarize,
+    summarize_metric,
 )
 from gitml.staging import StagedRun, Staging, runs_dir
 from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
@@ -143,12 +142,15 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     staged = Staging(path).read()
     meta = staged.meta
     end = staged.end or {"status": "killed", "exit_code": None, "end_ms": _last_activity(path)}
-    summary = _summary(staged, end)
+    metric_summaries = {key: summarize_metric(data) for key, data in staged.metrics.items()}
+    summary = _summary(staged, end, metric_summaries)
     with ObjectStore(repo) as store:
         base = meta["base"]
         snapshot_tree = meta["snapshot_tree"].encode()
         dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
-        record_tree = store.write_tree_of_files(_record_files(staged, summary, end, dirty))
+        record_tree = store.write_tree_of_files(
+            _record_files(staged, summary, end, dirty, metric_summaries)
+        )
         root = store.with_entry(snapshot_tree, RECORD_DIR, record_tree)
         commit = store.write_commit(
             tree=root,
@@ -169,7 +171,7 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     return summary
 
 
-def _summary(staged: StagedRun, end: dict) -> RunSummary:
+def _summary(staged: StagedRun, end: dict, metric_summaries: dict) -> RunSummary:
     meta = staged.meta
     return RunSummary(
         id=meta["id"],
@@ -183,10 +185,7 @@ def _summary(staged: StagedRun, end: dict) -> RunSummary:
         user=meta.get("user", ""),
         command=_command_text(meta.get("command") or []),
         params=staged.params,
-        metrics={
-            key: summarize([(step, value) for step, value, _ in points]).last
-            for key, points in staged.metrics.items()
-        },
+        metrics={key: summary.last for key, summary in metric_summaries.items()},
         tags=staged.tags,
     )
 
@@ -205,7 +204,9 @@ def params_yaml(params: dict[str, str]) -> str:
     )
 
 
-def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool) -> dict:
+def _record_files(
+    staged: StagedRun, summary: RunSummary, end: dict, dirty: bool, metric_summaries: dict
+) -> dict:
     meta = staged.meta
     files: dict[str, bytes] = {}
     artifacts = []
@@ -217,12 +218,8 @@ def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool
         )
     for name, source in staged.env_files.items():
         files[f"env/{name}"] = source.read_bytes()
-    metrics = {}
-    for key, points in staged.metrics.items():
-        metrics[key] = summarize([(step, value) for step, value, _ in points]).to_json()
-        files["metrics/" + key_to_filename(key)] = "".join(
-            f"{step}\t{format_float(value)}\t{ms}\n" for step, value, ms in points
-        ).encode()
+    for key, data in staged.metrics.items():
+        files["metrics/" + key_to_filename(key)] = data
     if staged.output:
         files["logs/output.txt"] = staged.output
     files["params.yaml"] = params_yaml(summary.params).encode()
@@ -239,7 +236,7 @@ def _record_files(staged: StagedRun, summary: RunSummary, end: dict, dirty: bool
         "reproduces": meta.get("reproduces"),
         "params": summary.params,
         "tags": summary.tags,
-        "metrics": metrics,
+        "metrics": {key: m.to_json() for key, m in metric_summaries.items()},
         "start_ms": meta["start_ms"],
         "end_ms": end["end_ms"],
         "duration_ms": end["end_ms"] - meta["start_ms"],

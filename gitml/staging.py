@@ -9,7 +9,8 @@ Layout:
     meta.json      written once at start (who, what, where, snapshot tree)
     params.jsonl   [key, value] per line, later lines win
     tags.jsonl     [key, value] per line, later lines win
-    metrics.tsv    key<TAB>step<TAB>value<TAB>unix_ms per line
+    metrics/       one file per key (see record.key_to_filename), lines
+                   step<TAB>value<TAB>unix_ms: the record's format already
     artifacts/     files logged so far
     env/           environment spec and installed packages
     output.txt     captured stdout+stderr (bounded)
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError
-from gitml.record import validate_key
+from gitml.record import filename_to_key, key_to_filename, validate_key
 
 RUNS_DIR = "runs"
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
@@ -37,7 +38,7 @@ class StagedRun:
     meta: dict
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
+    metrics: dict[str, bytes] = field(default_factory=dict)  # key → complete TSV lines
     artifacts: dict[str, Path] = field(default_factory=dict)
     env_files: dict[str, Path] = field(default_factory=dict)
     output: bytes = b""
@@ -64,7 +65,7 @@ class Staging:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._metrics_fd: int | None = None
+        self._metric_fds: dict[str, int] = {}
         self._steps: dict[str, int] = {}
         self._meta: dict | None = None
 
@@ -97,8 +98,9 @@ class Staging:
     def log_metric(
         self, key: str, value: object, step: int | None = None, timestamp: int | None = None
     ) -> None:
-        if key not in self._steps:
-            validate_key("metric", key)
+        fd = self._metric_fds.get(key)
+        if fd is None:
+            fd = self._open_metric_file(key)
         number = to_metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
@@ -106,11 +108,15 @@ class Staging:
             raise InvalidValueError(f"metric {key!r}: step must be an integer, got {step!r}")
         self._steps[key] = max(step, self._steps.get(key, -1))
         ms = int(time.time() * 1000) if timestamp is None else int(timestamp)
-        if self._metrics_fd is None:
-            self._metrics_fd = os.open(
-                self.path / "metrics.tsv", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-            )
-        os.write(self._metrics_fd, f"{key}\t{step}\t{number!r}\t{ms}\n".encode())
+        os.write(fd, f"{step}\t{number!r}\t{ms}\n".encode())
+
+    def _open_metric_file(self, key: str) -> int:
+        validate_key("metric", key)
+        folder = self.path / "metrics"
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / key_to_filename(key), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._metric_fds[key] = fd
+        return fd
 
     def add_artifact_file(self, source: Path, name: str) -> None:
         name = check_artifact_name(name)
@@ -157,9 +163,9 @@ class Staging:
         write_json_atomic(self.path / "end.json", end)
 
     def close(self) -> None:
-        if self._metrics_fd is not None:
-            os.close(self._metrics_fd)
-            self._metrics_fd = None
+        for fd in self._metric_fds.values():
+            os.close(fd)
+        self._metric_fds.clear()
 
     def _append_json(self, filename: str, item: list) -> None:
         with open(self.path / filename, "a", encoding="utf-8") as handle:
@@ -180,7 +186,7 @@ class Staging:
         staged = StagedRun(meta=self.meta)
         staged.params = dict(_read_jsonl(self.path / "params.jsonl"))
         staged.tags = dict(_read_jsonl(self.path / "tags.jsonl"))
-        staged.metrics = _read_metrics(self.path / "metrics.tsv")
+        staged.metrics = _read_metrics(self.path / "metrics")
         staged.artifacts = _files_under(self.path / "artifacts")
         staged.env_files = _files_under(self.path / "env")
         output = self.path / "output.txt"
@@ -224,19 +230,16 @@ def _read_jsonl(path: Path) -> list[list]:
     return items
 
 
-def _read_metrics(path: Path) -> dict[str, list[tuple[int, float, int]]]:
-    metrics: dict[str, list[tuple[int, float, int]]] = {}
-    if not path.exists():
-        return metrics
-    for line in path.read_text(encoding="utf-8").split("\n"):
-        parts = line.split("\t")
-        if len(parts) != 4:
-            continue  # blank, or cut short by a crash
-        try:
-            point = (int(parts[1]), float(parts[2]), int(parts[3]))
-        except ValueError:
-            continue
-        metrics.setdefault(parts[0], []).append(point)
+def _read_metrics(folder: Path) -> dict[str, bytes]:
+    """Each metric's complete lines; a last line cut short by a crash is dropped."""
+    if not folder.is_dir():
+        return {}
+    metrics = {}
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        data = data[: data.rfind(b"\n") + 1]
+        if data:
+            metrics[filename_to_key(path.name)] = data
     return metrics
 
 
