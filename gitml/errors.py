@@ -172,3 +172,11 @@ class CheckoutConflictError(GitmlError):
             f"restoring the run would overwrite uncommitted changes in {shown}; commit them, "
             "or use --force (gitml saves them first and tells you how to get them back)"
         )
+
+
+class ModelError(GitmlError):
+    """A model cannot be saved, found or loaded (unknown flavor, missing MLmodel, bad URI, ...)."""
+
+
+class ModelInputError(GitmlError):
+    """Input a model cannot take: wrong shape, a missing column, a type the signature refuses."""
