@@ -180,3 +180,22 @@ class ModelError(GitmlError):
 
 class ModelInputError(GitmlError):
     """Input a model cannot take: wrong shape, a missing column, a type the signature refuses."""
+
+
+class RegistryError(GitmlError):
+    """A model registry request that does not fit the registry: an unknown model,
+    version or stage assignment, a version that exists, a run without the artifact."""
+
+
+class RegistryConflictError(RemoteError):
+    """A registry tag here and one on the remote have the same name but differ, and
+    renumbering cannot reconcile them (two machines registered the same version)."""
+
+    def __init__(self, remote: str, tags: list[str]):
+        self.tags = tags
+        shown = ", ".join(tags[:5]) + (f" and {len(tags) - 5} more" if len(tags) > 5 else "")
+        super().__init__(
+            remote,
+            f"{shown} exists on remote '{remote}' for another run; register yours under "
+            "another version (delete the local tag with `git tag -d` first)",
+        )
