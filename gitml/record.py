@@ -179,16 +179,22 @@ def filename_to_key(filename: str) -> str:
 # commit message
 
 
+_ESCAPED = re.compile(r"[%\x00-\x1f\x7f]")
+_ESCAPED_KEY = re.compile(r"[%=\x00-\x1f\x7f]")
+_ESCAPE_SEQUENCE = re.compile(r"%([0-9A-F]{2})")
+
+
 def escape_value(text: str) -> str:
-    return text.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+    """Trailer values stay on one line and free of git's and our separators (NUL, RS)."""
+    return _ESCAPED.sub(lambda m: f"%{ord(m.group(0)):02X}", text)
 
 
 def escape_key(text: str) -> str:
-    return escape_value(text).replace("=", "%3D")
+    return _ESCAPED_KEY.sub(lambda m: f"%{ord(m.group(0)):02X}", text)
 
 
 def unescape(text: str) -> str:
-    return re.sub(r"%(25|0A|0D|3D)", lambda m: chr(int(m.group(1), 16)), text)
+    return _ESCAPE_SEQUENCE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def build_message(summary: RunSummary, note: str = "") -> str:
@@ -211,16 +217,19 @@ def build_message(summary: RunSummary, note: str = "") -> str:
         trailers.append(("User", summary.user))
     if summary.command:
         trailers.append(("Command", summary.command))
-    for key, value in summary.params.items():
-        trailers.append(("Param", f"{escape_key(key)}={value}"))
-    for key, value in summary.metrics.items():
-        trailers.append(("Metric", f"{escape_key(key)}={format_float(value)}"))
-    for key, value in summary.tags.items():
-        trailers.append(("Tag", f"{escape_key(key)}={value}"))
-    body = "\n".join(f"{TRAILER_PREFIX}{name}: {escape_value(value)}" for name, value in trailers)
+    lines = [f"{TRAILER_PREFIX}{name}: {escape_value(value)}" for name, value in trailers]
+    pairs = [
+        *(("Param", key, value) for key, value in summary.params.items()),
+        *(("Metric", key, format_float(value)) for key, value in summary.metrics.items()),
+        *(("Tag", key, value) for key, value in summary.tags.items()),
+    ]
+    for name, key, value in pairs:
+        lines.append(f"{TRAILER_PREFIX}{name}: {escape_key(key)}={escape_value(value)}")
+    body = "\n".join(lines)
     parts = [f"{summary.name}: {summary.status}"]
-    if note.strip():
-        parts.append(note.strip())
+    note = note.replace("\x00", "").replace("\x1e", "").strip()  # our listing separators
+    if note:
+        parts.append(note)
     parts.append(body)
     return "\n\n".join(parts) + "\n"
 
@@ -232,7 +241,7 @@ def parse_message(message: str, sha: str | None = None) -> RunSummary | None:
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {}
-    for line in block.splitlines():
+    for line in block.split("\n"):  # not splitlines(): it also splits on \x85, \u2028, …
         if not line.startswith(TRAILER_PREFIX) or ": " not in line:
             continue
         name, raw = line[len(TRAILER_PREFIX) :].split(": ", 1)
