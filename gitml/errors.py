@@ -153,13 +153,11 @@ class FilterSyntaxError(GitmlError):
 class UnknownKeyError(GitmlError):
     """A key (to sort by, show, plot, ...) that no run has; `known` lists those that exist."""
 
-    def __init__(self, purpose: str, key: str, known: list[str]):
+    def __init__(self, purpose: str, key: str, known: list[str], reason: str = "no run has it"):
         self.key = key
         self.known = known
         listed = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
-        super().__init__(
-            f"cannot {purpose} {key!r}: no run has it (known keys: {listed or 'none'})"
-        )
+        super().__init__(f"cannot {purpose} {key!r}: {reason} (known keys: {listed or 'none'})")
 
 
 class CheckoutConflictError(GitmlError):
@@ -198,4 +196,15 @@ class RegistryConflictError(RemoteError):
             remote,
             f"{shown} exists on remote '{remote}' for another run; register yours under "
             "another version (delete the local tag with `git tag -d` first)",
+        )
+
+
+class MissingExtraError(GitmlError):
+    """An optional feature needs a package that is not installed."""
+
+    def __init__(self, feature: str, package: str, extra: str):
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: pip install 'gitml[{extra}]'"
         )
