@@ -41,6 +41,13 @@ COMMANDS = {
     "show": "gitml.cli.runs:show",
     "recover": "gitml.cli.runs:recover",
     "demo": "gitml.cli.demo:demo",
+    "push": "gitml.cli.sharing:push",
+    "fetch": "gitml.cli.sharing:fetch",
+    "pull": "gitml.cli.sharing:pull",
+    "remote": "gitml.cli.sharing:remote_group",
+    "hooks": "gitml.cli.sharing:hooks_group",
+    "rm": "gitml.cli.sharing:rm",
+    "gc": "gitml.cli.sharing:gc",
 }
 
 

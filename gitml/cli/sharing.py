@@ -1,0 +1,237 @@
+"""`gitml push | fetch | pull | remote setup | hooks | rm | gc`: share and clean up runs."""
+
+import sys
+
+import click
+
+from gitml.cli import format as fmt
+from gitml.cli.options import json_option
+from gitml.record import STATUSES
+
+remote_argument = click.argument("remote", required=False)
+
+
+def _progress():
+    """Show git's progress on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda text: click.echo(text, nl=False, err=True)
+
+
+def _remote_and_runs(repo, remote, runs) -> tuple[str | None, list[str]]:
+    """`gitml push RUN` works too: a first argument that is no remote is a run."""
+    from gitml.sharing.remotes import is_remote
+
+    if remote is not None and not is_remote(repo, remote):
+        return None, [remote, *runs]
+    return remote, list(runs)
+
+
+def _count(n: int, what: str = "run") -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+@click.command("push")
+@remote_argument
+@click.argument("runs", nargs=-1)
+@click.option("--experiment", "-e", help="Only runs of this experiment.")
+@click.option("--since", help="Only runs started since then: 7d, 12h, 2026-11-01 …")
+@click.option("--dry-run", "-n", is_flag=True, help="Say what would be sent; send nothing.")
+@click.option(
+    "--delete", is_flag=True, help="Delete RUNS on the remote (the only way gitml deletes there)."
+)
+@json_option
+@click.pass_obj
+def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None:
+    """Send runs and registry tags the remote lacks (all new runs unless RUNS are named).
+
+    REMOTE defaults to the current branch's upstream remote, else origin.
+    """
+    from gitml.sharing.selection import parse_time_point
+    from gitml.sharing.transfer import PushOptions, push_runs
+
+    since_ms = parse_time_point(since, "--since") if since else None
+    remote, runs = _remote_and_runs(obj.repo, remote, runs)
+    options = PushOptions(remote, runs, experiment, since_ms, dry_run, delete)
+    result = push_runs(obj.repo, options, _progress())
+    if as_json:
+        fmt.echo_json(result.to_json())
+        return
+    verb = (
+        ("would delete" if dry_run else "deleted")
+        if delete
+        else ("would push" if dry_run else "pushed")
+    )
+    if result.runs or result.tags or delete:
+        tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
+        click.echo(
+            f"{verb} {_count(len(result.runs))}{tags} {'on' if delete else 'to'} {result.remote}"
+        )
+    else:
+        click.echo(
+            f"nothing new to push to {result.remote} ({_count(result.already)} there already)"
+        )
+    _warn_differing(result)
+
+
+def _warn_differing(result) -> None:
+    for run_id in result.differing:
+        click.echo(
+            f"gitml: warning: run {run_id} is a different commit on {result.remote}; "
+            "both copies were left as they are",
+            err=True,
+        )
+
+
+@click.command("fetch")
+@remote_argument
+@click.argument("runs", nargs=-1)
+@json_option
+@click.pass_obj
+def fetch(obj, remote, runs, as_json) -> None:
+    """Bring runs and registry tags from REMOTE (all runs unless RUNS, id prefixes, are named)."""
+    result = _fetch(obj, remote, runs)
+    if as_json:
+        fmt.echo_json(result.to_json())
+        return
+    tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
+    click.echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}")
+    _warn_differing(result)
+
+
+def _fetch(obj, remote, runs):
+    from gitml.sharing.transfer import FetchOptions, fetch_runs
+
+    remote, runs = _remote_and_runs(obj.repo, remote, runs)
+    return fetch_runs(obj.repo, FetchOptions(remote, runs), _progress())
+
+
+@click.command("pull")
+@remote_argument
+@click.argument("runs", nargs=-1)
+@json_option
+@click.pass_obj
+def pull(obj, remote, runs, as_json) -> None:
+    """Fetch, then summarize the runs that arrived."""
+    from gitml.sharing.transfer import arrived
+
+    result = _fetch(obj, remote, runs)
+    new_runs = arrived(obj.repo, result.runs)
+    if as_json:
+        fmt.echo_json({**result.to_json(), "arrived": [run.to_json() for run in new_runs]})
+        return
+    if not new_runs:
+        click.echo(f"no new runs from {result.remote}")
+    else:
+        click.echo(f"{_count(len(new_runs))} arrived from {result.remote}:")
+        rows = [
+            [run.id[:12], run.name, run.status, run.experiment, fmt.when(run.start_ms), run.user]
+            for run in new_runs
+        ]
+        click.echo(fmt.table(["ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "USER"], rows, 4))
+    if result.tags:
+        click.echo(f"{_count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
+    _warn_differing(result)
+
+
+@click.group("remote")
+def remote_group() -> None:
+    """Set up a git remote for runs."""
+
+
+@remote_group.command("setup")
+@remote_argument
+@click.pass_obj
+def remote_setup(obj, remote) -> None:
+    """Make plain `git fetch REMOTE` bring runs too (plain `git push` is unchanged)."""
+    from gitml.sharing.remotes import add_fetch_refspec, choose_remote
+
+    remote = choose_remote(obj.repo, remote)
+    if add_fetch_refspec(obj.repo, remote):
+        click.echo(f"git fetch {remote} now brings runs (refs/gitml/*)")
+    else:
+        click.echo(f"git fetch {remote} already brings runs (refs/gitml/*)")
+
+
+@click.group("hooks")
+def hooks_group() -> None:
+    """Install, remove or show gitml's git hooks (pre-push: send runs along with git push)."""
+
+
+@hooks_group.command("install")
+@click.pass_obj
+def hooks_install(obj) -> None:
+    """Install the pre-push hook, chaining to any hook already there."""
+    from gitml.hooks import install_hook
+
+    status = install_hook(obj.repo)
+    chained = f" (runs {status.chained.name} first)" if status.chained else ""
+    click.echo(f"installed {status.path}{chained}")
+
+
+@hooks_group.command("uninstall")
+@click.pass_obj
+def hooks_uninstall(obj) -> None:
+    """Remove the pre-push hook and restore the one it replaced."""
+    from gitml.hooks import uninstall_hook
+
+    status = uninstall_hook(obj.repo)
+    restored = " and restored the earlier hook" if status.other else ""
+    click.echo(f"removed gitml's hook {status.path}{restored}")
+
+
+@hooks_group.command("status")
+@json_option
+@click.pass_obj
+def hooks_status(obj, as_json) -> None:
+    """Say whether gitml's pre-push hook is installed, chained and enabled."""
+    from gitml.hooks import hook_status
+
+    status = hook_status(obj.repo)
+    if as_json:
+        fmt.echo_json(status.to_json())
+        return
+    if status.installed:
+        state = "installed" + ("" if status.enabled else ", disabled by gitml.prePush=false")
+        if status.chained:
+            state += f", runs {status.chained} first"
+    else:
+        state = "not installed" + (" (another hook is there)" if status.other else "")
+    click.echo(f"{status.name}: {state} ({status.path})")
+
+
+@click.command("rm")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Delete runs even if registry tags point at them.")
+@click.pass_obj
+def rm(obj, runs, force) -> None:
+    """Delete RUNS (ids, id prefixes or names) from this repository; remotes are untouched."""
+    from gitml.sharing.cleanup import remove_runs
+
+    for run in remove_runs(obj.repo, list(runs), force):
+        click.echo(f"deleted {run.name} ({run.id})")
+
+
+@click.command("gc")
+@click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--older-than", help="Only runs started before then: 30d, 12h, 2026-11-01 …")
+@click.option("--keep", type=click.IntRange(min=1), help="Spare the newest N selected runs.")
+@click.option("--dry-run", "-n", is_flag=True, help="List what would be deleted; delete nothing.")
+@json_option
+@click.pass_obj
+def gc(obj, experiment, status, older_than, keep, dry_run, as_json) -> None:
+    """Delete local runs by status, age and count; runs in the model registry are kept."""
+    from gitml.sharing.cleanup import GcOptions, collect_garbage
+    from gitml.sharing.selection import parse_time_point
+
+    older_ms = parse_time_point(older_than, "--older-than") if older_than else None
+    options = GcOptions(experiment, status, older_ms, keep, dry_run)
+    runs = collect_garbage(obj.repo, options)
+    if as_json:
+        fmt.echo_json([run.to_json() for run in runs])
+        return
+    for run in runs:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {run.name} ({run.id})")
+    if not runs:
+        click.echo("no runs to delete")

@@ -1,0 +1,94 @@
+"""Deleting runs locally: `gitml rm` and `gitml gc`.
+
+Only refs are deleted, all of them in one git transaction; git's own gc
+removes the objects later. Runs on a remote are deleted only by an explicit
+`gitml push --delete`.
+"""
+
+from dataclasses import dataclass
+
+from gitml.catalog import list_runs, resolve
+from gitml.errors import InvalidValueError, RunStateError
+from gitml.record import RunSummary
+from gitml.store.gitcmd import run_git
+from gitml.store.refs import run_ref
+from gitml.store.repository import Repository
+
+
+@dataclass
+class GcOptions:
+    experiment: str | None = None  # None: every experiment
+    status: str | None = None
+    older_than_ms: int | None = None  # runs started before this time
+    keep: int | None = None  # spare the newest N of the selection
+    dry_run: bool = False
+
+
+def remove_runs(repo: Repository, texts: list[str], force: bool = False) -> list[RunSummary]:
+    """Delete the runs `texts` name (ids, prefixes, names); all or none."""
+    runs = list({run.id: run for run in (resolve(repo, text) for text in texts)}.values())
+    for run in runs:
+        if run.status == "running":
+            raise RunStateError(f"run {run.name} ({run.id}) is still running; end it first")
+    if not force:
+        _refuse_registered(repo, runs)
+    delete_run_refs(repo, runs)
+    return runs
+
+
+def select_for_gc(repo: Repository, options: GcOptions) -> list[RunSummary]:
+    """The committed runs `gitml gc` would delete, newest first."""
+    if options.status is None and options.older_than_ms is None and options.keep is None:
+        raise InvalidValueError("say which runs to delete: --status, --older-than and/or --keep N")
+    runs = [
+        run
+        for run in list_runs(repo, include_running=False)
+        if (options.experiment is None or run.experiment == options.experiment)
+        and (options.status is None or run.status == options.status)
+        and (options.older_than_ms is None or run.start_ms < options.older_than_ms)
+    ]
+    return runs[options.keep :] if options.keep else runs
+
+
+def collect_garbage(repo: Repository, options: GcOptions) -> list[RunSummary]:
+    """Delete the runs `select_for_gc` picks (only report them with `dry_run`).
+
+    Runs registered as model versions are kept: their tags still point at them.
+    """
+    runs = select_for_gc(repo, options)
+    registered = _registered_shas(repo)
+    runs = [run for run in runs if run.sha not in registered]
+    if not options.dry_run:
+        delete_run_refs(repo, runs)
+    return runs
+
+
+def delete_run_refs(repo: Repository, runs: list[RunSummary]) -> None:
+    """Delete the refs of `runs` in one transaction, each only if it still holds its commit."""
+    if not runs:
+        return
+    commands = "".join(f"delete {run_ref(run.id)} {run.sha}\n" for run in runs)
+    run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+
+
+def _registered_shas(repo: Repository) -> dict[str, str]:
+    """commit sha → one tag that points at it (tags keep a registered run's commit)."""
+    out = run_git(
+        ["for-each-ref", "--format=%(objectname) %(*objectname) %(refname:short)", "refs/tags"],
+        repo.cwd,
+    ).stdout.decode(errors="surrogateescape")
+    shas: dict[str, str] = {}
+    for line in out.splitlines():
+        direct, peeled, name = line.split(" ", 2)
+        shas.setdefault(peeled or direct, name)
+    return shas
+
+
+def _refuse_registered(repo: Repository, runs: list[RunSummary]) -> None:
+    registered = _registered_shas(repo)
+    for run in runs:
+        if run.sha in registered:
+            raise RunStateError(
+                f"run {run.name} ({run.id}) is tagged {registered[run.sha]} in the model "
+                "registry; deregister it first, or pass --force to delete the run ref anyway"
+            )

@@ -1,0 +1,32 @@
+"""The refspecs gitml gives git: built in one place.
+
+Run refspecs are never forced (no leading `+`): a run is immutable and its id
+unique, so a transfer that would move an existing run ref is refused by git.
+"""
+
+from collections.abc import Iterator
+
+from gitml.store.refs import run_ref
+
+GITML_REFS = "refs/gitml/"
+REMOTE_PATTERN = GITML_REFS + "*"
+FETCH_ALL = f"{REMOTE_PATTERN}:{REMOTE_PATTERN}"
+
+# Refspecs per `git push`: far below the kernel's argument limit (2 MiB on
+# Linux; a run refspec is about 85 bytes) while 1,000 runs still go in one push.
+PUSH_BATCH = 5000
+
+
+def transfer_refspec(run_id: str) -> str:
+    """Same name on both sides, not forced: used for push and for fetch."""
+    ref = run_ref(run_id)
+    return f"{ref}:{ref}"
+
+
+def delete_refspec(run_id: str) -> str:
+    return ":" + run_ref(run_id)
+
+
+def batches(items: list[str], size: int = PUSH_BATCH) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,82 @@
+"""Which remote to talk to, and the fetch refspec that lets plain `git fetch` bring runs."""
+
+from pathlib import Path
+
+from gitml.errors import GitCommandError, NoRemoteError
+from gitml.sharing.refspecs import FETCH_ALL
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository, read_head
+
+
+def remote_config(repo: Repository) -> dict[str, list[str]]:
+    """Every `remote.*` and `branch.*` setting (key → values): one git call.
+
+    git prints section and variable names lowercased and keeps the case of the
+    remote or branch name in between, so keys are compared as printed.
+    """
+    result = run_git(["config", "-z", "--get-regexp", r"^(remote|branch)\."], repo.cwd, check=False)
+    config: dict[str, list[str]] = {}
+    for entry in result.stdout.decode(errors="surrogateescape").split("\0"):
+        key, _, value = entry.partition("\n")
+        if key:
+            config.setdefault(key, []).append(value)
+    return config
+
+
+def remote_names(config: dict[str, list[str]]) -> set[str]:
+    names = set()
+    for key in config:
+        if key.startswith("remote.") and key.endswith((".url", ".pushurl")):
+            names.add(key[len("remote.") : key.rindex(".")])
+    return names
+
+
+def choose_remote(repo: Repository, wanted: str | None) -> str:
+    """`wanted` when given (a remote name, URL or path); else the current branch's
+    upstream remote; else `origin`; else a clear error."""
+    config = remote_config(repo)
+    names = remote_names(config)
+    if wanted:
+        if wanted in names or _looks_like_location(repo, wanted):
+            return wanted
+        known = ", ".join(sorted(names)) or "none"
+        raise NoRemoteError(f"no remote named '{wanted}' (remotes: {known})")
+    branch = read_head(repo)[0] if repo.root is not None else None
+    if branch:
+        upstream = config.get(f"branch.{branch}.remote", [None])[-1]
+        if upstream and upstream != ".":
+            return upstream
+    if "origin" in names:
+        return "origin"
+    raise NoRemoteError(
+        "no remote to use: the current branch has no upstream and there is no 'origin'"
+    )
+
+
+def is_remote(repo: Repository, text: str) -> bool:
+    """Whether `text` names a remote (configured name, URL or path) rather than a run."""
+    return text in remote_names(remote_config(repo)) or _looks_like_location(repo, text)
+
+
+def _looks_like_location(repo: Repository, text: str) -> bool:
+    """A URL (`scheme://`, scp-like `host:path`) or a local path, as git accepts them."""
+    return ":" in text or "/" in text or (Path(repo.cwd) / text).exists()
+
+
+def add_fetch_refspec(repo: Repository, remote: str) -> bool:
+    """Make plain `git fetch REMOTE` bring runs; False when it already does.
+
+    Only a fetch refspec is added: what plain `git push` sends by default is
+    unchanged (it follows `push.default`, not fetch refspecs).
+    """
+    config = remote_config(repo)
+    if remote not in remote_names(config):
+        known = ", ".join(sorted(remote_names(config))) or "none"
+        raise NoRemoteError(f"no remote named '{remote}' (remotes: {known})")
+    if FETCH_ALL in config.get(f"remote.{remote}.fetch", []):
+        return False
+    try:
+        run_git(["config", "--add", f"remote.{remote}.fetch", FETCH_ALL], repo.cwd)
+    except GitCommandError as error:
+        raise NoRemoteError(f"cannot configure remote '{remote}': {error}") from error
+    return True

@@ -1,0 +1,231 @@
+"""Push and fetch runs: ask the remote once what it has, then move only the rest.
+
+Each transfer is one `git ls-remote` for `refs/gitml/runs/*` and one
+`git push`/`git fetch` with explicit, non-forced refspecs. Pushes are atomic
+(the remote takes all refs of a push or none) and fetches too (local refs all
+appear or none do), so a failure leaves nothing half-written.
+"""
+
+from dataclasses import dataclass, field
+
+from gitml.catalog import resolve
+from gitml.errors import (
+    InvalidValueError,
+    PushRejectedError,
+    RemoteError,
+    RunNotFoundError,
+    RunStateError,
+)
+from gitml.ids import could_be_id_prefix
+from gitml.record import RunSummary
+from gitml.sharing.gitproc import Progress, remote_error, run_remote_git
+from gitml.sharing.refspecs import batches, delete_refspec, transfer_refspec
+from gitml.sharing.remotes import choose_remote
+from gitml.sharing.selection import started_ms, summaries
+from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
+from gitml.store.repository import Repository
+
+
+@dataclass
+class PushOptions:
+    remote: str | None = None
+    runs: list[str] = field(default_factory=list)  # ids, id prefixes or names
+    experiment: str | None = None
+    since_ms: int | None = None
+    dry_run: bool = False
+    delete: bool = False  # delete `runs` on the remote instead of sending them
+
+
+@dataclass
+class FetchOptions:
+    remote: str | None = None
+    runs: list[str] = field(default_factory=list)  # ids or id prefixes on the remote
+
+
+@dataclass
+class TransferResult:
+    remote: str
+    runs: list[str] = field(default_factory=list)  # ids pushed, fetched or deleted
+    already: int = 0  # selected runs the other side had already
+    differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
+    tags: list[str] = field(default_factory=list)  # registry tags moved
+    dry_run: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "remote": self.remote,
+            "runs": self.runs,
+            "already": self.already,
+            "differing": self.differing,
+            "tags": self.tags,
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    id: str
+    sha: str
+    local: bool
+
+
+def remote_run_shas(repo: Repository, remote: str) -> dict[str, str]:
+    """run id → commit sha of every run the remote has: one `git ls-remote`."""
+    result = run_remote_git(repo, ["ls-remote", "--refs", remote, RUNS_PREFIX + "*"], remote)
+    shas = {}
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        run_id = parse_run_ref(ref)
+        if run_id:
+            shas[run_id] = sha
+    return shas
+
+
+def list_remote_runs(repo: Repository, remote: str | None) -> list[RemoteRun]:
+    """The runs a remote has, newest first, without fetching them."""
+    remote = choose_remote(repo, remote)
+    local = {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
+    shas = remote_run_shas(repo, remote)
+    return [RemoteRun(i, shas[i], i in local) for i in sorted(shas, reverse=True)]
+
+
+# push
+
+
+def push_runs(
+    repo: Repository, options: PushOptions, progress: Progress | None = None
+) -> TransferResult:
+    """Send the selected runs the remote lacks (all new runs by default), then registry tags."""
+    remote = choose_remote(repo, options.remote)
+    if options.delete:
+        return _delete_remote_runs(repo, remote, options, progress)
+    selected = _runs_to_push(repo, options)
+    on_remote = remote_run_shas(repo, remote)
+    missing = [ref.run_id for ref in selected if ref.run_id not in on_remote]
+    result = TransferResult(remote, missing, dry_run=options.dry_run)
+    result.already = len(selected) - len(missing)
+    result.differing = [r.run_id for r in selected if on_remote.get(r.run_id, r.sha) != r.sha]
+    if not options.dry_run:
+        for batch in batches(missing):
+            _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
+    return result
+
+
+def _runs_to_push(repo: Repository, options: PushOptions):
+    run_ids = [_committed_run(repo, text).id for text in options.runs] if options.runs else None
+    refs = list_run_refs(repo, with_messages=options.experiment is not None, run_ids=run_ids)
+    if options.experiment is not None:
+        wanted = {s.id for s in summaries(refs) if s.experiment == options.experiment}
+        refs = [ref for ref in refs if ref.run_id in wanted]
+    if options.since_ms is not None:
+        refs = [ref for ref in refs if started_ms(ref) >= options.since_ms]
+    return refs
+
+
+def _committed_run(repo: Repository, text: str) -> RunSummary:
+    summary = resolve(repo, text)
+    if summary.status == "running":
+        raise RunStateError(
+            f"run {summary.name} ({summary.id}) is still running; push it once it has ended"
+        )
+    return summary
+
+
+def _delete_remote_runs(
+    repo: Repository, remote: str, options: PushOptions, progress: Progress | None
+) -> TransferResult:
+    if not options.runs:
+        raise InvalidValueError("say which runs to delete on the remote: gitml push --delete RUN…")
+    on_remote = remote_run_shas(repo, remote)
+    run_ids = [_remote_run_id(repo, text, on_remote, remote) for text in options.runs]
+    run_ids = list(dict.fromkeys(run_ids))
+    if not options.dry_run:
+        for batch in batches(run_ids):
+            _push(repo, remote, [delete_refspec(run_id) for run_id in batch], progress)
+    return TransferResult(remote, run_ids, dry_run=options.dry_run)
+
+
+def _remote_run_id(repo: Repository, text: str, on_remote: dict[str, str], remote: str) -> str:
+    """The remote run `text` names: a local name or id, else a unique id prefix there."""
+    try:
+        run_id = resolve(repo, text).id
+    except RunNotFoundError:
+        run_id = None
+    if run_id in on_remote:
+        return run_id
+    matches = [i for i in on_remote if could_be_id_prefix(text) and i.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RunNotFoundError(text, sorted(matches))
+    raise _not_on_remote(remote, text)
+
+
+def _not_on_remote(remote: str, text: str) -> RemoteError:
+    return RemoteError(
+        remote, f"remote '{remote}' has no run matching '{text}' (see gitml ls --remote {remote})"
+    )
+
+
+def _push(repo: Repository, remote: str, refspecs: list[str], progress: Progress | None) -> None:
+    """One atomic, non-forced `git push` of `refspecs`; rejected refs raise."""
+    args = ["push", "--porcelain", "--no-verify", "--atomic"]
+    args += ["--progress"] if progress else ["--quiet"]
+    result = run_remote_git(
+        repo, [*args, remote, *refspecs], remote, progress=progress, check=False
+    )
+    if result.status != 0 and "does not support --atomic" in result.stderr:
+        args.remove("--atomic")  # an old server: refs still go over one connection
+        result = run_remote_git(
+            repo, [*args, remote, *refspecs], remote, progress=progress, check=False
+        )
+    if result.status == 0:
+        return
+    rejected = [line.split("\t") for line in result.stdout.splitlines() if line.startswith("!")]
+    if rejected:
+        refs = [fields[1].partition(":")[2] for fields in rejected if len(fields) > 2]
+        reasons = {fields[2] for fields in rejected if len(fields) > 2}
+        real = sorted(r for r in reasons if "atomic push failed" not in r) or sorted(reasons)
+        raise PushRejectedError(remote, refs, "; ".join(real))
+    raise remote_error(remote, result.stderr)
+
+
+# fetch
+
+
+def fetch_runs(
+    repo: Repository, options: FetchOptions, progress: Progress | None = None
+) -> TransferResult:
+    """Bring the selected runs (all by default) the repository lacks, then registry tags."""
+    remote = choose_remote(repo, options.remote)
+    on_remote = remote_run_shas(repo, remote)
+    wanted = _remote_selection(on_remote, options.runs, remote) if options.runs else on_remote
+    local = {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
+    missing = sorted((i for i in wanted if i not in local), reverse=True)
+    result = TransferResult(remote, missing, already=len(wanted) - len(missing))
+    result.differing = sorted(i for i in wanted if local.get(i, on_remote[i]) != on_remote[i])
+    if missing:
+        args = ["fetch", "--stdin", "--atomic", "--no-tags", "--no-write-fetch-head"]
+        args += ["--recurse-submodules=no", "--progress" if progress else "--quiet", remote]
+        refspecs = "".join(transfer_refspec(run_id) + "\n" for run_id in missing)
+        run_remote_git(repo, args, remote, stdin=refspecs.encode(), progress=progress)
+    return result
+
+
+def _remote_selection(on_remote: dict[str, str], texts: list[str], remote: str) -> list[str]:
+    selected = []
+    for text in texts:
+        matches = [i for i in on_remote if could_be_id_prefix(text) and i.startswith(text)]
+        if len(matches) > 1:
+            raise RunNotFoundError(text, sorted(matches))
+        if not matches:
+            raise _not_on_remote(remote, text)
+        selected.append(matches[0])
+    return list(dict.fromkeys(selected))
+
+
+def arrived(repo: Repository, run_ids: list[str]) -> list[RunSummary]:
+    """Summaries of runs just fetched, newest first (for `gitml pull`)."""
+    if not run_ids:
+        return []
+    return summaries(list_run_refs(repo, with_messages=True, run_ids=run_ids))
