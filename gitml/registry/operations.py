@@ -1,0 +1,360 @@
+"""Registry operations: each checks the request against the replayed state, then writes one tag.
+
+Register, promote, unassign, deregister and deprecate write annotated tags
+(DESIGN §5); list_models, history and which read them back. A counted tag
+that another process created first is retried with the next counter.
+"""
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitml.errors import InvalidValueError, RegistryError
+from gitml.record import RunSummary
+from gitml.registry.events import Event, ModelState, Version, replay, to_event
+from gitml.registry.stages import check_stage
+from gitml.registry.tags import (
+    ASSIGN,
+    DEPRECATE,
+    DEREGISTER,
+    NAME_RULE,
+    REGISTER,
+    UNASSIGN,
+    TagMessage,
+    TagName,
+    build_message,
+    build_tag,
+    bump,
+    is_valid_name,
+    normalize_version,
+    semver_key,
+)
+from gitml.registry.tagstore import RegistryTag, create_tag, list_registry_tags
+from gitml.store.refs import RefExistsError
+from gitml.store.repository import Repository, open_repository
+
+ARTIFACTS_DIR = ".gitml/artifacts"
+BUMPS = ("patch", "minor", "major")
+_ATTEMPTS = 5
+
+
+@dataclass
+class RegisterOptions:
+    """How to register: an explicit version or which part to bump, the artifact, a note."""
+
+    version: str | None = None
+    bump: str = "patch"
+    path: str | None = None
+    message: str = ""
+
+
+@dataclass
+class PromoteOptions:
+    """A note, whether the stage keeps its other versions, and how to register a new run."""
+
+    message: str = ""
+    keep_previous: bool = False
+    path: str | None = None
+    bump: str = "patch"
+
+
+# reading
+
+
+def load_registry(repo: Repository | str = ".") -> dict[str, ModelState]:
+    """Every model's state, replayed from the registry tags (one git call)."""
+    return replay(list_registry_tags(open_repository(repo)))
+
+
+def list_models(repo: Repository | str = ".", include_deprecated: bool = False) -> list[ModelState]:
+    """Models sorted by name; deprecated ones only when asked."""
+    models = load_registry(repo).values()
+    return [m for m in models if include_deprecated or not m.deprecated]
+
+
+def history(repo: Repository | str, name: str) -> list[Event]:
+    """Every event of model `name`, in counter order."""
+    return find_model(load_registry(repo), name).events
+
+
+# writing
+
+
+def register(
+    repo: Repository | str, name: str, run: str, options: RegisterOptions | None = None
+) -> Event:
+    """Make RUN's artifact version `options.version` (or the next one) of model NAME."""
+    repo = open_repository(repo)
+    options = options or RegisterOptions()
+    _check_name(name)
+    if options.bump not in BUMPS:
+        raise InvalidValueError(f"bump must be one of {', '.join(BUMPS)}, got {options.bump!r}")
+    wanted = _parse_version(options.version) if options.version else None
+    summary = _committed_run(repo, run)
+    artifact = artifact_path(repo, summary, options.path)
+    model = load_registry(repo).get(name) or ModelState(name)
+    held = model.version_of_commit(summary.sha)
+    if held is not None and not held.deregistered:
+        raise RegistryError(
+            f"run {summary.name} is already {name} {held.version}; "
+            f"promote that version, or register another run"
+        )
+    version = wanted or bump(_highest_version(model), options.bump)
+    if version in model.versions:
+        raise RegistryError(
+            f"{name} {version} already exists (a version tag is never moved); choose "
+            f"another version, e.g. {bump(_highest_version(model), 'patch')}"
+        )
+    message = TagMessage(
+        text=_sentence(f"Registered {name} {version} from run {summary.name}", options.message),
+        run_id=summary.id,
+        artifact=artifact,
+        version=version,
+        counter=model.max_counter + 1,
+    )
+    tag = TagName(REGISTER, name, version=version)
+    try:
+        return _write(repo, tag, summary.sha, message)
+    except RefExistsError:
+        raise RegistryError(
+            f"{name} {version} was registered by someone else just now; try again"
+        ) from None
+
+
+def promote(
+    repo: Repository | str, name: str, ref: str, stage: str, options: PromoteOptions | None = None
+) -> list[Event]:
+    """Assign STAGE to version REF of NAME (REF may also be a run, registered first).
+
+    Returns the events written: the registration (if one was needed) and the assignment.
+    """
+    repo = open_repository(repo)
+    options = options or PromoteOptions()
+    _check_name(name)
+    check_stage(repo, stage)
+    written = []
+    version = _version_or_run(repo, name, ref, options, written)
+    model = find_model(load_registry(repo), name)
+    if model.stages.get(stage, [None])[0] == version.version:
+        raise RegistryError(f"{name} {version.version} is already in {stage}")
+
+    def assignment(current: ModelState) -> tuple[TagName, TagMessage]:
+        note = " (the stage keeps its other versions)" if options.keep_previous else ""
+        text = f"Promoted {name} {version.version} to {stage}{note}"
+        return TagName(ASSIGN, name, stage=stage, counter=current.max_counter + 1), TagMessage(
+            text=_sentence(text, options.message),
+            run_id=version.run_id,
+            artifact=version.artifact,
+            version=version.version,
+            keep_previous=options.keep_previous,
+        )
+
+    written.append(_write_counted(repo, name, version.commit, assignment))
+    return written
+
+
+def unassign(
+    repo: Repository | str, name: str, version: str, stage: str, message: str = ""
+) -> Event:
+    """Take STAGE away from VERSION of NAME."""
+    repo = open_repository(repo)
+    model = find_model(load_registry(repo), name)
+    held = find_version(model, version)
+    holders = model.stages.get(stage, [])
+    if held.version not in holders:
+        now = f"{stage} holds {', '.join(holders)}" if holders else f"no version is in {stage}"
+        raise RegistryError(f"{name} {held.version} is not in {stage} ({now})")
+
+    def unassignment(current: ModelState) -> tuple[TagName, TagMessage]:
+        text = f"Removed {name} {held.version} from {stage}"
+        return TagName(UNASSIGN, name, stage=stage, counter=current.max_counter + 1), TagMessage(
+            _sentence(text, message), held.run_id, held.artifact, held.version
+        )
+
+    return _write_counted(repo, name, held.commit, unassignment)
+
+
+def deregister(repo: Repository | str, name: str, version: str, message: str = "") -> Event:
+    """Withdraw VERSION of NAME: it leaves every stage and no longer counts as latest."""
+    repo = open_repository(repo)
+    held = find_version(find_model(load_registry(repo), name), version)
+
+    def deregistration(current: ModelState) -> tuple[TagName, TagMessage]:
+        text = f"Deregistered {name} {held.version}"
+        tag = TagName(DEREGISTER, name, version=held.version, counter=current.max_counter + 1)
+        return tag, TagMessage(_sentence(text, message), held.run_id, held.artifact, held.version)
+
+    return _write_counted(repo, name, held.commit, deregistration)
+
+
+def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
+    """Mark model NAME deprecated: `ls` hides it until a later event revives it."""
+    repo = open_repository(repo)
+    model = find_model(load_registry(repo), name)
+    if model.deprecated:
+        raise RegistryError(f"model {name} is already deprecated")
+    target = model.latest.commit if model.latest else model.events[-1].commit
+
+    def deprecation(current: ModelState) -> tuple[TagName, TagMessage]:
+        tag = TagName(DEPRECATE, name, counter=current.max_counter + 1)
+        return tag, TagMessage(_sentence(f"Deprecated model {name}", message))
+
+    return _write_counted(repo, name, target, deprecation)
+
+
+# artifacts
+
+
+def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> str:
+    """The artifact of run `summary` to register, relative to its artifacts folder.
+
+    `wanted` names a file or folder; without it, the run's single logged model
+    (a folder holding an MLmodel file) or its single artifact.
+    """
+    from gitml.store.objects import ObjectStore
+
+    with ObjectStore(repo) as store:
+        tree = store.commit(summary.sha.encode()).tree
+        files = sorted(store.list_files(tree, ARTIFACTS_DIR))
+    if wanted is not None:
+        path = wanted.strip().removeprefix("./").removeprefix(ARTIFACTS_DIR + "/").strip("/")
+        if path and (path in files or any(f.startswith(path + "/") for f in files)):
+            return path
+        raise RegistryError(
+            f"run {summary.name} has no artifact '{wanted}' ({_listing(files)}); "
+            "give a path as `gitml show` lists it"
+        )
+    models = sorted({f.rsplit("/", 1)[0] for f in files if f.endswith("/MLmodel")})
+    if len(models) == 1:
+        return models[0]
+    if not models and len(files) == 1:
+        return files[0]
+    if not files:
+        raise RegistryError(
+            f"run {summary.name} logged no artifact; log a model or an artifact in the run first"
+        )
+    choices = models or files
+    raise RegistryError(
+        f"run {summary.name} has {len(choices)} {'models' if models else 'artifacts'} "
+        f"({', '.join(choices[:10])}); choose one with --path"
+    )
+
+
+def _listing(files: list[str]) -> str:
+    if not files:
+        return "it logged no artifact"
+    shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+    return f"it has {shown}"
+
+
+# helpers
+
+
+def _check_name(name: str) -> None:
+    if not is_valid_name(name):
+        raise InvalidValueError(f"model name '{name}' is not valid: use {NAME_RULE}")
+
+
+def _parse_version(text: str) -> str:
+    version = normalize_version(text)
+    if version is None:
+        raise InvalidValueError(
+            f"version '{text}' is not a semantic version: use vMAJOR.MINOR.PATCH, e.g. v1.2.0"
+        )
+    return version
+
+
+def find_model(registry: dict[str, ModelState], name: str) -> ModelState:
+    if name not in registry:
+        known = ", ".join(registry) or "none yet"
+        raise RegistryError(f"no model named '{name}' in the registry (models: {known})")
+    return registry[name]
+
+
+def find_version(model: ModelState, text: str) -> Version:
+    version = _parse_version(text)
+    held = model.versions.get(version)
+    if held is None or held.registered is None or held.deregistered:
+        live = ", ".join(v.version for v in model.active_versions) or "none"
+        state = "was deregistered" if held is not None and held.deregistered else "does not exist"
+        raise RegistryError(f"{model.name} {version} {state} (versions: {live})")
+    return held
+
+
+def _highest_version(model: ModelState) -> str | None:
+    registered = [v.version for v in model.versions.values() if v.registered]
+    return max(registered, key=semver_key, default=None)
+
+
+def _committed_run(repo: Repository, text: str) -> RunSummary:
+    from gitml.catalog import resolve
+
+    summary = resolve(repo, text)
+    if summary.sha is None:
+        raise RegistryError(
+            f"run {summary.name} is still {summary.status}; register it once it has finished"
+        )
+    return summary
+
+
+def _version_or_run(
+    repo: Repository, name: str, ref: str, options: PromoteOptions, written: list[Event]
+) -> Version:
+    """The version REF names, registering run REF first when it is not one yet."""
+    if normalize_version(ref) is not None:
+        return find_version(find_model(load_registry(repo), name), ref)
+    summary = _committed_run(repo, ref)
+    model = load_registry(repo).get(name)
+    held = model.version_of_commit(summary.sha) if model else None
+    if held is not None and not held.deregistered:
+        return held
+    event = register(
+        repo, name, ref, RegisterOptions(bump=options.bump, path=options.path, message="")
+    )
+    written.append(event)
+    return load_registry(repo)[name].versions[event.version]
+
+
+def _sentence(text: str, note: str) -> str:
+    return f"{text}." + (f"\n\n{note.strip()}" if note.strip() else "")
+
+
+def _write(repo: Repository, tag: TagName, commit: str, message: TagMessage) -> Event:
+    name = build_tag(tag)
+    text = build_message(message)
+    identity = tagger_identity(repo)
+    sha = create_tag(repo, name, commit, text, identity)
+    return to_event(
+        RegistryTag(name, tag, sha, commit, identity.name, identity.email, int(time.time()), text)
+    )
+
+
+def _write_counted(
+    repo: Repository,
+    name: str,
+    commit: str,
+    make: Callable[[ModelState], tuple[TagName, TagMessage]],
+) -> Event:
+    """Write the tag `make` builds from the model's current state; on a counter taken
+    meanwhile by another process, rebuild it from the new state and try again."""
+    model = find_model(load_registry(repo), name)
+    for _ in range(_ATTEMPTS):
+        tag, message = make(model)
+        try:
+            return _write(repo, tag, commit, message)
+        except RefExistsError:
+            model = find_model(load_registry(repo), name)
+    raise RegistryError(f"could not write an event for {name}: its counter kept moving; try again")
+
+
+def tagger_identity(repo: Repository):
+    """Who tags: git's committer identity, as `git tag` takes it, else the run author."""
+    from gitml.run import _identity
+    from gitml.store.objects import Identity
+
+    identity = _identity(repo)
+    return Identity(
+        os.environ.get("GIT_COMMITTER_NAME") or identity.name,
+        os.environ.get("GIT_COMMITTER_EMAIL") or identity.email,
+    )

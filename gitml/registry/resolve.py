@@ -1,0 +1,157 @@
+"""From a model reference to a run and an artifact: `which`, `get` and `models:/` URIs.
+
+References: `NAME@STAGE`, `NAME#STAGE`, `NAME@vX.Y.Z`, `NAME@latest`; URIs:
+`models:/NAME/VERSION`, `models:/NAME/STAGE`, `models:/NAME/latest` and
+`models:/NAME@STAGE` (MLflow's forms, DESIGN §4).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitml.errors import InvalidValueError, RegistryError
+from gitml.record import RunSummary, parse_message
+from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version, load_registry
+from gitml.registry.tags import normalize_version
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository, open_repository
+
+LATEST = "latest"
+URI_SCHEME = "models:/"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a model reference points at."""
+
+    model: str
+    version: str
+    stage: str | None
+    commit: str
+    run_id: str | None
+    run_name: str | None
+    artifact: str | None
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "stage": self.stage,
+            "commit": self.commit,
+            "run_id": self.run_id,
+            "run_name": self.run_name,
+            "artifact": self.artifact,
+        }
+
+
+def which(repo: Repository | str, reference: str) -> Resolved:
+    """The version, run and commit that `NAME@STAGE|VERSION|latest` stands for."""
+    name, selector = split_reference(reference)
+    return _resolve(open_repository(repo), name, selector)
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """(model, selector) of `NAME@SELECTOR` or `NAME#STAGE`."""
+    for separator in ("@", "#"):
+        name, sep, selector = reference.rpartition(separator)
+        if sep and name and selector:
+            return name, selector
+    raise InvalidValueError(
+        f"'{reference}' is not a model reference: use NAME@STAGE, NAME@vX.Y.Z or NAME@latest"
+    )
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """(model, selector) of a `models:/` URI."""
+    if not uri.startswith(URI_SCHEME):
+        raise InvalidValueError(f"'{uri}' is not a models:/ URI (e.g. models:/NAME/production)")
+    rest = uri[len(URI_SCHEME) :].strip("/")
+    name, sep, selector = rest.rpartition("@")
+    if not sep:
+        name, sep, selector = rest.rpartition("/")
+    if not (sep and name and selector):
+        raise InvalidValueError(
+            f"'{uri}' names no version or stage: use models:/NAME/VERSION, "
+            "models:/NAME/STAGE or models:/NAME@STAGE"
+        )
+    return name, selector
+
+
+def resolve_model_uri(repo: Repository | str, uri: str) -> tuple[RunSummary, str]:
+    """(the run, the artifact path within its artifacts) that a `models:/` URI names."""
+    repo = open_repository(repo)
+    name, selector = parse_model_uri(uri)
+    resolved = _resolve(repo, name, selector)
+    return run_of_commit(repo, resolved.commit), resolved.artifact or ""
+
+
+def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Path]:
+    """Write the files of the artifact `reference` names under `out_dir`; return their paths."""
+    from gitml.store.objects import ObjectStore
+
+    repo = open_repository(repo)
+    resolved = which(repo, reference)
+    if not resolved.artifact:
+        raise RegistryError(
+            f"{resolved.model} {resolved.version} records no artifact path; "
+            f"read its run's files with `git show {resolved.commit[:12]}:{ARTIFACTS_DIR}/…`"
+        )
+    prefix = f"{ARTIFACTS_DIR}/{resolved.artifact}"
+    with ObjectStore(repo) as store:
+        tree = store.commit(resolved.commit.encode()).tree
+        single = store.read_path(tree, prefix)
+        if single is not None:
+            contents = {Path(resolved.artifact).name: single}
+        else:
+            base = Path(resolved.artifact).name
+            contents = {
+                f"{base}/{path}": store.read_path(tree, f"{prefix}/{path}")
+                for path in store.list_files(tree, prefix)
+            }
+    if not contents:
+        raise RegistryError(
+            f"the run of {resolved.model} {resolved.version} holds no artifact "
+            f"'{resolved.artifact}'"
+        )
+    out = Path(out_dir)
+    written = []
+    for relative, data in sorted(contents.items()):
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(target)
+    return written
+
+
+def run_of_commit(repo: Repository, commit: str) -> RunSummary:
+    """The run summary carried by a run commit's message trailers."""
+    raw = run_git(["cat-file", "commit", commit], repo.cwd).stdout.decode(errors="replace")
+    summary = parse_message(raw.partition("\n\n")[2], commit)
+    if summary is None:
+        raise RegistryError(f"commit {commit[:12]} is not a gitml run (no Gitml-Run trailer)")
+    return summary
+
+
+def _resolve(repo: Repository, name: str, selector: str) -> Resolved:
+    model = find_model(load_registry(repo), name)
+    stage = None
+    if selector == LATEST:
+        version = model.latest
+        if version is None:
+            raise RegistryError(f"{name} has no registered version")
+    elif normalize_version(selector) is not None:
+        version = find_version(model, selector)
+    else:
+        stage = selector
+        holders = model.stages.get(stage)
+        if not holders:
+            stages = ", ".join(s for s, held in model.stages.items() if held) or "none"
+            raise RegistryError(f"no version of {name} is in {stage} (stages in use: {stages})")
+        version = model.versions[holders[0]]
+    try:
+        run = run_of_commit(repo, version.commit)
+        run_id, run_name = run.id, run.name
+    except RegistryError:
+        run_id, run_name = version.run_id, None
+    return Resolved(
+        name, version.version, stage, version.commit, run_id, run_name, version.artifact
+    )

@@ -1,0 +1,203 @@
+"""The registry's grammar: tag names and tag messages, built and parsed in one place.
+
+Tag names follow GTO's grammar (DESIGN §5) so that `gto show` reads a gitml
+registry unchanged:
+
+    register     <model>@v<semver>
+    deregister   <model>@v<semver>!#<N>
+    assign       <model>#<stage>#<N>
+    unassign     <model>#<stage>!#<N>
+    deprecate    <model>@deprecated#<N>
+
+`N` orders the events of one model. A version tag carries no counter in its
+name (a version is registered once, and its name is what makes it unique);
+gitml writes the counter in its message instead, so that every event gitml
+writes has a place in the order. Tags written by other tools without a
+counter still parse.
+
+Messages are a readable sentence, the user's note, then `Gitml-*` trailers.
+`build_*` and `parse_*` are exact inverses; no git here.
+"""
+
+import re
+from dataclasses import dataclass
+
+from gitml.record import escape_value, unescape
+
+REGISTER = "register"
+DEREGISTER = "deregister"
+ASSIGN = "assign"
+UNASSIGN = "unassign"
+DEPRECATE = "deprecate"
+KINDS = (REGISTER, DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
+COUNTED = (DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
+
+NAME = r"[a-z][a-z0-9/-]*[a-z0-9]"
+SEMVER = (
+    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    r"(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
+)
+_NO_DOUBLE_SLASH = r"(?!.*//)"
+NAME_RE = re.compile(rf"^{_NO_DOUBLE_SLASH}{NAME}$")
+VERSION_RE = re.compile(rf"^v{SEMVER}$")
+TAG_RE = re.compile(
+    rf"^{_NO_DOUBLE_SLASH}(?P<model>{NAME})"
+    rf"(?:(?:#(?P<stage>{NAME})|@(?P<version>v{SEMVER}))(?P<cancel>!?)|@(?P<deprecated>deprecated))"
+    r"(?:#(?P<counter>[1-9][0-9]*))?$"
+)
+_SEMVER_PARTS = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(?:-([^+]*))?(?:\+.*)?$")
+
+NAME_RULE = (
+    "lowercase letters, digits, '-' and '/', starting with a letter and ending "
+    "with a letter or digit, at least 2 characters"
+)
+
+
+@dataclass(frozen=True)
+class TagName:
+    """What a registry tag's name says: which event, for which model."""
+
+    kind: str
+    model: str
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+
+
+def build_tag(tag: TagName) -> str:
+    """The tag name for an event; `parse_tag` inverts it."""
+    if tag.kind == REGISTER:
+        base = f"{tag.model}@{tag.version}"
+    elif tag.kind == DEREGISTER:
+        base = f"{tag.model}@{tag.version}!"
+    elif tag.kind == ASSIGN:
+        base = f"{tag.model}#{tag.stage}"
+    elif tag.kind == UNASSIGN:
+        base = f"{tag.model}#{tag.stage}!"
+    elif tag.kind == DEPRECATE:
+        base = f"{tag.model}@deprecated"
+    else:
+        raise ValueError(f"unknown registry event {tag.kind!r}")
+    name = base if tag.counter is None else f"{base}#{tag.counter}"
+    if parse_tag(name) != tag:
+        raise ValueError(f"{tag} does not make a valid registry tag")
+    return name
+
+
+def parse_tag(name: str) -> TagName | None:
+    """The event a tag name stands for, or None when it is not a registry tag."""
+    match = TAG_RE.match(name)
+    if match is None:
+        return None
+    counter = int(match["counter"]) if match["counter"] else None
+    cancel = match["cancel"] == "!"
+    if match["deprecated"]:
+        return TagName(DEPRECATE, match["model"], counter=counter)
+    if match["version"]:
+        kind = DEREGISTER if cancel else REGISTER
+        return TagName(kind, match["model"], version=match["version"], counter=counter)
+    kind = UNASSIGN if cancel else ASSIGN
+    return TagName(kind, match["model"], stage=match["stage"], counter=counter)
+
+
+def is_valid_name(name: str) -> bool:
+    """True when `name` can name a model or a stage."""
+    return bool(NAME_RE.match(name))
+
+
+def normalize_version(text: str) -> str | None:
+    """`v1.2.3` for `v1.2.3` or `1.2.3`; None when it is not a semantic version."""
+    version = text if text.startswith("v") else "v" + text
+    return version if VERSION_RE.match(version) else None
+
+
+def semver_key(version: str) -> tuple:
+    """A sort key giving semantic-version precedence (build metadata ignored)."""
+    major, minor, patch, pre = _SEMVER_PARTS.match(version).groups()
+    if pre is None:
+        return (int(major), int(minor), int(patch), 1, ())
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (int(major), int(minor), int(patch), 0, parts)
+
+
+def bump(version: str | None, part: str) -> str:
+    """The version after `version` (None: none yet) bumping `part` (patch, minor, major)."""
+    if version is None:
+        return {"patch": "v0.0.1", "minor": "v0.1.0", "major": "v1.0.0"}[part]
+    major, minor, patch = (int(x) for x in _SEMVER_PARTS.match(version).groups()[:3])
+    if part == "major":
+        return f"v{major + 1}.0.0"
+    if part == "minor":
+        return f"v{major}.{minor + 1}.0"
+    return f"v{major}.{minor}.{patch + 1}"
+
+
+# messages
+
+TRAILER_PREFIX = "Gitml-"
+
+
+@dataclass(frozen=True)
+class TagMessage:
+    """A registry tag's message: the readable part and the facts gitml reads back."""
+
+    text: str
+    run_id: str | None = None
+    artifact: str | None = None
+    version: str | None = None
+    counter: int | None = None
+    keep_previous: bool = False
+
+
+_TRAILERS = (
+    ("Run", "run_id"),
+    ("Artifact", "artifact"),
+    ("Version", "version"),
+    ("Counter", "counter"),
+    ("Keep-Previous", "keep_previous"),
+)
+
+
+def build_message(message: TagMessage) -> str:
+    """Sentence and note, a blank line, then trailers; `parse_message` inverts it."""
+    lines = []
+    for trailer, attribute in _TRAILERS:
+        value = getattr(message, attribute)
+        if value is None or value is False:
+            continue
+        text = "yes" if value is True else str(value)
+        lines.append(f"{TRAILER_PREFIX}{trailer}: {escape_value(text)}")
+    body = message.text.rstrip("\n")
+    if not lines:
+        return body + "\n"
+    return f"{body}\n\n" + "\n".join(lines) + "\n"
+
+
+def parse_message(text: str) -> TagMessage:
+    """The facts in a tag message; a message without trailers is all text."""
+    text = text.rstrip("\n")
+    head, sep, block = text.rpartition("\n\n")
+    lines = block.split("\n")
+    if not sep or not all(_is_trailer(line) for line in lines):
+        return TagMessage(text)
+    fields = {}
+    names = dict(_TRAILERS)
+    for line in lines:
+        key, value = line[len(TRAILER_PREFIX) :].split(": ", 1)
+        fields[names[key]] = unescape(value)
+    return TagMessage(
+        text=head,
+        run_id=fields.get("run_id"),
+        artifact=fields.get("artifact"),
+        version=fields.get("version"),
+        counter=int(fields["counter"]) if "counter" in fields else None,
+        keep_previous=fields.get("keep_previous") == "yes",
+    )
+
+
+def _is_trailer(line: str) -> bool:
+    if not line.startswith(TRAILER_PREFIX) or ": " not in line:
+        return False
+    key = line[len(TRAILER_PREFIX) :].split(": ", 1)[0]
+    return key in dict(_TRAILERS)
