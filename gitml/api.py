@@ -219,19 +219,23 @@ def search_runs(
     status: str | None = None,
     max_results: int | None = None,
     repo: str | os.PathLike | None = None,
+    filter: str | None = None,
+    order_by: list[str] | None = None,
+    filter_string: str | None = None,
 ) -> list[dict]:
-    """Runs newest first, as summaries (`gitml ls --json` objects)."""
+    """Runs as summaries (`gitml ls --json` objects), newest first unless `order_by`.
+
+    `filter` (or MLflow's `filter_string`) and `order_by` use `gitml ls`'s
+    grammar: "metrics.acc > 0.9 and (params.model = 'rf' or not tags.x = 'y')",
+    ["metrics.loss", "-start_time"].
+    """
     from gitml.catalog import list_runs
+    from gitml.sorting import RunQuery, select_runs
     from gitml.store.repository import open_repository
 
     runs = list_runs(open_repository(repo or os.getcwd()))
-    selected = [
-        run.to_json()
-        for run in runs
-        if (experiment is None or run.experiment == experiment)
-        and (status is None or run.status == status)
-    ]
-    return selected[:max_results] if max_results is not None else selected
+    query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
+    return [run.to_json() for run in select_runs(runs, query)]
 
 
 def _join(folder: str | None, name: str) -> str:

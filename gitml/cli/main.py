@@ -48,6 +48,10 @@ COMMANDS = {
     "hooks": "gitml.cli.sharing:hooks_group",
     "rm": "gitml.cli.sharing:rm",
     "gc": "gitml.cli.sharing:gc",
+    "diff": "gitml.cli.compare:diff",
+    "compare": "gitml.cli.compare:compare",
+    "metrics": "gitml.cli.compare:metrics",
+    "plot": "gitml.cli.compare:plot",
 }
 
 

@@ -18,25 +18,47 @@ from gitml.record import STATUSES
 @click.option(
     "--limit", "-n", type=click.IntRange(min=1), help="At most this many runs (newest first)."
 )
+@click.option(
+    "--filter",
+    "-f",
+    "filter_",
+    metavar="EXPR",
+    help="Only runs matching EXPR, e.g. \"metrics.acc > 0.9 and params.model = 'rf'\".",
+)
+@click.option(
+    "--sort",
+    "-s",
+    "sort",
+    multiple=True,
+    metavar="KEY",
+    help="Order by KEY (repeatable; -KEY or 'KEY DESC' for descending; missing last).",
+)
+@click.option("--columns", metavar="KEY,...", help="Show these keys, e.g. name,params.lr.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (all keys, or --columns).")
 @json_option
 @click.pass_obj
-def ls(obj, experiment, all_experiments, status, limit, as_json) -> None:
+def ls(
+    obj, experiment, all_experiments, status, limit, filter_, sort, columns, as_csv, as_json
+) -> None:
     """List runs, newest first: id, name, status, start, duration, params, last metrics."""
     from gitml.catalog import list_runs
+    from gitml.sorting import RunQuery, select_runs
     from gitml.store.repository import read_head
 
     repo = obj.repo
     runs = list_runs(repo)
     if not all_experiments and experiment is None and repo.root is not None:
         experiment = read_head(repo)[0] or "default"
-    selected = [
-        run
-        for run in runs
-        if (experiment is None or run.experiment == experiment)
-        and (status is None or run.status == status)
-    ][:limit]
+    query = RunQuery(filter_, list(sort), experiment, status, limit)
+    selected = select_runs(runs, query)
     if as_json:
-        fmt.echo_json([run.to_json() for run in selected])
+        fmt.echo_json_lines([run.to_json() for run in selected])
+        return
+    if columns is not None or as_csv:
+        from gitml.cli.columns import chosen_columns, columns_csv, columns_table
+
+        fields = chosen_columns(columns, selected, runs)
+        click.echo((columns_csv if as_csv else columns_table)(selected, fields))
         return
     if not selected:
         others = len(runs)

@@ -1,0 +1,350 @@
+"""What differs between two runs, or between a run and a commit.
+
+A side is a run (id, prefix or name) or, for the code part only, any commit
+git can name (branch, tag, sha). Params, metrics and tags come from the run
+commits' trailers; environment and artifacts from their `.gitml/` records;
+code from `git diff` of the two trees with `.gitml/` left out.
+"""
+
+import difflib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+from gitml.errors import InvalidValueError, RunNotFoundError
+from gitml.record import RECORD_DIR, RunSummary, json_float
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+PROJECT_FILE = "gitml.yaml"
+GOALS = {
+    "min": "min",
+    "minimize": "min",
+    "lower": "min",
+    "max": "max",
+    "maximize": "max",
+    "higher": "max",
+}
+
+
+@dataclass
+class Side:
+    """One side of a diff: a run, or a commit standing in for code."""
+
+    label: str
+    commit: str  # a commit sha, or the empty tree for "nothing"
+    run: RunSummary | None = None
+
+    def to_json(self) -> dict:
+        data = {"label": self.label, "commit": self.commit}
+        if self.run is not None:
+            data.update(run_id=self.run.id, name=self.run.name)
+        return data
+
+
+@dataclass
+class DiffOptions:
+    code: bool = True  # compare the snapshots at all
+    patch: bool = True  # the unified diff, not only file names and counts
+
+
+@dataclass
+class Change:
+    key: str
+    status: str  # added | removed | changed | same
+    a: object = None
+    b: object = None
+
+
+@dataclass
+class MetricChange:
+    key: str
+    a: float | None
+    b: float | None
+    delta: float | None = None
+    relative: float | None = None
+    goal: str | None = None  # min | max, when the project states one
+    better: str | None = None  # a | b | None (equal, unknown or no goal)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for name in ("a", "b", "delta", "relative"):
+            if data[name] is not None:
+                data[name] = json_float(data[name])
+        return data
+
+
+@dataclass
+class ArtifactChange:
+    path: str
+    status: str  # added | removed | changed
+    size_a: int | None = None
+    size_b: int | None = None
+    sha256_a: str | None = None
+    sha256_b: str | None = None
+
+
+@dataclass
+class FileChange:
+    path: str
+    status: str  # git's letter: A, D, M, T
+    added: int | None = None  # None for binary files
+    removed: int | None = None
+
+    @property
+    def binary(self) -> bool:
+        return self.added is None
+
+
+@dataclass
+class RunDiff:
+    a: Side
+    b: Side
+    params: list[Change] = field(default_factory=list)
+    metrics: list[MetricChange] = field(default_factory=list)
+    tags: list[Change] = field(default_factory=list)
+    conda: str = ""  # unified diff of env/conda.yaml
+    packages: list[Change] = field(default_factory=list)
+    artifacts: list[ArtifactChange] = field(default_factory=list)
+    files: list[FileChange] = field(default_factory=list)
+    patch: str = ""
+    compared_records: bool = False  # both sides are runs
+
+    def to_json(self) -> dict:
+        return {
+            "a": self.a.to_json(),
+            "b": self.b.to_json(),
+            "params": [asdict(c) for c in self.params],
+            "metrics": [m.to_json() for m in self.metrics],
+            "tags": [asdict(c) for c in self.tags],
+            "environment": {"conda": self.conda, "packages": [asdict(c) for c in self.packages]},
+            "artifacts": [asdict(c) for c in self.artifacts],
+            "files": [{**asdict(f), "binary": f.binary} for f in self.files],
+            "patch": self.patch,
+        }
+
+
+# sides
+
+
+def resolve_side(repo: Repository, text: str) -> Side:
+    """A run by id, prefix or name; failing that, a commit git can name."""
+    from gitml.catalog import resolve
+
+    try:
+        run = resolve(repo, text)
+    except RunNotFoundError as error:
+        if error.candidates:
+            raise
+        sha = _commit_sha(repo, text)
+        if sha is None:
+            raise RunNotFoundError(text) from None
+        return Side(text, sha)
+    if run.sha is None:
+        raise InvalidValueError(f"run {run.name} is still running; compare it once it has ended")
+    return Side(run.name, run.sha, run)
+
+
+def base_side(side: Side) -> Side:
+    """The commit a run started from (the empty tree for a repository without commits)."""
+    if side.run is None:
+        raise InvalidValueError(
+            f"{side.label} is not a run: give a second run or commit to compare it with"
+        )
+    base = side.run.base
+    return Side(f"base {base[:12]}" if base else "empty tree", base or EMPTY_TREE)
+
+
+def _commit_sha(repo: Repository, text: str) -> str | None:
+    if text.startswith("-"):
+        return None
+    result = run_git(["rev-parse", "-q", "--verify", text + "^{commit}"], repo.cwd, check=False)
+    return result.stdout.decode().strip() or None
+
+
+# the diff
+
+
+def diff_sides(repo: Repository, a: Side, b: Side, options: DiffOptions) -> RunDiff:
+    if a.commit == b.commit:
+        raise InvalidValueError(
+            f"{a.label} and {b.label} are the same {'run' if a.run else 'commit'}: "
+            "give two different ones, or one run to compare it with its base"
+        )
+    result = RunDiff(a, b)
+    if a.run is not None and b.run is not None:
+        result.compared_records = True
+        result.params = changes(a.run.params, b.run.params)
+        result.tags = changes(a.run.tags, b.run.tags)
+        result.metrics = metric_changes(a.run.metrics, b.run.metrics, metric_goals(repo))
+        _compare_records(repo, a.run, b.run, result)
+    if options.code:
+        result.files = changed_files(repo, a.commit, b.commit)
+        if options.patch and result.files:
+            result.patch = code_patch(repo, a.commit, b.commit)
+    return result
+
+
+def changes(a: dict, b: dict) -> list[Change]:
+    """Keys added, removed or changed from `a` to `b` (sorted)."""
+    found = []
+    for key in sorted(set(a) | set(b)):
+        if key not in a:
+            found.append(Change(key, "added", None, b[key]))
+        elif key not in b:
+            found.append(Change(key, "removed", a[key], None))
+        elif a[key] != b[key]:
+            found.append(Change(key, "changed", a[key], b[key]))
+    return found
+
+
+def metric_changes(a: dict, b: dict, goals: dict[str, str]) -> list[MetricChange]:
+    """Every metric of either run with its change; `better` follows the stated goal."""
+    found = []
+    for key in sorted(set(a) | set(b)):
+        change = MetricChange(key, a.get(key), b.get(key), goal=goals.get(key))
+        if change.a is not None and change.b is not None:
+            change.delta = change.b - change.a
+            if change.a != 0 and math.isfinite(change.a):
+                change.relative = change.delta / abs(change.a)
+            if change.goal and change.delta and math.isfinite(change.delta):
+                b_higher = change.delta > 0
+                change.better = "b" if b_higher == (change.goal == "max") else "a"
+        found.append(change)
+    return found
+
+
+def metric_goals(repo: Repository) -> dict[str, str]:
+    """`metrics: {loss: min, acc: max}` from the project file, when it states them."""
+    if repo.root is None:
+        return {}
+    path = repo.root / PROJECT_FILE
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return {}
+    metrics = data.get("metrics") if isinstance(data, dict) else None
+    if not isinstance(metrics, dict):
+        return {}
+    goals = {}
+    for key, value in metrics.items():
+        goal = value.get("goal") if isinstance(value, dict) else value
+        if isinstance(goal, str) and goal.lower() in GOALS:
+            goals[str(key)] = GOALS[goal.lower()]
+    return goals
+
+
+def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: RunDiff) -> None:
+    """Environment and artifacts, from the `.gitml/` folder of each run commit."""
+    from gitml.store.objects import ObjectStore
+
+    with ObjectStore(repo) as store:
+        trees = [store.commit(run.sha.encode()).tree for run in (a, b)]
+        records = [_json(store.read_path(tree, f"{RECORD_DIR}/run.json")) for tree in trees]
+        conda = [_text(store.read_path(tree, f"{RECORD_DIR}/env/conda.yaml")) for tree in trees]
+        freeze = [
+            _text(store.read_path(tree, f"{RECORD_DIR}/env/pip-freeze.txt")) for tree in trees
+        ]
+    if conda[0] != conda[1]:
+        result.conda = "".join(
+            difflib.unified_diff(
+                conda[0].splitlines(True),
+                conda[1].splitlines(True),
+                f"{a.name}/conda.yaml",
+                f"{b.name}/conda.yaml",
+            )
+        )
+    result.packages = changes(_packages(freeze[0]), _packages(freeze[1]))
+    result.artifacts = artifact_changes(
+        records[0].get("artifacts") or [], records[1].get("artifacts") or []
+    )
+
+
+def _json(data: bytes | None) -> dict:
+    return json.loads(data) if data else {}
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode(errors="replace") if data else ""
+
+
+def _packages(freeze: str) -> dict[str, str]:
+    """`name==version` lines to {normalized name: version}."""
+    found = {}
+    for line in freeze.splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep:
+            found[name.lower().replace("_", "-")] = version
+        elif line.strip() and not line.startswith("#"):
+            found[line.strip()] = ""
+    return found
+
+
+def artifact_changes(a: list[dict], b: list[dict]) -> list[ArtifactChange]:
+    """Artifacts added, removed, or whose content hash changed."""
+    old = {item["path"]: item for item in a}
+    new = {item["path"]: item for item in b}
+    found = []
+    for path in sorted(set(old) | set(new)):
+        before, after = old.get(path), new.get(path)
+        if before and after and before.get("sha256") == after.get("sha256"):
+            continue
+        status = "added" if before is None else "removed" if after is None else "changed"
+        found.append(
+            ArtifactChange(
+                path,
+                status,
+                before and before.get("size"),
+                after and after.get("size"),
+                before and before.get("sha256"),
+                after and after.get("sha256"),
+            )
+        )
+    return found
+
+
+# code
+
+
+def _pathspec() -> list[str]:
+    return ["--", ".", f":(exclude){RECORD_DIR}"]
+
+
+def changed_files(repo: Repository, a: str, b: str) -> list[FileChange]:
+    """Files that differ between two commits (`.gitml/` left out), with line counts."""
+    args = ["--no-renames", "-z", a, b, *_pathspec()]
+    status_out = _git_text(repo, ["diff", "--name-status", *args])
+    parts = [p for p in status_out.split("\0") if p]
+    statuses = {parts[i + 1]: parts[i] for i in range(0, len(parts) - 1, 2)}
+    counts_out = _git_text(repo, ["diff", "--numstat", *args])
+    files = []
+    for line in counts_out.split("\0"):
+        if not line:
+            continue
+        added, removed, path = line.split("\t", 2)
+        binary = added == "-"
+        files.append(
+            FileChange(
+                path,
+                statuses.get(path, "M"),
+                None if binary else int(added),
+                None if binary else int(removed),
+            )
+        )
+    return files
+
+
+def code_patch(repo: Repository, a: str, b: str) -> str:
+    """The unified diff of the code; binary files appear as one summary line."""
+    return _git_text(
+        repo, ["diff", "--no-color", "--no-renames", "--no-ext-diff", a, b, *_pathspec()]
+    )
+
+
+def _git_text(repo: Repository, args: list[str]) -> str:
+    return run_git(args, repo.cwd).stdout.decode(errors="replace")

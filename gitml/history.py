@@ -1,0 +1,75 @@
+"""Metric history: every logged point of a run's metrics.
+
+A committed run keeps one `.gitml/metrics/<key>.tsv` file per metric, one
+`step<TAB>value<TAB>unix_ms` line per point; a run still in progress keeps
+them in its staging folder.
+"""
+
+from dataclasses import dataclass
+
+from gitml.errors import UnknownKeyError
+from gitml.record import RECORD_DIR, RunSummary, filename_to_key, json_float, key_to_filename
+from gitml.store.repository import Repository
+
+METRICS_DIR = f"{RECORD_DIR}/metrics"
+
+
+@dataclass(frozen=True)
+class Point:
+    step: int
+    value: float
+    timestamp_ms: int
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "value": json_float(self.value), "timestamp": self.timestamp_ms}
+
+
+def metric_history(
+    repo: Repository, run: RunSummary, keys: list[str] | None = None
+) -> dict[str, list[Point]]:
+    """key → points in logging order, for `keys` (default: every metric of the run)."""
+    if run.sha is None:
+        return _select(_staged_history(repo, run), keys, run)
+    from gitml.store.objects import ObjectStore
+
+    with ObjectStore(repo) as store:
+        tree = store.commit(run.sha.encode()).tree
+        names = {filename_to_key(name): name for name in store.list_files(tree, METRICS_DIR)}
+        _check_keys(keys, list(names), run)
+        wanted = keys if keys is not None else sorted(names)
+        return {
+            key: parse_points(store.read_path(tree, f"{METRICS_DIR}/{key_to_filename(key)}"))
+            for key in wanted
+        }
+
+
+def parse_points(data: bytes | None) -> list[Point]:
+    points = []
+    for line in (data or b"").decode().splitlines():
+        step, value, ms = line.split("\t")
+        points.append(Point(int(step), float(value), int(ms)))
+    return points
+
+
+def _staged_history(repo: Repository, run: RunSummary) -> dict[str, list[Point]]:
+    from gitml.catalog import staging_path
+    from gitml.staging import Staging
+
+    staged = Staging(staging_path(repo, run.id)).read()
+    return {
+        key: [Point(step, value, ms) for step, value, ms in points]
+        for key, points in staged.metrics.items()
+    }
+
+
+def _select(history: dict[str, list[Point]], keys: list[str] | None, run: RunSummary) -> dict:
+    _check_keys(keys, list(history), run)
+    return {key: history[key] for key in (keys if keys is not None else sorted(history))}
+
+
+def _check_keys(keys: list[str] | None, known: list[str], run: RunSummary) -> None:
+    for key in keys or []:
+        if key not in known:
+            raise UnknownKeyError(
+                f"show the history of run {run.name}'s metric", key, sorted(known)
+            )
