@@ -52,6 +52,8 @@ COMMANDS = {
     "compare": "gitml.cli.compare:compare",
     "metrics": "gitml.cli.compare:metrics",
     "plot": "gitml.cli.compare:plot",
+    "model": "gitml.cli.model:model",
+    "tag": "gitml.cli.model:tag",
 }
 
 
