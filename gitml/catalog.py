@@ -13,7 +13,7 @@ from gitml.errors import RunNotFoundError
 from gitml.ids import could_be_id_prefix
 from gitml.record import RunSummary, parse_message, summarize_metric
 from gitml.staging import Staging, runs_dir
-from gitml.store.refs import list_run_refs
+from gitml.store.refs import list_run_ids, list_run_refs
 from gitml.store.repository import Repository
 
 NAMES_CACHE = "cache/names.tsv"
@@ -74,7 +74,7 @@ def names_in_use(repo: Repository) -> dict[str, str]:
 
 def _index(repo: Repository) -> tuple[list[str], dict[str, str]]:
     """(ids of committed runs, name → id of all runs) from refs and the names cache."""
-    ids = [ref.run_id for ref in list_run_refs(repo, with_messages=False)]
+    ids = list_run_ids(repo)
     cache = _read_names_cache(repo)
     missing = [run_id for run_id in ids if run_id not in cache]
     if missing:

@@ -238,24 +238,25 @@ def parse_message(message: str, sha: str | None = None) -> RunSummary | None:
     """The summary carried by a run commit's trailers; None if it carries none."""
     block = message.rstrip("\n").rsplit("\n\n", 1)[-1]
     fields: dict[str, str] = {}
-    params: dict[str, str] = {}
-    metrics: dict[str, float] = {}
-    tags: dict[str, str] = {}
+    pairs: dict[str, dict[str, str]] = {"Param": {}, "Metric": {}, "Tag": {}}
+    prefix_length = len(TRAILER_PREFIX)
     for line in block.split("\n"):  # not splitlines(): it also splits on \x85, \u2028, …
-        if not line.startswith(TRAILER_PREFIX) or ": " not in line:
+        if not line.startswith(TRAILER_PREFIX):
             continue
-        name, raw = line[len(TRAILER_PREFIX) :].split(": ", 1)
-        if name in ("Param", "Metric", "Tag") and "=" in raw:
-            key, value = raw.split("=", 1)
-            key, value = unescape(key), unescape(value)
-            if name == "Param":
-                params[key] = value
-            elif name == "Tag":
-                tags[key] = value
-            else:
-                metrics[key] = float(value)
-        else:
-            fields[name] = unescape(raw)
+        name, separator, raw = line[prefix_length:].partition(": ")
+        if not separator:
+            continue
+        target = pairs.get(name)
+        if target is None:
+            fields[name] = unescape(raw) if "%" in raw else raw
+            continue
+        key, separator, value = raw.partition("=")
+        if separator:
+            if "%" in raw:
+                key, value = unescape(key), unescape(value)
+            target[key] = value
+    params, tags = pairs["Param"], pairs["Tag"]
+    metrics = {key: float(value) for key, value in pairs["Metric"].items()}
     if "Run" not in fields:
         return None
     return RunSummary(

@@ -69,3 +69,9 @@ def table(headers: list[str], rows: list[list[str]], fixed: int) -> str:
 
 def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def echo_json_lines(items: list) -> None:
+    """A JSON array with one object per line: readable, and encoded by json's C encoder."""
+    body = ",\n".join(json.dumps(item, ensure_ascii=False) for item in items)
+    click.echo(f"[\n{body}\n]" if items else "[]")
