@@ -16,6 +16,7 @@ class Context:
     def __init__(self, directory: str | None):
         self.directory = Path(directory or os.getcwd())
         self._repo = None
+        self.recovered: list = []  # runs committed by the recovery done on opening
 
     @property
     def repo(self):
@@ -26,7 +27,8 @@ class Context:
 
             self._repo = open_repository(self.directory)
             if self._repo.root is not None:
-                for run in recover_abandoned_runs(self._repo):
+                self.recovered = recover_abandoned_runs(self._repo)
+                for run in self.recovered:
                     click.echo(
                         f"gitml: recovered run {run.name} ({run.id}) as {run.status}", err=True
                     )

@@ -184,5 +184,7 @@ def _describe(record: dict) -> str:
 @click.pass_obj
 def recover(obj) -> None:
     """Commit runs left behind by a crash (every gitml command also does this)."""
-    _ = obj.repo  # opening the repository recovers abandoned runs and reports them
+    obj.repo  # noqa: B018 -- opening the repository recovers and reports abandoned runs
+    if not obj.recovered:
+        click.echo("no abandoned runs to recover", err=True)
 
