@@ -54,6 +54,9 @@ COMMANDS = {
     "compare": "gitml.cli.compare:compare",
     "metrics": "gitml.cli.compare:metrics",
     "plot": "gitml.cli.compare:plot",
+    "checkout": "gitml.cli.reproduce:checkout",
+    "branch": "gitml.cli.reproduce:branch",
+    "rerun": "gitml.cli.reproduce:rerun",
     "model": "gitml.cli.model:model",
     "tag": "gitml.cli.model:tag",
 }

@@ -1,0 +1,115 @@
+"""`gitml checkout`, `gitml branch`, `gitml rerun`: get a run back."""
+
+import click
+
+from gitml.cli import format as fmt
+from gitml.cli.options import json_option, parse_pairs
+
+
+@click.command("checkout")
+@click.argument("run")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite uncommitted changes (they are saved under refs/gitml/backups/ first).",
+)
+@click.pass_obj
+def checkout(obj, run, force) -> None:
+    """Restore RUN's code into the work tree (`.gitml/` left out); HEAD does not move.
+
+    RUN may also be a commit, e.g. a backup ref printed by an earlier --force.
+    """
+    from gitml.diff import resolve_side
+    from gitml.reproduce import checkout_code
+
+    repo = obj.repo
+    side = resolve_side(repo, run)
+    result = checkout_code(repo, side, force)
+    if result.backup_ref:
+        click.echo(
+            f"gitml: your uncommitted changes were saved as {result.backup_ref}; "
+            f"get them back with: git restore --source={result.backup_ref} --worktree -- .",
+            err=True,
+        )
+    if not result.changed:
+        click.echo(f"the work tree already holds the code of {side.label}")
+        return
+    click.echo(f"restored the code of {side.label}: {len(result.changed)} files written or removed")
+    for path in result.changed:
+        click.echo(f"  {path}")
+
+
+@click.command("branch")
+@click.argument("run")
+@click.argument("name")
+@click.pass_obj
+def branch(obj, run, name) -> None:
+    """Create branch NAME whose tip holds exactly RUN's code, on top of RUN's base."""
+    from gitml.catalog import resolve
+    from gitml.reproduce import branch_from_run
+
+    repo = obj.repo
+    summary = resolve(repo, run)
+    if summary.sha is None:
+        from gitml.errors import RunStateError
+
+        raise RunStateError(f"run {summary.name} is still running; branch from it once it ended")
+    sha = branch_from_run(repo, summary, name)
+    click.echo(f"created branch {name} at {sha[:12]} with the code of run {summary.name}")
+
+
+@click.command("rerun")
+@click.argument("run")
+@click.option(
+    "-P", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a param."
+)
+@click.option("--name", help="Name of the new run (default: a new adjective-noun name).")
+@click.option(
+    "--artifact",
+    "artifacts",
+    multiple=True,
+    metavar="PATH",
+    help="A file or folder (relative to the repository root) to store after the run.",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if a metric moved beyond tolerance.")
+@click.option("--rtol", type=float, default=1e-5, show_default=True, help="Relative tolerance.")
+@click.option("--atol", type=float, default=1e-8, show_default=True, help="Absolute tolerance.")
+@json_option
+@click.pass_obj
+def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None:
+    """Run RUN's command again with its params, in a temporary worktree holding its
+    code (your work tree is not touched), and record a new run that reproduces it."""
+    from gitml.catalog import resolve
+    from gitml.reproduce import RerunOptions
+    from gitml.reproduce import rerun as rerun_run
+
+    repo = obj.repo
+    original = resolve(repo, run)
+    options = RerunOptions(parse_pairs(params, "param"), name, list(artifacts), rtol, atol)
+    click.echo(
+        f"gitml: rerunning {original.name} ({original.id}) in a temporary worktree", err=True
+    )
+    result = rerun_run(repo, original, options)
+    for problem in result.artifact_errors:
+        click.echo(f"gitml: error: {problem}", err=True)
+    new = result.summary
+    if as_json:
+        fmt.echo_json(
+            {
+                "run": new.to_json(),
+                "reproduces": original.id,
+                "moved": [vars(m) for m in result.moved],
+            }
+        )
+    else:
+        click.echo(f"run {new.name} ({new.id}) {new.status}, reproducing {original.name}")
+        for move in result.moved:
+            old = "-" if move.original is None else fmt.number(move.original)
+            now = "-" if move.rerun is None else fmt.number(move.rerun)
+            click.echo(f"  metric {move.key} moved: {old} → {now}")
+        if not result.moved:
+            click.echo(f"  metrics match (rtol {rtol:g}, atol {atol:g})")
+    code = result.exit_code or (1 if result.artifact_errors else 0)
+    if code == 0 and check and result.moved:
+        code = 1
+    click.get_current_context().exit(code)

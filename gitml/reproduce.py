@@ -1,0 +1,260 @@
+"""Getting a run back: its code in the work tree, on a branch, or run again.
+
+- `checkout_code` writes a run's snapshot (`.gitml/` left out) into the work
+  tree without moving HEAD or the branch. Uncommitted changes it would
+  overwrite are refused, or, when forced, first saved as a commit under
+  `refs/gitml/backups/` (built from a temporary index, like `git stash -u`).
+- `branch_from_run` makes a branch whose tip holds exactly the run's code.
+- `rerun` runs the recorded command with the recorded params in a temporary
+  detached worktree holding the run's snapshot, records a new run that
+  names the original, and compares the metrics.
+"""
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.diff import EMPTY_TREE, Side
+from gitml.errors import (
+    CheckoutConflictError,
+    GitCommandError,
+    InvalidValueError,
+    RunStateError,
+)
+from gitml.record import RECORD_DIR, RunSummary
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository, read_head
+
+BACKUPS_PREFIX = "refs/gitml/backups/"
+_CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
+
+
+def _git(repo: Repository, args: list[str], **kwargs) -> str:
+    return run_git(args, repo.cwd, **kwargs).stdout.decode(errors="surrogateescape")
+
+
+def _names(out: str) -> set[str]:
+    return {name for name in out.split("\0") if name}
+
+
+# code without the record
+
+
+def code_tree(repo: Repository, run: RunSummary) -> str:
+    """The tree of the run's snapshot without `.gitml/`."""
+    entries = _git(repo, ["ls-tree", "-z", run.sha])
+    kept = [e for e in entries.split("\0") if e and e.split("\t", 1)[1] != RECORD_DIR]
+    body = "".join(entry + "\0" for entry in kept)
+    return _git(repo, ["mktree", "-z"], input=body.encode(errors="surrogateescape")).strip()
+
+
+def code_commit(repo: Repository, run: RunSummary) -> str:
+    """A commit of exactly the run's code, parented on the run's base."""
+    parents = ["-p", run.base] if run.base else []
+    message = f"Code of gitml run {run.name}\n\nGitml-Source-Run: {run.id}\n"
+    return _git(
+        repo, ["commit-tree", code_tree(repo, run), *parents, "-F", "-"], input=message.encode()
+    ).strip()
+
+
+def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
+    """Create branch `branch` at a commit holding the run's code; return that commit."""
+    check = run_git(["check-ref-format", "--branch", branch], repo.cwd, check=False)
+    if check.returncode != 0 or branch.startswith("-"):
+        raise InvalidValueError(f"{branch!r} is not a valid branch name")
+    ref = "refs/heads/" + branch
+    if run_git(["rev-parse", "-q", "--verify", ref], repo.cwd, check=False).returncode == 0:
+        raise InvalidValueError(f"branch {branch!r} already exists; choose another name")
+    sha = code_commit(repo, run)
+    _git(repo, ["update-ref", "-m", f"gitml branch from run {run.name}", ref, sha, ""])
+    return sha
+
+
+# checkout
+
+
+@dataclass
+class CheckoutResult:
+    source: str  # the commit whose code is now in the work tree
+    changed: list[str]  # paths written or removed
+    backup_ref: str | None = None  # where the overwritten changes were saved
+
+
+def checkout_code(repo: Repository, side: Side, force: bool = False) -> CheckoutResult:
+    """Write the code of a run (or commit) into the work tree; HEAD does not move."""
+    from gitml.run import artifact_size_limit
+    from gitml.store.snapshot import snapshot_work_tree
+
+    scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
+    current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
+    head = read_head(repo)[1]
+    changing = _touched_paths(repo, current.tree, side.commit)
+    if not changing:
+        return CheckoutResult(side.commit, [])
+    dirty = _names(
+        _git(repo, ["diff", "--name-only", "-z", "--no-renames", head or EMPTY_TREE, current.tree])
+    )
+    left_out = set(current.skipped_large) | set(current.skipped_secret)
+    at_risk = sorted((dirty | left_out) & changing)
+    backup = None
+    if at_risk:
+        if not force:
+            raise CheckoutConflictError(at_risk)
+        backup = save_backup(repo, current.tree, head, side.label)
+    _git(repo, ["restore", f"--source={side.commit}", "--worktree", *_CODE_PATHSPEC])
+    return CheckoutResult(side.commit, sorted(changing), backup)
+
+
+def _touched_paths(repo: Repository, current: str, source: str) -> set[str]:
+    """Paths `git restore` will write or delete: those that differ, except untracked
+    files the source lacks (restore leaves those alone)."""
+    out = _git(
+        repo,
+        ["diff", "--name-status", "-z", "--no-renames", current, source, *_CODE_PATHSPEC],
+    )
+    parts = [p for p in out.split("\0") if p]
+    touched = set()
+    tracked = None
+    for status, path in zip(parts[::2], parts[1::2], strict=True):
+        if status == "D":
+            if tracked is None:
+                tracked = _names(_git(repo, ["ls-files", "-z"]))
+            if path not in tracked:
+                continue
+        touched.add(path)
+    return touched
+
+
+def save_backup(repo: Repository, tree: str, head: str | None, label: str) -> str:
+    """Keep a work-tree snapshot as a commit under refs/gitml/backups/<UTC time>."""
+    parents = ["-p", head] if head else []
+    message = f"gitml: work tree before restoring {label}\n"
+    sha = _git(repo, ["commit-tree", tree, *parents, "-F", "-"], input=message.encode()).strip()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for attempt in range(100):
+        ref = BACKUPS_PREFIX + stamp + (f"-{attempt}" if attempt else "")
+        try:
+            _git(repo, ["update-ref", "-m", "gitml checkout backup", ref, sha, ""])
+            return ref
+        except GitCommandError:
+            continue
+    raise RunStateError("could not name a backup ref under refs/gitml/backups/")
+
+
+# rerun
+
+
+@dataclass
+class RerunOptions:
+    params: dict[str, str] = field(default_factory=dict)  # overrides of recorded params
+    name: str | None = None
+    artifacts: list[str] = field(default_factory=list)  # relative to the snapshot's root
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+
+@dataclass
+class RerunPlan:
+    """What a rerun runs; `plan_rerun` is the one place that decides it."""
+
+    command: list[str]
+    params: dict[str, str]
+    experiment: str
+    entry_point: str | None = None
+
+
+@dataclass
+class MetricMove:
+    key: str
+    original: float | None
+    rerun: float | None
+
+
+@dataclass
+class RerunResult:
+    summary: RunSummary
+    exit_code: int
+    moved: list[MetricMove]
+    artifact_errors: list[str]
+
+
+def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
+    """The recorded command and params (with `overrides`) of a run's record."""
+    command = record.get("command") or []
+    if isinstance(command, str):
+        import shlex
+
+        command = shlex.split(command)
+    if not command:
+        raise InvalidValueError(
+            f"run {record.get('name')} recorded no command (it was logged from a script); "
+            "only runs made with `gitml run` can be rerun"
+        )
+    params = {**(record.get("params") or {}), **overrides}
+    return RerunPlan(
+        list(command), params, record.get("experiment") or "default", record.get("entry_point")
+    )
+
+
+def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResult:
+    """Run the run again in a temporary worktree; the user's work tree is not touched."""
+    from gitml.catalog import load_record
+    from gitml.run import RunOptions, start_run
+    from gitml.runner import check_command, execute
+    from gitml.store.repository import open_repository
+
+    if run.sha is None:
+        raise RunStateError(f"run {run.name} is still running; rerun it once it has ended")
+    plan = plan_rerun(load_record(repo, run), options.params)
+    check_command(plan.command)
+    folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))
+    worktree = folder / "tree"
+    try:
+        _add_worktree(repo, run, worktree)
+        inner = open_repository(worktree)
+        started = start_run(
+            inner,
+            RunOptions(
+                name=options.name,
+                experiment=plan.experiment,
+                params=plan.params,
+                command=plan.command,
+                entry_point=plan.entry_point,
+                reproduces=run.id,
+            ),
+        )
+        artifacts = [worktree / path for path in options.artifacts]
+        result = execute(inner, started, plan.command, artifacts, cwd=worktree)
+    finally:
+        run_git(["worktree", "remove", "--force", str(worktree)], repo.cwd, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        run_git(["worktree", "prune"], repo.cwd, check=False)
+    moved = moved_metrics(run.metrics, result.summary.metrics, options.rtol, options.atol)
+    return RerunResult(result.summary, result.exit_code, moved, result.artifact_errors)
+
+
+def _add_worktree(repo: Repository, run: RunSummary, path: Path) -> None:
+    """A detached worktree at the run's base, then the run's files over it, so that
+    the new run has the same base and the same snapshot as the original."""
+    start = run.base or code_commit(repo, run)
+    _git(repo, ["worktree", "add", "--detach", "--quiet", str(path), start])
+    run_git(["restore", f"--source={run.sha}", "--worktree", *_CODE_PATHSPEC], str(path))
+
+
+def moved_metrics(
+    original: dict[str, float], new: dict[str, float], rtol: float, atol: float
+) -> list[MetricMove]:
+    """Metrics whose last values differ beyond |new - old| <= atol + rtol * |old|."""
+    moved = []
+    for key in sorted(set(original) | set(new)):
+        old, now = original.get(key), new.get(key)
+        if old is None or now is None:
+            moved.append(MetricMove(key, old, now))
+        elif old == now or (math.isnan(old) and math.isnan(now)):
+            continue
+        elif not abs(now - old) <= atol + rtol * abs(old):
+            moved.append(MetricMove(key, old, now))
+    return moved
