@@ -80,6 +80,12 @@ def list_registry_tags(repo: Repository) -> list[RegistryTag]:
     return found
 
 
+def list_tag_names(repo: Repository) -> set[str]:
+    """The names of every tag, registry or not, annotated or lightweight."""
+    out = run_git(["for-each-ref", "--format=%(refname)", TAGS_PREFIX], repo.cwd).stdout
+    return {line[len(TAGS_PREFIX) :] for line in out.decode(errors="surrogateescape").splitlines()}
+
+
 def create_tag(
     repo: Repository,
     name: str,

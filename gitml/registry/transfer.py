@@ -1,0 +1,168 @@
+"""Move registry tags to and from a remote, renumbering local events that collide.
+
+Two clones that promote a model at the same time both write `<model>#<stage>#N`
+with the same N. The second push is rejected (a tag is never overwritten), so
+gitml fetches the remote's tags, gives its own unpublished events counters above
+the remote's highest (new tags with the same target, tagger and message; the
+old local tags are deleted) and pushes again: no event is lost or duplicated,
+and the remote's events keep their place before ours.
+
+Version tags carry no counter: the same version registered for two different
+runs is a real conflict, reported, never renamed.
+
+Git runs through GitPython (`gitml.sharing.gitproc`), so the user's
+credentials and config apply as they do for `git push`.
+"""
+
+from dataclasses import dataclass, field, replace
+
+from gitml.errors import PushRejectedError, RegistryConflictError
+from gitml.registry.tags import REGISTER, build_tag, parse_tag
+from gitml.registry.tagstore import (
+    TAGS_PREFIX,
+    RegistryTag,
+    copy_tag,
+    delete_tag,
+    list_registry_tags,
+    list_tag_names,
+)
+from gitml.sharing.gitproc import remote_error, run_remote_git
+from gitml.store.repository import Repository, open_repository
+
+_ATTEMPTS = 5
+_PEELED = "^{}"
+
+
+class MovedTags(list):
+    """Names of the registry tags moved; `renumbered` maps each local tag that was
+    renumbered to let a transfer through (old name → new name)."""
+
+    def __init__(self, names=(), renumbered: dict[str, str] | None = None):
+        super().__init__(names)
+        self.renumbered: dict[str, str] = dict(renumbered or {})
+
+
+@dataclass
+class _PushStatus:
+    pushed: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> list[str]:
+    """Send the registry tags the remote lacks; returns their names (a `MovedTags`).
+
+    A push rejected because the remote already holds some counters is retried
+    after fetching and renumbering; `result.renumbered` says what was renamed.
+    `dry_run` only reports what would be sent (nothing is renumbered).
+    """
+    repo = open_repository(repo)
+    moved = MovedTags()
+    status = _PushStatus()
+    for _ in range(_ATTEMPTS):
+        names = [tag.name for tag in list_registry_tags(repo)]
+        if not names:
+            return moved
+        status = _push(repo, remote, names, dry_run)
+        moved.extend(status.pushed)
+        if dry_run or not status.rejected:
+            return moved
+        fetched = fetch_registry_tags(repo, remote)
+        moved.renumbered.update(fetched.renumbered)
+        if not fetched.renumbered and not fetched:
+            break  # nothing learnt from the remote: retrying would be rejected again
+    raise PushRejectedError(remote, status.rejected, "; ".join(sorted(set(status.reasons))))
+
+
+def fetch_registry_tags(repo: Repository | str, remote: str) -> list[str]:
+    """Bring the registry tags the repository lacks; returns their names (a `MovedTags`).
+
+    Local events never pushed whose counters the remote has used meanwhile are
+    renumbered first (see `renumbered` on the result).
+    """
+    repo = open_repository(repo)
+    on_remote = remote_registry_tags(repo, remote)
+    renumbered = _renumber(repo, remote, on_remote)
+    present = list_tag_names(repo)
+    missing = sorted(name for name in on_remote if name not in present)
+    if missing:
+        refspecs = [f"{TAGS_PREFIX}{name}:{TAGS_PREFIX}{name}" for name in missing]
+        run_remote_git(repo, ["fetch", "--no-tags", "--atomic", remote, *refspecs], remote)
+    return MovedTags(missing, renumbered)
+
+
+def remote_registry_tags(repo: Repository, remote: str) -> dict[str, str]:
+    """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`."""
+    result = run_remote_git(repo, ["ls-remote", "--tags", remote], remote)
+    shas: dict[str, str] = {}
+    annotated: set[str] = set()
+    for line in result.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        name = ref.removeprefix(TAGS_PREFIX)
+        if name.endswith(_PEELED):
+            annotated.add(name[: -len(_PEELED)])
+        elif parse_tag(name) is not None:
+            shas[name] = sha
+    return {name: sha for name, sha in shas.items() if name in annotated}
+
+
+def _push(repo: Repository, remote: str, names: list[str], dry_run: bool) -> _PushStatus:
+    refspecs = [f"{TAGS_PREFIX}{name}:{TAGS_PREFIX}{name}" for name in names]
+    # Atomic: a rejected event must not let a later one through, or renumbering
+    # the rejected one would put it after its successor.
+    mode = ["--dry-run"] if dry_run else ["--atomic"]
+    result = run_remote_git(
+        repo, ["push", "--porcelain", *mode, remote, *refspecs], remote, check=False
+    )
+    status = _PushStatus()
+    for line in result.stdout.splitlines():
+        flag, _, rest = line.partition("\t")
+        refspec, _, summary = rest.partition("\t")
+        name = refspec.partition(":")[0].removeprefix(TAGS_PREFIX)
+        if flag == "*":
+            status.pushed.append(name)
+        elif flag == "!":
+            status.rejected.append(name)
+            status.reasons.append(summary.strip())
+    if result.status != 0 and not status.rejected:
+        raise remote_error(remote, result.stderr)
+    return status
+
+
+def _renumber(repo: Repository, remote: str, on_remote: dict[str, str]) -> dict[str, str]:
+    """Give local-only counted events of each model counters above every counter in use."""
+    local = list_registry_tags(repo)
+    clashing_versions = [
+        tag.name
+        for tag in local
+        if tag.parsed.kind == REGISTER and on_remote.get(tag.name, tag.sha) != tag.sha
+    ]
+    if clashing_versions:
+        raise RegistryConflictError(remote, clashing_versions)
+    remote_top: dict[str, int] = {}
+    for name in on_remote:
+        parsed = parse_tag(name)
+        if parsed.counter is not None:
+            remote_top[parsed.model] = max(remote_top.get(parsed.model, 0), parsed.counter)
+    unpublished: dict[str, list[RegistryTag]] = {}
+    local_top: dict[str, int] = {}
+    for tag in local:
+        counter = tag.parsed.counter
+        if counter is None:
+            continue
+        local_top[tag.parsed.model] = max(local_top.get(tag.parsed.model, 0), counter)
+        if on_remote.get(tag.name) != tag.sha:
+            unpublished.setdefault(tag.parsed.model, []).append(tag)
+    renumbered = {}
+    for model, tags in sorted(unpublished.items()):
+        tags.sort(key=lambda tag: tag.parsed.counter)
+        if tags[0].parsed.counter > remote_top.get(model, 0):
+            continue  # already after everything the remote has
+        counter = max(remote_top.get(model, 0), local_top[model])
+        for tag in tags:
+            counter += 1
+            new_name = build_tag(replace(tag.parsed, counter=counter))
+            copy_tag(repo, tag, new_name)
+            delete_tag(repo, tag.name, tag.sha)
+            renumbered[tag.name] = new_name
+    return renumbered
