@@ -1,0 +1,263 @@
+"""Run ids and names, `gitml ls` and `gitml show` (issue 2, points 5 and 6).
+
+The commands run in-process through click's CliRunner; the runs they list
+were recorded by real `gitml run` processes (the `repo_with_runs` fixture).
+"""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import gitml
+from gitml.cli.main import cli
+from gitml.ids import ADJECTIVES, NOUNS, is_run_id, run_id_time_ms
+from tests.utils import git, write
+
+LS_FIELDS = {
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "exit_code",
+    "start_ms",
+    "end_ms",
+    "duration_ms",
+    "base",
+    "user",
+    "command",
+    "params",
+    "metrics",
+    "tags",
+    "commit",
+}
+
+
+def invoke(repo, *args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
+
+
+def ls_json(repo, *args: str) -> list[dict]:
+    result = invoke(repo, "ls", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def common_prefix(a: str, b: str) -> str:
+    length = 0
+    while length < min(len(a), len(b)) and a[length] == b[length]:
+        length += 1
+    return a[:length]
+
+
+# 5. ids and names
+
+
+def test_ids_are_time_ordered_and_names_are_adjective_noun(repo_with_commit):
+    for _ in range(12):
+        with gitml.start_run(repo=repo_with_commit):
+            pass
+    listed = ls_json(repo_with_commit)
+    ids = [run["id"] for run in listed]
+    assert all(is_run_id(i) for i in ids)
+    assert ids == sorted(ids, reverse=True)  # newest first is id order
+    for run in listed:  # the id carries the time the run started
+        assert 0 <= run["start_ms"] - run_id_time_ms(run["id"]) < 5000
+    names = [run["name"] for run in listed]
+    assert len(set(names)) == len(names)
+    for name in names:
+        adjective, noun = name.split("-")
+        assert adjective in ADJECTIVES and noun in NOUNS
+
+
+def test_a_run_resolves_by_name_and_by_any_unique_id_prefix(repo_with_runs):
+    runs = {run["name"]: run for run in ls_json(repo_with_runs)}
+    beta = runs["beta"]
+    others = [run["id"] for name, run in runs.items() if name != "beta"]
+    unique = max(len(common_prefix(beta["id"], other)) for other in others) + 1
+    for text in ("beta", beta["id"], beta["id"][: max(unique, 4)], beta["id"][:20]):
+        result = invoke(repo_with_runs, "show", "--json", text)
+        assert result.exit_code == 0, (text, result.stderr)
+        assert json.loads(result.stdout)["id"] == beta["id"]
+
+
+def test_an_ambiguous_prefix_lists_the_candidates(repo_with_runs):
+    ids = [run["id"] for run in ls_json(repo_with_runs)]
+    prefix = common_prefix(common_prefix(ids[0], ids[1]), ids[2])
+    assert len(prefix) >= 4  # three runs started within seconds share their time prefix
+    result = invoke(repo_with_runs, "show", prefix)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("gitml: error: ")
+    assert "ambiguous" in line
+    for run_id in ids:
+        assert run_id in line
+
+
+def test_an_unknown_run_is_a_one_line_error(repo_with_runs):
+    for text in ("zzzz", "no-such-run", "x"):
+        result = invoke(repo_with_runs, "show", text)
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1
+        assert f"no run matches '{text}'" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+# 6. gitml ls
+
+
+def test_ls_json_has_stable_fields_newest_first(repo_with_runs):
+    listed = ls_json(repo_with_runs)
+    assert [run["name"] for run in listed] == ["gamma", "beta", "alpha"]
+    for run in listed:
+        assert set(run) == LS_FIELDS
+    gamma, beta, alpha = listed
+    assert (gamma["status"], gamma["exit_code"]) == ("failed", 3)
+    assert (beta["status"], beta["exit_code"]) == ("finished", 0)
+    assert beta["params"] == {"lr": "0.2", "fail": "0"}
+    assert beta["metrics"] == {"loss": 5.0, "acc": 0.4}
+    assert beta["experiment"] == "main"
+    assert beta["command"] == "python train.py"
+    assert beta["base"] == git(repo_with_runs, "rev-parse", "HEAD").strip()
+    assert beta["duration_ms"] == beta["end_ms"] - beta["start_ms"] >= 0
+    assert (
+        beta["commit"] == git(repo_with_runs, "rev-parse", f"refs/gitml/runs/{beta['id']}").strip()
+    )
+
+
+def test_ls_filters_by_status_and_limits(repo_with_runs):
+    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "failed")] == ["gamma"]
+    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "finished")] == [
+        "beta",
+        "alpha",
+    ]
+    assert ls_json(repo_with_runs, "--status", "killed") == []
+    assert [r["name"] for r in ls_json(repo_with_runs, "--limit", "2")] == ["gamma", "beta"]
+    assert [r["name"] for r in ls_json(repo_with_runs, "-n", "1", "--status", "finished")] == [
+        "beta"
+    ]
+    bad = invoke(repo_with_runs, "ls", "--status", "bogus")
+    assert bad.exit_code == 2 and "bogus" in bad.stderr
+
+
+def test_ls_shows_the_current_branch_unless_told_otherwise(repo_with_runs):
+    repo = repo_with_runs
+    with gitml.start_run(name="elsewhere", experiment="sweep", repo=repo):
+        pass
+    assert [r["name"] for r in ls_json(repo)] == ["gamma", "beta", "alpha"]
+    assert [r["name"] for r in ls_json(repo, "--experiment", "sweep")] == ["elsewhere"]
+    assert [r["name"] for r in ls_json(repo, "--all")] == ["elsewhere", "gamma", "beta", "alpha"]
+    git(repo, "checkout", "-q", "-b", "other")
+    assert ls_json(repo) == []
+    empty = invoke(repo, "ls")
+    assert empty.exit_code == 0
+    assert "no runs in experiment 'other'" in empty.stderr and "--all" in empty.stderr
+    git(repo, "checkout", "-q", "--detach")
+    with gitml.start_run(name="detached", repo=repo):
+        pass
+    assert [r["name"] for r in ls_json(repo)] == ["detached"]
+    assert ls_json(repo)[0]["experiment"] == "default"
+
+
+def test_ls_table_newest_first_with_params_and_metrics(repo_with_runs):
+    result = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    for column in ("ID", "NAME", "STATUS", "STARTED", "DURATION", "params.lr", "metrics.loss"):
+        assert column in header
+    assert [row.split()[1] for row in rows] == ["gamma", "beta", "alpha"]
+    assert [row.split()[2] for row in rows] == ["failed", "finished", "finished"]
+
+    def cell(row: str, column: str) -> str:  # columns are left-aligned under their header
+        return row[header.index(column) :].split()[0]
+
+    assert [cell(row, "params.lr") for row in rows] == ["0.4", "0.2", "0.1"]
+    assert [cell(row, "metrics.loss") for row in rows] == ["2.5", "5", "10"]
+
+
+def test_ls_table_drops_columns_to_fit_a_narrow_terminal(repo_with_runs):
+    wide = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"}).stdout
+    narrow = invoke(repo_with_runs, "ls", env={"COLUMNS": "60"}).stdout
+    assert "hidden" not in wide
+    assert "metrics.loss" in wide and "metrics.loss" not in narrow
+    assert re.search(r"\(\d+ more columns hidden", narrow)
+    for line in narrow.splitlines()[:-1]:
+        assert "NAME" in line or len(line) <= 60
+
+
+def test_a_run_in_progress_shows_as_running(repo_with_runs):
+    with gitml.start_run(name="ongoing", params={"lr": 0.5}, repo=repo_with_runs):
+        gitml.log_metric("loss", 0.7)
+        listed = ls_json(repo_with_runs)
+        assert [r["name"] for r in listed] == ["ongoing", "gamma", "beta", "alpha"]
+        ongoing = listed[0]
+        assert ongoing["status"] == "running"
+        assert ongoing["params"] == {"lr": "0.5"}
+        assert ongoing["metrics"] == {"loss": 0.7}
+        assert ongoing["end_ms"] is None and ongoing["commit"] is None
+        assert [r["name"] for r in ls_json(repo_with_runs, "--status", "running")] == ["ongoing"]
+        assert "running" in invoke(repo_with_runs, "ls").stdout
+        shown = invoke(repo_with_runs, "show", "ongoing")
+        assert shown.exit_code == 0 and "running" in shown.stdout
+    assert ls_json(repo_with_runs)[0]["status"] == "finished"
+
+
+# gitml show
+
+
+@pytest.fixture
+def detailed_run(repo_with_commit):
+    repo = repo_with_commit
+    write(repo / "src" / "model.py", "WEIGHT = 9\n")
+    write(repo / "new_file.py", "print('new')\n")
+    (repo / "README.md").unlink()
+    with gitml.start_run(
+        name="detailed", params={"lr": 0.1}, tags={"model": "rf"}, description="a note", repo=repo
+    ):
+        for step, value in enumerate([0.9, 0.4, 0.6]):
+            gitml.log_metric("loss", value, step=step)
+        gitml.log_text("x" * 2048, "big.txt")
+        gitml.log_dict({"a": 1}, "report.json")
+    return repo
+
+
+def test_show_json_has_the_full_record(detailed_run):
+    result = invoke(detailed_run, "show", "--json", "detailed")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["name"] == "detailed" and record["status"] == "finished"
+    assert record["note"] == "a note"
+    assert record["params"] == {"lr": "0.1"} and record["tags"] == {"model": "rf"}
+    assert record["metrics"]["loss"] == {
+        "last": 0.6,
+        "min": 0.4,
+        "max": 0.9,
+        "count": 3,
+        "last_step": 2,
+    }
+    assert {a["path"]: a["size"] for a in record["artifacts"]} == {
+        "big.txt": 2048,
+        "report.json": len(json.dumps({"a": 1}, indent=2)),
+    }
+    assert sorted((c["status"], c["path"]) for c in record["files_changed"]) == [
+        ("A", "new_file.py"),
+        ("D", "README.md"),
+        ("M", "src/model.py"),
+    ]
+    assert record["dirty"] is True
+    for key in ("user", "host", "python", "platform", "base", "commit", "start_ms", "end_ms"):
+        assert record[key], key
+
+
+def test_show_text_lists_everything_a_user_asks_about(detailed_run):
+    result = invoke(detailed_run, "show", "detailed")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert "detailed" in text and "finished" in text
+    assert "a note" in text
+    assert "lr = 0.1" in text and "model = rf" in text
+    assert "loss = 0.6  (0.4 / 0.9, 3 points, last step 2)" in text
+    assert "big.txt  2.0 KiB" in text
+    assert "M  src/model.py" in text and "A  new_file.py" in text and "D  README.md" in text
