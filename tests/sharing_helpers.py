@@ -1,0 +1,47 @@
+"""Helpers for the sharing tests: bare remotes, clones, runs made in one process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.utils import git, gitml
+
+MAKE_RUNS = """
+import sys, gitml
+count, prefix, experiment = int(sys.argv[1]), sys.argv[2], sys.argv[3] or None
+for i in range(count):
+    with gitml.start_run(name=f"{prefix}{i}", params={"i": i}, experiment=experiment):
+        gitml.log_metric("loss", 1 / (i + 1))
+"""
+
+
+def bare_remote(tmp_path: Path, name: str = "remote.git") -> Path:
+    path = tmp_path / name
+    git(tmp_path, "init", "-q", "--bare", str(path))
+    return path
+
+
+def make_runs(repo: Path, count: int, prefix: str, experiment: str = "") -> None:
+    """`count` finished runs named prefix0, prefix1, … made by one Python process."""
+    subprocess.run(
+        [sys.executable, "-c", MAKE_RUNS, str(count), prefix, experiment],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def clone(source: str | Path, target: Path) -> Path:
+    git(target.parent, "clone", "-q", str(source), str(target))
+    return target
+
+
+def run_refs(repo: Path) -> dict[str, str]:
+    """ref → sha of every run ref in `repo` (a work tree or a bare repository)."""
+    out = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/gitml/")
+    return dict(line.split(" ") for line in out.splitlines())
+
+
+def ls_json(repo: Path) -> list[dict]:
+    return json.loads(gitml(repo, "ls", "--all", "--json").stdout)

@@ -1,0 +1,241 @@
+"""gitml push / fetch / pull / remote setup over file:// remotes, and their errors."""
+
+import json
+
+import pytest
+
+from tests.sharing_helpers import bare_remote, clone, ls_json, make_runs, run_refs
+from tests.utils import assert_fsck_clean, git, gitml
+
+
+@pytest.fixture
+def shared(repo_with_runs, tmp_path):
+    """(work repo with runs alpha/beta/gamma and an `origin`, the bare remote)."""
+    remote = bare_remote(tmp_path)
+    git(repo_with_runs, "remote", "add", "origin", remote.as_uri())
+    return repo_with_runs, remote
+
+
+def test_push_sends_every_new_run_and_only_runs(shared):
+    work, remote = shared
+    result = gitml(work, "push")
+    assert result.stdout == "pushed 3 runs to origin\n"
+    assert result.stderr == ""
+    assert run_refs(remote) == run_refs(work)
+    assert git(remote, "for-each-ref", "refs/heads", "refs/tags") == ""
+    assert_fsck_clean(remote)
+
+
+def test_second_push_sends_nothing(shared):
+    work, remote = shared
+    gitml(work, "push")
+    result = gitml(work, "push", "--json")
+    assert json.loads(result.stdout)["runs"] == []
+    assert json.loads(result.stdout)["already"] == 3
+    assert gitml(work, "push").stdout == "nothing new to push to origin (3 runs there already)\n"
+
+
+def test_push_named_runs_by_name_and_prefix(shared):
+    work, remote = shared
+    runs = {run["name"]: run["id"] for run in ls_json(work)}
+    gitml(work, "push", "origin", "alpha", runs["beta"][:10])
+    assert set(run_refs(remote)) == {
+        f"refs/gitml/runs/{runs['alpha']}",
+        f"refs/gitml/runs/{runs['beta']}",
+    }
+
+
+def test_push_run_without_remote_argument_uses_default(shared):
+    work, remote = shared
+    result = gitml(work, "push", "gamma")
+    assert result.stdout == "pushed 1 run to origin\n"
+    assert len(run_refs(remote)) == 1
+
+
+def test_push_by_experiment_and_since(shared):
+    work, remote = shared
+    make_runs(work, 2, "other", experiment="exp-b")
+    out = json.loads(gitml(work, "push", "--experiment", "exp-b", "--json").stdout)
+    names = {run["id"]: run["name"] for run in ls_json(work)}
+    assert sorted(names[i] for i in out["runs"]) == ["other0", "other1"]
+    assert json.loads(gitml(work, "push", "--since", "1d", "-n", "--json").stdout)["runs"]
+    assert json.loads(gitml(work, "push", "--since", "2099-01-01", "--json").stdout)["runs"] == []
+    assert len(run_refs(remote)) == 2
+
+
+def test_dry_run_sends_nothing(shared):
+    work, remote = shared
+    result = gitml(work, "push", "--dry-run")
+    assert result.stdout == "would push 3 runs to origin\n"
+    assert run_refs(remote) == {}
+
+
+def test_default_remote_is_the_branch_upstream(shared, tmp_path):
+    work, remote = shared
+    upstream = bare_remote(tmp_path, "upstream.git")
+    git(work, "remote", "add", "team", upstream.as_uri())
+    git(work, "push", "-q", "-u", "team", "main")
+    gitml(work, "push")
+    assert len(run_refs(upstream)) == 3
+    assert run_refs(remote) == {}
+
+
+def test_no_remote_is_a_clear_error(repo_with_runs):
+    result = gitml(repo_with_runs, "push", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "gitml: error: no remote to use: the current branch has no upstream and there is "
+        "no 'origin' (name a remote, e.g. `gitml push origin`, or add one: git remote add)\n"
+    )
+
+
+def test_fetch_brings_runs_with_identical_records(shared, tmp_path):
+    work, remote = shared
+    gitml(work, "push")
+    other = clone(remote, tmp_path / "other")
+    assert run_refs(other) == {}  # a plain clone does not bring runs
+    result = gitml(other, "fetch")
+    assert result.stdout == "fetched 3 runs from origin\n"
+    assert ls_json(other) == ls_json(work)
+    assert gitml(other, "fetch").stdout == "fetched 0 runs from origin\n"
+    assert not (other / ".git" / "FETCH_HEAD").exists()
+    assert_fsck_clean(other)
+
+
+def test_fetch_one_run_by_id_prefix(shared, tmp_path):
+    work, remote = shared
+    gitml(work, "push")
+    alpha = next(run["id"] for run in ls_json(work) if run["name"] == "alpha")
+    other = clone(remote, tmp_path / "other")
+    gitml(other, "fetch", "origin", alpha[:12])
+    assert [run["name"] for run in ls_json(other)] == ["alpha"]
+
+
+def test_pull_summarizes_what_arrived(shared, tmp_path):
+    work, remote = shared
+    gitml(work, "push")
+    other = clone(remote, tmp_path / "other")
+    out = json.loads(gitml(other, "pull", "--json").stdout)
+    assert sorted(run["name"] for run in out["arrived"]) == ["alpha", "beta", "gamma"]
+    text = gitml(other, "pull").stdout
+    assert text == "no new runs from origin\n"
+    make_runs(work, 1, "late")
+    gitml(work, "push")
+    text = gitml(other, "pull").stdout
+    assert text.startswith("1 run arrived from origin:\n")
+    assert "late0" in text and "finished" in text
+
+
+def test_delete_on_remote_only_with_push_delete(shared):
+    work, remote = shared
+    gitml(work, "push")
+    alpha = next(run["id"] for run in ls_json(work) if run["name"] == "alpha")
+    assert gitml(work, "push", "--delete", "alpha", "-n").stdout == (
+        "would delete 1 run on origin\n"
+    )
+    assert len(run_refs(remote)) == 3
+    gitml(work, "rm", "alpha")
+    assert len(run_refs(remote)) == 3  # removing locally never deletes on the remote
+    assert gitml(work, "push").stdout.startswith("nothing new")
+    gitml(work, "push", "--delete", alpha[:10])
+    assert f"refs/gitml/runs/{alpha}" not in run_refs(remote)
+    assert len(run_refs(remote)) == 2
+    result = gitml(work, "push", "--delete", alpha, check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("gitml: error: remote 'origin' has no run matching")
+
+
+def test_remote_setup_lets_plain_git_fetch_runs_but_not_push_them(shared, tmp_path):
+    work, remote = shared
+    gitml(work, "push")
+    other = clone(remote, tmp_path / "other")
+    assert (
+        gitml(other, "remote", "setup").stdout
+        == "git fetch origin now brings runs (refs/gitml/*)\n"
+    )
+    assert gitml(other, "remote", "setup").stdout.startswith("git fetch origin already")
+    git(other, "fetch", "-q", "origin")
+    assert run_refs(other) == run_refs(work)
+    make_runs(other, 1, "local")
+    (other / "new.txt").write_text("x\n")
+    git(other, "add", "new.txt")
+    git(other, "commit", "-q", "-m", "new")
+    git(other, "push", "-q", "origin", "main")
+    assert len(run_refs(remote)) == 3  # plain git push did not send the new run
+    assert git(remote, "rev-parse", "main") == git(other, "rev-parse", "HEAD")
+
+
+def test_run_refs_never_move(shared, tmp_path):
+    """A remote run ref that differs from the local one is left alone both ways."""
+    work, remote = shared
+    gitml(work, "push")
+    alpha = next(run["id"] for run in ls_json(work) if run["name"] == "alpha")
+    ref = f"refs/gitml/runs/{alpha}"
+    head = git(work, "rev-parse", "HEAD").strip()
+    git(remote, "update-ref", ref, head)
+    result = gitml(work, "fetch")
+    assert run_refs(work)[ref] != head
+    assert f"run {alpha} is a different commit on origin" in result.stderr
+    assert run_refs(remote)[ref] == head
+    gitml(work, "push")
+    assert run_refs(remote)[ref] == head
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("git://127.0.0.1:1/nothing.git", "gitml: error: cannot reach remote"),
+        ("NOT_A_REPO", "gitml: error: remote '{url}' is not a git repository"),
+    ],
+)
+def test_transfer_errors_are_one_line(repo_with_runs, tmp_path, url, message):
+    if url == "NOT_A_REPO":
+        (tmp_path / "plain").mkdir()
+        url = (tmp_path / "plain").as_uri()
+    before = run_refs(repo_with_runs)
+    for command in ("push", "fetch"):
+        result = gitml(repo_with_runs, command, url, check=False)
+        assert result.returncode == 1
+        assert result.stderr.startswith(message.format(url=url))
+        assert result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+    assert run_refs(repo_with_runs) == before
+
+
+def test_rejected_push_names_the_refs(shared):
+    work, remote = shared
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'runs are frozen here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = gitml(work, "push", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("gitml: error: remote 'origin' rejected the push of refs/gitml")
+    assert "pre-receive hook declined" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert run_refs(remote) == {}
+
+
+def test_not_a_repository(tmp_path):
+    result = gitml(tmp_path, "push", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("gitml: error: not a git repository")
+
+
+def test_unknown_remote_name(shared):
+    work, _ = shared
+    result = gitml(work, "fetch", "nowhere/", check=False)
+    assert result.returncode == 1
+    assert "not a git repository" in result.stderr
+    result = gitml(work, "remote", "setup", "nowhere", check=False)
+    assert result.stderr == (
+        "gitml: error: no remote named 'nowhere' (remotes: origin) "
+        "(name a remote, e.g. `gitml push origin`, or add one: git remote add)\n"
+    )
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(shared, tmp_path):
+    work, remote = shared
+    result = gitml(work, "push")
+    assert result.stderr == ""
+    other = clone(remote, tmp_path / "other")
+    assert gitml(other, "fetch").stderr == ""
