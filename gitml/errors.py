@@ -208,3 +208,7 @@ class MissingExtraError(GitmlError):
         super().__init__(
             f"{feature} needs {package}, which is not installed: pip install 'gitml[{extra}]'"
         )
+
+
+class ServeError(GitmlError):
+    """The model server cannot start (address in use, bad host, no server library, ...)."""
