@@ -47,6 +47,10 @@ class RunOptions:
     entry_point: str | None = None
     reproduces: str | None = None
     owner_pid: int = field(default_factory=os.getpid)
+    env_manager: str = "local"
+    env_spec: Path | None = None  # default: conda.yaml at the work tree's root
+    env_spec_name: str = "conda.yaml"  # recorded as .gitml/env/<this>
+    env_hash: str | None = None  # default: computed from the recorded files
 
 
 @dataclass
@@ -93,6 +97,8 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         "size_limit": size_limit,
         "owner_pid": options.owner_pid,
         "owner_start": process_start_token(options.owner_pid),
+        "env_manager": options.env_manager,
+        "env_hash": options.env_hash,
         **machine_facts(),
     }
     staging = Staging.create(state, meta)
@@ -100,9 +106,9 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         staging.log_param(key, value)
     for key, value in options.tags.items():
         staging.set_tag(key, value)
-    conda_spec = repo.work_tree / "conda.yaml"
+    conda_spec = options.env_spec or repo.work_tree / "conda.yaml"
     if conda_spec.is_file():
-        staging.add_env_file("conda.yaml", conda_spec.read_bytes())
+        staging.add_env_file(options.env_spec_name, conda_spec.read_bytes())
     return StartedRun(staging, snapshot)
 
 
@@ -247,7 +253,7 @@ def _record_files(
         "base": meta["base"],
         "branch": meta.get("branch"),
         "dirty": dirty,
-        "env_hash": _env_hash(staged.env_files),
+        "env_hash": meta.get("env_hash") or _env_hash(staged.env_files),
         "env_manager": meta.get("env_manager", "local"),
         "artifacts": artifacts,
         "skipped": {

@@ -11,12 +11,16 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.errors import ArtifactError, GitmlError, InvalidValueError
 from gitml.record import RunSummary
 from gitml.run import StartedRun, finish_run, set_owner
 from gitml.store.repository import Repository
+
+if TYPE_CHECKING:
+    from gitml.envs.activate import Activation
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -28,13 +32,13 @@ class CommandResult:
     artifact_errors: list[str] = field(default_factory=list)
 
 
-def check_command(command: list[str]) -> None:
+def check_command(command: list[str], search_path: str | None = None) -> None:
     """Refuse, before anything is written, a command that cannot start."""
     if not command:
         raise InvalidValueError(
             "no command given: put it after `--`, e.g. gitml run -- python train.py"
         )
-    if shutil.which(command[0]) is None:
+    if shutil.which(command[0], path=search_path) is None:
         raise InvalidValueError(f"command not found: {command[0]} (check the spelling and PATH)")
 
 
@@ -70,16 +74,28 @@ def child_environment(started: StartedRun, repo: Repository) -> dict[str, str]:
 
 
 def execute(
-    repo: Repository, started: StartedRun, command: list[str], artifacts: list[Path]
+    repo: Repository,
+    started: StartedRun,
+    command: list[str],
+    artifacts: list[Path],
+    activation: "Activation | None" = None,
+    cwd: Path | None = None,
 ) -> CommandResult:
-    """Run `command` for the started run, then commit the run. Returns the script's exit code."""
+    """Run `command` for the started run, then commit the run. Returns the script's exit code.
+
+    `activation` puts a venv or conda environment first on the command's PATH;
+    `cwd` is the folder it runs in (default: gitml's own).
+    """
     staging = started.staging
+    env = child_environment(started, repo)
     child = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=child_environment(started, repo),
+        env=activation.apply(env) if activation else env,
+        cwd=cwd,
     )
+    interpreter = activation.python if activation and activation.prefix else None
     set_owner(staging, child.pid)
     interrupted = threading.Event()
     previous = _forward_signals(child, interrupted)
@@ -91,7 +107,7 @@ def execute(
         threading.Thread(
             target=_pump, args=(child.stderr, _stream(sys.stderr), staging, capture_lock)
         ),
-        threading.Thread(target=_record_environment, args=(repo, staging, command)),
+        threading.Thread(target=_record_environment, args=(repo, staging, command, interpreter)),
     ]
     for worker in workers:
         worker.daemon = True
@@ -132,8 +148,10 @@ def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
     pipe.close()
 
 
-def _record_environment(repo: Repository, staging, command: list[str]) -> None:
-    packages = installed_packages(interpreter_for(command), user_cache_dir())
+def _record_environment(
+    repo: Repository, staging, command: list[str], interpreter: str | None = None
+) -> None:
+    packages = installed_packages(interpreter or interpreter_for(command), user_cache_dir())
     staging.add_env_file("pip-freeze.txt", "".join(p + "\n" for p in packages).encode())
     import gitml.store.objects  # noqa: F401  -- warm the import while the script runs
 
