@@ -59,6 +59,7 @@ COMMANDS = {
     "rerun": "gitml.cli.reproduce:rerun",
     "model": "gitml.cli.model:model",
     "tag": "gitml.cli.model:tag",
+    "env": "gitml.cli.env:env",
 }
 
 

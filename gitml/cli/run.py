@@ -29,28 +29,59 @@ from gitml.cli.options import parse_pairs
     help="A file or folder the command writes, stored in the run after it ends (repeatable).",
 )
 @click.option("-m", "--message", default="", help="A note about the run.")
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option(
+    "-e",
+    "--entry-point",
+    help="Entry point of the project file (gitml.yaml or MLproject) to run; "
+    "`main` when no command follows `--`.",
+)
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local", "venv", "conda"]),
+    help="Environment to run in: this interpreter, a cached venv or a conda env built from "
+    "conda.yaml (default: the project file's env_manager, else local).",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run(obj, params, name, experiment, tags, artifacts, message, command) -> None:
+def run(
+    obj, params, name, experiment, tags, artifacts, message, entry_point, env_manager, command
+) -> None:
     """Run COMMAND and record it as a run: gitml run [OPTIONS] -- COMMAND [ARGS]...
 
-    The exit code is the command's. Ctrl-C and SIGTERM are passed on to the
-    command and the run is recorded as killed.
+    Without COMMAND, runs an entry point of the project file (-e, default
+    `main`) with its typed parameters (-P). The exit code is the command's.
+    Ctrl-C and SIGTERM are passed on to the command and the run is recorded
+    as killed.
     """
+    from gitml.launch import LaunchRequest, plan_launch
     from gitml.run import RunOptions, start_run
     from gitml.runner import check_artifact_paths, check_command, execute
 
-    command = list(command)
-    check_command(command)
     repo = obj.repo
+    request = LaunchRequest(
+        command=list(command),
+        params=parse_pairs(params, "param"),
+        entry_point=entry_point,
+        env_manager=env_manager,
+        directory=obj.directory,
+    )
+    launch = plan_launch(repo, request)
+    for note in launch.notes:
+        click.echo(f"gitml: warning: {note}", err=True)
+    if launch.built:
+        click.echo(f"gitml: built environment {launch.activation.prefix}", err=True)
+    command = launch.command
+    check_command(command, launch.activation.search_path)
     artifact_paths = check_artifact_paths(repo, list(artifacts))
     options = RunOptions(
         name=name,
         experiment=experiment,
-        params=parse_pairs(params, "param"),
+        params=launch.params,
         tags=parse_pairs(tags, "tag"),
         note=message,
         command=command,
+        entry_point=launch.entry_point,
+        **launch.env_options(),
     )
     started = start_run(repo, options)
     meta = started.staging.meta
@@ -64,7 +95,7 @@ def run(obj, params, name, experiment, tags, artifacts, message, command) -> Non
             f"gitml: warning: {path} looks like a secret and was left out of the snapshot", err=True
         )
     click.echo(f"gitml: run {meta['name']} ({meta['id']}) started: {shlex.join(command)}", err=True)
-    result = execute(repo, started, command, artifact_paths)
+    result = execute(repo, started, command, artifact_paths, launch.activation, launch.cwd)
     for problem in result.artifact_errors:
         click.echo(f"gitml: error: {problem}", err=True)
     click.echo(

@@ -1,0 +1,38 @@
+"""Choose and prepare the environment a run executes in."""
+
+from dataclasses import dataclass, field
+
+from gitml.envs.activate import Activation
+from gitml.envs.spec import EnvSpec
+from gitml.errors import EnvironmentBuildError, InvalidValueError
+
+MANAGERS = ("local", "venv", "conda")
+
+
+@dataclass(frozen=True)
+class PreparedEnv:
+    activation: Activation
+    built: bool = False  # True when this call created the environment
+    notes: list[str] = field(default_factory=list)  # warnings for the user
+
+
+def prepare_environment(manager: str, spec: EnvSpec | None) -> PreparedEnv:
+    """The environment for `spec` under `manager`, built when it is not cached."""
+    if manager not in MANAGERS:
+        raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(MANAGERS)}")
+    if manager == "local":
+        from gitml.envs.local import check_local
+
+        return PreparedEnv(Activation.local(), False, check_local(spec) if spec else [])
+    if spec is None:
+        raise EnvironmentBuildError(
+            f"--env-manager {manager} needs an environment spec: add a conda.yaml beside "
+            "the code (or name one with conda_env in gitml.yaml / MLproject)"
+        )
+    if manager == "venv":
+        from gitml.envs.venv import ensure_venv
+
+        return PreparedEnv(*ensure_venv(spec))
+    from gitml.envs.conda import ensure_conda
+
+    return PreparedEnv(*ensure_conda(spec))

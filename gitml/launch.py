@@ -1,0 +1,126 @@
+"""What `gitml run` will execute: the command (given, or an entry point of the
+project file with checked params) and the environment it runs in.
+
+Everything here happens before the run starts, so bad input or an
+environment that cannot be built leaves no run behind.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.envs.activate import Activation
+from gitml.envs.spec import EnvSpec
+from gitml.errors import InvalidValueError
+from gitml.store.repository import Repository
+
+DEFAULT_ENTRY_POINT = "main"
+
+
+@dataclass
+class LaunchRequest:
+    command: list[str] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    entry_point: str | None = None
+    env_manager: str | None = None  # None: the project's, else local
+    directory: Path | None = None  # where gitml was started (-C), for the project file
+    env_spec: Path | None = None  # a recorded spec to use instead of the project's (rerun)
+
+
+@dataclass
+class Launch:
+    command: list[str]
+    params: dict[str, str]
+    entry_point: str | None
+    activation: Activation
+    spec: EnvSpec | None
+    cwd: Path | None = None  # None: gitml's own working folder
+    notes: list[str] = field(default_factory=list)
+    built: bool = False
+
+    def env_options(self) -> dict:
+        """The RunOptions fields that record this environment."""
+        return {
+            "env_manager": self.activation.manager,
+            "env_spec": self.spec.path if self.spec else None,
+            "env_spec_name": self.spec.record_name if self.spec else "conda.yaml",
+            "env_hash": self.spec.hash if self.spec else None,
+        }
+
+
+def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
+    """Resolve the command, params and environment; build the environment if needed."""
+    from gitml.envs.manager import prepare_environment
+    from gitml.envs.spec import read_spec
+    from gitml.params import render_command, resolve_params
+    from gitml.project import find_project
+
+    directory = (request.directory or Path.cwd()).absolute()
+    project = find_project(directory, repo.work_tree)
+    if request.command and request.entry_point:
+        raise InvalidValueError("give an entry point (-e) or a command after `--`, not both")
+    command, params, entry_name, cwd = list(request.command), dict(request.params), None, None
+    if not command:
+        if project is None:
+            raise InvalidValueError(
+                "no command given: put it after `--`, e.g. gitml run -- python train.py, "
+                "or describe entry points in a gitml.yaml or MLproject file"
+            )
+        entry = project.entry_point(request.entry_point or DEFAULT_ENTRY_POINT)
+        params = resolve_params(entry, params, directory)
+        command, entry_name, cwd = render_command(entry, params), entry.name, project.root
+    spec_path = request.env_spec or _spec_path(repo, project)
+    spec = read_spec(spec_path) if spec_path else None
+    manager = request.env_manager or (project.env_manager if project else None) or "local"
+    prepared = prepare_environment(manager, spec)
+    return Launch(
+        command=command,
+        params=params,
+        entry_point=entry_name,
+        activation=prepared.activation,
+        spec=spec,
+        cwd=cwd,
+        notes=prepared.notes,
+        built=prepared.built,
+    )
+
+
+def _spec_path(repo: Repository, project) -> Path | None:
+    if project is not None:
+        return project.env_spec
+    default = repo.work_tree / "conda.yaml"
+    return default if default.is_file() else None
+
+
+def find_spec(directory: Path, explicit: Path | None = None) -> EnvSpec:
+    """The spec `gitml env` commands work on: `explicit`, else the project's
+    conda_env / python_env, else conda.yaml in `directory` or the repository root."""
+    from gitml.envs.spec import read_spec
+    from gitml.errors import ProjectFileError
+    from gitml.project import DEFAULT_CONDA_ENV, find_project
+
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ProjectFileError(str(explicit), "environment file not found")
+        return read_spec(explicit)
+    directory = directory.absolute()
+    top = next((p for p in [directory, *directory.parents] if (p / ".git").exists()), None)
+    project = find_project(directory, top)
+    candidates = [project.env_spec] if project and project.env_spec else []
+    candidates += [directory / DEFAULT_CONDA_ENV] + ([top / DEFAULT_CONDA_ENV] if top else [])
+    for path in candidates:
+        if path.is_file():
+            return read_spec(path)
+    raise ProjectFileError(
+        str(directory / DEFAULT_CONDA_ENV),
+        "no environment spec here; write one (`gitml env export > conda.yaml`) or pass --file",
+    )
+
+
+def default_env_manager(directory: Path) -> str:
+    """The project's env_manager when it builds environments, else venv."""
+    from gitml.project import find_project
+
+    directory = directory.absolute()
+    top = next((p for p in [directory, *directory.parents] if (p / ".git").exists()), None)
+    project = find_project(directory, top)
+    return project.env_manager if project and project.env_manager in ("venv", "conda") else "venv"

@@ -1,0 +1,222 @@
+"""Project files: `gitml.yaml`, or MLflow's `MLproject` (same fields).
+
+A project names its entry points (a command template with typed parameters),
+the environment spec beside the code (`conda_env` or `python_env`), the
+default environment manager, the registry stages it allows and its limits.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Formatter
+
+from gitml.errors import ProjectFileError
+
+PROJECT_FILES = ("gitml.yaml", "MLproject")
+DEFAULT_CONDA_ENV = "conda.yaml"
+PARAMETER_TYPES = ("float", "int", "str", "string", "bool", "path", "uri")
+ENV_MANAGERS = ("local", "venv", "conda")
+_KNOWN_FIELDS = {
+    "name",
+    "conda_env",
+    "python_env",
+    "docker_env",
+    "env_manager",
+    "entry_points",
+    "stages",
+    "limits",
+}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str = "string"
+    default: str | None = None
+    must_exist: bool = True  # only for `path`
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    name: str
+    command: str
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path  # the project file
+    name: str
+    entry_points: dict[str, EntryPoint]
+    env_spec: Path | None  # conda.yaml or python_env.yaml, None when there is none
+    env_manager: str | None = None
+    stages: tuple[str, ...] = ()
+    limits: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def entry_point(self, name: str) -> EntryPoint:
+        if name not in self.entry_points:
+            known = ", ".join(sorted(self.entry_points)) or "none"
+            raise ProjectFileError(
+                str(self.path), f"no entry point named {name!r} (entry points: {known})"
+            )
+        return self.entry_points[name]
+
+
+def find_project(start: Path, stop: Path | None) -> Project | None:
+    """The project file in `start` or its parents up to `stop` (the repository root)."""
+    folder = start.resolve()
+    stop = stop.resolve() if stop else folder
+    while True:
+        for name in PROJECT_FILES:
+            if (folder / name).is_file():
+                return load_project(folder / name)
+        if folder == stop or folder.parent == folder or not folder.is_relative_to(stop):
+            return None
+        folder = folder.parent
+
+
+def load_yaml_file(path: Path):
+    """Parse a YAML file; a syntax error names the file and the line."""
+    import yaml
+
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ProjectFileError(str(path), f"cannot be read: {error.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        raise ProjectFileError(
+            str(path), f"invalid YAML: {problem}", mark.line + 1 if mark else None
+        ) from None
+    except yaml.YAMLError as error:
+        raise ProjectFileError(str(path), f"invalid YAML: {error}") from None
+
+
+def load_project(path: Path) -> Project:
+    data = load_yaml_file(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProjectFileError(str(path), "must be a mapping of fields (name, entry_points, ...)")
+    unknown = sorted(set(data) - _KNOWN_FIELDS)
+    if unknown:
+        raise ProjectFileError(
+            str(path),
+            f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(_KNOWN_FIELDS))})",
+        )
+    if "docker_env" in data:
+        raise ProjectFileError(
+            str(path), "docker_env is not supported; describe the environment with conda_env"
+        )
+    return Project(
+        path=path,
+        name=str(data.get("name") or path.parent.name),
+        entry_points=_entry_points(path, data.get("entry_points") or {}),
+        env_spec=_env_spec(path, data),
+        env_manager=_env_manager(path, data.get("env_manager")),
+        stages=tuple(_string_list(path, "stages", data.get("stages") or [])),
+        limits=_mapping(path, "limits", data.get("limits") or {}),
+    )
+
+
+def _env_spec(path: Path, data: dict) -> Path | None:
+    if data.get("conda_env") and data.get("python_env"):
+        raise ProjectFileError(str(path), "has both conda_env and python_env; keep one of them")
+    named = data.get("conda_env") or data.get("python_env")
+    if named:
+        spec = (path.parent / str(named)).resolve()
+        if not spec.is_file():
+            raise ProjectFileError(str(path), f"environment file {named!r} was not found")
+        return spec
+    default = path.parent / DEFAULT_CONDA_ENV
+    return default.resolve() if default.is_file() else None
+
+
+def _env_manager(path: Path, value) -> str | None:
+    if value is None:
+        return None
+    if value not in ENV_MANAGERS:
+        raise ProjectFileError(
+            str(path), f"env_manager is {value!r}; use one of {', '.join(ENV_MANAGERS)}"
+        )
+    return value
+
+
+def _entry_points(path: Path, raw) -> dict[str, EntryPoint]:
+    if not isinstance(raw, dict):
+        raise ProjectFileError(str(path), "entry_points must be a mapping of name to entry point")
+    points = {}
+    for name, body in raw.items():
+        if isinstance(body, str):
+            body = {"command": body}
+        if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+            raise ProjectFileError(str(path), f"entry point {name!r} needs a `command` string")
+        parameters = _parameters(path, str(name), body.get("parameters") or {})
+        _check_template(path, str(name), body["command"], parameters)
+        points[str(name)] = EntryPoint(str(name), body["command"], parameters)
+    return points
+
+
+def _parameters(path: Path, entry: str, raw) -> dict[str, Parameter]:
+    if not isinstance(raw, dict):
+        raise ProjectFileError(str(path), f"parameters of entry point {entry!r} must be a mapping")
+    parameters = {}
+    for name, spec in raw.items():
+        name = str(name)
+        if not isinstance(spec, dict):
+            spec = {"type": spec} if isinstance(spec, str) else {"default": spec}
+        kind = str(spec.get("type", "string"))
+        if kind not in PARAMETER_TYPES:
+            raise ProjectFileError(
+                str(path),
+                f"parameter {name!r} of entry point {entry!r} has unknown type {kind!r} "
+                f"(types: {', '.join(PARAMETER_TYPES)})",
+            )
+        default = spec.get("default")
+        if isinstance(default, bool):
+            default = "true" if default else "false"
+        parameters[name] = Parameter(
+            name=name,
+            type=kind,
+            default=None if default is None else str(default),
+            must_exist=bool(spec.get("must_exist", True)),
+        )
+    return parameters
+
+
+def _check_template(path: Path, entry: str, command: str, parameters: dict) -> None:
+    try:
+        fields = [name for _, name, _, _ in Formatter().parse(command) if name is not None]
+    except ValueError as error:
+        raise ProjectFileError(
+            str(path), f"command of entry point {entry!r} is not a valid template: {error}"
+        ) from None
+    for name in fields:
+        if name not in parameters:
+            raise ProjectFileError(
+                str(path),
+                f"command of entry point {entry!r} uses {{{name}}}, "
+                f"which is not one of its parameters",
+            )
+
+
+def _string_list(path: Path, key: str, value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ProjectFileError(str(path), f"{key} must be a list of names")
+    return value
+
+
+def _mapping(path: Path, key: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise ProjectFileError(str(path), f"{key} must be a mapping")
+    return value
