@@ -1,0 +1,255 @@
+"""The filter grammar without git: round trips, MLflow-style expressions, errors, sorting."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
+from gitml.record import RunSummary
+from gitml.search import (
+    ATTRIBUTES,
+    COMPARISONS,
+    NUMERIC_ATTRIBUTES,
+    And,
+    Comparison,
+    Field,
+    Not,
+    Or,
+    field_text,
+    filter_runs,
+    like_to_regex,
+    parse_field,
+    parse_filter,
+    to_text,
+)
+from gitml.sorting import (
+    RunQuery,
+    parse_columns,
+    parse_sort_key,
+    select_runs,
+    sort_runs,
+)
+
+# a tree generator
+
+numbers = st.floats(allow_nan=False, allow_infinity=False)
+keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+
+
+@st.composite
+def comparisons(draw):
+    kind = draw(st.sampled_from(["metrics", "params", "tags", "attributes"]))
+    key = draw(st.sampled_from(sorted(ATTRIBUTES)) if kind == "attributes" else keys)
+    numeric = kind == "metrics" or (kind == "attributes" and key in NUMERIC_ATTRIBUTES)
+    values = numbers if numeric else st.one_of(st.text(max_size=10), numbers)
+    ops = list(COMPARISONS) + ["in", "not in"] + ([] if numeric else ["like", "ilike", "not like"])
+    op = draw(st.sampled_from(ops))
+    if op in ("in", "not in"):
+        value = tuple(draw(st.lists(values, min_size=1, max_size=3)))
+    elif op in ("like", "ilike", "not like"):
+        value = draw(st.text(max_size=10))
+    else:
+        value = draw(values)
+    return Comparison(Field(kind, key), op, value)
+
+
+trees = st.recursive(
+    comparisons(),
+    lambda inner: st.one_of(
+        st.builds(Not, inner), st.builds(And, inner, inner), st.builds(Or, inner, inner)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(trees)
+def test_a_printed_tree_parses_back_to_the_same_tree(tree):
+    assert parse_filter(to_text(tree)) == tree
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["metrics", "params", "tags"]), keys)
+def test_a_printed_field_parses_back(kind, key):
+    field = Field(kind, key)
+    assert parse_field(field_text(field)) == field
+
+
+# MLflow-style expressions against known runs
+
+
+def run(name, status="finished", params=None, metrics=None, tags=None, start=0, end=None):
+    return RunSummary(
+        id=f"01m8{name:0>22}"[:26],
+        name=name,
+        experiment="main",
+        status=status,
+        start_ms=start,
+        end_ms=end,
+        user="ann",
+        params=params or {},
+        metrics=metrics or {},
+        tags=tags or {},
+    )
+
+
+RUNS = [
+    run(
+        "alpha",
+        params={"model": "rf", "lr": "0.1"},
+        metrics={"acc": 0.95, "loss": 0.2, "val/loss": 0.3},
+        tags={"team": "a"},
+        start=1000,
+        end=5000,
+    ),
+    run(
+        "beta",
+        params={"model": "svm", "lr": "0.01"},
+        metrics={"acc": 0.85, "loss": 0.5},
+        tags={"team": "b", "my tag": "x y"},
+        start=2000,
+        end=2500,
+    ),
+    run(
+        "gamma-1",
+        status="failed",
+        params={"model": "RF"},
+        metrics={"acc": 0.7, "loss": math.nan},
+        start=3000,
+        end=3100,
+    ),
+    run("delta", status="running", start=4000),
+]
+
+EXPRESSIONS = [
+    ("metrics.acc > 0.9", ["alpha"]),
+    ("metrics.acc >= 0.85 and params.model = 'rf'", ["alpha"]),
+    (
+        "metrics.acc > 0.9 and params.model = 'rf' and tags.team != 'x' and status = 'finished'",
+        ["alpha"],
+    ),
+    ("params.model = 'rf' or params.model = 'svm'", ["alpha", "beta"]),
+    ("not params.model = 'rf'", ["beta", "gamma-1", "delta"]),
+    ("params.model LIKE 'r%'", ["alpha"]),
+    ("params.model ILIKE 'r%'", ["alpha", "gamma-1"]),
+    ("params.model NOT LIKE 'r%'", ["beta", "gamma-1"]),
+    ("name LIKE '%a-_'", ["gamma-1"]),
+    ("attributes.status = 'FINISHED'", ["alpha", "beta"]),
+    ("attributes.status IN ('failed', 'running')", ["gamma-1", "delta"]),
+    ("attributes.run_name = 'beta'", ["beta"]),
+    ("params.model IN ('rf', 'RF')", ["alpha", "gamma-1"]),
+    ("params.model NOT IN ('rf')", ["beta", "gamma-1"]),
+    ("tags.`my tag` = 'x y'", ["beta"]),
+    ("tags.\"my tag\" = 'x y'", ["beta"]),
+    ("metrics.`val/loss` < 1", ["alpha"]),
+    ("metrics.val/loss < 1", ["alpha"]),
+    ("params.lr > 0.05", ["alpha"]),
+    ("params.lr = '0.10'", []),
+    ("params.lr = 0.10", ["alpha"]),
+    ("metrics.loss < 1", ["alpha", "beta"]),
+    ("metrics.loss != 0.2", ["beta", "gamma-1"]),
+    ("(metrics.acc > 0.8 or status = 'failed') and not tags.team = 'b'", ["alpha", "gamma-1"]),
+    ("NOT (metrics.acc > 0.8 OR status = 'failed')", ["delta"]),
+    ("duration > 1000", ["alpha"]),
+    ("start_time >= 3000 and attributes.end_time < 4000", ["gamma-1"]),
+    ("experiment = 'main' and user = 'ann'", ["alpha", "beta", "gamma-1", "delta"]),
+    ("metrics.nobody_has_this > 0", []),
+    ("", ["alpha", "beta", "gamma-1", "delta"]),
+]
+
+
+@pytest.mark.parametrize(("expression", "expected"), EXPRESSIONS)
+def test_mlflow_style_expressions_select_the_expected_runs(expression, expected):
+    assert [r.name for r in filter_runs(RUNS, expression)] == expected
+
+
+@pytest.mark.parametrize(("expression", "_"), EXPRESSIONS)
+def test_canonical_text_selects_the_same_runs(expression, _):
+    tree = parse_filter(expression)
+    assert parse_filter(to_text(tree)) == tree
+    assert filter_runs(RUNS, to_text(tree)) == filter_runs(RUNS, expression)
+
+
+def test_and_binds_tighter_than_or_and_not_tighter_than_and():
+    tree = parse_filter("not metrics.a = 1 or metrics.b = 2 and metrics.c = 3")
+    a, b, c = (Comparison(Field("metrics", k), "=", 1.0 + i) for i, k in enumerate("abc"))
+    assert tree == Or(Not(a), And(b, c))
+    assert (
+        to_text(Not(And(a, Or(b, c))))
+        == "not (metrics.a = 1.0 and (metrics.b = 2.0 or metrics.c = 3.0))"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "column", "words"),
+    [
+        ("metrics.acc >", 14, "expected a value"),
+        ("metrics.acc > 0.9 and", 22, "expected a key"),
+        ("metrics.acc > 0.9 params.x = 'a'", 19, "expected 'and', 'or'"),
+        ("(metrics.acc > 0.9", 19, "expected ')'"),
+        ("metrics.acc ~ 1", 13, "unexpected character '~'"),
+        ("params.model = 'rf", 16, "never closed"),
+        ("metrics.acc = 'high'", 13, "is a number"),
+        ("metrics.acc LIKE '1%'", 13, "compares text"),
+        ("colour = 'red'", 1, "unknown attribute 'colour'"),
+        ("metrics = 1", 9, "expected '.'"),
+        ("params.model IN 'rf'", 17, "expected '('"),
+        ("params.`` = 'a'", 8, "cannot be empty"),
+        ("params.model NOT = 'a'", 18, "expected LIKE or IN"),
+    ],
+)
+def test_malformed_filters_say_where(expression, column, words):
+    with pytest.raises(FilterSyntaxError) as caught:
+        parse_filter(expression)
+    assert caught.value.column == column
+    assert words in str(caught.value)
+    assert f"column {column}" in str(caught.value)
+
+
+def test_like_patterns():
+    assert like_to_regex("a%b_c") == "a.*b.c"
+    assert like_to_regex("100\\%") == "100%"
+    assert [r.name for r in filter_runs(RUNS, "name LIKE 'al%'")] == ["alpha"]
+
+
+# sorting
+
+
+def test_sort_by_metric_descending_puts_missing_and_nan_last():
+    for spec in ("-metrics.loss", "metrics.loss DESC", "metrics.loss desc"):
+        names = [r.name for r in sort_runs(RUNS, [parse_sort_key(spec)])]
+        assert names == ["beta", "alpha", "gamma-1", "delta"]
+    names = [r.name for r in sort_runs(RUNS, [parse_sort_key("metrics.loss")])]
+    assert names == ["alpha", "beta", "gamma-1", "delta"]
+
+
+def test_sort_by_several_keys_and_params_numerically():
+    keys = [parse_sort_key("params.model"), parse_sort_key("-metrics.acc")]
+    assert [r.name for r in sort_runs(RUNS, keys)] == ["gamma-1", "alpha", "beta", "delta"]
+    lr = [r.name for r in sort_runs(RUNS, [parse_sort_key("params.lr ASC")])]
+    assert lr == ["beta", "alpha", "gamma-1", "delta"]
+    ties = [r.name for r in sort_runs(RUNS, [parse_sort_key("experiment")])]
+    assert ties == ["alpha", "beta", "gamma-1", "delta"]  # stable
+
+
+def test_select_runs_checks_sort_keys_against_every_run():
+    with pytest.raises(UnknownKeyError) as caught:
+        select_runs(RUNS, RunQuery(order_by=["metrics.nope"]))
+    assert "metrics.nope" in str(caught.value) and "metrics.acc" in str(caught.value)
+    assert select_runs([], RunQuery(order_by=["metrics.nope"])) == []
+    query = RunQuery(filter="metrics.acc > 0", order_by=["-metrics.acc"], max_results=2)
+    assert [r.name for r in select_runs(RUNS, query)] == ["alpha", "beta"]
+
+
+def test_bad_sort_keys_and_columns_are_one_clear_error():
+    with pytest.raises(InvalidValueError, match="cannot sort by 'metrics.'"):
+        parse_sort_key("metrics.")
+    with pytest.raises(InvalidValueError, match="--columns is empty"):
+        parse_columns(" , ")
+    assert parse_columns("name,tags.`a,b`,metrics.acc") == [
+        Field("attributes", "name"),
+        Field("tags", "a,b"),
+        Field("metrics", "acc"),
+    ]
