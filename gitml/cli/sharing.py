@@ -6,6 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.ids import run_id_time_ms
 from gitml.record import STATUSES
 
 remote_argument = click.argument("remote", required=False)
@@ -134,6 +135,21 @@ def pull(obj, remote, runs, as_json) -> None:
     _warn_differing(result)
 
 
+def echo_remote_runs(repo, remote: str, as_json: bool) -> None:
+    """`gitml ls --remote REMOTE`: the run ids a remote has, and which are here too."""
+    from gitml.sharing.transfer import list_remote_runs
+
+    runs = list_remote_runs(repo, remote)
+    if as_json:
+        fmt.echo_json_lines([{"id": r.id, "commit": r.sha, "local": r.local} for r in runs])
+        return
+    if not runs:
+        click.echo(f"no runs on {remote}", err=True)
+        return
+    rows = [[r.id, fmt.when(run_id_time_ms(r.id)), "yes" if r.local else "no"] for r in runs]
+    click.echo(fmt.table(["ID", "STARTED", "LOCAL"], rows, 3))
+
+
 @click.group("remote")
 def remote_group() -> None:
     """Set up a git remote for runs."""
@@ -215,18 +231,21 @@ def rm(obj, runs, force) -> None:
 @click.command("gc")
 @click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option(
+    "--filter", "-f", "filter_", metavar="EXPR", help="Only runs matching EXPR (as in gitml ls)."
+)
 @click.option("--older-than", help="Only runs started before then: 30d, 12h, 2026-11-01 …")
 @click.option("--keep", type=click.IntRange(min=1), help="Spare the newest N selected runs.")
 @click.option("--dry-run", "-n", is_flag=True, help="List what would be deleted; delete nothing.")
 @json_option
 @click.pass_obj
-def gc(obj, experiment, status, older_than, keep, dry_run, as_json) -> None:
+def gc(obj, experiment, status, filter_, older_than, keep, dry_run, as_json) -> None:
     """Delete local runs by status, age and count; runs in the model registry are kept."""
     from gitml.sharing.cleanup import GcOptions, collect_garbage
     from gitml.sharing.selection import parse_time_point
 
     older_ms = parse_time_point(older_than, "--older-than") if older_than else None
-    options = GcOptions(experiment, status, older_ms, keep, dry_run)
+    options = GcOptions(experiment, status, filter_, older_ms, keep, dry_run)
     runs = collect_garbage(obj.repo, options)
     if as_json:
         fmt.echo_json([run.to_json() for run in runs])

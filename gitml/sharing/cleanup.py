@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from gitml.catalog import list_runs, resolve
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.record import RunSummary
+from gitml.sorting import RunQuery, select_runs
 from gitml.store.gitcmd import run_git
 from gitml.store.refs import run_ref
 from gitml.store.repository import Repository
@@ -19,6 +20,7 @@ from gitml.store.repository import Repository
 class GcOptions:
     experiment: str | None = None  # None: every experiment
     status: str | None = None
+    filter: str | None = None  # the filter grammar of `gitml ls --filter`
     older_than_ms: int | None = None  # runs started before this time
     keep: int | None = None  # spare the newest N of the selection
     dry_run: bool = False
@@ -38,14 +40,16 @@ def remove_runs(repo: Repository, texts: list[str], force: bool = False) -> list
 
 def select_for_gc(repo: Repository, options: GcOptions) -> list[RunSummary]:
     """The committed runs `gitml gc` would delete, newest first."""
-    if options.status is None and options.older_than_ms is None and options.keep is None:
-        raise InvalidValueError("say which runs to delete: --status, --older-than and/or --keep N")
+    chosen = (options.status, options.filter, options.older_than_ms, options.keep)
+    if all(choice is None for choice in chosen):
+        raise InvalidValueError(
+            "say which runs to delete: --status, --filter, --older-than and/or --keep N"
+        )
+    query = RunQuery(options.filter, [], options.experiment, options.status)
     runs = [
         run
-        for run in list_runs(repo, include_running=False)
-        if (options.experiment is None or run.experiment == options.experiment)
-        and (options.status is None or run.status == options.status)
-        and (options.older_than_ms is None or run.start_ms < options.older_than_ms)
+        for run in select_runs(list_runs(repo, include_running=False), query)
+        if options.older_than_ms is None or run.start_ms < options.older_than_ms
     ]
     return runs[options.keep :] if options.keep else runs
 
