@@ -35,12 +35,17 @@ from gitml.record import STATUSES
 )
 @click.option("--columns", metavar="KEY,...", help="Show these keys, e.g. name,params.lr.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (all keys, or --columns).")
+@click.option("--remote", metavar="REMOTE", help="List the run ids REMOTE has, without fetching.")
 @json_option
 @click.pass_obj
 def ls(
-    obj, experiment, all_experiments, status, limit, filter_, sort, columns, as_csv, as_json
+    obj, experiment, all_experiments, status, limit, filter_, sort, columns, as_csv, remote, as_json
 ) -> None:
     """List runs, newest first: id, name, status, start, duration, params, last metrics."""
+    if remote is not None:
+        from gitml.cli.sharing import echo_remote_runs
+
+        return echo_remote_runs(obj.repo, remote, as_json)
     from gitml.catalog import list_runs
     from gitml.sorting import RunQuery, select_runs
     from gitml.store.repository import read_head
