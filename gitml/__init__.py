@@ -28,6 +28,10 @@ _EXPORTS = {
     "set_tag": "gitml.api",
     "set_tags": "gitml.api",
     "start_run": "gitml.api",
+    "log_model": "gitml.models.save",
+    "save_model": "gitml.models.save",
+    "load_model": "gitml.models.load",
+    "PythonModel": "gitml.models.flavors.pyfunc",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -60,6 +60,8 @@ COMMANDS = {
     "model": "gitml.cli.model:model",
     "tag": "gitml.cli.model:tag",
     "env": "gitml.cli.env:env",
+    "predict": "gitml.cli.models:predict",
+    "serve": "gitml.cli.models:serve",
 }
 
 

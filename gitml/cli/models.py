@@ -1,0 +1,109 @@
+"""`gitml predict` and `gitml serve`: use a logged model as a function, in batch or over HTTP."""
+
+import click
+
+ENV_MANAGERS = ("local", "venv")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("predict")
+@click.argument("model_uri")
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Input file: .csv (with a header), .json (a scoring request, records or columns) "
+    "or .parquet.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False),
+    help='Output file: .json ({"predictions": [...]}) or .csv. Default: JSON on stdout.',
+)
+@click.pass_obj
+def predict(obj, model_uri, input_path, output_path) -> None:
+    """Predict with MODEL_URI (runs:/RUN/PATH, models:/NAME@STAGE, a folder) on a file."""
+    from pathlib import Path
+
+    from gitml.models.batch import predict_file
+
+    model = _load(obj, model_uri)
+    rows, text = predict_file(model, Path(input_path), Path(output_path) if output_path else None)
+    if text is not None:
+        click.echo(text)
+    else:
+        click.echo(f"gitml: {rows} predictions written to {output_path}", err=True)
+
+
+@click.command("serve")
+@click.argument("model_uri")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback exposes the model to the network.",
+)
+@click.option("--port", "-p", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    "-w",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (forked after the model is loaded).",
+)
+@click.option(
+    "--env-manager",
+    type=click.Choice(ENV_MANAGERS),
+    default="local",
+    show_default=True,
+    help="local: this Python; venv: a cached virtual environment built from the model's "
+    "conda.yaml.",
+)
+@click.pass_obj
+def serve(obj, model_uri, host, port, workers, env_manager) -> None:
+    """Serve MODEL_URI over HTTP with MLflow's scoring protocol (POST /invocations)."""
+    import gitml
+    from gitml.models.server import ScoringApp, ServeOptions
+    from gitml.models.server import serve as run_server
+
+    if host not in LOOPBACK:
+        click.echo(
+            f"gitml: warning: listening on {host}: anyone who can reach this address can "
+            "call the model",
+            err=True,
+        )
+    if env_manager == "venv":
+        from gitml.models.environment import serve_in_venv
+
+        serve_in_venv(_folder(obj, model_uri), host, port, workers, _report)
+    model = _load(obj, model_uri)
+    app = ScoringApp(model, gitml.__version__)
+    options = ServeOptions(host=host, port=port, workers=workers)
+    code = run_server(app, options, _report)
+    raise SystemExit(code)
+
+
+def _report(message: str) -> None:
+    click.echo(f"gitml: {message}", err=True)
+
+
+def _folder(obj, model_uri: str):
+    from gitml.models.load import model_folder
+
+    return model_folder(model_uri, _repo_dir(obj, model_uri))
+
+
+def _load(obj, model_uri: str):
+    from gitml.models.load import load_model
+
+    return load_model(model_uri, _repo_dir(obj, model_uri))
+
+
+def _repo_dir(obj, model_uri: str):
+    """The repository folder for run and registry URIs; None for a plain folder."""
+    return obj.repo if model_uri.startswith(("runs:/", "models:/")) else None

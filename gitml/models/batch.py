@@ -1,0 +1,86 @@
+"""Batch prediction: a file in (CSV, JSON, Parquet), predictions out (JSON or CSV)."""
+
+import json
+from pathlib import Path
+
+from gitml.errors import ModelInputError
+
+INPUT_SUFFIXES = (".csv", ".json", ".parquet")
+OUTPUT_SUFFIXES = (".json", ".csv")
+
+
+def read_input_file(path: Path):
+    """The model input in `path`, by its suffix.
+
+    A JSON file holds a scoring-protocol request (`{"dataframe_split": …}` etc.), a list
+    of records, or an object of columns.
+    """
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise ModelInputError(
+            f"{path}: cannot read {suffix or 'a file without suffix'} input; "
+            f"use {', '.join(INPUT_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise ModelInputError(f"{path}: no such input file")
+    if suffix == ".csv":
+        from gitml.models.inputs import parse_csv
+
+        return parse_csv(path.read_bytes()), None
+    if suffix == ".parquet":
+        try:
+            return pd.read_parquet(path), None
+        except ImportError:
+            raise ModelInputError("reading Parquet needs pyarrow: pip install pyarrow") from None
+        except Exception as error:
+            raise ModelInputError(f"{path}: not a readable Parquet file ({error})") from None
+    try:
+        payload = json.loads(path.read_bytes())
+    except ValueError as error:
+        raise ModelInputError(f"{path}: not valid JSON ({error})") from None
+    from gitml.models.inputs import INPUT_KEYS, parse_payload, to_model_input
+
+    if isinstance(payload, dict) and any(key in payload for key in INPUT_KEYS):
+        return parse_payload(payload)
+    return to_model_input(payload), None
+
+
+def write_predictions(predictions, path: Path | None) -> str | None:
+    """Predictions to `path` (.json or .csv), or as JSON text returned when `path` is None."""
+    from gitml.models.inputs import to_jsonable
+
+    if path is None:
+        return json.dumps({"predictions": to_jsonable(predictions)})
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ModelInputError(
+            f"{path}: cannot write {suffix or 'a file without suffix'} output; use .json or .csv"
+        )
+    if suffix == ".json":
+        path.write_text(json.dumps({"predictions": to_jsonable(predictions)}) + "\n")
+    else:
+        _as_frame(predictions).to_csv(path, index=False)
+    return None
+
+
+def _as_frame(predictions):
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(predictions, pd.DataFrame):
+        return predictions
+    if isinstance(predictions, pd.Series):
+        return predictions.to_frame(name=predictions.name or "prediction")
+    array = np.asarray(predictions)
+    if array.ndim <= 1:
+        return pd.DataFrame({"prediction": array.reshape(-1)})
+    return pd.DataFrame(array.reshape(len(array), -1)).rename(columns=lambda i: f"prediction_{i}")
+
+
+def predict_file(model, input_path: Path, output_path: Path | None) -> tuple[int, str | None]:
+    """(rows predicted, JSON text when no output file) for one input file."""
+    data, params = read_input_file(input_path)
+    predictions = model.predict(data, params)
+    return len(data), write_predictions(predictions, output_path)

@@ -1,0 +1,65 @@
+"""Serving a model inside its own recorded environment (`gitml serve --env-manager venv`).
+
+The environment is the model's `conda.yaml` plus what the server itself needs (pinned to
+the versions installed here), built once by `gitml.envs` and cached by the spec's hash.
+The server then replaces this process, running the environment's Python on the model
+folder; gitml itself reaches it through the PYTHONPATH shim of `gitml.envs.activate`.
+"""
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from gitml.models.flavors.common import installed_version
+from gitml.models.mlmodel import CONDA_FILE
+
+# what `python -m gitml serve <folder>` imports besides the model's own packages
+SERVER_PACKAGES = ("click", "PyYAML", "uvicorn", "httptools", "uvloop", "numpy", "pandas")
+
+
+def serving_spec_text(conda_text: str) -> str:
+    """The model's conda.yaml with the server's packages added to its pip list."""
+    import yaml
+
+    spec = yaml.safe_load(conda_text) or {}
+    dependencies = list(spec.get("dependencies") or ["pip"])
+    pip_entry = next((d for d in dependencies if isinstance(d, dict) and "pip" in d), None)
+    if pip_entry is None:
+        pip_entry = {"pip": []}
+        dependencies.append(pip_entry)
+    present = {_name(line) for line in pip_entry["pip"]}
+    for package in SERVER_PACKAGES:
+        version = installed_version(package)
+        if package.lower() not in present and version is not None:
+            pip_entry["pip"].append(f"{package}=={version}")
+    spec["dependencies"] = dependencies
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def _name(line: str) -> str:
+    import re
+
+    return re.split(r"[=<>!~\[; ]", str(line).strip(), maxsplit=1)[0].lower()
+
+
+def serve_in_venv(
+    folder: Path, host: str, port: int, workers: int, report: Callable[[str], None]
+) -> None:
+    """Build (or reuse) the model's venv, then become the server running in it."""
+    from gitml.envs.manager import prepare_environment
+    from gitml.envs.spec import read_spec
+
+    text = serving_spec_text((folder / CONDA_FILE).read_text())
+    with tempfile.TemporaryDirectory(prefix="gitml-serve-env-") as tmp:
+        spec_path = Path(tmp) / CONDA_FILE
+        spec_path.write_text(text)
+        prepared = prepare_environment("venv", read_spec(spec_path))
+    for note in prepared.notes:
+        report(note)
+    if prepared.built:
+        report(f"built the model's environment in {prepared.activation.prefix}")
+    python = prepared.activation.python
+    command = [python, "-m", "gitml", "serve", str(folder.resolve())]
+    command += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    os.execve(python, command, prepared.activation.apply(dict(os.environ)))

@@ -1,0 +1,92 @@
+"""The `sklearn` flavor: any scikit-learn estimator or pipeline, pickled.
+
+scikit-learn is imported only by the code that unpickles the model; saving needs only
+the object (and the version of the installed package, read from its metadata).
+"""
+
+import pickle
+import warnings
+from pathlib import Path
+
+from gitml.errors import ModelError
+from gitml.models.flavors.common import FlavorSave, installed_version
+
+FLAVOR = "sklearn"
+MODEL_FILE = "model.pkl"
+PREDICT_FUNCTIONS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
+
+
+def matches(model) -> bool:
+    """A scikit-learn estimator, recognised without importing scikit-learn."""
+    return any(
+        cls.__module__.split(".")[0] == "sklearn" and cls.__name__ == "BaseEstimator"
+        for cls in type(model).__mro__
+    )
+
+
+def save(model, folder: Path, predict_fn: str = "predict") -> FlavorSave:
+    if predict_fn not in PREDICT_FUNCTIONS or not hasattr(model, predict_fn):
+        raise ModelError(
+            f"predict_fn {predict_fn!r} is not a method of this {type(model).__name__} "
+            f"(choose one of: {', '.join(f for f in PREDICT_FUNCTIONS if hasattr(model, f))})"
+        )
+    with open(folder / MODEL_FILE, "wb") as handle:
+        pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    version = installed_version("scikit-learn")
+    return FlavorSave(
+        flavor=FLAVOR,
+        conf={
+            "pickled_model": MODEL_FILE,
+            "serialization_format": "pickle",
+            "sklearn_version": version,
+        },
+        pyfunc={
+            "loader_module": __name__,
+            "model_path": MODEL_FILE,
+            "predict_fn": predict_fn,
+        },
+        packages=["scikit-learn", "numpy", "scipy", "pandas"],
+    )
+
+
+class SklearnPredictor:
+    """Calls the estimator's predict function on the checked input.
+
+    A plain estimator (no pipeline, column transformer or wrapped estimator) fitted on a
+    table checks the column names of every DataFrame it gets, which costs more than the
+    prediction itself. When the input's columns are exactly the fitted ones and all
+    numeric, it gets the same numbers as an array instead.
+    """
+
+    def __init__(self, model, predict_fn: str):
+        self.model = model
+        self._predict = getattr(model, predict_fn)
+        names = getattr(model, "feature_names_in_", None)
+        self._fitted_names = list(names) if names is not None and _is_plain(model) else None
+
+    def predict(self, data, params: dict | None = None):
+        if self._fitted_names is not None and list(getattr(data, "columns", ())) == (
+            self._fitted_names
+        ):
+            array = data.to_numpy()
+            if array.dtype.kind in "biuf":
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", _NO_NAMES_WARNING, UserWarning)
+                    return self._predict(array, **(params or {}))
+        return self._predict(data, **(params or {}))
+
+
+_NO_NAMES_WARNING = "X does not have valid feature names"
+_COMPOSITE_ATTRIBUTES = ("steps", "transformers", "transformer_list", "estimator", "estimators")
+
+
+def _is_plain(model) -> bool:
+    return type(model).__module__.startswith("sklearn.") and not any(
+        hasattr(model, name) for name in _COMPOSITE_ATTRIBUTES
+    )
+
+
+def load(folder: Path, pyfunc: dict) -> SklearnPredictor:
+    with open(folder / pyfunc.get("model_path", MODEL_FILE), "rb") as handle:
+        model = pickle.load(handle)
+    return SklearnPredictor(model, pyfunc.get("predict_fn", "predict"))

@@ -1,0 +1,213 @@
+"""Turning what callers send into what models take, and predictions back into JSON.
+
+Python callers may pass a pandas DataFrame, a numpy array, a list of records (dicts), a
+list of rows or a dict of columns. HTTP callers send MLflow's scoring protocol: a JSON
+object with exactly one of `dataframe_split`, `dataframe_records`, `instances`, `inputs`
+(and optionally `params`), or a CSV body.
+"""
+
+import json
+
+from gitml.errors import ModelInputError
+
+INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def to_model_input(data):
+    """A DataFrame (tables) or a numpy array (everything else) for `data`."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame | np.ndarray):
+        return data
+    if isinstance(data, pd.Series):
+        return data.to_frame()
+    if isinstance(data, dict):
+        return _frame_from_columns(data)
+    if isinstance(data, list | tuple):
+        if data and all(isinstance(item, dict) for item in data):
+            return pd.DataFrame.from_records(list(data))
+        try:
+            array = np.asarray(data)
+        except ValueError as error:
+            raise ModelInputError(f"input rows do not form a regular array: {error}") from None
+        return array if array.ndim > 1 else array.reshape(-1, 1)
+    if hasattr(data, "__array__"):
+        return np.asarray(data)
+    raise ModelInputError(
+        f"cannot predict on a {type(data).__name__}: pass a pandas DataFrame, a numpy array, "
+        "a list of records or a dict of columns"
+    )
+
+
+def _frame_from_columns(columns: dict):
+    import pandas as pd
+
+    try:
+        return pd.DataFrame({key: _as_column(value) for key, value in columns.items()})
+    except ValueError as error:
+        raise ModelInputError(f"input columns do not form a table: {error}") from None
+
+
+def _as_column(value):
+    return value if isinstance(value, list | tuple) or hasattr(value, "__len__") else [value]
+
+
+# the scoring protocol
+
+
+def parse_json_request(body: bytes):
+    """(model input, params) from a scoring-protocol JSON body."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelInputError(f"the request body is not valid JSON: {error}") from None
+    return parse_payload(payload)
+
+
+def parse_payload(payload):
+    """(model input, params) from a decoded scoring-protocol object."""
+    if not isinstance(payload, dict):
+        raise ModelInputError(_shape_hint(f"got a JSON {type(payload).__name__}"))
+    keys = [key for key in INPUT_KEYS if key in payload]
+    unknown = sorted(set(payload) - set(INPUT_KEYS) - {"params"})
+    if len(keys) != 1 or unknown:
+        found = ", ".join(sorted(payload)) or "no keys"
+        raise ModelInputError(_shape_hint(f"got {found}"))
+    params = payload.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ModelInputError("'params' must be a JSON object of name: value")
+    key = keys[0]
+    return _READERS[key](payload[key]), params
+
+
+def _shape_hint(found: str) -> str:
+    return (
+        "the request must be a JSON object with exactly one of dataframe_split, "
+        f"dataframe_records, instances or inputs (plus optional params); {found}"
+    )
+
+
+def _read_split(value):
+    import pandas as pd
+
+    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+        raise ModelInputError(
+            'dataframe_split must be {"columns": [...], "data": [[...], ...]} (index optional)'
+        )
+    columns, rows = value.get("columns"), value["data"]
+    if columns is not None and not isinstance(columns, list):
+        raise ModelInputError("dataframe_split.columns must be a list of column names")
+    if rows and all(isinstance(row, list) for row in rows):
+        widths = {len(row) for row in rows}
+        if columns is not None and widths != {len(columns)}:
+            raise ModelInputError(
+                f"dataframe_split has {len(columns)} columns but rows of "
+                f"{', '.join(map(str, sorted(widths)))} values"
+            )
+        numbers = _numeric_array(rows)
+        if numbers is not None:  # one block: much cheaper than column by column
+            return pd.DataFrame(numbers, columns=columns, index=value.get("index"))
+    try:
+        return pd.DataFrame(rows, columns=columns, index=value.get("index"))
+    except (ValueError, TypeError) as error:
+        raise ModelInputError(f"dataframe_split does not form a table: {error}") from None
+
+
+def _numeric_array(rows: list):
+    """Rows of plain numbers (no bools, no text) as one float or int array, else None."""
+    import numpy as np
+
+    try:
+        array = np.asarray(rows)
+    except ValueError:
+        return None
+    return array if array.dtype.kind in "if" and array.ndim == 2 else None
+
+
+def _read_records(value):
+    import pandas as pd
+
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        raise ModelInputError("dataframe_records must be a list of {column: value} objects")
+    return pd.DataFrame.from_records(value)
+
+
+def _read_instances(value):
+    """TF-serving style: a list of rows or values, or a dict / list of dicts of columns."""
+    if isinstance(value, dict):
+        return _frame_from_columns(value)
+    if not isinstance(value, list):
+        raise ModelInputError(f"'instances'/'inputs' must be a list or an object, not {value!r}")
+    if value and all(isinstance(item, dict) for item in value):
+        import pandas as pd
+
+        return pd.DataFrame.from_records(value)
+    return _array(value)
+
+
+def _array(value):
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+    except ValueError as error:
+        raise ModelInputError(f"the input rows do not form a regular array: {error}") from None
+    if array.dtype == object:
+        raise ModelInputError("the input rows do not form a regular array of numbers or text")
+    return array
+
+
+_READERS = {
+    "dataframe_split": _read_split,
+    "dataframe_records": _read_records,
+    "instances": _read_instances,
+    "inputs": _read_instances,
+}
+
+
+def parse_csv(body: bytes):
+    """A DataFrame from a CSV body with a header line."""
+    import io
+
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ModelInputError(f"the CSV body cannot be read: {error}") from None
+
+
+# outputs
+
+
+def to_jsonable(predictions):
+    """Predictions as plain JSON values (lists, numbers, strings, dicts)."""
+    import numpy as np
+
+    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
+        return predictions.to_dict(orient="records")
+    if hasattr(predictions, "tolist"):  # numpy arrays and scalars, pandas Series
+        return _clean(predictions.tolist())
+    if hasattr(predictions, "detach"):  # a torch tensor
+        return _clean(predictions.detach().cpu().numpy().tolist())
+    if isinstance(predictions, dict):
+        return {str(key): to_jsonable(value) for key, value in predictions.items()}
+    if isinstance(predictions, list | tuple):
+        return [to_jsonable(item) for item in predictions]
+    if isinstance(predictions, np.generic):
+        return predictions.item()
+    return predictions
+
+
+def _clean(value):
+    """NaN and infinities become null, so the answer stays valid JSON."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
+
+
+def dumps(predictions) -> bytes:
+    return json.dumps({"predictions": to_jsonable(predictions)}, allow_nan=False).encode()

@@ -1,0 +1,163 @@
+"""Loading a model by URI as an object with `.predict()`, whatever its flavor.
+
+URIs: `runs:/<run>/<path>` (run id, id prefix or name), `models:/<name>/<version>`,
+`models:/<name>/<stage>`, `models:/<name>@<stage>` (through the registry) and a plain
+folder. A committed run's model is copied out of git once into a cache folder named by
+the content of its files, so later loads read plain files.
+
+Loading unpickles the model, which runs code the model's author chose: load only models
+from runs and repositories you trust.
+"""
+
+import hashlib
+import importlib
+import os
+from pathlib import Path
+
+from gitml.errors import ModelError
+from gitml.models.mlmodel import MLModel
+
+MODELS_CACHE = "cache/models"
+
+
+class PyFuncModel:
+    """A loaded model: `predict` checks the input against the signature, then calls the flavor."""
+
+    def __init__(self, predictor, metadata: MLModel, folder: Path):
+        self._predictor = predictor
+        self.metadata = metadata
+        self.folder = folder
+
+    @property
+    def signature(self) -> dict | None:
+        return self.metadata.signature
+
+    def predict(self, data, params: dict | None = None):
+        """Predictions for a DataFrame, a numpy array, a list of records or a dict of columns."""
+        from gitml.models.inputs import to_model_input
+        from gitml.models.signature import check_input
+
+        checked = check_input(self.metadata.signature, to_model_input(data))
+        return self._predictor.predict(checked, params)
+
+    def unwrap(self):
+        """The underlying model object (estimator, module, or your PythonModel)."""
+        return getattr(self._predictor, "model", self._predictor)
+
+    def __repr__(self) -> str:
+        flavors = ", ".join(f for f in self.metadata.flavors if f != "python_function")
+        return f"<PyFuncModel {flavors or 'python_function'} from {self.folder}>"
+
+
+def load_model(model_uri: str | os.PathLike, repo: str | os.PathLike | None = None) -> PyFuncModel:
+    """Load the model at `model_uri`; `repo` is the repository for `runs:/` and `models:/`."""
+    return load_folder(model_folder(str(model_uri), repo))
+
+
+def load_folder(folder: Path) -> PyFuncModel:
+    metadata = MLModel.read(folder)
+    pyfunc = metadata.flavors["python_function"]
+    try:
+        loader = importlib.import_module(metadata.loader_module)
+    except ImportError as error:
+        raise ModelError(
+            f"{folder}: cannot import its loader {metadata.loader_module!r} ({error})"
+        ) from None
+    try:
+        predictor = loader.load(folder, pyfunc)
+    except ModelError:
+        raise
+    except ImportError as error:
+        raise ModelError(
+            f"{folder}: the model needs a package that is not installed ({error}); "
+            f"install what its requirements.txt lists: pip install -r {folder / 'requirements.txt'}"
+        ) from None
+    except Exception as error:
+        raise ModelError(
+            f"{folder}: the model failed to load: {type(error).__name__}: {error}"
+        ) from None
+    return PyFuncModel(predictor, metadata, folder)
+
+
+def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
+    """A local folder holding the model `uri` names."""
+    if uri.startswith("runs:/"):
+        run_text, _, path = uri[len("runs:/") :].partition("/")
+        if not run_text or not path.strip("/"):
+            raise ModelError(f"{uri!r} is not a run model URI: use runs:/<run>/<path>")
+        repository = _open(repo)
+        from gitml.catalog import resolve
+
+        return run_model_folder(repository, resolve(repository, run_text), path.strip("/"))
+    if uri.startswith("models:/"):
+        repository = _open(repo)
+        try:
+            from gitml.registry import resolve_model_uri
+        except ImportError:
+            raise ModelError(
+                f"cannot resolve {uri}: this gitml has no model registry installed"
+            ) from None
+        summary, path = resolve_model_uri(repository, uri)
+        return run_model_folder(repository, summary, path)
+    folder = Path(uri.removeprefix("file://"))
+    if not folder.is_dir():
+        raise ModelError(
+            f"{uri!r} is neither a model folder nor a model URI "
+            "(runs:/<run>/<path>, models:/<name>/<version>, models:/<name>@<stage>)"
+        )
+    return folder
+
+
+def _open(repo):
+    from gitml.store.repository import Repository, open_repository
+
+    return repo if isinstance(repo, Repository) else open_repository(repo or os.getcwd())
+
+
+def run_model_folder(repo, summary, path: str) -> Path:
+    """The model at `.gitml/artifacts/<path>` of a run, as a local folder."""
+    from gitml.catalog import staging_path
+
+    if summary.status == "running" or summary.sha is None:
+        folder = staging_path(repo, summary.id) / "artifacts" / path
+        if not (folder / "MLmodel").is_file():
+            raise ModelError(f"run {summary.name} has no model at {path!r} (yet)")
+        return folder
+    return _materialize(repo, summary, path)
+
+
+def _materialize(repo, summary, path: str) -> Path:
+    """Copy the model's files out of the run commit into the cache, once."""
+    from gitml.store.objects import ObjectStore
+
+    prefix = f".gitml/artifacts/{path}"
+    with ObjectStore(repo) as store:
+        tree = store.commit(summary.sha.encode()).tree
+        files = store.list_files(tree, prefix)
+        if "MLmodel" not in files:
+            raise ModelError(
+                f"run {summary.name} ({summary.id}) has no model at {path!r}"
+                + (f" (it has artifacts: {_artifact_folders(store, tree)})" if files == {} else "")
+            )
+        listing = "".join(f"{name}\0{sha.decode()}\n" for name, (sha, _) in sorted(files.items()))
+        key = hashlib.sha256(listing.encode()).hexdigest()[:32]
+        folder = repo.state_dir / MODELS_CACHE / key
+        if (folder / "MLmodel").is_file():
+            return folder
+        staging = folder.with_name(f"{key}.{os.getpid()}.tmp")
+        for name in files:
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(store.read_path(tree, f"{prefix}/{name}"))
+    try:
+        os.replace(staging, folder)
+    except OSError:  # another process filled the cache first
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _artifact_folders(store, tree) -> str:
+    names = sorted({name.split("/")[0] for name in store.list_files(tree, ".gitml/artifacts")})
+    return ", ".join(names) or "none"

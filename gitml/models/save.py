@@ -1,0 +1,201 @@
+"""Saving a model to a folder, or logging it into the active run's artifacts.
+
+A model folder holds the serialized model, an `MLmodel` file saying how to load it, its
+input signature and example, and the environment it needs (`requirements.txt` and
+`conda.yaml` pinned to the versions installed when it was saved). The folder is built
+in a temporary place and moved into position at the end: nothing half-written remains.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitml.errors import ModelError
+from gitml.models.flavors.common import FlavorSave, installed_version
+from gitml.models.mlmodel import (
+    CONDA_FILE,
+    INPUT_EXAMPLE_FILE,
+    MLMODEL_FILE,
+    PYFUNC,
+    REQUIREMENTS_FILE,
+    MLModel,
+)
+
+
+@dataclass
+class SaveOptions:
+    """How to save a model beyond the model itself."""
+
+    signature: dict | bool | None = None  # None: inferred from input_example; False: none
+    input_example: object = None
+    requirements: list[str] | None = None  # added to the flavor's own packages
+    artifacts: dict[str, str] = field(default_factory=dict)  # python_function extra files
+    predict_fn: str = "predict"  # sklearn: predict, predict_proba, ...
+
+
+@dataclass
+class ModelInfo:
+    """What `log_model` returns: where the model is and what its MLmodel says."""
+
+    model_uri: str
+    run_id: str
+    artifact_path: str
+    metadata: MLModel
+
+
+def save_model(model, path: str | os.PathLike, **options) -> MLModel:
+    """Save `model` into the new folder `path`; options as in `SaveOptions`."""
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ModelError(f"{target} already exists and is not empty; choose a new folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gitml-model-") as tmp:
+        folder = Path(tmp) / "model"
+        metadata = write_model(model, folder, SaveOptions(**options))
+        if target.exists():
+            target.rmdir()
+        os.replace(folder, target)
+    return metadata
+
+
+def log_model(
+    model,
+    name: str = "model",
+    signature: dict | bool | None = None,
+    input_example=None,
+    requirements: list[str] | None = None,
+    **options,
+) -> ModelInfo:
+    """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI."""
+    from gitml import api
+    from gitml.staging import check_artifact_name
+
+    run = api._run()
+    name = check_artifact_name(name)
+    if (run.staging.path / "artifacts" / name / MLMODEL_FILE).exists():
+        raise ModelError(f"run {run.name} already has a model at {name!r}; choose another name")
+    save = SaveOptions(
+        signature=signature, input_example=input_example, requirements=requirements, **options
+    )
+    with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
+        folder = Path(tmp) / "model"
+        metadata = write_model(model, folder, save, run_id=run.id, artifact_path=name)
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            run.staging.add_artifact_file(file, f"{name}/{file.relative_to(folder).as_posix()}")
+    return ModelInfo(f"runs:/{run.id}/{name}", run.id, name, metadata)
+
+
+def write_model(
+    model,
+    folder: Path,
+    options: SaveOptions,
+    run_id: str | None = None,
+    artifact_path: str | None = None,
+) -> MLModel:
+    """Write every file of the model folder `folder` (created here)."""
+    import gitml
+
+    folder.mkdir(parents=True)
+    saved = _save_flavor(model, folder, options)
+    pyfunc = {**saved.pyfunc, "env": {"conda": CONDA_FILE, "pip": REQUIREMENTS_FILE}}
+    flavors = {PYFUNC: pyfunc}
+    if saved.flavor:
+        flavors[saved.flavor] = saved.conf
+    metadata = MLModel(
+        flavors=flavors,
+        signature=_signature(options),
+        run_id=run_id,
+        artifact_path=artifact_path,
+        gitml_version=gitml.__version__,
+    )
+    pyfunc["python_version"] = metadata.python_version
+    if options.input_example is not None:
+        _write_example(options.input_example, folder / INPUT_EXAMPLE_FILE)
+        metadata.saved_input_example = INPUT_EXAMPLE_FILE
+    requirements = pinned_requirements(saved.packages, options.requirements or [])
+    (folder / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
+    (folder / CONDA_FILE).write_text(conda_yaml(metadata.python_version, requirements))
+    (folder / MLMODEL_FILE).write_text(metadata.to_yaml())
+    return metadata
+
+
+def _save_flavor(model, folder: Path, options: SaveOptions) -> FlavorSave:
+    from gitml.models.flavors import pyfunc, pytorch, sklearn
+
+    if sklearn.matches(model):
+        return sklearn.save(model, folder, options.predict_fn)
+    if pytorch.matches(model):
+        return pytorch.save(model, folder)
+    if pyfunc.matches(model):
+        return pyfunc.save(model, folder, options.artifacts)
+    raise ModelError(
+        f"cannot save a {type(model).__module__}.{type(model).__name__}: pass a scikit-learn "
+        "estimator, a torch.nn.Module, a gitml.PythonModel, an object with a predict method "
+        "or a function"
+    )
+
+
+def _signature(options: SaveOptions) -> dict | None:
+    from gitml.models.signature import infer_signature
+
+    if options.signature is False:
+        return None
+    if isinstance(options.signature, dict):
+        if "inputs" not in options.signature:
+            raise ModelError("a signature is a dict with an 'inputs' entry (see infer_signature)")
+        return options.signature
+    if options.signature is not None:
+        return infer_signature(options.signature)  # an example table or array
+    return infer_signature(options.input_example) if options.input_example is not None else None
+
+
+def _write_example(example, path: Path) -> None:
+    import numpy as np
+
+    from gitml.models.inputs import to_jsonable, to_model_input
+
+    data = to_model_input(example)
+    if isinstance(data, np.ndarray):
+        payload = {"inputs": to_jsonable(data)}
+    else:
+        split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
+        payload = {"dataframe_split": split}
+    path.write_text(json.dumps(payload, indent=1))
+
+
+def pinned_requirements(packages: list[str], extra: list[str]) -> list[str]:
+    """`name==version` of each installed package, then the caller's own lines."""
+    lines: dict[str, str] = {}
+    for line in [*packages, *extra]:
+        name = _requirement_name(line)
+        if line.strip() != name:  # the caller gave a version or a marker: keep it
+            lines[name.lower()] = line.strip()
+            continue
+        version = installed_version(name)
+        if version is not None:
+            lines[name.lower()] = f"{name}=={version}"
+        elif line in extra:
+            lines[name.lower()] = name
+    return list(lines.values())
+
+
+def _requirement_name(line: str) -> str:
+    import re
+
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+    if not match:
+        raise ModelError(f"requirement {line!r} does not start with a package name")
+    return match.group(1)
+
+
+def conda_yaml(python_version: str, requirements: list[str]) -> str:
+    import yaml
+
+    spec = {
+        "name": "gitml-model",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={python_version}", "pip", {"pip": requirements}],
+    }
+    return yaml.safe_dump(spec, sort_keys=False)
