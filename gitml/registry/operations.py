@@ -139,10 +139,10 @@ def promote(
     if model.stages.get(stage, [None])[0] == version.version:
         raise RegistryError(f"{name} {version.version} is already in {stage}")
 
-    def assignment(current: ModelState) -> tuple[TagName, TagMessage]:
+    def assignment(counter: int) -> tuple[TagName, TagMessage]:
         note = " (the stage keeps its other versions)" if options.keep_previous else ""
         text = f"Promoted {name} {version.version} to {stage}{note}"
-        return TagName(ASSIGN, name, stage=stage, counter=current.max_counter + 1), TagMessage(
+        return TagName(ASSIGN, name, stage=stage, counter=counter), TagMessage(
             text=_sentence(text, options.message),
             run_id=version.run_id,
             artifact=version.artifact,
@@ -166,9 +166,9 @@ def unassign(
         now = f"{stage} holds {', '.join(holders)}" if holders else f"no version is in {stage}"
         raise RegistryError(f"{name} {held.version} is not in {stage} ({now})")
 
-    def unassignment(current: ModelState) -> tuple[TagName, TagMessage]:
+    def unassignment(counter: int) -> tuple[TagName, TagMessage]:
         text = f"Removed {name} {held.version} from {stage}"
-        return TagName(UNASSIGN, name, stage=stage, counter=current.max_counter + 1), TagMessage(
+        return TagName(UNASSIGN, name, stage=stage, counter=counter), TagMessage(
             _sentence(text, message), held.run_id, held.artifact, held.version
         )
 
@@ -180,9 +180,9 @@ def deregister(repo: Repository | str, name: str, version: str, message: str = "
     repo = open_repository(repo)
     held = find_version(find_model(load_registry(repo), name), version)
 
-    def deregistration(current: ModelState) -> tuple[TagName, TagMessage]:
+    def deregistration(counter: int) -> tuple[TagName, TagMessage]:
         text = f"Deregistered {name} {held.version}"
-        tag = TagName(DEREGISTER, name, version=held.version, counter=current.max_counter + 1)
+        tag = TagName(DEREGISTER, name, version=held.version, counter=counter)
         return tag, TagMessage(_sentence(text, message), held.run_id, held.artifact, held.version)
 
     return _write_counted(repo, name, held.commit, deregistration)
@@ -196,8 +196,8 @@ def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
         raise RegistryError(f"model {name} is already deprecated")
     target = model.latest.commit if model.latest else model.events[-1].commit
 
-    def deprecation(current: ModelState) -> tuple[TagName, TagMessage]:
-        tag = TagName(DEPRECATE, name, counter=current.max_counter + 1)
+    def deprecation(counter: int) -> tuple[TagName, TagMessage]:
+        tag = TagName(DEPRECATE, name, counter=counter)
         return tag, TagMessage(_sentence(f"Deprecated model {name}", message))
 
     return _write_counted(repo, name, target, deprecation)
@@ -334,17 +334,18 @@ def _write_counted(
     repo: Repository,
     name: str,
     commit: str,
-    make: Callable[[ModelState], tuple[TagName, TagMessage]],
+    make: Callable[[int], tuple[TagName, TagMessage]],
 ) -> Event:
-    """Write the tag `make` builds from the model's current state; on a counter taken
-    meanwhile by another process, rebuild it from the new state and try again."""
-    model = find_model(load_registry(repo), name)
+    """Write the tag `make` builds for the model's next counter. When that name is
+    taken (another process was quicker, or a tag that is no registry event holds
+    it), take the counter after both and try again."""
+    counter = find_model(load_registry(repo), name).max_counter + 1
     for _ in range(_ATTEMPTS):
-        tag, message = make(model)
+        tag, message = make(counter)
         try:
             return _write(repo, tag, commit, message)
         except RefExistsError:
-            model = find_model(load_registry(repo), name)
+            counter = max(find_model(load_registry(repo), name).max_counter, counter) + 1
     raise RegistryError(f"could not write an event for {name}: its counter kept moving; try again")
 
 

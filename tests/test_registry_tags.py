@@ -1,0 +1,157 @@
+"""The registry grammar (tag names, tag messages, versions) without git."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitml.registry.tags import (
+    ASSIGN,
+    DEPRECATE,
+    DEREGISTER,
+    REGISTER,
+    UNASSIGN,
+    TagMessage,
+    TagName,
+    build_message,
+    build_tag,
+    bump,
+    is_valid_name,
+    normalize_version,
+    parse_message,
+    parse_tag,
+    semver_key,
+)
+
+names = st.from_regex(r"\A[a-z][a-z0-9-]{0,8}(/[a-z0-9-]{1,8}){0,2}[a-z0-9]\Z").filter(
+    lambda n: "//" not in n
+)
+numbers = st.integers(min_value=0, max_value=10_000).map(str)
+prerelease = st.lists(
+    st.one_of(numbers, st.from_regex(r"\A[a-z-][0-9a-z-]{0,5}\Z")), min_size=1, max_size=3
+).map(".".join)
+versions = st.builds(
+    lambda a, b, c, pre, build: (
+        f"v{a}.{b}.{c}" + (f"-{pre}" if pre else "") + (f"+{build}" if build else "")
+    ),
+    numbers,
+    numbers,
+    numbers,
+    st.none() | prerelease,
+    st.none() | st.from_regex(r"\A[0-9a-z-]{1,6}(\.[0-9a-z-]{1,6}){0,2}\Z"),
+)
+counters = st.integers(min_value=1, max_value=10**9)
+
+
+@st.composite
+def tag_names(draw) -> TagName:
+    kind = draw(st.sampled_from([REGISTER, DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE]))
+    model = draw(names)
+    if kind == REGISTER:
+        return TagName(kind, model, version=draw(versions), counter=draw(st.none() | counters))
+    if kind == DEREGISTER:
+        return TagName(kind, model, version=draw(versions), counter=draw(counters))
+    if kind in (ASSIGN, UNASSIGN):
+        return TagName(kind, model, stage=draw(names), counter=draw(counters))
+    return TagName(kind, model, counter=draw(counters))
+
+
+@given(tag_names())
+def test_build_and_parse_are_inverses(tag):
+    assert parse_tag(build_tag(tag)) == tag
+
+
+@given(tag_names())
+def test_tag_names_are_valid_git_ref_names(tag):
+    import re
+
+    name = build_tag(tag)
+    assert not re.search(r"[\x00-\x20~^:?*\[\\]|\.\.|@\{|//|/$|\.lock$", name)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("linear@v0.0.1", TagName(REGISTER, "linear", version="v0.0.1")),
+        ("linear@v1.2.3!#4", TagName(DEREGISTER, "linear", version="v1.2.3", counter=4)),
+        ("linear#production#2", TagName(ASSIGN, "linear", stage="production", counter=2)),
+        ("linear#production!#3", TagName(UNASSIGN, "linear", stage="production", counter=3)),
+        ("linear@deprecated#5", TagName(DEPRECATE, "linear", counter=5)),
+        ("team/clf@v2.0.0-rc.1", TagName(REGISTER, "team/clf", version="v2.0.0-rc.1")),
+        ("linear#prod", TagName(ASSIGN, "linear", stage="prod")),  # GTO's simple form
+    ],
+)
+def test_gto_tags_parse(name, expected):
+    assert parse_tag(name) == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "v1.0.0",
+        "release-1.0",
+        "Linear@v1.0.0",  # uppercase
+        "l@v1.0.0",  # one character
+        "linear@1.0.0",  # no v
+        "linear@v1.0",
+        "linear@v01.0.0",  # leading zero
+        "linear#production#0",
+        "linear#production#x",
+        "linear#Production#1",
+        "linear@deprecated!",
+        "team//clf@v1.0.0",
+        "team/@v1.0.0",
+        "linear@v1.0.0#",
+        "linear#production#1#2",
+        "linear@latest",
+    ],
+)
+def test_foreign_names_are_not_registry_tags(name):
+    assert parse_tag(name) is None
+
+
+def test_build_refuses_what_it_cannot_parse_back():
+    with pytest.raises(ValueError):
+        build_tag(TagName(REGISTER, "linear", version="1.0.0"))
+    with pytest.raises(ValueError):
+        build_tag(TagName(ASSIGN, "Bad Name", stage="prod", counter=1))
+
+
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=60).filter(
+        lambda t: "Gitml-" not in t and not t.endswith("\n")
+    ),
+    run_id=st.none() | st.from_regex(r"\A[0-9a-z]{26}\Z"),
+    artifact=st.none() | st.text(min_size=1, max_size=30).filter(lambda t: t.strip() == t),
+    version=st.none() | versions,
+    counter=st.none() | counters,
+    keep_previous=st.booleans(),
+)
+def test_messages_round_trip(text, run_id, artifact, version, counter, keep_previous):
+    message = TagMessage(text, run_id, artifact, version, counter, keep_previous)
+    built = build_message(message)
+    assert parse_message(built) == message
+    assert built.startswith(text)
+
+
+def test_a_message_without_trailers_is_all_text():
+    assert parse_message("Release notes.\n\nSee the wiki.\n") == TagMessage(
+        "Release notes.\n\nSee the wiki."
+    )
+    assert parse_message("x\n\nGitml-Unknown: 1\n").text == "x\n\nGitml-Unknown: 1"
+
+
+def test_versions_sort_by_semver_precedence():
+    ordered = ["v0.0.1", "v0.0.2", "v0.1.0", "v1.0.0-alpha", "v1.0.0-alpha.1", "v1.0.0-beta.2"]
+    ordered += ["v1.0.0-beta.11", "v1.0.0-rc.1", "v1.0.0", "v1.10.0", "v10.0.0"]
+    assert sorted(reversed(ordered), key=semver_key) == ordered
+
+
+def test_bump_and_normalize():
+    assert bump(None, "patch") == "v0.0.1"
+    assert bump(None, "minor") == "v0.1.0"
+    assert bump("v1.2.3", "patch") == "v1.2.4"
+    assert bump("v1.2.3-rc.1", "minor") == "v1.3.0"
+    assert bump("v1.2.3", "major") == "v2.0.0"
+    assert normalize_version("1.2.3") == "v1.2.3"
+    assert normalize_version("v1.2") is None
+    assert is_valid_name("my-model/v2") and not is_valid_name("my_model")
