@@ -11,7 +11,8 @@ from gitml.errors import InvalidValueError, RegistryError, RunNotFoundError
 from gitml.registry.tagstore import create_tag, list_registry_tags
 from gitml.store.objects import Identity
 from gitml.store.repository import open_repository
-from tests.utils import assert_fsck_clean, git, gitml as gitml_cli, write
+from tests.utils import assert_fsck_clean, git, write
+from tests.utils import gitml as gitml_cli
 
 
 def make_run(repo: Path, name: str, files: dict[str, str]) -> str:
