@@ -1,0 +1,136 @@
+"""`gitml diff` between runs made by real `gitml run` calls."""
+
+import json
+
+import pytest
+
+from gitml.diff import _packages, changes
+from tests.utils import assert_fsck_clean, git, gitml, write
+
+TRAIN = """\
+import gitml
+p = gitml.get_params()
+lr = float(p["lr"])
+gitml.log_metric("loss", 1 / lr)
+gitml.log_metric("acc", lr * 2)
+open("model.bin", "wb").write(bytes([0, 255, int(lr * 100)]) * 100)
+"""
+
+
+@pytest.fixture
+def two_runs(repo_with_commit):
+    """`first` (lr 0.1), then code, conda.yaml and a binary file change, then `second`."""
+    repo = repo_with_commit
+    write(repo / "train.py", TRAIN)
+    write(repo / "conda.yaml", "dependencies:\n  - python=3.11\n")
+    write(repo / ".gitignore", "model.bin\n")
+    write(repo / "gitml.yaml", "name: demo\nmetrics:\n  loss: min\n  acc: {goal: max}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "train")
+    common = ["--artifact", "model.bin", "--", "python", "train.py"]
+    gitml(repo, "run", "--name", "first", "-P", "lr=0.1", "--tag", "team=a", *common)
+    write(repo / "train.py", TRAIN + "print('done')\n")
+    write(repo / "conda.yaml", "dependencies:\n  - python=3.11\n  - numpy\n")
+    (repo / "weights.bin").write_bytes(bytes(range(256)) * 4)
+    gitml(
+        repo, "run", "--name", "second", "-P", "lr=0.2", "-P", "new=1", "--tag", "team=b", *common
+    )
+    return repo
+
+
+def test_terminal_view_has_every_section(two_runs):
+    out = gitml(two_runs, "diff", "first", "second").stdout
+    assert out.startswith("run first (")
+    assert "  changed  lr   0.1 → 0.2" in out
+    assert "  added    new  - → 1" in out
+    assert "  changed  team  a → b" in out
+    loss = next(line for line in out.splitlines() if line.startswith("  loss"))
+    assert loss.split() == ["loss", "10", "5", "-5", "-50.00%", "second", "better", "(min)"]
+    acc = next(line for line in out.splitlines() if line.startswith("  acc"))
+    assert acc.split()[1:5] == ["0.2", "0.4", "+0.2", "+100.00%"]
+    assert "second better (max)" in acc
+    assert "    +  - numpy" in out  # conda.yaml, unified diff
+    assert "  changed  model.bin  300 B → 300 B  (sha256 " in out
+    assert "  A  weights.bin  binary" in out
+    assert "  M  train.py  +1 -0" in out
+    assert "Binary files /dev/null and b/weights.bin differ" in out
+    assert "+print('done')" in out
+    assert ".gitml" not in out
+
+
+def test_json_and_markdown(two_runs):
+    data = json.loads(gitml(two_runs, "diff", "first", "second", "--json").stdout)
+    assert data["a"]["name"] == "first" and data["b"]["name"] == "second"
+    assert {"key": "lr", "status": "changed", "a": "0.1", "b": "0.2"} in data["params"]
+    loss = next(m for m in data["metrics"] if m["key"] == "loss")
+    assert loss == {
+        "key": "loss",
+        "a": 10.0,
+        "b": 5.0,
+        "delta": -5.0,
+        "relative": -0.5,
+        "goal": "min",
+        "better": "b",
+    }
+    files = {f["path"]: f for f in data["files"]}
+    assert set(files) == {"train.py", "conda.yaml", "weights.bin"}
+    assert files["weights.bin"]["binary"] is True and files["weights.bin"]["added"] is None
+    assert data["artifacts"][0]["path"] == "model.bin"
+    assert data["artifacts"][0]["status"] == "changed"
+    assert "numpy" in data["environment"]["conda"]
+
+    md = gitml(two_runs, "diff", "first", "second", "--md").stdout
+    assert "| param | first | second |\n|---|---|---|\n| lr | 0.1 | 0.2 |" in md
+    assert "| loss | 10 | 5 | -5 | -50.00% | second better (min) |" in md
+    assert "| weights.bin | A | binary |" in md
+    assert "```diff\n" in md
+
+
+def test_stat_and_no_code(two_runs):
+    stat = gitml(two_runs, "diff", "first", "second", "--stat").stdout
+    assert "  M  train.py  +1 -0" in stat and "diff --git" not in stat
+    no_code = gitml(two_runs, "diff", "first", "second", "--no-code").stdout
+    assert "code:" not in no_code and "train.py" not in no_code and "lr" in no_code
+
+
+def test_one_run_against_its_base(two_runs):
+    out = gitml(two_runs, "diff", "second").stdout
+    assert out.splitlines()[0].startswith("base ")
+    assert "params" not in out  # a commit has no params: only the code is compared
+    assert "  M  train.py  +1 -0" in out and "  M  conda.yaml  +1 -0" in out
+    assert "code: no differences" in gitml(two_runs, "diff", "first").stdout
+
+
+def test_a_branch_or_commit_stands_in_for_the_code(two_runs):
+    out = gitml(two_runs, "diff", "main", "second").stdout
+    assert out.startswith("main (")
+    assert "  M  train.py  +1 -0" in out and "params" not in out
+    head = git(two_runs, "rev-parse", "HEAD").strip()
+    back = gitml(two_runs, "diff", "second", head[:10], "--stat").stdout
+    assert "  M  train.py  +0 -1" in back
+
+
+def test_bad_input_is_one_clear_line(two_runs):
+    same = gitml(two_runs, "diff", "first", "first", check=False)
+    assert same.returncode == 1
+    assert same.stderr == (
+        "gitml: error: first and first are the same run: give two different ones, "
+        "or one run to compare it with its base\n"
+    )
+    unknown = gitml(two_runs, "diff", "first", "nosuchrun", check=False)
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("gitml: error: no run matches 'nosuchrun'")
+    commit_only = gitml(two_runs, "diff", "main", check=False)
+    assert commit_only.returncode == 1
+    assert "main is not a run" in commit_only.stderr
+    assert_fsck_clean(two_runs)
+
+
+def test_package_changes():
+    a = _packages("numpy==1.26.0\nclick==8.1\nOld_Pkg==1\n")
+    b = _packages("numpy==2.0.0\nclick==8.1\nnew-pkg==0.1\n")
+    assert [(c.key, c.status, c.a, c.b) for c in changes(a, b)] == [
+        ("new-pkg", "added", None, "0.1"),
+        ("numpy", "changed", "1.26.0", "2.0.0"),
+        ("old-pkg", "removed", "1", None),
+    ]
