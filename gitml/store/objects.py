@@ -1,10 +1,12 @@
 """Read and write git objects in-process with dulwich."""
 
+import os
 import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dulwich.file import FileLocked
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, Tree
 
@@ -30,6 +32,7 @@ class ObjectStore:
         # Level 1 is git's own default for loose objects (core.looseCompression):
         # a 100,000-point metric file compresses 5x faster than at zlib's default.
         self._store = DiskObjectStore(str(repo.common_dir / "objects"), loose_compression_level=1)
+        self._objects = repo.common_dir / "objects"
 
     def close(self) -> None:
         self._store.close()
@@ -42,9 +45,23 @@ class ObjectStore:
 
     # writing
 
+    def _add(self, obj) -> None:
+        """Write a loose object. Another process writing the same object at the same
+        moment holds dulwich's lock on it: the content is the same, so write it via a
+        temporary file of our own and rename it into place, as git does."""
+        try:
+            self._store.add_object(obj)
+        except FileLocked:
+            sha = obj.id.decode()
+            path = self._objects / sha[:2] / sha[2:]
+            tmp = path.with_name(f"tmp_obj_{os.getpid()}_{sha[2:]}")
+            tmp.write_bytes(obj.as_legacy_object(compression_level=1))
+            tmp.chmod(0o444)
+            os.replace(tmp, path)
+
     def write_blob(self, data: bytes) -> bytes:
         blob = Blob.from_string(data)
-        self._store.add_object(blob)
+        self._add(blob)
         return blob.id
 
     def write_tree_of_files(self, files: dict[str, bytes]) -> bytes:
@@ -65,14 +82,14 @@ class ObjectStore:
                 tree.add(name.encode(), TREE_MODE, self._write_nested(child))
             else:
                 tree.add(name.encode(), FILE_MODE, child)
-        self._store.add_object(tree)
+        self._add(tree)
         return tree.id
 
     def with_entry(self, tree_id: bytes, name: str, subtree_id: bytes) -> bytes:
         """A copy of tree `tree_id` with folder `name` set to `subtree_id`."""
         tree = self._store[tree_id]
         tree.add(name.encode(), TREE_MODE, subtree_id)
-        self._store.add_object(tree)
+        self._add(tree)
         return tree.id
 
     def write_commit(
@@ -91,7 +108,7 @@ class ObjectStore:
         offset = -time.timezone if time.localtime().tm_isdst == 0 else -time.altzone
         commit.author_timezone = commit.commit_timezone = offset
         commit.message = message.encode()
-        self._store.add_object(commit)
+        self._add(commit)
         return commit.id
 
     # reading
