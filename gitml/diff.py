@@ -110,6 +110,7 @@ class RunDiff:
     files: list[FileChange] = field(default_factory=list)
     patch: str = ""
     compared_records: bool = False  # both sides are runs
+    compared_code: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -180,6 +181,7 @@ def diff_sides(repo: Repository, a: Side, b: Side, options: DiffOptions) -> RunD
         result.metrics = metric_changes(a.run.metrics, b.run.metrics, metric_goals(repo))
         _compare_records(repo, a.run, b.run, result)
     if options.code:
+        result.compared_code = True
         result.files = changed_files(repo, a.commit, b.commit)
         if options.patch and result.files:
             result.patch = code_patch(repo, a.commit, b.commit)

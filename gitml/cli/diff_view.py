@@ -52,7 +52,8 @@ def render_text(diff: RunDiff) -> str:
         lines += _changes_text("tags", diff.tags)
         lines += _environment_text(diff)
         lines += _artifacts_text(diff)
-    lines += _code_text(diff)
+    if diff.compared_code:
+        lines += _code_text(diff)
     return "\n".join(lines).rstrip("\n")
 
 
@@ -158,6 +159,8 @@ def render_markdown(diff: RunDiff) -> str:
             lines += ["", "**Artifacts**", ""]
             rows = [[c.path, c.status, _size(c.size_a), _size(c.size_b)] for c in diff.artifacts]
             lines += _md_table(["artifact", "status", a, b], rows)
+    if not diff.compared_code:
+        return "\n".join(lines)
     lines += ["", "**Code**", ""]
     if diff.files:
         rows = [
