@@ -1,0 +1,114 @@
+"""Registry tags through a real bare remote, with two real clones promoting at once."""
+
+from pathlib import Path
+
+import pytest
+
+from gitml import registry
+from gitml.errors import RegistryConflictError, RemoteError
+from gitml.registry.transfer import fetch_registry_tags, push_registry_tags
+from tests.test_registry import make_run
+from tests.utils import assert_fsck_clean, git
+
+
+@pytest.fixture
+def remote(tmp_path) -> Path:
+    path = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(path))
+    return path
+
+
+@pytest.fixture
+def first(repo_with_commit, remote) -> Path:
+    """A clone that has runs alpha and beta registered as linear v0.0.1 and v0.0.2, pushed."""
+    git(repo_with_commit, "remote", "add", "origin", str(remote))
+    git(repo_with_commit, "push", "-q", "origin", "main")
+    make_run(repo_with_commit, "alpha", {"model.txt": "w=1\n"})
+    make_run(repo_with_commit, "beta", {"model.txt": "w=2\n"})
+    registry.register(repo_with_commit, "linear", "alpha")
+    registry.register(repo_with_commit, "linear", "beta")
+    assert push_registry_tags(repo_with_commit, "origin") == ["linear@v0.0.1", "linear@v0.0.2"]
+    return repo_with_commit
+
+
+@pytest.fixture
+def second(first, remote, tmp_path) -> Path:
+    """Another machine: a clone of the remote, registry tags included."""
+    path = tmp_path / "second"
+    git(tmp_path, "clone", "-q", str(remote), str(path))
+    return path
+
+
+def registry_tags(repo: Path) -> dict[str, str]:
+    out = git(repo, "for-each-ref", "--format=%(refname:strip=2) %(objectname)", "refs/tags")
+    return dict(line.split(" ") for line in out.splitlines())
+
+
+def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, remote):
+    registry.promote(first, "linear", "v0.0.1", "production", registry.PromoteOptions(message="A"))
+    registry.promote(second, "linear", "v0.0.2", "production", registry.PromoteOptions(message="B"))
+    registry.promote(second, "linear", "v0.0.2", "staging")
+    theirs = git(second, "cat-file", "tag", "linear#production#3")
+
+    assert push_registry_tags(first, "origin") == ["linear#production#3"]
+    pushed = push_registry_tags(second, "origin")
+
+    # the loser fetched, renumbered its events above the remote's, and retried
+    assert pushed == ["linear#production#5", "linear#staging#6"]
+    assert pushed.renumbered == {
+        "linear#production#3": "linear#production#5",
+        "linear#staging#4": "linear#staging#6",
+    }
+    # same target, tagger, time and message; only the name changed
+    renamed = git(second, "cat-file", "tag", "linear#production#5")
+    assert renamed == theirs.replace("tag linear#production#3\n", "tag linear#production#5\n")
+    fetched = fetch_registry_tags(first, "origin")
+    assert fetched == ["linear#production#5", "linear#staging#6"]
+    assert fetched.renumbered == {}
+
+    # both machines and the remote now agree, and every event is there once
+    assert registry_tags(first) == registry_tags(second) == registry_tags(remote)
+    for repo in (first, second):
+        events = registry.history(repo, "linear")
+        assert [(e.tag, e.message.split("\n\n")[-1]) for e in events if e.kind == "assign"] == [
+            ("linear#production#3", "A"),
+            ("linear#production#5", "B"),
+            ("linear#staging#6", "Promoted linear v0.0.2 to staging."),
+        ]
+        assert registry.which(repo, "linear@production").version == "v0.0.2"
+        assert_fsck_clean(repo)
+
+
+def test_a_version_registered_on_both_machines_is_a_conflict(first, second):
+    make_run(first, "gamma", {"model.txt": "w=3\n"})
+    registry.register(first, "linear", "gamma")
+    push_registry_tags(first, "origin")
+    make_run(second, "delta", {"model.txt": "w=4\n"})
+    registry.register(second, "linear", "delta")  # v0.0.3 too, another run
+    before = registry_tags(second)
+    with pytest.raises(RegistryConflictError, match="linear@v0.0.3 exists on remote 'origin'"):
+        push_registry_tags(second, "origin")
+    assert registry_tags(second) == before
+
+
+def test_dry_run_sends_nothing(first, remote):
+    registry.promote(first, "linear", "v0.0.2", "dev")
+    assert push_registry_tags(first, "origin", dry_run=True) == ["linear#dev#3"]
+    assert "linear#dev#3" not in registry_tags(remote)
+    assert push_registry_tags(first, "origin") == ["linear#dev#3"]
+    assert push_registry_tags(first, "origin") == []
+
+
+def test_fetch_brings_new_events_and_skips_foreign_tags(first, second):
+    registry.deprecate(first, "linear", "old")
+    git(first, "tag", "-a", "release-1", "-m", "not the registry")
+    git(first, "push", "-q", "origin", "release-1")
+    push_registry_tags(first, "origin")
+    assert fetch_registry_tags(second, "origin") == ["linear@deprecated#3"]
+    assert "release-1" not in registry_tags(second)
+    assert registry.list_models(second) == []
+
+
+def test_an_unreachable_remote_is_one_clear_error(first, tmp_path):
+    with pytest.raises(RemoteError, match="remote"):
+        push_registry_tags(first, str(tmp_path / "missing.git"))
