@@ -140,11 +140,9 @@ def test_opt_out_by_environment_and_config(shared):
 def test_hook_failure_to_send_runs_does_not_block_the_push(shared):
     work, remote = shared
     reject = write(
-        remote / "hooks" / "pre-receive", "#!/bin/sh\ncat >/dev/null\ngrep -q x /dev/null\n"
-    )
-    reject.write_text(
+        remote / "hooks" / "pre-receive",
         "#!/bin/sh\nwhile read old new ref; do\n"
-        '  case "$ref" in refs/gitml/*) echo "no runs here" >&2; exit 1;; esac\ndone\n'
+        '  case "$ref" in refs/gitml/*) echo "no runs here" >&2; exit 1;; esac\ndone\n',
     )
     reject.chmod(0o755)
     gitml(work, "hooks", "install")
@@ -177,11 +175,11 @@ def test_leftover_chained_hook_is_never_overwritten(repo_with_commit):
 
 def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
     source = tmp_path / "src"
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name if source.exists() else _mkdir(source) / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "gitml", source / "gitml", ignore=ignore)
     shutil.copytree(ROOT / "hooks", source / "hooks")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
@@ -210,8 +208,3 @@ def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
         check=True,
     ).stdout.strip()
     assert Path(found) == venv / "share" / "gitml" / "hooks" / "pre-push"
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True)
-    return path
