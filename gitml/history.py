@@ -71,5 +71,5 @@ def _check_keys(keys: list[str] | None, known: list[str], run: RunSummary) -> No
     for key in keys or []:
         if key not in known:
             raise UnknownKeyError(
-                f"show the history of run {run.name}'s metric", key, sorted(known)
+                "show metric", key, sorted(known), f"run {run.name} did not log it"
             )

@@ -11,8 +11,11 @@ BARS = "▁▂▃▄▅▆▇█"
 CHART_FORMATS = (".png", ".svg", ".pdf")
 
 
-def sparkline(values: list[float], width: int = 40) -> str:
-    """One character per bucket of points (their mean), scaled between min and max.
+def sparkline(
+    values: list[float], width: int = 40, scale: tuple[float, float] | None = None
+) -> str:
+    """One character per bucket of points (their mean), scaled between min and max
+    (or `scale`, to draw several runs on the same scale).
 
     Missing or non-finite values show as a space.
     """
@@ -22,7 +25,7 @@ def sparkline(values: list[float], width: int = 40) -> str:
     finite = [v for v in buckets if math.isfinite(v)]
     if not finite:
         return " " * len(buckets)
-    low, high = min(finite), max(finite)
+    low, high = scale or (min(finite), max(finite))
     span = high - low
     chars = []
     for value in buckets:
@@ -31,7 +34,8 @@ def sparkline(values: list[float], width: int = 40) -> str:
         elif span == 0:
             chars.append(BARS[len(BARS) // 2])
         else:
-            chars.append(BARS[min(len(BARS) - 1, int((value - low) / span * len(BARS)))])
+            level = int((value - low) / span * len(BARS))
+            chars.append(BARS[max(0, min(len(BARS) - 1, level))])
     return "".join(chars)
 
 

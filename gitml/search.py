@@ -64,7 +64,8 @@ COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("like", "ilike", "not like")
 SET_OPS = ("in", "not in")
 _OP_ALIASES = {"==": "=", "<>": "!="}
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# printed without quotes: dot-separated words, each starting with a letter or '_'
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-/:]*(?:\.[A-Za-z_][A-Za-z0-9_\-/:]*)*\Z")
 
 # tokens
 

@@ -35,7 +35,11 @@ from gitml.sorting import (
 # a tree generator
 
 numbers = st.floats(allow_nan=False, allow_infinity=False)
-keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+keys = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12),
+    st.from_regex(r"[a-z_][a-z0-9_/:-]{0,5}(\.[A-Za-z_][a-z0-9-]{0,3}){0,2}", fullmatch=True),
+    st.sampled_from(["and", "or", "not", "in", "like", "e1", "nan", "a.b", "x-1", "val/loss"]),
+)
 
 
 @st.composite

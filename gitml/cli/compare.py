@@ -1,5 +1,6 @@
 """`gitml diff`, `gitml compare`, `gitml metrics`, `gitml plot`: compare runs."""
 
+import math
 from pathlib import Path
 
 import click
@@ -115,7 +116,8 @@ def metrics(obj, run, keys, as_csv, as_json) -> None:
     width = max(len(key) for key in history)
     for key, points in history.items():
         values = [p.value for p in by_step(points)]
-        click.echo(f"{key:<{width}}  {sparkline(values)}  ({len(points)} points)")
+        count = f"{len(points)} point{'s' if len(points) != 1 else ''}"
+        click.echo(f"{key:<{width}}  {sparkline(values)}  ({count})")
     steps = sorted({p.step for points in history.values() for p in points})
     by_key = {key: {p.step: p.value for p in points} for key, points in history.items()}
     rows = [
@@ -149,11 +151,16 @@ def plot(obj, key, runs, output) -> None:
         write_chart(output, key, series)
         click.echo(f"wrote {output}")
         return
+    every = [p.value for points in series.values() for p in points if math.isfinite(p.value)]
+    scale = (min(every), max(every)) if every else None
     width = max(len(name) for name in series)
-    click.echo(key)
+    click.echo(f"{key} (one scale for all runs)")
     for name, points in series.items():
         values = [p.value for p in by_step(points)]
         last = fmt.number(values[-1]) if values else "-"
         low = fmt.number(min(values)) if values else "-"
         high = fmt.number(max(values)) if values else "-"
-        click.echo(f"  {name:<{width}}  {sparkline(values)}  last {last}  (min {low}, max {high})")
+        click.echo(
+            f"  {name:<{width}}  {sparkline(values, scale=scale)}  last {last}  "
+            f"(min {low}, max {high})"
+        )
