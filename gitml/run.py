@@ -31,6 +31,7 @@ from gitml.store.snapshot import Snapshot, snapshot_work_tree
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 RECOVERING_DIR = "recovering"
+NAME_CLAIMS_DIR = "names"
 FALLBACK_IDENTITY = ("gitml", "gitml@localhost")
 
 
@@ -74,34 +75,37 @@ def artifact_size_limit(repo: Repository) -> int:
 def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     """Snapshot the work tree and open a staging folder for a new run."""
     run_id = new_run_id()
-    name = _choose_name(repo, options.name)
-    branch, base = read_head(repo)
-    size_limit = artifact_size_limit(repo)
-    state = repo.state_dir
-    snapshot = snapshot_work_tree(repo, state / "tmp" / f"index-{run_id}", size_limit)
-    meta = {
-        "format": FORMAT_VERSION,
-        "id": run_id,
-        "name": name,
-        "experiment": options.experiment or branch or "default",
-        "command": options.command,
-        "entry_point": options.entry_point,
-        "note": options.note,
-        "reproduces": options.reproduces,
-        "base": base,
-        "branch": branch,
-        "snapshot_tree": snapshot.tree,
-        "skipped_large": snapshot.skipped_large,
-        "skipped_secret": snapshot.skipped_secret,
-        "start_ms": int(time.time() * 1000),
-        "size_limit": size_limit,
-        "owner_pid": options.owner_pid,
-        "owner_start": process_start_token(options.owner_pid),
-        "env_manager": options.env_manager,
-        "env_hash": options.env_hash,
-        **machine_facts(),
-    }
-    staging = Staging.create(state, meta)
+    name, claim = _choose_name(repo, options.name)
+    try:  # the claim on the name lasts until the staging folder shows the name
+        branch, base = read_head(repo)
+        size_limit = artifact_size_limit(repo)
+        state = repo.state_dir
+        snapshot = snapshot_work_tree(repo, state / "tmp" / f"index-{run_id}", size_limit)
+        meta = {
+            "format": FORMAT_VERSION,
+            "id": run_id,
+            "name": name,
+            "experiment": options.experiment or branch or "default",
+            "command": options.command,
+            "entry_point": options.entry_point,
+            "note": options.note,
+            "reproduces": options.reproduces,
+            "base": base,
+            "branch": branch,
+            "snapshot_tree": snapshot.tree,
+            "skipped_large": snapshot.skipped_large,
+            "skipped_secret": snapshot.skipped_secret,
+            "start_ms": int(time.time() * 1000),
+            "size_limit": size_limit,
+            "owner_pid": options.owner_pid,
+            "owner_start": process_start_token(options.owner_pid),
+            "env_manager": options.env_manager,
+            "env_hash": options.env_hash,
+            **machine_facts(),
+        }
+        staging = Staging.create(state, meta)
+    finally:
+        claim.unlink(missing_ok=True)
     for key, value in options.params.items():
         staging.log_param(key, value)
     for key, value in options.tags.items():
@@ -112,18 +116,61 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     return StartedRun(staging, snapshot)
 
 
-def _choose_name(repo: Repository, wanted: str | None) -> str:
-    names = catalog.names_in_use(repo)
-    if wanted is None:
-        return new_run_name(set(names))
-    if not is_valid_run_name(wanted):
+def _choose_name(repo: Repository, wanted: str | None) -> tuple[str, Path]:
+    """A name no other run has, with the claim that keeps concurrent starts off it."""
+    if wanted is not None and not is_valid_run_name(wanted):
         raise InvalidValueError(
             f"run name {wanted!r} is not valid: use letters, digits, '.', '_' and '-' "
             "(up to 100 characters, starting with a letter or digit)"
         )
-    if wanted in names:
-        raise RunNameTakenError(wanted, names[wanted])
-    return wanted
+    taken: set[str] = set()
+    while True:
+        name = wanted or new_run_name(taken)
+        claim = _claim_name(repo, name)
+        # Listed after claiming: a run that released its claim already shows its name.
+        names = (
+            catalog.names_in_use(repo)
+            if claim is not None
+            else {name: "that is starting right now"}
+        )
+        if claim is not None and name not in names:
+            return name, claim
+        if claim is not None:
+            claim.unlink(missing_ok=True)
+        if wanted is not None:
+            raise RunNameTakenError(wanted, names[wanted])
+        taken |= set(names)
+
+
+def _claim_name(repo: Repository, name: str) -> Path | None:
+    """Create `names/<name>` exclusively (None if a live process holds it): two runs
+    starting at once could otherwise both find a name free and both take it."""
+    folder = repo.state_dir / NAME_CLAIMS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _claim_is_stale(path):
+                return None
+            path.unlink(missing_ok=True)
+            continue
+        os.write(fd, json.dumps([os.getpid(), process_start_token(os.getpid())]).encode())
+        os.close(fd)
+        return path
+    return None
+
+
+def _claim_is_stale(path: Path) -> bool:
+    """A claim left by a process that died before releasing it."""
+    try:
+        pid, start = json.loads(path.read_text())
+    except FileNotFoundError:
+        return True
+    except ValueError:  # being written right now, or cut short long ago
+        return time.time() - path.stat().st_mtime > 60
+    return not process_alive(pid, start)
 
 
 def set_owner(staging: Staging, pid: int, role: str = "child") -> None:
