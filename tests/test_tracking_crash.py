@@ -1,0 +1,298 @@
+"""Crash safety and concurrency (issue 2, points 7 and 9), with real processes and signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.utils import assert_fsck_clean, git, gitml, write
+
+
+def ls_all(repo) -> list[dict]:
+    return json.loads(gitml(repo, "ls", "--all", "--json").stdout)
+
+
+def staging_folders(repo) -> list[Path]:
+    folder = repo / ".git" / "gitml" / "runs"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def record(repo, run: dict) -> dict:
+    return json.loads(git(repo, "show", f"{run['commit']}:.gitml/run.json"))
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode}: {process.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.02)
+
+
+def wait_gone(pid: int, timeout: float = 20) -> None:
+    """Wait until `pid` has exited (it is not our child: poll /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not exit")
+
+
+# the script dies
+
+
+@pytest.mark.parametrize(
+    ("ending", "status", "exit_code"),
+    [
+        ("sys.exit(3)", "failed", 3),
+        ("raise RuntimeError('diverged')", "failed", 1),
+        ("os.kill(os.getpid(), 9)", "killed", 137),
+    ],
+)
+def test_a_dying_script_is_recorded_with_what_it_logged(
+    repo_with_commit, ending, status, exit_code
+):
+    write(
+        repo_with_commit / "train.py",
+        "import os, sys, gitml\n"
+        "gitml.log_param('lr', 0.1)\n"
+        "for step in range(5):\n"
+        "    gitml.log_metric('loss', 1 / (step + 1))\n"
+        "gitml.log_text('partial', 'notes.txt')\n"
+        "print('about to die', flush=True)\n" + ending + "\n",
+    )
+    result = gitml(repo_with_commit, "run", "--", "python", "train.py", check=False)
+    assert result.returncode == exit_code
+    (run,) = ls_all(repo_with_commit)
+    assert (run["status"], run["exit_code"]) == (status, exit_code)
+    assert run["params"] == {"lr": "0.1"}
+    assert run["metrics"] == {"loss": 0.2}
+    data = record(repo_with_commit, run)
+    assert data["metrics"]["loss"]["count"] == 5
+    assert [a["path"] for a in data["artifacts"]] == ["notes.txt"]
+    output = git(repo_with_commit, "show", f"{run['commit']}:.gitml/logs/output.txt")
+    assert "about to die" in output
+    if "RuntimeError" in ending:
+        assert "RuntimeError: diverged" in output
+    assert staging_folders(repo_with_commit) == []
+    assert_fsck_clean(repo_with_commit)
+
+
+# gitml itself is killed
+
+
+SURVIVOR = """
+import os, pathlib, time, gitml
+gitml.log_metric("loss", 0.5)
+gitml.log_metric("loss", 0.25)
+pathlib.Path("../ready").write_text(str(os.getpid()))
+while not pathlib.Path("../stop").exists():
+    time.sleep(0.02)
+gitml.log_metric("loss", 0.125)   # logged after gitml died: still recorded
+gitml.log_param("finished_alone", "yes")
+"""
+
+
+def test_kill_9_of_gitml_while_the_script_runs_on(repo_with_commit):
+    repo = repo_with_commit
+    ready, stop = repo.parent / "ready", repo.parent / "stop"
+    write(repo / "train.py", SURVIVOR)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitml", "run", "--name", "orphan", "--", "python", "train.py"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(ready, process)
+    child_pid = int(ready.read_text())
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    try:
+        # The script still runs: the run is in progress, not recovered yet.
+        (running,) = ls_all(repo)
+        assert (running["name"], running["status"]) == ("orphan", "running")
+        assert len(staging_folders(repo)) == 1
+        assert git(repo, "for-each-ref", "refs/gitml/runs") == ""
+    finally:
+        stop.write_text("")
+    wait_gone(child_pid)
+
+    (run,) = ls_all(repo)  # the next gitml command recovers it
+    assert (run["name"], run["status"]) == ("orphan", "killed")
+    assert run["metrics"] == {"loss": 0.125}
+    assert run["params"] == {"finished_alone": "yes"}
+    assert record(repo, run)["metrics"]["loss"]["count"] == 3
+    assert staging_folders(repo) == []
+    assert_fsck_clean(repo)
+
+
+def test_kill_9_of_gitml_and_its_script_then_gitml_recover(repo_with_commit):
+    repo = repo_with_commit
+    ready = repo.parent / "ready"
+    write(repo / "train.py", SURVIVOR)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitml", "run", "-P", "lr=1", "--", "python", "train.py"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for(ready, process)
+    child_pid = int(ready.read_text())
+    os.killpg(process.pid, signal.SIGKILL)  # gitml and the script die together
+    process.wait(timeout=10)
+    wait_gone(child_pid)
+    (folder,) = staging_folders(repo)
+
+    result = gitml(repo, "recover")
+    assert "recovered run" in result.stderr and "killed" in result.stderr
+    assert not folder.exists()
+    (run,) = json.loads(gitml(repo, "ls", "--json").stdout)
+    assert run["status"] == "killed" and run["exit_code"] is None
+    assert run["params"] == {"lr": "1"} and run["metrics"] == {"loss": 0.25}
+    assert run["id"] in result.stderr
+    again = gitml(repo, "recover")
+    assert "recovered" not in again.stderr
+    assert len(ls_all(repo)) == 1
+    assert_fsck_clean(repo)
+
+
+def test_a_script_using_the_api_killed_by_kill_9_is_recovered(repo_with_commit):
+    write(
+        repo_with_commit / "script.py",
+        "import os, gitml\n"
+        "gitml.start_run(name='sudden', params={'a': 1})\n"
+        "gitml.log_metric('m', 42)\n"
+        "os.kill(os.getpid(), 9)\n",
+    )
+    result = subprocess.run([sys.executable, "script.py"], cwd=repo_with_commit)
+    assert result.returncode == -9
+    assert len(staging_folders(repo_with_commit)) == 1
+    (run,) = ls_all(repo_with_commit)
+    assert (run["name"], run["status"], run["metrics"]) == ("sudden", "killed", {"m": 42})
+    assert staging_folders(repo_with_commit) == []
+    assert_fsck_clean(repo_with_commit)
+
+
+def test_recovery_by_several_processes_at_once_commits_each_run_once(repo_with_commit):
+    code = (
+        "import os, gitml\n"
+        "for i in range(3):\n"
+        "    gitml.start_run(params={'i': i}) if i == 0 else None\n"
+        "gitml.log_metric('m', 1)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    write(repo_with_commit / "script.py", code)
+    for _ in range(3):
+        subprocess.run([sys.executable, "script.py"], cwd=repo_with_commit)
+    assert len(staging_folders(repo_with_commit)) == 3
+    recoverers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gitml", "recover"],
+            cwd=repo_with_commit,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=60) for p in recoverers]
+    assert all(p.returncode == 0 for p in recoverers), outputs
+    assert sum(err.count("recovered run") for _, err in outputs) == 3
+    listed = ls_all(repo_with_commit)
+    assert len(listed) == 3 and {run["status"] for run in listed} == {"killed"}
+    assert staging_folders(repo_with_commit) == []
+    assert_fsck_clean(repo_with_commit)
+
+
+# 9. concurrency
+
+
+WORKER = """
+import sys, gitml
+worker = sys.argv[1]
+for i in range({runs}):
+    with gitml.start_run(params={{"worker": worker, "i": i}}):
+        gitml.log_metric("value", i)
+"""
+
+
+def test_8_processes_times_25_runs_lose_nothing(repo_with_commit):
+    write(repo_with_commit / "worker.py", WORKER.format(runs=25))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "worker.py", str(w)],
+            cwd=repo_with_commit,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(8)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    listed = ls_all(repo_with_commit)
+    assert len(listed) == 200
+    assert len({run["id"] for run in listed}) == 200
+    names = Counter(run["name"] for run in listed)
+    assert [name for name, count in names.items() if count > 1] == []
+    pairs = Counter((run["params"]["worker"], run["params"]["i"]) for run in listed)
+    assert set(pairs) == {(str(w), str(i)) for w in range(8) for i in range(25)}
+    assert {run["status"] for run in listed} == {"finished"}
+    assert all(run["metrics"] == {"value": float(run["params"]["i"])} for run in listed)
+    assert staging_folders(repo_with_commit) == []
+    assert_fsck_clean(repo_with_commit)
+
+
+def test_parallel_gitml_run_processes_lose_nothing(repo_with_commit):
+    processes = [
+        subprocess.Popen(
+            ["gitml", "run", "-P", f"n={n}", "--", "python", "-c", "pass"],
+            cwd=repo_with_commit,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(12)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    listed = ls_all(repo_with_commit)
+    assert sorted(int(run["params"]["n"]) for run in listed) == list(range(12))
+    assert len({run["name"] for run in listed}) == 12
+    assert_fsck_clean(repo_with_commit)
+
+
+def test_concurrent_runs_asking_for_the_same_name_get_it_once(repo_with_commit):
+    processes = [
+        subprocess.Popen(
+            ["gitml", "run", "--name", "contested", "--", "python", "-c", "pass"],
+            cwd=repo_with_commit,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0, 1, 1, 1, 1, 1], outputs
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        if process.returncode:
+            assert stderr.startswith("gitml: error: run name 'contested' is already used")
+            assert stderr.count("\n") == 1
+    assert [run["name"] for run in ls_all(repo_with_commit)] == ["contested"]
+    assert staging_folders(repo_with_commit) == []
