@@ -259,6 +259,9 @@ def export_current(name: str) -> str:
 
 
 def _is_editable(dist) -> bool:
+    """Installed from a source folder (pip -e): not reinstallable from an index."""
+    if Path(str(dist.locate_file(""))).name not in ("site-packages", "dist-packages"):
+        return True  # metadata in a source checkout (legacy develop install)
     try:
         direct = json.loads(dist.read_text("direct_url.json") or "{}")
     except ValueError:
