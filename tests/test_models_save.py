@@ -1,0 +1,160 @@
+"""Saving and loading models as folders: sklearn, pytorch, python_function; signatures."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import gitml
+from gitml.errors import ModelError, ModelInputError
+from tests.test_models_helpers import COLUMNS, train_sklearn, train_torch
+
+
+def test_sklearn_model_round_trips_with_its_mlmodel_and_environment(tmp_path):
+    from importlib.metadata import version
+
+    model, X = train_sklearn()
+    metadata = gitml.save_model(model, tmp_path / "m", input_example=X.iloc[:2])
+
+    folder = tmp_path / "m"
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == "gitml.models.flavors.sklearn"
+    assert mlmodel["flavors"]["sklearn"]["sklearn_version"] == version("scikit-learn")
+    assert mlmodel["python_version"] == ".".join(map(str, sys.version_info[:3]))
+    assert mlmodel["signature"] == {"inputs": [{"name": c, "type": "double"} for c in COLUMNS]}
+    assert mlmodel["model_uuid"] == metadata.model_uuid and len(metadata.model_uuid) == 32
+    assert mlmodel["utc_time_created"] and mlmodel["run_id"] is None
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert f"scikit-learn=={version('scikit-learn')}" in requirements
+    assert f"numpy=={version('numpy')}" in requirements
+    conda = yaml.safe_load((folder / "conda.yaml").read_text())
+    assert conda["dependencies"][0] == f"python={mlmodel['python_version']}"
+    assert conda["dependencies"][2] == {"pip": requirements}
+    example = (folder / "input_example.json").read_text()
+    assert '"dataframe_split"' in example
+
+    loaded = gitml.load_model(folder)
+    expected = model.predict(X).tolist()
+    assert loaded.predict(X).tolist() == expected
+    assert loaded.predict(X.to_dict(orient="records")).tolist() == expected
+    assert loaded.predict({c: X[c].tolist() for c in COLUMNS}).tolist() == expected
+    assert loaded.predict(X.to_numpy()).tolist() == expected
+    assert loaded.predict(X[["c", "a", "b"]]).tolist() == expected  # columns by name
+    assert loaded.unwrap().coef_.tolist() == model.coef_.tolist()
+
+
+def test_signature_errors_name_the_column(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m", input_example=X.iloc[:2])
+    loaded = gitml.load_model(tmp_path / "m")
+
+    with pytest.raises(ModelInputError, match=r"input column 'b' is missing; .*expects: a, b, c"):
+        loaded.predict(X.drop(columns=["b"]))
+    bad = X.iloc[:2].assign(c=["x", "y"])
+    wrong = r"input column 'c' has text \('x'\) values but the model's signature expects double"
+    with pytest.raises(ModelInputError, match=wrong):
+        loaded.predict(bad)
+    with pytest.raises(ModelInputError, match=r"expects 3 named columns .*shape \[2, 2\]"):
+        loaded.predict(np.zeros((2, 2)))
+    # integers widen to the declared double
+    assert loaded.predict(pd.DataFrame({"a": [3], "b": [-3], "c": [0]})).tolist() == [1]
+
+
+def test_saving_into_a_non_empty_folder_is_refused_and_writes_nothing(tmp_path):
+    model, _ = train_sklearn()
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    with pytest.raises(ModelError, match="already exists and is not empty"):
+        gitml.save_model(model, target)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+class Scaler(gitml.PythonModel):
+    """Multiplies the input by a factor read from an artifact file."""
+
+    def load_context(self, context):
+        with open(context.artifacts["factor"]) as handle:
+            self.factor = float(handle.read())
+
+    def predict(self, context, model_input, params=None):
+        offset = (params or {}).get("offset", 0)
+        return model_input.to_numpy().sum(axis=1) * self.factor + offset
+
+
+class WithPredict:
+    def predict(self, frame):
+        return frame["a"] * 2
+
+
+def test_python_function_models_of_each_kind(tmp_path):
+    factor = tmp_path / "factor.txt"
+    factor.write_text("10")
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 0.0]})
+
+    gitml.save_model(Scaler(), tmp_path / "scaler", artifacts={"factor": str(factor)})
+    factor.write_text("99")  # the model keeps its own copy
+    scaler = gitml.load_model(tmp_path / "scaler")
+    assert scaler.predict(frame).tolist() == [15.0, 20.0]
+    assert scaler.predict(frame, params={"offset": 1}).tolist() == [16.0, 21.0]
+    assert (tmp_path / "scaler" / "artifacts" / "factor" / "factor.txt").read_text() == "10"
+
+    gitml.save_model(WithPredict(), tmp_path / "obj")
+    assert gitml.load_model(tmp_path / "obj").predict(frame).tolist() == [2.0, 4.0]
+
+    gitml.save_model(lambda x: np.asarray(x).sum(axis=1), tmp_path / "fn")
+    assert gitml.load_model(tmp_path / "fn").predict([[1, 2], [3, 4]]).tolist() == [3, 7]
+
+
+def test_pytorch_model_round_trips_as_state_dict_and_architecture(tmp_path):
+    from importlib.metadata import version
+
+    import torch
+
+    model, X = train_torch()
+    gitml.save_model(model, tmp_path / "net", input_example=X[:2])
+
+    mlmodel = yaml.safe_load((tmp_path / "net" / "MLmodel").read_text())
+    assert mlmodel["flavors"]["pytorch"]["pytorch_version"] == version("torch")
+    tensor = {"type": "tensor", "dtype": "float32", "shape": [-1, 3]}
+    assert mlmodel["signature"]["inputs"] == tensor
+    weights = torch.load(tmp_path / "net" / "state_dict.pt", weights_only=True)
+    assert set(weights) == {"hidden.weight", "hidden.bias", "out.weight", "out.bias"}
+
+    loaded = gitml.load_model(tmp_path / "net")
+    with torch.no_grad():
+        expected = model(torch.as_tensor(X)).numpy()
+    assert np.allclose(loaded.predict(X), expected)
+    assert np.allclose(loaded.predict(X.astype("float64").tolist()), expected, atol=1e-6)
+    with pytest.raises(ModelInputError, match=r"shape \[2, 4\] but .*expects \[-1, 3\]"):
+        loaded.predict(np.zeros((2, 4), dtype="float32"))
+
+
+def test_a_model_that_does_not_load_says_why(tmp_path):
+    model, _ = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    (tmp_path / "m" / "model.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ModelError, match="the model failed to load: UnpicklingError"):
+        gitml.load_model(tmp_path / "m")
+    with pytest.raises(ModelError, match="has no MLmodel file"):
+        gitml.load_model(tmp_path)
+    with pytest.raises(ModelError, match="neither a model folder nor a model URI"):
+        gitml.load_model(tmp_path / "missing")
+    with pytest.raises(ModelError, match="cannot save a builtins.int"):
+        gitml.save_model(3, tmp_path / "int")
+
+
+def test_import_gitml_stays_light():
+    code = (
+        "import sys, gitml\n"
+        "gitml.load_model, gitml.save_model, gitml.log_model, gitml.PythonModel\n"
+        "heavy = ('numpy', 'pandas', 'sklearn', 'torch', 'dulwich', 'yaml', 'uvicorn')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert {"log_model", "save_model", "load_model", "PythonModel"} <= set(gitml.__all__)
