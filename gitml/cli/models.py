@@ -47,7 +47,14 @@ def predict(obj, model_uri, input_path, output_path) -> None:
     show_default=True,
     help="Address to listen on. Anything but loopback exposes the model to the network.",
 )
-@click.option("--port", "-p", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    "-p",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--workers",
     "-w",
