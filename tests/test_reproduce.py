@@ -1,0 +1,157 @@
+"""`gitml checkout`, `gitml branch`, `gitml rerun`: the user's uncommitted work survives."""
+
+import json
+
+import pytest
+
+from tests.utils import assert_fsck_clean, git, gitml, user_state, write
+
+TRAIN = """\
+import gitml, importlib.util
+spec = importlib.util.spec_from_file_location("model", "src/model.py")
+model = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(model)
+lr = float(gitml.get_params()["lr"])
+gitml.log_metric("score", model.WEIGHT * lr)
+gitml.log_metric("extra", float(open("extra.txt").read()))
+"""
+
+
+@pytest.fixture
+def recorded(repo_with_commit):
+    """Run `orig` on uncommitted code (WEIGHT = 2, new untracked extra.txt), then a
+    clean work tree at HEAD again."""
+    repo = repo_with_commit
+    write(repo / "train.py", TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "train")
+    write(repo / "src" / "model.py", "WEIGHT = 2\n")
+    write(repo / "extra.txt", "7\n")
+    gitml(repo, "run", "--name", "orig", "-P", "lr=0.5", "--", "python", "train.py")
+    git(repo, "checkout", "-q", "--", "src/model.py")
+    (repo / "extra.txt").unlink()
+    return repo
+
+
+def run_sha(repo, name) -> str:
+    return json.loads(gitml(repo, "show", name, "--json").stdout)["commit"]
+
+
+def test_checkout_restores_the_code_without_moving_head(recorded):
+    head = git(recorded, "rev-parse", "HEAD")
+    branch = git(recorded, "symbolic-ref", "HEAD")
+    result = gitml(recorded, "checkout", "orig")
+    assert result.stdout == (
+        "restored the code of orig: 2 files written or removed\n  extra.txt\n  src/model.py\n"
+    )
+    assert (recorded / "src" / "model.py").read_text() == "WEIGHT = 2\n"
+    assert (recorded / "extra.txt").read_text() == "7\n"
+    assert not (recorded / ".gitml").exists()
+    assert git(recorded, "rev-parse", "HEAD") == head
+    assert git(recorded, "symbolic-ref", "HEAD") == branch
+    assert git(recorded, "diff", "--cached", "--name-only") == ""  # index untouched
+    again = gitml(recorded, "checkout", "orig")
+    assert again.stdout == "the work tree already holds the code of orig\n"
+
+
+def test_checkout_refuses_to_overwrite_uncommitted_work(recorded):
+    write(recorded / "src" / "model.py", "WEIGHT = 99\n")
+    write(recorded / "notes.txt", "# my notes\n")  # untracked and not in the run: left alone
+    before = user_state(recorded)
+    result = gitml(recorded, "checkout", "orig", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "gitml: error: restoring the run would overwrite uncommitted changes in src/model.py; "
+        "commit them, or use --force (gitml saves them first and tells you how to get them "
+        "back)\n"
+    )
+    assert user_state(recorded) == before
+    assert git(recorded, "for-each-ref", "refs/gitml/backups") == ""
+
+
+def test_checkout_force_saves_the_overwritten_work_first(recorded):
+    write(recorded / "src" / "model.py", "WEIGHT = 99\n")
+    write(recorded / "notes.txt", "keep me\n")
+    result = gitml(recorded, "checkout", "--force", "orig")
+    backups = git(recorded, "for-each-ref", "--format=%(refname)", "refs/gitml/backups").split()
+    assert len(backups) == 1
+    ref = backups[0]
+    assert result.stderr == (
+        f"gitml: your uncommitted changes were saved as {ref}; get them back with: "
+        f"git restore --source={ref} --worktree -- .\n"
+    )
+    assert (recorded / "src" / "model.py").read_text() == "WEIGHT = 2\n"
+    assert (recorded / "notes.txt").read_text() == "keep me\n"  # untracked, not in the run
+    assert git(recorded, "show", f"{ref}:src/model.py") == "WEIGHT = 99\n"
+    assert git(recorded, "rev-parse", f"{ref}^") == git(recorded, "rev-parse", "HEAD")
+    git(recorded, "restore", f"--source={ref}", "--worktree", "--", ".")
+    assert (recorded / "src" / "model.py").read_text() == "WEIGHT = 99\n"
+    assert_fsck_clean(recorded)
+
+
+def test_branch_holds_exactly_the_run_code(recorded):
+    before = user_state(recorded)
+    result = gitml(recorded, "branch", "orig", "from-orig")
+    assert result.stdout.startswith("created branch from-orig at ")
+    sha = run_sha(recorded, "orig")
+    tip = "refs/heads/from-orig"
+    assert git(recorded, "rev-parse", f"{tip}^") == git(recorded, "rev-parse", f"{sha}^")
+    differing = set(git(recorded, "diff", "--name-only", tip, sha).split())
+    assert differing == set(git(recorded, "ls-tree", "-r", "--name-only", sha, ".gitml").split())
+    assert git(recorded, "ls-tree", "-r", "--name-only", tip, ".gitml") == ""
+    assert git(recorded, "show", f"{tip}:src/model.py") == "WEIGHT = 2\n"
+    message = git(recorded, "log", "-1", "--format=%B", tip)
+    assert "Code of gitml run orig" in message and "Gitml-Source-Run: " in message
+    after = user_state(recorded)
+    assert after.pop("branches") != before.pop("branches")
+    assert after == before
+    taken = gitml(recorded, "branch", "orig", "from-orig", check=False)
+    assert taken.returncode == 1
+    assert taken.stderr == "gitml: error: branch 'from-orig' already exists; choose another name\n"
+    bad = gitml(recorded, "branch", "orig", "bad..name", check=False)
+    assert bad.returncode == 1
+    assert bad.stderr == "gitml: error: 'bad..name' is not a valid branch name\n"
+    assert_fsck_clean(recorded)
+
+
+def test_rerun_reproduces_in_a_worktree_and_leaves_the_user_alone(recorded):
+    write(recorded / "src" / "model.py", "WEIGHT = 50\n")  # uncommitted work
+    write(recorded / "scratch.txt", "mine\n")  # untracked work
+    before = user_state(recorded)
+    result = gitml(recorded, "rerun", "orig", "--check", "--json")
+    data = json.loads(result.stdout)
+    assert data["moved"] == [] and data["reproduces"] == run_sha_id(recorded, "orig")
+    new = data["run"]
+    assert new["metrics"] == {"score": 1.0, "extra": 7.0}
+    assert new["params"] == {"lr": "0.5"} and new["status"] == "finished"
+    record = json.loads(gitml(recorded, "show", new["id"], "--json").stdout)
+    assert record["reproduces"] == data["reproduces"]
+    assert record["base"] == json.loads(gitml(recorded, "show", "orig", "--json").stdout)["base"]
+    assert "code: no differences" in gitml(recorded, "diff", "orig", new["id"]).stdout
+    assert user_state(recorded) == before
+    assert len(git(recorded, "worktree", "list").splitlines()) == 1
+    assert_fsck_clean(recorded)
+
+
+def run_sha_id(repo, name) -> str:
+    return json.loads(gitml(repo, "show", name, "--json").stdout)["id"]
+
+
+def test_rerun_check_reports_metrics_that_moved(recorded):
+    moved = gitml(recorded, "rerun", "orig", "-P", "lr=0.6", "--check", check=False)
+    assert moved.returncode == 1
+    assert "  metric score moved: 1 → 1.2\n" in moved.stdout
+    assert "extra" not in moved.stdout
+    near = gitml(recorded, "rerun", "orig", "-P", "lr=0.50001", "--check", check=False)
+    assert near.returncode == 1
+    loose = gitml(recorded, "rerun", "orig", "-P", "lr=0.50001", "--check", "--rtol", "1e-3")
+    assert loose.returncode == 0 and "metrics match (rtol 0.001, atol 1e-08)" in loose.stdout
+    without_check = gitml(recorded, "rerun", "orig", "-P", "lr=0.6")
+    assert without_check.returncode == 0 and "moved" in without_check.stdout
+
+
+def test_rerun_of_an_unknown_run_is_one_line(recorded):
+    result = gitml(recorded, "rerun", "nosuch", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("gitml: error: no run matches 'nosuch'")
+    assert result.stderr.count("\n") == 1
