@@ -39,12 +39,29 @@ class Launch:
 
     def env_options(self) -> dict:
         """The RunOptions fields that record this environment."""
-        return {
-            "env_manager": self.activation.manager,
-            "env_spec": self.spec.path if self.spec else None,
-            "env_spec_name": self.spec.record_name if self.spec else "conda.yaml",
-            "env_hash": self.spec.hash if self.spec else None,
-        }
+        return env_options(self.activation, self.spec)
+
+
+@dataclass
+class RecordedEnv:
+    """The environment a recorded run asked for, prepared again for a rerun."""
+
+    activation: Activation
+    spec: EnvSpec | None
+    notes: list[str] = field(default_factory=list)
+    built: bool = False
+
+    def env_options(self) -> dict:
+        return env_options(self.activation, self.spec)
+
+
+def env_options(activation: Activation, spec: EnvSpec | None) -> dict:
+    return {
+        "env_manager": activation.manager,
+        "env_spec": spec.path if spec else None,
+        "env_spec_name": spec.record_name if spec else "conda.yaml",
+        "env_hash": spec.hash if spec else None,
+    }
 
 
 def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
@@ -124,3 +141,26 @@ def default_env_manager(directory: Path) -> str:
     top = next((p for p in [directory, *directory.parents] if (p / ".git").exists()), None)
     project = find_project(directory, top)
     return project.env_manager if project and project.env_manager in ("venv", "conda") else "venv"
+
+
+RECORDED_SPECS = ("conda.yaml", "python_env.yaml")
+
+
+def recorded_environment(repo: Repository, commit: str, record: dict, folder: Path) -> RecordedEnv:
+    """Prepare the environment a run recorded: its spec file (`.gitml/env/`) under its
+    env manager, rebuilt when it is no longer cached. The spec is written to `folder`."""
+    from gitml.envs.manager import prepare_environment
+    from gitml.envs.spec import read_spec
+    from gitml.record import RECORD_DIR
+    from gitml.store.gitcmd import run_git
+
+    spec = None
+    for name in RECORDED_SPECS:
+        shown = run_git(["show", f"{commit}:{RECORD_DIR}/env/{name}"], repo.cwd, check=False)
+        if shown.returncode == 0:
+            path = folder / name
+            path.write_bytes(shown.stdout)
+            spec = read_spec(path)
+            break
+    prepared = prepare_environment(record.get("env_manager") or "local", spec)
+    return RecordedEnv(prepared.activation, spec, prepared.notes, prepared.built)

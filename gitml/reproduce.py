@@ -202,17 +202,21 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
 def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResult:
     """Run the run again in a temporary worktree; the user's work tree is not touched."""
     from gitml.catalog import load_record
+    from gitml.launch import recorded_environment
     from gitml.run import RunOptions, start_run
     from gitml.runner import check_command, execute
     from gitml.store.repository import open_repository
 
     if run.sha is None:
         raise RunStateError(f"run {run.name} is still running; rerun it once it has ended")
-    plan = plan_rerun(load_record(repo, run), options.params)
-    check_command(plan.command)
+    record = load_record(repo, run)
+    plan = plan_rerun(record, options.params)
     folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))
     worktree = folder / "tree"
     try:
+        # the recorded spec and env manager, so the rerun gets the environment it recorded
+        env = recorded_environment(repo, run.sha, record, folder)
+        check_command(plan.command, env.activation.search_path)
         _add_worktree(repo, run, worktree)
         inner = open_repository(worktree)
         started = start_run(
@@ -224,10 +228,11 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
                 command=plan.command,
                 entry_point=plan.entry_point,
                 reproduces=run.id,
+                **env.env_options(),
             ),
         )
         artifacts = [worktree / path for path in options.artifacts]
-        result = execute(inner, started, plan.command, artifacts, cwd=worktree)
+        result = execute(inner, started, plan.command, artifacts, env.activation, cwd=worktree)
     finally:
         run_git(["worktree", "remove", "--force", str(worktree)], repo.cwd, check=False)
         shutil.rmtree(folder, ignore_errors=True)
