@@ -239,3 +239,23 @@ def test_no_progress_when_stderr_is_not_a_terminal(shared, tmp_path):
     assert result.stderr == ""
     other = clone(remote, tmp_path / "other")
     assert gitml(other, "fetch").stderr == ""
+
+
+def test_registry_tags_travel_with_runs(shared, tmp_path):
+    work, remote = shared
+    alpha = next(run for run in ls_json(work) if run["name"] == "alpha")
+    git(work, "tag", "-a", "-m", "Registered model version", "model@v1.0.0", alpha["commit"])
+    git(work, "tag", "-a", "-m", "Assigned stage prod", "model#prod#1", alpha["commit"])
+    git(work, "tag", "not-a-registry-tag")
+    out = json.loads(gitml(work, "push", "--dry-run", "--json").stdout)
+    assert sorted(out["tags"]) == ["model#prod#1", "model@v1.0.0"]
+    assert git(remote, "tag") == ""
+    assert gitml(work, "push").stdout == "pushed 3 runs and 2 registry tags to origin\n"
+    assert git(remote, "tag").split() == ["model#prod#1", "model@v1.0.0"]
+
+    other = clone(remote, tmp_path / "other")
+    git(other, "tag", "-d", "model#prod#1", "model@v1.0.0")
+    out = json.loads(gitml(other, "pull", "--json").stdout)
+    assert sorted(out["tags"]) == ["model#prod#1", "model@v1.0.0"]
+    assert git(other, "rev-parse", "model@v1.0.0^{commit}").strip() == alpha["commit"]
+    assert_fsck_clean(other)

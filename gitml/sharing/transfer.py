@@ -108,6 +108,9 @@ def push_runs(
     if not options.dry_run:
         for batch in batches(missing):
             _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
+    from gitml.registry.transfer import push_registry_tags
+
+    result.tags = list(push_registry_tags(repo, remote, options.dry_run))
     return result
 
 
@@ -209,6 +212,9 @@ def fetch_runs(
         args += ["--recurse-submodules=no", "--progress" if progress else "--quiet", remote]
         refspecs = "".join(transfer_refspec(run_id) + "\n" for run_id in missing)
         run_remote_git(repo, args, remote, stdin=refspecs.encode(), progress=progress)
+    from gitml.registry.transfer import fetch_registry_tags
+
+    result.tags = list(fetch_registry_tags(repo, remote))
     return result
 
 
