@@ -1,5 +1,11 @@
 """Push and fetch over real network transports on 127.0.0.1: git daemon and smart HTTP."""
 
+import json
+import os
+import pty
+import subprocess
+import sys
+
 import pytest
 
 from tests.gitservers import GitDaemon, SmartHttpServer
@@ -28,7 +34,7 @@ def test_push_then_fetch_in_another_clone(server, repo_with_runs, tmp_path):
 
     other = clone(url, tmp_path / "other")
     listed = gitml(other, "ls", "--remote", "origin", "--json").stdout
-    assert sorted(run["id"] for run in __import__("json").loads(listed)) == sorted(
+    assert sorted(run["id"] for run in json.loads(listed)) == sorted(
         ref.rsplit("/", 1)[1] for ref in run_refs(remote)
     )
     assert gitml(other, "fetch").stdout == "fetched 3 runs from origin\n"
@@ -70,3 +76,31 @@ def test_http_authentication_failure(repo_with_runs, tmp_path, monkeypatch):
         assert run_refs(repo_with_runs) == before
         assert gitml(repo_with_runs, "push", good).stdout.startswith("pushed 3 runs")
     assert run_refs(remote) == before
+
+
+def test_progress_on_stderr_when_it_is_a_terminal(repo_with_runs, tmp_path):
+    """git's own progress reaches a terminal; with a pipe (other tests) stderr stays empty."""
+    remote = bare_remote(tmp_path)
+    git(repo_with_runs, "remote", "add", "origin", remote.as_uri())
+    leader, follower = pty.openpty()
+    push = subprocess.run(
+        [sys.executable, "-m", "gitml", "push"],
+        cwd=repo_with_runs,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert push.returncode == 0
+    assert push.stdout == "pushed 3 runs to origin\n"
+    assert b"Writing objects: 100%" in shown
