@@ -60,7 +60,9 @@ def snapshot_work_tree(repo: Repository, scratch_index: Path, size_limit: int) -
     user_index = repo.git_dir / "index"
     scratch_index.parent.mkdir(parents=True, exist_ok=True)
     if user_index.exists():
-        shutil.copyfile(user_index, scratch_index)
+        # copy2 keeps the index's mtime, so git's racy-entry check still re-hashes
+        # files changed in the same second as the index was written
+        shutil.copy2(user_index, scratch_index)
     env = git_environment({"GIT_INDEX_FILE": str(scratch_index)})
     try:
         _refuse_reserved_dir(root, env)
