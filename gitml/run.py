@@ -26,13 +26,22 @@ from gitml.record import (
 )
 from gitml.staging import StagedRun, Staging, runs_dir
 from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
-from gitml.store.repository import Repository, config_value, parse_size, read_head
+from gitml.store.repository import (
+    Repository,
+    config_value,
+    parse_size,
+    read_head,
+    start_auto_gc,
+)
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 RECOVERING_DIR = "recovering"
 NAME_CLAIMS_DIR = "names"
 FALLBACK_IDENTITY = ("gitml", "gitml@localhost")
+# Run objects are written loose, and only git's porcelain runs `gc --auto`; gitml
+# starts it (in the background) after about one run in 32: ids end in random chars.
+AUTO_GC_CHARS = "0"
 
 
 @dataclass
@@ -101,6 +110,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
             "owner_start": process_start_token(options.owner_pid),
             "env_manager": options.env_manager,
             "env_hash": options.env_hash,
+            "env_vars": allowed_environment_variables(repo),
             **machine_facts(),
         }
         staging = Staging.create(state, meta)
@@ -114,6 +124,13 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     if conda_spec.is_file():
         staging.add_env_file(options.env_spec_name, conda_spec.read_bytes())
     return StartedRun(staging, snapshot)
+
+
+def allowed_environment_variables(repo: Repository) -> dict[str, str]:
+    """The environment variables the user chose to record (`git config gitml.recordEnv
+    "SEED,CUDA_VISIBLE_DEVICES"`); no others are ever recorded, they may hold secrets."""
+    names = (config_value(repo, "gitml", "recordEnv") or "").replace(",", " ").split()
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def _choose_name(repo: Repository, wanted: str | None) -> tuple[str, Path]:
@@ -221,6 +238,8 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     summary.sha = commit.decode()
     catalog.remember_name(repo, meta["id"], meta["name"])
     shutil.rmtree(path, ignore_errors=True)
+    if meta["id"][-1] in AUTO_GC_CHARS:
+        start_auto_gc(repo)
     return summary
 
 
@@ -302,6 +321,7 @@ def _record_files(
         "dirty": dirty,
         "env_hash": meta.get("env_hash") or _env_hash(staged.env_files),
         "env_manager": meta.get("env_manager", "local"),
+        "env_vars": meta.get("env_vars", {}),
         "artifacts": artifacts,
         "skipped": {
             "large": meta.get("skipped_large", []),

@@ -125,3 +125,21 @@ def parse_size(text: str) -> int:
     if text and text[-1] in units:
         return int(text[:-1]) * units[text[-1]]
     return int(text)
+
+
+def start_auto_gc(repo: Repository) -> None:
+    """Start `git gc --auto` in the background, as git's own commands do after writing.
+
+    It packs loose objects and refs once there are many, which keeps listing
+    thousands of runs fast; it does nothing (and costs a few ms) otherwise.
+    """
+    import subprocess
+
+    subprocess.Popen(
+        ["git", "gc", "--auto", "--quiet"],
+        cwd=repo.cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
