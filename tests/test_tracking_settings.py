@@ -1,0 +1,65 @@
+"""Per-repository settings read from git config: recorded variables, size limit."""
+
+import json
+
+from tests.utils import git, gitml, write
+
+
+def _record(repo, ref_name):
+    return json.loads(git(repo, "show", f"{ref_name}:.gitml/run.json"))
+
+
+def _only_run_ref(repo):
+    (ref,) = git(repo, "for-each-ref", "--format=%(refname)", "refs/gitml/runs").split()
+    return ref
+
+
+def test_only_allow_listed_environment_variables_are_recorded(repo_with_commit):
+    git(repo_with_commit, "config", "gitml.recordEnv", "SEED, MISSING_VAR")
+    env = {"SEED": "42", "API_TOKEN": "s3cr3t-value"}
+    import os
+
+    gitml(repo_with_commit, "run", "--", "python", "-c", "pass", env={**os.environ, **env})
+
+    record = _record(repo_with_commit, _only_run_ref(repo_with_commit))
+    assert record["env_vars"] == {"SEED": "42"}
+    everything = git(
+        repo_with_commit, "grep", "-I", "s3cr3t-value", _only_run_ref(repo_with_commit), check=False
+    )
+    assert everything == ""
+
+
+def test_artifact_size_limit_comes_from_git_config(repo_with_commit):
+    git(repo_with_commit, "config", "gitml.artifactSizeLimit", "1k")
+    write(repo_with_commit / "data" / "weights.bin", "x" * 2000)  # data/ is ignored
+
+    result = gitml(
+        repo_with_commit,
+        "run",
+        "--artifact",
+        "data/weights.bin",
+        "--",
+        "python",
+        "-c",
+        "pass",
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "over the limit of 1.0 KiB" in result.stderr
+    assert "Traceback" not in result.stderr
+    record = _record(repo_with_commit, _only_run_ref(repo_with_commit))
+    assert record["artifacts"] == []
+    assert record["status"] == "finished"
+
+
+def test_a_malformed_size_limit_is_a_clear_error(repo_with_commit):
+    git(repo_with_commit, "config", "gitml.artifactSizeLimit", "lots")
+
+    result = gitml(repo_with_commit, "run", "--", "python", "-c", "pass", check=False)
+
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("gitml: error: gitml.artifactSizeLimit")
+    )
+    assert git(repo_with_commit, "for-each-ref", "refs/gitml") == ""
