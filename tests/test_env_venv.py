@@ -301,3 +301,17 @@ def test_env_export_writes_a_spec_that_gitml_reads(repo_with_commit):
     assert spec.python == ".".join(map(str, sys.version_info[:3]))
     assert any(line.startswith("pytest==") for line in spec.pip)
     assert "name: repo\n" in result.stdout
+
+
+def test_venv_without_a_spec_says_what_to_add(repo_with_commit):
+    result = gitml(
+        repo_with_commit, "run", "--env-manager", "venv", "--", "python", "-c", "pass", check=False
+    )
+    assert result.returncode == 1
+    assert "--env-manager venv needs an environment spec: add a conda.yaml" in result.stderr
+    assert run_refs(repo_with_commit) == []
+    missing = gitml(repo_with_commit, "env", "create", check=False)
+    assert missing.returncode == 1
+    assert "no environment spec here; write one (`gitml env export > conda.yaml`)" in (
+        missing.stderr
+    )
