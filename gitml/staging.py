@@ -28,6 +28,7 @@ from gitml.errors import ArtifactError, InvalidValueError
 from gitml.record import filename_to_key, key_to_filename, validate_key
 
 RUNS_DIR = "runs"
+MAX_FILENAME = 255  # bytes in a file name on common file systems
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
 
 
@@ -112,9 +113,15 @@ class Staging:
 
     def _open_metric_file(self, key: str) -> int:
         validate_key("metric", key)
+        filename = key_to_filename(key)
+        if len(filename) > MAX_FILENAME:
+            raise InvalidValueError(
+                f"metric key {key!r} is too long: as a file name ('/', spaces and non-ASCII "
+                f"escaped) it takes {len(filename)} characters, over {MAX_FILENAME}; shorten it"
+            )
         folder = self.path / "metrics"
         folder.mkdir(exist_ok=True)
-        fd = os.open(folder / key_to_filename(key), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(folder / filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._metric_fds[key] = fd
         return fd
 
@@ -174,8 +181,8 @@ class Staging:
     def _check_size(self, name: str, size: int) -> None:
         if size > self.size_limit:
             raise ArtifactError(
-                f"artifact {name!r} is {size / (1 << 20):.1f} MiB, over the limit of "
-                f"{self.size_limit / (1 << 20):.1f} MiB per artifact; store it with git-lfs "
+                f"artifact {name!r} is {_size_text(size)}, over the limit of "
+                f"{_size_text(self.size_limit)} per artifact; store it with git-lfs "
                 "or an external store and log its location instead, or raise the limit "
                 "with `git config gitml.artifactSizeLimit <bytes>`"
             )
@@ -197,6 +204,15 @@ class Staging:
         if end.exists():
             staged.end = json.loads(end.read_text())
         return staged
+
+
+def _size_text(count: int) -> str:
+    """Bytes in the largest unit that keeps a digit before the point (a 1k limit is
+    "1.0 KiB", not "0.0 MiB")."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.1f} {unit}"
+    return f"{count} bytes"
 
 
 def to_metric_value(key: str, value: object) -> float:
