@@ -186,3 +186,19 @@ def test_a_port_in_use_is_a_clear_error(served, tmp_path):
         "(choose another --port)\n"
     )
     assert os.path.isdir(tmp_path / "m")
+
+
+def test_listening_beyond_loopback_only_when_told_and_with_a_warning(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    server = Server(str(tmp_path / "m"), tmp_path, "--host", "0.0.0.0").start()
+    try:
+        assert server.request("POST", "/invocations", split_payload(X.iloc[:1]))[0] == 200
+    finally:
+        code, err = server.stop()
+    assert code == 0
+    assert err.startswith(
+        "gitml: warning: listening on 0.0.0.0: anyone who can reach this address can call "
+        "the model\n"
+    )
+    assert f"serving on http://0.0.0.0:{server.port}" in err

@@ -3,7 +3,6 @@
 import click
 
 ENV_MANAGERS = ("local", "venv")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command("predict")
@@ -75,10 +74,10 @@ def predict(obj, model_uri, input_path, output_path) -> None:
 def serve(obj, model_uri, host, port, workers, env_manager) -> None:
     """Serve MODEL_URI over HTTP with MLflow's scoring protocol (POST /invocations)."""
     import gitml
-    from gitml.models.server import ScoringApp, ServeOptions
+    from gitml.models.server import ScoringApp, ServeOptions, is_loopback
     from gitml.models.server import serve as run_server
 
-    if host not in LOOPBACK:
+    if not is_loopback(host):
         click.echo(
             f"gitml: warning: listening on {host}: anyone who can reach this address can "
             "call the model",

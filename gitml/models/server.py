@@ -138,6 +138,17 @@ def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
 # running
 
 
+def is_loopback(host: str) -> bool:
+    """True when every address `host` resolves to is a loopback one (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket; `proto` set explicitly so accepted sockets report TCP."""
     try:
