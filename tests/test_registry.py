@@ -402,3 +402,20 @@ def test_every_command_has_help_and_is_documented():
             if param.param_type_name == "option":
                 assert param.help, f"{title} {param.opts}"
                 assert any(opt in docs for opt in param.opts), f"{title} {param.opts} undocumented"
+
+
+def test_a_signed_tag_reads_its_trailers_above_the_signature(runs):
+    repo = open_repository(runs)
+    registry.register(repo, "linear", "alpha")
+    run_id = registry.which(repo, "linear@v0.0.1").run_id
+    signature = "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n"
+    message = f"Promoted linear v0.0.1 to dev.\n\nGitml-Run: {run_id}\nGitml-Version: v0.0.1\n"
+    alpha = _run_ref(runs, "alpha")
+    signer = Identity("Signer", "s@example.com")
+    create_tag(repo, "linear#dev#2", alpha, message + signature, signer)
+    event = registry.history(repo, "linear")[-1]
+    assert (event.run_id, event.message, event.version) == (
+        run_id,
+        "Promoted linear v0.0.1 to dev.",
+        "v0.0.1",
+    )

@@ -31,6 +31,7 @@ _FIELDS = (
     "%(taggeremail)",
     "%(taggerdate:unix)",
     "%(contents)",
+    "%(contents:signature)",
 )
 _FIELD = "\x00"
 _RECORD = "\x1e"
@@ -60,7 +61,9 @@ def list_registry_tags(repo: Repository) -> list[RegistryTag]:
         record = record.lstrip("\n")
         if not record:
             continue
-        ref, kind, sha, target_kind, target, tagger, email, when, message = record.split(_FIELD, 8)
+        ref, kind, sha, target_kind, target, tagger, email, when, message, signature = record.split(
+            _FIELD, 9
+        )
         name = ref[len(TAGS_PREFIX) :]
         parsed = parse_tag(name)
         if parsed is None or kind != "tag" or target_kind != "commit":
@@ -74,7 +77,7 @@ def list_registry_tags(repo: Repository) -> list[RegistryTag]:
                 tagger=tagger,
                 email=email.strip("<>"),
                 time=int(when) if when.isdigit() else 0,
-                message=message,
+                message=message.removesuffix(signature) if signature else message,
             )
         )
     return found
