@@ -133,9 +133,8 @@ def promote(
     options = options or PromoteOptions()
     _check_name(name)
     check_stage(repo, stage)
-    written = []
-    version = _version_or_run(repo, name, ref, options, written)
-    model = find_model(load_registry(repo), name)
+    written: list[Event] = []
+    model, version = _version_or_run(repo, name, ref, options, written)
     if model.stages.get(stage, [None])[0] == version.version:
         raise RegistryError(f"{name} {version.version} is already in {stage}")
 
@@ -150,7 +149,7 @@ def promote(
             keep_previous=options.keep_previous,
         )
 
-    written.append(_write_counted(repo, name, version.commit, assignment))
+    written.append(_write_counted(repo, model, version.commit, assignment))
     return written
 
 
@@ -172,20 +171,21 @@ def unassign(
             _sentence(text, message), held.run_id, held.artifact, held.version
         )
 
-    return _write_counted(repo, name, held.commit, unassignment)
+    return _write_counted(repo, model, held.commit, unassignment)
 
 
 def deregister(repo: Repository | str, name: str, version: str, message: str = "") -> Event:
     """Withdraw VERSION of NAME: it leaves every stage and no longer counts as latest."""
     repo = open_repository(repo)
-    held = find_version(find_model(load_registry(repo), name), version)
+    model = find_model(load_registry(repo), name)
+    held = find_version(model, version)
 
     def deregistration(counter: int) -> tuple[TagName, TagMessage]:
         text = f"Deregistered {name} {held.version}"
         tag = TagName(DEREGISTER, name, version=held.version, counter=counter)
         return tag, TagMessage(_sentence(text, message), held.run_id, held.artifact, held.version)
 
-    return _write_counted(repo, name, held.commit, deregistration)
+    return _write_counted(repo, model, held.commit, deregistration)
 
 
 def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
@@ -200,7 +200,7 @@ def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
         tag = TagName(DEPRECATE, name, counter=counter)
         return tag, TagMessage(_sentence(f"Deprecated model {name}", message))
 
-    return _write_counted(repo, name, target, deprecation)
+    return _write_counted(repo, model, target, deprecation)
 
 
 # artifacts
@@ -300,20 +300,23 @@ def _committed_run(repo: Repository, text: str) -> RunSummary:
 
 def _version_or_run(
     repo: Repository, name: str, ref: str, options: PromoteOptions, written: list[Event]
-) -> Version:
-    """The version REF names, registering run REF first when it is not one yet."""
+) -> tuple[ModelState, Version]:
+    """The model and the version REF names, registering run REF first when it is not one."""
+    registry = load_registry(repo)
     if normalize_version(ref) is not None:
-        return find_version(find_model(load_registry(repo), name), ref)
+        model = find_model(registry, name)
+        return model, find_version(model, ref)
     summary = _committed_run(repo, ref)
-    model = load_registry(repo).get(name)
+    model = registry.get(name)
     held = model.version_of_commit(summary.sha) if model else None
     if held is not None and not held.deregistered:
-        return held
+        return model, held
     event = register(
         repo, name, ref, RegisterOptions(bump=options.bump, path=options.path, message="")
     )
     written.append(event)
-    return load_registry(repo)[name].versions[event.version]
+    model = load_registry(repo)[name]
+    return model, model.versions[event.version]
 
 
 def _sentence(text: str, note: str) -> str:
@@ -332,21 +335,24 @@ def _write(repo: Repository, tag: TagName, commit: str, message: TagMessage) -> 
 
 def _write_counted(
     repo: Repository,
-    name: str,
+    model: ModelState,
     commit: str,
     make: Callable[[int], tuple[TagName, TagMessage]],
 ) -> Event:
     """Write the tag `make` builds for the model's next counter. When that name is
     taken (another process was quicker, or a tag that is no registry event holds
     it), take the counter after both and try again."""
-    counter = find_model(load_registry(repo), name).max_counter + 1
+    counter = model.max_counter + 1
     for _ in range(_ATTEMPTS):
         tag, message = make(counter)
         try:
             return _write(repo, tag, commit, message)
         except RefExistsError:
-            counter = max(find_model(load_registry(repo), name).max_counter, counter) + 1
-    raise RegistryError(f"could not write an event for {name}: its counter kept moving; try again")
+            current = find_model(load_registry(repo), model.name)
+            counter = max(current.max_counter, counter) + 1
+    raise RegistryError(
+        f"could not write an event for {model.name}: its counter kept moving; try again"
+    )
 
 
 def tagger_identity(repo: Repository):
