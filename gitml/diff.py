@@ -243,15 +243,10 @@ def metric_goals(repo: Repository) -> dict[str, str]:
 
 def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: RunDiff) -> None:
     """Environment and artifacts, from the `.gitml/` folder of each run commit."""
-    from gitml.store.objects import ObjectStore
-
-    with ObjectStore(repo) as store:
-        trees = [store.commit(run.sha.encode()).tree for run in (a, b)]
-        records = [_json(store.read_path(tree, f"{RECORD_DIR}/run.json")) for tree in trees]
-        conda = [_text(store.read_path(tree, f"{RECORD_DIR}/env/conda.yaml")) for tree in trees]
-        freeze = [
-            _text(store.read_path(tree, f"{RECORD_DIR}/env/pip-freeze.txt")) for tree in trees
-        ]
+    names = ("run.json", "env/conda.yaml", "env/pip-freeze.txt")
+    blobs = read_blobs(repo, [f"{run.sha}:{RECORD_DIR}/{name}" for run in (a, b) for name in names])
+    (record_a, conda_a, freeze_a), (record_b, conda_b, freeze_b) = blobs[:3], blobs[3:]
+    conda = [_text(conda_a), _text(conda_b)]
     if conda[0] != conda[1]:
         result.conda = "".join(
             difflib.unified_diff(
@@ -261,10 +256,29 @@ def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: Run
                 f"{b.name}/conda.yaml",
             )
         )
-    result.packages = changes(_packages(freeze[0]), _packages(freeze[1]))
+    result.packages = changes(_packages(_text(freeze_a)), _packages(_text(freeze_b)))
     result.artifacts = artifact_changes(
-        records[0].get("artifacts") or [], records[1].get("artifacts") or []
+        _json(record_a).get("artifacts") or [], _json(record_b).get("artifacts") or []
     )
+
+
+def read_blobs(repo: Repository, names: list[str]) -> list[bytes | None]:
+    """The contents of `<commit>:<path>` objects in one `git cat-file --batch`; None if absent."""
+    request = "".join(name + "\n" for name in names).encode(errors="surrogateescape")
+    out = run_git(["cat-file", "--batch"], repo.cwd, input=request).stdout
+    found: list[bytes | None] = []
+    position = 0
+    for _ in names:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) != 3 or header[-1] == b"missing":
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(out[position : position + size])
+        position += size + 1
+    return found
 
 
 def _json(data: bytes | None) -> dict:
@@ -318,26 +332,31 @@ def _pathspec() -> list[str]:
 
 
 def changed_files(repo: Repository, a: str, b: str) -> list[FileChange]:
-    """Files that differ between two commits (`.gitml/` left out), with line counts."""
-    args = ["--no-renames", "-z", a, b, *_pathspec()]
-    status_out = _git_text(repo, ["diff", "--name-status", *args])
-    parts = [p for p in status_out.split("\0") if p]
-    statuses = {parts[i + 1]: parts[i] for i in range(0, len(parts) - 1, 2)}
-    counts_out = _git_text(repo, ["diff", "--numstat", *args])
+    """Files that differ between two commits (`.gitml/` left out), with line counts:
+    one `git diff --raw --numstat -z` (raw records give the status, numstat the counts)."""
+    out = _git_text(repo, ["diff", "--raw", "--numstat", "--no-renames", "-z", a, b, *_pathspec()])
+    items = out.split("\0")
+    statuses: dict[str, str] = {}
     files = []
-    for line in counts_out.split("\0"):
-        if not line:
+    index = 0
+    while index < len(items):
+        item = items[index]
+        if item.startswith(":"):  # ":<mode> <mode> <sha> <sha> <status>" then the path
+            statuses[items[index + 1]] = item.rsplit(" ", 1)[-1]
+            index += 2
             continue
-        added, removed, path = line.split("\t", 2)
-        binary = added == "-"
-        files.append(
-            FileChange(
-                path,
-                statuses.get(path, "M"),
-                None if binary else int(added),
-                None if binary else int(removed),
+        if item:  # "<added>\t<removed>\t<path>"; '-' counts for binary files
+            added, removed, path = item.split("\t", 2)
+            binary = added == "-"
+            files.append(
+                FileChange(
+                    path,
+                    statuses.get(path, "M"),
+                    None if binary else int(added),
+                    None if binary else int(removed),
+                )
             )
-        )
+        index += 1
     return files
 
 
