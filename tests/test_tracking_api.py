@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
 import gitml
+from gitml.cli.main import cli as main_cli
 from gitml.errors import ArtifactError, InvalidValueError, RunStateError
 from tests.utils import assert_fsck_clean, git, write
 from tests.utils import gitml as gitml_cli
@@ -20,12 +22,20 @@ def no_active_run_left():
         gitml.end_run("killed")
 
 
+def cli(repo, *args: str, env: dict | None = None):
+    """`gitml ARGS` in-process (click's CliRunner): for looking at runs, where a
+    child process is not the point."""
+    result = CliRunner().invoke(main_cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def run_refs(repo) -> list[str]:
     return git(repo, "for-each-ref", "--format=%(refname)", "refs/gitml/runs").split()
 
 
 def show(repo, run: str) -> dict:
-    return json.loads(gitml_cli(repo, "show", "--json", run).stdout)
+    return json.loads(cli(repo, "show", "--json", run).stdout)
 
 
 def blob(repo, commit: str, path: str) -> bytes:
@@ -250,7 +260,7 @@ def test_outside_gitml_run_an_uncaught_exception_fails_the_run(repo_with_commit)
     )
     assert result.returncode == 1
     assert "RuntimeError: diverged" in result.stderr  # the user's traceback is kept
-    (run,) = json.loads(gitml_cli(repo_with_commit, "ls", "--json").stdout)
+    (run,) = json.loads(cli(repo_with_commit, "ls", "--json").stdout)
     assert (run["status"], run["metrics"]) == ("failed", {"loss": 0.25})
 
 
@@ -263,7 +273,7 @@ def test_a_script_may_run_several_runs_one_after_another(repo_with_commit):
         "        gitml.log_metric('loss', lr * 2)\n",
     )
     assert result.returncode == 0, result.stderr
-    listed = json.loads(gitml_cli(repo_with_commit, "ls", "--json").stdout)
+    listed = json.loads(cli(repo_with_commit, "ls", "--json").stdout)
     assert [run["params"]["lr"] for run in listed] == ["0.3", "0.2", "0.1"]
     assert len({run["name"] for run in listed}) == 3
 

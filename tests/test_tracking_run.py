@@ -11,6 +11,9 @@ import subprocess
 import sys
 import time
 
+from click.testing import CliRunner
+
+from gitml.cli.main import cli as main_cli
 from gitml.store.refs import RefExistsError, create_ref, resolve_ref
 from gitml.store.repository import open_repository
 from tests.utils import assert_fsck_clean, git, gitml, user_state, write
@@ -18,8 +21,16 @@ from tests.utils import assert_fsck_clean, git, gitml, user_state, write
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
+def cli(repo, *args: str, env: dict | None = None):
+    """`gitml ARGS` in-process (click's CliRunner): for looking at runs, where a
+    child process is not the point."""
+    result = CliRunner().invoke(main_cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def runs(repo, *args: str) -> list[dict]:
-    return json.loads(gitml(repo, "ls", "--all", "--json", *args).stdout)
+    return json.loads(cli(repo, "ls", "--all", "--json", *args).stdout)
 
 
 def only_run(repo) -> dict:
@@ -165,10 +176,11 @@ def test_exit_code_is_the_scripts_and_non_zero_is_failed(repo_with_commit):
     assert runs(repo_with_commit)[0]["status"] == "finished"
 
 
-def wait_for_running(repo, timeout: float = 20) -> dict:
+def wait_for_running(repo, timeout: float = 30) -> dict:
+    """The run in progress, once the script has logged its first metric."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [run for run in runs(repo) if run["status"] == "running"]
+        running = [run for run in runs(repo) if run["status"] == "running" and run["metrics"]]
         if running:
             return running[0]
         time.sleep(0.1)
