@@ -6,11 +6,17 @@ unique, so a transfer that would move an existing run ref is refused by git.
 
 from collections.abc import Iterator
 
-from gitml.store.refs import run_ref
+from gitml.store.refs import RUNS_PREFIX, run_ref
 
 GITML_REFS = "refs/gitml/"
 REMOTE_PATTERN = GITML_REFS + "*"
 FETCH_ALL = f"{REMOTE_PATTERN}:{REMOTE_PATTERN}"
+
+# Every run ref at once. git matches each explicit refspec against every local
+# ref (quadratic: seconds for a thousand runs), a pattern in one pass; so when
+# the selection is "every run the other side lacks", the pattern is used and
+# git itself skips the refs both sides already have.
+ALL_RUNS = f"{RUNS_PREFIX}*:{RUNS_PREFIX}*"
 
 # Refspecs per `git push`: far below the kernel's argument limit (2 MiB on
 # Linux; a run refspec is about 85 bytes) while 1,000 runs still go in one push.

@@ -19,7 +19,7 @@ from gitml.errors import (
 from gitml.ids import could_be_id_prefix
 from gitml.record import RunSummary
 from gitml.sharing.gitproc import Progress, remote_error, run_remote_git
-from gitml.sharing.refspecs import batches, delete_refspec, transfer_refspec
+from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
@@ -105,9 +105,13 @@ def push_runs(
     result = TransferResult(remote, missing, dry_run=options.dry_run)
     result.already = len(selected) - len(missing)
     result.differing = [r.run_id for r in selected if on_remote.get(r.run_id, r.sha) != r.sha]
-    if not options.dry_run:
-        for batch in batches(missing):
-            _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
+    filtered = options.runs or options.experiment is not None or options.since_ms is not None
+    if missing and not options.dry_run:
+        if filtered or result.differing:
+            for batch in batches(missing):
+                _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
+        else:
+            _push(repo, remote, [ALL_RUNS], progress)
     from gitml.registry.transfer import push_registry_tags
 
     result.tags = list(push_registry_tags(repo, remote, options.dry_run))
@@ -210,7 +214,9 @@ def fetch_runs(
     if missing:
         args = ["fetch", "--stdin", "--atomic", "--no-tags", "--no-write-fetch-head"]
         args += ["--recurse-submodules=no", "--progress" if progress else "--quiet", remote]
-        refspecs = "".join(transfer_refspec(run_id) + "\n" for run_id in missing)
+        every_run = not (options.runs or result.differing)
+        refspecs = [ALL_RUNS] if every_run else [transfer_refspec(run_id) for run_id in missing]
+        refspecs = "".join(refspec + "\n" for refspec in refspecs)
         run_remote_git(repo, args, remote, stdin=refspecs.encode(), progress=progress)
     from gitml.registry.transfer import fetch_registry_tags
 
