@@ -114,9 +114,18 @@ def render_command(entry: EntryPoint, params: dict[str, str]) -> list[str]:
         if key not in used and key not in entry.parameters
     ]
     text = " ".join([text, *extras])
-    if _has_shell_operators(text):
+    if _has_shell_operators(_skeleton(entry.command)):
         return ["/bin/sh", "-c", text]
     return shlex.split(text)
+
+
+def _skeleton(template: str) -> str:
+    """The template with every field as a plain word: operators come from the author,
+    never from a (quoted) value."""
+    return "".join(
+        literal + ("x" if name is not None else "")
+        for literal, name, _, _ in Formatter().parse(template)
+    )
 
 
 def _has_shell_operators(text: str) -> bool:

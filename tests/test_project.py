@@ -4,10 +4,12 @@ import shlex
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gitml.errors import InvalidValueError, ProjectFileError
 from gitml.params import render_command, resolve_params
-from gitml.project import find_project, load_project
+from gitml.project import EntryPoint, Parameter, find_project, load_project
 from tests.utils import write
 
 MLPROJECT = """\
@@ -190,3 +192,27 @@ def test_unknown_entry_point_lists_the_known_ones(project):
     with pytest.raises(ProjectFileError) as error:
         load_project(project).entry_point("evaluate")
     assert "no entry point named 'evaluate' (entry points: main, short)" in str(error.value)
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")))
+@example("&&")
+@example("; rm -rf /")
+@example("a | b > c")
+def test_any_string_value_reaches_the_command_as_one_argument(value):
+    entry = EntryPoint(
+        "main",
+        "python train.py --label {label} && echo done",
+        {"label": Parameter("label", "string")},
+    )
+    quoted = render_command(entry, {"label": value})
+    assert quoted[:2] == ["/bin/sh", "-c"]
+    assert shlex.split(quoted[2])[:4] == ["python", "train.py", "--label", value]
+    plain = EntryPoint("main", "python train.py --label {label}", entry.parameters)
+    assert render_command(plain, {"label": value, "extra": value}) == [
+        "python",
+        "train.py",
+        "--label",
+        value,
+        "--extra",
+        value,
+    ]
