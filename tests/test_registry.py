@@ -9,7 +9,6 @@ import gitml
 from gitml import registry
 from gitml.errors import InvalidValueError, RegistryError, RunNotFoundError
 from gitml.registry.tagstore import create_tag, list_registry_tags
-from gitml.store.objects import Identity
 from gitml.store.repository import open_repository
 from tests.utils import assert_fsck_clean, git, write
 from tests.utils import gitml as gitml_cli
@@ -254,7 +253,7 @@ def test_events_follow_counters_not_timestamps(runs):
     registry.register(repo, "linear", "alpha")
     registry.register(repo, "linear", "beta")
     alpha, beta = _run_ref(runs, "alpha"), _run_ref(runs, "beta")
-    who = Identity("Other", "other@example.com")
+    who = "Other <other@example.com>"
     # counter 4 written with a time far in the past, counter 3 in the future
     create_tag(repo, "linear#production#4", beta, "Promoted.\n", who, when=(1_000_000_000, 0))
     create_tag(repo, "linear#production#3", alpha, "Promoted.\n", who, when=(4_000_000_000, 0))
@@ -342,7 +341,7 @@ def test_a_version_tag_is_never_moved(runs):
     from gitml.store.refs import RefExistsError
 
     with pytest.raises(RefExistsError):
-        create_tag(repo, "linear@v0.0.1", _run_ref(runs, "beta"), "x\n", Identity("a", "b@c"))
+        create_tag(repo, "linear@v0.0.1", _run_ref(runs, "beta"), "x\n", "a <b@c>")
     assert git(runs, "rev-parse", "linear@v0.0.1").strip() == sha
 
 
@@ -411,7 +410,7 @@ def test_a_signed_tag_reads_its_trailers_above_the_signature(runs):
     signature = "-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n"
     message = f"Promoted linear v0.0.1 to dev.\n\nGitml-Run: {run_id}\nGitml-Version: v0.0.1\n"
     alpha = _run_ref(runs, "alpha")
-    signer = Identity("Signer", "s@example.com")
+    signer = "Signer <s@example.com>"
     create_tag(repo, "linear#dev#2", alpha, message + signature, signer)
     event = registry.history(repo, "linear")[-1]
     assert (event.run_id, event.message, event.version) == (

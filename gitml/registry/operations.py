@@ -5,7 +5,6 @@ Register, promote, unassign, deregister and deprecate write annotated tags
 that another process created first is retried with the next counter.
 """
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from gitml.registry.tags import (
     normalize_version,
     semver_key,
 )
-from gitml.registry.tagstore import RegistryTag, create_tag, list_registry_tags
+from gitml.registry.tagstore import RegistryTag, create_tag, list_registry_tags, tagger_ident
+from gitml.store.gitcmd import run_git
 from gitml.store.refs import RefExistsError
 from gitml.store.repository import Repository, open_repository
 
@@ -212,11 +212,7 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
     `wanted` names a file or folder; without it, the run's single logged model
     (a folder holding an MLmodel file) or its single artifact.
     """
-    from gitml.store.objects import ObjectStore
-
-    with ObjectStore(repo) as store:
-        tree = store.commit(summary.sha.encode()).tree
-        files = sorted(store.list_files(tree, ARTIFACTS_DIR))
+    files = _artifact_files(repo, summary.sha)
     if wanted is not None:
         path = wanted.strip().removeprefix("./").removeprefix(ARTIFACTS_DIR + "/").strip("/")
         if path and (path in files or any(f.startswith(path + "/") for f in files)):
@@ -239,6 +235,16 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
         f"run {summary.name} has {len(choices)} {'models' if models else 'artifacts'} "
         f"({', '.join(choices[:10])}); choose one with --path"
     )
+
+
+def _artifact_files(repo: Repository, commit: str) -> list[str]:
+    """Paths under the run's artifacts folder, relative to it: one `git ls-tree`."""
+    out = run_git(
+        ["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", ARTIFACTS_DIR + "/"],
+        repo.cwd,
+    ).stdout.decode(errors="surrogateescape")
+    prefix = ARTIFACTS_DIR + "/"
+    return sorted(path[len(prefix) :] for path in out.split("\0") if path.startswith(prefix))
 
 
 def _listing(files: list[str]) -> str:
@@ -326,10 +332,11 @@ def _sentence(text: str, note: str) -> str:
 def _write(repo: Repository, tag: TagName, commit: str, message: TagMessage) -> Event:
     name = build_tag(tag)
     text = build_message(message)
-    identity = tagger_identity(repo)
-    sha = create_tag(repo, name, commit, text, identity)
+    tagger = tagger_ident(repo)
+    sha = create_tag(repo, name, commit, text, tagger)
+    author, _, email = tagger.rpartition(" <")
     return to_event(
-        RegistryTag(name, tag, sha, commit, identity.name, identity.email, int(time.time()), text)
+        RegistryTag(name, tag, sha, commit, author, email.rstrip(">"), int(time.time()), text)
     )
 
 
@@ -352,16 +359,4 @@ def _write_counted(
             counter = max(current.max_counter, counter) + 1
     raise RegistryError(
         f"could not write an event for {model.name}: its counter kept moving; try again"
-    )
-
-
-def tagger_identity(repo: Repository):
-    """Who tags: git's committer identity, as `git tag` takes it, else the run author."""
-    from gitml.run import _identity
-    from gitml.store.objects import Identity
-
-    identity = _identity(repo)
-    return Identity(
-        os.environ.get("GIT_COMMITTER_NAME") or identity.name,
-        os.environ.get("GIT_COMMITTER_EMAIL") or identity.email,
     )

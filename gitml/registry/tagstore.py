@@ -4,21 +4,18 @@ Listing reads every tag under refs/tags with one `git for-each-ref` and keeps
 the annotated tags on commits whose names parse as registry events;
 lightweight tags and foreign names are skipped, never guessed at.
 
-Creating writes a tag object in-process (dulwich) and then points the tag ref
-at it with a create-only update, so an existing tag is never moved.
+Creating writes a tag object with `git mktag` (the tagger is written into the
+object, never passed through the environment) and then points the tag ref at
+it with a create-only update, so an existing tag is never moved.
 """
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from gitml.registry.tags import TagName, parse_tag
 from gitml.store.gitcmd import run_git
 from gitml.store.refs import create_ref
 from gitml.store.repository import Repository
-
-if TYPE_CHECKING:  # dulwich is imported only when a tag is written
-    from gitml.store.objects import Identity
 
 TAGS_PREFIX = "refs/tags/"
 _FIELDS = (
@@ -94,53 +91,50 @@ def create_tag(
     name: str,
     commit: str,
     message: str,
-    tagger: "Identity",
+    tagger: str,
     when: tuple[int, int] | None = None,
 ) -> str:
     """Create annotated tag `name` on `commit`; RefExistsError if the name is taken.
 
-    `when` is (unix time, timezone offset in seconds); now by default.
-    Returns the tag object's sha.
+    `tagger` is `Name <email>`; `when` is (unix time, timezone offset in
+    seconds), now by default. Returns the tag object's sha.
     """
-    from dulwich.object_store import DiskObjectStore
-    from dulwich.objects import Commit, Tag
-
-    tag = Tag()
-    tag.name = name.encode()
-    tag.object = (Commit, commit.encode())
-    tag.tagger = tagger.as_bytes()
-    tag.tag_time, tag.tag_timezone = when or (int(time.time()), _local_offset())
-    tag.message = message.encode()
-    store = DiskObjectStore(str(repo.common_dir / "objects"))
-    try:
-        store.add_object(tag)
-    finally:
-        store.close()
-    sha = tag.id.decode()
-    create_ref(repo, TAGS_PREFIX + name, sha, message=f"gitml: registry {name}")
-    return sha
+    seconds, offset = when or (int(time.time()), _local_offset())
+    body = (
+        f"object {commit}\ntype commit\ntag {name}\n"
+        f"tagger {tagger} {seconds} {_format_offset(offset)}\n\n{message}"
+    )
+    return _write_tag(repo, name, body.encode())
 
 
 def copy_tag(repo: Repository, old: RegistryTag, new_name: str) -> str:
     """A new tag `new_name` with the target, tagger, time and message of `old`."""
-    from dulwich.object_store import DiskObjectStore
+    raw = run_git(["cat-file", "tag", old.sha], repo.cwd).stdout
+    header, _, rest = raw.partition(b"\n\n")
+    lines = [
+        f"tag {new_name}".encode() if line.startswith(b"tag ") else line
+        for line in header.split(b"\n")
+    ]
+    return _write_tag(repo, new_name, b"\n".join(lines) + b"\n\n" + rest)
 
-    from gitml.store.objects import Identity
 
-    store = DiskObjectStore(str(repo.common_dir / "objects"))
-    try:
-        original = store[old.sha.encode()]
-    finally:
-        store.close()
-    name, _, email = original.tagger.decode().rpartition(" <")
-    return create_tag(
-        repo,
-        new_name,
-        old.commit,
-        original.message.decode(),
-        Identity(name, email.rstrip(">")),
-        when=(original.tag_time, original.tag_timezone),
-    )
+def _write_tag(repo: Repository, name: str, body: bytes) -> str:
+    """`git mktag` checks and stores the object (a process costs less than importing
+    dulwich's object store); then a create-only update points the ref at it."""
+    sha = run_git(["mktag"], repo.cwd, input=body).stdout.decode().strip()
+    create_ref(repo, TAGS_PREFIX + name, sha, message=f"gitml: registry {name}")
+    return sha
+
+
+def tagger_ident(repo: Repository) -> str:
+    """`Name <email>` as `git tag` would write it (committer identity: environment,
+    then config); the run author's identity when git cannot tell."""
+    result = run_git(["var", "GIT_COMMITTER_IDENT"], repo.cwd, check=False)
+    if result.returncode == 0:
+        return result.stdout.decode(errors="replace").strip().rsplit(" ", 2)[0]
+    from gitml.run import _identity
+
+    return _identity(repo).as_bytes().decode()
 
 
 def delete_tag(repo: Repository, name: str, sha: str) -> None:
@@ -150,3 +144,9 @@ def delete_tag(repo: Repository, name: str, sha: str) -> None:
 
 def _local_offset() -> int:
     return -time.timezone if time.localtime().tm_isdst == 0 else -time.altzone
+
+
+def _format_offset(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    minutes = abs(seconds) // 60
+    return f"{sign}{minutes // 60:02d}{minutes % 60:02d}"
