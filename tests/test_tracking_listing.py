@@ -1,11 +1,13 @@
 """Run ids and names, `gitml ls` and `gitml show` (issue 2, points 5 and 6).
 
 The commands run in-process through click's CliRunner; the runs they list
-were recorded by real `gitml run` processes (the `repo_with_runs` fixture).
+were recorded by real `gitml run` processes (the `runs_repo` fixture).
 """
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -32,6 +34,20 @@ LS_FIELDS = {
     "tags",
     "commit",
 }
+
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+@pytest.fixture
+def runs_repo(request, tmp_path) -> Path:
+    """A copy of `repo_with_runs` (alpha, beta finished; gamma failed): the three real
+    `gitml run` processes that make it run once per session, not once per test."""
+    if "repo" not in _TEMPLATE:
+        _TEMPLATE["repo"] = request.getfixturevalue("repo_with_runs")
+    copy = tmp_path / "copy"
+    shutil.copytree(_TEMPLATE["repo"], copy, symlinks=True)
+    return copy
 
 
 def invoke(repo, *args: str, env: dict | None = None):
@@ -71,22 +87,22 @@ def test_ids_are_time_ordered_and_names_are_adjective_noun(repo_with_commit):
         assert adjective in ADJECTIVES and noun in NOUNS
 
 
-def test_a_run_resolves_by_name_and_by_any_unique_id_prefix(repo_with_runs):
-    runs = {run["name"]: run for run in ls_json(repo_with_runs)}
+def test_a_run_resolves_by_name_and_by_any_unique_id_prefix(runs_repo):
+    runs = {run["name"]: run for run in ls_json(runs_repo)}
     beta = runs["beta"]
     others = [run["id"] for name, run in runs.items() if name != "beta"]
     unique = max(len(common_prefix(beta["id"], other)) for other in others) + 1
     for text in ("beta", beta["id"], beta["id"][: max(unique, 4)], beta["id"][:20]):
-        result = invoke(repo_with_runs, "show", "--json", text)
+        result = invoke(runs_repo, "show", "--json", text)
         assert result.exit_code == 0, (text, result.stderr)
         assert json.loads(result.stdout)["id"] == beta["id"]
 
 
-def test_an_ambiguous_prefix_lists_the_candidates(repo_with_runs):
-    ids = [run["id"] for run in ls_json(repo_with_runs)]
+def test_an_ambiguous_prefix_lists_the_candidates(runs_repo):
+    ids = [run["id"] for run in ls_json(runs_repo)]
     prefix = common_prefix(common_prefix(ids[0], ids[1]), ids[2])
     assert len(prefix) >= 4  # three runs started within seconds share their time prefix
-    result = invoke(repo_with_runs, "show", prefix)
+    result = invoke(runs_repo, "show", prefix)
     assert result.exit_code == 1
     assert result.stdout == ""
     line = result.stderr.strip()
@@ -96,9 +112,9 @@ def test_an_ambiguous_prefix_lists_the_candidates(repo_with_runs):
         assert run_id in line
 
 
-def test_an_unknown_run_is_a_one_line_error(repo_with_runs):
+def test_an_unknown_run_is_a_one_line_error(runs_repo):
     for text in ("zzzz", "no-such-run", "x"):
-        result = invoke(repo_with_runs, "show", text)
+        result = invoke(runs_repo, "show", text)
         assert result.exit_code == 1
         assert result.stderr.count("\n") == 1
         assert f"no run matches '{text}'" in result.stderr
@@ -108,8 +124,8 @@ def test_an_unknown_run_is_a_one_line_error(repo_with_runs):
 # 6. gitml ls
 
 
-def test_ls_json_has_stable_fields_newest_first(repo_with_runs):
-    listed = ls_json(repo_with_runs)
+def test_ls_json_has_stable_fields_newest_first(runs_repo):
+    listed = ls_json(runs_repo)
     assert [run["name"] for run in listed] == ["gamma", "beta", "alpha"]
     for run in listed:
         assert set(run) == LS_FIELDS
@@ -120,30 +136,26 @@ def test_ls_json_has_stable_fields_newest_first(repo_with_runs):
     assert beta["metrics"] == {"loss": 5.0, "acc": 0.4}
     assert beta["experiment"] == "main"
     assert beta["command"] == "python train.py"
-    assert beta["base"] == git(repo_with_runs, "rev-parse", "HEAD").strip()
+    assert beta["base"] == git(runs_repo, "rev-parse", "HEAD").strip()
     assert beta["duration_ms"] == beta["end_ms"] - beta["start_ms"] >= 0
-    assert (
-        beta["commit"] == git(repo_with_runs, "rev-parse", f"refs/gitml/runs/{beta['id']}").strip()
-    )
+    assert beta["commit"] == git(runs_repo, "rev-parse", f"refs/gitml/runs/{beta['id']}").strip()
 
 
-def test_ls_filters_by_status_and_limits(repo_with_runs):
-    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "failed")] == ["gamma"]
-    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "finished")] == [
+def test_ls_filters_by_status_and_limits(runs_repo):
+    assert [r["name"] for r in ls_json(runs_repo, "--status", "failed")] == ["gamma"]
+    assert [r["name"] for r in ls_json(runs_repo, "--status", "finished")] == [
         "beta",
         "alpha",
     ]
-    assert ls_json(repo_with_runs, "--status", "killed") == []
-    assert [r["name"] for r in ls_json(repo_with_runs, "--limit", "2")] == ["gamma", "beta"]
-    assert [r["name"] for r in ls_json(repo_with_runs, "-n", "1", "--status", "finished")] == [
-        "beta"
-    ]
-    bad = invoke(repo_with_runs, "ls", "--status", "bogus")
+    assert ls_json(runs_repo, "--status", "killed") == []
+    assert [r["name"] for r in ls_json(runs_repo, "--limit", "2")] == ["gamma", "beta"]
+    assert [r["name"] for r in ls_json(runs_repo, "-n", "1", "--status", "finished")] == ["beta"]
+    bad = invoke(runs_repo, "ls", "--status", "bogus")
     assert bad.exit_code == 2 and "bogus" in bad.stderr
 
 
-def test_ls_shows_the_current_branch_unless_told_otherwise(repo_with_runs):
-    repo = repo_with_runs
+def test_ls_shows_the_current_branch_unless_told_otherwise(runs_repo):
+    repo = runs_repo
     with gitml.start_run(name="elsewhere", experiment="sweep", repo=repo):
         pass
     assert [r["name"] for r in ls_json(repo)] == ["gamma", "beta", "alpha"]
@@ -161,8 +173,8 @@ def test_ls_shows_the_current_branch_unless_told_otherwise(repo_with_runs):
     assert ls_json(repo)[0]["experiment"] == "default"
 
 
-def test_ls_table_newest_first_with_params_and_metrics(repo_with_runs):
-    result = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"})
+def test_ls_table_newest_first_with_params_and_metrics(runs_repo):
+    result = invoke(runs_repo, "ls", env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     for column in ("ID", "NAME", "STATUS", "STARTED", "DURATION", "params.lr", "metrics.loss"):
@@ -177,9 +189,9 @@ def test_ls_table_newest_first_with_params_and_metrics(repo_with_runs):
     assert [cell(row, "metrics.loss") for row in rows] == ["2.5", "5", "10"]
 
 
-def test_ls_table_drops_columns_to_fit_a_narrow_terminal(repo_with_runs):
-    wide = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"}).stdout
-    narrow = invoke(repo_with_runs, "ls", env={"COLUMNS": "60"}).stdout
+def test_ls_table_drops_columns_to_fit_a_narrow_terminal(runs_repo):
+    wide = invoke(runs_repo, "ls", env={"COLUMNS": "250"}).stdout
+    narrow = invoke(runs_repo, "ls", env={"COLUMNS": "60"}).stdout
     assert "hidden" not in wide
     assert "metrics.loss" in wide and "metrics.loss" not in narrow
     assert re.search(r"\(\d+ more columns hidden", narrow)
@@ -187,21 +199,21 @@ def test_ls_table_drops_columns_to_fit_a_narrow_terminal(repo_with_runs):
         assert "NAME" in line or len(line) <= 60
 
 
-def test_a_run_in_progress_shows_as_running(repo_with_runs):
-    with gitml.start_run(name="ongoing", params={"lr": 0.5}, repo=repo_with_runs):
+def test_a_run_in_progress_shows_as_running(runs_repo):
+    with gitml.start_run(name="ongoing", params={"lr": 0.5}, repo=runs_repo):
         gitml.log_metric("loss", 0.7)
-        listed = ls_json(repo_with_runs)
+        listed = ls_json(runs_repo)
         assert [r["name"] for r in listed] == ["ongoing", "gamma", "beta", "alpha"]
         ongoing = listed[0]
         assert ongoing["status"] == "running"
         assert ongoing["params"] == {"lr": "0.5"}
         assert ongoing["metrics"] == {"loss": 0.7}
         assert ongoing["end_ms"] is None and ongoing["commit"] is None
-        assert [r["name"] for r in ls_json(repo_with_runs, "--status", "running")] == ["ongoing"]
-        assert "running" in invoke(repo_with_runs, "ls").stdout
-        shown = invoke(repo_with_runs, "show", "ongoing")
+        assert [r["name"] for r in ls_json(runs_repo, "--status", "running")] == ["ongoing"]
+        assert "running" in invoke(runs_repo, "ls").stdout
+        shown = invoke(runs_repo, "show", "ongoing")
         assert shown.exit_code == 0 and "running" in shown.stdout
-    assert ls_json(repo_with_runs)[0]["status"] == "finished"
+    assert ls_json(runs_repo)[0]["status"] == "finished"
 
 
 # gitml show
