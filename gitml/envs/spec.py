@@ -14,7 +14,7 @@ libraries) are left out with a note.
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitml.errors import ProjectFileError
@@ -158,16 +158,7 @@ def _finish(spec: EnvSpec) -> EnvSpec:
         for d in spec.conda_dependencies
         if _pip_name(d) is None and _CONDA_DEP.match(d)["name"].lower() not in ("pip", "python")
     )
-    return EnvSpec(
-        spec.path,
-        spec.kind,
-        spec.python,
-        spec.conda_dependencies,
-        spec.pip,
-        spec.channels,
-        digest,
-        skipped,
-    )
+    return replace(spec, hash=digest, skipped_for_pip=skipped)
 
 
 def normalize(spec: EnvSpec) -> dict:
