@@ -159,6 +159,9 @@ _TRAILERS = (
 )
 
 
+_ATTRIBUTES = dict(_TRAILERS)
+
+
 def build_message(message: TagMessage) -> str:
     """Sentence and note, a blank line, then trailers; `parse_message` inverts it."""
     lines = []
@@ -182,16 +185,15 @@ def parse_message(text: str) -> TagMessage:
     if not sep or not all(_is_trailer(line) for line in lines):
         return TagMessage(text)
     fields = {}
-    names = dict(_TRAILERS)
     for line in lines:
         key, value = line[len(TRAILER_PREFIX) :].split(": ", 1)
-        fields[names[key]] = unescape(value)
+        fields[_ATTRIBUTES[key]] = unescape(value) if "%" in value else value
     return TagMessage(
         text=head,
         run_id=fields.get("run_id"),
         artifact=fields.get("artifact"),
         version=fields.get("version"),
-        counter=int(fields["counter"]) if "counter" in fields else None,
+        counter=int(fields["counter"]) if fields.get("counter", "").isdigit() else None,
         keep_previous=fields.get("keep_previous") == "yes",
     )
 
@@ -199,5 +201,4 @@ def parse_message(text: str) -> TagMessage:
 def _is_trailer(line: str) -> bool:
     if not line.startswith(TRAILER_PREFIX) or ": " not in line:
         return False
-    key = line[len(TRAILER_PREFIX) :].split(": ", 1)[0]
-    return key in dict(_TRAILERS)
+    return line[len(TRAILER_PREFIX) :].partition(": ")[0] in _ATTRIBUTES
