@@ -158,3 +158,37 @@ def test_import_gitml_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert {"log_model", "save_model", "load_model", "PythonModel"} <= set(gitml.__all__)
+
+
+def test_numeric_requests_give_each_flavor_what_it_takes(tmp_path):
+    """Numeric `dataframe_split` rows skip pandas where a model takes arrays; same answers."""
+    from gitml.models.inputs import parse_payload
+
+    def split(columns, rows):
+        return parse_payload({"dataframe_split": {"columns": columns, "data": rows}})[0]
+
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "named", input_example=X.iloc[:2])
+    named = gitml.load_model(tmp_path / "named")
+    rows = X.values.tolist()
+    assert named.predict(split(COLUMNS, rows)).tolist() == model.predict(X).tolist()
+    shuffled = X[["c", "a", "b"]]
+    assert named.predict(split(["c", "a", "b"], shuffled.values.tolist())).tolist() == (
+        model.predict(X).tolist()
+    )
+    with pytest.raises(ModelInputError, match="input column 'c' is missing"):
+        named.predict(split(["a", "b"], X[["a", "b"]].values.tolist()))
+
+    bare = type(model)().fit(X.to_numpy(), model.predict(X))  # fitted without names
+    gitml.save_model(bare, tmp_path / "bare")
+    assert gitml.load_model(tmp_path / "bare").predict(split(["x", "y", "z"], rows)).tolist() == (
+        bare.predict(X.to_numpy()).tolist()
+    )
+
+    net, features = train_torch()
+    gitml.save_model(net, tmp_path / "net", input_example=features[:2])
+    out = gitml.load_model(tmp_path / "net").predict(split(COLUMNS, features.tolist()))
+    assert out.shape == (len(features), 1)
+
+    gitml.save_model(lambda frame: [type(frame).__name__], tmp_path / "fn")
+    assert gitml.load_model(tmp_path / "fn").predict(split(COLUMNS, rows[:1])) == ["DataFrame"]

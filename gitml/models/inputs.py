@@ -13,12 +13,35 @@ from gitml.errors import ModelInputError
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
+class NamedArray:
+    """A 2-D array of numbers with column names: a table without building a DataFrame.
+
+    A one-row request spends more time in pandas building and checking a DataFrame than
+    in the model itself; numeric tables stay in this form through the signature check
+    and reach the models that can take plain arrays. Any other model gets `to_frame()`.
+    """
+
+    __slots__ = ("columns", "values")
+
+    def __init__(self, columns: list[str], values):
+        self.columns = columns
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.values, columns=self.columns)
+
+
 def to_model_input(data):
     """A DataFrame (tables) or a numpy array (everything else) for `data`."""
     import numpy as np
     import pandas as pd
 
-    if isinstance(data, pd.DataFrame | np.ndarray):
+    if isinstance(data, pd.DataFrame | np.ndarray | NamedArray):
         return data
     if isinstance(data, pd.Series):
         return data.to_frame()
@@ -106,8 +129,8 @@ def _read_split(value):
                 f"{', '.join(map(str, sorted(widths)))} values"
             )
         numbers = _numeric_array(rows)
-        if numbers is not None:  # one block: much cheaper than column by column
-            return pd.DataFrame(numbers, columns=columns, index=value.get("index"))
+        if numbers is not None and columns is not None and all(isinstance(c, str) for c in columns):
+            return NamedArray(columns, numbers)
     try:
         return pd.DataFrame(rows, columns=columns, index=value.get("index"))
     except (ValueError, TypeError) as error:

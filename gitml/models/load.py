@@ -34,10 +34,12 @@ class PyFuncModel:
 
     def predict(self, data, params: dict | None = None):
         """Predictions for a DataFrame, a numpy array, a list of records or a dict of columns."""
-        from gitml.models.inputs import to_model_input
+        from gitml.models.inputs import NamedArray, to_model_input
         from gitml.models.signature import check_input
 
         checked = check_input(self.metadata.signature, to_model_input(data))
+        if isinstance(checked, NamedArray) and not self._predictor.takes_named_arrays:
+            checked = checked.to_frame()
         return self._predictor.predict(checked, params)
 
     def unwrap(self):

@@ -45,15 +45,24 @@ class ModelInfo:
     metadata: MLModel
 
 
-def save_model(model, path: str | os.PathLike, **options) -> MLModel:
-    """Save `model` into the new folder `path`; options as in `SaveOptions`."""
+def save_model(
+    model,
+    path: str | os.PathLike,
+    signature: dict | bool | None = None,
+    input_example=None,
+    requirements: list[str] | None = None,
+    artifacts: dict[str, str] | None = None,
+    predict_fn: str = "predict",
+) -> MLModel:
+    """Save `model` into the new (or empty) folder `path`; returns its MLmodel."""
+    options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ModelError(f"{target} already exists and is not empty; choose a new folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gitml-model-") as tmp:
         folder = Path(tmp) / "model"
-        metadata = write_model(model, folder, SaveOptions(**options))
+        metadata = write_model(model, folder, options)
         if target.exists():
             target.rmdir()
         os.replace(folder, target)
@@ -66,22 +75,21 @@ def log_model(
     signature: dict | bool | None = None,
     input_example=None,
     requirements: list[str] | None = None,
-    **options,
+    artifacts: dict[str, str] | None = None,
+    predict_fn: str = "predict",
 ) -> ModelInfo:
     """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI."""
     from gitml import api
     from gitml.staging import check_artifact_name
 
+    options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
     run = api._run()
     name = check_artifact_name(name)
     if (run.staging.path / "artifacts" / name / MLMODEL_FILE).exists():
         raise ModelError(f"run {run.name} already has a model at {name!r}; choose another name")
-    save = SaveOptions(
-        signature=signature, input_example=input_example, requirements=requirements, **options
-    )
     with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
         folder = Path(tmp) / "model"
-        metadata = write_model(model, folder, save, run_id=run.id, artifact_path=name)
+        metadata = write_model(model, folder, options, run_id=run.id, artifact_path=name)
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             run.staging.add_artifact_file(file, f"{name}/{file.relative_to(folder).as_posix()}")
     return ModelInfo(f"runs:/{run.id}/{name}", run.id, name, metadata)

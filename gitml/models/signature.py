@@ -84,7 +84,14 @@ def _check_columns(spec: list[dict], data):
     import numpy as np
     import pandas as pd
 
+    from gitml.models.inputs import NamedArray
+
     names = [column["name"] for column in spec if "name" in column]
+    if isinstance(data, NamedArray):
+        checked = _check_named_array(spec, names, data)
+        if checked is not None:
+            return checked
+        data = data.to_frame()
     if isinstance(data, np.ndarray):
         if data.ndim != 2 or data.shape[1] != len(spec):
             raise ModelInputError(
@@ -109,6 +116,21 @@ def _check_columns(spec: list[dict], data):
         if target is not None:
             casts[name] = target
     return data.astype(casts) if casts else data
+
+
+def _check_named_array(spec: list[dict], names: list[str], data):
+    """The array cast to the one numeric type all columns declare, or None to check a frame."""
+    from gitml.models.inputs import NamedArray
+
+    types = {column["type"] for column in spec}
+    if data.columns != names or len(types) != 1:
+        return None
+    (wanted,) = types
+    if wanted not in _NUMPY_TYPE or data.values.dtype.kind not in _ACCEPTED_KINDS[wanted]:
+        return None
+    target = _NUMPY_TYPE[wanted]
+    values = data.values if data.values.dtype == target else data.values.astype(target)
+    return NamedArray(names, values)
 
 
 def _check_column(name: str, wanted: str, dtype, data, position: int) -> str | None:
@@ -154,8 +176,8 @@ def _describe(series) -> str:
 def _check_tensor(spec: dict, data):
     import numpy as np
 
-    if not isinstance(data, np.ndarray):
-        data = data.to_numpy()
+    if not isinstance(data, np.ndarray):  # a DataFrame, or a NamedArray
+        data = data.to_numpy() if hasattr(data, "to_numpy") else data.values
     dtype = np.dtype(spec["dtype"])
     shape = spec.get("shape") or []
     if data.ndim != len(shape) or any(

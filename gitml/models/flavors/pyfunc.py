@@ -94,6 +94,8 @@ def _copy_artifacts(artifacts: dict[str, str], folder: Path) -> dict[str, str]:
 class PyfuncPredictor:
     """Calls the user's object the way its kind expects."""
 
+    takes_named_arrays = False  # user code gets DataFrames
+
     def __init__(self, model, kind: str, context: PythonModelContext):
         self.model = model
         self.kind = kind

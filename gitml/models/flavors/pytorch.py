@@ -51,6 +51,8 @@ class TorchPredictor:
     so a float model fed whole numbers needs a signature (which casts them) or floats.
     """
 
+    takes_named_arrays = True
+
     def __init__(self, model):
         self.model = model
         first = next(model.parameters(), None)
@@ -60,7 +62,10 @@ class TorchPredictor:
         import numpy as np
         import torch
 
-        array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
+        if hasattr(data, "to_numpy"):
+            array = data.to_numpy()
+        else:
+            array = data.values if hasattr(data, "columns") else np.asarray(data)
         tensor = torch.as_tensor(array)
         if tensor.is_floating_point() and self.dtype is not None:
             tensor = tensor.to(self.dtype)  # float64 from numpy/JSON → the weights' type

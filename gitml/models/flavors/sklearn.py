@@ -58,6 +58,8 @@ class SklearnPredictor:
     numeric, it gets the same numbers as an array instead.
     """
 
+    takes_named_arrays = True
+
     def __init__(self, model, predict_fn: str):
         self.model = model
         self._predict = getattr(model, predict_fn)
@@ -65,14 +67,20 @@ class SklearnPredictor:
         self._fitted_names = list(names) if names is not None and _is_plain(model) else None
 
     def predict(self, data, params: dict | None = None):
+        from gitml.models.inputs import NamedArray
+
+        named = isinstance(data, NamedArray)
         if self._fitted_names is not None and list(getattr(data, "columns", ())) == (
             self._fitted_names
         ):
-            array = data.to_numpy()
+            array = data.values if named else data.to_numpy()
             if array.dtype.kind in "biuf":
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", _NO_NAMES_WARNING, UserWarning)
                     return self._predict(array, **(params or {}))
+        if named:  # fitted without names: the numbers; else a frame, for its names
+            fitted_on_table = hasattr(self.model, "feature_names_in_")
+            data = data.to_frame() if fitted_on_table else data.values
         return self._predict(data, **(params or {}))
 
 
