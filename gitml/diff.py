@@ -102,6 +102,7 @@ class RunDiff:
     a: Side
     b: Side
     params: list[Change] = field(default_factory=list)
+    same_params: list[str] = field(default_factory=list)  # keys equal in both runs
     metrics: list[MetricChange] = field(default_factory=list)
     tags: list[Change] = field(default_factory=list)
     conda: str = ""  # unified diff of env/conda.yaml
@@ -117,6 +118,7 @@ class RunDiff:
             "a": self.a.to_json(),
             "b": self.b.to_json(),
             "params": [asdict(c) for c in self.params],
+            "same_params": self.same_params,
             "metrics": [m.to_json() for m in self.metrics],
             "tags": [asdict(c) for c in self.tags],
             "environment": {"conda": self.conda, "packages": [asdict(c) for c in self.packages]},
@@ -177,6 +179,9 @@ def diff_sides(repo: Repository, a: Side, b: Side, options: DiffOptions) -> RunD
     if a.run is not None and b.run is not None:
         result.compared_records = True
         result.params = changes(a.run.params, b.run.params)
+        result.same_params = sorted(
+            key for key, value in a.run.params.items() if b.run.params.get(key) == value
+        )
         result.tags = changes(a.run.tags, b.run.tags)
         result.metrics = metric_changes(a.run.metrics, b.run.metrics, metric_goals(repo))
         _compare_records(repo, a.run, b.run, result)

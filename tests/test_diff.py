@@ -27,7 +27,7 @@ def two_runs(repo_with_commit):
     write(repo / "gitml.yaml", "name: demo\nmetrics:\n  loss: min\n  acc: {goal: max}\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "train")
-    common = ["--artifact", "model.bin", "--", "python", "train.py"]
+    common = ["-P", "epochs=3", "--artifact", "model.bin", "--", "python", "train.py"]
     gitml(repo, "run", "--name", "first", "-P", "lr=0.1", "--tag", "team=a", *common)
     write(repo / "train.py", TRAIN + "print('done')\n")
     write(repo / "conda.yaml", "dependencies:\n  - python=3.11\n  - numpy\n")
@@ -43,6 +43,7 @@ def test_terminal_view_has_every_section(two_runs):
     assert out.startswith("run first (")
     assert "  changed  lr   0.1 → 0.2" in out
     assert "  added    new  - → 1" in out
+    assert "  (the same in both: epochs)" in out
     assert "  changed  team  a → b" in out
     loss = next(line for line in out.splitlines() if line.startswith("  loss"))
     assert loss.split() == ["loss", "10", "5", "-5", "-50.00%", "second", "better", "(min)"]
@@ -62,6 +63,7 @@ def test_json_and_markdown(two_runs):
     data = json.loads(gitml(two_runs, "diff", "first", "second", "--json").stdout)
     assert data["a"]["name"] == "first" and data["b"]["name"] == "second"
     assert {"key": "lr", "status": "changed", "a": "0.1", "b": "0.2"} in data["params"]
+    assert data["same_params"] == ["epochs"]
     loss = next(m for m in data["metrics"] if m["key"] == "loss")
     assert loss == {
         "key": "loss",

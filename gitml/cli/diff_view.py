@@ -48,6 +48,8 @@ def render_text(diff: RunDiff) -> str:
     lines = [_title(diff)]
     if diff.compared_records:
         lines += _changes_text("params", diff.params)
+        if diff.same_params:
+            lines.append(f"  (the same in both: {', '.join(diff.same_params)})")
         lines += _metrics_text(diff)
         lines += _changes_text("tags", diff.tags)
         lines += _environment_text(diff)
