@@ -52,23 +52,27 @@ class _PushStatus:
 def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> list[str]:
     """Send the registry tags the remote lacks; returns their names (a `MovedTags`).
 
-    A push rejected because the remote already holds some counters is retried
-    after fetching and renumbering; `result.renumbered` says what was renamed.
-    `dry_run` only reports what would be sent (nothing is renumbered).
+    One `git ls-remote` says what the remote has; one atomic `git push` sends
+    the rest. A push rejected because the remote already holds some counters
+    is retried after fetching and renumbering; `result.renumbered` says what
+    was renamed. `dry_run` only reports what would be sent (nothing is renumbered).
     """
     repo = open_repository(repo)
     moved = MovedTags()
     status = _PushStatus()
     for _ in range(_ATTEMPTS):
-        names = [tag.name for tag in list_registry_tags(repo)]
-        if not names:
+        on_remote = remote_registry_tags(repo, remote)
+        pending = [t.name for t in list_registry_tags(repo) if on_remote.get(t.name) != t.sha]
+        if not pending:
             return moved
-        status = _push(repo, remote, names, dry_run)
+        status = _push(repo, remote, pending, dry_run)
         moved.extend(status.pushed)
         if dry_run or not status.rejected:
             return moved
         fetched = fetch_registry_tags(repo, remote)
-        moved.renumbered.update(fetched.renumbered)
+        for old, new in fetched.renumbered.items():
+            first = next((k for k, v in moved.renumbered.items() if v == old), old)
+            moved.renumbered[first] = new
         if not fetched.renumbered and not fetched:
             break  # nothing learnt from the remote: retrying would be rejected again
     raise PushRejectedError(remote, status.rejected, "; ".join(sorted(set(status.reasons))))
