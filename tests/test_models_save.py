@@ -106,8 +106,17 @@ def test_python_function_models_of_each_kind(tmp_path):
     gitml.save_model(WithPredict(), tmp_path / "obj")
     assert gitml.load_model(tmp_path / "obj").predict(frame).tolist() == [2.0, 4.0]
 
-    gitml.save_model(lambda x: np.asarray(x).sum(axis=1), tmp_path / "fn")
+    gitml.save_model(
+        lambda x: np.asarray(x).sum(axis=1), tmp_path / "fn", requirements=["tinypkg>=1.0", "numpy"]
+    )
     assert gitml.load_model(tmp_path / "fn").predict([[1, 2], [3, 4]]).tolist() == [3, 7]
+    from importlib.metadata import version
+
+    assert (tmp_path / "fn" / "requirements.txt").read_text().splitlines() == [
+        f"cloudpickle=={version('cloudpickle')}",
+        "tinypkg>=1.0",
+        f"numpy=={version('numpy')}",
+    ]
 
 
 def test_pytorch_model_round_trips_as_state_dict_and_architecture(tmp_path):
