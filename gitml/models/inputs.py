@@ -37,7 +37,7 @@ class NamedArray:
 
 
 def to_model_input(data):
-    """A DataFrame (tables) or a numpy array (everything else) for `data`."""
+    """A DataFrame or a NamedArray (tables), or a numpy array (everything else), for `data`."""
     import numpy as np
     import pandas as pd
 
@@ -73,7 +73,8 @@ def _frame_from_columns(columns: dict):
 
 
 def _as_column(value):
-    return value if isinstance(value, list | tuple) or hasattr(value, "__len__") else [value]
+    """A column's values; a single value (text included) is a column of one."""
+    return value if hasattr(value, "__len__") and not isinstance(value, str | bytes) else [value]
 
 
 # the scoring protocol
@@ -206,21 +207,15 @@ def parse_csv(body: bytes):
 
 def to_jsonable(predictions):
     """Predictions as plain JSON values (lists, numbers, strings, dicts)."""
-    import numpy as np
-
-    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):
-        return predictions.to_dict(orient="records")
-    if hasattr(predictions, "tolist"):  # numpy arrays and scalars, pandas Series
+    if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):  # a DataFrame
+        return _clean(predictions.to_dict(orient="records"))
+    if hasattr(predictions, "tolist"):  # numpy arrays and scalars, Series, torch tensors
         return _clean(predictions.tolist())
-    if hasattr(predictions, "detach"):  # a torch tensor
-        return _clean(predictions.detach().cpu().numpy().tolist())
     if isinstance(predictions, dict):
         return {str(key): to_jsonable(value) for key, value in predictions.items()}
     if isinstance(predictions, list | tuple):
         return [to_jsonable(item) for item in predictions]
-    if isinstance(predictions, np.generic):
-        return predictions.item()
-    return predictions
+    return _clean(predictions)
 
 
 def _clean(value):
@@ -229,6 +224,8 @@ def _clean(value):
         return value if value == value and abs(value) != float("inf") else None
     if isinstance(value, list):
         return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
     return value
 
 
