@@ -63,7 +63,8 @@ def compare(obj, runs, diff_only, as_json) -> None:
             {
                 "runs": [s.to_json() for s in summaries],
                 "rows": [
-                    {"key": header(r.field), "values": r.values, "differs": r.differs} for r in rows
+                    {"key": header(r.field), "values": _json_values(r.values), "differs": r.differs}
+                    for r in rows
                 ],
             }
         )
@@ -77,6 +78,12 @@ def compare(obj, runs, diff_only, as_json) -> None:
     click.echo(lines[0])
     for row, line in zip(rows, lines[1:], strict=False):
         click.echo(click.style(line, fg="yellow", bold=True) if row.differs else line)
+
+
+def _json_values(values: list) -> list:
+    from gitml.record import json_float
+
+    return [json_float(v) if isinstance(v, float) else v for v in values]
 
 
 def _cell(field, value) -> str:

@@ -80,6 +80,7 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
     """Run RUN's command again with its params, in a temporary worktree holding its
     code (your work tree is not touched), and record a new run that reproduces it."""
     from gitml.catalog import resolve
+    from gitml.record import json_float
     from gitml.reproduce import RerunOptions
     from gitml.reproduce import rerun as rerun_run
 
@@ -98,7 +99,14 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
             {
                 "run": new.to_json(),
                 "reproduces": original.id,
-                "moved": [vars(m) for m in result.moved],
+                "moved": [
+                    {
+                        "key": m.key,
+                        "original": None if m.original is None else json_float(m.original),
+                        "rerun": None if m.rerun is None else json_float(m.rerun),
+                    }
+                    for m in result.moved
+                ],
             }
         )
     else:
