@@ -418,3 +418,20 @@ def test_a_signed_tag_reads_its_trailers_above_the_signature(runs):
         "Promoted linear v0.0.1 to dev.",
         "v0.0.1",
     )
+
+
+def test_models_whose_names_share_a_prefix_stay_apart(runs):
+    write(runs / "gitml.yaml", "stages: [team/prod, prod]\n")
+    repo = open_repository(runs)
+    for name in ("lin", "linear", "linear/v2"):
+        registry.register(repo, name, "alpha")
+    registry.promote(repo, "linear", "v0.0.1", "team/prod")
+    registry.promote(repo, "lin", "v0.0.1", "prod")
+    assert [e.tag for e in registry.history(repo, "linear")] == [
+        "linear@v0.0.1",
+        "linear#team/prod#2",
+    ]
+    assert [e.tag for e in registry.history(repo, "lin")] == ["lin@v0.0.1", "lin#prod#2"]
+    assert registry.which(repo, "linear@team/prod").version == "v0.0.1"
+    assert registry.which(repo, "linear/v2@latest").version == "v0.0.1"
+    assert [m.name for m in registry.list_models(repo)] == ["lin", "linear", "linear/v2"]

@@ -67,6 +67,20 @@ def load_registry(repo: Repository | str = ".") -> dict[str, ModelState]:
     return replay(list_registry_tags(open_repository(repo)))
 
 
+def load_model(repo: Repository | str, name: str) -> ModelState | None:
+    """One model's state, from its tags only; None when it has none."""
+    return replay(list_registry_tags(open_repository(repo), name)).get(name)
+
+
+def find_model(repo: Repository, name: str) -> ModelState:
+    """Model `name`'s state; an error naming the models there are when it has no tags."""
+    model = load_model(repo, name)
+    if model is None:
+        known = ", ".join(load_registry(repo)) or "none yet"
+        raise RegistryError(f"no model named '{name}' in the registry (models: {known})")
+    return model
+
+
 def list_models(repo: Repository | str = ".", include_deprecated: bool = False) -> list[ModelState]:
     """Models sorted by name; deprecated ones only when asked."""
     models = load_registry(repo).values()
@@ -75,7 +89,7 @@ def list_models(repo: Repository | str = ".", include_deprecated: bool = False) 
 
 def history(repo: Repository | str, name: str) -> list[Event]:
     """Every event of model `name`, in counter order."""
-    return find_model(load_registry(repo), name).events
+    return find_model(open_repository(repo), name).events
 
 
 # writing
@@ -93,7 +107,7 @@ def register(
     wanted = _parse_version(options.version) if options.version else None
     summary = _committed_run(repo, run)
     artifact = artifact_path(repo, summary, options.path)
-    model = load_registry(repo).get(name) or ModelState(name)
+    model = load_model(repo, name) or ModelState(name)
     held = model.version_of_commit(summary.sha)
     if held is not None and not held.deregistered:
         raise RegistryError(
@@ -158,7 +172,7 @@ def unassign(
 ) -> Event:
     """Take STAGE away from VERSION of NAME."""
     repo = open_repository(repo)
-    model = find_model(load_registry(repo), name)
+    model = find_model(repo, name)
     held = find_version(model, version)
     holders = model.stages.get(stage, [])
     if held.version not in holders:
@@ -177,7 +191,7 @@ def unassign(
 def deregister(repo: Repository | str, name: str, version: str, message: str = "") -> Event:
     """Withdraw VERSION of NAME: it leaves every stage and no longer counts as latest."""
     repo = open_repository(repo)
-    model = find_model(load_registry(repo), name)
+    model = find_model(repo, name)
     held = find_version(model, version)
 
     def deregistration(counter: int) -> tuple[TagName, TagMessage]:
@@ -191,7 +205,7 @@ def deregister(repo: Repository | str, name: str, version: str, message: str = "
 def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
     """Mark model NAME deprecated: `ls` hides it until a later event revives it."""
     repo = open_repository(repo)
-    model = find_model(load_registry(repo), name)
+    model = find_model(repo, name)
     if model.deprecated:
         raise RegistryError(f"model {name} is already deprecated")
     target = model.latest.commit if model.latest else model.events[-1].commit
@@ -271,13 +285,6 @@ def _parse_version(text: str) -> str:
     return version
 
 
-def find_model(registry: dict[str, ModelState], name: str) -> ModelState:
-    if name not in registry:
-        known = ", ".join(registry) or "none yet"
-        raise RegistryError(f"no model named '{name}' in the registry (models: {known})")
-    return registry[name]
-
-
 def find_version(model: ModelState, text: str) -> Version:
     version = _parse_version(text)
     held = model.versions.get(version)
@@ -308,12 +315,11 @@ def _version_or_run(
     repo: Repository, name: str, ref: str, options: PromoteOptions, written: list[Event]
 ) -> tuple[ModelState, Version]:
     """The model and the version REF names, registering run REF first when it is not one."""
-    registry = load_registry(repo)
     if normalize_version(ref) is not None:
-        model = find_model(registry, name)
+        model = find_model(repo, name)
         return model, find_version(model, ref)
     summary = _committed_run(repo, ref)
-    model = registry.get(name)
+    model = load_model(repo, name)
     held = model.version_of_commit(summary.sha) if model else None
     if held is not None and not held.deregistered:
         return model, held
@@ -321,7 +327,7 @@ def _version_or_run(
         repo, name, ref, RegisterOptions(bump=options.bump, path=options.path, message="")
     )
     written.append(event)
-    model = load_registry(repo)[name]
+    model = find_model(repo, name)
     return model, model.versions[event.version]
 
 
@@ -355,7 +361,7 @@ def _write_counted(
         try:
             return _write(repo, tag, commit, message)
         except RefExistsError:
-            current = find_model(load_registry(repo), model.name)
+            current = find_model(repo, model.name)
             counter = max(current.max_counter, counter) + 1
     raise RegistryError(
         f"could not write an event for {model.name}: its counter kept moving; try again"

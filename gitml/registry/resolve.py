@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gitml.errors import InvalidValueError, RegistryError
 from gitml.record import RunSummary, parse_message
-from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version, load_registry
+from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version
 from gitml.registry.tags import normalize_version
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, open_repository
@@ -132,7 +132,7 @@ def run_of_commit(repo: Repository, commit: str) -> RunSummary:
 
 
 def _resolve(repo: Repository, name: str, selector: str) -> Resolved:
-    model = find_model(load_registry(repo), name)
+    model = find_model(repo, name)
     stage = None
     if selector == LATEST:
         version = model.latest

@@ -48,10 +48,12 @@ class RegistryTag:
     message: str
 
 
-def list_registry_tags(repo: Repository) -> list[RegistryTag]:
-    """Every annotated registry tag on a commit: one `git for-each-ref`."""
+def list_registry_tags(repo: Repository, model: str | None = None) -> list[RegistryTag]:
+    """Every annotated registry tag on a commit (of `model` only, when given): one
+    `git for-each-ref`, which reads the objects of the matching tags only."""
+    patterns = [TAGS_PREFIX] if model is None else _model_patterns(model)
     out = run_git(
-        ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%1e", TAGS_PREFIX], repo.cwd
+        ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%1e", *patterns], repo.cwd
     ).stdout.decode(errors="surrogateescape")
     found = []
     for record in out.split(_RECORD):
@@ -64,6 +66,8 @@ def list_registry_tags(repo: Repository) -> list[RegistryTag]:
         name = ref[len(TAGS_PREFIX) :]
         parsed = parse_tag(name)
         if parsed is None or kind != "tag" or target_kind != "commit":
+            continue
+        if model is not None and parsed.model != model:
             continue
         found.append(
             RegistryTag(
@@ -78,6 +82,12 @@ def list_registry_tags(repo: Repository) -> list[RegistryTag]:
             )
         )
     return found
+
+
+def _model_patterns(model: str) -> list[str]:
+    """for-each-ref patterns (`*` stops at '/') matching every tag name of `model`."""
+    base = TAGS_PREFIX + model
+    return [f"{base}@*", f"{base}#*", f"{base}#*/**"]
 
 
 def list_tag_names(repo: Repository) -> set[str]:
