@@ -30,6 +30,10 @@ def test_filter_and_sort_from_the_command_line(repo_with_runs):
 def test_a_filter_on_a_key_no_run_has_is_an_empty_result(repo_with_runs):
     result = run_gitml(repo_with_runs, "ls", "--filter", "metrics.nothing > 1", "--json")
     assert result.stdout.strip() == "[]"
+    result = run_gitml(repo_with_runs, "ls", "--filter", "metrics.nothing > 1")
+    assert (
+        result.stdout == "" and result.stderr == "no runs match the filter: metrics.nothing > 1\n"
+    )
 
 
 def test_malformed_filter_points_at_the_column(repo_with_runs):

@@ -65,6 +65,9 @@ def ls(
         fields = chosen_columns(columns, selected, runs)
         click.echo((columns_csv if as_csv else columns_table)(selected, fields))
         return
+    if not selected and filter_:
+        click.echo(f"no runs match the filter: {filter_}", err=True)
+        return
     if not selected:
         others = len(runs)
         hint = f" ({others} in other experiments: gitml ls --all)" if others else ""
