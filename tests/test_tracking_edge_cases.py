@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -176,6 +177,27 @@ def test_paths_with_spaces_and_non_ascii_names(tmp_path):
     }
     assert "naïve file.txt" in cli(repo, "show", run["id"]).stdout
     assert_fsck_clean(repo)
+
+
+def test_in_a_linked_worktree_and_from_a_subfolder(repo_with_commit):
+    worktree = repo_with_commit.parent / "second worktree"
+    git(repo_with_commit, "worktree", "add", "-q", "-b", "feature", str(worktree))
+    write(worktree / "src" / "model.py", "WEIGHT = 7\n")
+    status = git(worktree, "status", "--porcelain=v1")
+    index_path = Path(git(worktree, "rev-parse", "--absolute-git-dir").strip()) / "index"
+    index = index_path.read_bytes()
+    result = gitml_cli(
+        worktree / "src", "run", "--", "python", "-c", "import os; print(os.getcwd())"
+    )
+    assert result.stdout.strip() == str(worktree / "src")  # the command runs where gitml was
+    assert git(worktree, "status", "--porcelain=v1") == status
+    assert index_path.read_bytes() == index
+    (run,) = json.loads(cli(repo_with_commit, "ls", "--json", "--all").stdout)  # shared runs
+    assert run["experiment"] == "feature"
+    assert run["base"] == git(worktree, "rev-parse", "HEAD").strip()
+    assert git(repo_with_commit, "show", f"{run['commit']}:src/model.py") == "WEIGHT = 7\n"
+    assert not (worktree / ".gitml").exists()
+    assert_fsck_clean(repo_with_commit)
 
 
 def test_a_nested_gitignore_is_honoured(repo_with_commit):

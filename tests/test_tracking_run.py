@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from gitml.cli.main import cli as main_cli
@@ -176,6 +177,16 @@ def test_exit_code_is_the_scripts_and_non_zero_is_failed(repo_with_commit):
     assert runs(repo_with_commit)[0]["status"] == "finished"
 
 
+def test_captured_output_is_bounded_and_keeps_the_tail(repo_with_commit):
+    script = "for i in range(30000): print(f'line {i:05d} ' + 'x' * 100)"
+    result = gitml(repo_with_commit, "run", "--", "python", "-c", script)
+    assert result.stdout.count("\n") == 30000  # all of it reached the terminal
+    output = run_file(repo_with_commit, only_run(repo_with_commit), ".gitml/logs/output.txt")
+    assert 900_000 < len(output) <= 1 << 20
+    assert output.endswith("line 29999 " + "x" * 100 + "\n")
+    assert "line 00000 " not in output
+
+
 def wait_for_running(repo, timeout: float = 30) -> dict:
     """The run in progress, once the script has logged its first metric."""
     deadline = time.monotonic() + timeout
@@ -187,7 +198,8 @@ def wait_for_running(repo, timeout: float = 30) -> dict:
     raise AssertionError("the run never showed as running")
 
 
-def test_sigterm_is_forwarded_and_the_run_recorded_as_killed(repo_with_commit):
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_is_forwarded_and_the_run_recorded_as_killed(repo_with_commit, signum, exit_code):
     repo = repo_with_commit
     script = "import gitml, time\ngitml.log_metric('before', 1.5)\ntime.sleep(30)\n"
     process = subprocess.Popen(
@@ -200,15 +212,15 @@ def test_sigterm_is_forwarded_and_the_run_recorded_as_killed(repo_with_commit):
         running = wait_for_running(repo)
         assert running["name"] == "sleeper"
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         process.wait(timeout=20)
         assert time.monotonic() - started < 10  # the child got the signal, it did not sleep on
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 143
+    assert process.returncode == exit_code
     run = only_run(repo)
-    assert (run["name"], run["status"], run["exit_code"]) == ("sleeper", "killed", 143)
+    assert (run["name"], run["status"], run["exit_code"]) == ("sleeper", "killed", exit_code)
     assert run["metrics"] == {"before": 1.5}
     assert not any((repo / ".git" / "gitml" / "runs").iterdir())
     assert_fsck_clean(repo)
