@@ -6,7 +6,7 @@ Git's one-second tag timestamps only break ties between events that carry
 the same counter (two machines' version tags, say).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitml.registry.tags import (
     ASSIGN,
@@ -176,16 +176,11 @@ def replay_model(name: str, events: list[Event]) -> ModelState:
             label = version.version if version else event.commit
             if version is None and label not in model.versions:
                 model.versions[label] = Version(label, event.commit, event.run_id, None, None)
-            event = _with_version(event, label)
+            event = replace(event, version=label)
         resolved.append(event)
         _apply(model, event)
     model.events = resolved
     return model
-
-
-def _with_version(event: Event, version: str) -> Event:
-    fields = {**event.__dict__, "version": version}
-    return Event(**fields)
 
 
 def _apply(model: ModelState, event: Event) -> None:

@@ -132,7 +132,8 @@ def register(
         return _write(repo, tag, summary.sha, message)
     except RefExistsError:
         raise RegistryError(
-            f"{name} {version} was registered by someone else just now; try again"
+            f"tag {build_tag(tag)} already exists (registered just now, or a tag that is no "
+            f"registry event); choose another version, e.g. {bump(version, 'patch')}"
         ) from None
 
 
