@@ -88,7 +88,7 @@ def compare_push(label: str, work: Path, base: Path, url_of) -> None:
     ours, raw = [], []
     for round_ in range(REPEAT):
         for command, times in (("gitml", ours), ("raw", raw)):
-            name = f"{label}-{command}-{round_}.git"
+            name = f"{label.split(':')[0].split()[0]}-{command}-{round_}.git"
             empty_bare(base, name)
             url = url_of(name)
             argv = (

@@ -100,6 +100,21 @@ def run_remote_git(
     return result
 
 
+def ask_remote(repo: Repository, args: list[str], remote: str) -> str:
+    """stdout of a git command that only asks the remote (`ls-remote`).
+
+    It runs the same `git` executable with the same config and credential
+    helpers, without GitPython: importing it would double the time of a
+    `gitml push` that has nothing to send.
+    """
+    from gitml.store.gitcmd import run_git
+
+    result = run_git(args, repo.cwd, check=False)
+    if result.returncode != 0:
+        raise remote_error(remote, result.stderr.decode(errors="replace"))
+    return result.stdout.decode(errors="surrogateescape")
+
+
 def _collect(stream, sink: list[bytes]) -> None:
     for chunk in iter(lambda: stream.read(65536), b""):
         sink.append(chunk)

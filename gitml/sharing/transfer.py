@@ -18,7 +18,7 @@ from gitml.errors import (
 )
 from gitml.ids import could_be_id_prefix
 from gitml.record import RunSummary
-from gitml.sharing.gitproc import Progress, remote_error, run_remote_git
+from gitml.sharing.gitproc import Progress, ask_remote, remote_error, run_remote_git
 from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
@@ -71,9 +71,9 @@ class RemoteRun:
 
 def remote_run_shas(repo: Repository, remote: str) -> dict[str, str]:
     """run id → commit sha of every run the remote has: one `git ls-remote`."""
-    result = run_remote_git(repo, ["ls-remote", "--refs", remote, RUNS_PREFIX + "*"], remote)
+    listing = ask_remote(repo, ["ls-remote", "--refs", remote, RUNS_PREFIX + "*"], remote)
     shas = {}
-    for line in result.stdout.splitlines():
+    for line in listing.splitlines():
         sha, _, ref = line.partition("\t")
         run_id = parse_run_ref(ref)
         if run_id:
