@@ -226,6 +226,10 @@ def to_metric_value(key: str, value: object) -> float:
         raise InvalidValueError(
             f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
         ) from None
+    except OverflowError:
+        raise InvalidValueError(
+            f"metric {key!r} is too large for a float (a 64-bit double): log it scaled"
+        ) from None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
