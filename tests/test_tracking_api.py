@@ -172,6 +172,14 @@ def test_artifacts_text_and_dicts_are_stored_byte_for_byte(repo_with_commit, tmp
     assert not stored("report.yaml").lstrip().startswith(b"{")  # YAML, not JSON
 
 
+def test_outside_a_repository_the_api_says_so(tmp_path):
+    from gitml.errors import NotARepositoryError
+
+    with pytest.raises(NotARepositoryError, match="not a git repository"):
+        gitml.start_run(repo=tmp_path)
+    assert gitml.active_run() is None
+
+
 def test_get_run_of_a_running_run_and_unknown_runs(repo_with_commit):
     with gitml.start_run(name="live", params={"a": 1}, repo=repo_with_commit):
         gitml.log_metric("m", 3)
@@ -192,6 +200,8 @@ def test_bad_values_raise_clear_errors_and_the_run_goes_on(repo_with_commit):
             gitml.log_metric("acc", "high")
         with pytest.raises(InvalidValueError, match="must be a number"):
             gitml.log_metric("acc", None)
+        with pytest.raises(InvalidValueError, match="too large for a float"):
+            gitml.log_metric("acc", 10**400)
         with pytest.raises(InvalidValueError, match="step must be an integer"):
             gitml.log_metric("acc", 1.0, step=1.5)
         with pytest.raises(InvalidValueError):

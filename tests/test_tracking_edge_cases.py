@@ -200,6 +200,14 @@ def test_in_a_linked_worktree_and_from_a_subfolder(repo_with_commit):
     assert_fsck_clean(repo_with_commit)
 
 
+def test_a_git_operation_holding_the_index_lock_does_not_stop_a_run(repo_with_commit):
+    lock = repo_with_commit / ".git" / "index.lock"
+    lock.write_bytes(b"held by another git command")
+    gitml_cli(repo_with_commit, "run", "--", "python", "-c", "pass")
+    assert lock.read_bytes() == b"held by another git command"
+    assert only_run(repo_with_commit)["status"] == "finished"
+
+
 def test_a_nested_gitignore_is_honoured(repo_with_commit):
     write(repo_with_commit / "a" / "b" / ".gitignore", "secret_dir/\n*.ckpt\n!keep.ckpt\n")
     write(repo_with_commit / "a" / "b" / "model.ckpt", "ignored\n")
