@@ -435,3 +435,26 @@ def test_models_whose_names_share_a_prefix_stay_apart(runs):
     assert registry.which(repo, "linear@team/prod").version == "v0.0.1"
     assert registry.which(repo, "linear/v2@latest").version == "v0.0.1"
     assert [m.name for m in registry.list_models(repo)] == ["lin", "linear", "linear/v2"]
+
+
+class Doubler:
+    """A model the python_function flavor can save and load back."""
+
+    def predict(self, rows):
+        return [2 * value for value in rows]
+
+
+def test_load_model_follows_a_models_uri_through_the_registry(repo_with_commit):
+    import numpy
+
+    from gitml.models.load import load_model
+    from gitml.models.save import log_model
+
+    with gitml.start_run(name="train", repo=repo_with_commit):
+        log_model(Doubler(), "clf")
+    event = registry.register(repo_with_commit, "clf", "train")  # the run's single model
+    assert event.artifact == "clf"
+    registry.promote(repo_with_commit, "clf", "v0.0.1", "production")
+    for uri in ("models:/clf@production", "models:/clf/production", "models:/clf/v0.0.1"):
+        model = load_model(uri, repo=repo_with_commit)
+        assert numpy.ravel(model.predict([1, 2, 3])).tolist() == [2, 4, 6], uri
