@@ -58,13 +58,12 @@ def test_every_command_and_option_has_help(path):
 
 @pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
 def test_every_command_prints_its_help(path):
+    command = dict(all_commands())[path]
     result = CliRunner().invoke(cli, [*path, "--help"], prog_name="gitml")
     assert result.exit_code == 0, result.output
     assert f"Usage: gitml {' '.join(path)}" in result.output
-    first_line = load(COMMANDS[path[0]]) if len(path) == 1 else None
-    if first_line is not None:
-        summary = (first_line.help or "").strip().splitlines()[0].split(":")[0]
-        assert summary[:30] in " ".join(result.output.split())
+    first_words = " ".join((command.help or command.short_help or "").split()[:4])
+    assert first_words in " ".join(result.output.split())
 
 
 def test_the_root_command_and_its_options_have_help():
