@@ -82,3 +82,22 @@ def test_gc_needs_a_selection(repo_with_runs):
     result = gitml(repo_with_runs, "gc", "--older-than", "soon", check=False)
     assert result.stderr.startswith("gitml: error: --older-than 'soon' is not a duration or a date")
     assert names(repo_with_runs) == ["alpha", "beta", "gamma"]
+
+
+def test_docs_mention_every_sharing_command_and_option():
+    """docs/sharing.md names each sharing command and each of its options."""
+    from pathlib import Path
+
+    import click
+
+    from gitml.cli import sharing
+
+    text = (Path(__file__).parent.parent / "docs" / "sharing.md").read_text()
+    commands = [sharing.push, sharing.fetch, sharing.pull, sharing.rm, sharing.gc]
+    commands += [*sharing.remote_group.commands.values(), *sharing.hooks_group.commands.values()]
+    for command in commands:
+        assert command.name in text, command.name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.opts[0] in text, f"{command.name} {param.opts[0]}"
+    assert "--remote" in text
