@@ -214,10 +214,13 @@ def test_a_nested_gitignore_is_honoured(repo_with_commit):
     write(repo_with_commit / "a" / "b" / "keep.ckpt", "re-included\n")
     write(repo_with_commit / "a" / "b" / "secret_dir" / "x.txt", "ignored\n")
     write(repo_with_commit / "a" / "model.ckpt", "not under the nested rule\n")
+    write(repo_with_commit / ".git" / "info" / "exclude", "local-only.txt\n")
+    write(repo_with_commit / "local-only.txt", "excluded by .git/info/exclude\n")
     gitml_cli(repo_with_commit, "run", "--", "python", "-c", "pass")
     files = tree_files(repo_with_commit, only_run(repo_with_commit))
     assert {"a/b/.gitignore", "a/b/keep.ckpt", "a/model.ckpt"} <= files
     assert "a/b/model.ckpt" not in files and "a/b/secret_dir/x.txt" not in files
+    assert "local-only.txt" not in files
 
 
 # 10. values
