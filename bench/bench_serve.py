@@ -147,9 +147,15 @@ class Client:
 
 
 class RssSampler(threading.Thread):
+    """Peak summed RSS of the server's process tree, and its peak summed PSS.
+
+    RSS counts a page shared by forked workers once per worker; PSS divides it among
+    them, so it is the memory the tree really holds.
+    """
+
     def __init__(self, pid):
         super().__init__(daemon=True)
-        self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.pid, self.peak, self.peak_pss, self.done = pid, 0, 0, threading.Event()
 
     def run(self):
         import psutil
@@ -157,9 +163,11 @@ class RssSampler(threading.Thread):
         while not self.done.is_set():
             try:
                 root = psutil.Process(self.pid)
-                total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
-                self.peak = max(self.peak, total)
-            except psutil.NoSuchProcess:
+                tree = [root, *root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+                pss = sum(getattr(p.memory_full_info(), "pss", 0) for p in tree)
+                self.peak_pss = max(self.peak_pss, pss)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
             self.done.wait(0.25)
 
@@ -317,6 +325,7 @@ def measure_gitml(opts):
         "seq_p99": pct(seq, 99) * 1000,
         "startup": statistics.median(startups),
         "rss": sampler.peak / 2**20,
+        "pss": sampler.peak_pss / 2**20,
         "load": statistics.median(loads),
         "import": statistics.median(imports),
         "stop_rc": proc.returncode,
@@ -376,7 +385,7 @@ def main():
         )
     print(
         f"  sequential p99 {ours['seq_p99']:.2f} ms; errors {ours['errors']}/{ours['requests']}; "
-        f"exit code after SIGTERM {ours['stop_rc']}"
+        f"exit code after SIGTERM {ours['stop_rc']}; peak PSS {ours['pss']:.0f} MiB"
     )
     print(
         f"  load_model in a fresh process: median {ours['load']:.3f} s of {opts['loads']} runs; "
