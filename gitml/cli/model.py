@@ -123,12 +123,15 @@ def ls(obj, include_deprecated, as_json) -> None:
     from gitml.registry import allowed_stages, list_models
 
     repo = obj.repo
-    models = list_models(repo, include_deprecated)
+    every = list_models(repo, include_deprecated=True)
+    models = [m for m in every if include_deprecated or not m.deprecated]
     if as_json:
         fmt.echo_json([m.to_json() for m in models])
         return
     if not models:
-        click.echo("no models in the registry (gitml model register NAME RUN)", err=True)
+        hidden = len(every)
+        hint = f"{hidden} deprecated: gitml model ls --all" if hidden else "gitml model register"
+        click.echo(f"no models in the registry ({hint})", err=True)
         return
     stages = list(allowed_stages(repo))
     for m in models:
