@@ -52,7 +52,7 @@ def predict(obj, model_uri, input_path, output_path) -> None:
     default=5000,
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Port to listen on.",
+    help="Port to listen on (0: any free port, printed at start-up).",
 )
 @click.option(
     "--workers",
