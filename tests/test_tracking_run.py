@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -148,11 +149,18 @@ def test_output_is_streamed_live_and_captured(repo_with_commit):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # The script waits for `go`: its first line can only arrive if it is streamed.
+    # (A timer lets it go after 20 s so that a broken stream fails instead of hanging.)
+    timer = threading.Timer(20, go.write_text, args=("",))
+    timer.start()
     try:
-        # The script waits for `go`: its first line can only arrive if it is streamed.
-        assert process.stdout.readline() == "first line\n"
+        first = process.stdout.readline()
+        arrived_while_waiting = not go.exists()
     finally:
+        timer.cancel()
         go.write_text("")
+    assert first == "first line\n"
+    assert arrived_while_waiting
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert stdout == "after go\n"
