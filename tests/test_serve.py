@@ -15,6 +15,7 @@ from tests.test_models_helpers import (
     train_sklearn,
     train_torch,
 )
+from tests.utils import assert_fsck_clean
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,7 @@ def test_serves_a_run_model_and_stops_cleanly_on_sigterm(repo_with_commit):
     assert code == 0
     assert f"gitml: serving on http://127.0.0.1:{server.port} (POST /invocations" in err
     assert "Traceback" not in err
+    assert_fsck_clean(repo_with_commit)
 
 
 def test_several_workers_share_the_port_and_all_stop(tmp_path):
