@@ -3,6 +3,7 @@
 import http.client
 import os
 import threading
+import time
 
 import pytest
 
@@ -154,11 +155,29 @@ def test_several_workers_share_the_port_and_all_stop(tmp_path):
             assert len(answer["predictions"]) == 2 and len(answer["predictions"][0]) == 1
         status, answer = send(conns[0], "POST", "/invocations", {"inputs": [[1.0, 2.0]]})
         assert status == 400 and "shape [1, 2]" in answer["message"]
+
+        # a worker that dies after start-up (older than 2 s) is replaced
+        time.sleep(max(0.0, 2.2 - (time.time() - min(c.create_time() for c in children))))
+        children[0].kill()
+        children[0].wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while len(live := _live_children(server.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(live) == 2 and children[0].pid not in {c.pid for c in live}
+        assert server.request("POST", "/invocations", {"inputs": X[:1].tolist()})[0] == 200
+        children = live
     finally:
         code, err = server.stop()
     assert code == 0, err
     assert "with 2 workers" in err
+    assert "died (status 9); starting another" in err
     assert not any(child.is_running() and child.status() != "zombie" for child in children)
+
+
+def _live_children(pid: int) -> list:
+    import psutil
+
+    return [c for c in psutil.Process(pid).children() if c.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_a_model_that_fails_to_load_stops_start_up_with_one_line(tmp_path):
