@@ -130,6 +130,10 @@ def resolve(repo: Repository, text: str) -> RunSummary:
     matches = set()
     if text in names:
         matches.add(names[text])
+        # Names are unique among runs recorded here, but runs fetched from a
+        # clone may share one: every run with that name is a candidate.
+        cache = _read_names_cache(repo)
+        matches.update(run_id for run_id in ids if cache.get(run_id) == text)
     if could_be_id_prefix(text):
         matches.update(i for i in [*ids, *running] if i.startswith(text))
     if len(matches) > 1:

@@ -42,7 +42,7 @@ class RunNotFoundError(GitmlError):
         if self.candidates:
             listed = ", ".join(self.candidates[:10])
             more = f" (and {len(self.candidates) - 10} more)" if len(self.candidates) > 10 else ""
-            msg = f"'{ref}' is ambiguous: it matches {listed}{more}; give more characters"
+            msg = f"'{ref}' is ambiguous: it matches {listed}{more}; use more characters of the id"
         else:
             msg = f"no run matches '{ref}' (see `gitml ls --all` for run ids and names)"
         super().__init__(msg)
