@@ -112,6 +112,23 @@ def test_an_ambiguous_prefix_lists_the_candidates(runs_repo):
         assert run_id in line
 
 
+def test_a_name_shared_with_runs_fetched_from_a_clone_is_ambiguous(repo_with_commit, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo_with_commit), str(clone))
+    for where in (repo_with_commit, clone):
+        with gitml.start_run(name="baseline", repo=where):
+            gitml.log_metric("m", 1)
+    git(repo_with_commit, "fetch", "-q", str(clone), "refs/gitml/*:refs/gitml/*")
+    ids = sorted(run["id"] for run in ls_json(repo_with_commit))
+    assert len(ids) == 2
+    result = invoke(repo_with_commit, "show", "baseline")
+    assert result.exit_code == 1
+    assert "ambiguous" in result.stderr and all(i in result.stderr for i in ids)
+    for run_id in ids:  # each one still resolves by id
+        shown = invoke(repo_with_commit, "show", "--json", run_id[:20])
+        assert json.loads(shown.stdout)["id"] == run_id
+
+
 def test_an_unknown_run_is_a_one_line_error(runs_repo):
     for text in ("zzzz", "no-such-run", "x"):
         result = invoke(runs_repo, "show", text)
