@@ -26,6 +26,7 @@ from gitml.search import (
 )
 from gitml.sorting import (
     RunQuery,
+    SortKey,
     parse_columns,
     parse_sort_key,
     select_runs,
@@ -257,3 +258,18 @@ def test_bad_sort_keys_and_columns_are_one_clear_error():
         Field("tags", "a,b"),
         Field("metrics", "acc"),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.floats(allow_infinity=False)), max_size=12),
+    st.booleans(),
+)
+def test_sorting_orders_values_and_puts_missing_last(values, descending):
+    runs = [run(f"r{i}", metrics={} if v is None else {"m": v}) for i, v in enumerate(values)]
+    ordered = sort_runs(runs, [SortKey(Field("metrics", "m"), descending)])
+    assert sorted(r.name for r in ordered) == sorted(r.name for r in runs)
+    present = [r.metrics["m"] for r in ordered if not math.isnan(r.metrics.get("m", math.nan))]
+    assert present == sorted(present, reverse=descending)
+    missing_from = len(present)
+    assert all(math.isnan(r.metrics.get("m", math.nan)) for r in ordered[missing_from:])
