@@ -7,6 +7,7 @@ else must simply work.
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -206,6 +207,28 @@ def test_a_git_operation_holding_the_index_lock_does_not_stop_a_run(repo_with_co
     gitml_cli(repo_with_commit, "run", "--", "python", "-c", "pass")
     assert lock.read_bytes() == b"held by another git command"
     assert only_run(repo_with_commit)["status"] == "finished"
+
+
+def test_runs_survive_git_gc_and_packed_refs(repo_with_commit):
+    repo = repo_with_commit
+    for name in ("one", "two"):
+        with gitml.start_run(name=name, repo=repo):
+            gitml.log_metric("m", 1)
+            gitml.log_text("artifact", "a.txt")
+    git(repo, "gc", "-q", "--prune=now")
+    git(repo, "pack-refs", "--all")
+    assert not list((repo / ".git" / "refs" / "gitml" / "runs").glob("*"))
+    assert not list((repo / ".git" / "refs" / "heads").glob("*"))
+    shutil.rmtree(repo / ".git" / "gitml" / "cache", ignore_errors=True)
+    assert [r["name"] for r in json.loads(cli(repo, "ls", "--json").stdout)] == ["two", "one"]
+    shown = json.loads(cli(repo, "show", "--json", "one").stdout)  # read from a pack
+    assert shown["metrics"]["m"]["last"] == 1 and shown["artifacts"][0]["path"] == "a.txt"
+    refused = gitml_cli(repo, "run", "--name", "two", "--", "python", "-c", "pass", check=False)
+    assert "already used" in refused.stderr
+    gitml_cli(repo, "run", "--name", "three", "--", "python", "-c", "pass")
+    three = json.loads(cli(repo, "show", "--json", "three").stdout)
+    assert three["base"] == git(repo, "rev-parse", "HEAD").strip()
+    assert_fsck_clean(repo)
 
 
 def test_a_nested_gitignore_is_honoured(repo_with_commit):
