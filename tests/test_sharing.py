@@ -259,3 +259,28 @@ def test_registry_tags_travel_with_runs(shared, tmp_path):
     assert sorted(out["tags"]) == ["model#prod#1", "model@v1.0.0"]
     assert git(other, "rev-parse", "model@v1.0.0^{commit}").strip() == alpha["commit"]
     assert_fsck_clean(other)
+
+
+def test_ls_remote_lists_ids_without_fetching(shared, tmp_path):
+    work, remote = shared
+    gitml(work, "push", "alpha")
+    other = clone(remote, tmp_path / "other")
+    alpha = next(run["id"] for run in ls_json(work) if run["name"] == "alpha")
+    lines = gitml(other, "ls", "--remote", "origin").stdout.splitlines()
+    assert lines[0].split() == ["ID", "STARTED", "LOCAL"]
+    assert lines[1].split()[0] == alpha and lines[1].split()[-1] == "no"
+    assert len(lines) == 2
+    assert run_refs(other) == {}
+    listed = json.loads(gitml(work, "ls", "--remote", "origin", "--json").stdout)
+    assert listed == [
+        {"id": alpha, "commit": run_refs(work)[f"refs/gitml/runs/{alpha}"], "local": True}
+    ]
+
+
+def test_push_delete_needs_runs(shared):
+    work, _ = shared
+    result = gitml(work, "push", "--delete", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "gitml: error: say which runs to delete on the remote: gitml push --delete RUN…\n"
+    )
