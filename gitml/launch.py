@@ -23,7 +23,6 @@ class LaunchRequest:
     entry_point: str | None = None
     env_manager: str | None = None  # None: the project's, else local
     directory: Path | None = None  # where gitml was started (-C), for the project file
-    env_spec: Path | None = None  # a recorded spec to use instead of the project's (rerun)
 
 
 @dataclass
@@ -85,7 +84,7 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
         entry = project.entry_point(request.entry_point or DEFAULT_ENTRY_POINT)
         params = resolve_params(entry, params, directory)
         command, entry_name, cwd = render_command(entry, params), entry.name, project.root
-    spec_path = request.env_spec or _spec_path(repo, project)
+    spec_path = _spec_path(repo, project)
     spec = read_spec(spec_path) if spec_path else None
     manager = request.env_manager or (project.env_manager if project else None) or "local"
     prepared = prepare_environment(manager, spec)
