@@ -56,10 +56,7 @@ def _staged_history(repo: Repository, run: RunSummary) -> dict[str, list[Point]]
     from gitml.staging import Staging
 
     staged = Staging(staging_path(repo, run.id)).read()
-    return {
-        key: [Point(step, value, ms) for step, value, ms in points]
-        for key, points in staged.metrics.items()
-    }
+    return {key: parse_points(data) for key, data in staged.metrics.items()}
 
 
 def _select(history: dict[str, list[Point]], keys: list[str] | None, run: RunSummary) -> dict:

@@ -149,3 +149,44 @@ def test_sparkline_and_steps():
     assert sparkline([5], scale=(0, 10)) == "▅"
     points = [Point(2, 1.0, 0), Point(0, 3.0, 0), Point(2, 4.0, 0)]
     assert by_step(points) == [Point(0, 3.0, 0), Point(2, 4.0, 0)]
+
+
+def test_history_of_a_run_in_progress_comes_from_its_staging_folder(curves, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    go = tmp_path / "go"
+    script = write(
+        tmp_path / "live.py",
+        "import gitml, os, time\n"
+        "gitml.start_run(name='live')\n"
+        "for step in range(3):\n"
+        "    gitml.log_metric('loss', 3 - step, step=step)\n"
+        "print('logged', flush=True)\n"
+        f"while not os.path.exists({str(go)!r}):\n"
+        "    time.sleep(0.05)\n"
+        "gitml.end_run()\n",
+    )
+    child = subprocess.Popen(
+        [sys.executable, str(script)], cwd=curves, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline() == "logged\n"
+        data = json.loads(gitml(curves, "metrics", "live", "--json").stdout)
+        assert [(p["step"], p["value"]) for p in data["loss"]] == [(0, 3.0), (1, 2.0), (2, 1.0)]
+        listed = gitml(curves, "ls", "--filter", "status = 'running'", "--json").stdout
+        assert [r["name"] for r in json.loads(listed)] == ["live"]
+        busy = gitml(curves, "diff", "slow", "live", check=False)
+        assert busy.returncode == 1
+        assert (
+            busy.stderr == "gitml: error: run live is still running; compare it once it has ended\n"
+        )
+    finally:
+        go.touch()
+        child.wait(timeout=30)
+    deadline = time.time() + 10
+    while "live" not in gitml(curves, "ls", "--json").stdout and time.time() < deadline:
+        time.sleep(0.1)
+    committed = json.loads(gitml(curves, "metrics", "live", "loss", "--json").stdout)
+    assert [(p["step"], p["value"]) for p in committed["loss"]] == [(0, 3.0), (1, 2.0), (2, 1.0)]
