@@ -432,6 +432,22 @@ def test_a_large_untracked_file_is_left_out_with_a_warning(repo_with_commit):
     assert (repo_with_commit / "dataset.bin").stat().st_size == 11 << 20
 
 
+def test_awkward_untracked_file_names_are_excluded_literally(repo_with_commit):
+    repo = repo_with_commit
+    git(repo, "config", "gitml.artifactSizeLimit", "1k")
+    write(repo / "big[1]\nx.bin", "x" * 5000)  # glob characters and a newline
+    write(repo / "big1\nx.bin", "small: must not be caught by a glob\n")
+    write(repo / "we:ird" / "*" / ".env", "SECRET=1\n")
+    write(repo / "we:ird" / "*" / "ok.txt", "fine\n")
+    write(repo / ":(top)magic.txt", "a name that looks like pathspec magic\n")
+    gitml_cli(repo, "run", "--", "python", "-c", "pass")
+    run = only_run(repo)
+    files = tree_files(repo, run)
+    assert {"big1\nx.bin", "we:ird/*/ok.txt", ":(top)magic.txt"} <= files
+    assert "big[1]\nx.bin" not in files and "we:ird/*/.env" not in files
+    assert record(repo, run)["skipped"] == {"large": ["big[1]\nx.bin"], "secret": ["we:ird/*/.env"]}
+
+
 def test_a_large_tracked_file_stays_in_the_snapshot(repo_with_commit):
     git(repo_with_commit, "config", "gitml.artifactSizeLimit", "1k")
     write(repo_with_commit / "weights.txt", "w" * 4000)
