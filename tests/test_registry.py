@@ -1,6 +1,7 @@
 """The model registry on real repositories: real annotated tags, the real CLI."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,8 @@ def test_history_shows_every_event_with_run_author_and_message(runs):
         ("unassign", "v0.0.1", "dev", 3),
     ]
     assert events[0]["message"] == "Registered linear v0.0.1 from run alpha.\n\nfirst"
-    assert {e["author"] for e in events} == {"Test User"}
+    assert {(e["author"], e["email"]) for e in events} == {("Test User", "test@example.com")}
+    assert all(abs(e["time"] - time.time()) < 600 for e in events)
     table = gitml_cli(runs, "model", "history", "linear", env=_wide()).stdout.splitlines()
     assert table[0].split() == [
         "#",
