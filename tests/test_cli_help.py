@@ -1,10 +1,12 @@
-"""Meta-test: every command in `gitml.cli.main.COMMANDS`, and every option of it, has help.
+"""Meta-test: every command in `gitml.cli.main.COMMANDS`, and every option of it, has
+help, and every command is named (`gitml <command>`) in README.md or docs/*.md.
 
 It walks the COMMANDS table, so a command added later is covered without
 touching this file. Groups are walked down to their leaf commands.
 """
 
 import importlib
+from pathlib import Path
 
 import click
 import pytest
@@ -75,3 +77,14 @@ def test_the_root_command_and_its_options_have_help():
     assert result.exit_code == 0
     for name in COMMANDS:
         assert name in result.output
+
+
+def documentation() -> str:
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
+def test_every_command_appears_in_the_docs(path):
+    assert f"gitml {' '.join(path)}" in documentation(), "document it in docs/<topic>.md"
