@@ -191,6 +191,30 @@ def test_a_script_using_the_api_killed_by_kill_9_is_recovered(repo_with_commit):
     assert_fsck_clean(repo_with_commit)
 
 
+def test_a_recovery_cut_short_is_finished_by_the_next_command(repo_with_commit):
+    write(
+        repo_with_commit / "script.py",
+        "import os, gitml\n"
+        "gitml.start_run(name='twice-dead')\n"
+        "gitml.log_metric('m', 5)\n"
+        "os.kill(os.getpid(), 9)\n",
+    )
+    subprocess.run([sys.executable, "script.py"], cwd=repo_with_commit)
+    (folder,) = staging_folders(repo_with_commit)
+    # What a recovering process leaves when it dies after claiming the folder:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    claimed = repo_with_commit / ".git" / "gitml" / "recovering" / f"{folder.name}.{dead.pid}"
+    claimed.parent.mkdir(parents=True)
+    folder.rename(claimed)
+    result = gitml(repo_with_commit, "recover")
+    assert "recovered run twice-dead" in result.stderr
+    (run,) = ls_all(repo_with_commit)
+    assert (run["name"], run["status"], run["metrics"]) == ("twice-dead", "killed", {"m": 5})
+    assert list(claimed.parent.iterdir()) == []
+    assert_fsck_clean(repo_with_commit)
+
+
 def test_recovery_by_several_processes_at_once_commits_each_run_once(repo_with_commit):
     code = (
         "import os, gitml\n"
