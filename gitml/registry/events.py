@@ -176,7 +176,8 @@ def replay_model(name: str, events: list[Event]) -> ModelState:
             label = version.version if version else event.commit
             if version is None and label not in model.versions:
                 model.versions[label] = Version(label, event.commit, event.run_id, None, None)
-            event = replace(event, version=label)
+            if event.version != label:
+                event = replace(event, version=label)
         resolved.append(event)
         _apply(model, event)
     model.events = resolved
