@@ -5,6 +5,7 @@ Everything here happens before the run starts, so bad input or an
 environment that cannot be built leaves no run behind.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ class LaunchRequest:
     entry_point: str | None = None
     env_manager: str | None = None  # None: the project's, else local
     directory: Path | None = None  # where gitml was started (-C), for the project file
+    on_build: Callable[[str], None] | None = None  # told before an environment is built
 
 
 @dataclass
@@ -87,7 +89,7 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
     spec_path = _spec_path(repo, project)
     spec = read_spec(spec_path) if spec_path else None
     manager = request.env_manager or (project.env_manager if project else None) or "local"
-    prepared = prepare_environment(manager, spec)
+    prepared = prepare_environment(manager, spec, request.on_build)
     return Launch(
         command=command,
         params=params,

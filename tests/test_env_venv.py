@@ -114,6 +114,9 @@ def test_venv_run_uses_the_environment_and_a_cache_hit_installs_nothing(project,
     assert "hello from tinypkg" in first.stdout
     assert f"prefix {env.path}\n" in first.stdout
     assert f"venv {env.path}\n" in first.stdout
+    assert f"gitml: building a venv for {project / 'conda.yaml'} with {installer}\n" in (
+        first.stderr
+    )
     assert f"gitml: built environment {env.path}" in first.stderr
     [ref] = run_refs(project)
     record = json.loads(git(project, "show", f"{ref}:.gitml/run.json"))
@@ -133,6 +136,7 @@ def test_venv_run_uses_the_environment_and_a_cache_hit_installs_nothing(project,
     second = gitml(project, "run", "--env-manager", "venv", "--", "python", "use.py")
     assert "hello from tinypkg" in second.stdout
     assert "built environment" not in second.stderr
+    assert "building" not in second.stderr
     assert lookup(env_name(project)).path.resolve() == built_folder
     assert (env.path / "gitml-env.json").stat().st_mtime_ns == stamp
     assert len(run_refs(project)) == 2
@@ -159,7 +163,9 @@ def test_failed_install_shows_the_installer_error_and_caches_nothing(project, in
     result = gitml(project, "run", "--env-manager", "venv", "--", "python", "use.py", check=False)
 
     assert result.returncode == 1
-    assert result.stderr.startswith("gitml: error: ")
+    building, error = result.stderr.split("\n", 1)
+    assert building.startswith("gitml: building a venv for ")
+    assert error.startswith("gitml: error: ")
     assert "failed to build the environment" in result.stderr
     assert "nothing was cached" in result.stderr
     assert "tinypkg==9.9" in result.stderr.split("nothing was cached", 1)[1]  # installer's words

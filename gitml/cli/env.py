@@ -36,7 +36,10 @@ def create(obj, spec_file, env_manager) -> None:
     from gitml.launch import default_env_manager, find_spec
 
     spec = find_spec(obj.directory, spec_file)
-    prepared = prepare_environment(env_manager or default_env_manager(obj.directory), spec)
+    manager = env_manager or default_env_manager(obj.directory)
+    prepared = prepare_environment(
+        manager, spec, lambda message: click.echo(f"gitml: {message}", err=True)
+    )
     for note in prepared.notes:
         click.echo(f"gitml: warning: {note}", err=True)
     state = "built" if prepared.built else "cached"

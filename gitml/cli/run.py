@@ -64,6 +64,7 @@ def run(
         entry_point=entry_point,
         env_manager=env_manager,
         directory=obj.directory,
+        on_build=lambda message: click.echo(f"gitml: {message}", err=True),
     )
     launch = plan_launch(repo, request)
     for note in launch.notes:

@@ -2,6 +2,7 @@
 from the spec into the cache (same publication as venvs, see `cache`)."""
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from gitml.envs import cache
@@ -24,13 +25,17 @@ def find_conda() -> str:
     )
 
 
-def ensure_conda(spec: EnvSpec) -> tuple[Activation, bool, list[str]]:
+def ensure_conda(
+    spec: EnvSpec, on_build: Callable[[str], None] | None = None
+) -> tuple[Activation, bool, list[str]]:
     """The cached conda environment for `spec`, created first when missing."""
     name = cache.entry_name(spec.hash, "conda")
     found = cache.lookup(name)
     built = False
     if found is None:
         tool = find_conda()
+        if on_build:
+            on_build(f"building a conda environment for {spec.path} with {tool}")
         info = {"manager": "conda", "hash": spec.hash, "spec_file": str(spec.path), "tool": tool}
         found, built = cache.get_or_build(
             name, info, lambda folder: build_conda(spec, tool, folder)

@@ -1,5 +1,6 @@
 """Choose and prepare the environment a run executes in."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitml.envs.activate import Activation
@@ -16,8 +17,13 @@ class PreparedEnv:
     notes: list[str] = field(default_factory=list)  # warnings for the user
 
 
-def prepare_environment(manager: str, spec: EnvSpec | None) -> PreparedEnv:
-    """The environment for `spec` under `manager`, built when it is not cached."""
+def prepare_environment(
+    manager: str, spec: EnvSpec | None, on_build: Callable[[str], None] | None = None
+) -> PreparedEnv:
+    """The environment for `spec` under `manager`, built when it is not cached.
+
+    `on_build(message)` is called before a build starts (builds can take minutes).
+    """
     if manager not in MANAGERS:
         raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(MANAGERS)}")
     if manager == "local":
@@ -32,7 +38,7 @@ def prepare_environment(manager: str, spec: EnvSpec | None) -> PreparedEnv:
     if manager == "venv":
         from gitml.envs.venv import ensure_venv
 
-        return PreparedEnv(*ensure_venv(spec))
+        return PreparedEnv(*ensure_venv(spec, on_build))
     from gitml.envs.conda import ensure_conda
 
-    return PreparedEnv(*ensure_conda(spec))
+    return PreparedEnv(*ensure_conda(spec, on_build))

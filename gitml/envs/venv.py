@@ -7,6 +7,7 @@
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from gitml.envs import cache
@@ -30,7 +31,9 @@ def choose_installer() -> str:
     return "uv" if shutil.which("uv") else "pip"
 
 
-def ensure_venv(spec: EnvSpec) -> tuple[Activation, bool, list[str]]:
+def ensure_venv(
+    spec: EnvSpec, on_build: Callable[[str], None] | None = None
+) -> tuple[Activation, bool, list[str]]:
     """The cached environment for `spec`, built first when missing.
 
     Returns (activation, built now, notes for the user).
@@ -48,6 +51,8 @@ def ensure_venv(spec: EnvSpec) -> tuple[Activation, bool, list[str]]:
             for dep in spec.skipped_for_pip
         )
         installer = choose_installer()
+        if on_build:
+            on_build(f"building a venv for {spec.path} with {installer}")
         info = {
             "manager": "venv",
             "hash": spec.hash,
