@@ -58,6 +58,8 @@ def run(
     from gitml.runner import check_artifact_paths, check_command, execute
 
     repo = obj.repo
+    artifact_paths = check_artifact_paths(repo, list(artifacts))
+    tag_values = parse_pairs(tags, "tag")
     request = LaunchRequest(
         command=list(command),
         params=parse_pairs(params, "param"),
@@ -73,12 +75,11 @@ def run(
         click.echo(f"gitml: built environment {launch.activation.prefix}", err=True)
     command = launch.command
     check_command(command, launch.activation.search_path)
-    artifact_paths = check_artifact_paths(repo, list(artifacts))
     options = RunOptions(
         name=name,
         experiment=experiment,
         params=launch.params,
-        tags=parse_pairs(tags, "tag"),
+        tags=tag_values,
         note=message,
         command=command,
         entry_point=launch.entry_point,
