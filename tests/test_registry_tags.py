@@ -155,3 +155,71 @@ def test_bump_and_normalize():
     assert normalize_version("1.2.3") == "v1.2.3"
     assert normalize_version("v1.2") is None
     assert is_valid_name("my-model/v2") and not is_valid_name("my_model")
+
+
+# replay, without git: the order of the tags and their times do not matter
+
+
+@st.composite
+def histories(draw):
+    """Tags of one model: versions on distinct commits, then counted events."""
+    from gitml.registry.tagstore import RegistryTag
+
+    count = draw(st.integers(min_value=1, max_value=4))
+    versions = [f"v0.0.{i + 1}" for i in range(count)]
+    commits = {v: f"{i:040x}" for i, v in enumerate(versions)}
+    tags = [
+        RegistryTag(
+            f"linear@{v}",
+            TagName(REGISTER, "linear", version=v),
+            "0" * 40,
+            commits[v],
+            "a",
+            "e",
+            draw(st.integers(0, 10**9)),
+            build_message(TagMessage(f"Registered {v}.", version=v, counter=i + 1)),
+        )
+        for i, v in enumerate(versions)
+    ]
+    counter = count
+    for _ in range(draw(st.integers(min_value=0, max_value=12))):
+        counter += 1
+        kind = draw(st.sampled_from([ASSIGN, ASSIGN, UNASSIGN, DEREGISTER, DEPRECATE]))
+        version = draw(st.sampled_from(versions))
+        stage = draw(st.sampled_from(["dev", "production"]))
+        keep = kind == ASSIGN and draw(st.booleans())
+        parsed = TagName(
+            kind,
+            "linear",
+            version=version if kind == DEREGISTER else None,
+            stage=stage if kind in (ASSIGN, UNASSIGN) else None,
+            counter=counter,
+        )
+        message = build_message(TagMessage("x", version=version, keep_previous=keep))
+        tags.append(
+            RegistryTag(
+                build_tag(parsed), parsed, "0" * 40, commits[version], "a", "e",
+                draw(st.integers(0, 10**9)), message,
+            )
+        )  # fmt: skip
+    return tags
+
+
+@given(histories(), st.randoms())
+def test_replay_depends_on_counters_only(tags, random):
+    from gitml.registry.events import replay
+
+    expected = replay(tags)["linear"]
+    shuffled = list(tags)
+    random.shuffle(shuffled)
+    state = replay(shuffled)["linear"]
+    assert state.stages == expected.stages
+    assert state.deprecated == expected.deprecated
+    assert [e.tag for e in state.events] == [e.tag for e in expected.events]
+    counted = [e.counter for e in state.events]
+    assert counted == sorted(counted)
+    # a stage never holds a deregistered version, and holds one version unless kept
+    for held in state.stages.values():
+        assert all(not state.versions[v].deregistered for v in held)
+        assert len(held) == len(set(held))
+        assert len(held) <= 1 or any(e.keep_previous for e in state.events)

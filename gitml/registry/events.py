@@ -197,6 +197,8 @@ def _apply(model: ModelState, event: Event) -> None:
                 held.remove(event.version)
     elif event.kind == ASSIGN:
         held = model.stages.setdefault(event.stage, [])
+        if model.versions[event.version].deregistered:
+            return  # another clone promoted it concurrently: a withdrawn version stays out
         if event.version in held:
             held.remove(event.version)
         if not event.keep_previous:
