@@ -23,7 +23,8 @@ for d in m.distributions():
     name = d.metadata["Name"]
     if name and name.lower() not in dists:
         dists[name.lower()] = f"{name}=={d.version}"
-print(json.dumps({"python": sys.executable, "paths": [p for p in sys.path if p],
+paths = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+print(json.dumps({"python": sys.executable, "paths": paths,
                   "packages": sorted(dists.values(), key=str.lower)}))
 """
 
@@ -60,7 +61,11 @@ def interpreter_for(command: list[str]) -> str:
 
 
 def installed_packages(interpreter: str, cache_dir: Path) -> list[str]:
-    """`name==version` for every distribution `interpreter` sees, cached by folder mtimes."""
+    """`name==version` for every distribution `interpreter` sees.
+
+    Cached until a site-packages folder of that interpreter changes (installing or
+    removing a package adds or removes a `.dist-info` folder there).
+    """
     cache_file = cache_dir / ("freeze-" + hashlib.sha256(interpreter.encode()).hexdigest()[:16])
     try:
         cached = json.loads(cache_file.read_text())
