@@ -466,3 +466,15 @@ def test_load_model_follows_a_models_uri_through_the_registry(repo_with_commit):
     for uri in ("models:/clf@production", "models:/clf/production", "models:/clf/v0.0.1"):
         model = load_model(uri, repo=repo_with_commit)
         assert numpy.ravel(model.predict([1, 2, 3])).tolist() == [2, 4, 6], uri
+
+
+def test_stages_come_from_an_mlproject_file_too(repo_with_commit):
+    from gitml.errors import ProjectFileError
+
+    repo = open_repository(repo_with_commit)
+    assert registry.allowed_stages(repo) == ("dev", "staging", "production", "archived")
+    write(repo_with_commit / "MLproject", "name: demo\nstages: [qa, prod]\n")
+    assert registry.allowed_stages(repo) == ("qa", "prod")
+    write(repo_with_commit / "gitml.yaml", "stages: prod\n")
+    with pytest.raises(ProjectFileError, match="stages must be a list of names"):
+        registry.allowed_stages(repo)

@@ -1,4 +1,8 @@
-"""The stages a model version may be assigned to: `stages:` in gitml.yaml, or the defaults."""
+"""The stages a model version may be assigned to: the project's `stages:`, or the defaults.
+
+The project file (`gitml.yaml`, or `MLproject`) at the repository root is
+read by `gitml.project`, the one reader of project files.
+"""
 
 from gitml.errors import InvalidValueError
 from gitml.registry.tags import NAME_RULE, is_valid_name
@@ -12,26 +16,19 @@ def allowed_stages(repo: Repository) -> tuple[str, ...]:
     """The stages this repository allows, in the order the project lists them."""
     if repo.root is None:
         return DEFAULT_STAGES
-    path = repo.root / PROJECT_FILE
-    if not path.is_file():
-        return DEFAULT_STAGES
-    import yaml
+    from gitml.project import PROJECT_FILES, load_project
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise InvalidValueError(f"{path} is not valid YAML: {error}") from None
-    stages = data.get("stages") if isinstance(data, dict) else None
-    if stages is None:
-        return DEFAULT_STAGES
-    if not isinstance(stages, list) or not stages:
-        raise InvalidValueError(
-            f"'stages' in {path} must be a non-empty list of names, e.g. [dev, production]"
-        )
-    for stage in stages:
-        if not isinstance(stage, str) or not is_valid_name(stage):
-            raise InvalidValueError(f"stage {stage!r} in {path} is not valid: use {NAME_RULE}")
-    return tuple(dict.fromkeys(stages))
+    for name in PROJECT_FILES:
+        path = repo.root / name
+        if path.is_file():
+            stages = load_project(path).stages
+            for stage in stages:
+                if not is_valid_name(stage):
+                    raise InvalidValueError(
+                        f"stage {stage!r} in {path} is not valid: use {NAME_RULE}"
+                    )
+            return tuple(dict.fromkeys(stages)) or DEFAULT_STAGES
+    return DEFAULT_STAGES
 
 
 def check_stage(repo: Repository, stage: str) -> str:
