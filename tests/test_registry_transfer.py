@@ -77,6 +77,8 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
         ]
         assert registry.which(repo, "linear@production").version == "v0.0.2"
         assert_fsck_clean(repo)
+    # the bare remote reads the same, with GTO's NAME#STAGE form too
+    assert registry.which(remote, "linear#production").run_name == "beta"
 
 
 def test_a_version_registered_on_both_machines_is_a_conflict(first, second):
