@@ -6,6 +6,7 @@ Each transfer is one `git ls-remote` for `refs/gitml/runs/*` and one
 appear or none do), so a failure leaves nothing half-written.
 """
 
+import re
 from dataclasses import dataclass, field
 
 from gitml.catalog import resolve
@@ -24,6 +25,8 @@ from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
 from gitml.store.repository import Repository
+
+_UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+refs/gitml/runs/", re.MULTILINE)
 
 
 @dataclass
@@ -112,10 +115,18 @@ def push_runs(
                 _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
         else:
             _push(repo, remote, [ALL_RUNS], progress)
+    result.tags = _push_registry_tags(repo, remote, options.dry_run)
+    return result
+
+
+def _push_registry_tags(repo: Repository, remote: str, dry_run: bool) -> list[str]:
+    """The registry's own push, skipped (with its remote listing) when there are no tags."""
+    from gitml.registry.tagstore import list_registry_tags
     from gitml.registry.transfer import push_registry_tags
 
-    result.tags = list(push_registry_tags(repo, remote, options.dry_run))
-    return result
+    if not list_registry_tags(repo):
+        return []
+    return list(push_registry_tags(repo, remote, dry_run))
 
 
 def _runs_to_push(repo: Repository, options: PushOptions):
@@ -205,23 +216,52 @@ def fetch_runs(
 ) -> TransferResult:
     """Bring the selected runs (all by default) the repository lacks, then registry tags."""
     remote = choose_remote(repo, options.remote)
+    result = None if options.runs else _fetch_every_run(repo, remote, progress)
+    if result is None:
+        result = _fetch_listed(repo, remote, options.runs, progress)
+    from gitml.registry.transfer import fetch_registry_tags
+
+    result.tags = list(fetch_registry_tags(repo, remote))
+    return result
+
+
+def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
+    """One `git fetch` of the run pattern, no listing first: git skips the runs
+    already here. None when a run differs on the two sides (git refuses to move
+    it, and the atomic fetch takes nothing): the listed fetch then takes the rest."""
+    before = {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
+    args = [*_fetch_args(remote, progress), "--verbose", ALL_RUNS]
+    done = run_remote_git(repo, args, remote, progress=progress, check=False)
+    if done.status != 0:
+        if "[rejected]" in done.stderr:
+            return None
+        raise remote_error(remote, done.stderr)
+    after = [ref.run_id for ref in list_run_refs(repo, with_messages=False)]
+    fetched = [run_id for run_id in after if run_id not in before]
+    return TransferResult(remote, fetched, already=len(_UP_TO_DATE.findall(done.stderr)))
+
+
+def _fetch_listed(
+    repo: Repository, remote: str, texts: list[str], progress: Progress | None
+) -> TransferResult:
+    """Ask the remote which runs it has, then fetch the wanted ones missing here."""
     on_remote = remote_run_shas(repo, remote)
-    wanted = _remote_selection(on_remote, options.runs, remote) if options.runs else on_remote
+    wanted = _remote_selection(on_remote, texts, remote) if texts else on_remote
     local = {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
     missing = sorted((i for i in wanted if i not in local), reverse=True)
     result = TransferResult(remote, missing, already=len(wanted) - len(missing))
     result.differing = sorted(i for i in wanted if local.get(i, on_remote[i]) != on_remote[i])
     if missing:
-        args = ["fetch", "--stdin", "--atomic", "--no-tags", "--no-write-fetch-head"]
-        args += ["--recurse-submodules=no", "--progress" if progress else "--quiet", remote]
-        every_run = not (options.runs or result.differing)
-        refspecs = [ALL_RUNS] if every_run else [transfer_refspec(run_id) for run_id in missing]
-        refspecs = "".join(refspec + "\n" for refspec in refspecs)
+        refspecs = "".join(transfer_refspec(run_id) + "\n" for run_id in missing)
+        args = [*_fetch_args(remote, progress), "--stdin"]
         run_remote_git(repo, args, remote, stdin=refspecs.encode(), progress=progress)
-    from gitml.registry.transfer import fetch_registry_tags
-
-    result.tags = list(fetch_registry_tags(repo, remote))
     return result
+
+
+def _fetch_args(remote: str, progress: Progress | None) -> list[str]:
+    """Atomic (all refs or none), no tags (the registry moves its own), FETCH_HEAD untouched."""
+    args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
+    return [*args, "--progress" if progress else "--no-progress", remote]
 
 
 def _remote_selection(on_remote: dict[str, str], texts: list[str], remote: str) -> list[str]:
