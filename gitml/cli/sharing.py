@@ -58,11 +58,7 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
     if as_json:
         fmt.echo_json(result.to_json())
         return
-    verb = (
-        ("would delete" if dry_run else "deleted")
-        if delete
-        else ("would push" if dry_run else "pushed")
-    )
+    verb = _VERBS[delete, dry_run]
     if result.runs or result.tags or delete:
         tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
         click.echo(
@@ -73,6 +69,14 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
             f"nothing new to push to {result.remote} ({_count(result.already)} there already)"
         )
     _warn_differing(result)
+
+
+_VERBS = {  # (delete, dry_run) → what happened
+    (False, False): "pushed",
+    (False, True): "would push",
+    (True, False): "deleted",
+    (True, True): "would delete",
+}
 
 
 def _warn_differing(result) -> None:
