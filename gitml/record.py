@@ -88,6 +88,26 @@ class RunSummary:
         }
 
 
+def summary_from_json(data: dict) -> RunSummary:
+    """The inverse of `RunSummary.to_json`."""
+    return RunSummary(
+        id=data["id"],
+        name=data["name"],
+        experiment=data["experiment"],
+        status=data["status"],
+        start_ms=data["start_ms"],
+        end_ms=data["end_ms"],
+        exit_code=data["exit_code"],
+        base=data["base"],
+        user=data["user"],
+        command=data["command"],
+        params=data["params"],
+        metrics={key: parse_float(value) for key, value in data["metrics"].items()},
+        tags=data["tags"],
+        sha=data["commit"],
+    )
+
+
 # numbers
 
 
