@@ -34,10 +34,12 @@ def remote_names(config: dict[str, list[str]]) -> set[str]:
 def choose_remote(repo: Repository, wanted: str | None) -> str:
     """`wanted` when given (a remote name, URL or path); else the current branch's
     upstream remote; else `origin`; else a clear error."""
+    if wanted and _looks_like_location(repo, wanted):
+        return wanted
     config = remote_config(repo)
     names = remote_names(config)
     if wanted:
-        if wanted in names or _looks_like_location(repo, wanted):
+        if wanted in names:
             return wanted
         known = ", ".join(sorted(names)) or "none"
         raise NoRemoteError(f"no remote named '{wanted}' (remotes: {known})")
@@ -55,7 +57,7 @@ def choose_remote(repo: Repository, wanted: str | None) -> str:
 
 def is_remote(repo: Repository, text: str) -> bool:
     """Whether `text` names a remote (configured name, URL or path) rather than a run."""
-    return text in remote_names(remote_config(repo)) or _looks_like_location(repo, text)
+    return _looks_like_location(repo, text) or text in remote_names(remote_config(repo))
 
 
 def _looks_like_location(repo: Repository, text: str) -> bool:
