@@ -104,3 +104,23 @@ def test_progress_on_stderr_when_it_is_a_terminal(repo_with_runs, tmp_path):
     assert push.returncode == 0
     assert push.stdout == "pushed 3 runs to origin\n"
     assert b"Writing objects: 100%" in shown
+
+
+def test_credential_helper_and_insteadof_apply(repo_with_runs, tmp_path, monkeypatch):
+    """gitml pushes with the user's git config: a credential helper answers the
+    server's login, an `insteadOf` rule rewrites a short URL."""
+    base = tmp_path / "served"
+    base.mkdir()
+    remote = bare_remote(base)
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    with SmartHttpServer(base, credentials=("alice", "secret")) as server:
+        store = tmp_path / "credentials"
+        store.write_text(f"http://alice:secret@127.0.0.1:{server.port}\n")
+        git(repo_with_runs, "config", "credential.helper", f"store --file={store}")
+        git(repo_with_runs, "config", f"url.http://127.0.0.1:{server.port}/.insteadOf", "team:")
+        assert gitml(repo_with_runs, "push", "team:remote.git").stdout.startswith("pushed 3 runs")
+        other = clone(remote, tmp_path / "other")
+        git(other, "config", "credential.helper", f"store --file={store}")
+        out = gitml(other, "fetch", f"http://127.0.0.1:{server.port}/remote.git").stdout
+        assert out == f"fetched 3 runs from http://127.0.0.1:{server.port}/remote.git\n"
+    assert run_refs(remote) == run_refs(repo_with_runs) == run_refs(other)
