@@ -1,8 +1,9 @@
 """Registry tags in the repository: list them in one git call, create and delete them.
 
-Listing reads every tag under refs/tags with one `git for-each-ref` and keeps
-the annotated tags on commits whose names parse as registry events;
-lightweight tags and foreign names are skipped, never guessed at.
+Listing is one `git for-each-ref` over refs/tags, limited by patterns to the
+names that can be registry tags; it keeps the annotated tags on commits whose
+names parse as registry events. Lightweight tags and foreign names are
+skipped, never guessed at.
 
 Creating writes a tag object with `git mktag` (the tagger is written into the
 object, never passed through the environment) and then points the tag ref at
@@ -30,6 +31,9 @@ _FIELDS = (
     "%(tagger)",
     "%(contents)",
 )
+# Every registry tag name holds '@' or '#' in its last path component; other
+# tags (v1.0, release-2) are then skipped without reading their objects.
+_REGISTRY_PATTERNS = [f"{TAGS_PREFIX}**/*@*", f"{TAGS_PREFIX}**/*#*"]
 _FIELD = "\x00"
 _RECORD = "\x1e"
 
@@ -51,7 +55,7 @@ class RegistryTag:
 def list_registry_tags(repo: Repository, model: str | None = None) -> list[RegistryTag]:
     """Every annotated registry tag on a commit (of `model` only, when given): one
     `git for-each-ref`, which reads the objects of the matching tags only."""
-    patterns = [TAGS_PREFIX] if model is None else _model_patterns(model)
+    patterns = _REGISTRY_PATTERNS if model is None else _model_patterns(model)
     out = run_git(
         ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%1e", *patterns], repo.cwd
     ).stdout.decode(errors="surrogateescape")
