@@ -181,24 +181,22 @@ def parse_message(text: str) -> TagMessage:
     """The facts in a tag message; a message without trailers is all text."""
     text = text.rstrip("\n")
     head, sep, block = text.rpartition("\n\n")
-    lines = block.split("\n")
-    if not sep or not all(_is_trailer(line) for line in lines):
+    if not sep:
         return TagMessage(text)
     fields = {}
-    for line in lines:
-        key, value = line[len(TRAILER_PREFIX) :].split(": ", 1)
-        fields[_ATTRIBUTES[key]] = unescape(value) if "%" in value else value
+    skip = len(TRAILER_PREFIX)
+    for line in block.split("\n"):
+        key, colon, value = line[skip:].partition(": ")
+        attribute = _ATTRIBUTES.get(key)
+        if attribute is None or not colon or not line.startswith(TRAILER_PREFIX):
+            return TagMessage(text)  # not a trailer block: all of it is text
+        fields[attribute] = unescape(value) if "%" in value else value
+    counter = fields.get("counter", "")
     return TagMessage(
         text=head,
         run_id=fields.get("run_id"),
         artifact=fields.get("artifact"),
         version=fields.get("version"),
-        counter=int(fields["counter"]) if fields.get("counter", "").isdigit() else None,
+        counter=int(counter) if counter.isdigit() else None,
         keep_previous=fields.get("keep_previous") == "yes",
     )
-
-
-def _is_trailer(line: str) -> bool:
-    if not line.startswith(TRAILER_PREFIX) or ": " not in line:
-        return False
-    return line[len(TRAILER_PREFIX) :].partition(": ")[0] in _ATTRIBUTES
