@@ -348,6 +348,8 @@ def measure_mlflow(opts):
         "--seq",
         str(opts["seq"]),
     ]
+    if opts["workers"] > 1:
+        args += ["--workers", str(opts["workers"])]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT g"))
     number = lambda pattern: float(re.search(pattern, line).group(1))  # noqa: E731
