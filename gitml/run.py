@@ -447,6 +447,9 @@ def _remove_empty_leftovers(repo: Repository) -> None:
     if not folder.is_dir():
         return
     for path in folder.iterdir():
-        stale = path.is_dir() and time.time() - path.stat().st_mtime > 60
+        try:
+            stale = path.is_dir() and time.time() - path.stat().st_mtime > 60
+        except FileNotFoundError:
+            continue  # claimed by a recovery running in another process meanwhile
         if stale and not (path / "meta.json").exists():
             shutil.rmtree(path, ignore_errors=True)
