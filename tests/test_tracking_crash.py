@@ -237,7 +237,7 @@ def test_recovery_by_several_processes_at_once_commits_each_run_once(repo_with_c
         )
         for _ in range(4)
     ]
-    outputs = [p.communicate(timeout=60) for p in recoverers]
+    outputs = [p.communicate(timeout=120) for p in recoverers]
     assert all(p.returncode == 0 for p in recoverers), outputs
     assert sum(err.count("recovered run") for _, err in outputs) == 3
     listed = ls_all(repo_with_commit)
