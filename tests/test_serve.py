@@ -139,6 +139,19 @@ def test_serves_a_run_model_and_stops_cleanly_on_sigterm(repo_with_commit):
     assert_fsck_clean(repo_with_commit)
 
 
+def test_serves_the_registry_stage(repo_with_commit):
+    from tests.utils import gitml as gitml_cli
+
+    model, X = train_sklearn()
+    with gitml.start_run(name="candidate", repo=repo_with_commit):
+        gitml.log_model(model, "model", input_example=X.iloc[:2])
+    gitml_cli(repo_with_commit, "model", "promote", "churn", "candidate", "production")
+    with Server("models:/churn@production", repo_with_commit) as server:
+        answer = server.request("POST", "/invocations", split_payload(X.iloc[:4]))
+        assert answer == (200, {"predictions": model.predict(X.iloc[:4]).tolist()})
+    assert_fsck_clean(repo_with_commit)
+
+
 def test_several_workers_share_the_port_and_all_stop(tmp_path):
     model, X = train_torch()
     gitml.save_model(model, tmp_path / "net", input_example=X[:2])
