@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import gitml
 from gitml.cli.main import cli as main_cli
 from gitml.errors import ArtifactError, InvalidValueError, RunStateError
-from tests.utils import assert_fsck_clean, git, write
+from tests.utils import assert_fsck_clean, git, user_state, write
 from tests.utils import gitml as gitml_cli
 
 
@@ -242,14 +242,19 @@ def test_under_gitml_run_the_api_attaches_to_that_run(repo_with_commit):
 
 
 def test_outside_gitml_run_the_first_call_starts_a_run_committed_at_exit(repo_with_commit):
-    result = script(
-        repo_with_commit,
+    code = (
         "import gitml\n"
         "gitml.log_metric('loss', 0.25)\n"
         "run = gitml.active_run()\n"
         "gitml.log_param('lr', 0.1)\n"
-        "print(run.name)\n",
+        "print(run.name)\n"
     )
+    write(repo_with_commit / "script.py", code)
+    write(repo_with_commit / "src" / "model.py", "WEIGHT = 3\n")
+    git(repo_with_commit, "add", "src/model.py")
+    before = user_state(repo_with_commit)
+    result = script(repo_with_commit, code)
+    assert user_state(repo_with_commit) == before
     assert result.returncode == 0, result.stderr
     name = result.stdout.strip()
     assert len(run_refs(repo_with_commit)) == 1

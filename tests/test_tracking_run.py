@@ -210,6 +210,7 @@ def wait_for_running(repo, timeout: float = 30) -> dict:
 def test_a_signal_is_forwarded_and_the_run_recorded_as_killed(repo_with_commit, signum, exit_code):
     repo = repo_with_commit
     script = "import gitml, time\ngitml.log_metric('before', 1.5)\ntime.sleep(30)\n"
+    before = user_state(repo)
     process = subprocess.Popen(
         ["gitml", "run", "--name", "sleeper", "--", "python", "-c", script],
         cwd=repo,
@@ -231,6 +232,7 @@ def test_a_signal_is_forwarded_and_the_run_recorded_as_killed(repo_with_commit, 
     assert (run["name"], run["status"], run["exit_code"]) == ("sleeper", "killed", exit_code)
     assert run["metrics"] == {"before": 1.5}
     assert not any((repo / ".git" / "gitml" / "runs").iterdir())
+    assert user_state(repo) == before
     assert_fsck_clean(repo)
 
 
