@@ -77,8 +77,19 @@ def load_folder(folder: Path) -> PyFuncModel:
     except Exception as error:
         raise ModelError(
             f"{folder}: the model failed to load: {type(error).__name__}: {error}"
+            + _version_hint(metadata)
         ) from None
     return PyFuncModel(predictor, metadata, folder)
+
+
+def _version_hint(metadata: MLModel) -> str:
+    import sys
+
+    here = ".".join(map(str, sys.version_info[:2]))
+    saved = ".".join(metadata.python_version.split(".")[:2])
+    if saved and saved != here:
+        return f" (it was saved with Python {saved}; this is Python {here})"
+    return ""
 
 
 def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
