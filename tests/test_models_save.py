@@ -149,6 +149,11 @@ def test_a_model_that_does_not_load_says_why(tmp_path):
     (tmp_path / "m" / "model.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ModelError, match="the model failed to load: UnpicklingError"):
         gitml.load_model(tmp_path / "m")
+    mlmodel = tmp_path / "m" / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("python_version: 3.", "python_version: 2."))
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    with pytest.raises(ModelError, match=rf"saved with Python 2\.\d+; this is Python {here}\)"):
+        gitml.load_model(tmp_path / "m")
     with pytest.raises(ModelError, match="has no MLmodel file"):
         gitml.load_model(tmp_path)
     with pytest.raises(ModelError, match="neither a model folder nor a model URI"):
