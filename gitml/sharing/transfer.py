@@ -26,6 +26,8 @@ from gitml.sharing.selection import started_ms, summaries
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
 from gitml.store.repository import Repository
 
+# Lines of `git fetch --verbose` for run refs (git runs in the C locale).
+_NEW_REF = re.compile(r"^ \* \[new ref\]\s+refs/gitml/runs/(\w+) ->", re.MULTILINE)
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+refs/gitml/runs/", re.MULTILINE)
 
 
@@ -227,17 +229,16 @@ def fetch_runs(
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
     """One `git fetch` of the run pattern, no listing first: git skips the runs
-    already here. None when a run differs on the two sides (git refuses to move
-    it, and the atomic fetch takes nothing): the listed fetch then takes the rest."""
-    before = {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
+    already here and, with --verbose, names each ref (C locale). None when a run
+    differs on the two sides (git refuses to move it, and the atomic fetch takes
+    nothing): the listed fetch then takes the rest."""
     args = [*_fetch_args(remote, progress), "--verbose", ALL_RUNS]
     done = run_remote_git(repo, args, remote, progress=progress, check=False)
     if done.status != 0:
         if "[rejected]" in done.stderr:
             return None
         raise remote_error(remote, done.stderr)
-    after = [ref.run_id for ref in list_run_refs(repo, with_messages=False)]
-    fetched = [run_id for run_id in after if run_id not in before]
+    fetched = sorted(_NEW_REF.findall(done.stderr), reverse=True)
     return TransferResult(remote, fetched, already=len(_UP_TO_DATE.findall(done.stderr)))
 
 
