@@ -22,7 +22,7 @@ class Context:
     def repo(self):
         """The repository, opened once; abandoned runs are recovered first."""
         if self._repo is None:
-            from gitml.run import recover_abandoned_runs
+            from gitml.recovery import recover_abandoned_runs
             from gitml.store.repository import open_repository
 
             self._repo = open_repository(self.directory)

@@ -154,9 +154,9 @@ def tagger_ident(repo: Repository) -> str:
     result = run_git(["var", "GIT_COMMITTER_IDENT"], repo.cwd, check=False)
     if result.returncode == 0:
         return result.stdout.decode(errors="replace").strip().rsplit(" ", 2)[0]
-    from gitml.run import _identity
+    from gitml.identity import user_identity
 
-    return _identity(repo).as_bytes().decode()
+    return user_identity(repo).as_bytes().decode()
 
 
 def delete_tag(repo: Repository, name: str, sha: str) -> None:

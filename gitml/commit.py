@@ -1,0 +1,172 @@
+"""Turn a run's staging folder into a commit on `refs/gitml/runs/<id>`.
+
+The commit's tree is the snapshot taken at start plus `.gitml/` holding the
+record (DESIGN §1); its message carries the summary `gitml ls` reads.
+"""
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+from gitml import catalog
+from gitml.identity import user_identity
+from gitml.record import (
+    FORMAT_VERSION,
+    RECORD_DIR,
+    RunSummary,
+    build_message,
+    key_to_filename,
+    summarize_metric,
+)
+from gitml.staging import StagedRun, Staging
+from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
+from gitml.store.repository import Repository, start_auto_gc
+
+# Run objects are written loose, and only git's porcelain runs `gc --auto`; gitml
+# starts it (in the background) after about one run in 32: ids end in random chars.
+AUTO_GC_CHARS = "0"
+
+
+def commit_staged(repo: Repository, path: Path) -> RunSummary:
+    """Turn a staging folder into a commit on refs/gitml/runs/<id>, then remove it."""
+    from gitml.store.objects import ObjectStore
+
+    staged = Staging(path).read()
+    meta = staged.meta
+    end = staged.end or {"status": "killed", "exit_code": None, "end_ms": _last_activity(path)}
+    metric_summaries = {key: summarize_metric(data) for key, data in staged.metrics.items()}
+    summary = _summary(staged, end, metric_summaries)
+    with ObjectStore(repo) as store:
+        base = meta["base"]
+        snapshot_tree = meta["snapshot_tree"].encode()
+        dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
+        record_tree = store.write_tree_of_files(
+            _record_files(staged, summary, end, dirty, metric_summaries)
+        )
+        root = store.with_entry(snapshot_tree, RECORD_DIR, record_tree)
+        commit = store.write_commit(
+            tree=root,
+            parents=[base.encode()] if base else [],
+            message=build_message(summary, meta.get("note") or ""),
+            author=user_identity(repo),
+            when=end["end_ms"] / 1000,
+        )
+    ref = run_ref(meta["id"])
+    try:
+        create_ref(repo, ref, commit.decode(), message=f"gitml: run {meta['name']}")
+    except RefExistsError:
+        # Committed before a crash that kept the folder: the ref is the truth.
+        commit = resolve_ref(repo, ref).encode()
+    summary.sha = commit.decode()
+    catalog.remember_name(repo, meta["id"], meta["name"])
+    shutil.rmtree(path, ignore_errors=True)
+    if meta["id"][-1] in AUTO_GC_CHARS:
+        start_auto_gc(repo)
+    return summary
+
+
+def _summary(staged: StagedRun, end: dict, metric_summaries: dict) -> RunSummary:
+    meta = staged.meta
+    return RunSummary(
+        id=meta["id"],
+        name=meta["name"],
+        experiment=meta["experiment"],
+        status=end["status"],
+        start_ms=meta["start_ms"],
+        end_ms=end["end_ms"],
+        exit_code=end.get("exit_code"),
+        base=meta["base"],
+        user=meta.get("user", ""),
+        command=_command_text(meta.get("command") or []),
+        params=staged.params,
+        metrics={key: summary.last for key, summary in metric_summaries.items()},
+        tags=staged.tags,
+    )
+
+
+def _command_text(command: list[str]) -> str:
+    import shlex
+
+    return shlex.join(command)
+
+
+def params_yaml(params: dict[str, str]) -> str:
+    """Params as YAML without a YAML library: JSON strings are YAML double-quoted scalars."""
+    return "".join(
+        f"{json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}\n"
+        for key, value in sorted(params.items())
+    )
+
+
+def _record_files(
+    staged: StagedRun, summary: RunSummary, end: dict, dirty: bool, metric_summaries: dict
+) -> dict:
+    meta = staged.meta
+    files: dict[str, bytes] = {}
+    artifacts = []
+    for name, source in staged.artifacts.items():
+        data = source.read_bytes()
+        files[f"artifacts/{name}"] = data
+        artifacts.append(
+            {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+    for name, source in staged.env_files.items():
+        files[f"env/{name}"] = source.read_bytes()
+    for key, data in staged.metrics.items():
+        files["metrics/" + key_to_filename(key)] = data
+    if staged.output:
+        files["logs/output.txt"] = staged.output
+    files["params.yaml"] = params_yaml(summary.params).encode()
+    record = {
+        "format": FORMAT_VERSION,
+        "id": meta["id"],
+        "name": meta["name"],
+        "experiment": meta["experiment"],
+        "status": end["status"],
+        "exit_code": end.get("exit_code"),
+        "command": meta.get("command") or [],
+        "entry_point": meta.get("entry_point"),
+        "note": meta.get("note") or "",
+        "reproduces": meta.get("reproduces"),
+        "params": summary.params,
+        "tags": summary.tags,
+        "metrics": {key: m.to_json() for key, m in metric_summaries.items()},
+        "start_ms": meta["start_ms"],
+        "end_ms": end["end_ms"],
+        "duration_ms": end["end_ms"] - meta["start_ms"],
+        "user": meta.get("user"),
+        "host": meta.get("host"),
+        "python": meta.get("python"),
+        "platform": meta.get("platform"),
+        "base": meta["base"],
+        "branch": meta.get("branch"),
+        "dirty": dirty,
+        "env_hash": meta.get("env_hash") or _env_hash(staged.env_files),
+        "env_manager": meta.get("env_manager", "local"),
+        "env_vars": meta.get("env_vars", {}),
+        "artifacts": artifacts,
+        "skipped": {
+            "large": meta.get("skipped_large", []),
+            "secret": meta.get("skipped_secret", []),
+        },
+    }
+    files["run.json"] = json.dumps(record, indent=2, ensure_ascii=False).encode()
+    return files
+
+
+def _env_hash(env_files: dict[str, Path]) -> str | None:
+    """Hash of the environment spec (conda.yaml), else of the installed packages."""
+    if "conda.yaml" in env_files:
+        from gitml.environment import spec_hash
+
+        return spec_hash(env_files["conda.yaml"].read_text(errors="replace"))
+    if "pip-freeze.txt" in env_files:
+        return hashlib.sha256(env_files["pip-freeze.txt"].read_bytes()).hexdigest()
+    return None
+
+
+def _last_activity(path: Path) -> int:
+    newest = max((p.stat().st_mtime for p in path.rglob("*") if p.is_file()), default=0)
+    return int(newest * 1000) or int(time.time() * 1000)

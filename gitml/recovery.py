@@ -1,0 +1,100 @@
+"""Commit runs whose processes died (a crash, `kill -9`) as `killed`.
+
+Every gitml command calls `recover_abandoned_runs` on opening the repository.
+Several processes may do so at once: each run is claimed by an atomic rename
+before it is committed, and a claim whose process died is taken over.
+"""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from gitml.commit import commit_staged
+from gitml.environment import process_alive
+from gitml.errors import GitmlError
+from gitml.record import RunSummary
+from gitml.staging import Staging, runs_dir
+from gitml.store.repository import Repository
+
+RECOVERING_DIR = "recovering"
+
+
+def staged_runs(repo: Repository) -> list[Staging]:
+    """Runs in progress (or abandoned) in this repository."""
+    folder = runs_dir(repo.state_dir)
+    if not folder.is_dir():
+        return []
+    return [Staging(p) for p in sorted(folder.iterdir()) if (p / "meta.json").exists()]
+
+
+def is_abandoned(staging: Staging) -> bool:
+    """True when neither gitml nor the script it started is still alive."""
+    meta = staging.meta
+    if process_alive(meta["owner_pid"], meta.get("owner_start")):
+        return False
+    child = staging.path / "child.json"
+    if child.exists():
+        info = json.loads(child.read_text())
+        if process_alive(info["pid"], info.get("start")):
+            return False
+    return True
+
+
+def recover_abandoned_runs(repo: Repository) -> list[RunSummary]:
+    """Commit every run whose processes died without committing it (status `killed`
+    unless its end was already written). Safe to call from several processes."""
+    recovered = []
+    claimed_dir = repo.state_dir / RECOVERING_DIR
+    for staging in staged_runs(repo):
+        try:
+            if not is_abandoned(staging):
+                continue
+        except (OSError, ValueError, KeyError):
+            continue
+        claimed_dir.mkdir(parents=True, exist_ok=True)
+        claimed = claimed_dir / f"{staging.path.name}.{os.getpid()}"
+        try:
+            os.rename(staging.path, claimed)  # atomic: one process wins the claim
+        except OSError:
+            continue
+        recovered.append(commit_staged(repo, claimed))
+    recovered.extend(_retry_stuck_claims(repo, claimed_dir))
+    _remove_empty_leftovers(repo)
+    return recovered
+
+
+def _retry_stuck_claims(repo: Repository, claimed_dir: Path) -> list[RunSummary]:
+    """Claims whose recovering process died are claimed again."""
+    done = []
+    if not claimed_dir.is_dir():
+        return done
+    for path in claimed_dir.iterdir():
+        run_id, _, pid = path.name.partition(".")
+        if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid), None):
+            continue
+        again = claimed_dir / f"{run_id}.{os.getpid()}"
+        try:
+            os.rename(path, again)
+        except OSError:
+            continue
+        try:
+            done.append(commit_staged(repo, again))
+        except GitmlError:
+            continue
+    return done
+
+
+def _remove_empty_leftovers(repo: Repository) -> None:
+    """A crash between mkdir and writing meta.json leaves an empty folder."""
+    folder = runs_dir(repo.state_dir)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        try:
+            stale = path.is_dir() and time.time() - path.stat().st_mtime > 60
+        except FileNotFoundError:
+            continue  # claimed by a recovery running in another process meanwhile
+        if stale and not (path / "meta.json").exists():
+            shutil.rmtree(path, ignore_errors=True)
