@@ -87,7 +87,7 @@ def start_run(
             name=run_name or name,
             experiment=experiment,
             note=description,
-            command=[sys.executable, *sys.argv] if sys.argv and sys.argv[0] else [],
+            command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
         )
         started = start_domain_run(repository, options)
         _active = ActiveRun(started.staging, owned=True, repo=repository)
