@@ -478,3 +478,11 @@ def test_stages_come_from_an_mlproject_file_too(repo_with_commit):
     write(repo_with_commit / "gitml.yaml", "stages: prod\n")
     with pytest.raises(ProjectFileError, match="stages must be a list of names"):
         registry.allowed_stages(repo)
+
+
+def test_tags_carry_a_fallback_tagger_when_git_knows_no_identity(runs, isolate):
+    write(isolate / ".gitconfig", "[user]\n\tuseConfigOnly = true\n")
+    assert git(runs, "var", "GIT_COMMITTER_IDENT", check=False) == ""  # git itself gives up
+    event = registry.register(runs, "linear", "alpha")
+    assert (event.author, event.email) == ("gitml", "gitml@localhost")
+    assert "\ntagger gitml <gitml@localhost> " in git(runs, "cat-file", "tag", "linear@v0.0.1")
