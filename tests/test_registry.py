@@ -486,3 +486,15 @@ def test_tags_carry_a_fallback_tagger_when_git_knows_no_identity(runs, isolate):
     event = registry.register(runs, "linear", "alpha")
     assert (event.author, event.email) == ("gitml", "gitml@localhost")
     assert "\ntagger gitml <gitml@localhost> " in git(runs, "cat-file", "tag", "linear@v0.0.1")
+
+
+def test_a_message_holding_separator_characters_is_read_whole(runs):
+    repo = open_repository(runs)
+    registry.register(repo, "linear", "alpha")
+    alpha = _run_ref(runs, "alpha")
+    tricky = "Moved.\x1erefs/tags/linear#dev#9\x1fnot a record\n"
+    create_tag(repo, "linear#dev#2", alpha, tricky, "Odd <odd@example.com>")
+    registry.promote(repo, "linear", "v0.0.1", "staging")
+    events = registry.history(repo, "linear")
+    assert [e.tag for e in events] == ["linear@v0.0.1", "linear#dev#2", "linear#staging#3"]
+    assert events[1].message == tricky.rstrip("\n")

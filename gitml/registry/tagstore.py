@@ -35,7 +35,7 @@ _FIELDS = (
 # tags (v1.0, release-2) are then skipped without reading their objects.
 _REGISTRY_PATTERNS = [f"{TAGS_PREFIX}**/*@*", f"{TAGS_PREFIX}**/*#*"]
 _FIELD = "\x00"
-_RECORD = "\x1e"
+_RECORD = "\x00\x1e"  # git keeps NUL out of messages: no message can end a record
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def list_registry_tags(repo: Repository, model: str | None = None) -> list[Regis
     `git for-each-ref`, which reads the objects of the matching tags only."""
     patterns = _REGISTRY_PATTERNS if model is None else _model_patterns(model)
     out = run_git(
-        ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%1e", *patterns], repo.cwd
+        ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%00%1e", *patterns], repo.cwd
     ).stdout.decode(errors="surrogateescape")
     found = []
     for record in out.split(_RECORD):
