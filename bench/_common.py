@@ -17,9 +17,17 @@ GIT_ENV = {
 }
 
 
+BYTECODE_CACHE = tempfile.mkdtemp(prefix="gitml-bench-pycache-")
+
+
 def environment() -> dict[str, str]:
+    """The bench's environment: a fixed git identity, and Python's bytecode cache on
+    (an installed gitml has compiled bytecode; PYTHONDONTWRITEBYTECODE=1 would make
+    every command recompile gitml's sources and measure that instead)."""
     env = dict(os.environ)
     env.update(GIT_ENV)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = BYTECODE_CACHE
     return env
 
 
