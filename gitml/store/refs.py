@@ -21,7 +21,7 @@ _RECORD = "\x1e"
 class RefExistsError(GitmlError):
     def __init__(self, ref: str):
         self.ref = ref
-        super().__init__(f"{ref} already exists; runs are never overwritten")
+        super().__init__(f"{ref} already exists; gitml never moves or overwrites it")
 
 
 def run_ref(run_id: str) -> str:
