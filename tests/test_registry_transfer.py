@@ -114,3 +114,22 @@ def test_fetch_brings_new_events_and_skips_foreign_tags(first, second):
 def test_an_unreachable_remote_is_one_clear_error(first, tmp_path):
     with pytest.raises(RemoteError, match="remote"):
         push_registry_tags(first, str(tmp_path / "missing.git"))
+
+
+def test_gitml_push_says_which_events_it_renumbered(first, second):
+    from tests.utils import gitml
+
+    registry.promote(first, "linear", "v0.0.1", "production")
+    registry.promote(second, "linear", "v0.0.2", "production")
+    gitml(first, "push")
+
+    result = gitml(second, "push")
+
+    assert (
+        "gitml: origin already had events numbered like ours: "
+        "renumbered linear#production#3 as linear#production#4"
+    ) in result.stderr
+    assert "registry tag" in result.stdout
+    assert registry.which(first, "linear@production").version == "v0.0.1"
+    gitml(first, "fetch")
+    assert registry.which(first, "linear@production").version == "v0.0.2"

@@ -68,6 +68,7 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
         click.echo(
             f"nothing new to push to {result.remote} ({_count(result.already)} there already)"
         )
+    _report_renumbered(result)
     _warn_differing(result)
 
 
@@ -77,6 +78,15 @@ _VERBS = {  # (delete, dry_run) → what happened
     (True, False): "deleted",
     (True, True): "would delete",
 }
+
+
+def _report_renumbered(result) -> None:
+    for old, new in result.renumbered.items():
+        click.echo(
+            f"gitml: {result.remote} already had events numbered like ours: "
+            f"renumbered {old} as {new}",
+            err=True,
+        )
 
 
 def _warn_differing(result) -> None:
@@ -101,6 +111,7 @@ def fetch(obj, remote, runs, as_json) -> None:
         return
     tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
     click.echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}")
+    _report_renumbered(result)
     _warn_differing(result)
 
 

@@ -115,8 +115,12 @@ def _push(repo: Repository, remote: str, names: list[str], dry_run: bool) -> _Pu
     # Atomic: a rejected event must not let a later one through, or renumbering
     # the rejected one would put it after its successor.
     mode = ["--dry-run"] if dry_run else ["--atomic"]
+    # --no-verify: the user's pre-push hooks ran for the push that started this one.
     result = run_remote_git(
-        repo, ["push", "--porcelain", *mode, remote, *refspecs], remote, check=False
+        repo,
+        ["push", "--porcelain", "--no-verify", *mode, remote, *refspecs],
+        remote,
+        check=False,
     )
     status = _PushStatus()
     for line in result.stdout.splitlines():

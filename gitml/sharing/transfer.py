@@ -54,6 +54,7 @@ class TransferResult:
     already: int = 0  # selected runs the other side had already
     differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
     tags: list[str] = field(default_factory=list)  # registry tags moved
+    renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     dry_run: bool = False
 
     def to_json(self) -> dict:
@@ -63,6 +64,7 @@ class TransferResult:
             "already": self.already,
             "differing": self.differing,
             "tags": self.tags,
+            "renumbered": self.renumbered,
             "dry_run": self.dry_run,
         }
 
@@ -117,18 +119,18 @@ def push_runs(
                 _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
         else:
             _push(repo, remote, [ALL_RUNS], progress)
-    result.tags = _push_registry_tags(repo, remote, options.dry_run)
+    _push_registry_tags(repo, remote, options.dry_run, result)
     return result
 
 
-def _push_registry_tags(repo: Repository, remote: str, dry_run: bool) -> list[str]:
+def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) -> None:
     """The registry's own push, skipped (with its remote listing) when there are no tags."""
     from gitml.registry.tagstore import list_registry_tags
     from gitml.registry.transfer import push_registry_tags
 
-    if not list_registry_tags(repo):
-        return []
-    return list(push_registry_tags(repo, remote, dry_run))
+    if list_registry_tags(repo):
+        moved = push_registry_tags(repo, remote, dry_run)
+        result.tags, result.renumbered = list(moved), moved.renumbered
 
 
 def _runs_to_push(repo: Repository, options: PushOptions):
@@ -223,7 +225,8 @@ def fetch_runs(
         result = _fetch_listed(repo, remote, options.runs, progress)
     from gitml.registry.transfer import fetch_registry_tags
 
-    result.tags = list(fetch_registry_tags(repo, remote))
+    moved = fetch_registry_tags(repo, remote)
+    result.tags, result.renumbered = list(moved), moved.renumbered
     return result
 
 
