@@ -121,7 +121,8 @@ class PushRejectedError(RemoteError):
         shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
         super().__init__(
             remote,
-            f"remote '{remote}' rejected the push of {shown}: {reason}; nothing was changed locally",
+            f"remote '{remote}' rejected the push of {shown}: {reason}; "
+            "nothing was changed locally",
         )
 
 
