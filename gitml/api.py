@@ -21,6 +21,7 @@ from gitml.staging import Staging
 _active: "ActiveRun | None" = None
 _exit_status: str | None = None
 _hooks_installed = False
+_repositories: dict = {}  # absolute path → Repository, see _repository
 
 
 class ActiveRun:
@@ -80,9 +81,7 @@ def start_run(
     else:
         from gitml.run import RunOptions
         from gitml.run import start_run as start_domain_run
-        from gitml.store.repository import open_repository
-
-        repository = open_repository(repo or os.getcwd())
+        repository = _repository(repo)
         options = RunOptions(
             name=run_name or name,
             experiment=experiment,
@@ -205,9 +204,7 @@ def get_params() -> dict[str, str]:
 def get_run(run: str, repo: str | os.PathLike | None = None) -> dict:
     """The full record of a run, by id, id prefix or name."""
     from gitml.catalog import load_record, resolve
-    from gitml.store.repository import open_repository
-
-    repository = open_repository(repo or os.getcwd())
+    repository = _repository(repo)
     summary = resolve(repository, run)
     if summary.status == "running":
         return summary.to_json()
@@ -231,11 +228,20 @@ def search_runs(
     """
     from gitml.catalog import list_runs
     from gitml.sorting import RunQuery, select_runs
-    from gitml.store.repository import open_repository
-
-    runs = list_runs(open_repository(repo or os.getcwd()))
+    runs = list_runs(_repository(repo))
     query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
     return [run.to_json() for run in select_runs(runs, query)]
+
+
+def _repository(path: str | os.PathLike | None):
+    """The repository at `path` (default: the working directory), found once per process:
+    a script that starts hundreds of runs should not ask git where it is each time."""
+    from gitml.store.repository import open_repository
+
+    key = os.path.abspath(path or os.getcwd())
+    if key not in _repositories:
+        _repositories[key] = open_repository(key)
+    return _repositories[key]
 
 
 def _join(folder: str | None, name: str) -> str:

@@ -27,9 +27,11 @@ def prepare_environment(
     if manager not in MANAGERS:
         raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(MANAGERS)}")
     if manager == "local":
+        if spec is None:
+            return PreparedEnv(Activation.local())
         from gitml.envs.local import check_local
 
-        return PreparedEnv(Activation.local(), False, check_local(spec) if spec else [])
+        return PreparedEnv(Activation.local(), False, check_local(spec))
     if spec is None:
         raise EnvironmentBuildError(
             f"--env-manager {manager} needs an environment spec: add a conda.yaml beside "

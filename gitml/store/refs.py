@@ -37,11 +37,48 @@ def parse_run_ref(ref: str) -> str | None:
 
 
 def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> None:
-    """Point `ref` at `sha`, failing if `ref` exists (atomic, via git's ref lock)."""
+    """Point `ref` at `sha`, failing if `ref` exists.
+
+    With git's usual "files" ref storage this follows git's own protocol in
+    process (an exclusive `<ref>.lock`, a check of the loose file and of
+    packed-refs, a rename), which spares starting git on every run; any other
+    storage goes through `git update-ref`.
+    """
+    if config_value(repo, "extensions", "refStorage") not in (None, "files"):
+        _create_ref_with_git(repo, ref, sha, message)
+        return
+    path = repo.common_dir / ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise RefExistsError(ref) from None  # another process is creating it right now
+    try:
+        if path.exists() or _is_packed(repo, ref):
+            raise RefExistsError(ref)
+        os.write(fd, f"{sha}\n".encode())
+    except BaseException:
+        os.close(fd)
+        lock.unlink()  # still ours: nobody else can create it while it exists
+        raise
+    os.close(fd)
+    os.rename(lock, path)
+
+
+def _is_packed(repo: Repository, ref: str) -> bool:
+    try:
+        packed = (repo.common_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return False
+    return f" {ref}\n".encode() in packed
+
+
+def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> None:
     try:
         run_git(["update-ref", "-m", message, ref, sha, ""], repo.cwd)
     except GitCommandError as error:
-        if "already exists" in error.stderr or "reference already exists" in error.stderr:
+        if "already exists" in error.stderr:
             raise RefExistsError(ref) from error
         raise
 
