@@ -51,6 +51,11 @@ def make_repo(files: int, dirty: int = 3) -> Path:
         path = repo / "src" / "pkg0" / f"module{i}.py"
         path.write_text(path.read_text() + "# edited\n")
     (repo / "notes.txt").write_text("untracked\n")
+    # As in a repository in use: files older than the index, whose stat data git
+    # has refreshed (`git status`). Files written in the second the index was
+    # written are "racily clean", and every snapshot would re-read all of them.
+    time.sleep(1.1)
+    git(repo, "status", "--short")
     return repo
 
 
