@@ -45,10 +45,10 @@ def new_repo() -> Path:
 
 def write_runs(repo: Path, count: int, params: int, metrics: int, seed: int = 1) -> None:
     """`count` finished runs with random params (p1, p2 in a/b/c) and metrics in [0, 1)."""
-    from gitml.ids import new_run_id
-    from gitml.record import RunSummary, build_message
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
+    from gitml.tracking.ids import new_run_id
+    from gitml.tracking.record import RunSummary, build_message
 
     rng = random.Random(seed)
     head = git(repo, "rev-parse", "HEAD").strip()
@@ -135,10 +135,10 @@ def diff_runs(files: int = 100) -> None:
     """Two runs whose snapshots differ in `files` files (out of 2 x `files`)."""
     import json
 
-    from gitml.ids import new_run_id
-    from gitml.record import RunSummary, build_message
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
+    from gitml.tracking.ids import new_run_id
+    from gitml.tracking.record import RunSummary, build_message
 
     repo = new_repo()
     base_files = {

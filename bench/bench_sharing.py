@@ -39,10 +39,10 @@ def write_runs(repo: Path, count: int) -> None:
     """`count` finished runs on top of HEAD, each with its own record files."""
     import json
 
-    from gitml.ids import new_run_id
-    from gitml.record import RunSummary, build_message
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
+    from gitml.tracking.ids import new_run_id
+    from gitml.tracking.record import RunSummary, build_message
 
     head = git(repo, "rev-parse", "HEAD").strip()
     base_tree = git(repo, "rev-parse", "HEAD^{tree}").strip().encode()

@@ -162,10 +162,10 @@ def _record_runs_timed(repo: Path, runs: int) -> float:
 def _write_synthetic_runs(repo: Path, count: int) -> None:
     """Run commits written directly (same format as real ones), to reach 10,000 fast."""
     sys.path.insert(0, str(Path(__file__).parent.parent))
-    from gitml.ids import new_run_id
-    from gitml.record import RunSummary, build_message
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
+    from gitml.tracking.ids import new_run_id
+    from gitml.tracking.record import RunSummary, build_message
 
     store_repo = open_repository(repo)
     head = git(repo, "rev-parse", "HEAD").strip()

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gitml.errors import RunStateError
-from gitml.staging import Staging
+from gitml.tracking.staging import Staging
 
 _active: "ActiveRun | None" = None
 _exit_status: str | None = None
@@ -79,8 +79,9 @@ def start_run(
     if attached and Path(attached, "meta.json").exists():
         _active = ActiveRun(Staging(Path(attached)), owned=False)
     else:
-        from gitml.run import RunOptions
-        from gitml.run import start_run as start_domain_run
+        from gitml.tracking.run import RunOptions
+        from gitml.tracking.run import start_run as start_domain_run
+
         repository = _repository(repo)
         options = RunOptions(
             name=run_name or name,
@@ -101,7 +102,7 @@ def start_run(
 def end_run(status: str = "finished"):
     """End the active run; commit it when this process started it. Returns its summary."""
     global _active
-    from gitml.record import STATUSES
+    from gitml.tracking.record import STATUSES
 
     if status not in STATUSES or status == "running":
         raise RunStateError(f"status must be finished, failed or killed, not {status!r}")
@@ -111,7 +112,7 @@ def end_run(status: str = "finished"):
     if not run.owned:
         run.staging.close()
         return None
-    from gitml.run import finish_run
+    from gitml.tracking.run import finish_run
 
     return finish_run(run._repo, run.staging, status, None)
 
@@ -203,7 +204,8 @@ def get_params() -> dict[str, str]:
 
 def get_run(run: str, repo: str | os.PathLike | None = None) -> dict:
     """The full record of a run, by id, id prefix or name."""
-    from gitml.catalog import load_record, resolve
+    from gitml.tracking.catalog import load_record, resolve
+
     repository = _repository(repo)
     summary = resolve(repository, run)
     if summary.status == "running":
@@ -226,8 +228,9 @@ def search_runs(
     grammar: "metrics.acc > 0.9 and (params.model = 'rf' or not tags.x = 'y')",
     ["metrics.loss", "-start_time"].
     """
-    from gitml.catalog import list_runs
-    from gitml.sorting import RunQuery, select_runs
+    from gitml.compare.sorting import RunQuery, select_runs
+    from gitml.tracking.catalog import list_runs
+
     runs = list_runs(_repository(repo))
     query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
     return [run.to_json() for run in select_runs(runs, query)]

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from gitml.history import Point
-from gitml.plot import by_step, sparkline
+from gitml.compare.history import Point
+from gitml.compare.plot import by_step, sparkline
 from tests.utils import git, gitml, write
 
 CURVE = """\

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gitml.diff import _packages, changes
+from gitml.compare.diff import _packages, changes
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 TRAIN = """\

@@ -10,7 +10,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitml.ids import (
+from gitml.tracking.ids import (
     ADJECTIVES,
     ALPHABET,
     ID_LENGTH,
@@ -20,7 +20,7 @@ from gitml.ids import (
     new_run_name,
     run_id_time_ms,
 )
-from gitml.record import (
+from gitml.tracking.record import (
     RunSummary,
     build_message,
     filename_to_key,

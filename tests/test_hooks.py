@@ -201,7 +201,11 @@ def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
         capture_output=True,
     )
     found = subprocess.run(
-        [python, "-c", "from gitml.hooks import shipped_hook; print(shipped_hook('pre-push'))"],
+        [
+            python,
+            "-c",
+            "from gitml.sharing.hooks import shipped_hook; print(shipped_hook('pre-push'))",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitml.errors import InvalidValueError, ProjectFileError
-from gitml.params import render_command, resolve_params
-from gitml.project import EntryPoint, Parameter, find_project, load_project
+from gitml.projects.params import render_command, resolve_params
+from gitml.projects.project import EntryPoint, Parameter, find_project, load_project
 from tests.utils import write
 
 MLPROJECT = """\

@@ -24,7 +24,7 @@ def make_run(repo: Path, name: str, files: dict[str, str]) -> str:
 
 
 def _run_ref(repo: Path, name: str) -> str:
-    from gitml.catalog import resolve
+    from gitml.tracking.catalog import resolve
 
     return resolve(open_repository(repo), name).sha
 

@@ -6,9 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
-from gitml.record import RunSummary
-from gitml.search import (
+from gitml.compare.search import (
     ATTRIBUTES,
     COMPARISONS,
     NUMERIC_ATTRIBUTES,
@@ -24,7 +22,7 @@ from gitml.search import (
     parse_filter,
     to_text,
 )
-from gitml.sorting import (
+from gitml.compare.sorting import (
     RunQuery,
     SortKey,
     parse_columns,
@@ -32,6 +30,8 @@ from gitml.sorting import (
     select_runs,
     sort_runs,
 )
+from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
+from gitml.tracking.record import RunSummary
 
 # a tree generator
 

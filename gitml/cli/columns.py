@@ -4,9 +4,9 @@ import csv
 import io
 
 from gitml.cli import format as fmt
-from gitml.record import RunSummary
-from gitml.search import Field, field_text
-from gitml.sorting import check_known, column_values, default_columns, parse_columns
+from gitml.compare.search import Field, field_text
+from gitml.compare.sorting import check_known, column_values, default_columns, parse_columns
+from gitml.tracking.record import RunSummary
 
 
 def header(field: Field) -> str:

@@ -24,7 +24,7 @@ def diff(obj, a, b, stat, no_code, as_md, as_json) -> None:
     A or B may also be a branch, tag or commit: then only the code is compared.
     """
     from gitml.cli.diff_view import render_markdown, render_text
-    from gitml.diff import DiffOptions, base_side, diff_sides, resolve_side
+    from gitml.compare.diff import DiffOptions, base_side, diff_sides, resolve_side
 
     repo = obj.repo
     side_a = resolve_side(repo, a)
@@ -48,10 +48,10 @@ def compare(obj, runs, diff_only, as_json) -> None:
 
     Rows where the runs differ are marked with '*' (and highlighted on a terminal).
     """
-    from gitml.catalog import resolve
     from gitml.cli.columns import header
-    from gitml.compare import side_by_side
+    from gitml.compare.side_by_side import side_by_side
     from gitml.errors import InvalidValueError
+    from gitml.tracking.catalog import resolve
 
     repo = obj.repo
     summaries = [resolve(repo, text) for text in runs]
@@ -81,7 +81,7 @@ def compare(obj, runs, diff_only, as_json) -> None:
 
 
 def _json_values(values: list) -> list:
-    from gitml.record import json_float
+    from gitml.tracking.record import json_float
 
     return [json_float(v) if isinstance(v, float) else v for v in values]
 
@@ -100,9 +100,9 @@ def _cell(field, value) -> str:
 @click.pass_obj
 def metrics(obj, run, keys, as_csv, as_json) -> None:
     """The history of RUN's metrics (all, or KEYS): every step and value."""
-    from gitml.catalog import resolve
-    from gitml.history import metric_history
-    from gitml.plot import by_step, sparkline
+    from gitml.compare.history import metric_history
+    from gitml.compare.plot import by_step, sparkline
+    from gitml.tracking.catalog import resolve
 
     repo = obj.repo
     summary = resolve(repo, run)
@@ -147,9 +147,9 @@ def metrics(obj, run, keys, as_csv, as_json) -> None:
 @click.pass_obj
 def plot(obj, key, runs, output) -> None:
     """Metric KEY over steps for each of RUNS: sparklines, or a chart file with -o."""
-    from gitml.catalog import resolve
-    from gitml.history import metric_history
-    from gitml.plot import by_step, sparkline, write_chart
+    from gitml.compare.history import metric_history
+    from gitml.compare.plot import by_step, sparkline, write_chart
+    from gitml.tracking.catalog import resolve
 
     repo = obj.repo
     summaries = [resolve(repo, text) for text in runs]

@@ -1,7 +1,7 @@
 """`gitml diff` output: a terminal view and Markdown tables for a pull request."""
 
 from gitml.cli import format as fmt
-from gitml.diff import Change, MetricChange, RunDiff
+from gitml.compare.diff import Change, MetricChange, RunDiff
 
 
 def _value(value) -> str:

@@ -33,7 +33,7 @@ def env() -> None:
 def create(obj, spec_file, env_manager) -> None:
     """Build the environment for the spec (nothing to do when it is cached); print its path."""
     from gitml.envs.manager import prepare_environment
-    from gitml.launch import default_env_manager, find_spec
+    from gitml.projects.launch import default_env_manager, find_spec
 
     spec = find_spec(obj.directory, spec_file)
     manager = env_manager or default_env_manager(obj.directory)
@@ -55,7 +55,7 @@ def path(obj, spec_file, env_manager) -> None:
     """Print the cached environment's folder for the spec (error when not built yet)."""
     from gitml.envs.cache import entry_name, lookup
     from gitml.errors import EnvironmentBuildError
-    from gitml.launch import default_env_manager, find_spec
+    from gitml.projects.launch import default_env_manager, find_spec
 
     spec = find_spec(obj.directory, spec_file)
     manager = env_manager or default_env_manager(obj.directory)
@@ -118,7 +118,7 @@ def _entry(env) -> dict:
 
 
 def _show_one(env, as_json: bool) -> None:
-    from gitml.environment import installed_packages, user_cache_dir
+    from gitml.tracking.environment import installed_packages, user_cache_dir
 
     entry = _entry(env)
     entry["packages"] = installed_packages(str(env.path / "bin" / "python"), user_cache_dir())

@@ -22,8 +22,8 @@ class Context:
     def repo(self):
         """The repository, opened once; abandoned runs are recovered first."""
         if self._repo is None:
-            from gitml.recovery import recover_abandoned_runs
             from gitml.store.repository import open_repository
+            from gitml.tracking.recovery import recover_abandoned_runs
 
             self._repo = open_repository(self.directory)
             if self._repo.root is not None:

@@ -153,8 +153,8 @@ def ls(obj, include_deprecated, as_json) -> None:
 @click.pass_obj
 def history(obj, name, as_json) -> None:
     """Every event of model NAME in order: time, event, version, stage, run, author, note."""
-    from gitml.catalog import names_in_use
     from gitml.registry import history
+    from gitml.tracking.catalog import names_in_use
 
     repo = obj.repo
     events = history(repo, name)

@@ -19,8 +19,8 @@ def checkout(obj, run, force) -> None:
 
     RUN may also be a commit, e.g. a backup ref printed by an earlier --force.
     """
-    from gitml.diff import resolve_side
-    from gitml.reproduce import checkout_code
+    from gitml.compare.diff import resolve_side
+    from gitml.tracking.reproduce import checkout_code
 
     repo = obj.repo
     side = resolve_side(repo, run)
@@ -45,8 +45,8 @@ def checkout(obj, run, force) -> None:
 @click.pass_obj
 def branch(obj, run, name) -> None:
     """Create branch NAME whose tip holds exactly RUN's code, on top of RUN's base."""
-    from gitml.catalog import resolve
-    from gitml.reproduce import branch_from_run
+    from gitml.tracking.catalog import resolve
+    from gitml.tracking.reproduce import branch_from_run
 
     repo = obj.repo
     summary = resolve(repo, run)
@@ -79,10 +79,10 @@ def branch(obj, run, name) -> None:
 def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None:
     """Run RUN's command again with its params, in a temporary worktree holding its
     code (your work tree is not touched), and record a new run that reproduces it."""
-    from gitml.catalog import resolve
-    from gitml.record import json_float
-    from gitml.reproduce import RerunOptions
-    from gitml.reproduce import rerun as rerun_run
+    from gitml.tracking.catalog import resolve
+    from gitml.tracking.record import json_float
+    from gitml.tracking.reproduce import RerunOptions
+    from gitml.tracking.reproduce import rerun as rerun_run
 
     repo = obj.repo
     original = resolve(repo, run)

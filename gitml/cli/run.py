@@ -53,9 +53,9 @@ def run(
     Ctrl-C and SIGTERM are passed on to the command and the run is recorded
     as killed.
     """
-    from gitml.launch import LaunchRequest, plan_launch
-    from gitml.run import RunOptions, start_run
-    from gitml.runner import check_artifact_paths, check_command, execute
+    from gitml.projects.launch import LaunchRequest, plan_launch
+    from gitml.tracking.run import RunOptions, start_run
+    from gitml.tracking.runner import check_artifact_paths, check_command, execute
 
     repo = obj.repo
     artifact_paths = check_artifact_paths(repo, list(artifacts))

@@ -6,7 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
-from gitml.record import STATUSES
+from gitml.tracking.record import STATUSES
 
 
 @click.command("ls")
@@ -46,9 +46,9 @@ def ls(
         from gitml.cli.sharing import echo_remote_runs
 
         return echo_remote_runs(obj.repo, remote, as_json)
-    from gitml.catalog import list_runs
-    from gitml.sorting import RunQuery, select_runs
+    from gitml.compare.sorting import RunQuery, select_runs
     from gitml.store.repository import read_head
+    from gitml.tracking.catalog import list_runs
 
     repo = obj.repo
     runs = list_runs(repo)
@@ -113,7 +113,7 @@ def _keys(dicts) -> list[str]:
 @click.pass_obj
 def show(obj, run, as_json) -> None:
     """Everything recorded about RUN (an id, id prefix or name)."""
-    from gitml.catalog import changed_files, load_record, resolve
+    from gitml.tracking.catalog import changed_files, load_record, resolve
 
     repo = obj.repo
     summary = resolve(repo, run)
@@ -195,4 +195,3 @@ def recover(obj) -> None:
     obj.repo  # noqa: B018 -- opening the repository recovers and reports abandoned runs
     if not obj.recovered:
         click.echo("no abandoned runs to recover", err=True)
-

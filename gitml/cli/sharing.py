@@ -6,8 +6,8 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
-from gitml.ids import run_id_time_ms
-from gitml.record import STATUSES
+from gitml.tracking.ids import run_id_time_ms
+from gitml.tracking.record import STATUSES
 
 remote_argument = click.argument("remote", required=False)
 
@@ -193,7 +193,7 @@ def hooks_group() -> None:
 @click.pass_obj
 def hooks_install(obj) -> None:
     """Install the pre-push hook, chaining to any hook already there."""
-    from gitml.hooks import install_hook
+    from gitml.sharing.hooks import install_hook
 
     status = install_hook(obj.repo)
     chained = f" (runs {status.chained.name} first)" if status.chained else ""
@@ -204,7 +204,7 @@ def hooks_install(obj) -> None:
 @click.pass_obj
 def hooks_uninstall(obj) -> None:
     """Remove the pre-push hook and restore the one it replaced."""
-    from gitml.hooks import uninstall_hook
+    from gitml.sharing.hooks import uninstall_hook
 
     status = uninstall_hook(obj.repo)
     restored = " and restored the earlier hook" if status.other else ""
@@ -216,7 +216,7 @@ def hooks_uninstall(obj) -> None:
 @click.pass_obj
 def hooks_status(obj, as_json) -> None:
     """Say whether gitml's pre-push hook is installed, chained and enabled."""
-    from gitml.hooks import hook_status
+    from gitml.sharing.hooks import hook_status
 
     status = hook_status(obj.repo)
     if as_json:

@@ -98,7 +98,7 @@ class EnvSpec:
 
 def read_spec(path: Path) -> EnvSpec:
     """Read and check a conda.yaml or python_env.yaml; errors name the file."""
-    from gitml.project import load_yaml_file
+    from gitml.projects.project import load_yaml_file
 
     data = load_yaml_file(path)
     if not isinstance(data, dict):

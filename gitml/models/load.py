@@ -99,7 +99,7 @@ def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
         if not run_text or not path.strip("/"):
             raise ModelError(f"{uri!r} is not a run model URI: use runs:/<run>/<path>")
         repository = _open(repo)
-        from gitml.catalog import resolve
+        from gitml.tracking.catalog import resolve
 
         return run_model_folder(repository, resolve(repository, run_text), path.strip("/"))
     if uri.startswith("models:/"):
@@ -129,7 +129,7 @@ def _open(repo):
 
 def run_model_folder(repo, summary, path: str) -> Path:
     """The model at `.gitml/artifacts/<path>` of a run, as a local folder."""
-    from gitml.catalog import staging_path
+    from gitml.tracking.catalog import staging_path
 
     if summary.status == "running" or summary.sha is None:
         folder = staging_path(repo, summary.id) / "artifacts" / path

@@ -80,7 +80,7 @@ def log_model(
 ) -> ModelInfo:
     """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI."""
     from gitml import api
-    from gitml.staging import check_artifact_name
+    from gitml.tracking.staging import check_artifact_name
 
     options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
     run = api._run()

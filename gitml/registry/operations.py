@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError, RegistryError
-from gitml.record import RunSummary
 from gitml.registry.events import Event, ModelState, Version, replay, to_event
 from gitml.registry.stages import check_stage
 from gitml.registry.tags import (
@@ -33,6 +32,7 @@ from gitml.registry.tagstore import RegistryTag, create_tag, list_registry_tags,
 from gitml.store.gitcmd import run_git
 from gitml.store.refs import RefExistsError
 from gitml.store.repository import Repository, open_repository
+from gitml.tracking.record import RunSummary
 
 ARTIFACTS_DIR = ".gitml/artifacts"
 BUMPS = ("patch", "minor", "major")
@@ -302,7 +302,7 @@ def _highest_version(model: ModelState) -> str | None:
 
 
 def _committed_run(repo: Repository, text: str) -> RunSummary:
-    from gitml.catalog import resolve
+    from gitml.tracking.catalog import resolve
 
     summary = resolve(repo, text)
     if summary.sha is None:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RegistryError
-from gitml.record import RunSummary, parse_message
 from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version
 from gitml.registry.tags import normalize_version
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, open_repository
+from gitml.tracking.record import RunSummary, parse_message
 
 LATEST = "latest"
 URI_SCHEME = "models:/"

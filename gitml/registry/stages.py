@@ -1,7 +1,7 @@
 """The stages a model version may be assigned to: the project's `stages:`, or the defaults.
 
 The project file (`gitml.yaml`, or `MLproject`) at the repository root is
-read by `gitml.project`, the one reader of project files.
+read by `gitml.projects.project`, the one reader of project files.
 """
 
 from gitml.errors import InvalidValueError
@@ -16,7 +16,7 @@ def allowed_stages(repo: Repository) -> tuple[str, ...]:
     """The stages this repository allows, in the order the project lists them."""
     if repo.root is None:
         return DEFAULT_STAGES
-    from gitml.project import PROJECT_FILES, load_project
+    from gitml.projects.project import PROJECT_FILES, load_project
 
     for name in PROJECT_FILES:
         path = repo.root / name

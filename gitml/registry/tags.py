@@ -22,7 +22,7 @@ Messages are a readable sentence, the user's note, then `Gitml-*` trailers.
 import re
 from dataclasses import dataclass
 
-from gitml.record import escape_value, unescape
+from gitml.tracking.record import escape_value, unescape
 
 REGISTER = "register"
 DEREGISTER = "deregister"

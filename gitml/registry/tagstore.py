@@ -154,7 +154,7 @@ def tagger_ident(repo: Repository) -> str:
     result = run_git(["var", "GIT_COMMITTER_IDENT"], repo.cwd, check=False)
     if result.returncode == 0:
         return result.stdout.decode(errors="replace").strip().rsplit(" ", 2)[0]
-    from gitml.identity import user_identity
+    from gitml.tracking.identity import user_identity
 
     return user_identity(repo).as_bytes().decode()
 

@@ -7,13 +7,13 @@ removes the objects later. Runs on a remote are deleted only by an explicit
 
 from dataclasses import dataclass
 
-from gitml.catalog import list_runs, resolve
+from gitml.compare.sorting import RunQuery, select_runs
 from gitml.errors import InvalidValueError, RunStateError
-from gitml.record import RunSummary
-from gitml.sorting import RunQuery, select_runs
 from gitml.store.gitcmd import run_git
 from gitml.store.refs import run_ref
 from gitml.store.repository import Repository
+from gitml.tracking.catalog import list_runs, resolve
+from gitml.tracking.record import RunSummary
 
 
 @dataclass

@@ -10,9 +10,9 @@ import time
 from datetime import datetime
 
 from gitml.errors import InvalidValueError
-from gitml.ids import run_id_time_ms
-from gitml.record import RunSummary, parse_message
 from gitml.store.refs import RunRef
+from gitml.tracking.ids import run_id_time_ms
+from gitml.tracking.record import RunSummary, parse_message
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}

@@ -9,7 +9,6 @@ appear or none do), so a failure leaves nothing half-written.
 import re
 from dataclasses import dataclass, field
 
-from gitml.catalog import resolve
 from gitml.errors import (
     InvalidValueError,
     PushRejectedError,
@@ -17,14 +16,15 @@ from gitml.errors import (
     RunNotFoundError,
     RunStateError,
 )
-from gitml.ids import could_be_id_prefix
-from gitml.record import RunSummary
 from gitml.sharing.gitproc import Progress, ask_remote, remote_error, run_remote_git
 from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
 from gitml.store.repository import Repository
+from gitml.tracking.catalog import resolve
+from gitml.tracking.ids import could_be_id_prefix
+from gitml.tracking.record import RunSummary
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
 _NEW_REF = re.compile(r"^ \* \[new ref\]\s+refs/gitml/runs/(\w+) ->", re.MULTILINE)

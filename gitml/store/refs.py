@@ -6,14 +6,16 @@ into archive commits later (DESIGN §1, Scale) changes one place.
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 
 from gitml.errors import GitCommandError, GitmlError
-from gitml.ids import is_run_id
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, config_value
 
 RUNS_PREFIX = "refs/gitml/runs/"
+# DESIGN §1: a run id is lowercase, 12 to 26 characters (gitml.tracking.ids makes them).
+_RUN_ID = re.compile(r"[0-9a-z]{12,26}")
 _FIELD = "\x00"
 _RECORD = "\x1e"
 
@@ -33,7 +35,7 @@ def parse_run_ref(ref: str) -> str | None:
     if not ref.startswith(RUNS_PREFIX):
         return None
     run_id = ref[len(RUNS_PREFIX) :]
-    return run_id if is_run_id(run_id) else None
+    return run_id if _RUN_ID.fullmatch(run_id) else None
 
 
 def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> None:
@@ -109,7 +111,7 @@ def list_run_ids(repo: Repository) -> list[str]:
             name = line.rstrip("\n").partition(" ")[2]
             if name.startswith(RUNS_PREFIX):
                 ids.add(name[len(RUNS_PREFIX) :])
-    return sorted((i for i in ids if is_run_id(i)), reverse=True)
+    return sorted((i for i in ids if _RUN_ID.fullmatch(i)), reverse=True)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import shutil
 import time
 from pathlib import Path
 
-from gitml.commit import commit_staged
-from gitml.environment import process_alive
 from gitml.errors import GitmlError
-from gitml.record import RunSummary
-from gitml.staging import Staging, runs_dir
 from gitml.store.repository import Repository
+from gitml.tracking.commit import commit_staged
+from gitml.tracking.environment import process_alive
+from gitml.tracking.record import RunSummary
+from gitml.tracking.staging import Staging, runs_dir
 
 RECOVERING_DIR = "recovering"
 

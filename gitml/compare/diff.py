@@ -12,9 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from gitml.errors import InvalidValueError, RunNotFoundError
-from gitml.record import RECORD_DIR, RunSummary, json_float
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository
+from gitml.tracking.record import RECORD_DIR, RunSummary, json_float
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 PROJECT_FILE = "gitml.yaml"
@@ -133,7 +133,7 @@ class RunDiff:
 
 def resolve_side(repo: Repository, text: str) -> Side:
     """A run by id, prefix or name; failing that, a commit git can name."""
-    from gitml.catalog import resolve
+    from gitml.tracking.catalog import resolve
 
     try:
         run = resolve(repo, text)

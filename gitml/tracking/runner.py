@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitml.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.errors import ArtifactError, GitmlError, InvalidValueError
-from gitml.record import RunSummary
-from gitml.run import StartedRun, finish_run, set_owner
 from gitml.store.repository import Repository
+from gitml.tracking.environment import installed_packages, interpreter_for, user_cache_dir
+from gitml.tracking.record import RunSummary
+from gitml.tracking.run import StartedRun, finish_run, set_owner
 
 if TYPE_CHECKING:
     from gitml.envs.activate import Activation

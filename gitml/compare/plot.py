@@ -4,8 +4,8 @@ files through matplotlib (the optional `plot` extra)."""
 import math
 from pathlib import Path
 
+from gitml.compare.history import Point
 from gitml.errors import InvalidValueError, MissingExtraError
-from gitml.history import Point
 
 BARS = "▁▂▃▄▅▆▇█"
 CHART_FORMATS = (".png", ".svg", ".pdf")

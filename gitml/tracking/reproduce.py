@@ -17,16 +17,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.diff import EMPTY_TREE, Side
+from gitml.compare.diff import EMPTY_TREE, Side
 from gitml.errors import (
     CheckoutConflictError,
     GitCommandError,
     InvalidValueError,
     RunStateError,
 )
-from gitml.record import RECORD_DIR, RunSummary
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, read_head
+from gitml.tracking.record import RECORD_DIR, RunSummary
 
 BACKUPS_PREFIX = "refs/gitml/backups/"
 _CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
@@ -85,8 +85,8 @@ class CheckoutResult:
 
 def checkout_code(repo: Repository, side: Side, force: bool = False) -> CheckoutResult:
     """Write the code of a run (or commit) into the work tree; HEAD does not move."""
-    from gitml.run import artifact_size_limit
     from gitml.store.snapshot import snapshot_work_tree
+    from gitml.tracking.run import artifact_size_limit
 
     scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
     current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
@@ -201,11 +201,11 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
 
 def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResult:
     """Run the run again in a temporary worktree; the user's work tree is not touched."""
-    from gitml.catalog import load_record
-    from gitml.launch import recorded_environment
-    from gitml.run import RunOptions, start_run
-    from gitml.runner import check_command, execute
+    from gitml.projects.launch import recorded_environment
     from gitml.store.repository import open_repository
+    from gitml.tracking.catalog import load_record
+    from gitml.tracking.run import RunOptions, start_run
+    from gitml.tracking.runner import check_command, execute
 
     if run.sha is None:
         raise RunStateError(f"run {run.name} is still running; rerun it once it has ended")

@@ -24,7 +24,7 @@ _KNOWN_FIELDS = {
     "entry_points",
     "stages",
     "limits",
-    "metrics",  # {key: min|max}: which way is better, read by gitml.diff
+    "metrics",  # {key: min|max}: which way is better, read by gitml.compare.diff
 }
 
 

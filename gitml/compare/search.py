@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitml.errors import FilterSyntaxError
-from gitml.record import RunSummary
+from gitml.tracking.record import RunSummary
 
 KINDS = {
     "metrics": "metrics",

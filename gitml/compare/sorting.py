@@ -9,9 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
-from gitml.record import RunSummary
-from gitml.search import (
+from gitml.compare.search import (
     ATTRIBUTES,
     Field,
     compile_filter,
@@ -20,6 +18,8 @@ from gitml.search import (
     parse_filter,
     value_getter,
 )
+from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
+from gitml.tracking.record import RunSummary
 
 _DIRECTION = re.compile(r"\s+(asc|desc)\s*\Z", re.IGNORECASE)
 

@@ -8,8 +8,14 @@ them in its staging folder.
 from dataclasses import dataclass
 
 from gitml.errors import UnknownKeyError
-from gitml.record import RECORD_DIR, RunSummary, filename_to_key, json_float, key_to_filename
 from gitml.store.repository import Repository
+from gitml.tracking.record import (
+    RECORD_DIR,
+    RunSummary,
+    filename_to_key,
+    json_float,
+    key_to_filename,
+)
 
 METRICS_DIR = f"{RECORD_DIR}/metrics"
 
@@ -52,8 +58,8 @@ def parse_points(data: bytes | None) -> list[Point]:
 
 
 def _staged_history(repo: Repository, run: RunSummary) -> dict[str, list[Point]]:
-    from gitml.catalog import staging_path
-    from gitml.staging import Staging
+    from gitml.tracking.catalog import staging_path
+    from gitml.tracking.staging import Staging
 
     staged = Staging(staging_path(repo, run.id)).read()
     return {key: parse_points(data) for key, data in staged.metrics.items()}

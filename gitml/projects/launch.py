@@ -69,8 +69,8 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
     """Resolve the command, params and environment; build the environment if needed."""
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
-    from gitml.params import render_command, resolve_params
-    from gitml.project import find_project
+    from gitml.projects.params import render_command, resolve_params
+    from gitml.projects.project import find_project
 
     directory = (request.directory or Path.cwd()).absolute()
     project = find_project(directory, repo.work_tree)
@@ -114,7 +114,7 @@ def find_spec(directory: Path, explicit: Path | None = None) -> EnvSpec:
     conda_env / python_env, else conda.yaml in `directory` or the repository root."""
     from gitml.envs.spec import read_spec
     from gitml.errors import ProjectFileError
-    from gitml.project import DEFAULT_CONDA_ENV, find_project
+    from gitml.projects.project import DEFAULT_CONDA_ENV, find_project
 
     if explicit is not None:
         if not explicit.is_file():
@@ -136,7 +136,7 @@ def find_spec(directory: Path, explicit: Path | None = None) -> EnvSpec:
 
 def default_env_manager(directory: Path) -> str:
     """The project's env_manager when it builds environments, else venv."""
-    from gitml.project import find_project
+    from gitml.projects.project import find_project
 
     directory = directory.absolute()
     top = next((p for p in [directory, *directory.parents] if (p / ".git").exists()), None)
@@ -152,8 +152,8 @@ def recorded_environment(repo: Repository, commit: str, record: dict, folder: Pa
     env manager, rebuilt when it is no longer cached. The spec is written to `folder`."""
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
-    from gitml.record import RECORD_DIR
     from gitml.store.gitcmd import run_git
+    from gitml.tracking.record import RECORD_DIR
 
     spec = None
     for name in RECORDED_SPECS:

@@ -58,7 +58,7 @@ def hooks_dir(repo: Repository) -> Path:
 def shipped_hook(name: str) -> Path:
     """The hook file shipped with gitml: in a source checkout beside the package,
     in an installed wheel under `<prefix>/share/gitml/hooks`."""
-    candidates = [Path(__file__).resolve().parent.parent / "hooks" / name]
+    candidates = [Path(__file__).resolve().parents[2] / "hooks" / name]  # a source checkout
     for scheme in (None, f"{os.name}_user"):
         try:
             data = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")

@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from gitml.record import RunSummary
-from gitml.search import Field, value_getter
+from gitml.compare.search import Field, value_getter
+from gitml.tracking.record import RunSummary
 
 SHOWN_ATTRIBUTES = ("status", "experiment", "start_time", "duration")
 

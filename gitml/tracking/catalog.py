@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 from gitml.errors import RunNotFoundError
-from gitml.ids import could_be_id_prefix
-from gitml.record import RunSummary, parse_message, summarize_metric, summary_from_json
-from gitml.staging import Staging, runs_dir
 from gitml.store.refs import list_run_ids, list_run_refs
 from gitml.store.repository import Repository
+from gitml.tracking.ids import could_be_id_prefix
+from gitml.tracking.record import RunSummary, parse_message, summarize_metric, summary_from_json
+from gitml.tracking.staging import Staging, runs_dir
 
 NAMES_CACHE = "cache/names.tsv"
 SUMMARIES_CACHE = "cache/summaries.json"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError
-from gitml.record import filename_to_key, key_to_filename, validate_key
+from gitml.tracking.record import filename_to_key, key_to_filename, validate_key
 
 RUNS_DIR = "runs"
 MAX_FILENAME = 255  # bytes in a file name on common file systems

@@ -10,9 +10,11 @@ import shutil
 import time
 from pathlib import Path
 
-from gitml import catalog
-from gitml.identity import user_identity
-from gitml.record import (
+from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
+from gitml.store.repository import Repository, start_auto_gc
+from gitml.tracking import catalog
+from gitml.tracking.identity import user_identity
+from gitml.tracking.record import (
     FORMAT_VERSION,
     RECORD_DIR,
     RunSummary,
@@ -20,9 +22,7 @@ from gitml.record import (
     key_to_filename,
     summarize_metric,
 )
-from gitml.staging import StagedRun, Staging
-from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
-from gitml.store.repository import Repository, start_auto_gc
+from gitml.tracking.staging import StagedRun, Staging
 
 # Run objects are written loose, and only git's porcelain runs `gc --auto`; gitml
 # starts it (in the background) after about one run in 32: ids end in random chars.
@@ -159,7 +159,7 @@ def _record_files(
 def _env_hash(env_files: dict[str, Path]) -> str | None:
     """Hash of the environment spec (conda.yaml), else of the installed packages."""
     if "conda.yaml" in env_files:
-        from gitml.environment import spec_hash
+        from gitml.tracking.environment import spec_hash
 
         return spec_hash(env_files["conda.yaml"].read_text(errors="replace"))
     if "pip-freeze.txt" in env_files:

@@ -1,8 +1,8 @@
 """A run's start (name, snapshot, staging folder) and its end.
 
 Starting a run only calls the git executable; finishing imports dulwich (in
-`gitml.commit`) to write the record, so the logging API stays light until a
-run ends. Runs whose processes died are committed by `gitml.recovery`.
+`gitml.tracking.commit`) to write the record, so the logging API stays light until a
+run ends. Runs whose processes died are committed by `gitml.tracking.recovery`.
 """
 
 import json
@@ -11,15 +11,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml import catalog
-from gitml.commit import commit_staged
-from gitml.environment import machine_facts, process_alive, process_start_token
 from gitml.errors import InvalidValueError, RunNameTakenError
-from gitml.ids import is_valid_run_name, new_run_id, new_run_name
-from gitml.record import FORMAT_VERSION, RunSummary
-from gitml.staging import Staging
 from gitml.store.repository import Repository, config_value, parse_size, read_head
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
+from gitml.tracking import catalog
+from gitml.tracking.commit import commit_staged
+from gitml.tracking.environment import machine_facts, process_alive, process_start_token
+from gitml.tracking.ids import is_valid_run_name, new_run_id, new_run_name
+from gitml.tracking.record import FORMAT_VERSION, RunSummary
+from gitml.tracking.staging import Staging
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 NAME_CLAIMS_DIR = "names"

@@ -1,0 +1,1 @@
+"""Comparing runs: the filter grammar, sorting, diff, side-by-side, metric history, plots."""
