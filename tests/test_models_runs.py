@@ -31,7 +31,14 @@ def test_log_model_commits_the_model_folder_in_the_run(logged):
     assert sorted(files) == [
         f".gitml/artifacts/clf/{name}"
         for name in sorted(
-            ["MLmodel", "conda.yaml", "input_example.json", "model.pkl", "requirements.txt"]
+            [
+                "MLmodel",
+                "conda.yaml",
+                "input_example.json",
+                "linear.npz",
+                "model.pkl",
+                "requirements.txt",
+            ]
         )
     ]
     mlmodel = yaml.safe_load(git(repo, "show", f"{ref}:.gitml/artifacts/clf/MLmodel"))

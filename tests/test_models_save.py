@@ -146,6 +146,10 @@ def test_pytorch_model_round_trips_as_state_dict_and_architecture(tmp_path):
 def test_a_model_that_does_not_load_says_why(tmp_path):
     model, _ = train_sklearn()
     gitml.save_model(model, tmp_path / "m")
+    (tmp_path / "m" / "linear.npz").write_bytes(b"not numbers")
+    with pytest.raises(ModelError, match="the model failed to load: "):
+        gitml.load_model(tmp_path / "m")
+    (tmp_path / "m" / "linear.npz").unlink()  # the pickled estimator is used instead
     (tmp_path / "m" / "model.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ModelError, match="the model failed to load: UnpicklingError"):
         gitml.load_model(tmp_path / "m")

@@ -199,6 +199,7 @@ def test_a_model_that_fails_to_load_stops_start_up_with_one_line(tmp_path):
 
     model, _ = train_sklearn()
     gitml.save_model(model, tmp_path / "m")
+    (tmp_path / "m" / "linear.npz").unlink()  # load the pickled estimator, which is broken
     (tmp_path / "m" / "model.pkl").write_bytes(b"garbage")
     out = gitml_cli(tmp_path, "serve", str(tmp_path / "m"), "--port", "0", check=False, timeout=60)
     assert out.returncode == 1

@@ -2,6 +2,10 @@
 
 scikit-learn is imported only by the code that unpickles the model; saving needs only
 the object (and the version of the installed package, read from its metadata).
+
+A plain linear model (see `gitml.models.flavors.linear`) is also saved as its
+coefficients, and loads and predicts with numpy alone: importing scikit-learn
+(with scipy and pandas) costs about a second and 150 MiB, more than serving it.
 """
 
 import pickle
@@ -9,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from gitml.errors import ModelError
+from gitml.models.flavors import linear
 from gitml.models.flavors.common import FlavorSave, installed_version
 
 FLAVOR = "sklearn"
@@ -33,6 +38,9 @@ def save(model, folder: Path, predict_fn: str = "predict") -> FlavorSave:
     with open(folder / MODEL_FILE, "wb") as handle:
         pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
     version = installed_version("scikit-learn")
+    pyfunc = {"loader_module": __name__, "model_path": MODEL_FILE, "predict_fn": predict_fn}
+    if linear.save_if_equivalent(model, predict_fn, folder / linear.LINEAR_FILE):
+        pyfunc["linear_path"] = linear.LINEAR_FILE
     return FlavorSave(
         flavor=FLAVOR,
         conf={
@@ -40,11 +48,7 @@ def save(model, folder: Path, predict_fn: str = "predict") -> FlavorSave:
             "serialization_format": "pickle",
             "sklearn_version": version,
         },
-        pyfunc={
-            "loader_module": __name__,
-            "model_path": MODEL_FILE,
-            "predict_fn": predict_fn,
-        },
+        pyfunc=pyfunc,
         packages=["scikit-learn", "numpy", "scipy", "pandas"],
     )
 
@@ -94,7 +98,11 @@ def _is_plain(model) -> bool:
     )
 
 
-def load(folder: Path, pyfunc: dict) -> SklearnPredictor:
-    with open(folder / pyfunc.get("model_path", MODEL_FILE), "rb") as handle:
+def load(folder: Path, pyfunc: dict):
+    model_path = folder / pyfunc.get("model_path", MODEL_FILE)
+    predict_fn = pyfunc.get("predict_fn", "predict")
+    if pyfunc.get("linear_path") and (folder / pyfunc["linear_path"]).is_file():
+        return linear.LinearPredictor(folder / pyfunc["linear_path"], predict_fn, model_path)
+    with open(model_path, "rb") as handle:
         model = pickle.load(handle)
-    return SklearnPredictor(model, pyfunc.get("predict_fn", "predict"))
+    return SklearnPredictor(model, predict_fn)
