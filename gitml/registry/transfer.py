@@ -26,7 +26,7 @@ from gitml.registry.tagstore import (
     list_registry_tags,
     list_tag_names,
 )
-from gitml.sharing.gitproc import remote_error, run_remote_git
+from gitml.sharing.gitproc import ask_remote, remote_error, run_remote_git
 from gitml.store.repository import Repository, open_repository
 
 _ATTEMPTS = 5
@@ -78,14 +78,18 @@ def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = Fals
     raise PushRejectedError(remote, status.rejected, "; ".join(sorted(set(status.reasons))))
 
 
-def fetch_registry_tags(repo: Repository | str, remote: str) -> list[str]:
+def fetch_registry_tags(
+    repo: Repository | str, remote: str, on_remote: dict[str, str] | None = None
+) -> list[str]:
     """Bring the registry tags the repository lacks; returns their names (a `MovedTags`).
 
     Local events never pushed whose counters the remote has used meanwhile are
-    renumbered first (see `renumbered` on the result).
+    renumbered first (see `renumbered` on the result). `on_remote` is the
+    remote's listing when the caller asked for it already (`remote_registry_tags`).
     """
     repo = open_repository(repo)
-    on_remote = remote_registry_tags(repo, remote)
+    if on_remote is None:
+        on_remote = remote_registry_tags(repo, remote)
     renumbered = _renumber(repo, remote, on_remote)
     present = list_tag_names(repo)
     missing = sorted(name for name in on_remote if name not in present)
@@ -96,11 +100,12 @@ def fetch_registry_tags(repo: Repository | str, remote: str) -> list[str]:
 
 
 def remote_registry_tags(repo: Repository, remote: str) -> dict[str, str]:
-    """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`."""
-    result = run_remote_git(repo, ["ls-remote", "--tags", remote], remote)
+    """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`
+    (the git executable itself: it only asks, and GitPython's import costs more)."""
+    listing = ask_remote(repo, ["ls-remote", "--tags", remote], remote)
     shas: dict[str, str] = {}
     annotated: set[str] = set()
-    for line in result.stdout.splitlines():
+    for line in listing.splitlines():
         sha, _, ref = line.partition("\t")
         name = ref.removeprefix(TAGS_PREFIX)
         if name.endswith(_PEELED):

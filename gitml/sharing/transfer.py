@@ -7,6 +7,7 @@ appear or none do), so a failure leaves nothing half-written.
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gitml.errors import (
@@ -219,13 +220,17 @@ def fetch_runs(
     repo: Repository, options: FetchOptions, progress: Progress | None = None
 ) -> TransferResult:
     """Bring the selected runs (all by default) the repository lacks, then registry tags."""
-    remote = choose_remote(repo, options.remote)
-    result = None if options.runs else _fetch_every_run(repo, remote, progress)
-    if result is None:
-        result = _fetch_listed(repo, remote, options.runs, progress)
-    from gitml.registry.transfer import fetch_registry_tags
+    from gitml.registry.transfer import fetch_registry_tags, remote_registry_tags
 
-    moved = fetch_registry_tags(repo, remote)
+    remote = choose_remote(repo, options.remote)
+    # The remote's registry tags are listed while the runs come: one round trip less.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tag_listing = pool.submit(remote_registry_tags, repo, remote)
+        result = None if options.runs else _fetch_every_run(repo, remote, progress)
+        if result is None:
+            result = _fetch_listed(repo, remote, options.runs, progress)
+        on_remote = tag_listing.result()
+    moved = fetch_registry_tags(repo, remote, on_remote)
     result.tags, result.renumbered = list(moved), moved.renumbered
     return result
 
