@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PYTHON = sys.executable
@@ -72,3 +73,51 @@ def median(values: list[float]) -> float:
 def report(name: str, value: float, unit: str = "s", extra: str = "") -> None:
     shown = f"{value * 1000:.1f} ms" if unit == "s" else f"{value:.2f} {unit}"
     print(f"RESULT {name}: {shown}{('  ' + extra) if extra else ''}", flush=True)
+
+
+def write_synthetic_runs(
+    repo: Path,
+    count: int,
+    fields: Callable[[int], dict],
+    record_files: Callable[[int, object], dict[str, bytes]] | None = None,
+) -> None:
+    """`count` finished runs on HEAD, written straight into the object store in gitml's
+    format, to reach thousands of runs in seconds. `fields(i)` gives run i's summary
+    fields (params, metrics, ...); `record_files(i, summary)` its `.gitml/` files, if any
+    (without, the run's tree is HEAD's)."""
+    from gitml.store.objects import Identity, ObjectStore
+    from gitml.store.repository import open_repository
+    from gitml.tracking.ids import new_run_id
+    from gitml.tracking.record import RunSummary, build_message
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    base_tree = git(repo, "rev-parse", "HEAD^{tree}").strip().encode()
+    first_ms = int(time.time() * 1000) - count * 1000
+    lines = []
+    with ObjectStore(open_repository(repo)) as store:
+        for i in range(count):
+            start = first_ms + i * 1000
+            summary = RunSummary(
+                id=new_run_id(start),
+                name=f"run-{i}",
+                experiment="main",
+                status="finished",
+                start_ms=start,
+                end_ms=start + 500,
+                exit_code=0,
+                base=head,
+                user="bench",
+                command="python train.py",
+                **fields(i),
+            )
+            tree = base_tree
+            if record_files is not None:
+                record = store.write_tree_of_files(record_files(i, summary))
+                tree = store.with_entry(base_tree, ".gitml", record)
+            commit = store.write_commit(
+                tree, [head.encode()], build_message(summary), Identity("bench", "b@example.com")
+            )
+            lines.append(f"create refs/gitml/runs/{summary.id} {commit.decode()}\n")
+    subprocess.run(
+        ["git", "update-ref", "--stdin"], cwd=repo, input="".join(lines).encode(), check=True
+    )

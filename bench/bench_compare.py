@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, git, median, report, timed  # noqa: E402
+from _common import PYTHON, git, median, report, timed, write_synthetic_runs  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPEAT = 5 if QUICK else 11
@@ -45,39 +45,14 @@ def new_repo() -> Path:
 
 def write_runs(repo: Path, count: int, params: int, metrics: int, seed: int = 1) -> None:
     """`count` finished runs with random params (p1, p2 in a/b/c) and metrics in [0, 1)."""
-    from gitml.store.objects import Identity, ObjectStore
-    from gitml.store.repository import open_repository
-    from gitml.tracking.ids import new_run_id
-    from gitml.tracking.record import RunSummary, build_message
-
     rng = random.Random(seed)
-    head = git(repo, "rev-parse", "HEAD").strip()
-    tree = git(repo, "rev-parse", "HEAD^{tree}").strip().encode()
-    now = int(time.time() * 1000) - count * 1000
-    lines = []
-    with ObjectStore(open_repository(repo)) as store:
-        for i in range(count):
-            start = now + i * 1000
-            summary = RunSummary(
-                id=new_run_id(start),
-                name=f"run-{i}",
-                experiment="main",
-                status="finished",
-                start_ms=start,
-                end_ms=start + 500,
-                exit_code=0,
-                base=head,
-                user="bench",
-                command="python train.py",
-                params={f"p{k}": rng.choice("abc") for k in range(params)},
-                metrics={f"m{k}": rng.random() for k in range(metrics)},
-            )
-            commit = store.write_commit(
-                tree, [head.encode()], build_message(summary), Identity("bench", "b@example.com")
-            )
-            lines.append(f"create refs/gitml/runs/{summary.id} {commit.decode()}\n")
-    subprocess.run(
-        ["git", "update-ref", "--stdin"], cwd=repo, input="".join(lines).encode(), check=True
+    write_synthetic_runs(
+        repo,
+        count,
+        lambda i: {
+            "params": {f"p{k}": rng.choice("abc") for k in range(params)},
+            "metrics": {f"m{k}": rng.random() for k in range(metrics)},
+        },
     )
     git(repo, "gc", "-q")
 

@@ -15,7 +15,6 @@ runs: each has its own run.json, params.yaml and a 100-point metric file).
 """
 
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from _common import PYTHON, git, make_repo, median, report, timed  # noqa: E402
+from _common import PYTHON, git, make_repo, median, report, timed, write_synthetic_runs  # noqa: E402
 
 from tests.gitservers import SmartHttpServer  # noqa: E402
 
@@ -39,44 +38,23 @@ def write_runs(repo: Path, count: int) -> None:
     """`count` finished runs on top of HEAD, each with its own record files."""
     import json
 
-    from gitml.store.objects import Identity, ObjectStore
-    from gitml.store.repository import open_repository
-    from gitml.tracking.ids import new_run_id
-    from gitml.tracking.record import RunSummary, build_message
+    def record(i: int, summary) -> dict[str, bytes]:
+        points = "".join(f"{s}\t{1 / (i + s + 1)!r}\t{summary.start_ms + s}\n" for s in range(100))
+        return {
+            "run.json": json.dumps(summary.to_json(), indent=2).encode(),
+            "params.yaml": f"lr: '{i / 1000}'\nepochs: '10'\n".encode(),
+            "metrics/loss.tsv": points.encode(),
+        }
 
-    head = git(repo, "rev-parse", "HEAD").strip()
-    base_tree = git(repo, "rev-parse", "HEAD^{tree}").strip().encode()
-    start = int(time.time() * 1000) - count * 1000
-    lines = []
-    with ObjectStore(open_repository(repo)) as store:
-        for i in range(count):
-            ms = start + i * 1000
-            summary = RunSummary(
-                id=new_run_id(ms),
-                name=f"bench-{i}",
-                experiment="main",
-                status="finished",
-                start_ms=ms,
-                end_ms=ms + 500,
-                exit_code=0,
-                base=head,
-                params={"lr": str(i / 1000), "epochs": "10"},
-                metrics={"loss": 1 / (i + 1)},
-            )
-            points = "".join(f"{s}\t{1 / (i + s + 1)!r}\t{ms + s}\n" for s in range(100))
-            record = store.write_tree_of_files(
-                {
-                    "run.json": json.dumps(summary.to_json(), indent=2).encode(),
-                    "params.yaml": f"lr: '{i / 1000}'\nepochs: '10'\n".encode(),
-                    "metrics/loss.tsv": points.encode(),
-                }
-            )
-            tree = store.with_entry(base_tree, ".gitml", record)
-            commit = store.write_commit(
-                tree, [head.encode()], build_message(summary), Identity("bench", "b@example.com")
-            )
-            lines.append(f"create refs/gitml/runs/{summary.id} {commit.decode()}\n")
-    subprocess.run(["git", "update-ref", "--stdin"], cwd=repo, input="".join(lines).encode())
+    write_synthetic_runs(
+        repo,
+        count,
+        lambda i: {
+            "params": {"lr": str(i / 1000), "epochs": "10"},
+            "metrics": {"loss": 1 / (i + 1)},
+        },
+        record,
+    )
 
 
 def empty_bare(base: Path, name: str) -> Path:

@@ -16,11 +16,19 @@ same run (this machine is shared and noisy):
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PYTHON, environment, git, make_repo, median, report, timed  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    environment,
+    git,
+    make_repo,
+    median,
+    report,
+    timed,
+    write_synthetic_runs,
+)
 
 QUICK = "--quick" in sys.argv
 REPEAT = 5 if QUICK else 15
@@ -131,7 +139,14 @@ def _size(repo: Path) -> int:
 def listing(count: int = 10_000) -> None:
     repo = make_repo(100)
     tenth = _record_runs_timed(repo, 10)
-    _write_synthetic_runs(repo, count - 11)
+    write_synthetic_runs(
+        repo,
+        count - 11,
+        lambda i: {
+            "params": {f"p{k}": str(k) for k in range(5)},
+            "metrics": {f"m{k}": i * k / 7 for k in range(5)},
+        },
+    )
     later = _record_runs_timed(repo, 1)
     report(f"gitml run at run #10 (median of {REPEAT})", tenth)
     report(
@@ -157,46 +172,6 @@ def _record_runs_timed(repo: Path, runs: int) -> float:
     for _ in range(max(runs, REPEAT)):
         times.append(timed([*GITML, "run", "--", PYTHON, "-c", "pass"], repo))
     return median(times[-REPEAT:])
-
-
-def _write_synthetic_runs(repo: Path, count: int) -> None:
-    """Run commits written directly (same format as real ones), to reach 10,000 fast."""
-    sys.path.insert(0, str(Path(__file__).parent.parent))
-    from gitml.store.objects import Identity, ObjectStore
-    from gitml.store.repository import open_repository
-    from gitml.tracking.ids import new_run_id
-    from gitml.tracking.record import RunSummary, build_message
-
-    store_repo = open_repository(repo)
-    head = git(repo, "rev-parse", "HEAD").strip()
-    tree = git(repo, "rev-parse", "HEAD^{tree}").strip().encode()
-    lines = []
-    now = int(time.time() * 1000) - count * 1000
-    with ObjectStore(store_repo) as store:
-        for i in range(count):
-            run_id = new_run_id(now + i * 1000)
-            summary = RunSummary(
-                id=run_id,
-                name=f"synthetic-{i}",
-                experiment="main",
-                status="finished",
-                start_ms=now + i * 1000,
-                end_ms=now + i * 1000 + 500,
-                exit_code=0,
-                base=head,
-                params={f"p{k}": str(k) for k in range(5)},
-                metrics={f"m{k}": i * k / 7 for k in range(5)},
-            )
-            commit = store.write_commit(
-                tree,
-                [head.encode()],
-                build_message(summary),
-                Identity("bench", "bench@example.com"),
-            )
-            lines.append(f"create refs/gitml/runs/{run_id} {commit.decode()}\n")
-    subprocess.run(
-        ["git", "update-ref", "--stdin"], cwd=repo, input="".join(lines).encode(), check=True
-    )
 
 
 if __name__ == "__main__":
