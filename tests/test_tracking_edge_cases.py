@@ -13,21 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import gitml
-from gitml.cli.main import cli as main_cli
 from gitml.errors import ArtifactError, InvalidValueError
-from tests.utils import assert_fsck_clean, git, user_state, write
+from tests.utils import assert_fsck_clean, cli, git, user_state, write
 from tests.utils import gitml as gitml_cli
-
-
-def cli(repo, *args: str, env: dict | None = None):
-    """`gitml ARGS` in-process (click's CliRunner): for looking at runs, where a
-    child process is not the point."""
-    result = CliRunner().invoke(main_cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def run_refs(repo) -> list[str]:

@@ -13,22 +13,12 @@ import threading
 import time
 
 import pytest
-from click.testing import CliRunner
 
-from gitml.cli.main import cli as main_cli
 from gitml.store.refs import RefExistsError, create_ref, resolve_ref
 from gitml.store.repository import open_repository
-from tests.utils import assert_fsck_clean, git, gitml, user_state, write
+from tests.utils import assert_fsck_clean, cli, git, gitml, user_state, write
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
-
-def cli(repo, *args: str, env: dict | None = None):
-    """`gitml ARGS` in-process (click's CliRunner): for looking at runs, where a
-    child process is not the point."""
-    result = CliRunner().invoke(main_cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def runs(repo, *args: str) -> list[dict]:

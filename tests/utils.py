@@ -13,6 +13,18 @@ def git(repo: Path, *args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def cli(repo: Path, *args: str, env: dict | None = None):
+    """`gitml ARGS` in-process (click's CliRunner): for looking at runs, where a
+    child process is not the point. Asserts success."""
+    from click.testing import CliRunner
+
+    from gitml.cli.main import cli as main_cli
+
+    result = CliRunner().invoke(main_cli, ["-C", str(repo), *args], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def gitml(repo: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run the real `gitml` command line in a child process."""
     result = subprocess.run(
