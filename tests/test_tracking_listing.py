@@ -228,8 +228,20 @@ def test_a_run_in_progress_shows_as_running(runs_repo):
         assert ongoing["end_ms"] is None and ongoing["commit"] is None
         assert [r["name"] for r in ls_json(runs_repo, "--status", "running")] == ["ongoing"]
         assert "running" in invoke(runs_repo, "ls").stdout
+        gitml.log_metric("loss", 0.4)
+        gitml.log_text("draft", "notes.md")
         shown = invoke(runs_repo, "show", "ongoing")
         assert shown.exit_code == 0 and "running" in shown.stdout
+        assert "loss = 0.4  (0.4 / 0.7, 2 points, last step 1)" in shown.stdout
+        record = json.loads(invoke(runs_repo, "show", "ongoing", "--json").stdout)
+        assert record["metrics"]["loss"] == {
+            "last": 0.4,
+            "min": 0.4,
+            "max": 0.7,
+            "count": 2,
+            "last_step": 1,
+        }
+        assert record["artifacts"] == [{"path": "notes.md", "size": 5}]
     assert ls_json(runs_repo)[0]["status"] == "finished"
 
 

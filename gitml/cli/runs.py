@@ -113,13 +113,12 @@ def _keys(dicts) -> list[str]:
 @click.pass_obj
 def show(obj, run, as_json) -> None:
     """Everything recorded about RUN (an id, id prefix or name)."""
-    from gitml.tracking.catalog import changed_files, load_record, resolve
+    from gitml.tracking.catalog import changed_files, load_record, resolve, running_record
 
     repo = obj.repo
     summary = resolve(repo, run)
     if summary.status == "running":
-        record = {**summary.to_json(), "metrics": {}, "artifacts": [], "files_changed": []}
-        record["metrics"] = {k: {"last": v} for k, v in summary.metrics.items()}
+        record = running_record(repo, summary)
     else:
         record = load_record(repo, summary)
         record["commit"] = summary.sha

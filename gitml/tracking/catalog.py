@@ -102,6 +102,23 @@ def staged_summary(staging: Staging) -> RunSummary:
     )
 
 
+def running_record(repo: Repository, summary: RunSummary) -> dict:
+    """What a run in progress has recorded so far, shaped like a committed run.json."""
+    staged = Staging(staging_path(repo, summary.id)).read()
+    meta = staged.meta
+    facts = ("note", "host", "python", "platform", "branch", "entry_point", "env_manager")
+    return {
+        **summary.to_json(),
+        **{key: meta.get(key) for key in facts},
+        "command": meta.get("command") or [],
+        "metrics": {key: summarize_metric(data).to_json() for key, data in staged.metrics.items()},
+        "artifacts": [
+            {"path": name, "size": path.stat().st_size} for name, path in staged.artifacts.items()
+        ],
+        "files_changed": [],
+    }
+
+
 # names
 
 
