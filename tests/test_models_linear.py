@@ -84,7 +84,9 @@ def test_loading_and_predicting_import_no_scikit_learn(tmp_path, table):
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.splitlines()
 
-    expected = LogisticRegression().fit(X, _binary(X)).predict(rows[:4])
+    expected = (
+        LogisticRegression().fit(X, _binary(X)).predict(pd.DataFrame(rows[:4], columns=COLUMNS))
+    )
     assert out == [str(list(expected)), "[]"]
 
 
