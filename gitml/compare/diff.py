@@ -12,11 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from gitml.errors import InvalidValueError, RunNotFoundError
-from gitml.store.gitcmd import run_git
+from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
 from gitml.tracking.record import RECORD_DIR, RunSummary, json_float
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 PROJECT_FILE = "gitml.yaml"
 GOALS = {
     "min": "min",

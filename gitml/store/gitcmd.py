@@ -11,6 +11,8 @@ import subprocess
 
 from gitml.errors import GitCommandError
 
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the tree with nothing in it
+
 
 def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a git child: the user's, plus `extra`, in the C locale."""

@@ -14,7 +14,7 @@ from gitml.errors import RunNotFoundError
 from gitml.store.refs import list_run_ids, list_run_refs
 from gitml.store.repository import Repository
 from gitml.tracking.ids import could_be_id_prefix
-from gitml.tracking.record import RunSummary, parse_message, summarize_metric, summary_from_json
+from gitml.tracking.record import RunSummary, parse_message, summary_from_json
 from gitml.tracking.staging import Staging, runs_dir
 
 NAMES_CACHE = "cache/names.tsv"
@@ -86,20 +86,7 @@ def running_runs(repo: Repository) -> list[RunSummary]:
 
 def staged_summary(staging: Staging) -> RunSummary:
     staged = staging.read()
-    meta = staged.meta
-    return RunSummary(
-        id=meta["id"],
-        name=meta["name"],
-        experiment=meta["experiment"],
-        status="running",
-        start_ms=meta["start_ms"],
-        base=meta.get("base"),
-        user=meta.get("user", ""),
-        command=" ".join(meta.get("command") or []),
-        params=staged.params,
-        metrics={key: summarize_metric(data).last for key, data in staged.metrics.items()},
-        tags=staged.tags,
-    )
+    return staged.summary(None, staged.metric_summaries())
 
 
 def running_record(repo: Repository, summary: RunSummary) -> dict:
@@ -111,7 +98,7 @@ def running_record(repo: Repository, summary: RunSummary) -> dict:
         **summary.to_json(),
         **{key: meta.get(key) for key in facts},
         "command": meta.get("command") or [],
-        "metrics": {key: summarize_metric(data).to_json() for key, data in staged.metrics.items()},
+        "metrics": {key: m.to_json() for key, m in staged.metric_summaries().items()},
         "artifacts": [
             {"path": name, "size": path.stat().st_size} for name, path in staged.artifacts.items()
         ],
@@ -220,9 +207,9 @@ def staging_path(repo: Repository, run_id: str) -> Path:
 
 def changed_files(repo: Repository, summary: RunSummary) -> list[dict]:
     """Files the run's snapshot changed against its base ('.gitml/' left out)."""
-    from gitml.store.gitcmd import run_git
+    from gitml.store.gitcmd import EMPTY_TREE, run_git
 
-    base = summary.base or "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree
+    base = summary.base or EMPTY_TREE
     out = run_git(
         [
             "diff",

@@ -20,7 +20,6 @@ from gitml.tracking.record import (
     RunSummary,
     build_message,
     key_to_filename,
-    summarize_metric,
 )
 from gitml.tracking.staging import StagedRun, Staging
 
@@ -36,8 +35,8 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     staged = Staging(path).read()
     meta = staged.meta
     end = staged.end or {"status": "killed", "exit_code": None, "end_ms": _last_activity(path)}
-    metric_summaries = {key: summarize_metric(data) for key, data in staged.metrics.items()}
-    summary = _summary(staged, end, metric_summaries)
+    metric_summaries = staged.metric_summaries()
+    summary = staged.summary(end, metric_summaries)
     with ObjectStore(repo) as store:
         base = meta["base"]
         snapshot_tree = meta["snapshot_tree"].encode()
@@ -65,31 +64,6 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     if meta["id"][-1] in AUTO_GC_CHARS:
         start_auto_gc(repo)
     return summary
-
-
-def _summary(staged: StagedRun, end: dict, metric_summaries: dict) -> RunSummary:
-    meta = staged.meta
-    return RunSummary(
-        id=meta["id"],
-        name=meta["name"],
-        experiment=meta["experiment"],
-        status=end["status"],
-        start_ms=meta["start_ms"],
-        end_ms=end["end_ms"],
-        exit_code=end.get("exit_code"),
-        base=meta["base"],
-        user=meta.get("user", ""),
-        command=_command_text(meta.get("command") or []),
-        params=staged.params,
-        metrics={key: summary.last for key, summary in metric_summaries.items()},
-        tags=staged.tags,
-    )
-
-
-def _command_text(command: list[str]) -> str:
-    import shlex
-
-    return shlex.join(command)
 
 
 def params_yaml(params: dict[str, str]) -> str:

@@ -17,14 +17,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.compare.diff import EMPTY_TREE, Side
+from gitml.compare.diff import Side
 from gitml.errors import (
     CheckoutConflictError,
     GitCommandError,
     InvalidValueError,
     RunStateError,
 )
-from gitml.store.gitcmd import run_git
+from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository, read_head
 from gitml.tracking.record import RECORD_DIR, RunSummary
 
