@@ -111,6 +111,21 @@ def test_fetch_brings_new_events_and_skips_foreign_tags(first, second):
     assert registry.list_models(second) == []
 
 
+def test_fetch_brings_many_events_as_the_same_tag_objects(first, second):
+    for version in ("v0.0.1", "v0.0.2"):
+        for stage in ("dev", "staging", "production"):
+            registry.promote(first, "linear", version, stage)
+    push_registry_tags(first, "origin")
+    git(second, "tag", "-d", "linear@v0.0.1")  # arrived with the clone: fetch brings it back
+
+    fetched = fetch_registry_tags(second, "origin")
+
+    assert len(fetched) == 7
+    assert registry_tags(second) == registry_tags(first)
+    assert registry.which(second, "linear@production").version == "v0.0.2"
+    assert_fsck_clean(second)
+
+
 def test_an_unreachable_remote_is_one_clear_error(first, tmp_path):
     with pytest.raises(RemoteError, match="remote"):
         push_registry_tags(first, str(tmp_path / "missing.git"))

@@ -1,6 +1,8 @@
 """gitml push / fetch / pull / remote setup over file:// remotes, and their errors."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -179,6 +181,46 @@ def test_run_refs_never_move(shared, tmp_path):
     assert run_refs(remote)[ref] == head
     gitml(work, "push")
     assert run_refs(remote)[ref] == head
+
+
+def test_fetch_past_a_differing_run_brings_the_new_ones(shared, tmp_path):
+    """The fallback fetch (runs chosen from the remote's listing) creates exact refs."""
+    work, remote = shared
+    gitml(work, "push")
+    other = clone(remote, tmp_path / "other")
+    gitml(other, "fetch")
+    ids = {run["name"]: run["id"] for run in ls_json(work)}
+    alpha, beta = ids["alpha"], ids["beta"]
+    git(other, "update-ref", f"refs/gitml/runs/{alpha}", f"refs/gitml/runs/{beta}")
+    make_runs(work, 2, "late")
+    gitml(work, "push")
+
+    out = json.loads(gitml(other, "fetch", "--json").stdout)
+
+    late = {run["id"] for run in ls_json(work) if run["name"].startswith("late")}
+    assert set(out["runs"]) == late
+    assert out["differing"] == [alpha]
+    for run_id in late:
+        ref = f"refs/gitml/runs/{run_id}"
+        assert run_refs(other)[ref] == run_refs(remote)[ref]
+    assert_fsck_clean(other)
+
+
+def test_fetch_leaves_gitpython_unimported(shared, tmp_path):
+    """Fetching starts git directly: GitPython's import would be a third of a small fetch."""
+    work, remote = shared
+    gitml(work, "push")
+    other = clone(remote, tmp_path / "other")
+    script = (
+        "import sys\n"
+        "from gitml.sharing.transfer import FetchOptions, fetch_runs\n"
+        "from gitml.store.repository import open_repository\n"
+        "print(len(fetch_runs(open_repository('.'), FetchOptions()).runs), 'git' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=other, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "3 False\n"
 
 
 @pytest.mark.parametrize(

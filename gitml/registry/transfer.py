@@ -10,7 +10,7 @@ and the remote's events keep their place before ours.
 Version tags carry no counter: the same version registered for two different
 runs is a real conflict, reported, never renamed.
 
-Git runs through GitPython (`gitml.sharing.gitproc`), so the user's
+Git runs as the user's own executable (`gitml.sharing.gitproc`), so their
 credentials and config apply as they do for `git push`.
 """
 
@@ -26,7 +26,7 @@ from gitml.registry.tagstore import (
     list_registry_tags,
     list_tag_names,
 )
-from gitml.sharing.gitproc import ask_remote, remote_error, run_remote_git
+from gitml.sharing.gitproc import ask_remote, fetch_as_refs, remote_error, run_remote_git
 from gitml.store.repository import Repository, open_repository
 
 _ATTEMPTS = 5
@@ -90,18 +90,19 @@ def fetch_registry_tags(
     repo = open_repository(repo)
     if on_remote is None:
         on_remote = remote_registry_tags(repo, remote)
+    if not on_remote:
+        return MovedTags()  # nothing to bring, and no counter of ours can clash
     renumbered = _renumber(repo, remote, on_remote)
     present = list_tag_names(repo)
     missing = sorted(name for name in on_remote if name not in present)
     if missing:
-        refspecs = [f"{TAGS_PREFIX}{name}:{TAGS_PREFIX}{name}" for name in missing]
-        run_remote_git(repo, ["fetch", "--no-tags", "--atomic", remote, *refspecs], remote)
+        fetch_as_refs(repo, remote, {TAGS_PREFIX + name: on_remote[name] for name in missing})
     return MovedTags(missing, renumbered)
 
 
 def remote_registry_tags(repo: Repository, remote: str) -> dict[str, str]:
     """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`
-    (the git executable itself: it only asks, and GitPython's import costs more)."""
+    (the git executable started directly: it only asks)."""
     listing = ask_remote(repo, ["ls-remote", "--tags", remote], remote)
     shas: dict[str, str] = {}
     annotated: set[str] = set()

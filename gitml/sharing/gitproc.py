@@ -1,14 +1,20 @@
-"""Run a git command that talks to a remote, through GitPython.
+"""Run a git command that talks to a remote.
 
-GitPython starts the user's `git` executable (so ssh keys, credential
+Every command runs the user's own `git` executable (so ssh keys, credential
 helpers, proxies and `insteadOf` rules apply) in the C locale; gitml reads
 its output, hands progress lines to the caller while they happen, and turns a
 failure into one error that says what went wrong.
+
+Pushes start git through GitPython. Fetches and listings start the same
+executable directly: importing GitPython (50–80 ms) is a third of the time of
+a raw fetch of a thousand runs, and the fetch goal is a ratio to that time.
 """
 
 import re
+import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gitml.errors import (
@@ -17,6 +23,7 @@ from gitml.errors import (
     RemoteError,
     RemoteUnreachableError,
 )
+from gitml.store.gitcmd import git_environment, run_git
 from gitml.store.repository import Repository
 
 Progress = Callable[[str], None]
@@ -69,27 +76,27 @@ def run_remote_git(
     stdin: bytes | None = None,
     progress: Progress | None = None,
     check: bool = True,
+    through_gitpython: bool = True,
 ) -> GitResult:
-    """`git ARGS` in the repository; a failure becomes a RemoteError about `remote`."""
-    import tempfile
+    """`git ARGS` in the repository; a failure becomes a RemoteError about `remote`.
 
-    import git
+    `through_gitpython=False` starts the executable without importing GitPython.
+    """
+    import tempfile
 
     with tempfile.TemporaryFile() as istream:
         if stdin is not None:
             istream.write(stdin)
             istream.seek(0)
-        process = git.Git(repo.cwd).execute(
-            ["git", *args], as_process=True, istream=istream if stdin is not None else None
-        )
-        popen = process.proc
         out: list[bytes] = []
         err: list[bytes] = []
-        reader = threading.Thread(target=_collect, args=(popen.stdout, out), daemon=True)
-        reader.start()
-        _pump_stderr(popen.stderr, err, progress)
-        reader.join()
-        status = popen.wait()
+        piped = istream if stdin is not None else None
+        with _started(repo, args, piped, through_gitpython) as popen:
+            reader = threading.Thread(target=_collect, args=(popen.stdout, out), daemon=True)
+            reader.start()
+            _pump_stderr(popen.stderr, err, progress)
+            reader.join()
+            status = popen.wait()
     result = GitResult(
         status,
         b"".join(out).decode(errors="surrogateescape"),
@@ -100,15 +107,35 @@ def run_remote_git(
     return result
 
 
+@contextmanager
+def _started(
+    repo: Repository, args: list[str], istream, through_gitpython: bool
+) -> Iterator[subprocess.Popen]:
+    """The running `git ARGS` (GitPython's handle is kept alive meanwhile: its
+    finalizer ends the process)."""
+    if through_gitpython:
+        import git
+
+        handle = git.Git(repo.cwd).execute(["git", *args], as_process=True, istream=istream)
+        yield handle.proc
+        return
+    with subprocess.Popen(
+        ["git", *args],
+        cwd=repo.cwd,
+        env=git_environment(),
+        stdin=istream if istream is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as popen:
+        yield popen
+
+
 def ask_remote(repo: Repository, args: list[str], remote: str) -> str:
     """stdout of a git command that only asks the remote (`ls-remote`).
 
-    It runs the same `git` executable with the same config and credential
-    helpers, without GitPython: importing it would double the time of a
+    It starts git directly: importing GitPython would double the time of a
     `gitml push` that has nothing to send.
     """
-    from gitml.store.gitcmd import run_git
-
     result = run_git(args, repo.cwd, check=False)
     if result.returncode != 0:
         raise remote_error(remote, result.stderr.decode(errors="replace"))
@@ -161,3 +188,23 @@ def _main_line(lines: list[str]) -> str:
     if not lines:
         return "no message from git"
     return lines[-1].removeprefix("error:").strip()
+
+
+def fetch_as_refs(
+    repo: Repository, remote: str, refs: dict[str, str], progress: Progress | None = None
+) -> None:
+    """Create each local ref of `refs` (ref name → an object id the remote advertises).
+
+    The objects are fetched by id, then the refs created in one `git update-ref
+    --stdin` transaction: all or none, none overwritten. One explicit refspec
+    per ref would make git match every refspec against every remote ref: 2.3 s
+    for 1,500 tags, against 0.35 s this way.
+    """
+    wanted = "".join(f"{sha}\n" for sha in dict.fromkeys(refs.values()))
+    args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
+    args += ["--progress" if progress else "--no-progress", "--stdin", remote]
+    run_remote_git(
+        repo, args, remote, stdin=wanted.encode(), progress=progress, through_gitpython=False
+    )
+    commands = "".join(f"create {ref} {sha}\n" for ref, sha in refs.items())
+    run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())

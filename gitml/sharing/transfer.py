@@ -1,9 +1,11 @@
-"""Push and fetch runs: ask the remote once what it has, then move only the rest.
+"""Push and fetch runs: move only what the other side lacks.
 
-Each transfer is one `git ls-remote` for `refs/gitml/runs/*` and one
-`git push`/`git fetch` with explicit, non-forced refspecs. Pushes are atomic
-(the remote takes all refs of a push or none) and fetches too (local refs all
-appear or none do), so a failure leaves nothing half-written.
+A push is one `git ls-remote` for `refs/gitml/runs/*` and one atomic,
+non-forced `git push` (the remote takes all refs of a push or none). Fetching
+every run is one atomic `git fetch` of the run pattern; fetching chosen runs
+lists the remote first, fetches their commits by id and creates the refs in
+one transaction. Either way local refs all appear or none do, so a failure
+leaves nothing half-written.
 """
 
 import re
@@ -17,11 +19,17 @@ from gitml.errors import (
     RunNotFoundError,
     RunStateError,
 )
-from gitml.sharing.gitproc import Progress, ask_remote, remote_error, run_remote_git
+from gitml.sharing.gitproc import (
+    Progress,
+    ask_remote,
+    fetch_as_refs,
+    remote_error,
+    run_remote_git,
+)
 from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
-from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref
+from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
 from gitml.tracking.ids import could_be_id_prefix
@@ -241,7 +249,9 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
     differs on the two sides (git refuses to move it, and the atomic fetch takes
     nothing): the listed fetch then takes the rest."""
     args = [*_fetch_args(remote, progress), "--verbose", ALL_RUNS]
-    done = run_remote_git(repo, args, remote, progress=progress, check=False)
+    done = run_remote_git(
+        repo, args, remote, progress=progress, check=False, through_gitpython=False
+    )
     if done.status != 0:
         if "[rejected]" in done.stderr:
             return None
@@ -261,9 +271,8 @@ def _fetch_listed(
     result = TransferResult(remote, missing, already=len(wanted) - len(missing))
     result.differing = sorted(i for i in wanted if local.get(i, on_remote[i]) != on_remote[i])
     if missing:
-        refspecs = "".join(transfer_refspec(run_id) + "\n" for run_id in missing)
-        args = [*_fetch_args(remote, progress), "--stdin"]
-        run_remote_git(repo, args, remote, stdin=refspecs.encode(), progress=progress)
+        refs = {run_ref(run_id): on_remote[run_id] for run_id in missing}
+        fetch_as_refs(repo, remote, refs, progress)
     return result
 
 
