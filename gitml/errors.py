@@ -35,6 +35,14 @@ class GitCommandError(GitmlError):
         super().__init__(f"git {' '.join(args[:2])} failed: {detail}")
 
 
+class LockTimeoutError(GitmlError):
+    def __init__(self, path, timeout: float):
+        self.path = path
+        super().__init__(
+            f"another gitml process held {path} for {timeout:g} s; try again once it has finished"
+        )
+
+
 class RunNotFoundError(GitmlError):
     def __init__(self, ref: str, candidates: list[str] | None = None):
         self.ref = ref

@@ -101,3 +101,17 @@ def test_columns_are_taken_by_name_and_a_missing_one_is_named(tmp_path, table):
     np.testing.assert_allclose(loaded.predict(shuffled), model.predict(frame))
     with pytest.raises(ModelInputError, match="f5"):
         loaded.predict(frame.drop(columns=["f5"]))
+
+
+@pytest.mark.parametrize(("value", "found"), [(np.nan, "NaN"), (np.inf, "infinity")])
+def test_nan_and_infinity_are_refused_as_scikit_learn_refuses_them(tmp_path, table, value, found):
+    X, rows = table
+    model = LogisticRegression().fit(X, _binary(X))
+    gitml.save_model(model, tmp_path / "m")
+    bad = pd.DataFrame(rows[:2], columns=COLUMNS)
+    bad.iloc[1, 3] = value
+
+    with pytest.raises(ValueError):
+        model.predict(bad)
+    with pytest.raises(ModelInputError, match=f"the input contains {found}"):
+        gitml.load_model(tmp_path / "m").predict(bad)

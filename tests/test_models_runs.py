@@ -142,6 +142,14 @@ def test_gitml_predict_refuses_bad_input_in_one_line(logged):
     assert out.returncode == 1 and "no run matches 'nobody'" in out.stderr
     assert "Traceback" not in out.stderr
 
+    out = gitml_cli(
+        repo, "predict", "runs:/trained/clf", "-i", _csv(repo, X), "-o", "nodir/o.json", check=False
+    )
+    assert out.returncode == 1
+    assert out.stderr == (
+        "gitml: error: nodir/o.json: the folder nodir does not exist; create it first\n"
+    )
+
 
 def test_a_model_of_the_run_in_progress_loads_from_its_staging_folder(repo_with_commit):
     model, X = train_sklearn()

@@ -210,3 +210,28 @@ def test_numeric_requests_give_each_flavor_what_it_takes(tmp_path):
 
     gitml.save_model(lambda frame: [type(frame).__name__], tmp_path / "fn")
     assert gitml.load_model(tmp_path / "fn").predict(split(COLUMNS, rows[:1])) == ["DataFrame"]
+
+
+@pytest.mark.parametrize(
+    ("signature", "message"),
+    [
+        ({"inputs": "junk"}, "the signature's inputs must be a list of"),
+        ({"inputs": [{"name": "a", "type": "decimal"}]}, "column 'a' has type 'decimal'"),
+        ({"inputs": {"type": "tensor", "dtype": "floaty", "shape": [-1]}}, "not a numpy dtype"),
+    ],
+)
+def test_a_bad_signature_is_refused_at_save_time_and_writes_nothing(tmp_path, signature, message):
+    with pytest.raises(ModelError, match=message):
+        gitml.save_model(lambda frame: frame, tmp_path / "m", signature=signature)
+    assert not (tmp_path / "m").exists()
+
+
+def test_params_reach_a_plain_function_only_if_it_takes_them(tmp_path):
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    gitml.save_model(lambda df: df["a"] * 2, tmp_path / "one")
+    gitml.save_model(lambda df, params: df["a"] * params["k"], tmp_path / "two")
+    gitml.save_model(lambda df, *, params=None: df["a"] + params["k"], tmp_path / "named")
+
+    assert gitml.load_model(tmp_path / "one").predict(frame, params={"k": 5}).tolist() == [2, 4]
+    assert gitml.load_model(tmp_path / "two").predict(frame, params={"k": 5}).tolist() == [5, 10]
+    assert gitml.load_model(tmp_path / "named").predict(frame, params={"k": 5}).tolist() == [6, 7]

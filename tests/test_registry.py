@@ -498,3 +498,35 @@ def test_a_message_holding_separator_characters_is_read_whole(runs):
     events = registry.history(repo, "linear")
     assert [e.tag for e in events] == ["linear@v0.0.1", "linear#dev#2", "linear#staging#3"]
     assert events[1].message == tricky.rstrip("\n")
+
+
+def test_concurrent_events_on_one_model_get_distinct_counters(runs):
+    """Eight processes promote at once, to different stages: every counter is used once."""
+    import subprocess
+    import sys
+
+    registry.register(runs, "linear", "alpha")
+    registry.register(runs, "linear", "beta")
+    stages = ["dev", "staging", "production", "archived"]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gitml",
+                "model",
+                "promote",
+                *["linear", version, stage, "--keep-previous"],
+            ],
+            cwd=runs,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for version in ("v0.0.1", "v0.0.2")
+        for stage in stages
+    ]
+    assert [p.wait() for p in processes] == [0] * 8, [p.stderr.read() for p in processes]
+
+    counters = [event.counter for event in registry.history(runs, "linear")]
+    assert sorted(counters) == list(range(1, 11))
+    assert_fsck_clean(runs)

@@ -75,6 +75,24 @@ def test_every_request_shape_gets_the_same_predictions(served):
             400,
             "input column 'b' has text ('x') values but the model's signature expects double",
         ),
+        (
+            {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[True, 2.0, 3.0]]}},
+            "application/json",
+            400,
+            "input column 'a' has boolean values but the model's signature expects double",
+        ),
+        (
+            '{"dataframe_split": {"columns": ["a", "b", "c"], "data": [[NaN, 2, 3]]}}',
+            "application/json",
+            400,
+            "the input contains NaN; the model takes finite numbers only",
+        ),
+        (
+            '{"dataframe_records": [{"a": Infinity, "b": 2, "c": 3}]}',
+            "application/json",
+            400,
+            "the input contains infinity",
+        ),
         ("a,b,c\n1,2,3\n", "text/plain", 415, "content type 'text/plain' is not supported"),
         ("a,b\n1,2\n", "text/csv", 400, "input column 'c' is missing"),
     ],
@@ -89,6 +107,12 @@ def test_bad_requests_get_a_json_error_and_the_server_keeps_serving(
     assert answer["error_code"] in ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE")
     good = server.request("POST", "/invocations", split_payload(X.iloc[:1]))
     assert good == (200, {"predictions": model.predict(X.iloc[:1]).tolist()})
+
+
+def test_an_empty_batch_gets_no_predictions(served):
+    server, _, _ = served
+    empty = {"dataframe_split": {"columns": ["a", "b", "c"], "data": []}}
+    assert server.request("POST", "/invocations", empty) == (200, {"predictions": []})
 
 
 def test_wrong_routes_and_methods(served):

@@ -28,10 +28,13 @@ def predict(obj, model_uri, input_path, output_path) -> None:
     """Predict with MODEL_URI (runs:/RUN/PATH, models:/NAME@STAGE, a folder) on a file."""
     from pathlib import Path
 
-    from gitml.models.batch import predict_file
+    from gitml.models.batch import check_output_path, predict_file
 
+    output = Path(output_path) if output_path else None
+    if output is not None:
+        check_output_path(output)
     model = _load(obj, model_uri)
-    rows, text = predict_file(model, Path(input_path), Path(output_path) if output_path else None)
+    rows, text = predict_file(model, Path(input_path), output)
     if text is not None:
         click.echo(text)
     else:

@@ -47,18 +47,26 @@ def read_input_file(path: Path):
     return to_model_input(payload), None
 
 
+def check_output_path(path: Path) -> None:
+    """Refuse an output file that could not be written, before any work is done."""
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ModelInputError(
+            f"{path}: cannot write {suffix or 'a file without suffix'} output; use .json or .csv"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ModelInputError(f"{path}: the folder {folder} does not exist; create it first")
+
+
 def write_predictions(predictions, path: Path | None) -> str | None:
     """Predictions to `path` (.json or .csv), or as JSON text returned when `path` is None."""
     from gitml.models.inputs import to_jsonable
 
     if path is None:
         return json.dumps({"predictions": to_jsonable(predictions)})
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ModelInputError(
-            f"{path}: cannot write {suffix or 'a file without suffix'} output; use .json or .csv"
-        )
-    if suffix == ".json":
+    check_output_path(path)
+    if path.suffix.lower() == ".json":
         path.write_text(json.dumps({"predictions": to_jsonable(predictions)}) + "\n")
     else:
         _as_frame(predictions).to_csv(path, index=False)

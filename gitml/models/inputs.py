@@ -146,7 +146,11 @@ def _numeric_array(rows: list):
         array = np.asarray(rows)
     except ValueError:
         return None
-    return array if array.dtype.kind in "if" and array.ndim == 2 else None
+    if array.dtype.kind not in "if" or array.ndim != 2:
+        return None
+    if any(value is True or value is False for row in rows for value in row):
+        return None  # numpy reads booleans as numbers; the signature check must see them
+    return array
 
 
 def _read_records(value):

@@ -146,14 +146,14 @@ def _save_flavor(model, folder: Path, options: SaveOptions) -> FlavorSave:
 
 
 def _signature(options: SaveOptions) -> dict | None:
-    from gitml.models.signature import infer_signature
+    from gitml.models.signature import infer_signature, validate_signature
 
     if options.signature is False:
         return None
     if isinstance(options.signature, dict):
         if "inputs" not in options.signature:
             raise ModelError("a signature is a dict with an 'inputs' entry (see infer_signature)")
-        return options.signature
+        return validate_signature(options.signature)
     if options.signature is not None:
         return infer_signature(options.signature)  # an example table or array
     return infer_signature(options.input_example) if options.input_example is not None else None

@@ -8,7 +8,7 @@ A check returns the input ready for the model (columns in the signature's order,
 widened to the declared type) or raises `ModelInputError` naming the column at fault.
 """
 
-from gitml.errors import ModelInputError
+from gitml.errors import ModelError, ModelInputError
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
 _NUMPY_TYPE = {
@@ -63,6 +63,43 @@ def _column_type(series) -> str:
     raise ModelInputError(
         f"cannot infer a signature for column {series.name!r} of type {series.dtype}; "
         "pass signature= explicitly"
+    )
+
+
+def validate_signature(signature: dict) -> dict:
+    """`signature` itself if its inputs are a column list or a tensor spec, else ModelError."""
+    import json
+
+    import numpy as np
+
+    spec = signature.get("inputs")
+    if isinstance(spec, str):
+        try:
+            spec = json.loads(spec)
+        except ValueError:
+            spec = None
+    if isinstance(spec, dict) and spec.get("type") == "tensor":
+        try:
+            np.dtype(spec.get("dtype"))
+        except TypeError:
+            raise ModelError(
+                f"the signature's tensor dtype {spec.get('dtype')!r} is not a numpy dtype"
+            ) from None
+        shape = spec.get("shape", [])
+        if isinstance(shape, list) and all(isinstance(n, int) for n in shape):
+            return signature
+    elif isinstance(spec, list) and spec and all(isinstance(c, dict) for c in spec):
+        for column in spec:
+            if column.get("type") not in COLUMN_TYPES:
+                raise ModelError(
+                    f"the signature's column {column.get('name', '?')!r} has type "
+                    f"{column.get('type')!r}; column types are: {', '.join(COLUMN_TYPES)}"
+                )
+        return signature
+    raise ModelError(
+        "the signature's inputs must be a list of {'name': …, 'type': …} columns or a "
+        "{'type': 'tensor', 'dtype': …, 'shape': […]} spec "
+        "(gitml.models.signature.infer_signature builds one)"
     )
 
 
@@ -136,6 +173,9 @@ def _check_named_array(spec: list[dict], names: list[str], data):
 def _check_column(name: str, wanted: str, dtype, data, position: int) -> str | None:
     """The numpy dtype to cast the column to, None to keep it; an error if it does not fit."""
     accepted = _ACCEPTED_KINDS.get(wanted)
+    if len(data) == 0:  # an empty batch: no value can be wrong
+        target = _NUMPY_TYPE.get(wanted)
+        return target if target and dtype != target else None
     if accepted is not None:
         if dtype.kind in accepted:
             target = _NUMPY_TYPE.get(wanted)

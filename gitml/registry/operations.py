@@ -1,10 +1,14 @@
 """Registry operations: each checks the request against the replayed state, then writes one tag.
 
 Register, promote, unassign, deregister and deprecate write annotated tags
-(DESIGN §5); list_models, history and which read them back. A counted tag
-that another process created first is retried with the next counter.
+(DESIGN §5); list_models, history and which read them back. Each write holds
+the registry's lock from reading the state to writing its tag, so events of
+one repository get distinct counters and each is checked against the state it
+follows. A counted tag whose name is taken anyway (by a tag that is no
+registry event) is retried with the next counter.
 """
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +32,15 @@ from gitml.registry.tags import (
     normalize_version,
     semver_key,
 )
-from gitml.registry.tagstore import RegistryTag, create_tag, list_registry_tags, tagger_ident
+from gitml.registry.tagstore import (
+    REGISTRY_LOCK,
+    RegistryTag,
+    create_tag,
+    list_registry_tags,
+    tagger_ident,
+)
 from gitml.store.gitcmd import run_git
+from gitml.store.locks import exclusive_lock
 from gitml.store.refs import RefExistsError
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.record import RunSummary
@@ -57,6 +68,16 @@ class PromoteOptions:
     keep_previous: bool = False
     path: str | None = None
     bump: str = "patch"
+
+
+def _one_writer_at_a_time(operation):
+    @functools.wraps(operation)
+    def locked(repo: Repository | str, *args, **kwargs):
+        repo = open_repository(repo)
+        with exclusive_lock(repo, REGISTRY_LOCK):
+            return operation(repo, *args, **kwargs)
+
+    return locked
 
 
 # reading
@@ -95,11 +116,17 @@ def history(repo: Repository | str, name: str) -> list[Event]:
 # writing
 
 
+@_one_writer_at_a_time
 def register(
     repo: Repository | str, name: str, run: str, options: RegisterOptions | None = None
 ) -> Event:
     """Make RUN's artifact version `options.version` (or the next one) of model NAME."""
-    repo = open_repository(repo)
+    return _register(repo, name, run, options)
+
+
+def _register(
+    repo: Repository, name: str, run: str, options: RegisterOptions | None = None
+) -> Event:
     options = options or RegisterOptions()
     _check_name(name)
     if options.bump not in BUMPS:
@@ -137,6 +164,7 @@ def register(
         ) from None
 
 
+@_one_writer_at_a_time
 def promote(
     repo: Repository | str, name: str, ref: str, stage: str, options: PromoteOptions | None = None
 ) -> list[Event]:
@@ -168,6 +196,7 @@ def promote(
     return written
 
 
+@_one_writer_at_a_time
 def unassign(
     repo: Repository | str, name: str, version: str, stage: str, message: str = ""
 ) -> Event:
@@ -189,6 +218,7 @@ def unassign(
     return _write_counted(repo, model, held.commit, unassignment)
 
 
+@_one_writer_at_a_time
 def deregister(repo: Repository | str, name: str, version: str, message: str = "") -> Event:
     """Withdraw VERSION of NAME: it leaves every stage and no longer counts as latest."""
     repo = open_repository(repo)
@@ -203,6 +233,7 @@ def deregister(repo: Repository | str, name: str, version: str, message: str = "
     return _write_counted(repo, model, held.commit, deregistration)
 
 
+@_one_writer_at_a_time
 def deprecate(repo: Repository | str, name: str, message: str = "") -> Event:
     """Mark model NAME deprecated: `ls` hides it until a later event revives it."""
     repo = open_repository(repo)
@@ -324,7 +355,7 @@ def _version_or_run(
     held = model.version_of_commit(summary.sha) if model else None
     if held is not None and not held.deregistered:
         return model, held
-    event = register(
+    event = _register(  # promote holds the registry's lock already
         repo, name, ref, RegisterOptions(bump=options.bump, path=options.path, message="")
     )
     written.append(event)

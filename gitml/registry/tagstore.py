@@ -19,6 +19,7 @@ from gitml.store.refs import create_ref
 from gitml.store.repository import Repository
 
 TAGS_PREFIX = "refs/tags/"
+REGISTRY_LOCK = "registry"  # held by every writer of registry tags (gitml.store.locks)
 # The tag's own header fields (%(type), %(object), %(tagger)) rather than the
 # peeled ones (%(*objecttype)): git then reads each tag object once and never
 # the commit behind it, which halves the listing time at 2,500 tags.

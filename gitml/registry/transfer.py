@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from gitml.errors import PushRejectedError, RegistryConflictError
 from gitml.registry.tags import REGISTER, build_tag, parse_tag
 from gitml.registry.tagstore import (
+    REGISTRY_LOCK,
     TAGS_PREFIX,
     RegistryTag,
     copy_tag,
@@ -27,6 +28,7 @@ from gitml.registry.tagstore import (
     list_tag_names,
 )
 from gitml.sharing.gitproc import ask_remote, fetch_as_refs, remote_error, run_remote_git
+from gitml.store.locks import exclusive_lock
 from gitml.store.repository import Repository, open_repository
 
 _ATTEMPTS = 5
@@ -92,7 +94,8 @@ def fetch_registry_tags(
         on_remote = remote_registry_tags(repo, remote)
     if not on_remote:
         return MovedTags()  # nothing to bring, and no counter of ours can clash
-    renumbered = _renumber(repo, remote, on_remote)
+    with exclusive_lock(repo, REGISTRY_LOCK):
+        renumbered = _renumber(repo, remote, on_remote)
     present = list_tag_names(repo)
     missing = sorted(name for name in on_remote if name not in present)
     if missing:

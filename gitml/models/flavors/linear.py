@@ -155,6 +155,12 @@ class LinearPredictor:
             raise ModelInputError(
                 f"the model takes {expected} columns; the input has {rows.shape[1]}"
             )
+        if not np.isfinite(rows).all():
+            found = "NaN" if np.isnan(rows).any() else "infinity"
+            raise ModelInputError(
+                f"the input contains {found}; the model takes finite numbers only "
+                "(fill or drop those values first)"
+            )
         return rows
 
 

@@ -102,23 +102,45 @@ class PyfuncPredictor:
         self.context = context
         if kind == "python_model":
             self._takes_context = "context" in inspect.signature(model.predict).parameters
-        self._takes_params = kind != "callable" and _accepts_params(model.predict)
+        if kind == "callable":  # params by name or **kwargs, else as a second argument
+            self._takes_params = _names_params(model) or _takes_second_argument(model)
+            self._params_by_position = not _names_params(model)
+        else:
+            self._takes_params = _names_params(model.predict)
 
     def predict(self, data, params: dict | None = None):
+        """Params reach the model only if it declares them (as MLflow drops them otherwise)."""
+        if not self._takes_params:
+            params = None
         if self.kind == "callable":
-            return self.model(data) if params is None else self.model(data, params)
-        extra = {"params": params} if self._takes_params and params is not None else {}
+            if params is None:
+                return self.model(data)
+            return (
+                self.model(data, params)
+                if self._params_by_position
+                else self.model(data, params=params)
+            )
+        extra = {"params": params} if params is not None else {}
         if self.kind == "python_model" and self._takes_context:
             return self.model.predict(self.context, data, **extra)
         return self.model.predict(data, **extra)
 
 
-def _accepts_params(function) -> bool:
+def _takes_second_argument(function) -> bool:
+    parameters = _parameters(function)
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
+def _names_params(function) -> bool:
+    return any(p.name == "params" or p.kind == p.VAR_KEYWORD for p in _parameters(function))
+
+
+def _parameters(function) -> list[inspect.Parameter]:
     try:
-        parameters = inspect.signature(function).parameters
+        return list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):
-        return False
-    return "params" in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
+        return []
 
 
 def load(folder: Path, pyfunc: dict) -> PyfuncPredictor:
