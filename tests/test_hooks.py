@@ -51,6 +51,31 @@ def test_install_then_git_push_sends_runs(shared):
     assert git(remote, "rev-parse", "main") == git(work, "rev-parse", "main")
 
 
+@pytest.mark.parametrize("flag", ["--dry-run", "-n"])
+def test_git_push_dry_run_sends_no_runs_and_says_what_it_would(shared, flag):
+    work, remote = shared
+    gitml(work, "hooks", "install")
+    push = subprocess.run(
+        ["git", "push", flag, "origin", "main"], cwd=work, capture_output=True, text=True
+    )
+    assert push.returncode == 0, push.stderr
+    assert "would push 3 runs to origin" in push.stdout + push.stderr
+    assert run_refs(remote) == {}
+    assert git(remote, "for-each-ref") == ""
+
+
+def test_install_into_an_unusable_hooks_path_is_one_clear_line(shared, tmp_path):
+    work, _ = shared
+    write(tmp_path / "afile", "not a folder\n")
+    git(work, "config", "core.hooksPath", str(tmp_path / "afile" / "hooks"))
+    result = gitml(work, "hooks", "install", check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"gitml: error: cannot write hooks into {tmp_path / 'afile' / 'hooks'} (Not a directory)"
+    )
+    assert result.stderr.count("\n") == 1
+
+
 def test_existing_hook_is_chained_and_restored_byte_for_byte(shared):
     work, remote = shared
     hook = write(work / ".git" / "hooks" / "pre-push", USER_HOOK)

@@ -206,6 +206,34 @@ def test_fetch_past_a_differing_run_brings_the_new_ones(shared, tmp_path):
     assert_fsck_clean(other)
 
 
+@pytest.mark.parametrize("setting", ["fetch.prune", "remote.origin.prune"])
+def test_fetch_never_prunes_local_runs_even_when_git_is_set_to(shared, tmp_path, setting):
+    work, remote = shared
+    gitml(work, "push", "alpha")
+    git(work, "config", setting, "true")
+    before = run_refs(work)
+
+    assert gitml(work, "fetch").stdout == "fetched 0 runs from origin\n"
+    gitml(work, "pull")
+    assert run_refs(work) == before
+
+    warning = gitml(work, "remote", "setup").stderr
+    assert warning.startswith("gitml: warning: git fetch origin prunes")
+
+
+def test_a_run_named_like_a_file_or_folder_here_is_still_a_run(shared):
+    work, remote = shared
+    (work / "src").mkdir(exist_ok=True)
+    gitml(work, "run", "--name", "src", "--", sys.executable, "-c", "pass")
+    gitml(work, "run", "--name", "train.py", "--", sys.executable, "-c", "pass")
+
+    assert gitml(work, "push", "src").stdout == "pushed 1 run to origin\n"
+    assert gitml(work, "push", "train.py").stdout == "pushed 1 run to origin\n"
+    names = {run["id"]: run["name"] for run in ls_json(work)}
+    pushed = {names[ref.rsplit("/", 1)[1]] for ref in run_refs(remote)}
+    assert pushed == {"src", "train.py"}
+
+
 def test_fetch_leaves_gitpython_unimported(shared, tmp_path):
     """Fetching starts git directly: GitPython's import would be a third of a small fetch."""
     work, remote = shared

@@ -175,13 +175,19 @@ def remote_group() -> None:
 @click.pass_obj
 def remote_setup(obj, remote) -> None:
     """Make plain `git fetch REMOTE` bring runs too (plain `git push` is unchanged)."""
-    from gitml.sharing.remotes import add_fetch_refspec, choose_remote
+    from gitml.sharing.remotes import add_fetch_refspec, choose_remote, prunes_on_fetch
 
     remote = choose_remote(obj.repo, remote)
     if add_fetch_refspec(obj.repo, remote):
         click.echo(f"git fetch {remote} now brings runs (refs/gitml/*)")
     else:
         click.echo(f"git fetch {remote} already brings runs (refs/gitml/*)")
+    if prunes_on_fetch(obj.repo, remote):
+        click.echo(
+            f"gitml: warning: git fetch {remote} prunes (fetch.prune is set): it will delete "
+            f"local runs {remote} lacks; push runs first (gitml push, or gitml hooks install)",
+            err=True,
+        )
 
 
 @click.group("hooks")

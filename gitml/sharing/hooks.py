@@ -7,6 +7,7 @@ and input, and uninstalling renames it back, so it returns byte for byte
 (same file, same mode; a symlink stays a symlink).
 """
 
+import contextlib
 import os
 import shlex
 import sys
@@ -93,18 +94,24 @@ def install_hook(repo: Repository, name: str = "pre-push") -> HookStatus:
     """Put gitml's hook in place, keeping any earlier hook as the chained one."""
     status = hook_status(repo, name)
     chained = status.path.with_name(name + CHAINED_SUFFIX)
-    if status.other:
-        if os.path.lexists(chained):
-            raise HookError(
-                f"both {status.path} and {chained} exist; move one of them away and retry"
-            )
-        os.rename(status.path, chained)
-    status.path.parent.mkdir(parents=True, exist_ok=True)
+    if status.other and os.path.lexists(chained):
+        raise HookError(f"both {status.path} and {chained} exist; move one of them away and retry")
     text = shipped_hook(name).read_text()
     text = text.replace(PYTHON_PLACEHOLDER, shlex.quote(sys.executable))
     temporary = status.path.with_name(f".{name}.gitml-{os.getpid()}")
-    temporary.write_text(text)
-    temporary.chmod(0o755)
+    try:
+        status.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text)
+        temporary.chmod(0o755)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise HookError(
+            f"cannot write hooks into {status.path.parent} ({error.strerror}); "
+            "check core.hooksPath (git config core.hooksPath)"
+        ) from None
+    if status.other:
+        os.rename(status.path, chained)  # the user's hook, run first by gitml's
     os.replace(temporary, status.path)
     return hook_status(repo, name)
 

@@ -61,8 +61,21 @@ def is_remote(repo: Repository, text: str) -> bool:
 
 
 def _looks_like_location(repo: Repository, text: str) -> bool:
-    """A URL (`scheme://`, scp-like `host:path`) or a local path, as git accepts them."""
-    return ":" in text or "/" in text or (Path(repo.cwd) / text).exists()
+    """A URL (`scheme://`, scp-like `host:path`), a path, or a bare name that is a git
+    repository here (a file or folder that is no repository, like `src`, is no remote)."""
+    if ":" in text or "/" in text:
+        return True
+    path = Path(repo.cwd) / text
+    return (path / "HEAD").is_file() or (path / ".git").exists()
+
+
+def prunes_on_fetch(repo: Repository, remote: str) -> bool:
+    """Whether plain `git fetch REMOTE` prunes (`remote.<name>.prune`, else `fetch.prune`)."""
+    for key in (f"remote.{remote}.prune", "fetch.prune"):
+        result = run_git(["config", "--type=bool", "--get", key], repo.cwd, check=False)
+        if result.returncode == 0:
+            return result.stdout.strip() == b"true"
+    return False
 
 
 def add_fetch_refspec(repo: Repository, remote: str) -> bool:

@@ -277,8 +277,10 @@ def _fetch_listed(
 
 
 def _fetch_args(remote: str, progress: Progress | None) -> list[str]:
-    """Atomic (all refs or none), no tags (the registry moves its own), FETCH_HEAD untouched."""
+    """Atomic (all refs or none), no tags (the registry moves its own), FETCH_HEAD untouched,
+    never pruning (with `fetch.prune` set, git would delete the runs not pushed yet)."""
     args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
+    args.append("--no-prune")
     return [*args, "--progress" if progress else "--no-progress", remote]
 
 
