@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitml.cli.main import COMMANDS, cli
+from tests.utils import gitml
 
 
 def load(spec: str) -> click.Command:
@@ -88,3 +89,20 @@ def documentation() -> str:
 @pytest.mark.parametrize("path", COMMAND_PATHS, ids=" ".join)
 def test_every_command_appears_in_the_docs(path):
     assert f"gitml {' '.join(path)}" in documentation(), "document it in docs/<topic>.md"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["ls", "-n", "0"], "invalid value for '--limit' / '-n': 0 is not in the range x>=1"),
+        (["show"], "missing argument 'RUN' (see `gitml show --help`)"),
+        (["push", "--since"], "option '--since' requires an argument (see `gitml push --help`)"),
+        (["model", "bogus"], "no such command 'bogus' (see `gitml model --help`)"),
+    ],
+)
+def test_usage_errors_are_one_line_with_where_to_look(repo_with_commit, args, line):
+    result = gitml(repo_with_commit, *args, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("gitml: error: ")
+    assert line in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -66,7 +66,8 @@ COMMANDS = {
 
 
 class RootGroup(click.Group):
-    """Loads commands lazily and turns gitml errors into one line on stderr and exit 1."""
+    """Loads commands lazily and turns errors into one line on stderr: exit 1 for gitml's
+    errors, 2 for usage errors (as click, and git, exit on bad usage)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -74,6 +75,7 @@ class RootGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
+        ctx.meta["gitml.command"] = name  # for usage errors click reports without a context
         module_name, attribute = COMMANDS[name].split(":")
         return getattr(importlib.import_module(module_name), attribute)
 
@@ -83,6 +85,10 @@ class RootGroup(click.Group):
         except GitmlError as error:
             click.echo(f"gitml: error: {error}", err=True)
             ctx.exit(1)
+        except click.UsageError as error:
+            fallback = " ".join(["gitml", *ctx.meta.get("gitml.command", "").split()])
+            click.echo(f"gitml: error: {_usage_line(error, fallback)}", err=True)
+            ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -97,6 +103,14 @@ class RootGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _usage_line(error: click.UsageError, fallback: str) -> str:
+    """click's complaint in one line, with where to read the usage (click prints three)."""
+    message = " ".join(line.strip() for line in error.format_message().splitlines() if line.strip())
+    message = message[:1].lower() + message[1:]
+    command = error.ctx.command_path if error.ctx is not None else fallback
+    return f"{message.rstrip('.')} (see `{command} --help`)"
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
