@@ -126,6 +126,25 @@ def test_fetch_brings_many_events_as_the_same_tag_objects(first, second):
     assert_fsck_clean(second)
 
 
+def test_runs_that_arrived_before_a_version_conflict_are_reported(first, second):
+    from tests.utils import gitml
+
+    make_run(second, "gamma", {"model.txt": "w=3\n"})
+    registry.register(second, "linear", "gamma")  # v0.0.3 here...
+    make_run(first, "delta", {"model.txt": "w=4\n"})
+    registry.register(first, "linear", "delta")  # ...and another v0.0.3 there
+    gitml(first, "push")
+
+    result = gitml(second, "pull", check=False)
+
+    assert result.returncode == 1
+    assert result.stdout.startswith("3 runs arrived from origin:\n")
+    assert "delta" in result.stdout
+    assert result.stderr.startswith("gitml: error: linear@v0.0.3 exists on remote 'origin'")
+    assert result.stderr.count("\n") == 1
+    assert_fsck_clean(second)
+
+
 def test_an_unreachable_remote_is_one_clear_error(first, tmp_path):
     with pytest.raises(RemoteError, match="remote"):
         push_registry_tags(first, str(tmp_path / "missing.git"))

@@ -1,6 +1,8 @@
 """`gitml push | fetch | pull | remote setup | hooks | rm | gc`: share and clean up runs."""
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -54,7 +56,12 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
     since_ms = parse_time_point(since, "--since") if since else None
     remote, runs = _remote_and_runs(obj.repo, remote, runs)
     options = PushOptions(remote, runs, experiment, since_ms, dry_run, delete)
-    result = push_runs(obj.repo, options, _progress())
+    with _partial_transfer_reported(lambda result: _echo_push(result, False, delete, dry_run)):
+        result = push_runs(obj.repo, options, _progress())
+    _echo_push(result, as_json, delete, dry_run)
+
+
+def _echo_push(result, as_json: bool, delete: bool, dry_run: bool) -> None:
     if as_json:
         fmt.echo_json(result.to_json())
         return
@@ -78,6 +85,20 @@ _VERBS = {  # (delete, dry_run) → what happened
     (True, False): "deleted",
     (True, True): "would delete",
 }
+
+
+@contextmanager
+def _partial_transfer_reported(echo) -> Iterator[None]:
+    """Runs that moved before the registry's part failed are reported, then the error."""
+    from gitml.errors import GitmlError
+
+    try:
+        yield
+    except GitmlError as error:
+        transferred = getattr(error, "transferred", None)
+        if transferred is not None and transferred.runs:
+            echo(transferred)
+        raise
 
 
 def _report_renumbered(result) -> None:
@@ -105,7 +126,12 @@ def _warn_differing(result) -> None:
 @click.pass_obj
 def fetch(obj, remote, runs, as_json) -> None:
     """Bring runs and registry tags from REMOTE (all runs unless RUNS, id prefixes, are named)."""
-    result = _fetch(obj, remote, runs)
+    with _partial_transfer_reported(lambda result: _echo_fetch(result, False)):
+        result = _fetch(obj, remote, runs)
+    _echo_fetch(result, as_json)
+
+
+def _echo_fetch(result, as_json: bool) -> None:
     if as_json:
         fmt.echo_json(result.to_json())
         return
@@ -129,10 +155,15 @@ def _fetch(obj, remote, runs):
 @click.pass_obj
 def pull(obj, remote, runs, as_json) -> None:
     """Fetch, then summarize the runs that arrived."""
+    with _partial_transfer_reported(lambda result: _echo_pull(obj.repo, result, False)):
+        result = _fetch(obj, remote, runs)
+    _echo_pull(obj.repo, result, as_json)
+
+
+def _echo_pull(repo, result, as_json: bool) -> None:
     from gitml.sharing.transfer import arrived
 
-    result = _fetch(obj, remote, runs)
-    new_runs = arrived(obj.repo, result.runs)
+    new_runs = arrived(repo, result.runs)
     if as_json:
         fmt.echo_json({**result.to_json(), "arrived": [run.to_json() for run in new_runs]})
         return

@@ -9,10 +9,13 @@ leaves nothing half-written.
 """
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from gitml.errors import (
+    GitmlError,
     InvalidValueError,
     PushRejectedError,
     RemoteError,
@@ -128,8 +131,20 @@ def push_runs(
                 _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
         else:
             _push(repo, remote, [ALL_RUNS], progress)
-    _push_registry_tags(repo, remote, options.dry_run, result)
+    with _runs_reported_on_failure(result):
+        _push_registry_tags(repo, remote, options.dry_run, result)
     return result
+
+
+@contextmanager
+def _runs_reported_on_failure(result: TransferResult) -> Iterator[None]:
+    """Registry tags move after the runs: an error then (a version registered twice, a
+    rejected tag) carries the runs already moved as `error.transferred`, for reporting."""
+    try:
+        yield
+    except GitmlError as error:
+        error.transferred = result
+        raise
 
 
 def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) -> None:
@@ -238,7 +253,8 @@ def fetch_runs(
         if result is None:
             result = _fetch_listed(repo, remote, options.runs, progress)
         on_remote = tag_listing.result()
-    moved = fetch_registry_tags(repo, remote, on_remote)
+    with _runs_reported_on_failure(result):
+        moved = fetch_registry_tags(repo, remote, on_remote)
     result.tags, result.renumbered = list(moved), moved.renumbered
     return result
 
