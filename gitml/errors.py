@@ -4,6 +4,8 @@ Domain and store code raise these; the CLI turns them into one line on stderr
 and a non-zero exit. Each subclass carries the facts a caller may need.
 """
 
+import re
+
 
 class GitmlError(Exception):
     """Base of every error gitml raises on purpose."""
@@ -89,7 +91,11 @@ class RemoteError(GitmlError):
 
     def __init__(self, remote: str, message: str):
         self.remote = remote
-        super().__init__(message)
+        super().__init__(_PASSWORD_IN_URL.sub(r"\1:***@", message))
+
+
+# `scheme://user:password@host`: a password never reaches the terminal (git hides it too).
+_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
 
 
 class NoRemoteError(RemoteError):

@@ -354,3 +354,31 @@ def test_push_delete_needs_runs(shared):
     assert result.stderr == (
         "gitml: error: say which runs to delete on the remote: gitml push --delete RUN…\n"
     )
+
+
+def test_an_unreachable_remote_names_the_reason_and_no_password(repo_with_runs):
+    for args in (["push"], ["fetch"], ["ls", "--remote"]):
+        result = gitml(repo_with_runs, *args, "git://127.0.0.1:1/x.git", check=False)
+        assert result.returncode == 1
+        assert "connection refused" in result.stderr.lower(), result.stderr
+        assert result.stderr.count("\n") == 1
+    result = gitml(repo_with_runs, "push", "http://alice:s3cret@127.0.0.1:1/x.git", check=False)
+    assert result.returncode == 1
+    assert "s3cret" not in result.stderr
+    assert "http://alice:***@127.0.0.1:1/x.git" in result.stderr
+
+
+def test_deleting_by_a_name_two_runs_share_says_it_is_ambiguous(shared, tmp_path):
+    work, remote = shared
+    other = clone(remote, tmp_path / "other")
+    make_runs(work, 1, "base")
+    make_runs(other, 1, "base")
+    gitml(work, "push", "base0")
+    gitml(other, "push", "base0")
+    gitml(work, "fetch")
+
+    result = gitml(work, "push", "--delete", "base0", check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("gitml: error: 'base0' is ambiguous: it matches ")
+    assert len(run_refs(remote)) == 2

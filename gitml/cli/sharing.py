@@ -282,7 +282,11 @@ def rm(obj, runs, force) -> None:
 
 @click.command("gc")
 @click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
-@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option(
+    "--status",
+    type=click.Choice([status for status in STATUSES if status != "running"]),
+    help="Only runs with this status (running runs are never collected).",
+)
 @click.option(
     "--filter", "-f", "filter_", metavar="EXPR", help="Only runs matching EXPR (as in gitml ls)."
 )

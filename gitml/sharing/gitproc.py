@@ -181,10 +181,14 @@ def remote_error(remote: str, stderr: str) -> RemoteError:
 
 
 def _main_line(lines: list[str]) -> str:
-    """git's first `fatal:` line (the cause), else its last line."""
-    for line in lines:
+    """git's first `fatal:` line (the cause), else its last line. A fatal line ending in
+    ':' (`unable to connect to host:`) is completed by the line after it (the reason)."""
+    for index, line in enumerate(lines):
         if line.startswith("fatal:"):
-            return line.removeprefix("fatal:").strip()
+            cause = line.removeprefix("fatal:").strip()
+            if cause.endswith(":") and index + 1 < len(lines):
+                cause = f"{cause} {lines[index + 1]}"
+            return cause
     if not lines:
         return "no message from git"
     return lines[-1].removeprefix("error:").strip()

@@ -195,7 +195,9 @@ def _remote_run_id(repo: Repository, text: str, on_remote: dict[str, str], remot
     """The remote run `text` names: a local name or id, else a unique id prefix there."""
     try:
         run_id = resolve(repo, text).id
-    except RunNotFoundError:
+    except RunNotFoundError as error:
+        if error.candidates:
+            raise  # a name or prefix of several runs here: say so, as `gitml push` does
         run_id = None
     if run_id in on_remote:
         return run_id
