@@ -1,10 +1,13 @@
 """`gitml diff` between runs made by real `gitml run` calls."""
 
 import json
+import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gitml.compare.diff import _packages, changes
+from gitml.compare.diff import _packages, changes, metric_changes
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 TRAIN = """\
@@ -136,3 +139,75 @@ def test_package_changes():
         ("numpy", "changed", "1.26.0", "2.0.0"),
         ("old-pkg", "removed", "1", None),
     ]
+
+
+EXTREMES = """\
+import gitml
+values = {
+    "a": {"loss": float("inf"), "big": 1e308, "same": float("inf"), "low": -float("inf")},
+    "b": {"loss": 0.5, "big": -1e308, "same": float("inf"), "low": -float("inf")},
+}[gitml.get_params()["side"]]
+gitml.log_metrics(values)
+"""
+
+
+@pytest.fixture
+def extreme_runs(repo_with_commit):
+    """Runs `a` and `b` with infinite metrics and a difference that overflows."""
+    repo = repo_with_commit
+    write(repo / "extremes.py", EXTREMES)
+    write(repo / "gitml.yaml", "metrics:\n  loss: min\n  big: max\n  same: min\n  low: max\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "extremes")
+    for side in ("a", "b"):
+        gitml(repo, "run", "--name", side, "-P", f"side={side}", "--", "python", "extremes.py")
+    return repo
+
+
+def test_infinite_metrics_and_overflowing_changes(extreme_runs):
+    out = gitml(extreme_runs, "diff", "a", "b", "--no-code").stdout
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("  ")}
+    assert rows["loss"] == ["loss", "inf", "0.5", "-inf", "-", "b", "better", "(min)"]
+    assert rows["big"] == ["big", "1e+308", "-1e+308", "-inf", "-", "a", "better", "(max)"]
+    assert rows["same"] == ["same", "inf", "inf", "0", "+0.00%"]
+    assert rows["low"] == ["low", "-inf", "-inf", "0", "+0.00%"]
+    assert "nan" not in out
+
+    data = json.loads(gitml(extreme_runs, "diff", "a", "b", "--no-code", "--json").stdout)
+    metrics = {m["key"]: m for m in data["metrics"]}
+    assert metrics["loss"] == {
+        "key": "loss",
+        "a": "inf",
+        "b": 0.5,
+        "delta": "-inf",
+        "relative": None,
+        "goal": "min",
+        "better": "b",
+    }
+    assert metrics["big"]["delta"] == "-inf" and metrics["big"]["relative"] is None
+    assert metrics["big"]["better"] == "a"
+    assert metrics["same"]["delta"] == 0.0 and metrics["same"]["better"] is None
+    assert metrics["low"]["delta"] == 0.0 and metrics["low"]["better"] is None
+
+    md = gitml(extreme_runs, "diff", "a", "b", "--no-code", "--md").stdout
+    assert "| loss | inf | 0.5 | -inf | - | b better (min) |" in md
+    assert "| big | 1e+308 | -1e+308 | -inf | - | a better (max) |" in md
+    assert "| same | inf | inf | 0 | +0.00% |  |" in md
+    assert "nan" not in md
+
+
+finite_or_infinite = st.floats(allow_nan=False)
+
+
+@given(finite_or_infinite, finite_or_infinite, st.sampled_from(["min", "max"]))
+def test_metric_change_follows_the_values(a, b, goal):
+    (change,) = metric_changes({"m": a}, {"m": b}, {"m": goal})
+    assert not math.isnan(change.delta)
+    if a == b:
+        assert change.delta == 0 and change.better is None
+    else:
+        b_wins = b < a if goal == "min" else b > a
+        assert change.better == ("b" if b_wins else "a")
+        assert (change.delta > 0) == (b > a)
+    if change.relative is not None:
+        assert math.isfinite(change.relative)

@@ -211,14 +211,31 @@ def metric_changes(a: dict, b: dict, goals: dict[str, str]) -> list[MetricChange
     for key in sorted(set(a) | set(b)):
         change = MetricChange(key, a.get(key), b.get(key), goal=goals.get(key))
         if change.a is not None and change.b is not None:
-            change.delta = change.b - change.a
-            if change.a != 0 and math.isfinite(change.a):
-                change.relative = change.delta / abs(change.a)
-            if change.goal and change.delta and math.isfinite(change.delta):
-                b_higher = change.delta > 0
-                change.better = "b" if b_higher == (change.goal == "max") else "a"
+            change.delta, change.relative = _delta(change.a, change.b)
+            change.better = _better(change.a, change.b, change.goal)
         found.append(change)
     return found
+
+
+def _delta(a: float, b: float) -> tuple[float, float | None]:
+    """(b - a, the change relative to |a|). Equal values change by 0, infinities
+    included (inf - inf would be nan); a change that overflows or involves an
+    infinity has no relative change, nor one that would overflow itself."""
+    if a == b:
+        return 0.0, (0.0 if a != 0 else None)
+    delta = b - a
+    if a == 0 or not math.isfinite(a) or not math.isfinite(delta):
+        return delta, None
+    relative = delta / abs(a)
+    return delta, relative if math.isfinite(relative) else None
+
+
+def _better(a: float, b: float, goal: str | None) -> str | None:
+    """Which side the goal prefers, from the values themselves (so infinities and
+    overflowing differences compare too); None without a goal, when equal or with NaN."""
+    if goal is None or a == b or math.isnan(a) or math.isnan(b):
+        return None
+    return "b" if (b < a) == (goal == "min") else "a"
 
 
 def metric_goals(repo: Repository) -> dict[str, str]:
