@@ -129,6 +129,20 @@ def test_a_name_shared_with_runs_fetched_from_a_clone_is_ambiguous(repo_with_com
         assert json.loads(shown.stdout)["id"] == run_id
 
 
+def test_an_exact_name_wins_over_id_prefixes(runs_repo):
+    ids = [run["id"] for run in ls_json(runs_repo)]
+    prefix = common_prefix(common_prefix(ids[0], ids[1]), ids[2])[:4]
+    assert len(prefix) == 4  # a prefix of the three runs' ids: ambiguous as a prefix
+    with gitml.start_run(name=prefix, repo=runs_repo) as named:
+        gitml.log_metric("m", 1)
+    result = invoke(runs_repo, "show", "--json", prefix)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == named.id
+    assert gitml.get_run(prefix, repo=runs_repo)["id"] == named.id
+    by_id = invoke(runs_repo, "show", "--json", named.id[:20])  # its id still resolves
+    assert json.loads(by_id.stdout)["name"] == prefix
+
+
 def test_an_unknown_run_is_a_one_line_error(runs_repo):
     for text in ("zzzz", "no-such-run", "x"):
         result = invoke(runs_repo, "show", text)

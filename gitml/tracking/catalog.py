@@ -166,7 +166,12 @@ def _write_names_cache(repo: Repository, cache: dict[str, str]) -> None:
 
 
 def resolve(repo: Repository, text: str) -> RunSummary:
-    """The one run whose id starts with `text` or whose name is `text`."""
+    """The one run whose name is `text`, else the one whose id starts with `text`.
+
+    An exact name wins over id prefixes, as git prefers an exact ref name to an
+    abbreviated sha: a run named `01m8` is found by that name even though it is
+    also the prefix of every id of the day.
+    """
     ids, names = _index(repo)
     running = {run.id: run for run in running_runs(repo)}
     matches = set()
@@ -176,7 +181,7 @@ def resolve(repo: Repository, text: str) -> RunSummary:
         # clone may share one: every run with that name is a candidate.
         cache = _read_names_cache(repo)
         matches.update(run_id for run_id in ids if cache.get(run_id) == text)
-    if could_be_id_prefix(text):
+    elif could_be_id_prefix(text):
         matches.update(i for i in [*ids, *running] if i.startswith(text))
     if len(matches) > 1:
         raise RunNotFoundError(text, sorted(matches))

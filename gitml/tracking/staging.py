@@ -106,6 +106,7 @@ class Staging:
         path.mkdir(parents=True)
         staging = cls(path)
         write_json_atomic(path / "meta.json", meta)
+        staging._meta = meta  # so the run's id and name stay readable once it is committed
         return staging
 
     @property
