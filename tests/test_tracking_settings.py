@@ -2,6 +2,10 @@
 
 import json
 
+import pytest
+
+import gitml as gitml_api
+from gitml.errors import InvalidValueError
 from tests.utils import git, gitml, write
 
 
@@ -53,13 +57,20 @@ def test_artifact_size_limit_comes_from_git_config(repo_with_commit):
     assert record["status"] == "finished"
 
 
-def test_a_malformed_size_limit_is_a_clear_error(repo_with_commit):
-    git(repo_with_commit, "config", "gitml.artifactSizeLimit", "lots")
+@pytest.mark.parametrize("limit", ["lots", "-5", "0", "-1k", "1.5m"])
+def test_a_malformed_or_non_positive_size_limit_is_a_clear_error(repo_with_commit, limit):
+    git(repo_with_commit, "config", "gitml.artifactSizeLimit", limit)
+    write(repo_with_commit / "notes.txt", "untracked\n")
 
     result = gitml(repo_with_commit, "run", "--", "python", "-c", "pass", check=False)
 
     assert result.returncode == 1
-    assert (
-        result.stderr.strip().splitlines()[-1].startswith("gitml: error: gitml.artifactSizeLimit")
-    )
+    assert result.stderr.splitlines() == [
+        f"gitml: error: gitml.artifactSizeLimit is {limit!r}; "
+        "set a positive number of bytes, e.g. 20m"
+    ]
     assert git(repo_with_commit, "for-each-ref", "refs/gitml") == ""
+    assert not list((repo_with_commit / ".git" / "gitml" / "runs").glob("*"))
+    with pytest.raises(InvalidValueError, match="positive number of bytes"):
+        gitml_api.start_run(repo=repo_with_commit)
+    assert gitml_api.active_run() is None

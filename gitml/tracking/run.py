@@ -55,11 +55,14 @@ def artifact_size_limit(repo: Repository) -> int:
     if value is None:
         return DEFAULT_SIZE_LIMIT
     try:
-        return parse_size(value)
+        limit = parse_size(value)
     except ValueError:
+        limit = 0
+    if limit <= 0:  # a limit of zero or less would leave every untracked file out
         raise InvalidValueError(
-            f"gitml.artifactSizeLimit is {value!r}; set a number of bytes, e.g. 20m"
-        ) from None
+            f"gitml.artifactSizeLimit is {value!r}; set a positive number of bytes, e.g. 20m"
+        )
+    return limit
 
 
 def start_run(repo: Repository, options: RunOptions) -> StartedRun:
