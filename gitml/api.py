@@ -102,10 +102,9 @@ def start_run(
 def end_run(status: str = "finished"):
     """End the active run; commit it when this process started it. Returns its summary."""
     global _active
-    from gitml.tracking.record import STATUSES
-
-    if status not in STATUSES or status == "running":
+    if not isinstance(status, str) or status.lower() not in ("finished", "failed", "killed"):
         raise RunStateError(f"status must be finished, failed or killed, not {status!r}")
+    status = status.lower()
     run, _active = _active, None
     if run is None:
         return None
@@ -230,7 +229,10 @@ def search_runs(
     """
     from gitml.compare.sorting import RunQuery, select_runs
     from gitml.tracking.catalog import list_runs
+    from gitml.tracking.record import parse_status
 
+    if status is not None:
+        status = parse_status(status)
     runs = list_runs(_repository(repo))
     query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
     return [run.to_json() for run in select_runs(runs, query)]

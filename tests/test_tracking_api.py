@@ -121,6 +121,43 @@ def test_search_runs_lists_newest_first_with_filters(repo_with_commit):
     assert len(gitml.search_runs(max_results=2, repo=repo_with_commit)) == 2
 
 
+def test_statuses_are_case_insensitive_and_unknown_ones_are_refused(repo_with_commit):
+    for name, status in (("ok", "FINISHED"), ("bad", "Failed")):  # MLflow spells them upper
+        gitml.start_run(name, repo=repo_with_commit)
+        gitml.end_run(status)
+    for asked in ("FINISHED", "finished", "Finished"):
+        found = gitml.search_runs(status=asked, repo=repo_with_commit)
+        assert [run["name"] for run in found] == ["ok"]
+    assert [r["name"] for r in gitml.search_runs(status="FAILED", repo=repo_with_commit)] == ["bad"]
+    with pytest.raises(InvalidValueError) as raised:
+        gitml.search_runs(status="done", repo=repo_with_commit)
+    assert str(raised.value) == (
+        "unknown run status 'done': use one of running, finished, failed, killed (any case)"
+    )
+    listed = cli(repo_with_commit, "ls", "--status", "FAILED", "--json")
+    assert [run["name"] for run in json.loads(listed.stdout)] == ["bad"]
+
+
+def test_a_step_or_timestamp_that_is_not_an_integer_is_refused(repo_with_commit):
+    with gitml.start_run(name="steps", repo=repo_with_commit):
+        for bad in ("x", 1.5, None, True):
+            if bad is not None:
+                with pytest.raises(InvalidValueError, match="step must be an integer"):
+                    gitml.log_metric("a", 1, step=bad)
+            with pytest.raises(InvalidValueError) as raised:
+                gitml.log_metric("a", 1, timestamp=bad if bad is not None else "")
+            message = str(raised.value)
+            assert "timestamp must be an integer (milliseconds since the epoch)" in message
+            assert "\n" not in message
+        with pytest.raises(InvalidValueError, match="timestamp must be an integer"):
+            gitml.log_metrics({"b": 1, "c": 2}, step=3, timestamp="soon")
+        gitml.log_metric("a", 0.5, step=7, timestamp=1_700_000_000_000)
+    record = gitml.get_run("steps", repo=repo_with_commit)
+    assert set(record["metrics"]) == {"a"}  # nothing half-written by the refused calls
+    commit = gitml.search_runs(repo=repo_with_commit)[0]["commit"]
+    assert blob(repo_with_commit, commit, ".gitml/metrics/a.tsv") == b"7\t0.5\t1700000000000\n"
+
+
 def test_artifacts_text_and_dicts_are_stored_byte_for_byte(repo_with_commit, tmp_path):
     source = tmp_path / "outside"
     write(source / "plot.png", "png bytes")

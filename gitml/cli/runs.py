@@ -14,7 +14,11 @@ from gitml.tracking.record import STATUSES
     "--experiment", "-e", help="Only runs of this experiment (default: the current branch's)."
 )
 @click.option("--all", "-a", "all_experiments", is_flag=True, help="Runs of every experiment.")
-@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES, case_sensitive=False),
+    help="Only runs with this status (any case).",
+)
 @click.option(
     "--limit", "-n", type=click.IntRange(min=1), help="At most this many runs (newest first)."
 )

@@ -160,6 +160,18 @@ def summarize_metric(data: bytes) -> MetricSummary:
     )
 
 
+def parse_status(text: object) -> str:
+    """A run status as written by a user, any case (`FINISHED`, MLflow's spelling, too)."""
+    status = text.lower() if isinstance(text, str) else text
+    if status not in STATUSES:
+        from gitml.errors import InvalidValueError
+
+        raise InvalidValueError(
+            f"unknown run status {text!r}: use one of {', '.join(STATUSES)} (any case)"
+        )
+    return status
+
+
 # keys and file names
 
 

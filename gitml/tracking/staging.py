@@ -18,6 +18,7 @@ Layout:
 """
 
 import json
+import operator
 import os
 import shlex
 import shutil
@@ -130,16 +131,19 @@ class Staging:
     def log_metric(
         self, key: str, value: object, step: int | None = None, timestamp: int | None = None
     ) -> None:
+        number = to_metric_value(key, value)
+        step = None if step is None else to_integer(key, "step", step)
+        ms = (
+            int(time.time() * 1000)
+            if timestamp is None
+            else to_integer(key, "timestamp", timestamp)
+        )
         fd = self._metric_fds.get(key)
         if fd is None:
             fd = self._open_metric_file(key)
-        number = to_metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif not isinstance(step, int) or isinstance(step, bool):
-            raise InvalidValueError(f"metric {key!r}: step must be an integer, got {step!r}")
         self._steps[key] = max(step, self._steps.get(key, -1))
-        ms = int(time.time() * 1000) if timestamp is None else int(timestamp)
         os.write(fd, f"{step}\t{number!r}\t{ms}\n".encode())
 
     def _open_metric_file(self, key: str) -> int:
@@ -261,6 +265,19 @@ def to_metric_value(key: str, value: object) -> float:
         raise InvalidValueError(
             f"metric {key!r} is too large for a float (a 64-bit double): log it scaled"
         ) from None
+
+
+def to_integer(key: str, what: str, value: object) -> int:
+    """`value` as an int (numpy integers too); floats, text and booleans are refused."""
+    try:
+        if not isinstance(value, bool):
+            return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    unit = " (milliseconds since the epoch)" if what == "timestamp" else ""
+    raise InvalidValueError(
+        f"metric {key!r}: {what} must be an integer{unit}, got {type(value).__name__} {value!r}"
+    )
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
