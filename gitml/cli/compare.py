@@ -57,27 +57,37 @@ def compare(obj, runs, diff_only, as_json) -> None:
     summaries = [resolve(repo, text) for text in runs]
     if len(summaries) < 2 or len({s.id for s in summaries}) < len(summaries):
         raise InvalidValueError("give at least two different runs to compare")
-    rows = [row for row in side_by_side(summaries) if row.differs or not diff_only]
+    rows = []
+    for row in side_by_side(summaries):
+        cells = [_cell(row.field, v) for v in row.values]
+        differs = _differs(row, cells)
+        if differs or not diff_only:
+            rows.append((row, cells, differs))
     if as_json:
         fmt.echo_json(
             {
                 "runs": [s.to_json() for s in summaries],
                 "rows": [
-                    {"key": header(r.field), "values": _json_values(r.values), "differs": r.differs}
-                    for r in rows
+                    {"key": header(r.field), "values": _json_values(r.values), "differs": differs}
+                    for r, _, differs in rows
                 ],
             }
         )
         return
     headers = ["", "key"] + [s.name for s in summaries]
-    table = [
-        ["*" if r.differs else "", header(r.field)] + [_cell(r.field, v) for v in r.values]
-        for r in rows
-    ]
+    table = [["*" if differs else "", header(r.field)] + cells for r, cells, differs in rows]
     lines = fmt.table(headers, table, fixed=len(headers)).splitlines()
     click.echo(lines[0])
-    for row, line in zip(rows, lines[1:], strict=False):
-        click.echo(click.style(line, fg="yellow", bold=True) if row.differs else line)
+    for (_, _, differs), line in zip(rows, lines[1:], strict=False):
+        click.echo(click.style(line, fg="yellow", bold=True) if differs else line)
+
+
+def _differs(row, cells: list[str]) -> bool:
+    """Start times and durations differ in milliseconds between almost any two runs:
+    they count as different only when they differ as shown (to the second, to 0.1 s)."""
+    if row.field.kind == "attributes" and row.field.key in ("start_time", "duration"):
+        return len(set(cells)) > 1
+    return row.differs
 
 
 def _json_values(values: list) -> list:

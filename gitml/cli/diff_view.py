@@ -13,7 +13,7 @@ def _value(value) -> str:
 def _signed(value: float | None) -> str:
     if value is None:
         return "-"
-    text = fmt.number(value)
+    text = fmt.rounded(value)
     return text if text.startswith("-") or value == 0 else "+" + text
 
 

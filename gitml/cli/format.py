@@ -28,11 +28,21 @@ def duration(ms: int | None) -> str:
 
 
 def number(value: float) -> str:
+    """The shortest text that reads back as the same float (Python's repr), so that
+    different values never look the same; whole numbers without '.0'."""
     if not math.isfinite(value):
         return str(value)
-    if value == int(value) and abs(value) < 1e15:
+    if value == int(value) and abs(value) < 1e16:
         return str(int(value))
-    return f"{value:.6g}"
+    return repr(float(value))
+
+
+def rounded(value: float) -> str:
+    """A computed number (a change between two values) to 6 significant digits:
+    float subtraction makes noise beyond them (0.9123454 - 0.9123451 is 2.9999999995e-07)."""
+    if not math.isfinite(value):
+        return str(value)
+    return number(float(f"{value:.6g}"))
 
 
 def size(count: int) -> str:
