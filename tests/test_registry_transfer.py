@@ -145,6 +145,39 @@ def test_runs_that_arrived_before_a_version_conflict_are_reported(first, second)
     assert_fsck_clean(second)
 
 
+def test_a_push_never_reuses_a_counter_the_remote_gave_another_stage(first, second, remote):
+    registry.promote(first, "linear", "v0.0.1", "staging")
+    push_registry_tags(first, "origin")
+    registry.promote(second, "linear", "v0.0.2", "production")  # #3 too, for another stage
+
+    pushed = push_registry_tags(second, "origin")
+
+    assert pushed == ["linear#production#4"]
+    assert pushed.renumbered == {"linear#production#3": "linear#production#4"}
+    counters = [event.counter for event in registry.history(remote, "linear")]
+    assert counters == sorted(set(counters))
+
+
+def test_an_event_pushed_to_a_second_remote_is_never_renumbered_into_a_copy(
+    first, second, tmp_path
+):
+    backup = tmp_path / "backup.git"
+    git(tmp_path, "init", "-q", "--bare", str(backup))
+    git(first, "remote", "add", "backup", str(backup))
+    registry.promote(second, "linear", "v0.0.1", "staging")
+    push_registry_tags(second, "origin")  # linear#staging#3 on origin
+    registry.promote(first, "linear", "v0.0.1", "production")
+    push_registry_tags(first, "backup")  # linear#production#3 on backup
+
+    assert fetch_registry_tags(first, "origin").renumbered == {}
+    push_registry_tags(first, "backup")
+    push_registry_tags(first, "origin")
+
+    for repo in (first, backup):
+        names = sorted(name for name in registry_tags(repo) if "#" in name)
+        assert names == ["linear#production#3", "linear#staging#3"]
+
+
 def test_an_unreachable_remote_is_one_clear_error(first, tmp_path):
     with pytest.raises(RemoteError, match="remote"):
         push_registry_tags(first, str(tmp_path / "missing.git"))

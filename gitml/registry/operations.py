@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError, RegistryError
 from gitml.registry.events import Event, ModelState, Version, replay, to_event
+from gitml.registry.pending import add_pending
 from gitml.registry.stages import check_stage
 from gitml.registry.tags import (
     ASSIGN,
@@ -372,6 +373,7 @@ def _write(repo: Repository, tag: TagName, commit: str, message: TagMessage) -> 
     text = build_message(message)
     tagger = tagger_ident(repo)
     sha = create_tag(repo, name, commit, text, tagger)
+    add_pending(repo, [name])
     author, _, email = tagger.rpartition(" <")
     return to_event(
         RegistryTag(name, tag, sha, commit, author, email.rstrip(">"), int(time.time()), text)

@@ -5,7 +5,11 @@ with the same N. The second push is rejected (a tag is never overwritten), so
 gitml fetches the remote's tags, gives its own unpublished events counters above
 the remote's highest (new tags with the same target, tagger and message; the
 old local tags are deleted) and pushes again: no event is lost or duplicated,
-and the remote's events keep their place before ours.
+and the remote's events keep their place before ours. A push first fetches the
+remote's new events and renumbers the same way, so a counter the remote used
+for another stage is not used twice. Only events never pushed anywhere are
+renumbered (`registry.pending`): an event already on another remote keeps its
+name.
 
 Version tags carry no counter: the same version registered for two different
 runs is a real conflict, reported, never renamed.
@@ -17,6 +21,7 @@ credentials and config apply as they do for `git push`.
 from dataclasses import dataclass, field, replace
 
 from gitml.errors import PushRejectedError, RegistryConflictError
+from gitml.registry.pending import add_pending, pending_events, remove_pending
 from gitml.registry.tags import REGISTER, build_tag, parse_tag
 from gitml.registry.tagstore import (
     REGISTRY_LOCK,
@@ -54,30 +59,41 @@ class _PushStatus:
 def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> list[str]:
     """Send the registry tags the remote lacks; returns their names (a `MovedTags`).
 
-    One `git ls-remote` says what the remote has; one atomic `git push` sends
-    the rest. A push rejected because the remote already holds some counters
-    is retried after fetching and renumbering; `result.renumbered` says what
-    was renamed. `dry_run` only reports what would be sent (nothing is renumbered).
+    One `git ls-remote` says what the remote has. Its events we lack are fetched
+    and ours renumbered past them; one atomic `git push` sends the rest. A push
+    rejected because another clone pushed meanwhile is retried the same way;
+    `result.renumbered` says what was renamed. `dry_run` only reports what would
+    be sent (nothing is fetched or renumbered).
     """
     repo = open_repository(repo)
     moved = MovedTags()
     status = _PushStatus()
+    on_remote = remote_registry_tags(repo, remote)
     for _ in range(_ATTEMPTS):
-        on_remote = remote_registry_tags(repo, remote)
-        pending = [t.name for t in list_registry_tags(repo) if on_remote.get(t.name) != t.sha]
-        if not pending:
+        if not dry_run:  # the remote's events first: counters it used are never sent twice
+            _record_renumbered(moved, fetch_registry_tags(repo, remote, on_remote).renumbered)
+        unsent = [t.name for t in list_registry_tags(repo) if on_remote.get(t.name) != t.sha]
+        if not unsent:
             return moved
-        status = _push(repo, remote, pending, dry_run)
+        status = _push(repo, remote, unsent, dry_run)
         moved.extend(status.pushed)
+        if not dry_run:
+            with exclusive_lock(repo, REGISTRY_LOCK):
+                remove_pending(repo, status.pushed)
         if dry_run or not status.rejected:
             return moved
-        fetched = fetch_registry_tags(repo, remote)
-        for old, new in fetched.renumbered.items():
-            first = next((k for k, v in moved.renumbered.items() if v == old), old)
-            moved.renumbered[first] = new
-        if not fetched.renumbered and not fetched:
+        known = on_remote
+        on_remote = remote_registry_tags(repo, remote)
+        if on_remote == known:
             break  # nothing learnt from the remote: retrying would be rejected again
     raise PushRejectedError(remote, status.rejected, "; ".join(sorted(set(status.reasons))))
+
+
+def _record_renumbered(moved: MovedTags, renumbered: dict[str, str]) -> None:
+    """Add renamings to `moved.renumbered`, keyed by each tag's first name."""
+    for old, new in renumbered.items():
+        first = next((k for k, v in moved.renumbered.items() if v == old), old)
+        moved.renumbered[first] = new
 
 
 def fetch_registry_tags(
@@ -161,6 +177,7 @@ def _renumber(repo: Repository, remote: str, on_remote: dict[str, str]) -> dict[
         parsed = parse_tag(name)
         if parsed.counter is not None:
             remote_top[parsed.model] = max(remote_top.get(parsed.model, 0), parsed.counter)
+    pending = pending_events(repo)
     unpublished: dict[str, list[RegistryTag]] = {}
     local_top: dict[str, int] = {}
     for tag in local:
@@ -168,7 +185,7 @@ def _renumber(repo: Repository, remote: str, on_remote: dict[str, str]) -> dict[
         if counter is None:
             continue
         local_top[tag.parsed.model] = max(local_top.get(tag.parsed.model, 0), counter)
-        if on_remote.get(tag.name) != tag.sha:
+        if on_remote.get(tag.name) != tag.sha and (pending is None or tag.name in pending):
             unpublished.setdefault(tag.parsed.model, []).append(tag)
     renumbered = {}
     for model, tags in sorted(unpublished.items()):
@@ -180,6 +197,8 @@ def _renumber(repo: Repository, remote: str, on_remote: dict[str, str]) -> dict[
             counter += 1
             new_name = build_tag(replace(tag.parsed, counter=counter))
             copy_tag(repo, tag, new_name)
+            add_pending(repo, [new_name])
             delete_tag(repo, tag.name, tag.sha)
+            remove_pending(repo, [tag.name])
             renumbered[tag.name] = new_name
     return renumbered
