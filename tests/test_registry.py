@@ -530,3 +530,13 @@ def test_concurrent_events_on_one_model_get_distinct_counters(runs):
     counters = [event.counter for event in registry.history(runs, "linear")]
     assert sorted(counters) == list(range(1, 11))
     assert_fsck_clean(runs)
+
+
+def test_mlflow_style_versions_and_stages_get_a_hint(runs):
+    from gitml.registry.resolve import resolve_model_uri
+
+    registry.promote(runs, "linear", "alpha", "production")
+    with pytest.raises(RegistryError, match=r"'1' is no version of linear: versions are semantic"):
+        resolve_model_uri(runs, "models:/linear/1")
+    with pytest.raises(RegistryError, match=r"stages are lowercase: production$"):
+        resolve_model_uri(runs, "models:/linear/Production")

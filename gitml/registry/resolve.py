@@ -144,8 +144,7 @@ def _resolve(repo: Repository, name: str, selector: str) -> Resolved:
         stage = selector
         holders = model.stages.get(stage)
         if not holders:
-            stages = ", ".join(s for s, held in model.stages.items() if held) or "none"
-            raise RegistryError(f"no version of {name} is in {stage} (stages in use: {stages})")
+            raise _no_version(model, selector)
         version = model.versions[holders[0]]
     try:
         run = run_of_commit(repo, version.commit)
@@ -155,3 +154,16 @@ def _resolve(repo: Repository, name: str, selector: str) -> Resolved:
     return Resolved(
         name, version.version, stage, version.commit, run_id, run_name, version.artifact
     )
+
+
+def _no_version(model, selector: str) -> RegistryError:
+    """What `selector` is not, with a hint for MLflow's forms (`/1`, `/Production`)."""
+    name = model.name
+    if selector.isdigit():
+        return RegistryError(
+            f"'{selector}' is no version of {name}: versions are semantic, like v0.0.1 "
+            f"(see `gitml model history {name}`)"
+        )
+    stages = ", ".join(s for s, held in model.stages.items() if held) or "none"
+    hint = f"; stages are lowercase: {selector.lower()}" if selector.lower() != selector else ""
+    return RegistryError(f"no version of {name} is in {selector} (stages in use: {stages}){hint}")
