@@ -142,6 +142,12 @@ def test_gitml_predict_refuses_bad_input_in_one_line(logged):
     assert out.returncode == 1 and "no run matches 'nobody'" in out.stderr
     assert "Traceback" not in out.stderr
 
+    empty = repo / "data" / "empty.csv"
+    empty.write_text("")
+    out = gitml_cli(repo, "predict", "runs:/trained/clf", "-i", str(empty), check=False)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"gitml: error: {empty}: the file cannot be read: ")
+
     out = gitml_cli(
         repo, "predict", "runs:/trained/clf", "-i", _csv(repo, X), "-o", "nodir/o.json", check=False
     )

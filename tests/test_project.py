@@ -216,3 +216,14 @@ def test_any_string_value_reaches_the_command_as_one_argument(value):
         "--extra",
         value,
     ]
+
+
+def test_a_wrong_default_names_the_project_file_and_the_way_out(tmp_path):
+    entry = EntryPoint("main", "python x.py {a}", {"a": Parameter("a", "float", "abc")})
+    with pytest.raises(InvalidValueError) as caught:
+        resolve_params(entry, {}, tmp_path)
+    assert str(caught.value) == (
+        "the project file's default for entry point 'main' is wrong: parameter 'a' must be "
+        "float (a number, e.g. 0.5), got 'abc' (fix the default, or pass -P a=VALUE)"
+    )
+    assert resolve_params(entry, {"a": "0.5"}, tmp_path) == {"a": "0.5"}

@@ -28,7 +28,10 @@ def read_input_file(path: Path):
     if suffix == ".csv":
         from gitml.models.inputs import parse_csv
 
-        return parse_csv(path.read_bytes()), None
+        try:
+            return parse_csv(path.read_bytes()), None
+        except ModelInputError as error:
+            raise ModelInputError(f"{path}: {error}".replace("the CSV body", "the file")) from None
     if suffix == ".parquet":
         try:
             return pd.read_parquet(path), None

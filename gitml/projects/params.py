@@ -25,15 +25,20 @@ def resolve_params(entry: EntryPoint, given: dict[str, str], cwd: Path) -> dict[
     resolved = {}
     for name, parameter in entry.parameters.items():
         if name in given:
-            value = given[name]
+            resolved[name] = check_value(parameter, given[name], cwd)
         elif parameter.default is not None:
-            value = parameter.default
+            try:
+                resolved[name] = check_value(parameter, parameter.default, cwd)
+            except InvalidValueError as error:
+                raise InvalidValueError(
+                    f"the project file's default for entry point {entry.name!r} is wrong: "
+                    f"{error} (fix the default, or pass -P {name}=VALUE)"
+                ) from None
         else:
             raise InvalidValueError(
                 f"entry point {entry.name!r} needs parameter {name!r} ({parameter.type}): "
                 f"pass -P {name}=VALUE"
             )
-        resolved[name] = check_value(parameter, value, cwd)
     for name, value in given.items():
         if name not in entry.parameters:
             if not _EXTRA_KEY.match(name):
