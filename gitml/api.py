@@ -1,6 +1,7 @@
 """The fluent logging API, with MLflow's names.
 
-Inside `gitml run` every call attaches to that run (the wrapper commits it).
+Inside `gitml run` every call attaches to that run (the wrapper commits it, with the
+status the script gave `end_run` if it exits 0).
 Elsewhere the first call starts a run in the current repository and the run
 is committed when it ends: at `end_run`, at the end of a `with` block, or at
 interpreter exit (`failed` after an uncaught exception).
@@ -53,10 +54,17 @@ class ActiveRun:
     def __exit__(self, exc_type, exc, tb) -> None:
         if _active is not self:
             return
-        if exc_type is None:
-            end_run("finished")
-        else:
-            end_run("killed" if issubclass(exc_type, KeyboardInterrupt) else "failed")
+        end_run(_status_of(exc_type, exc))
+
+
+def _status_of(exc_type, exc) -> str:
+    """How a run ends when this exception (or none) ends its block: `sys.exit(0)` and
+    `sys.exit()` are a normal end, Ctrl-C is `killed`, anything else `failed`."""
+    if exc_type is None:
+        return "finished"
+    if issubclass(exc_type, SystemExit):
+        return "finished" if exc.code in (0, None) else "failed"
+    return "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
 
 
 def start_run(
@@ -108,8 +116,9 @@ def end_run(status: str = "finished"):
     run, _active = _active, None
     if run is None:
         return None
-    if not run.owned:
+    if not run.owned:  # `gitml run` commits it, and records this status if the script exits 0
         run.staging.close()
+        run.staging.declare_status(status)
         return None
     from gitml.tracking.run import finish_run
 

@@ -268,6 +268,73 @@ def test_under_gitml_run_the_api_attaches_to_that_run(repo_with_commit):
     assert set(record["metrics"]) == {"loss", "after_with"}
 
 
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("sys.exit(0)", "finished"),
+        ("sys.exit()", "finished"),
+        ("sys.exit(None)", "finished"),
+        ("sys.exit(3)", "failed"),
+        ("sys.exit('gave up')", "failed"),
+        ("raise KeyboardInterrupt", "killed"),
+        ("raise ValueError('x')", "failed"),
+    ],
+)
+def test_how_a_with_block_ends_decides_the_status(repo_with_commit, ending, status):
+    with (
+        pytest.raises((SystemExit, KeyboardInterrupt, ValueError)),
+        gitml.start_run(name="ending", repo=repo_with_commit),
+    ):
+        gitml.log_metric("m", 1)
+        exec(ending, {"sys": sys})
+    assert gitml.active_run() is None
+    assert gitml.get_run("ending", repo=repo_with_commit)["status"] == status
+
+
+def test_a_script_that_exits_0_in_its_with_block_is_finished(repo_with_commit):
+    result = script(
+        repo_with_commit,
+        "import sys, gitml\nwith gitml.start_run(name='b'):\n    sys.exit(0)\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert show(repo_with_commit, "b")["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "exit_code"),
+    [
+        ("gitml.log_metric('m', 1)\ngitml.end_run(status='failed')\n", "failed", 0),
+        ("gitml.set_tag('t', 1)\ngitml.end_run('KILLED')\n", "killed", 0),
+        (
+            "try:\n    with gitml.start_run():\n        1 / 0\nexcept ZeroDivisionError:\n"
+            "    pass\n",
+            "failed",
+            0,
+        ),
+        ("gitml.log_metric('m', 1)\ngitml.end_run('finished')\nsys.exit(2)\n", "failed", 2),
+        (
+            "gitml.log_param('p', 1)\ngitml.end_run('failed')\ngitml.log_metric('after', 1)\n",
+            "failed",
+            0,
+        ),
+        ("with gitml.start_run():\n    gitml.log_metric('m', 1)\n", "finished", 0),
+    ],
+)
+def test_under_gitml_run_the_scripts_own_end_run_status_is_recorded(
+    repo_with_commit, code, status, exit_code
+):
+    write(repo_with_commit / "train.py", "import sys, gitml\n" + code)
+    result = gitml_cli(
+        repo_with_commit, "run", "--name", "own", "--", "python", "train.py", check=False
+    )
+    assert result.returncode == exit_code, result.stderr
+    record = show(repo_with_commit, "own")
+    assert (record["status"], record["exit_code"]) == (status, exit_code)
+    assert f"gitml: run own {status} (exit {exit_code})" in result.stderr
+    assert len(run_refs(repo_with_commit)) == 1
+    assert not list((repo_with_commit / ".git" / "gitml" / "runs").iterdir())
+
+
 def test_outside_gitml_run_the_first_call_starts_a_run_committed_at_exit(repo_with_commit):
     code = (
         "import gitml\n"

@@ -119,13 +119,20 @@ def execute(
     finally:
         _restore_signals(previous)
     exit_code = 128 - returncode if returncode < 0 else returncode
-    if interrupted.is_set() or returncode < 0:
-        status = "killed"
-    else:
-        status = "failed" if returncode else "finished"
+    status = _status(staging, returncode, interrupted.is_set())
     errors = _store_artifacts(repo, staging, artifacts)
     summary = finish_run(repo, staging, status, exit_code)
     return CommandResult(summary, exit_code, errors)
+
+
+def _status(staging, returncode: int, interrupted: bool) -> str:
+    """killed (signal), failed (non-zero exit), else what the script gave
+    `gitml.end_run(status=...)`, if it ended the run itself; else finished."""
+    if interrupted or returncode < 0:
+        return "killed"
+    if returncode:
+        return "failed"
+    return staging.declared_status() or "finished"
 
 
 def _stream(stream):

@@ -15,6 +15,7 @@ Layout:
     env/           environment spec and installed packages
     output.txt     captured stdout+stderr (bounded)
     end.json       status, exit code and end time, once known
+    declared.json  the status a script under `gitml run` gave gitml.end_run
 """
 
 import json
@@ -39,6 +40,7 @@ from gitml.tracking.record import (
 RUNS_DIR = "runs"
 MAX_FILENAME = 255  # bytes in a file name on common file systems
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
+DECLARED_FILE = "declared.json"
 
 
 @dataclass
@@ -203,6 +205,17 @@ class Staging:
             "end_ms": int(time.time() * 1000) if end_ms is None else end_ms,
         }
         write_json_atomic(self.path / "end.json", end)
+
+    def declare_status(self, status: str) -> None:
+        """Keep the status a script gave `gitml.end_run` for the `gitml run` that owns
+        the run: the script knows a failure its exit code may not show."""
+        write_json_atomic(self.path / DECLARED_FILE, {"status": status})
+
+    def declared_status(self) -> str | None:
+        try:
+            return json.loads((self.path / DECLARED_FILE).read_text())["status"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def close(self) -> None:
         for fd in self._metric_fds.values():
