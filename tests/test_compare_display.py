@@ -1,5 +1,7 @@
 """How numbers and times look in `ls`, `show`, `compare`, `metrics` and `diff`."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -89,3 +91,60 @@ def test_compare_json_marks_what_the_table_marks(close_runs):
     data = json.loads(cli(close_runs, "compare", "pa", "pb", "--json").output)
     assert {row["key"] for row in data["rows"] if row["differs"]} == marked
     assert "metrics.acc" in marked and "status" not in marked
+
+
+@pytest.fixture
+def odd_text_runs(repo_with_commit):
+    """`odd` has a newline in its experiment and a param, and wide characters; `plain` not."""
+    repo = repo_with_commit
+    gitml(
+        repo,
+        *("run", "--name", "odd", "--experiment", "ex\nperiment"),
+        *("-P", "nl=a\nb", "-P", "who=漢字漢字", "--", "true"),
+    )
+    gitml(repo, "run", "--name", "plain", "-P", "nl=x", "-P", "who=abc", "--", "true")
+    return repo
+
+
+def test_tables_escape_control_characters_and_align_wide_ones(odd_text_runs):
+    columns = "name,experiment,params.nl,params.who,status"
+    lines = cli(odd_text_runs, "ls", "--all", "--columns", columns).output.splitlines()
+    assert len(lines) == 3
+    assert lines[1].split() == ["plain", "main", "x", "abc", "finished"]
+    assert lines[2].split() == ["odd", "ex\\nperiment", "a\\nb", "漢字漢字", "finished"]
+    starts = {
+        fmt.width(line[: line.index(word)])
+        for line, word in zip(lines, ["status", "finished", "finished"], strict=True)
+    }
+    assert len(starts) == 1  # the last column starts at the same terminal column in every row
+
+    default = cli(odd_text_runs, "ls", "--all").output.splitlines()
+    assert default[0].startswith("ID") and len(default) in (3, 4)  # + a "columns hidden" note
+    assert all(line.startswith("01") for line in default[1:3])
+
+    rows = list(
+        csv.reader(
+            io.StringIO(cli(odd_text_runs, "ls", "--all", "--csv", "--columns", columns).output)
+        )
+    )
+    assert rows[2] == ["odd", "ex\nperiment", "a\nb", "漢字漢字", "finished"]
+    data = json.loads(cli(odd_text_runs, "ls", "--all", "--json").output)
+    odd = next(run for run in data if run["name"] == "odd")
+    assert odd["params"]["nl"] == "a\nb" and odd["experiment"] == "ex\nperiment"
+
+    compared = cli(odd_text_runs, "compare", "odd", "plain").output.splitlines()
+    assert len(compared) == 1 + 4 + 2  # header, 4 attributes, 2 params
+    assert compared[2].split() == ["*", "experiment", "ex\\nperiment", "main"]
+    assert compared[5].split() == ["*", "params.nl", "a\\nb", "x"]
+    diff = cli(odd_text_runs, "diff", "odd", "plain", "--no-code").output
+    assert "  changed  nl   a\\nb → x\n" in diff
+    assert "  changed  who  漢字漢字 → abc\n" in diff
+
+
+def test_width_escapes_and_padding():
+    assert fmt.printable("a\nb\tc\x1b[31m\u2028") == "a\\nb\\tc\\x1b[31m\\u2028"
+    assert fmt.printable("naïve 漢字 e\u0301") == "naïve 漢字 e\u0301"
+    assert [fmt.width(t) for t in ("abc", "漢字", "ｘ", "e\u0301", "")] == [3, 4, 2, 1, 0]
+    assert fmt.pad("漢", 4) == "漢  "
+    table = fmt.table(["k", "v"], [["漢字", "1"], ["ab", "2"]], fixed=2).splitlines()
+    assert [fmt.width(line[: line.rindex(" ") + 1]) for line in table] == [6, 6, 6]

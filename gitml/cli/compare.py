@@ -130,11 +130,11 @@ def metrics(obj, run, keys, as_csv, as_json) -> None:
     if not history:
         click.echo(f"run {summary.name} logged no metrics", err=True)
         return
-    width = max(len(key) for key in history)
+    width = max(fmt.width(fmt.printable(key)) for key in history)
     for key, points in history.items():
         values = [p.value for p in by_step(points)]
         count = f"{len(points)} point{'s' if len(points) != 1 else ''}"
-        click.echo(f"{key:<{width}}  {sparkline(values)}  ({count})")
+        click.echo(f"{fmt.pad(fmt.printable(key), width)}  {sparkline(values)}  ({count})")
     steps = sorted({p.step for points in history.values() for p in points})
     by_key = {key: {p.step: p.value for p in points} for key, points in history.items()}
     rows = [
@@ -170,14 +170,14 @@ def plot(obj, key, runs, output) -> None:
         return
     every = [p.value for points in series.values() for p in points if math.isfinite(p.value)]
     scale = (min(every), max(every)) if every else None
-    width = max(len(name) for name in series)
-    click.echo(f"{key} (one scale for all runs)")
+    width = max(fmt.width(fmt.printable(name)) for name in series)
+    click.echo(f"{fmt.printable(key)} (one scale for all runs)")
     for name, points in series.items():
         values = [p.value for p in by_step(points)]
         last = fmt.number(values[-1]) if values else "-"
         low = fmt.number(min(values)) if values else "-"
         high = fmt.number(max(values)) if values else "-"
+        label = fmt.pad(fmt.printable(name), width)
         click.echo(
-            f"  {name:<{width}}  {sparkline(values, scale=scale)}  last {last}  "
-            f"(min {low}, max {high})"
+            f"  {label}  {sparkline(values, scale=scale)}  last {last}  (min {low}, max {high})"
         )

@@ -7,7 +7,7 @@ from gitml.compare.diff import Change, MetricChange, RunDiff
 def _value(value) -> str:
     if value is None:
         return "-"
-    return fmt.number(value) if isinstance(value, float) else str(value)
+    return fmt.number(value) if isinstance(value, float) else fmt.printable(str(value))
 
 
 def _signed(value: float | None) -> str:
@@ -35,8 +35,8 @@ def _size(size: int | None) -> str:
 def _title(diff: RunDiff) -> str:
     def name(side) -> str:
         if side.run is None:
-            return f"{side.label} ({side.commit[:12]})"
-        return f"run {side.run.name} ({side.run.id})"
+            return f"{fmt.printable(side.label)} ({side.commit[:12]})"
+        return f"run {fmt.printable(side.run.name)} ({side.run.id})"
 
     return f"{name(diff.a)}  →  {name(diff.b)}"
 
@@ -62,10 +62,11 @@ def render_text(diff: RunDiff) -> str:
 def _changes_text(title: str, changes: list[Change]) -> list[str]:
     if not changes:
         return ["", f"{title}: no differences"]
-    width = max(len(c.key) for c in changes)
+    keys = [fmt.printable(c.key) for c in changes]
+    width = max(fmt.width(key) for key in keys)
     lines = ["", title]
-    for c in changes:
-        lines.append(f"  {c.status:<8} {c.key:<{width}}  {_value(c.a)} → {_value(c.b)}")
+    for c, key in zip(changes, keys, strict=True):
+        lines.append(f"  {c.status:<8} {fmt.pad(key, width)}  {_value(c.a)} → {_value(c.b)}")
     return lines
 
 
@@ -92,7 +93,7 @@ def _environment_text(diff: RunDiff) -> list[str]:
         return ["", "environment: no differences"]
     lines = ["", "environment"]
     for c in diff.packages:
-        lines.append(f"  {c.status:<8} {c.key}  {_value(c.a)} → {_value(c.b)}")
+        lines.append(f"  {c.status:<8} {_value(c.key)}  {_value(c.a)} → {_value(c.b)}")
     if diff.conda:
         lines += ["  conda.yaml:"] + ["    " + line for line in diff.conda.splitlines()]
     return lines
@@ -106,7 +107,8 @@ def _artifacts_text(diff: RunDiff) -> list[str]:
         hashes = ""
         if c.status == "changed":
             hashes = f"  (sha256 {c.sha256_a[:10]} → {c.sha256_b[:10]})"
-        lines.append(f"  {c.status:<8} {c.path}  {_size(c.size_a)} → {_size(c.size_b)}{hashes}")
+        path = fmt.printable(c.path)
+        lines.append(f"  {c.status:<8} {path}  {_size(c.size_a)} → {_size(c.size_b)}{hashes}")
     return lines
 
 

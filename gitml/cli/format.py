@@ -4,6 +4,7 @@ import json
 import math
 import shutil
 import time
+import unicodedata
 
 import click
 
@@ -61,16 +62,48 @@ def short_ids(ids: list[str], minimum: int = 12) -> dict[str, str]:
     return {i: i[:length] for i in ids}
 
 
+def printable(text: str) -> str:
+    """Control characters as escapes (a newline as `\\n`), so one value stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in _LINE_BREAKERS else c for c in text)
+
+
+_LINE_BREAKERS = ("Cc", "Zl", "Zp")  # control characters, line and paragraph separators
+
+
+def width(text: str) -> int:
+    """Columns `text` takes on a terminal: wide (CJK) characters 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def pad(text: str, columns: int) -> str:
+    """`text` followed by spaces up to `columns` terminal columns."""
+    return text + " " * (columns - width(text))
+
+
 def table(headers: list[str], rows: list[list[str]], fixed: int) -> str:
-    """A plain table; columns after the first `fixed` are dropped until it fits the terminal."""
-    width = shutil.get_terminal_size((120, 24)).columns
+    """A plain table; columns after the first `fixed` are dropped until it fits the terminal.
+
+    Cells are escaped (see `printable`) and padded by their width on a terminal."""
+    terminal = shutil.get_terminal_size((120, 24)).columns
+    headers = [printable(str(h)) for h in headers]
+    rows = [[printable(str(x)) for x in row] for row in rows]
     columns = list(range(len(headers)))
-    widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
-    while len(columns) > fixed and sum(widths[i] + 2 for i in columns) - 2 > width:
+    widths = [max(width(x) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
+    while len(columns) > fixed and sum(widths[i] + 2 for i in columns) - 2 > terminal:
         columns.pop()
-    lines = ["  ".join(headers[i].ljust(widths[i]) for i in columns).rstrip()]
+    lines = ["  ".join(pad(headers[i], widths[i]) for i in columns).rstrip()]
     for row in rows:
-        lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in columns).rstrip())
+        lines.append("  ".join(pad(row[i], widths[i]) for i in columns).rstrip())
     hidden = len(headers) - len(columns)
     if hidden:
         lines.append(f"({hidden} more columns hidden: widen the terminal or use --json)")
