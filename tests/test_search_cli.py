@@ -100,3 +100,26 @@ def test_search_runs_uses_the_same_grammar(repo_with_runs):
         "alpha",
         "beta",
     ]
+
+
+def test_a_malformed_column_or_sort_key_says_how_to_quote_it(repo_with_runs):
+    script = "import gitml; gitml.log_metric('val acc', 0.75)"
+    run_gitml(repo_with_runs, "run", "--name", "spaced", "--", "python", "-c", script)
+    for option, purpose in (("--columns", "show column"), ("--sort", "sort by")):
+        result = run_gitml(repo_with_runs, "ls", option, "metrics.val acc", check=False)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr == (
+            f"gitml: error: cannot {purpose} 'metrics.val acc': expected the end of the key, "
+            "found 'acc'; a key with spaces or other characters goes in backticks: "
+            "metrics.`val acc`\n"
+        )
+        assert "filter" not in result.stderr
+    quoted = run_gitml(
+        repo_with_runs,
+        *("ls", "--csv", "--columns", 'name,metrics.`val acc`,metrics."val acc"'),
+        *("--sort", "-metrics.`val acc`"),
+    )
+    assert quoted.stdout.splitlines()[:2] == [
+        "name,metrics.`val acc`,metrics.`val acc`",
+        "spaced,0.75,0.75",
+    ]

@@ -273,3 +273,27 @@ def test_sorting_orders_values_and_puts_missing_last(values, descending):
     assert present == sorted(present, reverse=descending)
     missing_from = len(present)
     assert all(math.isnan(r.metrics.get("m", math.nan)) for r in ordered[missing_from:])
+
+
+def test_malformed_keys_are_errors_about_keys():
+    with pytest.raises(InvalidValueError) as caught:
+        parse_columns("name,params.a#b")
+    assert str(caught.value) == (
+        "cannot show column 'params.a#b': unexpected character '#'; "
+        "a key with spaces or other characters goes in backticks: params.`a#b`"
+    )
+    with pytest.raises(InvalidValueError) as caught:
+        parse_sort_key("tags.my key DESC")
+    assert "expected the end of the key, found 'key'" in str(caught.value)
+    assert str(caught.value).endswith("goes in backticks: tags.`my key`")
+    with pytest.raises(InvalidValueError) as caught:
+        parse_sort_key("tags.my`key x")
+    assert "the quote ` opened here is never closed" in str(caught.value)
+    assert str(caught.value).endswith("goes in backticks: tags.`my``key x`")
+    with pytest.raises(InvalidValueError) as caught:
+        parse_sort_key("status x")
+    assert "filter" not in str(caught.value) and "backticks" not in str(caught.value)
+    assert parse_columns("params.\"a,b\",tags.'c,d'") == [
+        Field("params", "a,b"),
+        Field("tags", "c,d"),
+    ]

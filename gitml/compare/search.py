@@ -187,7 +187,7 @@ def parse_field(text: str) -> Field:
     """A single field such as `metrics.acc`, `params.\\`my key\\`` or `status`."""
     parser = _Parser(text)
     field = parser.field()
-    parser.expect_end()
+    parser.expect_end("expected the end of the key")
     return field
 
 
@@ -214,9 +214,9 @@ class _Parser:
         found = "the end" if token.kind == "end" else repr(token.text)
         return FilterSyntaxError(self.text, token.column, f"{message}, found {found}")
 
-    def expect_end(self) -> None:
+    def expect_end(self, message: str = "expected 'and', 'or' or the end of the filter") -> None:
         if self.token.kind != "end":
-            raise self.error("expected 'and', 'or' or the end of the filter")
+            raise self.error(message)
 
     def expression(self) -> Node:
         node = self.conjunction()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gitml.compare.search import (
     ATTRIBUTES,
+    KINDS,
     Field,
     compile_filter,
     field_text,
@@ -57,7 +58,7 @@ def parse_sort_key(text: str) -> SortKey:
     try:
         return SortKey(parse_field(spec), descending)
     except FilterSyntaxError as error:
-        raise InvalidValueError(f"cannot sort by {text!r}: {error.reason}") from None
+        raise key_error("sort by", text, spec, error) from None
 
 
 def sort_runs(runs: list[RunSummary], keys: list[SortKey]) -> list[RunSummary]:
@@ -120,11 +121,11 @@ def check_known(fields: list[Field], runs: list[RunSummary], purpose: str) -> No
 
 def parse_columns(text: str) -> list[Field]:
     """`params.lr,metrics.loss,name` to fields (commas inside backticks kept)."""
-    columns, current, quoted = [], [], False
+    columns, current, quote = [], [], ""
     for char in text:
-        if char == "`":
-            quoted = not quoted
-        if char == "," and not quoted:
+        if char in "`'\"" and quote in ("", char):
+            quote = "" if quote else char
+        if char == "," and not quote:
             columns.append("".join(current))
             current = []
         else:
@@ -137,10 +138,25 @@ def parse_columns(text: str) -> list[Field]:
         try:
             fields.append(parse_field(column.strip()))
         except FilterSyntaxError as error:
-            raise InvalidValueError(f"cannot show column {column!r}: {error.reason}") from None
+            raise key_error("show column", column.strip(), column.strip(), error) from None
     if not fields:
         raise InvalidValueError("--columns is empty: name keys, e.g. --columns name,metrics.loss")
     return fields
+
+
+def key_error(purpose: str, text: str, spec: str, error: FilterSyntaxError) -> InvalidValueError:
+    """A sort or column key that does not parse, said of a key (not of a filter), with
+    how to quote a key that has spaces or other characters (`spec`: the key alone)."""
+    message = f"cannot {purpose} {text!r}: {error.reason}"
+    kind, dot, key = spec.strip().partition(".")
+    key = key.strip().strip("`\"'")
+    if dot and kind.lower() in KINDS and kind.lower() not in _ATTRIBUTE_KINDS and key:
+        quoted = "`" + key.replace("`", "``") + "`"
+        message += f"; a key with spaces or other characters goes in backticks: {kind}.{quoted}"
+    return InvalidValueError(message)
+
+
+_ATTRIBUTE_KINDS = {name for name, kind in KINDS.items() if kind == "attributes"}
 
 
 def default_columns(runs: list[RunSummary]) -> list[Field]:
