@@ -155,3 +155,52 @@ def test_rerun_of_an_unknown_run_is_one_line(recorded):
     assert result.returncode == 1
     assert result.stderr.startswith("gitml: error: no run matches 'nosuch'")
     assert result.stderr.count("\n") == 1
+
+
+SUBFOLDER_TRAIN = """\
+import os, gitml
+gitml.log_metric("size", len(open("input.txt").read()))
+gitml.log_param("folder", os.path.basename(os.getcwd()))
+"""
+
+
+@pytest.mark.parametrize("folder", ["sub", "data"])  # data/ is ignored: not in the snapshot
+def test_rerun_starts_the_command_in_the_folder_it_ran_in(repo_with_commit, folder):
+    repo = repo_with_commit
+    write(repo / "train.py", SUBFOLDER_TRAIN)
+    write(repo / "sub" / "input.txt", "12345\n")
+    git(repo, "add", "train.py", "sub/input.txt")
+    git(repo, "commit", "-q", "-m", "train from a subfolder")
+    (repo / "data").mkdir()
+    if folder == "data":
+        write(repo / "data" / "input.txt", "ignored, so the rerun cannot read it\n")
+    gitml(repo / folder, "run", "--name", "insub", "--", "python", "../train.py", check=False)
+    original = json.loads(gitml(repo, "show", "insub", "--json").stdout)
+    assert original["cwd"] == folder
+    assert f"folder     {folder}\n" in gitml(repo, "show", "insub").stdout
+    result = gitml(repo, "rerun", "insub", "--json", check=False)
+    new = json.loads(result.stdout)["run"]
+    rerun = json.loads(gitml(repo, "show", new["id"], "--json").stdout)
+    assert rerun["cwd"] == folder and rerun["params"]["folder"] == folder
+    if folder == "sub":
+        assert result.returncode == 0, result.stderr
+        assert new["status"] == "finished" and new["metrics"] == {"size": 6.0}
+    else:  # it ran in data/, which holds nothing the run recorded
+        assert "No such file or directory: 'input.txt'" in result.stderr
+        assert "can't open file" not in result.stderr  # ../train.py was found
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_a_run_started_at_the_root_records_it_and_old_runs_rerun_from_the_root(recorded):
+    from gitml.errors import InvalidValueError
+    from gitml.tracking.reproduce import plan_rerun
+
+    record = json.loads(gitml(recorded, "show", "orig", "--json").stdout)
+    assert record["cwd"] == "."
+    assert "folder " not in gitml(recorded, "show", "orig").stdout
+    old = {key: value for key, value in record.items() if key != "cwd"}  # before gitml kept it
+    assert plan_rerun(old, {}).cwd == "."
+    assert plan_rerun({**record, "cwd": "a/b"}, {}).cwd == "a/b"
+    for damaged in ("../elsewhere", "/etc", "a/../../b", 3):
+        with pytest.raises(InvalidValueError, match="not inside the repository"):
+            plan_rerun({**record, "cwd": damaged}, {})

@@ -83,6 +83,7 @@ def run(
         note=message,
         command=command,
         entry_point=launch.entry_point,
+        cwd=launch.cwd,
         **launch.env_options(),
     )
     started = start_run(repo, options)

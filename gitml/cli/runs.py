@@ -143,6 +143,7 @@ def _describe(record: dict) -> str:
         + (f" (exit {record['exit_code']})" if record.get("exit_code") is not None else ""),
         f"experiment {record['experiment']}",
         f"command    {command}",
+        *([f"folder     {record['cwd']}"] if record.get("cwd") not in (None, ".") else []),
         f"started    {fmt.when(record.get('start_ms'))}",
         f"duration   {fmt.duration(record.get('duration_ms'))}",
     ]

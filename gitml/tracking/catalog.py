@@ -93,7 +93,7 @@ def running_record(repo: Repository, summary: RunSummary) -> dict:
     """What a run in progress has recorded so far, shaped like a committed run.json."""
     staged = Staging(staging_path(repo, summary.id)).read()
     meta = staged.meta
-    facts = ("note", "host", "python", "platform", "branch", "entry_point", "env_manager")
+    facts = ("note", "host", "python", "platform", "branch", "entry_point", "env_manager", "cwd")
     return {
         **summary.to_json(),
         **{key: meta.get(key) for key in facts},

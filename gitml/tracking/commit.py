@@ -101,6 +101,7 @@ def _record_files(
         "status": end["status"],
         "exit_code": end.get("exit_code"),
         "command": meta.get("command") or [],
+        "cwd": meta.get("cwd"),
         "entry_point": meta.get("entry_point"),
         "note": meta.get("note") or "",
         "reproduces": meta.get("reproduces"),

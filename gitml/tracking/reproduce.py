@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from gitml.compare.diff import Side
 from gitml.errors import (
@@ -164,6 +164,7 @@ class RerunPlan:
     params: dict[str, str]
     experiment: str
     entry_point: str | None = None
+    cwd: str = "."  # the folder the run's command ran in, relative to the repository root
 
 
 @dataclass
@@ -195,8 +196,25 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
         )
     params = {**(record.get("params") or {}), **overrides}
     return RerunPlan(
-        list(command), params, record.get("experiment") or "default", record.get("entry_point")
+        list(command),
+        params,
+        record.get("experiment") or "default",
+        record.get("entry_point"),
+        _recorded_folder(record),
     )
+
+
+def _recorded_folder(record: dict) -> str:
+    """Where the run's command ran, relative to the root; runs recorded before gitml kept
+    it (or started outside the work tree) ran from the root as far as a rerun knows."""
+    folder = record.get("cwd") or "."
+    path = PurePosixPath(folder) if isinstance(folder, str) else None
+    if path is None or path.is_absolute() or ".." in path.parts:
+        raise InvalidValueError(
+            f"run {record.get('name')} recorded the working folder {folder!r}, which is not "
+            "inside the repository; its record is damaged, so it cannot be rerun"
+        )
+    return path.as_posix()
 
 
 def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResult:
@@ -219,6 +237,8 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
         check_command(plan.command, env.activation.search_path)
         _add_worktree(repo, run, worktree)
         inner = open_repository(worktree)
+        workdir = worktree / plan.cwd
+        workdir.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
         started = start_run(
             inner,
             RunOptions(
@@ -228,11 +248,12 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
                 command=plan.command,
                 entry_point=plan.entry_point,
                 reproduces=run.id,
+                cwd=workdir,
                 **env.env_options(),
             ),
         )
         artifacts = [worktree / path for path in options.artifacts]
-        result = execute(inner, started, plan.command, artifacts, env.activation, cwd=worktree)
+        result = execute(inner, started, plan.command, artifacts, env.activation, cwd=workdir)
     finally:
         run_git(["worktree", "remove", "--force", str(worktree)], repo.cwd, check=False)
         shutil.rmtree(folder, ignore_errors=True)

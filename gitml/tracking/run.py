@@ -42,6 +42,7 @@ class RunOptions:
     env_spec: Path | None = None  # default: conda.yaml at the work tree's root
     env_spec_name: str = "conda.yaml"  # recorded as .gitml/env/<this>
     env_hash: str | None = None  # default: computed from the recorded files
+    cwd: Path | None = None  # where the command runs; default: the current folder
 
 
 @dataclass
@@ -80,6 +81,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
             "name": name,
             "experiment": options.experiment or branch or "default",
             "command": options.command,
+            "cwd": working_folder(repo, options.cwd or Path.cwd()),
             "entry_point": options.entry_point,
             "note": options.note,
             "reproduces": options.reproduces,
@@ -108,6 +110,16 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     if conda_spec.is_file():
         staging.add_env_file(options.env_spec_name, conda_spec.read_bytes())
     return StartedRun(staging, snapshot)
+
+
+def working_folder(repo: Repository, folder: Path) -> str | None:
+    """`folder` relative to the work tree's root, as a posix path ("." for the root), so
+    that a rerun starts the command where it ran; None when it is outside the work tree."""
+    root = repo.work_tree.resolve()
+    path = folder.resolve()
+    if not path.is_relative_to(root):
+        return None
+    return path.relative_to(root).as_posix()
 
 
 def allowed_environment_variables(repo: Repository) -> dict[str, str]:
