@@ -182,6 +182,23 @@ def test_history_of_a_run_in_progress_comes_from_its_staging_folder(curves, tmp_
         assert (
             busy.stderr == "gitml: error: run live is still running; compare it once it has ended\n"
         )
+        compared = json.loads(gitml(curves, "compare", "live", "slow", "--json").stdout)
+        loss = next(row for row in compared["rows"] if row["key"] == "metrics.loss")
+        assert loss["values"] == [1.0, None]  # the last point logged so far, as in ls
+        table = gitml(curves, "compare", "live", "slow").stdout
+        assert "metrics.loss" in table and "running" in table
+        before = git(curves, "status", "--porcelain")
+        checkout = gitml(curves, "checkout", "live", check=False)
+        assert checkout.returncode == 1 and checkout.stdout == ""
+        assert checkout.stderr == (
+            "gitml: error: run live is still running; check it out once it has ended\n"
+        )
+        assert git(curves, "status", "--porcelain") == before
+        rerun = gitml(curves, "rerun", "live", check=False)
+        assert rerun.returncode == 1 and rerun.stdout == ""
+        assert (
+            rerun.stderr == "gitml: error: run live is still running; rerun it once it has ended\n"
+        )
     finally:
         go.touch()
         child.wait(timeout=30)

@@ -23,7 +23,7 @@ def checkout(obj, run, force) -> None:
     from gitml.tracking.reproduce import checkout_code
 
     repo = obj.repo
-    side = resolve_side(repo, run)
+    side = resolve_side(repo, run, "check it out")
     result = checkout_code(repo, side, force)
     if result.backup_ref:
         click.echo(
@@ -86,6 +86,10 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
 
     repo = obj.repo
     original = resolve(repo, run)
+    if original.sha is None:  # refused before saying it is rerunning
+        from gitml.errors import RunStateError
+
+        raise RunStateError(f"run {original.name} is still running; rerun it once it has ended")
     options = RerunOptions(parse_pairs(params, "param"), name, list(artifacts), rtol, atol)
     click.echo(
         f"gitml: rerunning {original.name} ({original.id}) in a temporary worktree", err=True

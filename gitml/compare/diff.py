@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from gitml.errors import InvalidValueError, RunNotFoundError
+from gitml.errors import InvalidValueError, RunNotFoundError, RunStateError
 from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
 from gitml.tracking.record import RECORD_DIR, RunSummary, json_float
@@ -130,8 +130,11 @@ class RunDiff:
 # sides
 
 
-def resolve_side(repo: Repository, text: str) -> Side:
-    """A run by id, prefix or name; failing that, a commit git can name."""
+def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Side:
+    """A run by id, prefix or name; failing that, a commit git can name.
+
+    A run still in progress has no commit yet: refused, saying what the caller
+    wanted to do with it (`action`, e.g. "check it out")."""
     from gitml.tracking.catalog import resolve
 
     try:
@@ -144,7 +147,7 @@ def resolve_side(repo: Repository, text: str) -> Side:
             raise RunNotFoundError(text) from None
         return Side(text, sha)
     if run.sha is None:
-        raise InvalidValueError(f"run {run.name} is still running; compare it once it has ended")
+        raise RunStateError(f"run {run.name} is still running; {action} once it has ended")
     return Side(run.name, run.sha, run)
 
 
