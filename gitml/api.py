@@ -165,25 +165,35 @@ def set_tags(tags: dict) -> None:
 
 
 def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
-    """Store a file in the run as `artifact_path/<file name>`."""
+    """Store a file in the run as `artifact_path/<file name>` (any file but git's own)."""
+    from gitml.tracking.artifacts import check_source
+
     source = Path(local_path)
     if not source.is_file():
         from gitml.errors import ArtifactError
 
         raise ArtifactError(f"artifact {str(local_path)!r} is not a file")
-    _run().staging.add_artifact_file(source, _join(artifact_path, source.name))
+    run = _run()
+    check_source(source, str(local_path), _git_dirs(run), None)
+    run.staging.add_artifact_file(source, _join(artifact_path, source.name))
 
 
 def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None) -> None:
-    """Store every file under a folder in the run, keeping relative paths."""
+    """Store every file under a folder in the run, keeping relative paths.
+
+    `.git` entries are left out; a symbolic link that leads out of both the folder and
+    the repository is stored as a link (see `gitml.tracking.artifacts`)."""
+    from gitml.tracking.artifacts import check_source, store_folder
+
     folder = Path(local_dir)
     if not folder.is_dir():
         from gitml.errors import ArtifactError
 
         raise ArtifactError(f"artifact folder {str(local_dir)!r} is not a folder")
-    staging = _run().staging
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        staging.add_artifact_file(file, _join(artifact_path, file.relative_to(folder).as_posix()))
+    run = _run()
+    resolved = check_source(folder, str(local_dir), _git_dirs(run), None)
+    root = _run_repository(run).work_tree.resolve()
+    store_folder(run.staging, resolved, artifact_path, [root, resolved])
 
 
 def log_text(text: str, artifact_file: str) -> None:
@@ -256,6 +266,16 @@ def _repository(path: str | os.PathLike | None):
     if key not in _repositories:
         _repositories[key] = open_repository(key)
     return _repositories[key]
+
+
+def _run_repository(run: ActiveRun):
+    """The repository of `run`: its own, or, under `gitml run`, the one gitml runs in."""
+    return run._repo if run._repo is not None else _repository(os.environ.get("GITML_REPO"))
+
+
+def _git_dirs(run: ActiveRun) -> list[Path]:
+    repository = _run_repository(run)
+    return [repository.git_dir.resolve(), repository.common_dir.resolve()]
 
 
 def _join(folder: str | None, name: str) -> str:

@@ -179,7 +179,10 @@ def _describe(record: dict) -> str:
         lines += ["", "tags"] + [f"  {k} = {v}" for k, v in record["tags"].items()]
     if record.get("artifacts"):
         lines += ["", "artifacts"] + [
-            f"  {a['path']}  {fmt.size(a['size'])}" for a in record["artifacts"]
+            f"  {a['path']} -> {a['link']}"
+            if "link" in a
+            else f"  {a['path']}  {fmt.size(a['size'])}"
+            for a in record["artifacts"]
         ]
     skipped = record.get("skipped") or {}
     for path in skipped.get("large", []):

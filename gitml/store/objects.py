@@ -13,6 +13,7 @@ from dulwich.objects import Blob, Commit, Tree
 from gitml.store.repository import Repository
 
 FILE_MODE = 0o100644
+LINK_MODE = 0o120000  # a symbolic link: the blob holds its target
 TREE_MODE = stat.S_IFDIR
 
 
@@ -64,15 +65,18 @@ class ObjectStore:
         self._add(blob)
         return blob.id
 
-    def write_tree_of_files(self, files: dict[str, bytes]) -> bytes:
-        """A tree holding `files` (posix relative path → content), sub-folders included."""
+    def write_tree_of_files(
+        self, files: dict[str, bytes], links: frozenset[str] = frozenset()
+    ) -> bytes:
+        """A tree holding `files` (posix relative path → content), sub-folders included;
+        the paths in `links` are symbolic links whose content is their target."""
         nested: dict = {}
         for path, data in files.items():
             node = nested
             *folders, name = path.split("/")
             for folder in folders:
                 node = node.setdefault(folder, {})
-            node[name] = self.write_blob(data)
+            node[name] = (LINK_MODE if path in links else FILE_MODE, self.write_blob(data))
         return self._write_nested(nested)
 
     def _write_nested(self, node: dict) -> bytes:
@@ -81,7 +85,7 @@ class ObjectStore:
             if isinstance(child, dict):
                 tree.add(name.encode(), TREE_MODE, self._write_nested(child))
             else:
-                tree.add(name.encode(), FILE_MODE, child)
+                tree.add(name.encode(), *child)
         self._add(tree)
         return tree.id
 

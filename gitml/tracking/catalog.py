@@ -100,7 +100,7 @@ def running_record(repo: Repository, summary: RunSummary) -> dict:
         "command": meta.get("command") or [],
         "metrics": {key: m.to_json() for key, m in staged.metric_summaries().items()},
         "artifacts": [
-            {"path": name, "size": path.stat().st_size} for name, path in staged.artifacts.items()
+            {"path": name, "size": path.lstat().st_size} for name, path in staged.artifacts.items()
         ],
         "files_changed": [],
     }

@@ -6,6 +6,7 @@ record (DESIGN §1); its message carries the summary `gitml ls` reads.
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -41,9 +42,11 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
         base = meta["base"]
         snapshot_tree = meta["snapshot_tree"].encode()
         dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
-        record_tree = store.write_tree_of_files(
-            _record_files(staged, summary, end, dirty, metric_summaries)
+        files = _record_files(staged, summary, end, dirty, metric_summaries)
+        links = frozenset(
+            f"artifacts/{name}" for name, path in staged.artifacts.items() if path.is_symlink()
         )
+        record_tree = store.write_tree_of_files(files, links)
         root = store.with_entry(snapshot_tree, RECORD_DIR, record_tree)
         commit = store.write_commit(
             tree=root,
@@ -81,11 +84,11 @@ def _record_files(
     files: dict[str, bytes] = {}
     artifacts = []
     for name, source in staged.artifacts.items():
-        data = source.read_bytes()
+        link = os.readlink(source) if source.is_symlink() else None
+        data = os.fsencode(link) if link is not None else source.read_bytes()
         files[f"artifacts/{name}"] = data
-        artifacts.append(
-            {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        )
+        entry = {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        artifacts.append(entry if link is None else {**entry, "link": link})
     for name, source in staged.env_files.items():
         files[f"env/{name}"] = source.read_bytes()
     for key, data in staged.metrics.items():

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitml.errors import ArtifactError, GitmlError, InvalidValueError
+from gitml.errors import GitmlError, InvalidValueError
 from gitml.store.repository import Repository
+from gitml.tracking.artifacts import check_source, store_folder
 from gitml.tracking.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.tracking.record import RunSummary
 from gitml.tracking.run import StartedRun, finish_run, set_owner
@@ -43,18 +44,15 @@ def check_command(command: list[str], search_path: str | None = None) -> None:
 
 
 def check_artifact_paths(repo: Repository, paths: list[str]) -> list[Path]:
-    """Artifact paths must lie inside the work tree; they may not exist yet."""
+    """Artifact paths must lie inside the work tree and outside .git; they may not exist
+    yet. Checked again once the command has run: it may have made a link leading out."""
     root = repo.work_tree.resolve()
-    checked = []
-    for text in paths:
-        path = Path(text).absolute().resolve()
-        if not path.is_relative_to(root):
-            raise ArtifactError(
-                f"artifact {text!r} is outside the repository ({root}); "
-                "write it inside the work tree or log it from the script"
-            )
-        checked.append(path)
-    return checked
+    git_dirs = _git_dirs(repo)
+    return [check_source(Path(text), text, git_dirs, root) for text in paths]
+
+
+def _git_dirs(repo: Repository) -> list[Path]:
+    return [repo.git_dir.resolve(), repo.common_dir.resolve()]
 
 
 def child_environment(started: StartedRun, repo: Repository) -> dict[str, str]:
@@ -186,15 +184,13 @@ def _store_artifacts(repo: Repository, staging, artifacts: list[Path]) -> list[s
     errors = []
     root = repo.work_tree.resolve()
     for path in artifacts:
-        shown = path.relative_to(root).as_posix()
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
-            if path.is_dir():
-                for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                    staging.add_artifact_file(
-                        file, f"{path.name}/{file.relative_to(path).as_posix()}"
-                    )
-            elif path.is_file():
-                staging.add_artifact_file(path, path.name)
+            resolved = check_source(path, shown, _git_dirs(repo), root)
+            if resolved.is_dir():
+                store_folder(staging, resolved, path.name, [root])
+            elif resolved.is_file():
+                staging.add_artifact_file(resolved, path.name)
             else:
                 errors.append(
                     f"artifact {shown!r} was not found after the run; nothing stored for it"

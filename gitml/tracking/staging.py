@@ -11,7 +11,7 @@ Layout:
     tags.jsonl     [key, value] per line, later lines win
     metrics/       one file per key (see record.key_to_filename), lines
                    step<TAB>value<TAB>unix_ms: the record's format already
-    artifacts/     files logged so far
+    artifacts/     files logged so far (symbolic links kept as links)
     env/           environment spec and installed packages
     output.txt     captured stdout+stderr (bounded)
     end.json       status, exit code and end time, once known
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError
+from gitml.tracking.artifacts import is_git_name
 from gitml.tracking.record import (
     MetricSummary,
     RunSummary,
@@ -84,12 +85,17 @@ def runs_dir(state_dir: Path) -> Path:
 
 
 def check_artifact_name(name: str) -> str:
-    """A relative posix path inside the artifacts folder; `..` and absolute paths refused."""
+    """A relative posix path inside the artifacts folder; `..`, absolute paths and `.git`
+    parts (which make git fsck, and remotes that check pushes, refuse the run) refused."""
     path = PurePosixPath(name.replace(os.sep, "/"))
     if not name or path.is_absolute() or ".." in path.parts or str(path) in ("", "."):
         raise ArtifactError(
             f"artifact path {name!r} must be relative and stay inside the run "
             "(no leading '/', no '..')"
+        )
+    if any(map(is_git_name, path.parts)):
+        raise ArtifactError(
+            f"artifact path {name!r} has a .git part, which git refuses in a tree; rename it"
         )
     return str(path)
 
@@ -166,18 +172,39 @@ class Staging:
         name = check_artifact_name(name)
         size = source.stat().st_size
         self._check_size(name, size)
-        target = self.path / "artifacts" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._artifact_target(name)
         shutil.copyfile(source, target)
 
     def add_artifact_bytes(self, name: str, data: bytes) -> None:
         name = check_artifact_name(name)
         self._check_size(name, len(data))
-        target = self.path / "artifacts" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._artifact_target(name)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)
+
+    def add_artifact_link(self, name: str, link_target: str) -> None:
+        """Store a symbolic link as a link (the run's tree holds its target text, as git
+        stores a link), never what it points at."""
+        name = check_artifact_name(name)
+        self._check_size(name, len(os.fsencode(link_target)))
+        os.symlink(link_target, self._artifact_target(name))
+
+    def _artifact_target(self, name: str) -> Path:
+        """Where artifact `name` goes, its folders made. A stored link is replaced, never
+        written through, and never used as a folder: its target is not the run's."""
+        folder = self.path / "artifacts"
+        target = folder / name
+        for parent in reversed(target.relative_to(folder).parents[:-1]):
+            if (folder / parent).is_symlink():
+                raise ArtifactError(
+                    f"artifact {name!r} would go inside {parent.as_posix()!r}, which the run "
+                    "stores as a symbolic link; choose another name"
+                )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            target.unlink()
+        return target
 
     def add_env_file(self, name: str, data: bytes) -> None:
         target = self.path / "env" / name
@@ -325,10 +352,11 @@ def _read_metrics(folder: Path) -> dict[str, bytes]:
 
 
 def _files_under(folder: Path) -> dict[str, Path]:
+    """Files and symbolic links (stored as links, see `add_artifact_link`) under `folder`."""
     if not folder.is_dir():
         return {}
     return {
         path.relative_to(folder).as_posix(): path
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.name.endswith(".tmp")
+        for path in sorted(folder.rglob("*"))  # does not descend into linked folders
+        if (path.is_symlink() or path.is_file()) and not path.name.endswith(".tmp")
     }

@@ -1,0 +1,108 @@
+"""Which files an artifact path stands for, and which a run must never store.
+
+A run's tree must stay one that `git fsck` (and so every remote with
+`receive.fsckObjects`, GitHub's included) accepts, and hold only what the user
+meant to store:
+
+- nothing from a `.git` folder: the repository's own is refused, a nested
+  repository's (or the one `--artifact .` would sweep up) is left out of a
+  folder, and no stored name may have a `.git` part (fsck: hasDotgit);
+- nothing from outside the repository through a symbolic link: inside a
+  folder, a link that leads out is stored as a link, as git stores one.
+
+Files only, no git: the logging API uses this too and must stay light.
+"""
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitml.errors import ArtifactError
+
+# Characters HFS+ ignores in file names, so ".g\u200cit" is ".git" there and git refuses it.
+_HFS_IGNORED = dict.fromkeys(
+    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """One thing to store from a folder: a file's bytes, or a link (`link`: its target)."""
+
+    name: str  # posix path relative to the folder
+    path: Path
+    link: str | None = None
+
+
+def is_git_name(name: str) -> bool:
+    """A path part git refuses in a tree: `.git` in any case, and the spellings that
+    mean `.git` on NTFS (`.git.`, `.git `, `git~1`) and HFS+ (with ignored characters)."""
+    folded = name.translate(_HFS_IGNORED).lower()
+    return folded.rstrip(". ") == ".git" or folded == "git~1"
+
+
+def check_source(path: Path, shown: str, git_dirs: Sequence[Path], root: Path | None) -> Path:
+    """`path` resolved (symbolic links followed). Refused: a path in a `.git` folder or
+    in one of `git_dirs`, and, when `root` is given, a path outside it."""
+    resolved = path.absolute().resolve()
+    if in_git_folder(resolved, git_dirs):
+        raise ArtifactError(
+            f"artifact {shown!r} is in a .git folder, which a run never stores "
+            "(git itself refuses such trees); choose a file or folder outside .git"
+        )
+    if root is not None and not resolved.is_relative_to(root):
+        raise ArtifactError(
+            f"artifact {shown!r} is outside the repository ({root}); "
+            "write it inside the work tree or log it from the script"
+        )
+    return resolved
+
+
+def in_git_folder(resolved: Path, git_dirs: Sequence[Path] = ()) -> bool:
+    return any(map(is_git_name, resolved.parts)) or any(
+        resolved.is_relative_to(folder) for folder in git_dirs
+    )
+
+
+def folder_entries(folder: Path, inside: Sequence[Path]) -> list[FolderEntry]:
+    """What storing `folder` stores, sorted by name.
+
+    `.git` files and folders are left out. A symbolic link is followed when it
+    leads to a file within one of `inside` (and in no `.git` folder); any other
+    link (leading out, to a folder, or nowhere) is stored as the link itself.
+    """
+    entries = []
+    for top, folders, files in os.walk(folder):  # does not descend into linked folders
+        here = Path(top)
+        folders[:] = [name for name in folders if not is_git_name(name)]
+        for name in [*files, *(f for f in folders if (here / f).is_symlink())]:
+            if is_git_name(name):
+                continue
+            path = here / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink() and not _leads_to_file_inside(path, inside):
+                entries.append(FolderEntry(relative, path, os.readlink(path)))
+            elif path.is_file():
+                entries.append(FolderEntry(relative, path))
+        folders[:] = [name for name in folders if not (here / name).is_symlink()]
+    return sorted(entries, key=lambda entry: entry.name)
+
+
+def _leads_to_file_inside(link: Path, inside: Sequence[Path]) -> bool:
+    target = link.resolve()
+    return (
+        target.is_file()
+        and not in_git_folder(target)
+        and any(target.is_relative_to(folder) for folder in inside)
+    )
+
+
+def store_folder(staging, folder: Path, prefix: str | None, inside: Sequence[Path]) -> None:
+    """Store what `folder_entries` finds under `folder` in the run, as `prefix/<name>`."""
+    for entry in folder_entries(folder, inside):
+        name = f"{prefix.rstrip('/')}/{entry.name}" if prefix else entry.name
+        if entry.link is None:
+            staging.add_artifact_file(entry.path, name)
+        else:
+            staging.add_artifact_link(name, entry.link)
