@@ -92,6 +92,18 @@ def test_snapshot_holds_edits_and_untracked_files_and_honours_gitignore(repo_wit
     assert_fsck_clean(repo)
 
 
+def test_dash_c_runs_the_command_in_that_folder_as_git_does(repo_with_commit, tmp_path):
+    sub = repo_with_commit / "sub"
+    sub.mkdir()
+    where = "import os; print(os.getcwd())"
+    result = gitml(
+        tmp_path, "-C", str(sub), "run", "--name", "there", "--", sys.executable, "-c", where
+    )
+    assert result.stdout == f"{sub}\n"
+    shown = json.loads(gitml(repo_with_commit, "show", "there", "--json").stdout)
+    assert shown["cwd"] == "sub"
+
+
 def test_run_refs_are_created_only_once(repo_with_commit):
     repo = open_repository(repo_with_commit)
     head = git(repo_with_commit, "rev-parse", "HEAD").strip()

@@ -76,7 +76,9 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
     project = find_project(directory, repo.work_tree)
     if request.command and request.entry_point:
         raise InvalidValueError("give an entry point (-e) or a command after `--`, not both")
-    command, params, entry_name, cwd = list(request.command), dict(request.params), None, None
+    # A command runs where gitml was started (`gitml -C DIR`: in DIR, as git does).
+    command, params, entry_name = list(request.command), dict(request.params), None
+    cwd = directory if request.directory is not None else None
     if not command:
         if project is None:
             raise InvalidValueError(
