@@ -13,13 +13,17 @@ imported until a run owned by this process is committed.
 import atexit
 import json
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from gitml.errors import RunStateError
+from gitml.errors import InvalidValueError, RunStateError
+from gitml.tracking.ids import is_run_id
 from gitml.tracking.staging import Staging
 
-_active: "ActiveRun | None" = None
+_runs: "list[ActiveRun]" = []  # active runs, innermost (the one logged to) last
+_experiment: str | None = None  # set_experiment's choice for runs started later
 _exit_status: str | None = None
 _hooks_installed = False
 _repositories: dict = {}  # absolute path → Repository, see _repository
@@ -45,6 +49,19 @@ class ActiveRun:
     def experiment(self) -> str:
         return self.staging.meta["experiment"]
 
+    @property
+    def info(self) -> "RunInfo":
+        """MLflow's `run.info` (`run.info.run_id`, …), for scripts written for MLflow."""
+        meta = self.staging.meta
+        return RunInfo(
+            run_id=self.id,
+            run_name=self.name,
+            experiment_id=self.experiment,
+            status="RUNNING",
+            start_time=meta["start_ms"],
+            artifact_uri=f"runs:/{self.id}",
+        )
+
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name} ({self.id})>"
 
@@ -52,9 +69,23 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if _active is not self:
+        if not _runs or _runs[-1] is not self:
             return
         end_run(_status_of(exc_type, exc))
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The fields of MLflow's `RunInfo` that scripts read. gitml's experiments are
+    names, so the name is the experiment's id; `artifact_uri` is the `runs:/` URI that
+    `load_model` and `gitml predict` take (add `/<path>`)."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    start_time: int
+    artifact_uri: str
 
 
 def _status_of(exc_type, exc) -> str:
@@ -70,6 +101,9 @@ def _status_of(exc_type, exc) -> str:
 def start_run(
     run_name: str | None = None,
     *,
+    run_id: str | None = None,
+    experiment_id: str | None = None,
+    nested: bool = False,
     name: str | None = None,
     params: dict | None = None,
     tags: dict | None = None,
@@ -77,45 +111,112 @@ def start_run(
     description: str = "",
     repo: str | os.PathLike | None = None,
 ) -> ActiveRun:
-    """Start (or, under `gitml run`, attach to) the run this process logs to."""
-    global _active
-    if _active is not None:
+    """Start (or, under `gitml run`, attach to) the run this process logs to.
+
+    MLflow's arguments work too: `run_id` names the run to attach to (only the one
+    in progress: an ended run is immutable), `experiment_id` is the experiment's
+    name, and `nested=True` starts a child run while another is active (tagged
+    `mlflow.parentRunId`; each run is committed when it ends).
+    """
+    if run_name is not None and run_id is None and is_run_id(run_name):
+        run_name, run_id = None, run_name  # MLflow's first argument is a run id
+    if run_id is not None:
+        return _attach(run_id)
+    parent = _runs[-1] if _runs else None
+    if parent is not None and not nested:
         raise RunStateError(
-            f"run {_active.name} is already active in this process; call gitml.end_run() first"
+            f"run {parent.name} is already active in this process; call gitml.end_run() "
+            "first, or start_run(nested=True) for a child run"
         )
     attached = os.environ.get("GITML_RUN_DIR")
-    if attached and Path(attached, "meta.json").exists():
-        _active = ActiveRun(Staging(Path(attached)), owned=False)
+    if parent is None and attached and Path(attached, "meta.json").exists():
+        run = ActiveRun(Staging(Path(attached)), owned=False)
     else:
-        from gitml.tracking.run import RunOptions
-        from gitml.tracking.run import start_run as start_domain_run
-
-        repository = _repository(repo)
-        options = RunOptions(
-            name=run_name or name,
-            experiment=experiment,
-            note=description,
-            command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
+        run = _start_owned_run(
+            run_name or name, experiment or experiment_id or _experiment, description, repo
         )
-        started = start_domain_run(repository, options)
-        _active = ActiveRun(started.staging, owned=True, repo=repository)
-        _install_exit_hooks()
+    _runs.append(run)
+    if parent is not None:
+        run.staging.set_tag("mlflow.parentRunId", parent.id)
     if params:
         log_params(params)
     if tags:
         set_tags(tags)
-    return _active
+    return run
+
+
+def _attach(run_id: str) -> ActiveRun:
+    """The run in progress with this id: the active one, or the `gitml run` wrapping us."""
+    for run in _runs:
+        if run.id == run_id:
+            return run
+    attached = os.environ.get("GITML_RUN_DIR")
+    if attached and Path(attached).name == run_id and Path(attached, "meta.json").exists():
+        run = ActiveRun(Staging(Path(attached)), owned=False)
+        _runs.append(run)
+        return run
+    raise RunStateError(
+        f"cannot resume run {run_id}: only a run in progress can be logged to (an ended "
+        "run is a commit, never changed); start a new run"
+    )
+
+
+def _start_owned_run(
+    wanted: str | None, experiment: str | None, description: str, repo
+) -> ActiveRun:
+    from gitml.tracking.run import RunOptions
+    from gitml.tracking.run import start_run as start_domain_run
+
+    name = _as_run_name(wanted)
+    repository = _repository(repo)
+    options = RunOptions(
+        name=name,
+        experiment=experiment,
+        note=description,
+        command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
+        number_if_taken=True,  # a script run twice with one run_name makes two runs
+    )
+    started = start_domain_run(repository, options)
+    run = ActiveRun(started.staging, owned=True, repo=repository)
+    if wanted is not None and run.name != wanted:
+        print(f"gitml: run name {wanted!r} is stored as {run.name!r}", file=sys.stderr)
+    _install_exit_hooks()
+    return run
+
+
+def _as_run_name(wanted: str | None) -> str | None:
+    """MLflow takes any run name; gitml's are words a command line can name (letters,
+    digits, '.', '_', '-'): other characters become '-'."""
+    from gitml.tracking.ids import is_valid_run_name
+
+    if wanted is None or is_valid_run_name(wanted):
+        return wanted
+    adapted = re.sub(r"[^A-Za-z0-9._-]+", "-", wanted).strip("-._")[:100]
+    return adapted if adapted and is_valid_run_name(adapted) else None
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> str:
+    """The experiment of runs this process starts from now on (MLflow's call); returns it.
+    Under `gitml run`, the wrapped run keeps its own (`gitml run --experiment`)."""
+    global _experiment
+    chosen = experiment_name or experiment_id
+    if not chosen or not isinstance(chosen, str):
+        raise InvalidValueError("set_experiment needs an experiment name")
+    _experiment = chosen
+    return chosen
 
 
 def end_run(status: str = "finished"):
-    """End the active run; commit it when this process started it. Returns its summary."""
-    global _active
-    if not isinstance(status, str) or status.lower() not in ("finished", "failed", "killed"):
-        raise RunStateError(f"status must be finished, failed or killed, not {status!r}")
-    status = status.lower()
-    run, _active = _active, None
-    if run is None:
+    """End the innermost active run; commit it when this process started it. Returns
+    its summary."""
+    from gitml.tracking.record import parse_status
+
+    status = parse_status(status)
+    if status == "running":
+        raise RunStateError("end_run takes finished, failed or killed, not running")
+    if not _runs:
         return None
+    run = _runs.pop()
     if not run.owned:  # `gitml run` commits it, and records this status if the script exits 0
         run.staging.close()
         run.staging.declare_status(status)
@@ -126,11 +227,11 @@ def end_run(status: str = "finished"):
 
 
 def active_run() -> ActiveRun | None:
-    return _active
+    return _runs[-1] if _runs else None
 
 
 def _run() -> ActiveRun:
-    return _active if _active is not None else start_run()
+    return _runs[-1] if _runs else start_run()
 
 
 def log_param(key: str, value) -> None:
@@ -145,7 +246,7 @@ def log_params(params: dict) -> None:
 
 def log_metric(key: str, value, step: int | None = None, timestamp: int | None = None) -> None:
     """Append one point of metric `key`; `step` defaults to one more than its last step."""
-    (_active or _run()).staging.log_metric(key, value, step, timestamp)
+    (_runs[-1] if _runs else _run()).staging.log_metric(key, value, step, timestamp)
 
 
 def log_metrics(metrics: dict, step: int | None = None, timestamp: int | None = None) -> None:
@@ -213,21 +314,22 @@ def log_dict(dictionary: dict, artifact_file: str) -> None:
 
 def get_params() -> dict[str, str]:
     """The params of the active run (or of the `gitml run` this process runs under)."""
-    if _active is not None:
-        return _active.staging.read().params
+    if _runs:
+        return _runs[-1].staging.read().params
     if "GITML_PARAMS" in os.environ:
         return json.loads(os.environ["GITML_PARAMS"])
     return {}
 
 
 def get_run(run: str, repo: str | os.PathLike | None = None) -> dict:
-    """The full record of a run, by id, id prefix or name."""
-    from gitml.tracking.catalog import load_record, resolve
+    """The full record of a run, by id, id prefix or name; for a run in progress, what
+    it has recorded so far, in the same shape."""
+    from gitml.tracking.catalog import load_record, resolve, running_record
 
     repository = _repository(repo)
     summary = resolve(repository, run)
     if summary.status == "running":
-        return summary.to_json()
+        return running_record(repository, summary)
     return load_record(repository, summary)
 
 
@@ -239,22 +341,52 @@ def search_runs(
     filter: str | None = None,
     order_by: list[str] | None = None,
     filter_string: str | None = None,
-) -> list[dict]:
+    experiment_names: list[str] | None = None,
+    output_format: str = "list",
+):
     """Runs as summaries (`gitml ls --json` objects), newest first unless `order_by`.
 
     `filter` (or MLflow's `filter_string`) and `order_by` use `gitml ls`'s
     grammar: "metrics.acc > 0.9 and (params.model = 'rf' or not tags.x = 'y')",
-    ["metrics.loss", "-start_time"].
+    ["metrics.loss", "-start_time"]. `experiment_names` keeps runs of any of those
+    experiments. `output_format="pandas"` gives MLflow's DataFrame instead
+    (`gitml.compare.frames`).
     """
     from gitml.compare.sorting import RunQuery, select_runs
     from gitml.tracking.catalog import list_runs
     from gitml.tracking.record import parse_status
 
+    if output_format not in ("list", "pandas"):
+        raise InvalidValueError(f"output_format must be 'list' or 'pandas', not {output_format!r}")
     if status is not None:
         status = parse_status(status)
     runs = list_runs(_repository(repo))
+    if experiment_names is not None:
+        runs = [run for run in runs if run.experiment in set(experiment_names)]
     query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
-    return [run.to_json() for run in select_runs(runs, query)]
+    found = [run.to_json() for run in select_runs(runs, query)]
+    if output_format == "pandas":
+        from gitml.compare.frames import runs_frame
+
+        return runs_frame(found)
+    return found
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    """Store a matplotlib figure (anything with `savefig`) as an image; the format
+    follows `artifact_file`'s suffix (.png, .svg, .pdf, …)."""
+    import io
+
+    if not hasattr(figure, "savefig"):
+        raise InvalidValueError(
+            f"log_figure takes a matplotlib figure, not a {type(figure).__name__}"
+        )
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format=Path(artifact_file).suffix.lstrip(".").lower() or "png")
+    except ValueError as error:
+        raise InvalidValueError(f"cannot save the figure as {artifact_file!r}: {error}") from None
+    _run().staging.add_artifact_bytes(artifact_file, buffer.getvalue())
 
 
 def _repository(path: str | os.PathLike | None):
@@ -300,5 +432,8 @@ def _install_exit_hooks() -> None:
 
 
 def _end_at_exit() -> None:
-    if _active is not None and _active.owned:
-        end_run(_exit_status or "finished")
+    while _runs:  # innermost first, as `with` blocks would end them
+        if _runs[-1].owned:
+            end_run(_exit_status or "finished")
+        else:
+            _runs.pop()

@@ -213,8 +213,13 @@ def test_get_run_of_a_running_run_and_unknown_runs(repo_with_commit):
         running = gitml.get_run("live", repo=repo_with_commit)
         assert running["status"] == "running"
         assert running["params"] == {"a": "1"}
-        assert running["metrics"] == {"m": 3}
+        assert running["metrics"]["m"]["last"] == 3.0
         assert [r["status"] for r in gitml.search_runs(repo=repo_with_commit)] == ["running"]
+    ended = gitml.get_run("live", repo=repo_with_commit)
+    assert ended["metrics"].keys() == running["metrics"].keys()
+    assert ended["metrics"]["m"].keys() == running["metrics"]["m"].keys()  # one shape
+    for key in ("id", "name", "experiment", "status", "params", "tags", "artifacts", "cwd"):
+        assert key in running and key in ended
     from gitml.errors import RunNotFoundError
 
     with pytest.raises(RunNotFoundError):

@@ -77,14 +77,21 @@ def log_model(
     requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     predict_fn: str = "predict",
+    *,
+    artifact_path: str | None = None,
+    pip_requirements: list[str] | None = None,
 ) -> ModelInfo:
-    """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI."""
+    """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI.
+
+    MLflow 2's `artifact_path` (for `name`) and `pip_requirements` (for
+    `requirements`) are accepted too."""
     from gitml import api
     from gitml.tracking.staging import check_artifact_name
 
+    requirements = requirements if requirements is not None else pip_requirements
     options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
     run = api._run()
-    name = check_artifact_name(name)
+    name = check_artifact_name(artifact_path or name)
     if (run.staging.path / "artifacts" / name / MLMODEL_FILE).exists():
         raise ModelError(f"run {run.name} already has a model at {name!r}; choose another name")
     with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:

@@ -29,8 +29,16 @@ _ACCEPTED_KINDS = {
 }
 
 
-def infer_signature(example) -> dict | None:
-    """The signature of an input example (DataFrame, array, records or dict of columns)."""
+def infer_signature(model_input, model_output=None) -> dict | None:
+    """The signature of an input example (DataFrame, array, records or dict of columns)
+    and, as in MLflow, of an output example when given (recorded; only inputs are checked)."""
+    signature = {"inputs": _schema(model_input)}
+    if model_output is not None:
+        signature["outputs"] = _schema(model_output)
+    return signature
+
+
+def _schema(example):
     import numpy as np
 
     from gitml.models.inputs import to_model_input
@@ -38,9 +46,8 @@ def infer_signature(example) -> dict | None:
     data = to_model_input(example)
     if isinstance(data, np.ndarray):
         shape = [-1, *data.shape[1:]]
-        return {"inputs": {"type": "tensor", "dtype": str(data.dtype), "shape": shape}}
-    columns = [{"name": str(name), "type": _column_type(data[name])} for name in data.columns]
-    return {"inputs": columns}
+        return {"type": "tensor", "dtype": str(data.dtype), "shape": shape}
+    return [{"name": str(name), "type": _column_type(data[name])} for name in data.columns]
 
 
 def _column_type(series) -> str:

@@ -17,7 +17,7 @@ from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
-from gitml.tracking.ids import is_valid_run_name, new_run_id, new_run_name
+from gitml.tracking.ids import is_run_id, is_valid_run_name, new_run_id, new_run_name
 from gitml.tracking.record import FORMAT_VERSION, RunSummary
 from gitml.tracking.staging import Staging
 
@@ -43,6 +43,7 @@ class RunOptions:
     env_spec_name: str = "conda.yaml"  # recorded as .gitml/env/<this>
     env_hash: str | None = None  # default: computed from the recorded files
     cwd: Path | None = None  # where the command runs; default: the current folder
+    number_if_taken: bool = False  # a taken name gets -2, -3, … (else RunNameTakenError)
 
 
 @dataclass
@@ -69,7 +70,7 @@ def artifact_size_limit(repo: Repository) -> int:
 def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     """Snapshot the work tree and open a staging folder for a new run."""
     run_id = new_run_id()
-    name, claim = _choose_name(repo, options.name)
+    name, claim = _choose_name(repo, options.name, options.number_if_taken)
     try:  # the claim on the name lasts until the staging folder shows the name
         branch, base = read_head(repo)
         size_limit = artifact_size_limit(repo)
@@ -129,14 +130,21 @@ def allowed_environment_variables(repo: Repository) -> dict[str, str]:
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
-def _choose_name(repo: Repository, wanted: str | None) -> tuple[str, Path]:
+def _choose_name(
+    repo: Repository, wanted: str | None, number_if_taken: bool = False
+) -> tuple[str, Path]:
     """A name no other run has, with the claim that keeps concurrent starts off it."""
+    if wanted is not None and is_run_id(wanted):
+        raise InvalidValueError(
+            f"run name {wanted!r} is not valid: it would read as a run id; choose another name"
+        )
     if wanted is not None and not is_valid_run_name(wanted):
         raise InvalidValueError(
             f"run name {wanted!r} is not valid: use letters, digits, '.', '_' and '-' "
             "(up to 100 characters, starting with a letter or digit)"
         )
     taken: set[str] = set()
+    base, number = wanted, 1
     while True:
         name = wanted or new_run_name(taken)
         claim = _claim_name(repo, name)
@@ -150,8 +158,11 @@ def _choose_name(repo: Repository, wanted: str | None) -> tuple[str, Path]:
             return name, claim
         if claim is not None:
             claim.unlink(missing_ok=True)
-        if wanted is not None:
+        if wanted is not None and not number_if_taken:
             raise RunNameTakenError(wanted, names[wanted])
+        if wanted is not None:
+            number += 1
+            wanted = f"{base[: 99 - len(str(number))]}-{number}"
         taken |= set(names)
 
 

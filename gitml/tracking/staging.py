@@ -100,6 +100,17 @@ def check_artifact_name(name: str) -> str:
     return str(path)
 
 
+def _highest_step(path: Path) -> int | None:
+    """The highest step in a metric file, None if it has no point yet."""
+    highest = None
+    with open(path, "rb") as file:
+        for line in file:
+            step, _, rest = line.partition(b"\t")
+            if rest.endswith(b"\n") and step.lstrip(b"-").isdigit():
+                highest = max(int(step), highest if highest is not None else int(step))
+    return highest
+
+
 class Staging:
     """Append-only writer and reader of one run's staging folder."""
 
@@ -164,8 +175,13 @@ class Staging:
             )
         folder = self.path / "metrics"
         folder.mkdir(exist_ok=True)
-        fd = os.open(folder / filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        path = folder / filename
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._metric_fds[key] = fd
+        if key not in self._steps:
+            last = _highest_step(path)  # points logged before this writer (an earlier attach)
+            if last is not None:
+                self._steps[key] = last
         return fd
 
     def add_artifact_file(self, source: Path, name: str) -> None:
