@@ -324,3 +324,86 @@ def test_concurrent_runs_asking_for_the_same_name_get_it_once(repo_with_commit):
             assert stderr.count("\n") == 1
     assert [run["name"] for run in ls_all(repo_with_commit)] == ["contested"]
     assert staging_folders(repo_with_commit) == []
+
+
+# gitml's own traces after a crash, and git working beside a run
+
+
+def test_git_gc_prune_now_during_a_run_keeps_its_snapshot(repo_with_commit):
+    import gitml
+
+    repo = repo_with_commit
+    write(repo / "new.txt", "untracked while the run went on\n")
+    run = gitml.start_run(name="pruned", repo=repo)
+    gitml.log_metric("m", 1)
+    git(repo, "gc", "-q", "--prune=now")
+    summary = gitml.end_run()
+
+    assert summary.status == "finished"
+    assert git(repo, "show", f"{summary.sha}:new.txt") == "untracked while the run went on\n"
+    assert git(repo, "for-each-ref", "refs/gitml-snapshots/") == ""  # released at commit
+    assert "snapshot_lost" not in record(repo, {"commit": summary.sha})
+    assert run.id == summary.id
+    assert_fsck_clean(repo)
+
+
+def test_a_snapshot_pruned_anyway_still_gives_a_run_and_says_so(repo_with_commit):
+    import gitml
+
+    repo = repo_with_commit
+    write(repo / "new.txt", "lost\n")
+    run = gitml.start_run(name="lost", repo=repo)
+    git(repo, "update-ref", "-d", f"refs/gitml-snapshots/{run.id}")  # as an older gitml had it
+    git(repo, "gc", "-q", "--prune=now")
+    summary = gitml.end_run()
+
+    assert record(repo, {"commit": summary.sha})["snapshot_lost"] is True
+    stored = set(git(repo, "ls-tree", "--name-only", summary.sha).split())
+    assert stored == {*git(repo, "ls-tree", "--name-only", "HEAD").split(), ".gitml"}
+    assert [r["name"] for r in ls_all(repo)] == ["lost"]
+    assert_fsck_clean(repo)
+
+
+def test_a_run_refs_lock_left_by_a_killed_commit_is_taken_over(repo_with_commit):
+    import gitml
+
+    repo = repo_with_commit
+    run = gitml.start_run(name="locked", repo=repo)
+    lock = repo / ".git" / "refs" / "gitml" / "runs" / f"{run.id}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("")  # what a commit killed between taking the lock and renaming leaves
+
+    summary = gitml.end_run()
+
+    assert not lock.exists()
+    assert git(repo, "rev-parse", f"refs/gitml/runs/{run.id}").strip() == summary.sha
+    assert [r["status"] for r in ls_all(repo)] == ["finished"]
+    assert_fsck_clean(repo)
+
+
+def test_a_script_gitml_never_noted_keeps_its_run_in_progress(repo_with_commit):
+    """gitml killed after starting the script but before writing child.json: the run's
+    folder is found in the script's environment, so it is not recovered under it."""
+    repo = repo_with_commit
+    ready, stop = repo.parent / "ready", repo.parent / "stop"
+    write(repo / "train.py", SURVIVOR)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitml", "run", "--name", "unnoted", "--", "python", "train.py"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(ready, process)
+    child_pid = int(ready.read_text())
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    (folder,) = staging_folders(repo)
+    (folder / "child.json").unlink()
+    try:
+        assert [r["status"] for r in ls_all(repo)] == ["running"]
+    finally:
+        stop.write_text("")
+    wait_gone(child_pid)
+    (run,) = ls_all(repo)
+    assert (run["name"], run["status"], run["metrics"]) == ("unnoted", "killed", {"loss": 0.125})
+    assert_fsck_clean(repo)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError, RegistryError
 from gitml.registry.events import Event, ModelState, Version, replay, to_event
-from gitml.registry.pending import add_pending
+from gitml.registry.pending import add_pending, remove_pending
 from gitml.registry.stages import check_stage
 from gitml.registry.tags import (
     ASSIGN,
@@ -372,8 +372,12 @@ def _write(repo: Repository, tag: TagName, commit: str, message: TagMessage) -> 
     name = build_tag(tag)
     text = build_message(message)
     tagger = tagger_ident(repo)
-    sha = create_tag(repo, name, commit, text, tagger)
-    add_pending(repo, [name])
+    add_pending(repo, [name])  # first: a crash right after the tag leaves it pending
+    try:
+        sha = create_tag(repo, name, commit, text, tagger)
+    except BaseException:
+        remove_pending(repo, [name])  # the name may be another tag's: never renumber that
+        raise
     author, _, email = tagger.rpartition(" <")
     return to_event(
         RegistryTag(name, tag, sha, commit, author, email.rstrip(">"), int(time.time()), text)

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dulwich.file import FileLocked
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, Tree
 
@@ -47,18 +46,19 @@ class ObjectStore:
     # writing
 
     def _add(self, obj) -> None:
-        """Write a loose object. Another process writing the same object at the same
-        moment holds dulwich's lock on it: the content is the same, so write it via a
-        temporary file of our own and rename it into place, as git does."""
-        try:
-            self._store.add_object(obj)
-        except FileLocked:
-            sha = obj.id.decode()
-            path = self._objects / sha[:2] / sha[2:]
-            tmp = path.with_name(f"tmp_obj_{os.getpid()}_{sha[2:]}")
-            tmp.write_bytes(obj.as_legacy_object(compression_level=1))
-            tmp.chmod(0o444)
-            os.replace(tmp, path)
+        """Write a loose object as git does: into a temporary file of this process, then
+        renamed into place. An object's name fixes its content, so two processes writing
+        the same object at once are harmless, and a crash leaves no `.lock` behind (a
+        lock that a killed writer leaves would make `git fsck` complain for ever)."""
+        sha = obj.id.decode()
+        path = self._objects / sha[:2] / sha[2:]
+        if path.exists():
+            return
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f"tmp_obj_{os.getpid()}_{sha[2:]}")
+        tmp.write_bytes(obj.as_legacy_object(compression_level=1))
+        tmp.chmod(0o444)
+        os.replace(tmp, path)
 
     def write_blob(self, data: bytes) -> bytes:
         blob = Blob.from_string(data)
@@ -116,6 +116,9 @@ class ObjectStore:
         return commit.id
 
     # reading
+
+    def has(self, sha: bytes) -> bool:
+        return sha in self._store
 
     def commit(self, sha: bytes) -> Commit:
         return self._store[sha]

@@ -26,6 +26,11 @@ class RefExistsError(GitmlError):
         super().__init__(f"{ref} already exists; gitml never moves or overwrites it")
 
 
+# Outside refs/gitml/ on purpose: `gitml remote setup` makes plain `git fetch` bring
+# refs/gitml/*, and a `git fetch --prune` would then delete these.
+SNAPSHOTS_PREFIX = "refs/gitml-snapshots/"
+
+
 def run_ref(run_id: str) -> str:
     return RUNS_PREFIX + run_id
 
@@ -87,6 +92,32 @@ def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> 
 
 def delete_ref(repo: Repository, ref: str) -> None:
     run_git(["update-ref", "-d", ref], repo.cwd)
+
+
+def remove_ref(repo: Repository, ref: str) -> None:
+    """Delete `ref` if it exists: in process when it is a loose file (the usual case),
+    through git when `git gc` packed it or refs are stored otherwise."""
+    files = config_value(repo, "extensions", "refStorage") in (None, "files")
+    if files:
+        with contextlib.suppress(FileNotFoundError):
+            (repo.common_dir / ref).unlink()
+        if not _is_packed(repo, ref):
+            return
+    run_git(["update-ref", "-d", ref], repo.cwd, check=False)
+
+
+def break_stale_lock(repo: Repository, ref: str) -> None:
+    """Remove `<ref>.lock` left by a writer that was killed between taking it and
+    renaming it. Only for a ref no live process can be writing (a run's ref, by the
+    process that owns the run's commit)."""
+    with contextlib.suppress(FileNotFoundError):
+        (repo.common_dir / f"{ref}.lock").unlink()
+
+
+def snapshot_ref(run_id: str) -> str:
+    """Keeps a run's snapshot tree reachable while the run is in progress: without it,
+    `git gc --prune=now` would delete the tree, which only the staging folder names."""
+    return f"{SNAPSHOTS_PREFIX}{run_id}"
 
 
 def resolve_ref(repo: Repository, ref: str) -> str | None:

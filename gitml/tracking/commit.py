@@ -11,7 +11,15 @@ import shutil
 import time
 from pathlib import Path
 
-from gitml.store.refs import RefExistsError, create_ref, resolve_ref, run_ref
+from gitml.store.refs import (
+    RefExistsError,
+    break_stale_lock,
+    create_ref,
+    remove_ref,
+    resolve_ref,
+    run_ref,
+    snapshot_ref,
+)
 from gitml.store.repository import Repository, start_auto_gc
 from gitml.tracking import catalog
 from gitml.tracking.identity import user_identity
@@ -41,8 +49,13 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     with ObjectStore(repo) as store:
         base = meta["base"]
         snapshot_tree = meta["snapshot_tree"].encode()
+        snapshot_lost = not store.has(snapshot_tree)
+        if snapshot_lost:  # pruned while the run went on, by a gitml too old to protect it
+            snapshot_tree = (
+                store.commit(base.encode()).tree if base else store.write_tree_of_files({})
+            )
         dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
-        files = _record_files(staged, summary, end, dirty, metric_summaries)
+        files = _record_files(staged, summary, end, dirty, metric_summaries, snapshot_lost)
         links = frozenset(
             f"artifacts/{name}" for name, path in staged.artifacts.items() if path.is_symlink()
         )
@@ -55,18 +68,33 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
             author=user_identity(repo),
             when=end["end_ms"] / 1000,
         )
-    ref = run_ref(meta["id"])
-    try:
-        create_ref(repo, ref, commit.decode(), message=f"gitml: run {meta['name']}")
-    except RefExistsError:
-        # Committed before a crash that kept the folder: the ref is the truth.
-        commit = resolve_ref(repo, ref).encode()
+    commit = _create_run_ref(repo, meta, commit)
+    remove_ref(repo, snapshot_ref(meta["id"]))  # the run's commit holds the snapshot now
     summary.sha = commit.decode()
     catalog.remember_name(repo, meta["id"], meta["name"])
     shutil.rmtree(path, ignore_errors=True)
     if meta["id"][-1] in AUTO_GC_CHARS:
         start_auto_gc(repo)
     return summary
+
+
+def _create_run_ref(repo: Repository, meta: dict, commit: bytes) -> bytes:
+    """Point the run's ref at `commit`, or return the commit it points at already (the
+    run was committed before a crash that kept its folder: the ref is the truth)."""
+    ref = run_ref(meta["id"])
+    message = f"gitml: run {meta['name']}"
+    try:
+        create_ref(repo, ref, commit.decode(), message=message)
+        return commit
+    except RefExistsError:
+        existing = resolve_ref(repo, ref)
+    if existing is not None:
+        return existing.encode()
+    # Only a lock is there: a commit of this run was killed between taking the ref's
+    # lock and renaming it. This process owns the run's commit now; the lock is stale.
+    break_stale_lock(repo, ref)
+    create_ref(repo, ref, commit.decode(), message=message)
+    return commit
 
 
 def params_yaml(params: dict[str, str]) -> str:
@@ -78,7 +106,12 @@ def params_yaml(params: dict[str, str]) -> str:
 
 
 def _record_files(
-    staged: StagedRun, summary: RunSummary, end: dict, dirty: bool, metric_summaries: dict
+    staged: StagedRun,
+    summary: RunSummary,
+    end: dict,
+    dirty: bool,
+    metric_summaries: dict,
+    snapshot_lost: bool,
 ) -> dict:
     meta = staged.meta
     files: dict[str, bytes] = {}
@@ -130,6 +163,8 @@ def _record_files(
             "secret": meta.get("skipped_secret", []),
         },
     }
+    if snapshot_lost:
+        record["snapshot_lost"] = True  # the tree holds the base commit's code instead
     files["run.json"] = json.dumps(record, indent=2, ensure_ascii=False).encode()
     return files
 

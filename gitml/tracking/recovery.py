@@ -11,7 +11,6 @@ import shutil
 import time
 from pathlib import Path
 
-from gitml.errors import GitmlError
 from gitml.store.repository import Repository
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import process_alive
@@ -35,11 +34,30 @@ def is_abandoned(staging: Staging) -> bool:
     if process_alive(meta["owner_pid"], meta.get("owner_start")):
         return False
     child = staging.path / "child.json"
-    if child.exists():
+    try:
         info = json.loads(child.read_text())
-        if process_alive(info["pid"], info.get("start")):
-            return False
-    return True
+    except FileNotFoundError:
+        # gitml may have died between starting the script and writing child.json
+        return not _process_working_in(staging.path)
+    return not process_alive(info["pid"], info.get("start"))
+
+
+def _process_working_in(run_dir: Path) -> bool:
+    """Whether a live process has this run's staging folder as GITML_RUN_DIR (the wrapped
+    script and its children do). Reads /proc, so only where there is one (Linux)."""
+    marker = f"GITML_RUN_DIR={run_dir}".encode() + b"\0"
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def recover_abandoned_runs(repo: Repository) -> list[RunSummary]:
@@ -59,7 +77,10 @@ def recover_abandoned_runs(repo: Repository) -> list[RunSummary]:
             os.rename(staging.path, claimed)  # atomic: one process wins the claim
         except OSError:
             continue
-        recovered.append(commit_staged(repo, claimed))
+        try:
+            recovered.append(commit_staged(repo, claimed))
+        except Exception:  # noqa: BLE001 - one damaged run must not stop every command
+            continue  # left claimed: a later command retries it
     recovered.extend(_retry_stuck_claims(repo, claimed_dir))
     _remove_empty_leftovers(repo)
     return recovered
@@ -81,7 +102,7 @@ def _retry_stuck_claims(repo: Repository, claimed_dir: Path) -> list[RunSummary]
             continue
         try:
             done.append(commit_staged(repo, again))
-        except GitmlError:
+        except Exception:  # noqa: BLE001 - as in recover_abandoned_runs
             continue
     return done
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RunNameTakenError
+from gitml.store.refs import create_ref, snapshot_ref
 from gitml.store.repository import Repository, config_value, parse_size, read_head
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
@@ -19,7 +20,7 @@ from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_run_id, is_valid_run_name, new_run_id, new_run_name
 from gitml.tracking.record import FORMAT_VERSION, RunSummary
-from gitml.tracking.staging import Staging
+from gitml.tracking.staging import Staging, write_json_atomic
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 NAME_CLAIMS_DIR = "names"
@@ -76,6 +77,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         size_limit = artifact_size_limit(repo)
         state = repo.state_dir
         snapshot = snapshot_work_tree(repo, state / "tmp" / f"index-{run_id}", size_limit)
+        create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
         meta = {
             "format": FORMAT_VERSION,
             "id": run_id,
@@ -199,8 +201,9 @@ def _claim_is_stale(path: Path) -> bool:
 
 def set_owner(staging: Staging, pid: int, role: str = "child") -> None:
     """Record a further process (the wrapped script) that keeps the run alive."""
-    path = staging.path / f"{role}.json"
-    path.write_text(json.dumps({"pid": pid, "start": process_start_token(pid)}))
+    write_json_atomic(
+        staging.path / f"{role}.json", {"pid": pid, "start": process_start_token(pid)}
+    )
 
 
 def finish_run(
