@@ -407,3 +407,21 @@ def test_a_script_gitml_never_noted_keeps_its_run_in_progress(repo_with_commit):
     (run,) = ls_all(repo)
     assert (run["name"], run["status"], run["metrics"]) == ("unnoted", "killed", {"loss": 0.125})
     assert_fsck_clean(repo)
+
+
+def test_a_temporary_index_left_by_a_killed_snapshot_is_removed_later(repo_with_commit):
+    folder = repo_with_commit / ".git" / "gitml" / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    old, fresh = (
+        folder / "index-01aaaaaaaaaaaaaaaaaaaaaaaa",
+        folder / "index-01bbbbbbbbbbbbbbbbbbbbbbbb",
+    )
+    old.write_bytes(b"DIRC")
+    fresh.write_bytes(b"DIRC")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+
+    gitml(repo_with_commit, "ls")
+
+    assert not old.exists()
+    assert fresh.exists()  # perhaps a snapshot in progress right now

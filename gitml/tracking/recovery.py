@@ -5,6 +5,7 @@ Several processes may do so at once: each run is claimed by an atomic rename
 before it is committed, and a claim whose process died is taken over.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -108,7 +109,9 @@ def _retry_stuck_claims(repo: Repository, claimed_dir: Path) -> list[RunSummary]
 
 
 def _remove_empty_leftovers(repo: Repository) -> None:
-    """A crash between mkdir and writing meta.json leaves an empty folder."""
+    """A crash between mkdir and writing meta.json leaves an empty folder, and one
+    during a snapshot leaves its temporary index."""
+    _remove_stale_temporary_indexes(repo)
     folder = runs_dir(repo.state_dir)
     if not folder.is_dir():
         return
@@ -119,3 +122,16 @@ def _remove_empty_leftovers(repo: Repository) -> None:
             continue  # claimed by a recovery running in another process meanwhile
         if stale and not (path / "meta.json").exists():
             shutil.rmtree(path, ignore_errors=True)
+
+
+STALE_INDEX_SECONDS = 3600  # a snapshot takes seconds; an hour-old index is a crash's
+
+
+def _remove_stale_temporary_indexes(repo: Repository) -> None:
+    folder = repo.state_dir / "tmp"
+    if not folder.is_dir():
+        return
+    for path in folder.glob("index-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - path.stat().st_mtime > STALE_INDEX_SECONDS:
+                path.unlink()
