@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitml.errors import InvalidValueError, RunStateError
+from gitml.errors import InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.tracking.ids import is_run_id
 from gitml.tracking.staging import Staging
 
@@ -176,7 +176,12 @@ def _start_owned_run(
         command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
         number_if_taken=True,  # a script run twice with one run_name makes two runs
     )
-    started = start_domain_run(repository, options)
+    try:
+        started = start_domain_run(repository, options)
+    except PermissionError as error:  # most often, .git/gitml belongs to another user
+        if error.filename is None:
+            raise
+        raise PermissionDeniedError.from_os_error(error, repository.state_dir) from None
     run = ActiveRun(started.staging, owned=True, repo=repository)
     if wanted is not None and run.name != wanted:
         print(f"gitml: run name {wanted!r} is stored as {run.name!r}", file=sys.stderr)

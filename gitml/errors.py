@@ -5,6 +5,7 @@ and a non-zero exit. Each subclass carries the facts a caller may need.
 """
 
 import re
+from pathlib import Path
 
 
 class GitmlError(Exception):
@@ -63,6 +64,32 @@ class RunNameTakenError(GitmlError):
         self.name = name
         self.run_id = run_id
         super().__init__(f"run name '{name}' is already used by run {run_id}; choose another name")
+
+
+class PermissionDeniedError(GitmlError):
+    """The operating system refused gitml a file: most often `.git/gitml` belongs to another
+    user (a repository shared read-only); `folder` is then where to look."""
+
+    def __init__(self, path: str, folder: str | None = None):
+        self.path = path
+        self.folder = folder
+        if folder is not None:
+            message = f"cannot write {path}: permission denied (check the permissions of {folder})"
+        else:
+            message = f"permission denied: {path} (check its permissions and its folder's)"
+        super().__init__(message)
+
+    @classmethod
+    def from_os_error(
+        cls, error: PermissionError, state_dir: Path | None
+    ) -> "PermissionDeniedError":
+        """The error for a file refused in `state_dir` (`.git/gitml`), or anywhere else."""
+        path = Path(error.filename).absolute()
+        if state_dir is not None and path == state_dir:
+            return cls(str(path), str(state_dir.parent))  # .git itself is read-only
+        if state_dir is not None and path.is_relative_to(state_dir):
+            return cls(str(path), str(state_dir))
+        return cls(str(path))
 
 
 class InvalidValueError(GitmlError):

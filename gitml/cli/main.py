@@ -4,10 +4,14 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from gitml.errors import GitmlError
+from gitml.errors import GitmlError, PermissionDeniedError
+
+# What a shell reports for git when the reader of its output goes away (128 + SIGPIPE).
+CLOSED_PIPE_STATUS = 141
 
 
 class Context:
@@ -32,6 +36,11 @@ class Context:
                     click.echo(
                         f"gitml: recovered run {run.name} ({run.id}) as {run.status}", err=True
                     )
+        return self._repo
+
+    @property
+    def opened_repo(self):
+        """The repository if a command has opened it, else None (nothing is opened)."""
         return self._repo
 
 
@@ -94,15 +103,46 @@ class RootGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("gitml: interrupted", err=True)
             ctx.exit(130)
-        except Exception as error:
-            if ctx.meta.get("gitml.traceback"):
-                raise
-            click.echo(
-                f"gitml: unexpected error: {type(error).__name__}: {error} "
-                "(rerun with `gitml --traceback …` to see where; please report it)",
-                err=True,
-            )
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(CLOSED_PIPE_STATUS)
+        except PermissionError as error:
+            if error.filename is None:
+                _unexpected(ctx, error)
+            click.echo(f"gitml: error: {_permission_denied(ctx, error)}", err=True)
             ctx.exit(1)
+        except Exception as error:
+            _unexpected(ctx, error)
+
+
+def _unexpected(ctx: click.Context, error: Exception) -> NoReturn:
+    """A bug: one line asking for a report, or the traceback with --traceback."""
+    if ctx.meta.get("gitml.traceback"):
+        raise error
+    click.echo(
+        f"gitml: unexpected error: {type(error).__name__}: {error} "
+        "(rerun with `gitml --traceback …` to see where; please report it)",
+        err=True,
+    )
+    ctx.exit(1)
+
+
+def _silence_stdout() -> None:
+    """The reader of our output went away (`gitml ls | head -1`): send what is still
+    buffered to /dev/null, so that flushing it at exit raises nothing (the recipe of
+    Python's `signal` documentation). gitml then ends without a word, as git does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a file (tests capture it): nothing is flushed to a pipe
+
+
+def _permission_denied(ctx: click.Context, error: PermissionError) -> PermissionDeniedError:
+    """A file gitml may not touch, with the folder to look at: `.git/gitml` when the file
+    is in it (a repository owned by another user), else the file itself."""
+    opened = ctx.obj.opened_repo if isinstance(ctx.obj, Context) else None
+    return PermissionDeniedError.from_os_error(error, opened.state_dir if opened else None)
 
 
 def _usage_line(error: click.UsageError, fallback: str) -> str:
@@ -121,7 +161,7 @@ def _usage_line(error: click.UsageError, fallback: str) -> str:
     help="Run as if gitml was started in this folder (like `git -C`).",
 )
 @click.option(
-    "--traceback", is_flag=True, hidden=True, help="Show tracebacks of unexpected errors."
+    "--traceback", is_flag=True, help="Show where an unexpected error happened (for a bug report)."
 )
 @click.version_option(package_name="gitml", message="gitml %(version)s")
 @click.pass_context
@@ -136,4 +176,17 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 
 def main() -> None:
-    sys.exit(cli.main(prog_name="gitml"))
+    try:
+        cli.main(prog_name="gitml")  # standalone: always ends with SystemExit
+    finally:
+        _flush_stdout()
+
+
+def _flush_stdout() -> None:
+    """Write what is still buffered now, while a closed pipe can be handled: at
+    interpreter exit, Python would print `Exception ignored ... BrokenPipeError`."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(CLOSED_PIPE_STATUS)

@@ -144,13 +144,7 @@ def _check_columns(spec: list[dict], data):
             )
         data = pd.DataFrame(data, columns=names or None)
     if names and list(data.columns) != names:
-        missing = [name for name in names if name not in data.columns]
-        if missing:
-            raise ModelInputError(
-                f"input column {missing[0]!r} is missing"
-                + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
-                + f"; the model's signature expects: {', '.join(names)}"
-            )
+        check_columns_present(names, data.columns)
         data = data[names]
     dtypes = data.dtypes
     casts = {}
@@ -160,6 +154,19 @@ def _check_columns(spec: list[dict], data):
         if target is not None:
             casts[name] = target
     return data.astype(casts) if casts else data
+
+
+def check_columns_present(expected: list[str], columns) -> None:
+    """Refuse input that lacks some of the `expected` columns, in the one wording every
+    path uses (the signature check, and flavors that know the names they were fitted on)."""
+    present = set(columns)
+    missing = [name for name in expected if name not in present]
+    if missing:
+        raise ModelInputError(
+            f"input column {missing[0]!r} is missing"
+            + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
+            + f"; the model's signature expects: {', '.join(expected)}"
+        )
 
 
 def _check_named_array(spec: list[dict], names: list[str], data):

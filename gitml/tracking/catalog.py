@@ -6,6 +6,7 @@ from their staging folders. Two disposable caches under `.git/gitml/cache/`
 name, so that a new run picks an unused name, and run id → summary for listing.
 """
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -60,11 +61,23 @@ def _read_json_cache(repo: Repository, name: str) -> dict:
 
 
 def _write_json_cache(repo: Repository, name: str, data: dict) -> None:
-    path = repo.state_dir / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_cache(repo.state_dir / name, json.dumps(data, ensure_ascii=False))
+
+
+def _write_cache(path: Path, text: str) -> None:
+    """Replace a cache file whole, or leave it as it was when it cannot be written.
+
+    Caches are disposable: a `.git/gitml` this user may not write (another user's
+    repository) must not stop read-only commands, which then read the refs each time.
+    """
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSummary | None]:
@@ -132,9 +145,13 @@ def _index(repo: Repository) -> tuple[list[str], dict[str, str]]:
 
 
 def remember_name(repo: Repository, run_id: str, name: str) -> None:
+    """Add a committed run to the names cache, unless it cannot be written (see _write_cache)."""
     path = repo.state_dir / NAMES_CACHE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return
     try:
         os.write(fd, f"{run_id}\t{name}\n".encode())
     finally:
@@ -155,11 +172,8 @@ def _read_names_cache(repo: Repository) -> dict[str, str]:
 
 
 def _write_names_cache(repo: Repository, cache: dict[str, str]) -> None:
-    path = repo.state_dir / NAMES_CACHE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{run_id}\t{name}\n" for run_id, name in cache.items()))
-    os.replace(tmp, path)
+    text = "".join(f"{run_id}\t{name}\n" for run_id, name in cache.items())
+    _write_cache(repo.state_dir / NAMES_CACHE, text)
 
 
 # resolving

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 
 from gitml.errors import ModelInputError
+from gitml.models.signature import check_columns_present
 
 LINEAR_FILE = "linear.npz"
 CLASSIFIERS = {"LogisticRegression", "RidgeClassifier", "SGDClassifier", "LinearSVC", "Perceptron"}
@@ -133,12 +134,7 @@ class LinearPredictor:
 
         columns = list(getattr(data, "columns", []))
         if self._names is not None and columns and columns != self._names:
-            missing = [name for name in self._names if name not in columns]
-            if missing:
-                raise ModelInputError(
-                    f"input column {missing[0]!r} is missing; the model expects: "
-                    + ", ".join(self._names)
-                )
+            check_columns_present(self._names, columns)
             data = data[self._names] if hasattr(data, "to_numpy") else _reorder(data, self._names)
         values = getattr(data, "values", data)
         values = values.to_numpy() if hasattr(values, "to_numpy") else values

@@ -15,6 +15,7 @@ from pathlib import Path
 from gitml.errors import ModelError
 from gitml.models.flavors import linear
 from gitml.models.flavors.common import FlavorSave, installed_version
+from gitml.models.signature import check_columns_present
 
 FLAVOR = "sklearn"
 MODEL_FILE = "model.pkl"
@@ -68,11 +69,13 @@ class SklearnPredictor:
         self.model = model
         self._predict = getattr(model, predict_fn)
         names = getattr(model, "feature_names_in_", None)
-        self._fitted_names = list(names) if names is not None and _is_plain(model) else None
+        self._table_names = None if names is None else [str(name) for name in names]
+        self._fitted_names = self._table_names if _is_plain(model) else None
 
     def predict(self, data, params: dict | None = None):
         from gitml.models.inputs import NamedArray
 
+        data = self._fitted_columns(data)
         named = isinstance(data, NamedArray)
         if self._fitted_names is not None and list(getattr(data, "columns", ())) == (
             self._fitted_names
@@ -86,6 +89,19 @@ class SklearnPredictor:
             fitted_on_table = hasattr(self.model, "feature_names_in_")
             data = data.to_frame() if fitted_on_table else data.values
         return self._predict(data, **(params or {}))
+
+    def _fitted_columns(self, data):
+        """A table as the model was fitted: its columns in that order, extra ones dropped
+        (as the signature check does), a missing one refused in one line (scikit-learn's
+        own errors take several)."""
+        from gitml.models.inputs import NamedArray
+
+        columns = getattr(data, "columns", None)
+        if self._table_names is None or columns is None or list(columns) == self._table_names:
+            return data
+        check_columns_present(self._table_names, columns)
+        frame = data.to_frame() if isinstance(data, NamedArray) else data
+        return frame[self._table_names]
 
 
 _NO_NAMES_WARNING = "X does not have valid feature names"
