@@ -16,6 +16,7 @@ from gitml.store.repository import Repository, config_value
 RUNS_PREFIX = "refs/gitml/runs/"
 # DESIGN §1: a run id is lowercase, 12 to 26 characters (gitml.tracking.ids makes them).
 _RUN_ID = re.compile(r"[0-9a-z]{12,26}")
+_PACKED_ID = re.compile(r" refs/gitml/runs/([0-9a-z]{12,26})$", re.MULTILINE)
 _FIELD = "\x00"
 _RECORD = "\x1e"
 
@@ -126,23 +127,40 @@ def resolve_ref(repo: Repository, ref: str) -> str | None:
 
 
 def list_run_ids(repo: Repository) -> list[str]:
+    """Ids of every run ref, newest first (see `run_ids`)."""
+    return sorted(run_ids(repo), reverse=True)
+
+
+def run_ids(repo: Repository) -> set[str]:
     """Ids of every run ref, read from the ref files without starting git.
 
     The names cache asks this on every new run; at 10,000 runs a `git
-    for-each-ref` costs tens of milliseconds, a folder listing one or two.
+    for-each-ref` costs tens of milliseconds, a folder listing and one read of
+    packed-refs a few.
     """
     if config_value(repo, "extensions", "refStorage") not in (None, "files"):
-        return [ref.run_id for ref in list_run_refs(repo, with_messages=False)]
+        return {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
     ids = set()
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        ids.update(os.listdir(repo.common_dir / RUNS_PREFIX))
-    packed_refs = repo.common_dir / "packed-refs"
-    with contextlib.suppress(FileNotFoundError), open(packed_refs, errors="replace") as packed:
-        for line in packed:
-            name = line.rstrip("\n").partition(" ")[2]
-            if name.startswith(RUNS_PREFIX):
-                ids.add(name[len(RUNS_PREFIX) :])
-    return sorted((i for i in ids if _RUN_ID.fullmatch(i)), reverse=True)
+        ids.update(i for i in os.listdir(repo.common_dir / RUNS_PREFIX) if _RUN_ID.fullmatch(i))
+    with contextlib.suppress(FileNotFoundError):
+        ids.update(_packed_run_ids((repo.common_dir / "packed-refs").read_bytes()))
+    return ids
+
+
+def _packed_run_ids(packed: bytes) -> set[str]:
+    """Run ids in packed-refs. git writes the file sorted by ref name, so the run refs
+    are one block of `<sha> refs/gitml/runs/<id>` lines: cut it out, then split it."""
+    marker = b" " + RUNS_PREFIX.encode()
+    first = packed.find(marker)
+    if first < 0:
+        return set()
+    start = packed.rfind(b"\n", 0, first) + 1
+    end = packed.find(b"\n", packed.rfind(marker) + len(marker))
+    block = packed[start : end if end >= 0 else len(packed)].decode(errors="replace")
+    # One regex pass over the block keeps only well-formed ids (a foreign ref under
+    # refs/gitml/runs/, say), far cheaper than matching ten thousand strings one by one.
+    return set(_PACKED_ID.findall(block))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from gitml.errors import RunNotFoundError
-from gitml.store.refs import list_run_ids, list_run_refs
+from gitml.store.refs import list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.ids import could_be_id_prefix
 from gitml.tracking.record import RunSummary, parse_message, summary_from_json
@@ -127,18 +127,18 @@ def names_in_use(repo: Repository) -> dict[str, str]:
     return _index(repo)[1]
 
 
-def _index(repo: Repository) -> tuple[list[str], dict[str, str]]:
+def _index(repo: Repository) -> tuple[set[str], dict[str, str]]:
     """(ids of committed runs, name → id of all runs) from refs and the names cache."""
-    ids = list_run_ids(repo)
+    ids = run_ids(repo)
     cache = _read_names_cache(repo)
-    missing = [run_id for run_id in ids if run_id not in cache]
+    missing = ids.difference(cache)
     if missing:
-        wanted = None if len(missing) > _BATCH_LIMIT else missing
+        wanted = None if len(missing) > _BATCH_LIMIT else sorted(missing)
         for summary in _summaries(repo, wanted):
             if summary is not None:
                 cache[summary.id] = summary.name
         _write_names_cache(repo, {run_id: cache[run_id] for run_id in ids if run_id in cache})
-    names = {cache[run_id]: run_id for run_id in ids if run_id in cache}
+    names = {name: run_id for run_id, name in cache.items() if run_id in ids}
     for run in running_runs(repo):
         names[run.name] = run.id
     return ids, names
