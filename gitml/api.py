@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitml.errors import InvalidValueError, PermissionDeniedError, RunStateError
+from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.tracking.ids import is_run_id
 from gitml.tracking.staging import Staging
 
@@ -69,9 +69,12 @@ class ActiveRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if not _runs or _runs[-1] is not self:
-            return
-        end_run(_status_of(exc_type, exc))
+        if self not in _runs:
+            return  # ended inside the block already
+        status = _status_of(exc_type, exc)
+        while _runs[-1] is not self:  # nested runs left open inside the block end with it
+            end_run(status)
+        end_run(status)
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def start_run(
     if run_name is not None and run_id is None and is_run_id(run_name):
         run_name, run_id = None, run_name  # MLflow's first argument is a run id
     if run_id is not None:
-        return _attach(run_id)
+        return _attach(run_id, repo)
     parent = _runs[-1] if _runs else None
     if parent is not None and not nested:
         raise RunStateError(
@@ -145,19 +148,39 @@ def start_run(
     return run
 
 
-def _attach(run_id: str) -> ActiveRun:
-    """The run in progress with this id: the active one, or the `gitml run` wrapping us."""
-    for run in _runs:
-        if run.id == run_id:
-            return run
+def _attach(run_id: str, repo: str | os.PathLike | None) -> ActiveRun:
+    """The run in progress with this id: the innermost active one, or the `gitml run`
+    wrapping this process."""
+    if _runs and _runs[-1].id == run_id:
+        return _runs[-1]
+    if any(run.id == run_id for run in _runs):
+        raise RunStateError(
+            f"run {run_id} is active but a nested run is inside it; end that one first"
+        )
     attached = os.environ.get("GITML_RUN_DIR")
     if attached and Path(attached).name == run_id and Path(attached, "meta.json").exists():
+        if _runs:
+            raise RunStateError(f"run {_runs[-1].name} is active; call gitml.end_run() first")
         run = ActiveRun(Staging(Path(attached)), owned=False)
         _runs.append(run)
         return run
-    raise RunStateError(
-        f"cannot resume run {run_id}: only a run in progress can be logged to (an ended "
-        "run is a commit, never changed); start a new run"
+    raise _cannot_attach(run_id, repo)
+
+
+def _cannot_attach(run_id: str, repo: str | os.PathLike | None) -> GitmlError:
+    """Why run `run_id` cannot be logged to from here: unknown, ended, or another
+    process's run in progress."""
+    from gitml.tracking.catalog import resolve
+
+    status = resolve(_repository(repo), run_id).status  # RunNotFoundError if unknown
+    if status == "running":
+        return RunStateError(
+            f"run {run_id} is in progress in another process: only the run this process "
+            "started, or the one `gitml run` wraps, can be logged to"
+        )
+    return RunStateError(
+        f"cannot resume run {run_id}: it has ended, and an ended run is a commit, never "
+        "changed; start a new run"
     )
 
 
@@ -178,8 +201,8 @@ def _start_owned_run(
     )
     try:
         started = start_domain_run(repository, options)
-    except PermissionError as error:  # most often, .git/gitml belongs to another user
-        if error.filename is None:
+    except OSError as error:  # most often, .git/gitml belongs to another user
+        if not PermissionDeniedError.applies_to(error):
             raise
         raise PermissionDeniedError.from_os_error(error, repository.state_dir) from None
     run = ActiveRun(started.staging, owned=True, repo=repository)

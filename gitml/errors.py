@@ -4,6 +4,7 @@ Domain and store code raise these; the CLI turns them into one line on stderr
 and a non-zero exit. Each subclass carries the facts a caller may need.
 """
 
+import errno
 import re
 from pathlib import Path
 
@@ -70,26 +71,31 @@ class PermissionDeniedError(GitmlError):
     """The operating system refused gitml a file: most often `.git/gitml` belongs to another
     user (a repository shared read-only); `folder` is then where to look."""
 
-    def __init__(self, path: str, folder: str | None = None):
+    def __init__(self, path: str, folder: str | None = None, reason: str = "permission denied"):
         self.path = path
         self.folder = folder
         if folder is not None:
-            message = f"cannot write {path}: permission denied (check the permissions of {folder})"
+            message = f"cannot write {path}: {reason} (check the permissions of {folder})"
         else:
-            message = f"permission denied: {path} (check its permissions and its folder's)"
+            message = f"{reason}: {path} (check its permissions and its folder's)"
         super().__init__(message)
 
+    @staticmethod
+    def applies_to(error: OSError) -> bool:
+        """A refusal with a file name: no permission, or a read-only file system."""
+        refused = isinstance(error, PermissionError) or error.errno == errno.EROFS
+        return refused and error.filename is not None
+
     @classmethod
-    def from_os_error(
-        cls, error: PermissionError, state_dir: Path | None
-    ) -> "PermissionDeniedError":
+    def from_os_error(cls, error: OSError, state_dir: Path | None) -> "PermissionDeniedError":
         """The error for a file refused in `state_dir` (`.git/gitml`), or anywhere else."""
         path = Path(error.filename).absolute()
+        reason = "read-only file system" if error.errno == errno.EROFS else "permission denied"
         if state_dir is not None and path == state_dir:
-            return cls(str(path), str(state_dir.parent))  # .git itself is read-only
+            return cls(str(path), str(state_dir.parent), reason)  # .git itself is read-only
         if state_dir is not None and path.is_relative_to(state_dir):
-            return cls(str(path), str(state_dir))
-        return cls(str(path))
+            return cls(str(path), str(state_dir), reason)
+        return cls(str(path), reason=reason)
 
 
 class InvalidValueError(GitmlError):

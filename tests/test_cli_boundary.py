@@ -183,3 +183,18 @@ def test_the_traceback_option_is_in_the_root_help():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     assert "--traceback" in result.output
+
+
+def test_a_read_only_file_system_is_reported_like_a_refused_permission(tmp_path):
+    import errno
+
+    from gitml.errors import PermissionDeniedError
+
+    state_dir = tmp_path / ".git" / "gitml"
+    refused = OSError(errno.EROFS, "Read-only file system", str(state_dir / "names" / "x"))
+    assert PermissionDeniedError.applies_to(refused)
+    assert str(PermissionDeniedError.from_os_error(refused, state_dir)) == (
+        f"cannot write {state_dir / 'names' / 'x'}: read-only file system "
+        f"(check the permissions of {state_dir})"
+    )
+    assert not PermissionDeniedError.applies_to(OSError(errno.ENOSPC, "No space left", "f"))

@@ -410,18 +410,42 @@ def test_a_script_gitml_never_noted_keeps_its_run_in_progress(repo_with_commit):
 
 
 def test_a_temporary_index_left_by_a_killed_snapshot_is_removed_later(repo_with_commit):
+    """Age comes from the run id: the index is a copy of the user's, with its old mtime."""
+    from gitml.tracking.ids import new_run_id
+
     folder = repo_with_commit / ".git" / "gitml" / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
-    old, fresh = (
-        folder / "index-01aaaaaaaaaaaaaaaaaaaaaaaa",
-        folder / "index-01bbbbbbbbbbbbbbbbbbbbbbbb",
-    )
-    old.write_bytes(b"DIRC")
-    fresh.write_bytes(b"DIRC")
-    two_hours_ago = time.time() - 7200
-    os.utime(old, (two_hours_ago, two_hours_ago))
+    two_hours_ago_ms = int((time.time() - 7200) * 1000)
+    old = folder / f"index-{new_run_id(two_hours_ago_ms)}"
+    fresh = folder / f"index-{new_run_id()}"
+    for path in (old, fresh):
+        path.write_bytes(b"DIRC")
+        os.utime(path, (time.time() - 86400, time.time() - 86400))  # copied with an old mtime
 
     gitml(repo_with_commit, "ls")
 
     assert not old.exists()
-    assert fresh.exists()  # perhaps a snapshot in progress right now
+    assert fresh.exists()  # a snapshot in progress right now
+
+
+def test_a_run_recovery_cannot_commit_is_reported_and_kept(repo_with_commit):
+    import gitml.api as api
+
+    run = api.start_run(name="damaged", repo=repo_with_commit)
+    api.log_metric("m", 1)
+    folder = run.staging.path
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["base"]  # a damaged record: recovery cannot commit it
+    meta["owner_pid"] = 2**22 + 1  # no such process: the run is abandoned
+    (folder / "meta.json").write_text(json.dumps(meta))
+    api._runs.clear()  # this process no longer holds it
+
+    result = gitml(repo_with_commit, "recover", check=False)
+
+    assert result.returncode == 1
+    assert f"gitml: warning: cannot recover run {run.id}: KeyError" in result.stderr
+    assert "could not be recovered" in result.stderr
+    claimed = list((repo_with_commit / ".git" / "gitml" / "recovering").iterdir())
+    assert [path.name.partition(".")[0] for path in claimed] == [run.id]
+    listed = gitml(repo_with_commit, "ls", "--all", "--json")
+    assert f"cannot recover run {run.id}" in listed.stderr  # said again by every command

@@ -70,7 +70,7 @@ def test_run_id_attaches_to_a_run_in_progress_never_to_an_ended_one(repo_with_co
     assert gitml.start_run(run_id=run.id) is run
     gitml.end_run()
     with pytest.raises(RunStateError, match=f"cannot resume run {run.id}"):
-        gitml.start_run(run.id)  # MLflow's first argument is a run id
+        gitml.start_run(run.id, repo=repo_with_commit)  # MLflow's first argument: a run id
 
 
 def test_search_runs_as_mlflows_dataframe(repo_with_commit):
@@ -166,3 +166,42 @@ def test_log_model_takes_mlflow_2s_argument_names(repo_with_commit):
     assert info.model_uri == f"runs:/{run.id}/clf"
     loaded = gitml.load_model(info.model_uri, repo=repo_with_commit)
     assert loaded.predict([[1.0]]).tolist() == [[1.0]]
+
+
+def test_attaching_by_id_says_why_it_cannot(repo_with_commit):
+    from gitml.errors import RunNotFoundError
+
+    outer = gitml.start_run(run_name="outer", repo=repo_with_commit)
+    gitml.start_run(run_name="inner", nested=True, repo=repo_with_commit)
+    with pytest.raises(RunStateError, match="a nested run is inside it"):
+        gitml.start_run(run_id=outer.id, repo=repo_with_commit)
+    with pytest.raises(RunNotFoundError):
+        gitml.start_run(run_id="01zzzzzzzzzzzzzzzzzzzzzzzz", repo=repo_with_commit)
+    other = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import gitml, time; gitml.start_run(name='elsewhere'); "
+            "print(gitml.active_run().id, flush=True); time.sleep(30)",
+        ],
+        cwd=repo_with_commit,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        elsewhere = other.stdout.readline().strip()
+        with pytest.raises(RunStateError, match="in progress in another process"):
+            gitml.start_run(run_id=elsewhere, repo=repo_with_commit)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_leaving_a_parents_with_block_ends_the_children_left_open(repo_with_commit):
+    with pytest.raises(ValueError), gitml.start_run(run_name="parent", repo=repo_with_commit):
+        gitml.start_run(run_name="child", nested=True, repo=repo_with_commit)
+        gitml.log_metric("x", 3)
+        raise ValueError("diverged")
+    assert gitml.active_run() is None
+    assert show(repo_with_commit, "child")["status"] == "failed"
+    assert show(repo_with_commit, "parent")["status"] == "failed"

@@ -21,6 +21,7 @@ class Context:
         self.directory = Path(directory or os.getcwd())
         self._repo = None
         self.recovered: list = []  # runs committed by the recovery done on opening
+        self.unrecovered: list[str] = []  # runs it could not commit, with why
 
     @property
     def repo(self):
@@ -31,10 +32,18 @@ class Context:
 
             self._repo = open_repository(self.directory)
             if self._repo.root is not None:
-                self.recovered = recover_abandoned_runs(self._repo)
+                recovery = recover_abandoned_runs(self._repo)
+                self.recovered = recovery.committed
+                self.unrecovered = recovery.failed
                 for run in self.recovered:
                     click.echo(
                         f"gitml: recovered run {run.name} ({run.id}) as {run.status}", err=True
+                    )
+                for problem in recovery.failed:
+                    click.echo(
+                        f"gitml: warning: cannot recover run {problem} (its files stay in "
+                        ".git/gitml/recovering/; later commands try again)",
+                        err=True,
                     )
         return self._repo
 
@@ -106,8 +115,8 @@ class RootGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(CLOSED_PIPE_STATUS)
-        except PermissionError as error:
-            if error.filename is None:
+        except OSError as error:
+            if not PermissionDeniedError.applies_to(error):
                 _unexpected(ctx, error)
             click.echo(f"gitml: error: {_permission_denied(ctx, error)}", err=True)
             ctx.exit(1)
@@ -138,7 +147,7 @@ def _silence_stdout() -> None:
         pass  # stdout is not a file (tests capture it): nothing is flushed to a pipe
 
 
-def _permission_denied(ctx: click.Context, error: PermissionError) -> PermissionDeniedError:
+def _permission_denied(ctx: click.Context, error: OSError) -> PermissionDeniedError:
     """A file gitml may not touch, with the folder to look at: `.git/gitml` when the file
     is in it (a repository owned by another user), else the file itself."""
     opened = ctx.obj.opened_repo if isinstance(ctx.obj, Context) else None

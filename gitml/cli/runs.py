@@ -6,6 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.errors import RunStateError
 from gitml.tracking.record import STATUSES
 
 
@@ -200,5 +201,9 @@ def _describe(record: dict) -> str:
 def recover(obj) -> None:
     """Commit runs left behind by a crash (every gitml command also does this)."""
     obj.repo  # noqa: B018 -- opening the repository recovers and reports abandoned runs
+    if obj.unrecovered:
+        raise RunStateError(
+            f"{len(obj.unrecovered)} abandoned run(s) could not be recovered (see above)"
+        )
     if not obj.recovered:
         click.echo("no abandoned runs to recover", err=True)

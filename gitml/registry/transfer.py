@@ -110,12 +110,14 @@ def fetch_registry_tags(
         on_remote = remote_registry_tags(repo, remote)
     if not on_remote:
         return MovedTags()  # nothing to bring, and no counter of ours can clash
+    # Held until the remote's tags exist here: a local event written meanwhile would
+    # not see their counters.
     with exclusive_lock(repo, REGISTRY_LOCK):
         renumbered = _renumber(repo, remote, on_remote)
-    present = list_tag_names(repo)
-    missing = sorted(name for name in on_remote if name not in present)
-    if missing:
-        fetch_as_refs(repo, remote, {TAGS_PREFIX + name: on_remote[name] for name in missing})
+        present = list_tag_names(repo)
+        missing = sorted(name for name in on_remote if name not in present)
+        if missing:
+            fetch_as_refs(repo, remote, {TAGS_PREFIX + name: on_remote[name] for name in missing})
     return MovedTags(missing, renumbered)
 
 

@@ -2,6 +2,7 @@
 
 import os
 import stat
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +56,10 @@ class ObjectStore:
         if path.exists():
             return
         path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f"tmp_obj_{os.getpid()}_{sha[2:]}")
-        tmp.write_bytes(obj.as_legacy_object(compression_level=1))
-        tmp.chmod(0o444)
+        descriptor, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=path.parent)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(obj.as_legacy_object(compression_level=1))
+        os.chmod(tmp, 0o444)
         os.replace(tmp, path)
 
     def write_blob(self, data: bytes) -> bytes:

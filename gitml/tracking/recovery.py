@@ -10,11 +10,13 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.store.repository import Repository
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import process_alive
+from gitml.tracking.ids import is_run_id, run_id_time_ms
 from gitml.tracking.record import RunSummary
 from gitml.tracking.staging import Staging, runs_dir
 
@@ -61,10 +63,19 @@ def _process_working_in(run_dir: Path) -> bool:
     return False
 
 
-def recover_abandoned_runs(repo: Repository) -> list[RunSummary]:
+@dataclass
+class Recovery:
+    """What one recovery did: the runs it committed, and those it could not (each
+    `"<run id>: <error>"`; their folders stay under `recovering/` and are retried)."""
+
+    committed: list[RunSummary] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def recover_abandoned_runs(repo: Repository) -> Recovery:
     """Commit every run whose processes died without committing it (status `killed`
     unless its end was already written). Safe to call from several processes."""
-    recovered = []
+    recovery = Recovery()
     claimed_dir = repo.state_dir / RECOVERING_DIR
     for staging in staged_runs(repo):
         try:
@@ -78,20 +89,26 @@ def recover_abandoned_runs(repo: Repository) -> list[RunSummary]:
             os.rename(staging.path, claimed)  # atomic: one process wins the claim
         except OSError:
             continue
-        try:
-            recovered.append(commit_staged(repo, claimed))
-        except Exception:  # noqa: BLE001 - one damaged run must not stop every command
-            continue  # left claimed: a later command retries it
-    recovered.extend(_retry_stuck_claims(repo, claimed_dir))
+        _commit_claimed(repo, claimed, recovery)
+    _retry_stuck_claims(repo, claimed_dir, recovery)
     _remove_empty_leftovers(repo)
-    return recovered
+    return recovery
 
 
-def _retry_stuck_claims(repo: Repository, claimed_dir: Path) -> list[RunSummary]:
-    """Claims whose recovering process died are claimed again."""
-    done = []
+def _commit_claimed(repo: Repository, claimed: Path, recovery: Recovery) -> None:
+    """Commit one claimed run; a damaged one is reported, never allowed to stop the
+    recovery of the others (or the command that triggered it)."""
+    try:
+        recovery.committed.append(commit_staged(repo, claimed))
+    except Exception as error:  # noqa: BLE001 - reported in `recovery.failed`
+        run_id = claimed.name.partition(".")[0]
+        recovery.failed.append(f"{run_id}: {type(error).__name__}: {error}")
+
+
+def _retry_stuck_claims(repo: Repository, claimed_dir: Path, recovery: Recovery) -> None:
+    """Claims whose recovering process died (or failed) are claimed again."""
     if not claimed_dir.is_dir():
-        return done
+        return
     for path in claimed_dir.iterdir():
         run_id, _, pid = path.name.partition(".")
         if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid), None):
@@ -101,11 +118,7 @@ def _retry_stuck_claims(repo: Repository, claimed_dir: Path) -> list[RunSummary]
             os.rename(path, again)
         except OSError:
             continue
-        try:
-            done.append(commit_staged(repo, again))
-        except Exception:  # noqa: BLE001 - as in recover_abandoned_runs
-            continue
-    return done
+        _commit_claimed(repo, again, recovery)
 
 
 def _remove_empty_leftovers(repo: Repository) -> None:
@@ -124,14 +137,18 @@ def _remove_empty_leftovers(repo: Repository) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-STALE_INDEX_SECONDS = 3600  # a snapshot takes seconds; an hour-old index is a crash's
+STALE_INDEX_SECONDS = 3600  # a snapshot takes seconds; an index of an hour-old run is a crash's
 
 
 def _remove_stale_temporary_indexes(repo: Repository) -> None:
+    """`tmp/index-<run id>` of runs started over an hour ago. The age comes from the run
+    id, never from the file: the index is a copy of the user's, mtime included."""
     folder = repo.state_dir / "tmp"
     if not folder.is_dir():
         return
+    now_ms = time.time() * 1000
     for path in folder.glob("index-*"):
-        with contextlib.suppress(FileNotFoundError):
-            if time.time() - path.stat().st_mtime > STALE_INDEX_SECONDS:
+        run_id = path.name.removeprefix("index-")
+        if is_run_id(run_id) and now_ms - run_id_time_ms(run_id) > STALE_INDEX_SECONDS * 1000:
+            with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RunNameTakenError
-from gitml.store.refs import create_ref, snapshot_ref
+from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, config_value, parse_size, read_head
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
@@ -78,31 +78,35 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         state = repo.state_dir
         snapshot = snapshot_work_tree(repo, state / "tmp" / f"index-{run_id}", size_limit)
         create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
-        meta = {
-            "format": FORMAT_VERSION,
-            "id": run_id,
-            "name": name,
-            "experiment": options.experiment or branch or "default",
-            "command": options.command,
-            "cwd": working_folder(repo, options.cwd or Path.cwd()),
-            "entry_point": options.entry_point,
-            "note": options.note,
-            "reproduces": options.reproduces,
-            "base": base,
-            "branch": branch,
-            "snapshot_tree": snapshot.tree,
-            "skipped_large": snapshot.skipped_large,
-            "skipped_secret": snapshot.skipped_secret,
-            "start_ms": int(time.time() * 1000),
-            "size_limit": size_limit,
-            "owner_pid": options.owner_pid,
-            "owner_start": process_start_token(options.owner_pid),
-            "env_manager": options.env_manager,
-            "env_hash": options.env_hash,
-            "env_vars": allowed_environment_variables(repo),
-            **machine_facts(),
-        }
-        staging = Staging.create(state, meta)
+        try:
+            meta = {
+                "format": FORMAT_VERSION,
+                "id": run_id,
+                "name": name,
+                "experiment": options.experiment or branch or "default",
+                "command": options.command,
+                "cwd": working_folder(repo, options.cwd or Path.cwd()),
+                "entry_point": options.entry_point,
+                "note": options.note,
+                "reproduces": options.reproduces,
+                "base": base,
+                "branch": branch,
+                "snapshot_tree": snapshot.tree,
+                "skipped_large": snapshot.skipped_large,
+                "skipped_secret": snapshot.skipped_secret,
+                "start_ms": int(time.time() * 1000),
+                "size_limit": size_limit,
+                "owner_pid": options.owner_pid,
+                "owner_start": process_start_token(options.owner_pid),
+                "env_manager": options.env_manager,
+                "env_hash": options.env_hash,
+                "env_vars": allowed_environment_variables(repo),
+                **machine_facts(),
+            }
+            staging = Staging.create(state, meta)
+        except BaseException:
+            remove_ref(repo, snapshot_ref(run_id))  # no run will ever release it
+            raise
     finally:
         claim.unlink(missing_ok=True)
     for key, value in options.params.items():
