@@ -389,3 +389,22 @@ def test_run_in_a_repo_without_commits_leaves_it_unborn(repo):
     assert record(repo, run)["dirty"] is True
     assert "train.py" in tree_files(repo, run)
     assert_fsck_clean(repo)
+
+
+def test_captured_output_never_cuts_a_line_of_one_stream_with_the_other(repo_with_commit):
+    write(
+        repo_with_commit / "talk.py",
+        "import sys, time\n"
+        "sys.stdout.write('epoch 1: '); sys.stdout.flush(); time.sleep(0.2)\n"
+        "sys.stderr.write('warning: slow disk\\n'); sys.stderr.flush(); time.sleep(0.2)\n"
+        "sys.stdout.write('loss 0.5\\n'); sys.stdout.flush()\n",
+    )
+    gitml(repo_with_commit, "run", "--name", "talk", "--", sys.executable, "talk.py")
+    commit = git(repo_with_commit, "rev-parse", "refs/gitml/runs/" + _run_id(repo_with_commit))
+    output = git(repo_with_commit, "show", f"{commit.strip()}:.gitml/logs/output.txt")
+    assert sorted(output.splitlines()) == ["epoch 1: loss 0.5", "warning: slow disk"]
+
+
+def _run_id(repo) -> str:
+    (run,) = json.loads(gitml(repo, "ls", "--all", "--json").stdout)
+    return run["id"]

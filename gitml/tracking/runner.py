@@ -137,8 +137,15 @@ def _stream(stream):
     return getattr(stream, "buffer", stream)
 
 
+_HELD_LINE_LIMIT = 65536  # a "line" longer than this is captured without waiting for its end
+
+
 def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
+    """Copy one of the script's streams to the terminal as it comes, and to the captured
+    output a whole line at a time: stdout and stderr share that file, and two pumps
+    appending raw chunks could cut a line of one with a piece of the other."""
     fd = pipe.fileno()
+    held = b""
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -148,8 +155,17 @@ def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
             terminal.flush()
         except (OSError, ValueError):
             pass  # our own stdout went away; keep capturing
+        held += chunk
+        end = max(held.rfind(b"\n"), held.rfind(b"\r")) + 1  # progress bars end in \r
+        if len(held) > _HELD_LINE_LIMIT:
+            end = len(held)
+        if end:
+            with lock:
+                staging.append_output(held[:end])
+            held = held[end:]
+    if held:
         with lock:
-            staging.append_output(chunk)
+            staging.append_output(held)
     pipe.close()
 
 
