@@ -9,43 +9,44 @@ open `Repository`. `import gitml` does not import this package.
     run, artifact = registry.resolve_model_uri(".", "models:/linear@production")
 """
 
-from gitml.registry.events import Event, ModelState, Version
-from gitml.registry.operations import (
-    PromoteOptions,
-    RegisterOptions,
-    deprecate,
-    deregister,
-    history,
-    list_models,
-    load_model,
-    load_registry,
-    promote,
-    register,
-    unassign,
-)
-from gitml.registry.resolve import Resolved, get, parse_model_uri, resolve_model_uri, which
-from gitml.registry.stages import DEFAULT_STAGES, allowed_stages
+import importlib
 
-__all__ = [
-    "DEFAULT_STAGES",
-    "Event",
-    "ModelState",
-    "PromoteOptions",
-    "RegisterOptions",
-    "Resolved",
-    "Version",
-    "allowed_stages",
-    "deprecate",
-    "deregister",
-    "get",
-    "history",
-    "list_models",
-    "load_model",
-    "load_registry",
-    "parse_model_uri",
-    "promote",
-    "register",
-    "resolve_model_uri",
-    "unassign",
-    "which",
-]
+# public name → module that defines it. Loaded on first use: `gitml push` and `gitml
+# fetch` import the tag modules only, and should not pay for the operations too.
+_EXPORTS = {
+    "Event": "gitml.registry.events",
+    "ModelState": "gitml.registry.events",
+    "Version": "gitml.registry.events",
+    "PromoteOptions": "gitml.registry.operations",
+    "RegisterOptions": "gitml.registry.operations",
+    "deprecate": "gitml.registry.operations",
+    "deregister": "gitml.registry.operations",
+    "history": "gitml.registry.operations",
+    "list_models": "gitml.registry.operations",
+    "load_model": "gitml.registry.operations",
+    "load_registry": "gitml.registry.operations",
+    "promote": "gitml.registry.operations",
+    "register": "gitml.registry.operations",
+    "unassign": "gitml.registry.operations",
+    "Resolved": "gitml.registry.resolve",
+    "get": "gitml.registry.resolve",
+    "parse_model_uri": "gitml.registry.resolve",
+    "resolve_model_uri": "gitml.registry.resolve",
+    "which": "gitml.registry.resolve",
+    "DEFAULT_STAGES": "gitml.registry.stages",
+    "allowed_stages": "gitml.registry.stages",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'gitml.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

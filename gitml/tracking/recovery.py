@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.store.repository import Repository
-from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import process_alive
 from gitml.tracking.ids import is_run_id, run_id_time_ms
 from gitml.tracking.record import RunSummary
@@ -98,6 +97,8 @@ def recover_abandoned_runs(repo: Repository) -> Recovery:
 def _commit_claimed(repo: Repository, claimed: Path, recovery: Recovery) -> None:
     """Commit one claimed run; a damaged one is reported, never allowed to stop the
     recovery of the others (or the command that triggered it)."""
+    from gitml.tracking.commit import commit_staged  # only once there is a run to commit
+
     try:
         recovery.committed.append(commit_staged(repo, claimed))
     except Exception as error:  # noqa: BLE001 - reported in `recovery.failed`
