@@ -5,7 +5,7 @@ first use, so `import gitml` costs almost nothing and the command line does
 not pay for the API.
 """
 
-import importlib
+from gitml.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -41,13 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gitml' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals())

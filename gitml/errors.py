@@ -9,6 +9,12 @@ import re
 from pathlib import Path
 
 
+def shortened(items: list[str], limit: int, more: str = " and {} more") -> str:
+    """The first `limit` items, comma-separated, then how many more (`more` says how)."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else shown + more.format(len(items) - limit)
+
+
 class GitmlError(Exception):
     """Base of every error gitml raises on purpose."""
 
@@ -52,9 +58,8 @@ class RunNotFoundError(GitmlError):
         self.ref = ref
         self.candidates = candidates or []
         if self.candidates:
-            listed = ", ".join(self.candidates[:10])
-            more = f" (and {len(self.candidates) - 10} more)" if len(self.candidates) > 10 else ""
-            msg = f"'{ref}' is ambiguous: it matches {listed}{more}; use more characters of the id"
+            listed = shortened(self.candidates, 10, more=" (and {} more)")
+            msg = f"'{ref}' is ambiguous: it matches {listed}; use more characters of the id"
         else:
             msg = f"no run matches '{ref}' (see `gitml ls --all` for run ids and names)"
         super().__init__(msg)
@@ -165,7 +170,7 @@ class NotARemoteRepositoryError(RemoteError):
 class PushRejectedError(RemoteError):
     def __init__(self, remote: str, refs: list[str], reason: str):
         self.refs = refs
-        shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
+        shown = shortened(refs, 3)
         super().__init__(
             remote,
             f"remote '{remote}' rejected the push of {shown}: {reason}; "
@@ -213,7 +218,7 @@ class CheckoutConflictError(GitmlError):
 
     def __init__(self, paths: list[str]):
         self.paths = paths
-        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        shown = shortened(paths, 10)
         super().__init__(
             f"restoring the run would overwrite uncommitted changes in {shown}; commit them, "
             "or use --force (gitml saves them first and tells you how to get them back)"
@@ -239,7 +244,7 @@ class RegistryConflictError(RemoteError):
 
     def __init__(self, remote: str, tags: list[str]):
         self.tags = tags
-        shown = ", ".join(tags[:5]) + (f" and {len(tags) - 5} more" if len(tags) > 5 else "")
+        shown = shortened(tags, 5)
         super().__init__(
             remote,
             f"{shown} exists on remote '{remote}' for another run; register yours under "

@@ -107,22 +107,37 @@ gitml.log_param("finished_alone", "yes")
 """
 
 
-def test_kill_9_of_gitml_while_the_script_runs_on(repo_with_commit):
-    repo = repo_with_commit
-    ready, stop = repo.parent / "ready", repo.parent / "stop"
+def start_survivor(repo: Path, *options: str, new_session: bool = False) -> tuple:
+    """`gitml run OPTIONS -- python train.py` running SURVIVOR, once the script is ready:
+    (gitml's process, the script's pid)."""
     write(repo / "train.py", SURVIVOR)
-    write(repo / "src" / "model.py", "WEIGHT = 2\n")
-    before = user_state(repo)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gitml", "run", "--name", "orphan", "--", "python", "train.py"],
+        [sys.executable, "-m", "gitml", "run", *options, "--", "python", "train.py"],
         cwd=repo,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
+    ready = repo.parent / "ready"
     wait_for(ready, process)
-    child_pid = int(ready.read_text())
+    return process, int(ready.read_text())
+
+
+def kill_gitml_leaving_the_script(repo: Path, name: str) -> int:
+    """Start SURVIVOR as run `name`, then `kill -9` gitml alone; the script's pid."""
+    process, child_pid = start_survivor(repo, "--name", name)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+    return child_pid
+
+
+def test_kill_9_of_gitml_while_the_script_runs_on(repo_with_commit):
+    repo = repo_with_commit
+    stop = repo.parent / "stop"
+    write(repo / "train.py", SURVIVOR)  # in the user state: written before it is taken
+    write(repo / "src" / "model.py", "WEIGHT = 2\n")
+    before = user_state(repo)
+    child_pid = kill_gitml_leaving_the_script(repo, "orphan")
     try:
         # The script still runs: the run is in progress, not recovered yet.
         (running,) = ls_all(repo)
@@ -145,17 +160,7 @@ def test_kill_9_of_gitml_while_the_script_runs_on(repo_with_commit):
 
 def test_kill_9_of_gitml_and_its_script_then_gitml_recover(repo_with_commit):
     repo = repo_with_commit
-    ready = repo.parent / "ready"
-    write(repo / "train.py", SURVIVOR)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gitml", "run", "-P", "lr=1", "--", "python", "train.py"],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    wait_for(ready, process)
-    child_pid = int(ready.read_text())
+    process, child_pid = start_survivor(repo, "-P", "lr=1", new_session=True)
     os.killpg(process.pid, signal.SIGKILL)  # gitml and the script die together
     process.wait(timeout=10)
     wait_gone(child_pid)
@@ -385,18 +390,8 @@ def test_a_script_gitml_never_noted_keeps_its_run_in_progress(repo_with_commit):
     """gitml killed after starting the script but before writing child.json: the run's
     folder is found in the script's environment, so it is not recovered under it."""
     repo = repo_with_commit
-    ready, stop = repo.parent / "ready", repo.parent / "stop"
-    write(repo / "train.py", SURVIVOR)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gitml", "run", "--name", "unnoted", "--", "python", "train.py"],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(ready, process)
-    child_pid = int(ready.read_text())
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    stop = repo.parent / "stop"
+    child_pid = kill_gitml_leaving_the_script(repo, "unnoted")
     (folder,) = staging_folders(repo)
     (folder / "child.json").unlink()
     try:

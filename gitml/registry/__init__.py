@@ -9,7 +9,7 @@ open `Repository`. `import gitml` does not import this package.
     run, artifact = registry.resolve_model_uri(".", "models:/linear@production")
 """
 
-import importlib
+from gitml.lazy import lazy_attributes
 
 # public name → module that defines it. Loaded on first use: `gitml push` and `gitml
 # fetch` import the tag modules only, and should not pay for the operations too.
@@ -40,13 +40,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gitml.registry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals())

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitml.errors import InvalidValueError, RegistryError
+from gitml.errors import InvalidValueError, RegistryError, shortened
 from gitml.registry.events import Event, ModelState, Version, replay, to_event
 from gitml.registry.pending import add_pending, remove_pending
 from gitml.registry.stages import check_stage
@@ -297,8 +297,7 @@ def _artifact_files(repo: Repository, commit: str) -> list[str]:
 def _listing(files: list[str]) -> str:
     if not files:
         return "it logged no artifact"
-    shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
-    return f"it has {shown}"
+    return f"it has {shortened(files, 10)}"
 
 
 # helpers

@@ -91,10 +91,6 @@ def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> 
         raise
 
 
-def delete_ref(repo: Repository, ref: str) -> None:
-    run_git(["update-ref", "-d", ref], repo.cwd)
-
-
 def remove_ref(repo: Repository, ref: str) -> None:
     """Delete `ref` if it exists: in process when it is a loose file (the usual case),
     through git when `git gc` packed it or refs are stored otherwise."""

@@ -178,8 +178,8 @@ class Staging:
         path = folder / filename
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._metric_fds[key] = fd
-        if key not in self._steps:
-            last = _highest_step(path)  # points logged before this writer (an earlier attach)
+        if key not in self._steps and os.fstat(fd).st_size:  # points logged by an earlier
+            last = _highest_step(path)  # attach: steps go on from them
             if last is not None:
                 self._steps[key] = last
         return fd
