@@ -1,0 +1,1 @@
+"""Hostile inputs, one module per attack surface (see docs/security.md)."""
