@@ -199,7 +199,10 @@ def _claim_is_stale(path: Path) -> bool:
     except FileNotFoundError:
         return True
     except ValueError:  # being written right now, or cut short long ago
-        return time.time() - path.stat().st_mtime > 60
+        try:
+            return time.time() - path.stat().st_mtime > 60
+        except FileNotFoundError:  # released meanwhile by its owner
+            return True
     return not process_alive(pid, start)
 
 
