@@ -1,11 +1,13 @@
 """The filter grammar without git: round trips, MLflow-style expressions, errors, sorting."""
 
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitml.compare.like import like_matcher
 from gitml.compare.search import (
     ATTRIBUTES,
     COMPARISONS,
@@ -17,7 +19,6 @@ from gitml.compare.search import (
     Or,
     field_text,
     filter_runs,
-    like_to_regex,
     parse_field,
     parse_filter,
     to_text,
@@ -214,9 +215,38 @@ def test_malformed_filters_say_where(expression, column, words):
 
 
 def test_like_patterns():
-    assert like_to_regex("a%b_c") == "a.*b.c"
-    assert like_to_regex("100\\%") == "100%"
+    assert like_matcher("a%b_c")("aXYZbQc")
+    assert not like_matcher("a%b_c")("aXYZbc")
+    assert like_matcher("100\\%")("100%") and not like_matcher("100\\%")("1000")
+    assert like_matcher("%\\")("a\\") and like_matcher("_\n_")("a\nb")
+    assert like_matcher("AB%", ignore_case=True)("abc") and not like_matcher("AB%")("abc")
     assert [r.name for r in filter_runs(RUNS, "name LIKE 'al%'")] == ["alpha"]
+
+
+def _like_by_regex(pattern: str, text: str, ignore_case: bool) -> bool:
+    """LIKE by a backtracking regex: exponential at worst, right on small inputs."""
+    parts, escaped = [], False
+    for char in pattern:
+        if escaped or char not in "\\%_":
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            parts.append(".*" if char == "%" else ".")
+    if escaped:
+        parts.append(re.escape("\\"))
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.fullmatch("".join(parts), text, flags) is not None
+
+
+like_texts = st.text(st.sampled_from("abAB%_\\\n."), max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(like_texts, like_texts, st.booleans())
+def test_like_matcher_agrees_with_a_regex(pattern, text, ignore_case):
+    assert like_matcher(pattern, ignore_case)(text) == _like_by_regex(pattern, text, ignore_case)
 
 
 # sorting

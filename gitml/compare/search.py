@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gitml.compare.like import like_matcher
 from gitml.errors import FilterSyntaxError
 from gitml.tracking.record import RunSummary
 
@@ -440,11 +441,10 @@ def _compile_comparison(node: Comparison) -> Predicate:
 
 def _value_test(op: str, expected) -> Callable[[object], bool]:
     if op in STRING_OPS:
-        flags = re.IGNORECASE if op == "ilike" else 0
-        pattern = re.compile(like_to_regex(expected), flags | re.DOTALL)
+        matches = like_matcher(expected, ignore_case=op == "ilike")
         if op == "not like":
-            return lambda value: pattern.fullmatch(str(value)) is None
-        return lambda value: pattern.fullmatch(str(value)) is not None
+            return lambda value: not matches(str(value))
+        return lambda value: matches(str(value))
     if op in SET_OPS:
         tests = [_value_test("=", v) for v in expected]
         if op == "in":
@@ -485,27 +485,6 @@ def _as_number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) and str(value).lower() != "nan" else number
-
-
-def like_to_regex(pattern: str) -> str:
-    """SQL LIKE to a regular expression: % is any text, _ one character, \\ escapes."""
-    out = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            out.append(re.escape(char))
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            out.append(".*")
-        elif char == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(char))
-    if escaped:
-        out.append(re.escape("\\"))
-    return "".join(out)
 
 
 def filter_runs(runs: list[RunSummary], expression: str | None) -> list[RunSummary]:
