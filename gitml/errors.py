@@ -45,6 +45,17 @@ class GitCommandError(GitmlError):
         super().__init__(f"git {' '.join(args[:2])} failed: {detail}")
 
 
+class GitConfigError(GitmlError):
+    """A git config file (or GIT_CONFIG_* variable) that cannot be read as git config."""
+
+    def __init__(self, source: str, problem: str):
+        self.source = source
+        super().__init__(
+            f"git config {source} cannot be read ({problem}); fix it "
+            "(`git config --list --show-origin` shows where each setting comes from)"
+        )
+
+
 class LockTimeoutError(GitmlError):
     def __init__(self, path, timeout: float):
         self.path = path

@@ -150,14 +150,10 @@ def _write_tag(repo: Repository, name: str, body: bytes) -> str:
 
 
 def tagger_ident(repo: Repository) -> str:
-    """`Name <email>` as `git tag` would write it (committer identity: environment,
-    then config); the run author's identity when git cannot tell."""
-    result = run_git(["var", "GIT_COMMITTER_IDENT"], repo.cwd, check=False)
-    if result.returncode == 0:
-        return result.stdout.decode(errors="replace").strip().rsplit(" ", 2)[0]
+    """`Name <email>` as `git tag` would write it: the committer identity."""
     from gitml.tracking.identity import user_identity
 
-    return user_identity(repo).as_bytes().decode()
+    return user_identity(repo, "committer").as_bytes().decode()
 
 
 def delete_tag(repo: Repository, name: str, sha: str) -> None:

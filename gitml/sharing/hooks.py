@@ -135,10 +135,9 @@ def _is_ours(path: Path) -> bool:
 
 
 def _enabled(repo: Repository) -> bool:
-    from gitml.store.gitcmd import run_git
+    from gitml.store.config import read_config
 
-    result = run_git(["config", "--bool", "gitml.prePush"], repo.cwd, check=False)
-    return result.stdout.decode().strip() != "false"
+    return read_config(repo).get_bool("gitml.prePush", True)
 
 
 def _check_name(name: str) -> None:

@@ -4,23 +4,22 @@ from pathlib import Path
 
 from gitml.errors import GitCommandError, NoRemoteError
 from gitml.sharing.refspecs import FETCH_ALL
+from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, read_head
 
 
 def remote_config(repo: Repository) -> dict[str, list[str]]:
-    """Every `remote.*` and `branch.*` setting (key → values): one git call.
-
-    git prints section and variable names lowercased and keeps the case of the
-    remote or branch name in between, so keys are compared as printed.
-    """
-    result = run_git(["config", "-z", "--get-regexp", r"^(remote|branch)\."], repo.cwd, check=False)
-    config: dict[str, list[str]] = {}
-    for entry in result.stdout.decode(errors="surrogateescape").split("\0"):
-        key, _, value = entry.partition("\n")
-        if key:
-            config.setdefault(key, []).append(value)
-    return config
+    """Every `remote.*` and `branch.*` setting: `remote.<name>.<variable>` → values,
+    the weakest first (the last one is in force). Remote and branch names keep their
+    case; variable names are lowercased, as git prints them."""
+    config = read_config(repo)
+    found: dict[str, list[str]] = {}
+    for section in ("remote", "branch"):
+        for name, variables in config.subsections(section).items():
+            for variable, values in variables.items():
+                found[f"{section}.{name}.{variable}"] = values
+    return found
 
 
 def remote_names(config: dict[str, list[str]]) -> set[str]:
@@ -71,11 +70,8 @@ def _looks_like_location(repo: Repository, text: str) -> bool:
 
 def prunes_on_fetch(repo: Repository, remote: str) -> bool:
     """Whether plain `git fetch REMOTE` prunes (`remote.<name>.prune`, else `fetch.prune`)."""
-    for key in (f"remote.{remote}.prune", "fetch.prune"):
-        result = run_git(["config", "--type=bool", "--get", key], repo.cwd, check=False)
-        if result.returncode == 0:
-            return result.stdout.strip() == b"true"
-    return False
+    config = read_config(repo)
+    return config.get_bool(f"remote.{remote}.prune", config.get_bool("fetch.prune", False))
 
 
 def add_fetch_refspec(repo: Repository, remote: str) -> bool:

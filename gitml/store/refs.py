@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gitml.errors import GitCommandError, GitmlError
 from gitml.store.gitcmd import run_git
-from gitml.store.repository import Repository, config_value
+from gitml.store.repository import Repository
 
 RUNS_PREFIX = "refs/gitml/runs/"
 # DESIGN §1: a run id is lowercase, 12 to 26 characters (gitml.tracking.ids makes them).
@@ -52,7 +52,7 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
     packed-refs, a rename), which spares starting git on every run; any other
     storage goes through `git update-ref`.
     """
-    if config_value(repo, "extensions", "refStorage") not in (None, "files"):
+    if not _files_backend(repo):
         _create_ref_with_git(repo, ref, sha, message)
         return
     path = repo.common_dir / ref
@@ -72,6 +72,13 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
         raise
     os.close(fd)
     os.rename(lock, path)
+
+
+def _files_backend(repo: Repository) -> bool:
+    """Whether refs are git's usual loose files and packed-refs (not reftable)."""
+    from gitml.store.config import repository_extension
+
+    return repository_extension(repo, "refStorage") in (None, "files")
 
 
 def _is_packed(repo: Repository, ref: str) -> bool:
@@ -94,8 +101,7 @@ def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> 
 def remove_ref(repo: Repository, ref: str) -> None:
     """Delete `ref` if it exists: in process when it is a loose file (the usual case),
     through git when `git gc` packed it or refs are stored otherwise."""
-    files = config_value(repo, "extensions", "refStorage") in (None, "files")
-    if files:
+    if _files_backend(repo):
         with contextlib.suppress(FileNotFoundError):
             (repo.common_dir / ref).unlink()
         if not _is_packed(repo, ref):
@@ -134,7 +140,7 @@ def run_ids(repo: Repository) -> set[str]:
     for-each-ref` costs tens of milliseconds, a folder listing and one read of
     packed-refs a few.
     """
-    if config_value(repo, "extensions", "refStorage") not in (None, "files"):
+    if not _files_backend(repo):
         return {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
     ids = set()
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):

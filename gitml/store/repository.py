@@ -95,29 +95,6 @@ def resolve_ref_file(repo: Repository, ref: str) -> str | None:
     return None
 
 
-def config_value(repo: Repository, section: str, key: str) -> str | None:
-    """A value from the repository's own config file (no includes), read without git.
-
-    Enough for gitml's settings (`[gitml] artifactSizeLimit = 20m`), which are
-    read on the run path where a git call would cost more than the run.
-    """
-    try:
-        lines = (repo.common_dir / "config").read_text().splitlines()
-    except OSError:
-        return None
-    current = None
-    found = None
-    for raw in lines:
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if line.startswith("[") and line.endswith("]"):
-            current = line[1:-1].strip().lower()
-        elif current == section.lower() and "=" in line:
-            name, value = line.split("=", 1)
-            if name.strip().lower() == key.lower():
-                found = value.strip().strip('"')
-    return found
-
-
 def parse_size(text: str) -> int:
     """git's size syntax: a number with an optional k, m or g suffix."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}

@@ -1,9 +1,10 @@
-"""Who writes run commits and registry tags: the user's git identity."""
+"""Who writes run commits and registry tags: the user's git identity, found as git finds it."""
 
 import os
 from typing import TYPE_CHECKING
 
-from gitml.store.repository import Repository, config_value
+from gitml.store.config import read_config
+from gitml.store.repository import Repository
 
 if TYPE_CHECKING:
     from gitml.store.objects import Identity
@@ -11,28 +12,30 @@ if TYPE_CHECKING:
 FALLBACK_IDENTITY = ("gitml", "gitml@localhost")
 
 
-def user_identity(repo: Repository) -> "Identity":
-    """The user's git identity (environment, repository config, global config), or a
-    fixed fallback: recording must not fail for lack of `user.email`."""
+def user_identity(repo: Repository, role: str = "author") -> "Identity":
+    """The `role` ("author" or "committer") git would use: GIT_<ROLE>_NAME/EMAIL, then
+    `<role>.name`/`.email`, then `user.name`/`.email`, then EMAIL; else a fixed fallback:
+    recording must not fail for lack of `user.email`."""
     from gitml.store.objects import Identity
 
-    name = os.environ.get("GIT_AUTHOR_NAME") or config_value(repo, "user", "name")
-    email = os.environ.get("GIT_AUTHOR_EMAIL") or config_value(repo, "user", "email")
-    if not (name and email):
-        global_name, global_email = _global_identity()
-        name, email = name or global_name, email or global_email
+    config = read_config(repo)
+
+    def find(field: str) -> str | None:
+        return (
+            os.environ.get(f"GIT_{role.upper()}_{field.upper()}")
+            or config.get(f"{role}.{field}")
+            or config.get(f"user.{field}")
+            or (os.environ.get("EMAIL") if field == "email" else None)
+        )
+
+    name, email = _clean(find("name")), _clean(find("email"))
     return Identity(name or FALLBACK_IDENTITY[0], email or FALLBACK_IDENTITY[1])
 
 
-def _global_identity() -> tuple[str | None, str | None]:
-    from dulwich.config import StackedConfig
+def _clean(value: str | None) -> str:
+    """Without the characters that would break a commit's author line (`<`, `>`, line
+    breaks, NUL), which git leaves out of an identity too."""
+    return (value or "").translate(_CRUD).strip()
 
-    config = StackedConfig.default()
 
-    def get(key: bytes) -> str | None:
-        try:
-            return config.get((b"user",), key).decode()
-        except KeyError:
-            return None
-
-    return get(b"name"), get(b"email")
+_CRUD = str.maketrans("", "", "<>\n\r\0")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RunNameTakenError
+from gitml.store.config import read_config
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
-from gitml.store.repository import Repository, config_value, parse_size, read_head
+from gitml.store.repository import Repository, parse_size, read_head
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
@@ -54,7 +55,7 @@ class StartedRun:
 
 
 def artifact_size_limit(repo: Repository) -> int:
-    value = config_value(repo, "gitml", "artifactSizeLimit")
+    value = read_config(repo).get("gitml.artifactSizeLimit")
     if value is None:
         return DEFAULT_SIZE_LIMIT
     try:
@@ -131,8 +132,10 @@ def working_folder(repo: Repository, folder: Path) -> str | None:
 
 def allowed_environment_variables(repo: Repository) -> dict[str, str]:
     """The environment variables the user chose to record (`git config gitml.recordEnv
-    "SEED,CUDA_VISIBLE_DEVICES"`); no others are ever recorded, they may hold secrets."""
-    names = (config_value(repo, "gitml", "recordEnv") or "").replace(",", " ").split()
+    "SEED,CUDA_VISIBLE_DEVICES"`, names separated by commas, semicolons or spaces); no
+    others are ever recorded, they may hold secrets."""
+    listed = read_config(repo).get("gitml.recordEnv") or ""
+    names = listed.replace(",", " ").replace(";", " ").split()
     return {name: os.environ[name] for name in names if name in os.environ}
 
 
