@@ -135,6 +135,19 @@ class ReservedPathError(GitmlError):
         )
 
 
+class UnsafePathError(GitmlError):
+    """A path from a git tree (a fetched run, a registry tag) that would leave the folder
+    it is written to: `..`, an absolute path, a `.git` part, a path through a link."""
+
+    def __init__(self, path: str, reason: str, where: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"{where} holds the path {path!r}, which {reason}: nothing of it was written "
+            "(it may come from a remote you should not trust)"
+        )
+
+
 class RemoteError(GitmlError):
     """A transfer with a git remote failed; the message says why and what to do."""
 

@@ -14,7 +14,7 @@ import pytest
 
 import gitml
 from gitml.errors import ArtifactError
-from gitml.tracking.artifacts import is_git_name
+from gitml.store.paths import is_git_name
 from tests.test_tracking_edge_cases import assert_refused, only_run, record, tree_files
 from tests.utils import assert_fsck_clean, cli, git, write
 from tests.utils import gitml as gitml_cli

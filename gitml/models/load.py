@@ -129,8 +129,10 @@ def _open(repo):
 
 def run_model_folder(repo, summary, path: str) -> Path:
     """The model at `.gitml/artifacts/<path>` of a run, as a local folder."""
+    from gitml.store.paths import check_tree_path
     from gitml.tracking.catalog import staging_path
 
+    check_tree_path(path, f"the model reference to run {summary.name}")
     if summary.status == "running" or summary.sha is None:
         folder = staging_path(repo, summary.id) / "artifacts" / path
         if not (folder / "MLmodel").is_file():
@@ -143,6 +145,7 @@ def _materialize(repo, summary, path: str) -> Path:
     """Copy the model's files out of the run commit into the cache, once."""
     from gitml.store.objects import ObjectStore
 
+    where = f"run {summary.name} ({summary.id})"
     prefix = f".gitml/artifacts/{path}"
     with ObjectStore(repo) as store:
         tree = store.commit(summary.sha.encode()).tree
@@ -158,10 +161,7 @@ def _materialize(repo, summary, path: str) -> Path:
         if (folder / "MLmodel").is_file():
             return folder
         staging = folder.with_name(f"{key}.{os.getpid()}.tmp")
-        for name in files:
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(store.read_path(tree, f"{prefix}/{name}"))
+        store.extract(tree, prefix, staging, where)
     try:
         os.replace(staging, folder)
     except OSError:  # another process filled the cache first

@@ -87,6 +87,7 @@ def resolve_model_uri(repo: Repository | str, uri: str) -> tuple[RunSummary, str
 def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Path]:
     """Write the files of the artifact `reference` names under `out_dir`; return their paths."""
     from gitml.store.objects import ObjectStore
+    from gitml.store.paths import check_tree_path
 
     repo = open_repository(repo)
     resolved = which(repo, reference)
@@ -95,31 +96,19 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
             f"{resolved.model} {resolved.version} records no artifact path; "
             f"read its run's files with `git show {resolved.commit[:12]}:{ARTIFACTS_DIR}/…`"
         )
-    prefix = f"{ARTIFACTS_DIR}/{resolved.artifact}"
+    where = f"{resolved.model} {resolved.version} (run commit {resolved.commit[:12]})"
+    name = check_tree_path(resolved.artifact, where)[-1]
     with ObjectStore(repo) as store:
         tree = store.commit(resolved.commit.encode()).tree
-        single = store.read_path(tree, prefix)
-        if single is not None:
-            contents = {Path(resolved.artifact).name: single}
-        else:
-            base = Path(resolved.artifact).name
-            contents = {
-                f"{base}/{path}": store.read_path(tree, f"{prefix}/{path}")
-                for path in store.list_files(tree, prefix)
-            }
-    if not contents:
+        written = store.extract(
+            tree, f"{ARTIFACTS_DIR}/{resolved.artifact}", Path(out_dir), where, name
+        )
+    if not written:
         raise RegistryError(
             f"the run of {resolved.model} {resolved.version} holds no artifact "
             f"'{resolved.artifact}'"
         )
-    out = Path(out_dir)
-    written = []
-    for relative, data in sorted(contents.items()):
-        target = out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(target)
-    return written
+    return sorted(written)
 
 
 def run_of_commit(repo: Repository, commit: str) -> RunSummary:

@@ -19,11 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import ArtifactError
-
-# Characters HFS+ ignores in file names, so ".g\u200cit" is ".git" there and git refuses it.
-_HFS_IGNORED = dict.fromkeys(
-    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
-)
+from gitml.store.paths import is_git_name
 
 
 @dataclass(frozen=True)
@@ -33,13 +29,6 @@ class FolderEntry:
     name: str  # posix path relative to the folder
     path: Path
     link: str | None = None
-
-
-def is_git_name(name: str) -> bool:
-    """A path part git refuses in a tree: `.git` in any case, and the spellings that
-    mean `.git` on NTFS (`.git.`, `.git `, `git~1`) and HFS+ (with ignored characters)."""
-    folded = name.translate(_HFS_IGNORED).lower()
-    return folded.rstrip(". ") == ".git" or folded == "git~1"
 
 
 def check_source(path: Path, shown: str, git_dirs: Sequence[Path], root: Path | None) -> Path:

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from gitml.compare.diff import Side
 from gitml.errors import (
@@ -43,6 +43,21 @@ def _names(out: str) -> set[str]:
 # code without the record
 
 
+def check_code_paths(repo: Repository, commit: str, where: str) -> None:
+    """Refuse a snapshot whose code would be written outside the work tree: a run
+    fetched from a remote may hold `..`, `.git` or absolute-looking paths, or a file
+    beneath a symbolic link (UnsafePathError, before anything is written)."""
+    from gitml.store.paths import check_tree_files
+
+    out = _git(repo, ["ls-tree", "-r", "-z", "--full-tree", commit])
+    entries = []
+    for line in out.split("\0"):
+        info, tab, path = line.partition("\t")
+        if tab and not path.startswith(RECORD_DIR + "/"):
+            entries.append((path, int(info.split(" ", 1)[0], 8)))
+    check_tree_files(entries, where)
+
+
 def code_tree(repo: Repository, run: RunSummary) -> str:
     """The tree of the run's snapshot without `.gitml/`."""
     entries = _git(repo, ["ls-tree", "-z", run.sha])
@@ -68,6 +83,7 @@ def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
     ref = "refs/heads/" + branch
     if run_git(["rev-parse", "-q", "--verify", ref], repo.cwd, check=False).returncode == 0:
         raise InvalidValueError(f"branch {branch!r} already exists; choose another name")
+    check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
     sha = code_commit(repo, run)
     _git(repo, ["update-ref", "-m", f"gitml branch from run {run.name}", ref, sha, ""])
     return sha
@@ -88,6 +104,8 @@ def checkout_code(repo: Repository, side: Side, force: bool = False) -> Checkout
     from gitml.store.snapshot import snapshot_work_tree
     from gitml.tracking.run import artifact_size_limit
 
+    where = f"run {side.run.name} ({side.run.id})" if side.run else side.label
+    check_code_paths(repo, side.commit, where)
     scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
     current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
     head = read_head(repo)[1]
@@ -207,14 +225,15 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
 def _recorded_folder(record: dict) -> str:
     """Where the run's command ran, relative to the root; runs recorded before gitml kept
     it (or started outside the work tree) ran from the root as far as a rerun knows."""
+    from gitml.store.paths import tree_path_problem
+
     folder = record.get("cwd") or "."
-    path = PurePosixPath(folder) if isinstance(folder, str) else None
-    if path is None or path.is_absolute() or ".." in path.parts:
+    if folder != "." and (not isinstance(folder, str) or tree_path_problem(folder)):
         raise InvalidValueError(
             f"run {record.get('name')} recorded the working folder {folder!r}, which is not "
             "inside the repository; its record is damaged, so it cannot be rerun"
         )
-    return path.as_posix()
+    return folder
 
 
 def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResult:
@@ -227,6 +246,7 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
 
     if run.sha is None:
         raise RunStateError(f"run {run.name} is still running; rerun it once it has ended")
+    check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
     record = load_record(repo, run)
     plan = plan_rerun(record, options.params)
     folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError
-from gitml.tracking.artifacts import is_git_name
+from gitml.store.paths import is_git_name
 from gitml.tracking.record import (
     MetricSummary,
     RunSummary,

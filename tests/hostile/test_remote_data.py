@@ -1,0 +1,306 @@
+"""Runs and registry tags fetched from a remote are hostile.
+
+An attacker writes objects with git's plumbing (trees holding `..`, `.git` or a
+file beneath a link, commit messages with malformed trailers, tags with garbage
+messages), pushes them to a bare remote that does not check objects, and the
+victim fetches them with `gitml fetch` into a clean clone. No command may then
+write outside its folder, and no damaged run or tag may break another command.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitml.tracking.ids import new_run_id
+from tests.sharing_helpers import bare_remote, clone, make_runs
+from tests.utils import git, gitml
+
+FILE, LINK, FOLDER = "100644", "120000", "40000"
+
+
+# forging objects
+
+
+def plumb(repo: Path, *args: str, data: bytes | None = None) -> str:
+    result = subprocess.run(["git", *args], cwd=repo, input=data, capture_output=True, check=True)
+    return result.stdout.decode().strip()
+
+
+class Link(str):
+    """A symbolic link entry; the string is its target."""
+
+
+def tree(repo: Path, entries: dict) -> str:
+    """A tree object written exactly as given (git's own commands refuse such names):
+    name → bytes (a file), Link (a symbolic link), dict (a folder) or a tree sha (str).
+    A name may hold `..`, `.git` or a `/`."""
+    body = b""
+    for name, value in entries.items():
+        if isinstance(value, Link):
+            mode, sha = LINK, plumb(repo, "hash-object", "-w", "--stdin", data=value.encode())
+        elif isinstance(value, bytes):
+            mode, sha = FILE, plumb(repo, "hash-object", "-w", "--stdin", data=value)
+        elif isinstance(value, dict):
+            mode, sha = FOLDER, tree(repo, value)
+        else:
+            mode, sha = FOLDER, value
+        body += f"{mode} ".encode() + name.encode() + b"\0" + bytes.fromhex(sha)
+    return plumb(repo, "hash-object", "-t", "tree", "--literally", "-w", "--stdin", data=body)
+
+
+def record(run_id: str, name: str, **fields) -> bytes:
+    data = {
+        "format": 1,
+        "id": run_id,
+        "name": name,
+        "experiment": "default",
+        "status": "finished",
+        "exit_code": 0,
+        "command": ["python", "-c", "pass"],
+        "cwd": ".",
+        "params": {},
+        "tags": {},
+        "metrics": {},
+        "start_ms": 1_700_000_000_000,
+        "end_ms": 1_700_000_001_000,
+        "artifacts": [],
+        **fields,
+    }
+    return json.dumps(data).encode()
+
+
+def message(run_id: str, name: str, *extra: str) -> str:
+    trailers = [
+        "Format: 1",
+        f"Run: {run_id}",
+        f"Name: {name}",
+        "Experiment: default",
+        "Status: finished",
+        "Start: 1700000000000",
+        "End: 1700000001000",
+        "Exit-Code: 0",
+        *extra,
+    ]
+    return f"{name}: finished\n\n" + "".join(f"Gitml-{line}\n" for line in trailers)
+
+
+def forge_run(repo: Path, name: str, files: dict, text: str | None = None, run_id=None) -> str:
+    """A run commit on the attacker's HEAD whose tree holds `files` plus a record (unless
+    `files` has its own `.gitml`), and whose message is `text` (well-formed by default)."""
+    run_id = run_id or new_run_id()
+    entries = {".gitml": {"run.json": record(run_id, name)}, **files}
+    head = git(repo, "rev-parse", "HEAD").strip()
+    body = text if text is not None else message(run_id, name)
+    sha = plumb(repo, "commit-tree", tree(repo, entries), "-p", head, "-F", "-", data=body.encode())
+    git(repo, "update-ref", f"refs/gitml/runs/{run_id}", sha)
+    return run_id
+
+
+def forge_tag(repo: Path, name: str, commit: str, text: str) -> None:
+    git(repo, "tag", "-a", "-m", text, name, commit)
+
+
+@pytest.fixture
+def attacker(tmp_path) -> Path:
+    """A clone with one good run, pushed to a bare remote that does not check objects."""
+    remote = bare_remote(tmp_path)
+    git(remote, "config", "receive.fsckObjects", "false")
+    repo = tmp_path / "attacker"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "README.md").write_text("# project\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    git(repo, "remote", "add", "origin", str(remote))
+    make_runs(repo, 1, "good")
+    git(repo, "push", "-q", "origin", "main")
+    return repo
+
+
+def victim(attacker: Path, tmp_path: Path) -> Path:
+    """Push everything the attacker forged, then clone the remote and `gitml fetch` it."""
+    git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*", "refs/tags/*:refs/tags/*")
+    repo = clone(attacker / ".." / "remote.git", tmp_path / "victim")
+    git(repo, "config", "fetch.fsckObjects", "false")
+    gitml(repo, "fetch", "origin")
+    return repo
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {path for path in folder.rglob("*") if not path.is_dir() or path.is_symlink()}
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("gitml: error: "), result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+# 1. a fetched run never writes outside its folder
+
+
+def climbing(depth: int) -> dict:
+    """`..` folders `depth` deep, each holding a file `escaped-<level>`: written
+    unchecked, the files land that many folders above where they should."""
+    folder: dict = {}
+    for level in range(depth, 0, -1):
+        folder = {f"escaped-{level}": b"pwned\n", **({"..": folder} if folder else {})}
+    return {"..": folder}
+
+
+def attacks(tmp_path: Path) -> dict[str, tuple[dict, str]]:
+    """Folder entries that write outside the folder, each with what the error must show."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    absolute = str(tmp_path / "escaped-absolute")
+    return {
+        "parent": (climbing(6), "/escaped-"),
+        "git-folder": (
+            {".GiT": {"hooks": {"escaped-hook": b"#!/bin/sh\n"}}},
+            ".GiT/hooks/escaped-hook",
+        ),
+        "absolute": ({absolute: b"pwned\n"}, absolute),
+        "empty-part": ({"a//escaped-empty": b"pwned\n"}, "a//escaped-empty"),
+        "link": ({"lnk": Link(str(elsewhere)), "lnk/escaped-link": b"pwned\n"}, "lnk/escaped-link"),
+    }
+
+
+ATTACKS = ["parent", "git-folder", "absolute", "empty-part", "link"]
+
+
+def escaped(tmp_path: Path) -> list[Path]:
+    """Payload files written anywhere under the test's folder (the attacker wrote none)."""
+    return sorted(tmp_path.rglob("escaped*"))
+
+
+@pytest.fixture(params=ATTACKS)
+def hostile_model(request, attacker, tmp_path):
+    """(victim clone, run id, what the error must show): a registered model whose
+    folder holds one attack."""
+    entries, shown = attacks(tmp_path)[request.param]
+    model = {"MLmodel": b"flavors: {}\n", **entries}
+    run_id = forge_run(
+        attacker, "evil", {".gitml": {"run.json": b"{}", "artifacts": {"model": model}}}
+    )
+    run_sha = git(attacker, "rev-parse", f"refs/gitml/runs/{run_id}").strip()
+    forge_tag(
+        attacker,
+        "evil@v0.0.1",
+        run_sha,
+        f"Register evil\n\nGitml-Run: {run_id}\nGitml-Artifact: model\n",
+    )
+    return victim(attacker, tmp_path), run_id, shown
+
+
+def test_model_get_writes_nothing_of_a_hostile_model(hostile_model, tmp_path):
+    repo, _, shown = hostile_model
+    out = tmp_path / "x1" / "x2" / "x3" / "x4" / "out"
+    result = gitml(repo, "model", "get", "evil@v0.0.1", "-o", str(out), check=False)
+    assert_one_line_error(result, "evil v0.0.1", shown, "nothing of it was written")
+    assert escaped(tmp_path) == []
+    assert not out.exists() or files_under(out) == set()
+
+
+def test_the_model_cache_writes_nothing_of_a_hostile_model(hostile_model, tmp_path):
+    repo, run_id, shown = hostile_model
+    (tmp_path / "in.csv").write_text("x\n1\n")
+    for uri in (f"runs:/{run_id}/model", "models:/evil/v0.0.1", "models:/evil@latest"):
+        result = gitml(repo, "predict", uri, "-i", str(tmp_path / "in.csv"), check=False)
+        assert_one_line_error(result, f"run evil ({run_id})", shown)
+    assert escaped(tmp_path) == []
+    assert not list((repo / ".git" / "gitml" / "cache").rglob("MLmodel"))
+
+
+def test_load_model_refuses_a_hostile_model_before_writing(hostile_model, tmp_path):
+    from gitml.errors import UnsafePathError
+    from gitml.models.load import load_model
+
+    repo, run_id, shown = hostile_model
+    with pytest.raises(UnsafePathError, match="nothing of it was written") as caught:
+        load_model(f"runs:/{run_id}/model", repo=repo)
+    assert shown in caught.value.path
+    assert escaped(tmp_path) == []
+
+
+def test_a_hostile_artifact_path_in_a_registry_tag_is_refused(attacker, tmp_path):
+    run_id = forge_run(
+        attacker, "evil", {".gitml": {"run.json": b"{}", "artifacts": {"m": {"f": b"x"}}}}
+    )
+    sha = git(attacker, "rev-parse", f"refs/gitml/runs/{run_id}").strip()
+    forge_tag(
+        attacker, "evil@v0.0.1", sha, f"Register\n\nGitml-Run: {run_id}\nGitml-Artifact: m/..\n"
+    )
+    repo = victim(attacker, tmp_path)
+    out = tmp_path / "out"
+    result = gitml(repo, "model", "get", "evil@v0.0.1", "-o", str(out), check=False)
+    assert_one_line_error(result, "'m/..'")
+    assert not out.exists()
+
+
+@pytest.fixture(params=ATTACKS)
+def hostile_code(request, attacker, tmp_path):
+    """(victim clone, run id, what the error must show): a run whose code holds one attack
+    (a run made by `gitml run`, so that it can be rerun)."""
+    entries, shown = attacks(tmp_path)[request.param]
+    if request.param == "parent":
+        entries = climbing(1)  # the work tree's parent is the test's folder
+    run_id = new_run_id()
+    command = [sys.executable, "-c", "pass"]
+    files = {
+        "README.md": b"# project\n",
+        ".gitml": {"run.json": record(run_id, "evil", command=command)},
+    }
+    forge_run(attacker, "evil", {**files, **entries}, run_id=run_id)
+    return victim(attacker, tmp_path), run_id, shown
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["checkout"], ["checkout", "--force"], ["rerun"], ["branch", None, "from-evil"]],
+    ids=["checkout", "checkout-force", "rerun", "branch"],
+)
+def test_a_hostile_run_s_code_is_never_restored(hostile_code, tmp_path, command):
+    repo, run_id, shown = hostile_code
+    args = [run_id if part is None else part for part in command]
+    if None not in command:
+        args.append(run_id)
+    before = git(repo, "status", "--porcelain", "--ignored")
+    result = gitml(repo, *args, check=False)
+    if command == ["rerun"]:  # it says what it starts, then refuses before writing anything
+        announced, _, rest = result.stderr.partition("\n")
+        assert announced.startswith("gitml: rerunning evil"), result.stderr
+        result.stderr = rest
+    assert_one_line_error(result, f"run evil ({run_id})", shown, "nothing of it was written")
+    assert escaped(tmp_path) == []
+    assert git(repo, "status", "--porcelain", "--ignored") == before
+    assert git(repo, "branch", "--list", "from-evil") == ""
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_model_get_never_writes_through_a_link_in_the_out_folder(attacker, tmp_path):
+    model = {"MLmodel": b"flavors: {}\n", "data": {"weights.bin": b"w"}}
+    run_id = forge_run(
+        attacker, "plain", {".gitml": {"run.json": b"{}", "artifacts": {"model": model}}}
+    )
+    sha = git(attacker, "rev-parse", f"refs/gitml/runs/{run_id}").strip()
+    forge_tag(
+        attacker, "plain@v0.0.1", sha, f"Register\n\nGitml-Run: {run_id}\nGitml-Artifact: model\n"
+    )
+    repo = victim(attacker, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "data").symlink_to(elsewhere)  # left by an earlier checkout, say
+    result = gitml(repo, "model", "get", "plain@v0.0.1", "-o", str(out), check=False)
+    assert_one_line_error(result, "'model/data/weights.bin'", "symbolic link")
+    assert list(elsewhere.iterdir()) == []
+    assert not (out / "model" / "MLmodel").exists()  # checked before anything is written
+    (out / "model" / "data").unlink()
+    written = gitml(repo, "model", "get", "plain@v0.0.1", "-o", str(out)).stdout.split()
+    assert written == [str(out / "model" / "MLmodel"), str(out / "model" / "data" / "weights.bin")]
