@@ -343,7 +343,7 @@ def log_dict(dictionary: dict, artifact_file: str) -> None:
 def get_params() -> dict[str, str]:
     """The params of the active run (or of the `gitml run` this process runs under)."""
     if _runs:
-        return _runs[-1].staging.read().params
+        return _runs[-1].staging.read_params()
     if "GITML_PARAMS" in os.environ:
         return json.loads(os.environ["GITML_PARAMS"])
     return {}

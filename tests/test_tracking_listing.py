@@ -5,8 +5,10 @@ were recorded by real `gitml run` processes (the `runs_repo` fixture).
 """
 
 import json
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -257,6 +259,50 @@ def test_a_run_in_progress_shows_as_running(runs_repo):
         }
         assert record["artifacts"] == [{"path": "notes.md", "size": 5}]
     assert ls_json(runs_repo)[0]["status"] == "finished"
+
+
+_OPENED: list[str] | None = None  # paths opened while a test records them (see below)
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED is not None and isinstance(args[0], str | bytes | Path):
+        _OPENED.append(os.fsdecode(args[0]))
+
+
+def test_resolving_and_naming_read_only_the_head_of_a_run_in_progress(runs_repo):
+    """A script that has logged 300,000 points must not make every name lookup read them.
+    An audit hook records the files opened (chmod 000 would not stop root)."""
+    from gitml.store.repository import open_repository
+    from gitml.tracking.catalog import names_in_use, resolve
+
+    repo = open_repository(runs_repo)
+    sys.addaudithook(_record_opens)
+    with gitml.start_run(name="busy", repo=runs_repo) as run:
+        gitml.log_metric("loss", 1.0)
+        head = repo.state_dir / "runs" / run.info.run_id / "meta.json"
+        (loss,) = head.parent.joinpath("metrics").iterdir()
+        with open(loss, "ab") as file:
+            file.write(b"".join(b"%d\t0.5\t1700000000000\n" % step for step in range(300_000)))
+
+        opened = _opened_while(lambda: (resolve(repo, "alpha"), names_in_use(repo)))
+        assert str(head) in opened
+        assert str(loss) not in opened
+        assert names_in_use(repo)["busy"] == run.info.run_id
+        assert str(loss) not in _opened_while(gitml.get_params)
+
+        opened = _opened_while(lambda: resolve(repo, run.info.run_id[:-1]))  # the run itself
+        assert opened.count(str(loss)) == 1
+        assert resolve(repo, "busy").metrics == {"loss": 0.5}
+
+
+def _opened_while(action) -> list[str]:
+    global _OPENED
+    _OPENED = []
+    try:
+        action()
+        return _OPENED
+    finally:
+        _OPENED = None
 
 
 # gitml show

@@ -97,6 +97,26 @@ def running_runs(repo: Repository) -> list[RunSummary]:
     return found
 
 
+def running_heads(repo: Repository) -> dict[str, dict]:
+    """run id → head (`meta.json`: id, name, …) of every run in progress.
+
+    Only the head is read: a run that has logged millions of points is not read
+    whole to learn its name (resolving a run, naming a new one).
+    """
+    folder = runs_dir(repo.state_dir)
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        try:
+            meta = Staging(path).meta
+            if meta["id"] == path.name:
+                found[path.name] = meta
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # being created or removed right now
+    return found
+
+
 def staged_summary(staging: Staging) -> RunSummary:
     staged = staging.read()
     return staged.summary(None, staged.metric_summaries())
@@ -139,8 +159,8 @@ def _index(repo: Repository) -> tuple[set[str], dict[str, str]]:
                 cache[summary.id] = summary.name
         _write_names_cache(repo, {run_id: cache[run_id] for run_id in ids if run_id in cache})
     names = {name: run_id for run_id, name in cache.items() if run_id in ids}
-    for run in running_runs(repo):
-        names[run.name] = run.id
+    for run_id, meta in running_heads(repo).items():
+        names[meta["name"]] = run_id
     return ids, names
 
 
@@ -187,7 +207,7 @@ def resolve(repo: Repository, text: str) -> RunSummary:
     also the prefix of every id of the day.
     """
     ids, names = _index(repo)
-    running = {run.id: run for run in running_runs(repo)}
+    running = running_heads(repo)
     matches = set()
     if text in names:
         matches.add(names[text])
@@ -203,7 +223,13 @@ def resolve(repo: Repository, text: str) -> RunSummary:
         raise RunNotFoundError(text)
     (run_id,) = matches
     if run_id in running:
-        return running[run_id]
+        path = staging_path(repo, run_id)
+        try:
+            return staged_summary(Staging(path))
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            return resolve(repo, run_id)  # committed since: its folder is gone
     (summary,) = _summaries(repo, [run_id])
     if summary is None:
         raise RunNotFoundError(text)

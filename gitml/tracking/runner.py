@@ -64,7 +64,7 @@ def child_environment(started: StartedRun, repo: Repository) -> dict[str, str]:
             "GITML_RUN_ID": meta["id"],
             "GITML_RUN_NAME": meta["name"],
             "GITML_REPO": str(repo.work_tree),
-            "GITML_PARAMS": json.dumps(started.staging.read().params),
+            "GITML_PARAMS": json.dumps(started.staging.read_params()),
         }
     )
     env.setdefault("PYTHONUNBUFFERED", "1")  # so output streams live through the pipe

@@ -280,9 +280,13 @@ class Staging:
 
     # reading
 
+    def read_params(self) -> dict[str, str]:
+        """The params logged so far (without reading the rest of the run)."""
+        return dict(_read_jsonl(self.path / "params.jsonl"))
+
     def read(self) -> StagedRun:
         staged = StagedRun(meta=self.meta)
-        staged.params = dict(_read_jsonl(self.path / "params.jsonl"))
+        staged.params = self.read_params()
         staged.tags = dict(_read_jsonl(self.path / "tags.jsonl"))
         staged.metrics = _read_metrics(self.path / "metrics")
         staged.artifacts = _files_under(self.path / "artifacts")
