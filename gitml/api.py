@@ -331,6 +331,13 @@ def log_text(text: str, artifact_file: str) -> None:
 
 def log_dict(dictionary: dict, artifact_file: str) -> None:
     """Store a dict as JSON, or as YAML when `artifact_file` ends in .yaml/.yml."""
+    from gitml.documents import MAX_DEPTH, nesting_exceeds
+
+    if nesting_exceeds(dictionary):
+        raise InvalidValueError(
+            f"log_dict({artifact_file!r}): the dict is nested more than {MAX_DEPTH} levels deep "
+            "(or holds itself); gitml stores at most that"
+        )
     if artifact_file.endswith((".yaml", ".yml")):
         import yaml
 

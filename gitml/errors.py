@@ -202,8 +202,9 @@ class PushRejectedError(RemoteError):
         )
 
 
-class ProjectFileError(GitmlError):
-    """A project file (gitml.yaml, MLproject) or environment spec is malformed."""
+class DocumentError(GitmlError):
+    """A YAML or JSON document gitml cannot read: not valid, too large, nested too
+    deep, or with aliases that stand for too much (see `gitml.documents`)."""
 
     def __init__(self, path: str, problem: str, line: int | None = None):
         self.path = path
@@ -211,6 +212,10 @@ class ProjectFileError(GitmlError):
         self.problem = problem
         where = f"{path}, line {line}" if line else path
         super().__init__(f"{where}: {problem}")
+
+
+class ProjectFileError(DocumentError):
+    """A project file (gitml.yaml, MLproject) or environment spec is malformed."""
 
 
 class EnvironmentBuildError(GitmlError):
@@ -224,7 +229,8 @@ class FilterSyntaxError(GitmlError):
         self.expression = expression
         self.column = column
         self.reason = message
-        super().__init__(f"invalid filter at column {column}: {message} (in: {expression})")
+        shown = expression if len(expression) <= 200 else expression[:200] + " …"
+        super().__init__(f"invalid filter at column {column}: {message} (in: {shown})")
 
 
 class UnknownKeyError(GitmlError):

@@ -7,11 +7,10 @@ code from `git diff` of the two trees with `.gitml/` left out.
 """
 
 import difflib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from gitml.errors import InvalidValueError, RunNotFoundError, RunStateError
+from gitml.errors import DocumentError, InvalidValueError, RunNotFoundError, RunStateError
 from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
 from gitml.tracking.record import RECORD_DIR, RunSummary, json_float
@@ -248,11 +247,11 @@ def metric_goals(repo: Repository) -> dict[str, str]:
     path = repo.root / PROJECT_FILE
     if not path.is_file():
         return {}
-    import yaml
+    from gitml.documents import load_yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        data = load_yaml(path.read_text(), str(path))
+    except (DocumentError, OSError, UnicodeDecodeError):
         return {}
     metrics = data.get("metrics") if isinstance(data, dict) else None
     if not isinstance(metrics, dict):
@@ -282,7 +281,7 @@ def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: Run
         )
     result.packages = changes(_packages(_text(freeze_a)), _packages(_text(freeze_b)))
     result.artifacts = artifact_changes(
-        _json(record_a).get("artifacts") or [], _json(record_b).get("artifacts") or []
+        _record(record_a, a).get("artifacts") or [], _record(record_b, b).get("artifacts") or []
     )
 
 
@@ -305,8 +304,11 @@ def read_blobs(repo: Repository, names: list[str]) -> list[bytes | None]:
     return found
 
 
-def _json(data: bytes | None) -> dict:
-    return json.loads(data) if data else {}
+def _record(data: bytes | None, run: RunSummary) -> dict:
+    """A run's run.json (bounded: see `gitml.documents`), {} if it has none."""
+    from gitml.documents import load_json
+
+    return load_json(data, f"run {run.name}: {RECORD_DIR}/run.json") if data else {}
 
 
 def _text(data: bytes | None) -> str:

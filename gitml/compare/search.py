@@ -16,6 +16,9 @@ Grammar (keywords are case-insensitive):
 
 A comparison with a key the run lacks is false (so `not` of it is true).
 Evaluation reads only `RunSummary` fields, never a git tree.
+
+Parentheses and `not`s nest at most MAX_NESTING deep; a long run of `and`s or `or`s
+is walked as a list, so no length of filter exhausts Python's recursion limit.
 """
 
 import math
@@ -65,6 +68,7 @@ COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("like", "ilike", "not like")
 SET_OPS = ("in", "not in")
 _OP_ALIASES = {"==": "=", "<>": "!="}
+MAX_NESTING = 100  # parentheses and `not`s, one inside the other
 # printed without quotes: dot-separated words, each starting with a letter or '_'
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-/:]*(?:\.[A-Za-z_][A-Za-z0-9_\-/:]*)*\Z")
 
@@ -197,6 +201,7 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0  # parentheses and `not`s open at this point
 
     @property
     def token(self) -> Token:
@@ -235,16 +240,29 @@ class _Parser:
 
     def negation(self) -> Node:
         if self.at_keyword("not"):
-            self.advance()
-            return Not(self.negation())
-        if self.token.text == "(" and self.token.kind == "punct":
-            self.advance()
+            self.enter()
+            node = Not(self.negation())
+        elif self.token.text == "(" and self.token.kind == "punct":
+            self.enter()
             node = self.expression()
             if self.token.text != ")":
                 raise self.error("expected ')' to close the parenthesis")
             self.advance()
-            return node
-        return self.comparison()
+        else:
+            return self.comparison()
+        self.depth -= 1
+        return node
+
+    def enter(self) -> None:
+        """Step past a `not` or `(`, one level deeper."""
+        if self.depth == MAX_NESTING:
+            raise FilterSyntaxError(
+                self.text,
+                self.token.column,
+                f"parentheses and 'not's nest more than {MAX_NESTING} deep; simplify the filter",
+            )
+        self.depth += 1
+        self.advance()
 
     def field(self) -> Field:
         token = self.token
@@ -382,8 +400,15 @@ def to_text(node: Node | None) -> str:
         return "not " + _wrap(node.operand, _PRECEDENCE[Not])
     word = "and" if isinstance(node, And) else "or"
     level = _PRECEDENCE[type(node)]
-    # left-associative: a right operand of the same level needs parentheses
-    return f"{_wrap(node.left, level)} {word} {_wrap(node.right, level + 1)}"
+    # left-associative: a right operand of the same level needs parentheses; a left one
+    # of the same kind continues the chain (walked in a loop: chains can be long)
+    rights = []
+    left = node
+    while isinstance(left, type(node)):
+        rights.append(left.right)
+        left = left.left
+    parts = [_wrap(left, level)] + [_wrap(right, level + 1) for right in reversed(rights)]
+    return f" {word} ".join(parts)
 
 
 def _wrap(node: Node, level: int) -> str:
@@ -405,12 +430,24 @@ def compile_filter(node: Node | None) -> Predicate:
         inner = compile_filter(node.operand)
         return lambda run: not inner(run)
     if isinstance(node, And):
-        left, right = compile_filter(node.left), compile_filter(node.right)
-        return lambda run: left(run) and right(run)
+        parts = [compile_filter(operand) for operand in _chain(node, And)]
+        return lambda run: all(part(run) for part in parts)
     if isinstance(node, Or):
-        left, right = compile_filter(node.left), compile_filter(node.right)
-        return lambda run: left(run) or right(run)
+        parts = [compile_filter(operand) for operand in _chain(node, Or)]
+        return lambda run: any(part(run) for part in parts)
     return _compile_comparison(node)
+
+
+def _chain(node: Node, kind: type) -> list[Node]:
+    """The operands of a chain of `kind` nodes (And or Or), left to right, in a loop."""
+    operands, pending = [], [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, kind):
+            pending += [current.right, current.left]
+        else:
+            operands.append(current)
+    return operands
 
 
 def value_getter(field: Field) -> Callable[[RunSummary], object]:

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from gitml.errors import ModelInputError
+from gitml.errors import DocumentError, ModelInputError
 
 INPUT_SUFFIXES = (".csv", ".json", ".parquet")
 OUTPUT_SUFFIXES = (".json", ".csv")
@@ -39,10 +39,12 @@ def read_input_file(path: Path):
             raise ModelInputError("reading Parquet needs pyarrow: pip install pyarrow") from None
         except Exception as error:
             raise ModelInputError(f"{path}: not a readable Parquet file ({error})") from None
+    from gitml.documents import load_json
+
     try:
-        payload = json.loads(path.read_bytes())
-    except ValueError as error:
-        raise ModelInputError(f"{path}: not valid JSON ({error})") from None
+        payload = load_json(path.read_bytes(), str(path))
+    except DocumentError as error:
+        raise ModelInputError(str(error)) from None
     from gitml.models.inputs import INPUT_KEYS, parse_payload, to_model_input
 
     if isinstance(payload, dict) and any(key in payload for key in INPUT_KEYS):

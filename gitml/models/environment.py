@@ -18,11 +18,14 @@ from gitml.models.mlmodel import CONDA_FILE
 SERVER_PACKAGES = ("click", "PyYAML", "uvicorn", "httptools", "uvloop", "numpy", "pandas")
 
 
-def serving_spec_text(conda_text: str) -> str:
-    """The model's conda.yaml with the server's packages added to its pip list."""
+def serving_spec_text(conda_text: str, where: str) -> str:
+    """The model's conda.yaml (read from `where`) with the server's packages added to
+    its pip list."""
     import yaml
 
-    spec = yaml.safe_load(conda_text) or {}
+    from gitml.documents import load_yaml
+
+    spec = load_yaml(conda_text, where) or {}
     dependencies = list(spec.get("dependencies") or ["pip"])
     pip_entry = next((d for d in dependencies if isinstance(d, dict) and "pip" in d), None)
     if pip_entry is None:
@@ -50,7 +53,8 @@ def serve_in_venv(
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
 
-    text = serving_spec_text((folder / CONDA_FILE).read_text())
+    conda_file = folder / CONDA_FILE
+    text = serving_spec_text(conda_file.read_text(), str(conda_file))
     with tempfile.TemporaryDirectory(prefix="gitml-serve-env-") as tmp:
         spec_path = Path(tmp) / CONDA_FILE
         spec_path.write_text(text)

@@ -8,7 +8,7 @@ object with exactly one of `dataframe_split`, `dataframe_records`, `instances`, 
 
 import json
 
-from gitml.errors import ModelInputError
+from gitml.errors import DocumentError, ModelInputError
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -82,10 +82,12 @@ def _as_column(value):
 
 def parse_json_request(body: bytes):
     """(model input, params) from a scoring-protocol JSON body."""
+    from gitml.documents import load_json
+
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ModelInputError(f"the request body is not valid JSON: {error}") from None
+        payload = load_json(body, "the request body")
+    except DocumentError as error:
+        raise ModelInputError(f"the request body is {error.problem}") from None
     return parse_payload(payload)
 
 

@@ -57,12 +57,9 @@ class MLModel:
 
     @classmethod
     def from_yaml(cls, text: str, where: str) -> "MLModel":
-        import yaml
+        from gitml.documents import load_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ModelError(f"{where}: the MLmodel file is not valid YAML ({error})") from None
+        data = load_yaml(text, f"{where}/{MLMODEL_FILE}")
         if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict):
             raise ModelError(f"{where}: the MLmodel file has no 'flavors' section")
         if PYFUNC not in data["flavors"] or "loader_module" not in data["flavors"][PYFUNC]:

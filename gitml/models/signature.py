@@ -8,7 +8,7 @@ A check returns the input ready for the model (columns in the signature's order,
 widened to the declared type) or raises `ModelInputError` naming the column at fault.
 """
 
-from gitml.errors import ModelError, ModelInputError
+from gitml.errors import DocumentError, ModelError, ModelInputError
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
 _NUMPY_TYPE = {
@@ -75,15 +75,15 @@ def _column_type(series) -> str:
 
 def validate_signature(signature: dict) -> dict:
     """`signature` itself if its inputs are a column list or a tensor spec, else ModelError."""
-    import json
-
     import numpy as np
+
+    from gitml.documents import load_json
 
     spec = signature.get("inputs")
     if isinstance(spec, str):
         try:
-            spec = json.loads(spec)
-        except ValueError:
+            spec = load_json(spec, "the signature's inputs")
+        except DocumentError:
             spec = None
     if isinstance(spec, dict) and spec.get("type") == "tensor":
         try:
@@ -116,9 +116,9 @@ def check_input(signature: dict | None, data):
     if not spec:
         return data
     if isinstance(spec, str):  # MLflow writes the spec as a JSON string
-        import json
+        from gitml.documents import load_json
 
-        spec = json.loads(spec)
+        spec = load_json(spec, "the model's signature (inputs)")
     if isinstance(spec, dict):
         return _check_tensor(spec, data)
     return _check_columns(spec, data)

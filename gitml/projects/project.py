@@ -84,23 +84,14 @@ def find_project(start: Path, stop: Path | None) -> Project | None:
 
 
 def load_yaml_file(path: Path):
-    """Parse a YAML file; a syntax error names the file and the line."""
-    import yaml
+    """Parse a YAML file (bounded: see `gitml.documents`); errors name the file and the line."""
+    from gitml.documents import load_yaml
 
     try:
         text = path.read_text()
     except OSError as error:
         raise ProjectFileError(str(path), f"cannot be read: {error.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
-        raise ProjectFileError(
-            str(path), f"invalid YAML: {problem}", mark.line + 1 if mark else None
-        ) from None
-    except yaml.YAMLError as error:
-        raise ProjectFileError(str(path), f"invalid YAML: {error}") from None
+    return load_yaml(text, str(path), ProjectFileError)
 
 
 def load_project(path: Path) -> Project:

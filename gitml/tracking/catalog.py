@@ -238,12 +238,13 @@ def resolve(repo: Repository, text: str) -> RunSummary:
 
 def load_record(repo: Repository, summary: RunSummary) -> dict:
     """The full record (run.json) of a committed run, plus the files it holds."""
+    from gitml.documents import load_json
     from gitml.store.objects import ObjectStore
 
     with ObjectStore(repo) as store:
         tree = store.commit(summary.sha.encode()).tree
-        record = json.loads(store.read_path(tree, ".gitml/run.json"))
-    return record
+        data = store.read_path(tree, ".gitml/run.json")
+    return load_json(data, f"run {summary.name}: .gitml/run.json")
 
 
 def staging_path(repo: Repository, run_id: str) -> Path:

@@ -103,11 +103,11 @@ def _fingerprint(paths: list[str]) -> list:
 
 def spec_hash(text: str) -> str:
     """A hash of an environment spec that ignores key order and formatting."""
-    try:
-        import yaml
+    from gitml.documents import load_yaml
 
-        normalized = json.dumps(yaml.safe_load(text), sort_keys=True, default=str)
-    except Exception:  # an unreadable spec is still hashed, as text
+    try:
+        normalized = json.dumps(load_yaml(text, "environment spec"), sort_keys=True, default=str)
+    except Exception:  # an unreadable spec (or one gitml refuses to expand) is hashed as text
         normalized = text
     return hashlib.sha256(normalized.encode()).hexdigest()
 

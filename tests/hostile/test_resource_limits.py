@@ -5,7 +5,9 @@ A command that would run for minutes is stopped by a subprocess timeout, which i
 failure; memory is read from the finished child's own peak resident size (ru_maxrss).
 """
 
+import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -16,14 +18,19 @@ import pytest
 from tests.utils import git, gitml, write
 
 TIMEOUT = 60  # seconds; every command here finishes in well under one when bounded
+MEMORY_CAP = 2 << 30  # address space of a child: an input that explodes fails, not the machine
 
 BACKTRACKING_PATTERN = "%a" * 12  # against 39 'a's and a 'b': C(39, 12) ways to fail
+
+
+def cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
 def bounded(repo: Path, *args: str, timeout: float = TIMEOUT, **kwargs):
     """`gitml ARGS` in a child; one that runs past `timeout` fails the test."""
     try:
-        return gitml(repo, *args, check=False, timeout=timeout, **kwargs)
+        return gitml(repo, *args, check=False, timeout=timeout, preexec_fn=cap_memory, **kwargs)
     except subprocess.TimeoutExpired:
         pytest.fail(f"gitml {' '.join(args)[:200]} ran for more than {timeout} s")
 
@@ -38,6 +45,7 @@ def bounded_python(repo: Path, code: str, timeout: float = TIMEOUT):
             text=True,
             timeout=timeout,
             check=False,
+            preexec_fn=cap_memory,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"python -c {code[:200]!r} ran for more than {timeout} s")
@@ -115,3 +123,226 @@ def test_like_pattern_that_backtracks_is_fast_in_gc(long_named_run):
     pattern = f"name LIKE '{BACKTRACKING_PATTERN}'"
     result = bounded(long_named_run, "gc", "--dry-run", "--filter", pattern)
     assert result.stdout.strip() == "no runs to delete", result.stderr
+
+
+# 2. YAML alias bombs
+
+
+def alias_bomb(use: str) -> str:
+    """~350 bytes of YAML whose aliases stand for 9**9 strings; `use` refers to the
+    biggest one as `*i` (e.g. "name: *i")."""
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for inner, outer in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{outer}: &{outer} [{', '.join(['*' + inner] * 9)}]")
+    return "\n".join([*lines, use, ""])
+
+
+def assert_refused_naming(result: subprocess.CompletedProcess, path: Path, words: str) -> None:
+    line = one_line_error(result)
+    assert str(path) in line and words in line, line
+    assert len(line) < 500, line[:500]
+
+
+def test_alias_bomb_in_conda_yaml_is_refused_naming_the_file(project):
+    conda = write(project / "conda.yaml", alias_bomb("dependencies: *i"))
+    result = bounded(project, "run", "--", "python", "noop.py")
+    assert_refused_naming(result, conda, "aliases stand for more than 100,000 values")
+    assert git(project, "for-each-ref", "refs/gitml/runs") == ""
+
+
+@pytest.mark.parametrize("name", ["gitml.yaml", "MLproject"])
+def test_alias_bomb_in_a_project_file_is_refused_naming_the_file(project, name):
+    path = write(
+        project / name,
+        alias_bomb("name: *i") + "entry_points:\n  main:\n    command: python noop.py\n",
+    )
+    result = bounded(project, "run", "-e", "main")
+    assert_refused_naming(result, path, "aliases stand for more than 100,000 values")
+
+
+def test_alias_bomb_in_python_env_yaml_is_refused_naming_the_file(project):
+    path = write(project / "python_env.yaml", alias_bomb("python: *i"))
+    result = bounded(project, "env", "path", "--file", str(path))
+    assert_refused_naming(result, path, "aliases stand for more than 100,000 values")
+
+
+def test_aliases_within_bounds_still_read(project):
+    write(
+        project / "gitml.yaml",
+        "defaults: &common {type: float, default: 0.1}\n"
+        "entry_points:\n"
+        "  main:\n"
+        "    parameters: {lr: *common, wd: *common}\n"
+        "    command: python noop.py {lr} {wd}\n",
+    )
+    result = bounded(project, "run", "-e", "main")
+    assert result.returncode != 0 and "unknown field 'defaults'" in result.stderr
+    write(
+        project / "gitml.yaml",
+        "entry_points:\n"
+        "  main:\n"
+        "    parameters: {lr: &common {type: float, default: 0.1}, wd: *common}\n"
+        "    command: python noop.py {lr} {wd}\n",
+    )
+    result = bounded(project, "run", "-e", "main")
+    assert result.returncode == 0, result.stderr
+
+
+# 3. deep nesting
+
+
+def test_deeply_nested_filter_is_one_line(project):
+    for text in ("(" * 5000 + "name = 'a'" + ")" * 5000, "not " * 5000 + "name = 'a'"):
+        line = one_line_error(bounded(project, "ls", "--filter", text))
+        assert "nest more than 100 deep" in line and len(line) < 500, line[:500]
+
+
+def test_a_long_chain_of_or_is_not_nesting(long_named_run):
+    text = " or ".join(f"name = 'x{i}'" for i in range(5000)) + " or name LIKE 'a%'"
+    result = bounded(long_named_run, "ls", "--filter", text)
+    assert result.returncode == 0, result.stderr[:500]
+    assert "a" * 39 + "b" in result.stdout
+
+
+def test_deeply_nested_project_file_is_one_line(project):
+    path = write(project / "gitml.yaml", "name: " + "[" * 20000 + "]" * 20000 + "\n")
+    result = bounded(project, "run", "--", "python", "noop.py")
+    assert_refused_naming(result, path, "line 1")
+
+
+def test_log_dict_refuses_a_dict_nested_too_deep(project, monkeypatch):
+    import gitml
+    from gitml.errors import InvalidValueError
+
+    monkeypatch.chdir(project)
+    deep: dict = {}
+    node = deep
+    for _ in range(100_000):
+        node["a"] = {}
+        node = node["a"]
+    looped: dict = {"self": None}
+    looped["self"] = looped
+    with gitml.start_run():
+        for value in (deep, looped):
+            for name in ("deep.json", "deep.yaml"):
+                with pytest.raises(InvalidValueError, match="nested more than 100 levels"):
+                    gitml.log_dict(value, name)
+        gitml.log_dict({"a": {"b": [1, 2]}}, "fine.json")
+    (run,) = gitml.search_runs()
+    assert [a["path"] for a in gitml.get_run(run["id"])["artifacts"]] == ["fine.json"]
+
+
+def deep_json(depth: int = 100_000) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def replace_record(repo: Path, run_id: str, path: str, data: bytes) -> None:
+    """Point the run's ref at a copy of its commit whose `path` holds `data`
+    (what a hostile remote could send)."""
+    ref = f"refs/gitml/runs/{run_id}"
+    blob = (
+        subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "hostile-index")}
+    for args in (["read-tree", ref], ["update-index", "--cacheinfo", f"100644,{blob},{path}"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    message = git(repo, "log", "-1", "--format=%B", ref)
+    parents = git(repo, "log", "-1", "--format=%P", ref).split()
+    commit = subprocess.run(
+        ["git", "commit-tree", tree, *[f"-p{sha}" for sha in parents], "-m", message],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    git(repo, "update-ref", ref, commit)
+
+
+def test_deeply_nested_run_json_is_one_line(project):
+    gitml(project, "run", "--name", "deep", "--", "python", "noop.py")
+    gitml(project, "run", "--name", "plain", "--", "python", "noop.py")
+    runs = {run["name"]: run["id"] for run in json.loads(gitml(project, "ls", "--json").stdout)}
+    replace_record(project, runs["deep"], ".gitml/run.json", deep_json().encode())
+    for args in (("show", "deep"), ("show", "deep", "--json"), ("diff", "plain", "deep")):
+        line = one_line_error(bounded(project, *args))
+        assert "run deep: .gitml/run.json: nested more than 100 levels deep" in line, line
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory) -> Path:
+    """A scikit-learn model folder with a column signature (columns a, b, c)."""
+    import gitml
+    from tests.test_models_helpers import train_sklearn
+
+    folder = tmp_path_factory.mktemp("saved") / "model"
+    model, X = train_sklearn()
+    gitml.save_model(model, folder, input_example=X.iloc[:2])
+    return folder
+
+
+@pytest.fixture
+def model_copy(saved_model, tmp_path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(saved_model, tmp_path / "model"))
+
+
+def predict_input(tmp_path: Path) -> Path:
+    rows = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[0.1, 0.2, 0.3]]}}
+    return write(tmp_path / "input.json", json.dumps(rows))
+
+
+def test_alias_bomb_in_an_mlmodel_file_is_refused_naming_the_file(model_copy, tmp_path):
+    mlmodel = model_copy / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("model_uuid:", "old_uuid:"))
+    with mlmodel.open("a") as file:
+        file.write(alias_bomb("model_uuid: *i"))
+    result = bounded(tmp_path, "predict", str(model_copy), "-i", str(predict_input(tmp_path)))
+    assert_refused_naming(result, mlmodel, "aliases stand for more than 100,000 values")
+
+
+def test_alias_bomb_in_a_model_conda_yaml_is_refused_before_serving(tmp_path):
+    from gitml.errors import DocumentError
+    from gitml.models.environment import serving_spec_text
+
+    path = str(tmp_path / "conda.yaml")
+    with pytest.raises(DocumentError, match=r"conda.yaml, line 6: its aliases stand for more"):
+        serving_spec_text(alias_bomb("dependencies: *i"), path)
+
+
+def test_deeply_nested_signature_json_is_one_line(model_copy, tmp_path):
+    import yaml
+
+    mlmodel = model_copy / "MLmodel"
+    data = yaml.safe_load(mlmodel.read_text())
+    data["signature"]["inputs"] = "[" * 100_000 + "]" * 100_000
+    mlmodel.write_text(yaml.safe_dump(data))
+    result = bounded(tmp_path, "predict", str(model_copy), "-i", str(predict_input(tmp_path)))
+    line = one_line_error(result)
+    assert "signature (inputs): nested more than 100 levels deep" in line, line
+
+
+def test_deeply_nested_prediction_input_file_is_one_line(saved_model, tmp_path):
+    path = write(tmp_path / "deep.json", deep_json())
+    result = bounded(tmp_path, "predict", str(saved_model), "-i", str(path))
+    line = one_line_error(result)
+    assert f"{path}: nested more than 100 levels deep" in line, line
+
+
+def test_deeply_nested_request_body_is_a_400_that_says_so(saved_model):
+    from tests.test_models_helpers import Server
+
+    with Server(str(saved_model), saved_model.parent) as server:
+        for body in (deep_json(), "[" * 100_000 + "]" * 100_000):
+            status, answer = server.request("POST", "/invocations", body)
+            assert status == 400, answer
+            assert "the request body is nested more than 100 levels deep" in answer["message"]
+        rows = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[0.1, 0.2, 0.3]]}}
+        assert server.request("POST", "/invocations", rows)[0] == 200
