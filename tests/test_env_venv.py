@@ -1,8 +1,6 @@
 """Real virtual environments built from conda.yaml, offline: the pip section
 installs a tiny package that the test builds into a local wheel folder."""
 
-import base64
-import hashlib
 import json
 import os
 import shutil
@@ -11,14 +9,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from gitml.envs.cache import cache_root, entry_name, lookup
 from gitml.envs.spec import read_spec
-from tests.utils import assert_fsck_clean, git, gitml, write
+from tests.utils import assert_fsck_clean, build_wheel, git, gitml, write
 
 SCRIPT = """\
 import os, sys
@@ -29,29 +26,6 @@ print("prefix", sys.prefix)
 print("venv", os.environ.get("VIRTUAL_ENV"))
 gitml.log_metric("answer", tinypkg.ANSWER)
 """
-
-
-def build_wheel(folder: Path, name: str, version: str, code: str) -> Path:
-    """A pure-Python wheel written by hand (no build backend, no network)."""
-    dist = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": code,
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: gitml-tests\n"
-        "Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = hashlib.sha256(text.encode()).digest()
-        encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        record.append(f"{path},sha256={encoded},{len(text.encode())}")
-    files[f"{dist}/RECORD"] = "\n".join([*record, f"{dist}/RECORD,,"]) + "\n"
-    folder.mkdir(parents=True, exist_ok=True)
-    wheel = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-    return wheel
 
 
 def spec_text(wheels: Path, requirement: str = "tinypkg==1.0", python: str | None = None) -> str:

@@ -1,9 +1,11 @@
-"""How a command is pointed at an environment: its `bin/` first on PATH.
+"""How a command is pointed at an environment, and lent gitml's logging API.
 
-A script in a venv or conda environment still logs with `import gitml`:
-the child's PYTHONPATH gets a folder holding only a link to this gitml
-package (its logging API needs nothing outside the standard library), so the
-environment's own packages stay exactly what its spec installed.
+A venv or conda environment goes first on the command's PATH. Whatever Python
+the command runs (an environment's, the user's own, any manager's), a script in
+it logs with `import gitml`: the child's PYTHONPATH ends with a folder holding
+only a link to this gitml package (its logging API needs nothing outside the
+standard library). It comes after the user's own PYTHONPATH entries, so a gitml
+they put there wins; the environment's packages stay exactly what they were.
 """
 
 import contextlib
@@ -24,38 +26,45 @@ class Activation:
 
     @classmethod
     def local(cls) -> "Activation":
-        return cls("local", os.path.realpath(sys.executable))
+        return cls("local", sys.executable)
 
-    def apply(self, environ: dict[str, str]) -> dict[str, str]:
-        """A copy of `environ` in which `python` (and the env's scripts) come from the env."""
+    def apply(self, environ: dict[str, str], with_gitml: bool = True) -> dict[str, str]:
+        """A copy of `environ` in which `python` (and the env's scripts) come from the env
+        and, `with_gitml`, `import gitml` finds this gitml when nothing else provides it."""
         env = dict(environ)
-        if self.prefix is None:
-            return env
-        env["PATH"] = os.pathsep.join([str(self.prefix / "bin"), environ.get("PATH", "")])
-        env.pop("PYTHONHOME", None)
-        env["CONDA_PREFIX" if self.manager == "conda" else "VIRTUAL_ENV"] = str(self.prefix)
-        shim = str(gitml_import_folder())
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [environ.get("PYTHONPATH"), shim]))
+        if self.prefix is not None:
+            env["PATH"] = os.pathsep.join([str(self.prefix / "bin"), environ.get("PATH", "")])
+            env.pop("PYTHONHOME", None)
+            env["CONDA_PREFIX" if self.manager == "conda" else "VIRTUAL_ENV"] = str(self.prefix)
+        shim = gitml_import_folder() if with_gitml else None
+        if shim is not None:
+            entries = [environ.get("PYTHONPATH"), str(shim)]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, entries))
         return env
 
     @property
     def search_path(self) -> str | None:
         """The PATH the command is looked up on (None: the current one)."""
-        return self.apply(dict(os.environ))["PATH"] if self.prefix else None
+        return self.apply(dict(os.environ), with_gitml=False)["PATH"] if self.prefix else None
 
 
-def gitml_import_folder() -> Path:
-    """A folder whose only entry is a link to this gitml package."""
+def gitml_import_folder() -> Path | None:
+    """A folder whose only entry is a link to this gitml package; None when it cannot
+    be made (a read-only cache): the command then imports whatever gitml it has."""
     from gitml.envs.cache import cache_root
 
     package = Path(__file__).resolve().parent.parent
     key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
     folder = cache_root().parent / "pythonpath" / key
-    if (folder / "gitml").resolve() != package:
+    if (folder / "gitml").resolve() == package:
+        return folder
+    link = folder / f".gitml-{os.getpid()}"
+    try:
         folder.mkdir(parents=True, exist_ok=True)
-        link = folder / f".gitml-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
             link.unlink()
         os.symlink(package, link)
         os.replace(link, folder / "gitml")
+    except OSError:
+        return None
     return folder

@@ -49,19 +49,66 @@ def machine_facts() -> dict:
     }
 
 
-def interpreter_for(command: list[str]) -> str:
-    """The Python interpreter a command will run: its first word if that is a Python."""
-    if command:
-        first = os.path.basename(command[0])
-        if first.startswith("python"):
-            found = shutil.which(command[0])
-            if found:
-                return os.path.realpath(found)
-    return os.path.realpath(sys.executable)
+def interpreter_for(
+    command: list[str], search_path: str | None = None, cwd: "str | os.PathLike | None" = None
+) -> str:
+    """The Python interpreter `command` will run, found as the command will find it.
+
+    A command starting with `python…`, or a script whose `#!` line names a Python, runs
+    that one; any other command (`make`, `bash train.sh`) the `python3` first on its PATH.
+    `search_path` is the command's PATH, `cwd` the folder it starts in.
+
+    Never resolved through symbolic links: a venv's `bin/python` is a link to the base
+    interpreter, and only the link's place makes Python use the venv's packages.
+    """
+    program = _find(command[0], search_path, cwd) if command else None
+    if program and _is_python(program):
+        return program
+    named = _shebang_python(program) if program else None
+    if named:
+        found = _find(named, search_path, cwd)
+        if found:
+            return found
+    return (
+        shutil.which("python3", path=search_path)
+        or shutil.which("python", path=search_path)
+        or sys.executable
+    )
 
 
-def installed_packages(interpreter: str, cache_dir: Path) -> list[str]:
-    """`name==version` for every distribution `interpreter` sees.
+def _find(program: str, search_path: str | None, cwd: "str | os.PathLike | None") -> str | None:
+    """`program` as the command's process finds it: a path (relative to `cwd`) or a name
+    looked up on `search_path`; absolute, its links kept."""
+    if os.sep in program:
+        path = os.path.join(cwd or os.getcwd(), program)
+        return os.path.abspath(path) if os.access(path, os.X_OK) else None
+    found = shutil.which(program, path=search_path)
+    return os.path.abspath(found) if found else None
+
+
+def _is_python(path: str) -> bool:
+    return os.path.basename(path).startswith("python")
+
+
+def _shebang_python(path: str) -> str | None:
+    """The Python a script's `#!` line runs (`/usr/bin/env python3` gives `python3`)."""
+    try:
+        with open(path, "rb") as file:
+            line = file.readline(256)
+    except OSError:
+        return None
+    if not line.startswith(b"#!"):
+        return None
+    words = os.fsdecode(line[2:]).split()
+    if words and os.path.basename(words[0]) == "env":
+        words = [word for word in words[1:] if not word.startswith("-")]
+    return words[0] if words and _is_python(words[0]) else None
+
+
+def installed_packages(
+    interpreter: str, cache_dir: Path, env: dict[str, str] | None = None
+) -> list[str]:
+    """`name==version` for every distribution `interpreter` sees (run with `env`).
 
     Cached until a site-packages folder of that interpreter changes (installing or
     removing a package adds or removes a `.dist-info` folder there).
@@ -73,12 +120,13 @@ def installed_packages(interpreter: str, cache_dir: Path) -> list[str]:
             return cached["packages"]
     except (OSError, ValueError, KeyError):
         pass
-    result = subprocess.run(
-        [interpreter, "-c", _FREEZE_SNIPPET], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        return []
-    found = json.loads(result.stdout)
+    try:
+        result = subprocess.run(
+            [interpreter, "-c", _FREEZE_SNIPPET], capture_output=True, text=True, env=env
+        )
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return []  # not a Python we can ask; the run is recorded without its packages
     entry = {
         "paths": found["paths"],
         "fingerprint": _fingerprint(found["paths"]),

@@ -81,19 +81,22 @@ def execute(
 ) -> CommandResult:
     """Run `command` for the started run, then commit the run. Returns the script's exit code.
 
-    `activation` puts a venv or conda environment first on the command's PATH;
-    `cwd` is the folder it runs in (default: gitml's own).
+    `activation` puts a venv or conda environment first on the command's PATH (default:
+    the current one) and lends the command gitml's logging API; `cwd` is the folder it
+    runs in (default: gitml's own).
     """
+    from gitml.envs.activate import Activation
+
     staging = started.staging
+    activation = activation or Activation.local()
     env = child_environment(started, repo)
     child = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=activation.apply(env) if activation else env,
+        env=activation.apply(env),
         cwd=cwd,
     )
-    interpreter = activation.python if activation and activation.prefix else None
     set_owner(staging, child.pid)
     interrupted = threading.Event()
     previous = _forward_signals(child, interrupted)
@@ -105,7 +108,10 @@ def execute(
         threading.Thread(
             target=_pump, args=(child.stderr, _stream(sys.stderr), staging, capture_lock)
         ),
-        threading.Thread(target=_record_environment, args=(repo, staging, command, interpreter)),
+        threading.Thread(
+            target=_record_environment,
+            args=(staging, command, activation.apply(env, with_gitml=False), cwd),
+        ),
     ]
     for worker in workers:
         worker.daemon = True
@@ -169,10 +175,11 @@ def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
     pipe.close()
 
 
-def _record_environment(
-    repo: Repository, staging, command: list[str], interpreter: str | None = None
-) -> None:
-    packages = installed_packages(interpreter or interpreter_for(command), user_cache_dir())
+def _record_environment(staging, command: list[str], env: dict[str, str], cwd) -> None:
+    """The packages of the Python the command runs, seen as the command sees them (its
+    PATH and variables, without the folder through which gitml lends it the logging API)."""
+    interpreter = interpreter_for(command, env.get("PATH"), cwd)
+    packages = installed_packages(interpreter, user_cache_dir(), env)
     staging.add_env_file("pip-freeze.txt", "".join(p + "\n" for p in packages).encode())
     import gitml.store.objects  # noqa: F401  -- warm the import while the script runs
 
