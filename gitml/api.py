@@ -20,6 +20,7 @@ from pathlib import Path
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.tracking.ids import is_run_id
+from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 
 _runs: "list[ActiveRun]" = []  # active runs, innermost (the one logged to) last
@@ -123,6 +124,7 @@ def start_run(
     """
     if run_name is not None and run_id is None and is_run_id(run_name):
         run_name, run_id = None, run_name  # MLflow's first argument is a run id
+    params, tags = _checked("param", params), _checked("tag", tags)  # before any run starts
     if run_id is not None:
         return _attach(run_id, repo)
     parent = _runs[-1] if _runs else None
@@ -146,6 +148,10 @@ def start_run(
     if tags:
         set_tags(tags)
     return run
+
+
+def _checked(kind: str, pairs: dict | None) -> dict | None:
+    return validate_pairs(kind, pairs) if pairs else pairs
 
 
 def _attach(run_id: str, repo: str | os.PathLike | None) -> ActiveRun:
@@ -230,7 +236,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     chosen = experiment_name or experiment_id
     if not chosen or not isinstance(chosen, str):
         raise InvalidValueError("set_experiment needs an experiment name")
-    _experiment = chosen
+    _experiment = check_experiment(chosen)
     return chosen
 
 

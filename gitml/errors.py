@@ -70,9 +70,9 @@ class RunNotFoundError(GitmlError):
         self.candidates = candidates or []
         if self.candidates:
             listed = shortened(self.candidates, 10, more=" (and {} more)")
-            msg = f"'{ref}' is ambiguous: it matches {listed}; use more characters of the id"
+            msg = f"{ref!r} is ambiguous: it matches {listed}; use more characters of the id"
         else:
-            msg = f"no run matches '{ref}' (see `gitml ls --all` for run ids and names)"
+            msg = f"no run matches {ref!r} (see `gitml ls --all` for run ids and names)"
         super().__init__(msg)
 
 
@@ -116,6 +116,21 @@ class PermissionDeniedError(GitmlError):
 
 class InvalidValueError(GitmlError):
     """A user-supplied value (param, metric, tag, key, option) is malformed."""
+
+
+class CommandStartError(InvalidValueError):
+    """The system refused to start a run's command (its `error`); nothing was recorded."""
+
+    def __init__(self, program: str, error: OSError):
+        self.program = program
+        self.error = error
+        if error.errno == errno.ENOEXEC:
+            reason = "not a program this system can run (a script needs a #! line)"
+        elif isinstance(error, FileNotFoundError):
+            reason = "not found (a missing program, or the interpreter its #! line names)"
+        else:
+            reason = (error.strerror or str(error)).lower()
+        super().__init__(f"{program}: cannot start: {reason}; nothing was recorded")
 
 
 class ArtifactError(GitmlError):

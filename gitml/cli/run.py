@@ -55,7 +55,7 @@ def run(
     """
     from gitml.projects.launch import LaunchRequest, plan_launch
     from gitml.tracking.run import RunOptions, start_run
-    from gitml.tracking.runner import check_artifact_paths, check_command, execute
+    from gitml.tracking.runner import check_artifact_paths, check_command, execute, start_command
 
     repo = obj.repo
     artifact_paths = check_artifact_paths(repo, list(artifacts))
@@ -74,7 +74,7 @@ def run(
     if launch.built:
         click.echo(f"gitml: built environment {launch.activation.prefix}", err=True)
     command = launch.command
-    check_command(command, launch.activation.search_path)
+    check_command(command, launch.activation.search_path, launch.cwd)
     options = RunOptions(
         name=name,
         experiment=experiment,
@@ -87,6 +87,7 @@ def run(
         **launch.env_options(),
     )
     started = start_run(repo, options)
+    child = start_command(repo, started, command, launch.activation, launch.cwd)
     meta = started.staging.meta
     for path in started.snapshot.skipped_large:
         click.echo(
@@ -98,7 +99,7 @@ def run(
             f"gitml: warning: {path} looks like a secret and was left out of the snapshot", err=True
         )
     click.echo(f"gitml: run {meta['name']} ({meta['id']}) started: {shlex.join(command)}", err=True)
-    result = execute(repo, started, command, artifact_paths, launch.activation, launch.cwd)
+    result = execute(repo, started, command, artifact_paths, launch.activation, launch.cwd, child)
     for problem in result.artifact_errors:
         click.echo(f"gitml: error: {problem}", err=True)
     click.echo(

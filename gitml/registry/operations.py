@@ -99,7 +99,7 @@ def find_model(repo: Repository, name: str) -> ModelState:
     model = load_model(repo, name)
     if model is None:
         known = ", ".join(load_registry(repo)) or "none yet"
-        raise RegistryError(f"no model named '{name}' in the registry (models: {known})")
+        raise RegistryError(f"no model named {name!r} in the registry (models: {known})")
     return model
 
 
@@ -205,6 +205,8 @@ def unassign(
     repo = open_repository(repo)
     model = find_model(repo, name)
     held = find_version(model, version)
+    if stage not in model.stages:  # a stage the project no longer allows can still be left
+        check_stage(repo, stage)
     holders = model.stages.get(stage, [])
     if held.version not in holders:
         now = f"{stage} holds {', '.join(holders)}" if holders else f"no version is in {stage}"
@@ -265,7 +267,7 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
         if path and (path in files or any(f.startswith(path + "/") for f in files)):
             return path
         raise RegistryError(
-            f"run {summary.name} has no artifact '{wanted}' ({_listing(files)}); "
+            f"run {summary.name} has no artifact {wanted!r} ({_listing(files)}); "
             "give a path as `gitml show` lists it"
         )
     models = sorted({f.rsplit("/", 1)[0] for f in files if f.endswith("/MLmodel")})
@@ -305,14 +307,14 @@ def _listing(files: list[str]) -> str:
 
 def _check_name(name: str) -> None:
     if not is_valid_name(name):
-        raise InvalidValueError(f"model name '{name}' is not valid: use {NAME_RULE}")
+        raise InvalidValueError(f"model name {name!r} is not valid: use {NAME_RULE}")
 
 
 def _parse_version(text: str) -> str:
     version = normalize_version(text)
     if version is None:
         raise InvalidValueError(
-            f"version '{text}' is not a semantic version: use vMAJOR.MINOR.PATCH, e.g. v1.2.0"
+            f"version {text!r} is not a semantic version: use vMAJOR.MINOR.PATCH, e.g. v1.2.0"
         )
     return version
 

@@ -56,7 +56,7 @@ def split_reference(reference: str) -> tuple[str, str]:
         if sep and name and selector:
             return name, selector
     raise InvalidValueError(
-        f"'{reference}' is not a model reference: use NAME@STAGE, NAME@vX.Y.Z or NAME@latest"
+        f"{reference!r} is not a model reference: use NAME@STAGE, NAME@vX.Y.Z or NAME@latest"
     )
 
 

@@ -36,7 +36,7 @@ def check_stage(repo: Repository, stage: str) -> str:
     allowed = allowed_stages(repo)
     if stage not in allowed:
         raise InvalidValueError(
-            f"unknown stage '{stage}': allowed stages are {', '.join(allowed)} "
+            f"unknown stage {stage!r}: allowed stages are {', '.join(allowed)} "
             f"(set `stages:` in {PROJECT_FILE} to change them)"
         )
     return stage

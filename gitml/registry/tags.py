@@ -48,9 +48,14 @@ TAG_RE = re.compile(
 )
 _SEMVER_PARTS = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(?:-([^+]*))?(?:\+.*)?$")
 
+# A tag's name is a file name under .git/refs/tags (a part of at most 255 bytes): a model
+# or stage name of 10,000 characters would reach the file system and fail there.
+MAX_NAME_LENGTH = 100
+MAX_VERSION_LENGTH = 64
+
 NAME_RULE = (
     "lowercase letters, digits, '-' and '/', starting with a letter and ending "
-    "with a letter or digit, at least 2 characters"
+    f"with a letter or digit, 2 to {MAX_NAME_LENGTH} characters"
 )
 
 
@@ -103,13 +108,14 @@ def parse_tag(name: str) -> TagName | None:
 
 def is_valid_name(name: str) -> bool:
     """True when `name` can name a model or a stage."""
-    return bool(NAME_RE.match(name))
+    return len(name) <= MAX_NAME_LENGTH and bool(NAME_RE.match(name))
 
 
 def normalize_version(text: str) -> str | None:
-    """`v1.2.3` for `v1.2.3` or `1.2.3`; None when it is not a semantic version."""
+    """`v1.2.3` for `v1.2.3` or `1.2.3`; None when it is not a semantic version (or one
+    longer than MAX_VERSION_LENGTH)."""
     version = text if text.startswith("v") else "v" + text
-    return version if VERSION_RE.match(version) else None
+    return version if len(version) <= MAX_VERSION_LENGTH and VERSION_RE.match(version) else None
 
 
 def semver_key(version: str) -> tuple:

@@ -124,7 +124,7 @@ def fetch_registry_tags(
 def remote_registry_tags(repo: Repository, remote: str) -> dict[str, str]:
     """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`
     (the git executable started directly: it only asks)."""
-    listing = ask_remote(repo, ["ls-remote", "--tags", remote], remote)
+    listing = ask_remote(repo, ["ls-remote", "--tags", "--", remote], remote)
     shas: dict[str, str] = {}
     annotated: set[str] = set()
     for line in listing.splitlines():
@@ -145,7 +145,7 @@ def _push(repo: Repository, remote: str, names: list[str], dry_run: bool) -> _Pu
     # --no-verify: the user's pre-push hooks ran for the push that started this one.
     result = run_remote_git(
         repo,
-        ["push", "--porcelain", "--no-verify", *mode, remote, *refspecs],
+        ["push", "--porcelain", "--no-verify", *mode, "--", remote, *refspecs],
         remote,
         check=False,
     )

@@ -206,7 +206,7 @@ def fetch_as_refs(
     """
     wanted = "".join(f"{sha}\n" for sha in dict.fromkeys(refs.values()))
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
-    args += ["--progress" if progress else "--no-progress", "--stdin", remote]
+    args += ["--progress" if progress else "--no-progress", "--stdin", "--", remote]
     run_remote_git(
         repo, args, remote, stdin=wanted.encode(), progress=progress, through_gitpython=False
     )

@@ -7,6 +7,15 @@ from gitml.sharing.refspecs import FETCH_ALL
 from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, read_head
+from gitml.values import check_text
+
+_REMOTE_HINT = "name a remote of `git remote -v`, or give a URL or path"
+
+
+def check_remote(text: str) -> str:
+    """`text` if it can name a remote. A remote reaches git as an argument (after `--`
+    as well): one beginning with '-' is refused, as git refuses such host names."""
+    return check_text("remote", text, _REMOTE_HINT, option_like=True)
 
 
 def remote_config(repo: Repository) -> dict[str, list[str]]:
@@ -33,6 +42,8 @@ def remote_names(config: dict[str, list[str]]) -> set[str]:
 def choose_remote(repo: Repository, wanted: str | None) -> str:
     """`wanted` when given (a remote name, URL or path); else the current branch's
     upstream remote; else `origin`; else a clear error."""
+    if wanted is not None:
+        check_remote(wanted)
     if wanted and _looks_like_location(repo, wanted):
         return wanted
     config = remote_config(repo)
@@ -55,7 +66,9 @@ def choose_remote(repo: Repository, wanted: str | None) -> str:
 
 
 def is_remote(repo: Repository, text: str) -> bool:
-    """Whether `text` names a remote (configured name, URL or path) rather than a run."""
+    """Whether `text` names a remote (configured name, URL or path) rather than a run;
+    text that can name neither (`-x`, a newline) is refused as a remote."""
+    check_remote(text)
     return _looks_like_location(repo, text) or text in remote_names(remote_config(repo))
 
 

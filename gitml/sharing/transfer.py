@@ -90,7 +90,7 @@ class RemoteRun:
 
 def remote_run_shas(repo: Repository, remote: str) -> dict[str, str]:
     """run id → commit sha of every run the remote has: one `git ls-remote`."""
-    listing = ask_remote(repo, ["ls-remote", "--refs", remote, RUNS_PREFIX + "*"], remote)
+    listing = ask_remote(repo, ["ls-remote", "--refs", "--", remote, RUNS_PREFIX + "*"], remote)
     shas = {}
     for line in listing.splitlines():
         sha, _, ref = line.partition("\t")
@@ -211,7 +211,7 @@ def _remote_run_id(repo: Repository, text: str, on_remote: dict[str, str], remot
 
 def _not_on_remote(remote: str, text: str) -> RemoteError:
     return RemoteError(
-        remote, f"remote '{remote}' has no run matching '{text}' (see gitml ls --remote {remote})"
+        remote, f"remote '{remote}' has no run matching {text!r} (see gitml ls --remote {remote})"
     )
 
 
@@ -220,12 +220,12 @@ def _push(repo: Repository, remote: str, refspecs: list[str], progress: Progress
     args = ["push", "--porcelain", "--no-verify", "--atomic"]
     args += ["--progress"] if progress else ["--quiet"]
     result = run_remote_git(
-        repo, [*args, remote, *refspecs], remote, progress=progress, check=False
+        repo, [*args, "--", remote, *refspecs], remote, progress=progress, check=False
     )
     if result.status != 0 and "does not support --atomic" in result.stderr:
         args.remove("--atomic")  # an old server: refs still go over one connection
         result = run_remote_git(
-            repo, [*args, remote, *refspecs], remote, progress=progress, check=False
+            repo, [*args, "--", remote, *refspecs], remote, progress=progress, check=False
         )
     if result.status == 0:
         return
@@ -266,7 +266,7 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
     already here and, with --verbose, names each ref (C locale). None when a run
     differs on the two sides (git refuses to move it, and the atomic fetch takes
     nothing): the listed fetch then takes the rest."""
-    args = [*_fetch_args(remote, progress), "--verbose", ALL_RUNS]
+    args = [*_fetch_args(remote, progress, "--verbose"), ALL_RUNS]
     done = run_remote_git(
         repo, args, remote, progress=progress, check=False, through_gitpython=False
     )
@@ -294,12 +294,12 @@ def _fetch_listed(
     return result
 
 
-def _fetch_args(remote: str, progress: Progress | None) -> list[str]:
+def _fetch_args(remote: str, progress: Progress | None, *options: str) -> list[str]:
     """Atomic (all refs or none), no tags (the registry moves its own), FETCH_HEAD untouched,
     never pruning (with `fetch.prune` set, git would delete the runs not pushed yet)."""
     args = ["fetch", "--atomic", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no"]
-    args.append("--no-prune")
-    return [*args, "--progress" if progress else "--no-progress", remote]
+    args += ["--no-prune", *options]
+    return [*args, "--progress" if progress else "--no-progress", "--", remote]
 
 
 def _remote_selection(on_remote: dict[str, str], texts: list[str], remote: str) -> list[str]:

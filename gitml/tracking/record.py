@@ -8,6 +8,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from gitml.values import check_text, check_utf8
+
 FORMAT_VERSION = 1
 RECORD_DIR = ".gitml"
 STATUSES = ("running", "finished", "failed", "killed")
@@ -185,7 +187,27 @@ def validate_key(kind: str, key: object) -> str:
         raise InvalidValueError(f"{kind} key is longer than {MAX_KEY_LENGTH} characters: {key!r}")
     if _KEY_FORBIDDEN.search(key):
         raise InvalidValueError(f"{kind} key {key!r} contains a control character")
+    check_utf8(f"{kind} key", key)
     return key
+
+
+def validate_value(kind: str, key: str, value: object) -> str:
+    """The text a param or tag value is recorded as; text that is not UTF-8 (bytes from
+    the command line that did not decode) is refused: no record could hold it."""
+    return check_utf8(f"the value of {kind} {key!r}", str(value))
+
+
+def check_experiment(name: str) -> str:
+    """`name` if runs can be filed under it: an experiment shows on a line of `gitml ls`
+    and in a trailer of each run's commit."""
+    return check_text("experiment", name, "use a name on one line, e.g. the branch's")
+
+
+def validate_pairs(kind: str, pairs: dict) -> dict[str, str]:
+    """Every key and value of `pairs` checked, values as the text they are recorded as."""
+    return {
+        validate_key(kind, key): validate_value(kind, key, value) for key, value in pairs.items()
+    }
 
 
 def key_to_filename(key: str) -> str:

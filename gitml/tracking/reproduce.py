@@ -254,11 +254,11 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
     try:
         # the recorded spec and env manager, so the rerun gets the environment it recorded
         env = recorded_environment(repo, run.sha, record, folder)
-        check_command(plan.command, env.activation.search_path)
         _add_worktree(repo, run, worktree)
         inner = open_repository(worktree)
         workdir = worktree / plan.cwd
         workdir.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
+        check_command(plan.command, env.activation.search_path, workdir)
         started = start_run(
             inner,
             RunOptions(

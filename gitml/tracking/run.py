@@ -20,8 +20,9 @@ from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_run_id, is_valid_run_name, new_run_id, new_run_name
-from gitml.tracking.record import FORMAT_VERSION, RunSummary
+from gitml.tracking.record import FORMAT_VERSION, RunSummary, check_experiment, validate_pairs
 from gitml.tracking.staging import Staging, write_json_atomic
+from gitml.values import check_utf8
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 NAME_CLAIMS_DIR = "names"
@@ -69,8 +70,21 @@ def artifact_size_limit(repo: Repository) -> int:
     return limit
 
 
+def check_options(options: RunOptions) -> None:
+    """Refuse, before anything is written, what a run could not record: a refused run
+    leaves no snapshot, no staging folder and no name behind."""
+    if options.experiment is not None:
+        check_experiment(options.experiment)
+    validate_pairs("param", options.params)
+    validate_pairs("tag", options.tags)
+    check_utf8("the note", options.note)
+    for position, word in enumerate(options.command):
+        check_utf8(f"word {position + 1} of the command", word)
+
+
 def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     """Snapshot the work tree and open a staging folder for a new run."""
+    check_options(options)
     run_id = new_run_id()
     name, claim = _choose_name(repo, options.name, options.number_if_taken)
     try:  # the claim on the name lasts until the staging folder shows the name
@@ -207,6 +221,16 @@ def _claim_is_stale(path: Path) -> bool:
         except FileNotFoundError:  # released meanwhile by its owner
             return True
     return not process_alive(pid, start)
+
+
+def discard_run(repo: Repository, staging: Staging) -> None:
+    """Remove a run whose command never started, as if it had never begun: its staging
+    folder (so recovery never finds it) and the ref keeping its snapshot."""
+    import shutil
+
+    staging.close()
+    shutil.rmtree(staging.path, ignore_errors=True)
+    remove_ref(repo, snapshot_ref(staging.meta["id"]))
 
 
 def set_owner(staging: Staging, pid: int, role: str = "child") -> None:

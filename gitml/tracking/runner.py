@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitml.errors import GitmlError, InvalidValueError
+from gitml.errors import CommandStartError, GitmlError, InvalidValueError
 from gitml.store.repository import Repository
 from gitml.tracking.artifacts import check_source, store_folder
 from gitml.tracking.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.tracking.record import RunSummary
-from gitml.tracking.run import StartedRun, finish_run, set_owner
+from gitml.tracking.run import StartedRun, discard_run, finish_run, set_owner
 
 if TYPE_CHECKING:
     from gitml.envs.activate import Activation
@@ -33,14 +33,73 @@ class CommandResult:
     artifact_errors: list[str] = field(default_factory=list)
 
 
-def check_command(command: list[str], search_path: str | None = None) -> None:
-    """Refuse, before anything is written, a command that cannot start."""
+def check_command(
+    command: list[str], search_path: str | None = None, cwd: Path | None = None
+) -> None:
+    """Refuse, before anything is written, a command that cannot start: not found, or a
+    script whose `#!` line names an interpreter that is not there. `cwd` is the folder
+    it will run in (where `./script` is)."""
     if not command:
         raise InvalidValueError(
             "no command given: put it after `--`, e.g. gitml run -- python train.py"
         )
-    if shutil.which(command[0], path=search_path) is None:
+    program = command[0]
+    if os.sep in program and cwd is not None:
+        program = os.path.join(cwd, program)
+    found = shutil.which(program, path=search_path)
+    if found is None:
         raise InvalidValueError(f"command not found: {command[0]} (check the spelling and PATH)")
+    _check_interpreter(command[0], Path(found), cwd)
+
+
+def _check_interpreter(shown: str, program: Path, cwd: Path | None) -> None:
+    """The kernel runs a script through the interpreter its `#!` line names, and
+    refuses to start it when that interpreter does not exist."""
+    try:
+        with open(program, "rb") as file:
+            first = file.readline(256)
+    except OSError:
+        return  # not readable: starting it will say why
+    if not first.startswith(b"#!"):
+        return
+    words = first[2:].split()
+    if not words:
+        raise InvalidValueError(f"{shown}: its #! line names no interpreter")
+    interpreter = os.fsdecode(words[0])
+    path = Path(cwd or ".", interpreter)
+    if not path.is_file():
+        raise InvalidValueError(f"{shown}: interpreter {interpreter} not found")
+    if not os.access(path, os.X_OK):
+        raise InvalidValueError(f"{shown}: interpreter {interpreter} is not executable")
+
+
+def start_command(
+    repo: Repository,
+    started: StartedRun,
+    command: list[str],
+    activation: "Activation | None" = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """Start the run's command, its output piped to gitml. When the system refuses to
+    start it (not a program it can run: ENOEXEC; no permission), the run is discarded,
+    as if it had never begun, and CommandStartError says why."""
+    from gitml.envs.activate import Activation
+
+    activation = activation or Activation.local()
+    env = child_environment(started, repo)
+    try:
+        child = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=activation.apply(env),
+            cwd=cwd,
+        )
+    except OSError as error:
+        discard_run(repo, started.staging)
+        raise CommandStartError(command[0], error) from None
+    set_owner(started.staging, child.pid)
+    return child
 
 
 def check_artifact_paths(repo: Repository, paths: list[str]) -> list[Path]:
@@ -78,26 +137,22 @@ def execute(
     artifacts: list[Path],
     activation: "Activation | None" = None,
     cwd: Path | None = None,
+    child: subprocess.Popen | None = None,
 ) -> CommandResult:
     """Run `command` for the started run, then commit the run. Returns the script's exit code.
 
     `activation` puts a venv or conda environment first on the command's PATH (default:
     the current one) and lends the command gitml's logging API; `cwd` is the folder it
-    runs in (default: gitml's own).
+    runs in (default: gitml's own); `child` is the command already started by
+    `start_command`, if it was.
     """
     from gitml.envs.activate import Activation
 
     staging = started.staging
     activation = activation or Activation.local()
     env = child_environment(started, repo)
-    child = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=activation.apply(env),
-        cwd=cwd,
-    )
-    set_owner(staging, child.pid)
+    if child is None:
+        child = start_command(repo, started, command, activation, cwd)
     interrupted = threading.Event()
     previous = _forward_signals(child, interrupted)
     capture_lock = threading.Lock()

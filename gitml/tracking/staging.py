@@ -36,6 +36,7 @@ from gitml.tracking.record import (
     key_to_filename,
     summarize_metric,
     validate_key,
+    validate_value,
 )
 
 RUNS_DIR = "runs"
@@ -142,10 +143,14 @@ class Staging:
     # writing
 
     def log_param(self, key: str, value: object) -> None:
-        self._append_json("params.jsonl", [validate_key("param", key), str(value)])
+        self._append_json(
+            "params.jsonl", [validate_key("param", key), validate_value("param", key, value)]
+        )
 
     def set_tag(self, key: str, value: object) -> None:
-        self._append_json("tags.jsonl", [validate_key("tag", key), str(value)])
+        self._append_json(
+            "tags.jsonl", [validate_key("tag", key), validate_value("tag", key, value)]
+        )
 
     def log_metric(
         self, key: str, value: object, step: int | None = None, timestamp: int | None = None

@@ -1,0 +1,286 @@
+"""Values typed on the command line (or passed to the Python API) are hostile: none
+reaches git as an option, none that gitml refuses leaves a run or a file behind, and
+every refusal is one line on stderr."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gitml.cli.main import cli
+from tests.sharing_helpers import bare_remote
+from tests.utils import git, gitml, write
+
+SETUP = """
+import gitml
+from gitml import registry
+for name in ("alpha", "beta"):
+    with gitml.start_run(name=name):
+        gitml.log_metric("acc", 0.5)
+        gitml.log_artifact("model.txt")
+registry.register(".", "clf", "alpha")
+"""
+
+
+@pytest.fixture
+def shared(repo_with_commit, tmp_path) -> Path:
+    """A repository with runs alpha and beta, model clf v0.0.1 (alpha) and an origin."""
+    write(repo_with_commit / "model.txt", "weights\n")
+    subprocess.run([sys.executable, "-c", SETUP], cwd=repo_with_commit, check=True)
+    remote = bare_remote(tmp_path)
+    git(repo_with_commit, "remote", "add", "origin", remote.as_uri())
+    return repo_with_commit
+
+
+def invoke(repo: Path, *args: str):
+    """`gitml -C REPO ARGS` in this process (real git underneath): the result, stderr apart."""
+    return CliRunner().invoke(cli, ["-C", str(repo), *args])
+
+
+def assert_one_error_line(result, *expected: str) -> None:
+    assert result.exit_code not in (0, None), result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gitml: error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+# 1. no value reaches git as an option
+
+
+def option_values(marker: Path) -> list[str]:
+    """Values that run `touch MARKER` (or write it) if git reads them as options or URLs."""
+    return [
+        f"--upload-pack=touch {marker}",
+        f"--receive-pack=touch {marker}",
+        f"-c core.sshCommand=touch {marker}",
+        f"--output={marker}",
+        f"ext::sh -c touch% {marker}",
+        f"ssh://-oProxyCommand=touch% {marker}/x",
+    ]
+
+
+REMOTE_COMMANDS = [
+    ("fetch", "--", "VALUE"),
+    ("pull", "--", "VALUE"),
+    ("push", "--", "VALUE"),
+    ("push", "--delete", "--", "VALUE", "alpha"),
+    ("ls", "--remote", "VALUE"),
+]
+
+
+@pytest.mark.parametrize("command", REMOTE_COMMANDS, ids=" ".join)
+def test_a_remote_never_reaches_git_as_an_option(shared, tmp_path, command):
+    marker = tmp_path / "pwned"
+    for value in option_values(marker):
+        args = [value if word == "VALUE" else word for word in command]
+        result = gitml(shared, *args, check=False)
+        assert not marker.exists(), f"gitml {' '.join(args)} ran the command"
+        assert result.returncode == 1, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("value", ["--upload-pack=touch x", "-x", "a\nb", "tab\there", ""])
+def test_a_remote_that_cannot_be_one_is_refused_in_one_line(shared, value):
+    result = invoke(shared, "fetch", "--", value)
+    assert_one_error_line(result, f"remote {value!r} is not valid")
+
+
+def test_a_remote_beginning_with_a_dash_names_the_reason(shared):
+    result = invoke(shared, "ls", "--remote", "--upload-pack=touch x")
+    assert_one_error_line(result, "begins with '-', so git would read it as an option")
+
+
+# Every command that takes a run, a ref, a path, a model, a stage or an experiment.
+VALUE_COMMANDS = [
+    ("remote", "setup", "--", "VALUE"),
+    ("push", "origin", "--", "VALUE"),
+    ("fetch", "origin", "--", "VALUE"),
+    ("show", "--", "VALUE"),
+    ("diff", "--", "VALUE"),
+    ("diff", "alpha", "--", "VALUE"),
+    ("compare", "alpha", "--", "VALUE"),
+    ("metrics", "--", "VALUE"),
+    ("metrics", "alpha", "--", "VALUE"),
+    ("plot", "acc", "--", "VALUE"),
+    ("checkout", "--", "VALUE"),
+    ("branch", "alpha", "--", "VALUE"),
+    ("branch", "--", "VALUE", "newbranch"),
+    ("rerun", "--", "VALUE"),
+    ("rm", "--", "VALUE"),
+    ("ls", "-e", "VALUE"),
+    ("ls", "-f", "VALUE"),
+    ("gc", "-n", "-e", "VALUE"),
+    ("push", "-n", "-e", "VALUE"),
+    ("model", "register", "--", "VALUE", "beta"),
+    ("model", "register", "clf", "--", "VALUE"),
+    ("model", "register", "clf", "beta", "--version", "VALUE"),
+    ("model", "register", "clf", "beta", "--path", "VALUE"),
+    ("model", "promote", "clf", "v0.0.1", "--", "VALUE"),
+    ("model", "promote", "--", "VALUE", "v0.0.1", "production"),
+    ("model", "promote", "clf", "--", "VALUE", "production"),
+    ("model", "unassign", "clf", "v0.0.1", "--", "VALUE"),
+    ("model", "deregister", "clf", "--", "VALUE"),
+    ("model", "deprecate", "--", "VALUE"),
+    ("model", "history", "--", "VALUE"),
+    ("model", "which", "--", "VALUE"),
+    ("model", "get", "--", "VALUE"),
+    ("tag", "clf", "v0.0.1", "--", "VALUE"),
+    ("predict", "-i", "in.csv", "--", "VALUE"),
+    ("run", "--name", "VALUE", "--", "true"),
+    ("run", "--experiment", "VALUE", "--", "true"),
+    ("run", "-e", "VALUE"),
+    ("run", "--tag", "VALUE=1", "--", "true"),
+    ("run", "-P", "VALUE=1", "--", "true"),
+]
+
+
+def test_no_command_passes_a_value_to_git_as_an_option(shared, tmp_path):
+    """Each command, each value: the marker is never made, and a refusal is one line
+    (a newline in the value too)."""
+    marker = tmp_path / "pwned"
+    problems = []
+    for command in VALUE_COMMANDS:
+        # A filter is an expression, not a name: a newline in one is shown escaped.
+        newline = [] if command[:2] == ("ls", "-f") else ["a\nb"]
+        for value in [*option_values(marker), *newline]:
+            args = [word.replace("VALUE", value) for word in command]
+            result = invoke(shared, *args)
+            lines = result.stderr.splitlines()
+            if marker.exists():
+                problems.append(f"gitml {args}: ran the command")
+                marker.unlink()
+            elif result.exit_code != 0 and (
+                len(lines) != 1 or not lines[0].startswith("gitml: error: ")
+            ):
+                problems.append(f"gitml {args}: {result.stderr!r}")
+    assert not problems, "\n".join(problems)
+
+
+# 2. a refused run leaves nothing behind
+
+
+def assert_nothing_recorded(repo: Path) -> None:
+    """No staging folder, no run or snapshot ref, no name claim; and the next command
+    recovers no run (a run that never started is not a killed run)."""
+    state = repo / ".git" / "gitml"
+    for folder in ("runs", "names", "recovering"):
+        assert not list((state / folder).glob("*")) if (state / folder).exists() else True
+    assert git(repo, "for-each-ref", "refs/gitml", "refs/gitml-snapshots") == ""
+    after = gitml(repo, "ls", "--all", "--json")
+    assert (after.stdout, after.stderr) == ("[]\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-P", "a\x01b=1"], "param key 'a\\x01b' contains a control character"),
+        (["-P", "k" * 251 + "=1"], "param key is longer than 250 characters"),
+        (["--tag", "t\x1b[31m=1"], "tag key 't\\x1b[31m' contains a control character"),
+        (["--tag", "t" * 251 + "=1"], "tag key is longer than 250 characters"),
+        (["-P", "lr=0.\udcff"], "the value of param 'lr' is not valid UTF-8 text"),
+        (["-P", "\udcff=1"], "param key is not valid UTF-8 text"),
+        (["--tag", "note=\udcff"], "the value of tag 'note' is not valid UTF-8 text"),
+        (["-m", "caf\udce9"], "the note is not valid UTF-8 text"),
+        (["--experiment", ""], "experiment '' is not valid: it is empty"),
+        (["--experiment", "a\nb"], "experiment 'a\\nb' is not valid: it contains a control"),
+        (["--experiment", "\x1b[2J"], "experiment '\\x1b[2J' is not valid"),
+    ],
+    ids=repr,
+)
+def test_a_refused_value_records_no_run(repo_with_commit, args, expected):
+    result = gitml(repo_with_commit, "run", *args, "--", "true", check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"gitml: error: {result.stderr[14:].rstrip()}"]
+    assert expected in result.stderr
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_a_command_word_that_is_not_utf8_records_no_run(repo_with_commit):
+    result = gitml(repo_with_commit, "run", "--", "echo", "caf\udce9", check=False)
+    assert result.stderr == (
+        "gitml: error: word 2 of the command is not valid UTF-8 text: 'caf\\udce9' "
+        "(gitml records text as UTF-8)\n"
+    )
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_a_script_whose_interpreter_is_missing_records_no_run(repo_with_commit):
+    script = write(repo_with_commit / "s.sh", "#!/nonexistent/interp\necho hi\n")
+    script.chmod(0o755)
+    result = gitml(repo_with_commit, "run", "--", "./s.sh", check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "gitml: error: ./s.sh: interpreter /nonexistent/interp not found\n"
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_a_file_the_system_cannot_execute_records_no_run(repo_with_commit):
+    program = repo_with_commit / "random.bin"
+    program.write_bytes(bytes(range(7, 250)) * 4)  # no #! line, no known binary format
+    program.chmod(0o755)
+    result = gitml(repo_with_commit, "run", "--", "./random.bin", check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "gitml: error: ./random.bin: cannot start: not a program this system can run "
+        "(a script needs a #! line); nothing was recorded\n"
+    )
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_a_script_run_from_a_subfolder_is_found_there(repo_with_commit, tmp_path):
+    """`gitml -C sub run -- ./t.sh` runs sub/t.sh, as `git -C` would find it."""
+    write(repo_with_commit / "sub" / "t.sh", "#!/bin/sh\necho ran in sub\n").chmod(0o755)
+    result = gitml(tmp_path, "-C", str(repo_with_commit / "sub"), "run", "--", "./t.sh")
+    assert result.stdout == "ran in sub\n"
+
+
+API_START = """
+import gitml
+try:
+    gitml.start_run(name="api", params=PARAMS, tags=TAGS)
+except gitml.errors.InvalidValueError as error:
+    print(error)
+print(gitml.active_run())
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "tags", "expected"),
+    [
+        ({"a\nb": 1}, {}, "param key 'a\\nb' contains a control character"),
+        ({"lr": "\udcff"}, {}, "the value of param 'lr' is not valid UTF-8 text"),
+        ({}, {"x" * 300: 1}, "tag key is longer than 250 characters"),
+    ],
+    ids=repr,
+)
+def test_start_run_refuses_bad_params_before_a_run_starts(repo_with_commit, params, tags, expected):
+    code = API_START.replace("PARAMS", repr(params)).replace("TAGS", repr(tags))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_with_commit, capture_output=True, text=True
+    )
+    assert result.stdout.splitlines()[1:] == ["None"], result.stdout + result.stderr
+    assert expected in result.stdout
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_log_param_refuses_text_that_is_not_utf8_with_a_gitml_error(repo_with_commit):
+    code = (
+        "import gitml\n"
+        "with gitml.start_run(name='api'):\n"
+        "    try:\n"
+        "        gitml.log_param('k', '\\udcff')\n"
+        "    except gitml.errors.InvalidValueError as error:\n"
+        "        print(error)\n"
+        "    gitml.log_param('k', 'kept')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_with_commit, capture_output=True, text=True
+    )
+    assert result.stdout == (
+        "the value of param 'k' is not valid UTF-8 text: '\\udcff' (gitml records text as UTF-8)\n"
+    ), result.stderr
+    shown = json.loads(gitml(repo_with_commit, "show", "api", "--json").stdout)
+    assert shown["params"] == {"k": "kept"}
