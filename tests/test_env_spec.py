@@ -7,8 +7,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitml.envs.pythons import find_python, version_matches
+from gitml.envs.pythons import find_python
 from gitml.envs.spec import export_current, read_spec
+from gitml.envs.versions import python_matches
 from gitml.errors import EnvironmentBuildError, ProjectFileError
 from tests.utils import write
 
@@ -107,12 +108,27 @@ def test_malformed_spec_yaml_names_the_line(tmp_path):
         (">=3.9", (3, 11, 7), True),
         (">=3.9,<3.11", (3, 11, 7), False),
         ("<3.12", (3, 11, 7), True),
-        ("!=3.11", (3, 11, 7), False),
+        # PEP 440, as pip reads them: 3.11 is 3.11.0 outside conda's bare form
+        (">3.11", (3, 11, 5), True),
+        ("<=3.11", (3, 11, 5), False),
+        ("!=3.11", (3, 11, 4), True),
+        ("!=3.11.*", (3, 11, 4), False),
+        ("3.11.*", (3, 11, 4), True),
+        ("~=3.9", (3, 12, 1), True),
+        ("~=3.9.1", (3, 10, 0), False),
+        (">=3.8,<3.10", (3, 9, 18), True),
+        ("3.8", (3, 8, 18), True),  # MLflow's python_env.yaml: python: "3.8"
+        ("3.8", (3, 10, 0), False),
         (None, (3, 6, 0), True),
     ],
 )
 def test_python_version_constraints(constraint, version, expected):
-    assert version_matches(constraint, version) is expected
+    assert python_matches(constraint, version) is expected
+
+
+def test_a_python_constraint_pip_cannot_read_is_a_clear_error():
+    with pytest.raises(EnvironmentBuildError, match="python version '>>3' is not understood"):
+        python_matches(">>3", (3, 11, 0))
 
 
 def test_the_running_interpreter_satisfies_its_own_version():

@@ -317,14 +317,9 @@ def _text(data: bytes | None) -> str:
 
 def _packages(freeze: str) -> dict[str, str]:
     """`name==version` lines to {normalized name: version}."""
-    found = {}
-    for line in freeze.splitlines():
-        name, sep, version = line.strip().partition("==")
-        if sep:
-            found[name.lower().replace("_", "-")] = version
-        elif line.strip() and not line.startswith("#"):
-            found[line.strip()] = ""
-    return found
+    from gitml.envs.versions import freeze_versions
+
+    return freeze_versions(freeze.splitlines())
 
 
 def artifact_changes(a: list[dict], b: list[dict]) -> list[ArtifactChange]:

@@ -13,10 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml.envs.versions import python_matches
 from gitml.errors import EnvironmentBuildError
 
 _MINORS = [(3, minor) for minor in range(15, 5, -1)]
-_CLAUSE = re.compile(r"^(==|!=|>=|<=|>|<|~=)?\s*(\d+(?:\.\d+)*)(\.\*)?$")
 
 
 @dataclass(frozen=True)
@@ -30,32 +30,6 @@ class Interpreter:
         return ".".join(map(str, self.version))
 
 
-def version_matches(constraint: str | None, version: tuple[int, ...]) -> bool:
-    """`3.11` matches any 3.11.x; clauses like `>=3.9,<3.13` are compared in order."""
-    if not constraint:
-        return True
-    return all(_clause_matches(clause.strip(), version) for clause in constraint.split(","))
-
-
-def _clause_matches(clause: str, version: tuple[int, ...]) -> bool:
-    match = _CLAUSE.match(clause)
-    if not match:
-        raise EnvironmentBuildError(f"python version {clause!r} is not understood")
-    op, text, _ = match.groups()
-    wanted = tuple(int(part) for part in text.split("."))
-    head = tuple(version[: len(wanted)])
-    if op in (None, "=="):
-        return head == wanted
-    if op == "!=":
-        return head != wanted
-    if op == "~=":
-        return version[: len(wanted)] >= wanted and head[:-1] == wanted[:-1]
-    padded = tuple(version[: len(wanted)])
-    return {">=": padded >= wanted, "<=": padded <= wanted, ">": padded > wanted}.get(
-        op, padded < wanted
-    )
-
-
 def find_python(constraint: str | None, spec_name: str) -> Interpreter:
     """An interpreter for `constraint`; a clear error naming the version when none exists.
 
@@ -65,7 +39,7 @@ def find_python(constraint: str | None, spec_name: str) -> Interpreter:
     candidates = _candidates(constraint)
     for path in candidates:
         version = interpreter_version(path)
-        if version and version_matches(constraint, version):
+        if version and python_matches(constraint, version):
             return Interpreter(path, version)
     loose = _minor_of(constraint)
     if loose:

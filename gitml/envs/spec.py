@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from gitml.envs.versions import canonical_name
 from gitml.errors import ProjectFileError
 
 # Conda package name → PyPI name, for the names that differ.
@@ -125,7 +126,7 @@ def _conda_env(path: Path, data: dict) -> EnvSpec:
         elif isinstance(item, str | int | float):
             text = str(item).strip()
             name, rest = _split_dep(path, text)
-            if name.lower() == "python":
+            if canonical_name(name) == "python":
                 python = _python_constraint(rest) or None
             else:
                 conda.append(text)
@@ -156,7 +157,8 @@ def _finish(spec: EnvSpec) -> EnvSpec:
     skipped = tuple(
         d
         for d in spec.conda_dependencies
-        if _pip_name(d) is None and _CONDA_DEP.match(d)["name"].lower() not in ("pip", "python")
+        if _pip_name(d) is None
+        and canonical_name(_CONDA_DEP.match(d)["name"]) not in ("pip", "python")
     )
     return replace(spec, hash=digest, skipped_for_pip=skipped)
 
@@ -190,10 +192,11 @@ def _python_constraint(rest: str) -> str:
 
 def _pip_name(dep: str) -> str | None:
     match = _CONDA_DEP.match(dep)
-    name = match["name"].lower() if match else dep
-    if name in CONDA_ONLY:
+    name = canonical_name(match["name"]) if match else dep
+    if name in map(canonical_name, CONDA_ONLY):
         return None
-    return CONDA_TO_PIP.get(name, name)
+    pip_names = {canonical_name(conda): pip for conda, pip in CONDA_TO_PIP.items()}
+    return pip_names.get(name, name)
 
 
 def _conda_deps_for_pip(deps) -> list[str]:
@@ -234,9 +237,9 @@ def export_current(name: str) -> str:
     packages = {}
     for dist in metadata.distributions():
         package = dist.metadata["Name"]
-        if not package or package.lower() in ("pip",) or _is_editable(dist):
+        if not package or canonical_name(package) == "pip" or _is_editable(dist):
             continue
-        packages.setdefault(package.lower(), f"{package}=={dist.version}")
+        packages.setdefault(canonical_name(package), f"{package}=={dist.version}")
     data = {
         "name": name,
         "channels": ["conda-forge"],

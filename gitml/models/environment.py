@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from gitml.envs.versions import canonical_name, parse_requirement
 from gitml.models.flavors.common import installed_version
 from gitml.models.mlmodel import CONDA_FILE
 
@@ -31,19 +32,18 @@ def serving_spec_text(conda_text: str, where: str) -> str:
     if pip_entry is None:
         pip_entry = {"pip": []}
         dependencies.append(pip_entry)
-    present = {_name(line) for line in pip_entry["pip"]}
+    present = {_name(str(line)) for line in pip_entry["pip"]}
     for package in SERVER_PACKAGES:
         version = installed_version(package)
-        if package.lower() not in present and version is not None:
+        if canonical_name(package) not in present and version is not None:
             pip_entry["pip"].append(f"{package}=={version}")
     spec["dependencies"] = dependencies
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def _name(line: str) -> str:
-    import re
-
-    return re.split(r"[=<>!~\[; ]", str(line).strip(), maxsplit=1)[0].lower()
+def _name(line: str) -> str | None:
+    requirement = parse_requirement(line)
+    return canonical_name(requirement.name) if requirement else None
 
 
 def serve_in_venv(

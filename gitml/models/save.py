@@ -182,27 +182,28 @@ def _write_example(example, path: Path) -> None:
 
 def pinned_requirements(packages: list[str], extra: list[str]) -> list[str]:
     """`name==version` of each installed package, then the caller's own lines."""
+    from gitml.envs.versions import canonical_name, parse_requirement
+
     lines: dict[str, str] = {}
     for line in [*packages, *extra]:
-        name = _requirement_name(line)
-        if line.strip() != name:  # the caller gave a version or a marker: keep it
-            lines[name.lower()] = line.strip()
+        if line.strip().startswith("-"):  # a pip option (--extra-index-url, -r file): kept
+            lines[line.strip()] = line.strip()
             continue
-        version = installed_version(name)
+        requirement = parse_requirement(line)
+        if requirement is None:
+            raise ModelError(
+                f"requirement {line!r} is not one pip reads (name, extras, version, marker)"
+            )
+        key = canonical_name(requirement.name)
+        if str(requirement) != requirement.name:  # a version, extras, marker or URL: kept
+            lines[key] = line.strip()
+            continue
+        version = installed_version(requirement.name)
         if version is not None:
-            lines[name.lower()] = f"{name}=={version}"
+            lines[key] = f"{requirement.name}=={version}"
         elif line in extra:
-            lines[name.lower()] = name
+            lines[key] = requirement.name
     return list(lines.values())
-
-
-def _requirement_name(line: str) -> str:
-    import re
-
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
-    if not match:
-        raise ModelError(f"requirement {line!r} does not start with a package name")
-    return match.group(1)
 
 
 def conda_yaml(python_version: str, requirements: list[str]) -> str:

@@ -5,6 +5,7 @@ here), so it reads package metadata directly and caches the answer per
 interpreter until one of its site-packages folders changes.
 """
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -16,16 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Run by the command's interpreter, whichever Python it is: names in the order Python
+# finds them (the first of two copies is the one imported).
 _FREEZE_SNIPPET = r"""
-import importlib.metadata as m, json, site, sys
-dists = {}
-for d in m.distributions():
-    name = d.metadata["Name"]
-    if name and name.lower() not in dists:
-        dists[name.lower()] = f"{name}=={d.version}"
+import importlib.metadata as m, json, sys
+dists = [[d.metadata["Name"], d.version] for d in m.distributions() if d.metadata["Name"]]
 paths = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-print(json.dumps({"python": sys.executable, "paths": paths,
-                  "packages": sorted(dists.values(), key=str.lower)}))
+print(json.dumps({"python": sys.executable, "paths": paths, "dists": dists}))
 """
 
 
@@ -130,13 +128,24 @@ def installed_packages(
     entry = {
         "paths": found["paths"],
         "fingerprint": _fingerprint(found["paths"]),
-        "packages": found["packages"],
+        "packages": _freeze_lines(found["dists"]),
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(entry))
-    os.replace(tmp, cache_file)
-    return found["packages"]
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, cache_file)
+    return entry["packages"]
+
+
+def _freeze_lines(dists: list[list[str]]) -> list[str]:
+    """`name==version` once per distribution name (the first found), sorted by name."""
+    from gitml.envs.versions import canonical_name
+
+    first: dict[str, str] = {}
+    for name, version in dists:
+        first.setdefault(canonical_name(name), f"{name}=={version}")
+    return sorted(first.values(), key=str.lower)
 
 
 def _fingerprint(paths: list[str]) -> list:
