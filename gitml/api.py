@@ -317,18 +317,33 @@ def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None
     """Store every file under a folder in the run, keeping relative paths.
 
     `.git` entries are left out; a symbolic link that leads out of both the folder and
-    the repository is stored as a link (see `gitml.tracking.artifacts`)."""
+    the repository is stored as a link (see `gitml.tracking.artifacts`). Files named
+    like secrets are left out with a `SecretLeftOutWarning`; a file over the size limit
+    refuses the whole folder (`ArtifactError`, nothing stored)."""
+    from gitml.errors import ArtifactError
     from gitml.tracking.artifacts import check_source, store_folder
 
+    if not os.fspath(local_dir).strip():
+        raise ArtifactError("artifact folder '' names nothing; give a folder ('.' for this one)")
     folder = Path(local_dir)
     if not folder.is_dir():
-        from gitml.errors import ArtifactError
-
         raise ArtifactError(f"artifact folder {str(local_dir)!r} is not a folder")
     run = _run()
     resolved = check_source(folder, str(local_dir), _git_dirs(run), None)
     root = _run_repository(run).work_tree.resolve()
-    store_folder(run.staging, resolved, artifact_path, [root, resolved])
+    left_out = store_folder(run.staging, resolved, artifact_path, [root, resolved], str(local_dir))
+    if left_out:
+        import warnings
+
+        from gitml.errors import SecretLeftOutWarning
+
+        for name in left_out:
+            warnings.warn(
+                f"{name} looks like a secret and was left out of artifact {str(local_dir)!r}; "
+                f"{run.staging.secrets.how_to_allow(name)}",
+                SecretLeftOutWarning,
+                stacklevel=2,
+            )
 
 
 def log_text(text: str, artifact_file: str) -> None:

@@ -258,15 +258,33 @@ class UnknownKeyError(GitmlError):
         super().__init__(f"cannot {purpose} {key!r}: {reason} (known keys: {listed or 'none'})")
 
 
+class SecretLeftOutWarning(UserWarning):
+    """A file named like a secret was left out of a folder artifact."""
+
+
 class CheckoutConflictError(GitmlError):
-    """Restoring a run's code would overwrite uncommitted changes."""
+    """Restoring a run's code would replace files no commit holds."""
 
     def __init__(self, paths: list[str]):
         self.paths = paths
         shown = shortened(paths, 10)
         super().__init__(
-            f"restoring the run would overwrite uncommitted changes in {shown}; commit them, "
-            "or use --force (gitml saves them first and tells you how to get them back)"
+            f"restoring the run would overwrite or remove files no commit holds: {shown}; "
+            "commit them or move them away, or use --force (gitml saves them first, in a "
+            "backup that never leaves this repository, and tells you how to get them back)"
+        )
+
+
+class NestedRepositoryError(GitmlError):
+    """Restoring a run's code would remove a folder holding another git repository."""
+
+    def __init__(self, folder: str, repository: str):
+        self.folder = folder
+        self.repository = repository
+        super().__init__(
+            f"restoring the run would remove the folder {folder}, which holds the git "
+            f"repository {repository}; move it out of the way first (gitml never removes "
+            "a repository, even with --force)"
         )
 
 

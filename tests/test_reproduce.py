@@ -61,24 +61,25 @@ def test_checkout_refuses_to_overwrite_uncommitted_work(recorded):
     result = gitml(recorded, "checkout", "orig", check=False)
     assert result.returncode == 1
     assert result.stderr == (
-        "gitml: error: restoring the run would overwrite uncommitted changes in src/model.py; "
-        "commit them, or use --force (gitml saves them first and tells you how to get them "
-        "back)\n"
+        "gitml: error: restoring the run would overwrite or remove files no commit holds: "
+        "src/model.py; commit them or move them away, or use --force (gitml saves them first, "
+        "in a backup that never leaves this repository, and tells you how to get them back)\n"
     )
     assert user_state(recorded) == before
-    assert git(recorded, "for-each-ref", "refs/gitml/backups") == ""
+    assert git(recorded, "for-each-ref", "refs/gitml-backups") == ""
 
 
 def test_checkout_force_saves_the_overwritten_work_first(recorded):
     write(recorded / "src" / "model.py", "WEIGHT = 99\n")
     write(recorded / "notes.txt", "keep me\n")
     result = gitml(recorded, "checkout", "--force", "orig")
-    backups = git(recorded, "for-each-ref", "--format=%(refname)", "refs/gitml/backups").split()
+    backups = git(recorded, "for-each-ref", "--format=%(refname)", "refs/gitml-backups").split()
     assert len(backups) == 1
     ref = backups[0]
     assert result.stderr == (
-        f"gitml: your uncommitted changes were saved as {ref}; get them back with: "
-        f"git restore --source={ref} --worktree -- .\n"
+        f"gitml: the work tree, with what the checkout replaced (src/model.py), was saved as "
+        f"{ref} (kept in this repository only); get them back with: "
+        f"git restore --source={ref} --worktree -- :/\n"
     )
     assert (recorded / "src" / "model.py").read_text() == "WEIGHT = 2\n"
     assert (recorded / "notes.txt").read_text() == "keep me\n"  # untracked, not in the run

@@ -469,7 +469,7 @@ def test_secret_looking_untracked_files_are_never_snapshotted(repo_with_commit):
     repo = repo_with_commit
     for path in SECRETS:
         write(repo / path, "TOKEN=hunter2-secret-value\n")
-    write(repo / "tracked.env", "fine\n")
+    write(repo / "env.py", "fine\n")  # (a file named *.env is a secret)
     write(repo / "keys.py", "not a secret by name\n")
     write(repo / "committed" / ".env", "the user tracks this one\n")
     git(repo, "add", "committed/.env")
@@ -480,7 +480,7 @@ def test_secret_looking_untracked_files_are_never_snapshotted(repo_with_commit):
     for path in SECRETS:
         assert path not in files, path
         assert path in result.stderr
-    assert {"tracked.env", "keys.py", "committed/.env"} <= files
+    assert {"env.py", "keys.py", "committed/.env"} <= files
     assert sorted(record(repo, run)["skipped"]["secret"]) == sorted(SECRETS)
     assert git(repo, "grep", "-a", "-c", "hunter2", run["commit"], check=False) == ""
     shown = cli(repo, "show", run["id"]).stdout

@@ -11,24 +11,30 @@ from gitml.cli.options import json_option, parse_pairs
 @click.option(
     "--force",
     is_flag=True,
-    help="Overwrite uncommitted changes (they are saved under refs/gitml/backups/ first).",
+    help="Replace files no commit holds (they are saved first, under refs/gitml-backups/).",
 )
 @click.pass_obj
 def checkout(obj, run, force) -> None:
     """Restore RUN's code into the work tree (`.gitml/` left out); HEAD does not move.
 
-    RUN may also be a commit, e.g. a backup ref printed by an earlier --force.
+    Files it would replace that no commit holds (uncommitted changes, ignored
+    files, a folder where RUN has a file...) are refused, or with --force first
+    saved with the rest of the work tree; RUN may also be a commit, e.g. such a
+    backup.
     """
     from gitml.compare.diff import resolve_side
-    from gitml.tracking.reproduce import checkout_code
+    from gitml.errors import shortened
+    from gitml.tracking.checkout import checkout_code
 
     repo = obj.repo
     side = resolve_side(repo, run, "check it out")
     result = checkout_code(repo, side, force)
     if result.backup_ref:
+        ref = result.backup_ref
         click.echo(
-            f"gitml: your uncommitted changes were saved as {result.backup_ref}; "
-            f"get them back with: git restore --source={result.backup_ref} --worktree -- .",
+            f"gitml: the work tree, with what the checkout replaced "
+            f"({shortened(result.saved, 10)}), was saved as {ref} (kept in this repository "
+            f"only); get them back with: git restore --source={ref} --worktree -- :/",
             err=True,
         )
     if not result.changed:
@@ -95,6 +101,8 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
         f"gitml: rerunning {original.name} ({original.id}) in a temporary worktree", err=True
     )
     result = rerun_run(repo, original, options)
+    for note in result.artifact_warnings:
+        click.echo(f"gitml: warning: {note}", err=True)
     for problem in result.artifact_errors:
         click.echo(f"gitml: error: {problem}", err=True)
     new = result.summary

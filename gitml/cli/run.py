@@ -28,6 +28,14 @@ from gitml.cli.options import parse_pairs
     metavar="PATH",
     help="A file or folder the command writes, stored in the run after it ends (repeatable).",
 )
+@click.option(
+    "--allow-secret",
+    "allow_secrets",
+    multiple=True,
+    metavar="PATTERN",
+    help="Store files named like secrets that match PATTERN (e.g. '.env.example') in the "
+    "snapshot and artifacts; repeatable. See gitml.allowSecrets.",
+)
 @click.option("-m", "--message", default="", help="A note about the run.")
 @click.option(
     "-e",
@@ -44,7 +52,17 @@ from gitml.cli.options import parse_pairs
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(
-    obj, params, name, experiment, tags, artifacts, message, entry_point, env_manager, command
+    obj,
+    params,
+    name,
+    experiment,
+    tags,
+    artifacts,
+    allow_secrets,
+    message,
+    entry_point,
+    env_manager,
+    command,
 ) -> None:
     """Run COMMAND and record it as a run: gitml run [OPTIONS] -- COMMAND [ARGS]...
 
@@ -54,11 +72,12 @@ def run(
     as killed.
     """
     from gitml.projects.launch import LaunchRequest, plan_launch
-    from gitml.tracking.run import RunOptions, start_run
+    from gitml.tracking.run import RunOptions, secret_rule, start_run
     from gitml.tracking.runner import check_artifact_paths, check_command, execute, start_command
 
     repo = obj.repo
-    artifact_paths = check_artifact_paths(repo, list(artifacts))
+    secrets = secret_rule(repo, list(allow_secrets))
+    artifact_paths = check_artifact_paths(repo, list(artifacts), secrets)
     tag_values = parse_pairs(tags, "tag")
     request = LaunchRequest(
         command=list(command),
@@ -84,6 +103,7 @@ def run(
         command=command,
         entry_point=launch.entry_point,
         cwd=launch.cwd,
+        allow_secrets=list(allow_secrets),
         **launch.env_options(),
     )
     started = start_run(repo, options)
@@ -100,6 +120,8 @@ def run(
         )
     click.echo(f"gitml: run {meta['name']} ({meta['id']}) started: {shlex.join(command)}", err=True)
     result = execute(repo, started, command, artifact_paths, launch.activation, launch.cwd, child)
+    for note in result.artifact_warnings:
+        click.echo(f"gitml: warning: {note}", err=True)
     for problem in result.artifact_errors:
         click.echo(f"gitml: error: {problem}", err=True)
     click.echo(

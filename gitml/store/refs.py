@@ -30,6 +30,8 @@ class RefExistsError(GitmlError):
 # Outside refs/gitml/ on purpose: `gitml remote setup` makes plain `git fetch` bring
 # refs/gitml/*, and a `git fetch --prune` would then delete these.
 SNAPSHOTS_PREFIX = "refs/gitml-snapshots/"
+# Backups `gitml checkout --force` makes: local only, for the same reason.
+BACKUPS_PREFIX = "refs/gitml-backups/"
 
 
 def run_ref(run_id: str) -> str:

@@ -6,7 +6,6 @@ untracked, non-ignored file, then written as a tree. The user's index, HEAD
 and files are only read.
 """
 
-import fnmatch
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -15,27 +14,9 @@ from pathlib import Path
 from gitml.errors import ReservedPathError
 from gitml.store.gitcmd import git_environment, run_git
 from gitml.store.repository import Repository
+from gitml.store.secret_files import SecretRule
 
 RESERVED_DIR = ".gitml"
-
-# Untracked files with these names are never snapshotted: they usually hold secrets.
-SECRET_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    "credentials*",
-    ".netrc",
-    ".pypirc",
-    ".npmrc",
-    "*.kdbx",
-)
 
 
 @dataclass
@@ -45,17 +26,15 @@ class Snapshot:
     skipped_secret: list[str] = field(default_factory=list)
 
 
-def looks_secret(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in SECRET_PATTERNS)
-
-
-def snapshot_work_tree(repo: Repository, scratch_index: Path, size_limit: int) -> Snapshot:
+def snapshot_work_tree(
+    repo: Repository, scratch_index: Path, size_limit: int, secrets: SecretRule | None = None
+) -> Snapshot:
     """Write the work tree as git sees it (with uncommitted and untracked files) as a tree.
 
-    Untracked files larger than `size_limit` or looking like secrets are left
-    out and reported. `scratch_index` is a path gitml owns; it is removed after.
+    Untracked files larger than `size_limit` or looking like secrets (`secrets`) are
+    left out and reported. `scratch_index` is a path gitml owns; it is removed after.
     """
+    secrets = secrets or SecretRule()
     root = str(repo.work_tree)
     user_index = repo.git_dir / "index"
     scratch_index.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +50,7 @@ def snapshot_work_tree(repo: Repository, scratch_index: Path, size_limit: int) -
             ["ls-files", "-z", "--others", "--exclude-standard"], root, env=env
         ).stdout.decode(errors="surrogateescape")
         for path in filter(None, untracked.split("\0")):
-            if looks_secret(path):
+            if secrets.is_secret(path):
                 snapshot.skipped_secret.append(path)
             elif _size(os.path.join(root, path)) > size_limit:
                 snapshot.skipped_large.append(path)

@@ -2,5 +2,6 @@
 
 ids, record (the format and its grammar), staging (a run in progress), run
 (start), runner (a wrapped command), commit (staging → run commit), recovery
-(after a crash), catalog (which runs exist), reproduce (checkout, branch, rerun).
+(after a crash), catalog (which runs exist), checkout (a run's code into the work
+tree, nothing lost), reproduce (branch, rerun).
 """

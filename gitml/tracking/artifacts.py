@@ -8,7 +8,10 @@ meant to store:
   repository's (or the one `--artifact .` would sweep up) is left out of a
   folder, and no stored name may have a `.git` part (fsck: hasDotgit);
 - nothing from outside the repository through a symbolic link: inside a
-  folder, a link that leads out is stored as a link, as git stores one.
+  folder, a link that leads out is stored as a link, as git stores one;
+- no file named like a secret (`gitml.store.secret_files`), unless the user allowed
+  it: left out of a folder (and reported), refused as a file;
+- never half a folder: sizes are checked before the first file is copied.
 
 Files only, no git: the logging API uses this too and must stay light.
 """
@@ -87,11 +90,46 @@ def _leads_to_file_inside(link: Path, inside: Sequence[Path]) -> bool:
     )
 
 
-def store_folder(staging, folder: Path, prefix: str | None, inside: Sequence[Path]) -> None:
-    """Store what `folder_entries` finds under `folder` in the run, as `prefix/<name>`."""
+def store_folder(
+    staging, folder: Path, prefix: str | None, inside: Sequence[Path], shown: str
+) -> list[str]:
+    """Store what `folder_entries` finds under `folder` (`shown` to the user) in the run,
+    as `prefix/<name>`: all of it or nothing. Files named like secrets (the run's rule, see
+    `gitml.store.secret_files`) are left out; their names are returned. A file over the
+    size limit refuses the whole folder, before anything is stored."""
+    secrets = staging.secrets
+    kept, left_out = [], []
     for entry in folder_entries(folder, inside):
         name = f"{prefix.rstrip('/')}/{entry.name}" if prefix else entry.name
-        if entry.link is None:
-            staging.add_artifact_file(entry.path, name)
+        if secrets.is_secret(name) or secrets.is_secret(str(entry.path.resolve())):
+            left_out.append(name)
         else:
-            staging.add_artifact_link(name, entry.link)
+            kept.append((name, entry))
+    sizes = [(name, _stored_size(entry)) for name, entry in kept]
+    staging.check_sizes(sizes, whole=shown)
+    stored: list[str] = []
+    try:
+        for name, entry in kept:
+            if entry.link is None:
+                staging.add_artifact_file(entry.path, name)
+            else:
+                staging.add_artifact_link(name, entry.link)
+            stored.append(name)
+    except (OSError, ArtifactError) as error:
+        staging.remove_artifacts(stored)
+        if isinstance(error, ArtifactError):
+            raise
+        raise ArtifactError(
+            f"artifact {shown!r}: cannot read {error.filename}: "
+            f"{error.strerror}; nothing of it was stored"
+        ) from None
+    return left_out
+
+
+def _stored_size(entry: FolderEntry) -> int:
+    if entry.link is not None:
+        return len(os.fsencode(entry.link))
+    try:
+        return entry.path.stat().st_size
+    except OSError:
+        return 0  # gone or unreadable: reported when it is copied

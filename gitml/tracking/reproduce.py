@@ -1,9 +1,6 @@
-"""Getting a run back: its code in the work tree, on a branch, or run again.
+"""Getting a run back: on a branch, or run again (its code in the work tree:
+`gitml.tracking.checkout`).
 
-- `checkout_code` writes a run's snapshot (`.gitml/` left out) into the work
-  tree without moving HEAD or the branch. Uncommitted changes it would
-  overwrite are refused, or, when forced, first saved as a commit under
-  `refs/gitml/backups/` (built from a temporary index, like `git stash -u`).
 - `branch_from_run` makes a branch whose tip holds exactly the run's code.
 - `rerun` runs the recorded command with the recorded params in a temporary
   detached worktree holding the run's snapshot, records a new run that
@@ -13,31 +10,19 @@
 import math
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.compare.diff import Side
-from gitml.errors import (
-    CheckoutConflictError,
-    GitCommandError,
-    InvalidValueError,
-    RunStateError,
-)
-from gitml.store.gitcmd import EMPTY_TREE, run_git
-from gitml.store.repository import Repository, read_head
+from gitml.errors import InvalidValueError, RunStateError
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository
 from gitml.tracking.record import RECORD_DIR, RunSummary
 
-BACKUPS_PREFIX = "refs/gitml/backups/"
-_CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
+CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
 
 
 def _git(repo: Repository, args: list[str], **kwargs) -> str:
     return run_git(args, repo.cwd, **kwargs).stdout.decode(errors="surrogateescape")
-
-
-def _names(out: str) -> set[str]:
-    return {name for name in out.split("\0") if name}
 
 
 # code without the record
@@ -89,79 +74,6 @@ def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
     return sha
 
 
-# checkout
-
-
-@dataclass
-class CheckoutResult:
-    source: str  # the commit whose code is now in the work tree
-    changed: list[str]  # paths written or removed
-    backup_ref: str | None = None  # where the overwritten changes were saved
-
-
-def checkout_code(repo: Repository, side: Side, force: bool = False) -> CheckoutResult:
-    """Write the code of a run (or commit) into the work tree; HEAD does not move."""
-    from gitml.store.snapshot import snapshot_work_tree
-    from gitml.tracking.run import artifact_size_limit
-
-    where = f"run {side.run.name} ({side.run.id})" if side.run else side.label
-    check_code_paths(repo, side.commit, where)
-    scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
-    current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
-    head = read_head(repo)[1]
-    changing = _touched_paths(repo, current.tree, side.commit)
-    if not changing:
-        return CheckoutResult(side.commit, [])
-    dirty = _names(
-        _git(repo, ["diff", "--name-only", "-z", "--no-renames", head or EMPTY_TREE, current.tree])
-    )
-    left_out = set(current.skipped_large) | set(current.skipped_secret)
-    at_risk = sorted((dirty | left_out) & changing)
-    backup = None
-    if at_risk:
-        if not force:
-            raise CheckoutConflictError(at_risk)
-        backup = save_backup(repo, current.tree, head, side.label)
-    _git(repo, ["restore", f"--source={side.commit}", "--worktree", *_CODE_PATHSPEC])
-    return CheckoutResult(side.commit, sorted(changing), backup)
-
-
-def _touched_paths(repo: Repository, current: str, source: str) -> set[str]:
-    """Paths `git restore` will write or delete: those that differ, except untracked
-    files the source lacks (restore leaves those alone)."""
-    out = _git(
-        repo,
-        ["diff", "--name-status", "-z", "--no-renames", current, source, *_CODE_PATHSPEC],
-    )
-    parts = [p for p in out.split("\0") if p]
-    touched = set()
-    tracked = None
-    for status, path in zip(parts[::2], parts[1::2], strict=True):
-        if status == "D":
-            if tracked is None:
-                tracked = _names(_git(repo, ["ls-files", "-z"]))
-            if path not in tracked:
-                continue
-        touched.add(path)
-    return touched
-
-
-def save_backup(repo: Repository, tree: str, head: str | None, label: str) -> str:
-    """Keep a work-tree snapshot as a commit under refs/gitml/backups/<UTC time>."""
-    parents = ["-p", head] if head else []
-    message = f"gitml: work tree before restoring {label}\n"
-    sha = _git(repo, ["commit-tree", tree, *parents, "-F", "-"], input=message.encode()).strip()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    for attempt in range(100):
-        ref = BACKUPS_PREFIX + stamp + (f"-{attempt}" if attempt else "")
-        try:
-            _git(repo, ["update-ref", "-m", "gitml checkout backup", ref, sha, ""])
-            return ref
-        except GitCommandError:
-            continue
-    raise RunStateError("could not name a backup ref under refs/gitml/backups/")
-
-
 # rerun
 
 
@@ -198,6 +110,7 @@ class RerunResult:
     exit_code: int
     moved: list[MetricMove]
     artifact_errors: list[str]
+    artifact_warnings: list[str] = field(default_factory=list)
 
 
 def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
@@ -242,11 +155,12 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
     from gitml.store.repository import open_repository
     from gitml.tracking.catalog import load_record
     from gitml.tracking.run import RunOptions, start_run
-    from gitml.tracking.runner import check_command, execute
+    from gitml.tracking.runner import check_command, execute, refuse_empty_artifact_paths
 
     if run.sha is None:
         raise RunStateError(f"run {run.name} is still running; rerun it once it has ended")
     check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
+    refuse_empty_artifact_paths(options.artifacts)
     record = load_record(repo, run)
     plan = plan_rerun(record, options.params)
     folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))
@@ -279,7 +193,9 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
         shutil.rmtree(folder, ignore_errors=True)
         run_git(["worktree", "prune"], repo.cwd, check=False)
     moved = moved_metrics(run.metrics, result.summary.metrics, options.rtol, options.atol)
-    return RerunResult(result.summary, result.exit_code, moved, result.artifact_errors)
+    return RerunResult(
+        result.summary, result.exit_code, moved, result.artifact_errors, result.artifact_warnings
+    )
 
 
 def _add_worktree(repo: Repository, run: RunSummary, path: Path) -> None:
@@ -287,7 +203,7 @@ def _add_worktree(repo: Repository, run: RunSummary, path: Path) -> None:
     the new run has the same base and the same snapshot as the original."""
     start = run.base or code_commit(repo, run)
     _git(repo, ["worktree", "add", "--detach", "--quiet", str(path), start])
-    run_git(["restore", f"--source={run.sha}", "--worktree", *_CODE_PATHSPEC], str(path))
+    run_git(["restore", f"--source={run.sha}", "--worktree", *CODE_PATHSPEC], str(path))
 
 
 def moved_metrics(

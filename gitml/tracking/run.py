@@ -8,6 +8,7 @@ run ends. Runs whose processes died are committed by `gitml.tracking.recovery`.
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gitml.errors import InvalidValueError, RunNameTakenError
 from gitml.store.config import read_config
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, parse_size, read_head
+from gitml.store.secret_files import SecretRule, parse_patterns
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
@@ -47,6 +49,7 @@ class RunOptions:
     env_hash: str | None = None  # default: computed from the recorded files
     cwd: Path | None = None  # where the command runs; default: the current folder
     number_if_taken: bool = False  # a taken name gets -2, -3, … (else RunNameTakenError)
+    allow_secrets: list[str] = field(default_factory=list)  # patterns, with gitml.allowSecrets
 
 
 @dataclass
@@ -82,6 +85,19 @@ def check_options(options: RunOptions) -> None:
         check_utf8(f"word {position + 1} of the command", word)
 
 
+def secret_rule(repo: Repository, allowed: Sequence[str] = ()) -> SecretRule:
+    """The secret rule of a run: `allowed` patterns and those of `gitml.allowSecrets`."""
+    for pattern in allowed:
+        if not pattern.strip():
+            raise InvalidValueError(
+                "an empty --allow-secret pattern allows nothing; give a file name or "
+                "pattern, e.g. --allow-secret '.env.example'"
+            )
+        check_utf8("an --allow-secret pattern", pattern)
+    configured = parse_patterns(read_config(repo).get("gitml.allowSecrets"))
+    return SecretRule(tuple(allowed) + configured)
+
+
 def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     """Snapshot the work tree and open a staging folder for a new run."""
     check_options(options)
@@ -90,8 +106,10 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     try:  # the claim on the name lasts until the staging folder shows the name
         branch, base = read_head(repo)
         size_limit = artifact_size_limit(repo)
+        secrets = secret_rule(repo, options.allow_secrets)
         state = repo.state_dir
-        snapshot = snapshot_work_tree(repo, state / "tmp" / f"index-{run_id}", size_limit)
+        scratch = state / "tmp" / f"index-{run_id}"
+        snapshot = snapshot_work_tree(repo, scratch, size_limit, secrets)
         create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
         try:
             meta = {
@@ -111,6 +129,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
                 "skipped_secret": snapshot.skipped_secret,
                 "start_ms": int(time.time() * 1000),
                 "size_limit": size_limit,
+                "allow_secrets": list(secrets.allowed),
                 "owner_pid": options.owner_pid,
                 "owner_start": process_start_token(options.owner_pid),
                 "env_manager": options.env_manager,

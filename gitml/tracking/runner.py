@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitml.errors import CommandStartError, GitmlError, InvalidValueError
+from gitml.errors import ArtifactError, CommandStartError, GitmlError, InvalidValueError
 from gitml.store.repository import Repository
+from gitml.store.secret_files import SecretRule
 from gitml.tracking.artifacts import check_source, store_folder
 from gitml.tracking.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.tracking.record import RunSummary
@@ -31,6 +32,7 @@ class CommandResult:
     summary: RunSummary
     exit_code: int
     artifact_errors: list[str] = field(default_factory=list)
+    artifact_warnings: list[str] = field(default_factory=list)  # files left out, and why
 
 
 def check_command(
@@ -102,12 +104,35 @@ def start_command(
     return child
 
 
-def check_artifact_paths(repo: Repository, paths: list[str]) -> list[Path]:
+def check_artifact_paths(
+    repo: Repository, paths: list[str], secrets: SecretRule | None = None
+) -> list[Path]:
     """Artifact paths must lie inside the work tree and outside .git; they may not exist
-    yet. Checked again once the command has run: it may have made a link leading out."""
+    yet. Checked again once the command has run: it may have made a link leading out.
+    A path named like a secret (`secrets`) is refused here, before the command runs."""
+    refuse_empty_artifact_paths(paths)
     root = repo.work_tree.resolve()
     git_dirs = _git_dirs(repo)
-    return [check_source(Path(text), text, git_dirs, root) for text in paths]
+    checked = [check_source(Path(text), text, git_dirs, root) for text in paths]
+    secrets = secrets or SecretRule()
+    for text, resolved in zip(paths, checked, strict=True):
+        for path in (text, str(resolved)):
+            pattern = secrets.secret_pattern(path)
+            if pattern is not None:
+                raise ArtifactError(
+                    f"artifact {text!r} looks like a secret (it matches {pattern!r}); "
+                    f"{secrets.how_to_allow(path)}"
+                )
+    return checked
+
+
+def refuse_empty_artifact_paths(paths: list[str]) -> None:
+    """An empty path would read as the current folder: the whole work tree, silently."""
+    if any(not text.strip() for text in paths):
+        raise InvalidValueError(
+            "an empty --artifact path names nothing; give a file or folder "
+            "(--artifact . for the whole work tree)"
+        )
 
 
 def _git_dirs(repo: Repository) -> list[Path]:
@@ -179,9 +204,9 @@ def execute(
         _restore_signals(previous)
     exit_code = 128 - returncode if returncode < 0 else returncode
     status = _status(staging, returncode, interrupted.is_set())
-    errors = _store_artifacts(repo, staging, artifacts)
+    errors, warnings = _store_artifacts(repo, staging, artifacts)
     summary = finish_run(repo, staging, status, exit_code)
-    return CommandResult(summary, exit_code, errors)
+    return CommandResult(summary, exit_code, errors, warnings)
 
 
 def _status(staging, returncode: int, interrupted: bool) -> str:
@@ -257,16 +282,24 @@ def _restore_signals(previous: dict) -> None:
         signal.signal(signum, handler)
 
 
-def _store_artifacts(repo: Repository, staging, artifacts: list[Path]) -> list[str]:
-    """Copy --artifact files and folders into the run; problems are reported, not raised."""
-    errors = []
+def _store_artifacts(
+    repo: Repository, staging, artifacts: list[Path]
+) -> tuple[list[str], list[str]]:
+    """Copy --artifact files and folders into the run; problems are reported, not raised.
+    Returns the errors and the warnings (files of a folder left out as secrets)."""
+    errors, warnings = [], []
     root = repo.work_tree.resolve()
     for path in artifacts:
         shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
             resolved = check_source(path, shown, _git_dirs(repo), root)
             if resolved.is_dir():
-                store_folder(staging, resolved, path.name, [root])
+                left_out = store_folder(staging, resolved, path.name, [root], shown)
+                warnings += [
+                    f"{name} looks like a secret and was left out of artifact {shown!r}; "
+                    f"{staging.secrets.how_to_allow(name)}"
+                    for name in left_out
+                ]
             elif resolved.is_file():
                 staging.add_artifact_file(resolved, path.name)
             else:
@@ -275,4 +308,4 @@ def _store_artifacts(repo: Repository, staging, artifacts: list[Path]) -> list[s
                 )
         except GitmlError as error:
             errors.append(str(error))
-    return errors
+    return errors, warnings

@@ -27,8 +27,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gitml.errors import ArtifactError, InvalidValueError
+from gitml.errors import ArtifactError, InvalidValueError, shortened
 from gitml.store.paths import is_git_name
+from gitml.store.secret_files import SecretRule
 from gitml.tracking.record import (
     MetricSummary,
     RunSummary,
@@ -140,6 +141,11 @@ class Staging:
     def size_limit(self) -> int:
         return int(self.meta.get("size_limit", 10 << 20))
 
+    @property
+    def secrets(self) -> SecretRule:
+        """The run's secret rule, with the patterns its user allowed at start."""
+        return SecretRule(tuple(self.meta.get("allow_secrets") or ()))
+
     # writing
 
     def log_param(self, key: str, value: object) -> None:
@@ -190,15 +196,24 @@ class Staging:
         return fd
 
     def add_artifact_file(self, source: Path, name: str) -> None:
+        """Copy file `source` into the run as `name`; a file named like a secret (by
+        `name` or by the path it is read from) is refused unless the run allows it."""
         name = check_artifact_name(name)
+        for path in (name, str(source)):
+            pattern = self.secrets.secret_pattern(path)
+            if pattern is not None:
+                raise ArtifactError(
+                    f"artifact {name!r} looks like a secret (it matches {pattern!r}) and "
+                    f"was not stored; {self.secrets.how_to_allow(path)}"
+                )
         size = source.stat().st_size
-        self._check_size(name, size)
+        self.check_sizes([(name, size)])
         target = self._artifact_target(name)
         shutil.copyfile(source, target)
 
     def add_artifact_bytes(self, name: str, data: bytes) -> None:
         name = check_artifact_name(name)
-        self._check_size(name, len(data))
+        self.check_sizes([(name, len(data))])
         target = self._artifact_target(name)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(data)
@@ -208,7 +223,7 @@ class Staging:
         """Store a symbolic link as a link (the run's tree holds its target text, as git
         stores a link), never what it points at."""
         name = check_artifact_name(name)
-        self._check_size(name, len(os.fsencode(link_target)))
+        self.check_sizes([(name, len(os.fsencode(link_target)))])
         os.symlink(link_target, self._artifact_target(name))
 
     def _artifact_target(self, name: str) -> Path:
@@ -274,14 +289,30 @@ class Staging:
         with open(self.path / filename, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(item, ensure_ascii=False) + "\n")
 
-    def _check_size(self, name: str, size: int) -> None:
-        if size > self.size_limit:
+    def check_sizes(self, sizes: list[tuple[str, int]], whole: str | None = None) -> None:
+        """Refuse, naming every one, the (name, size) pairs over the size limit; `whole`
+        names the folder artifact they belong to, of which nothing is then stored."""
+        over = [(name, size) for name, size in sizes if size > self.size_limit]
+        limit = f"the limit of {_size_text(self.size_limit)} per artifact"
+        raise_it = "or raise the limit with `git config gitml.artifactSizeLimit <bytes>`"
+        if over and whole is None:
+            name, size = over[0]
             raise ArtifactError(
-                f"artifact {name!r} is {_size_text(size)}, over the limit of "
-                f"{_size_text(self.size_limit)} per artifact; store it with git-lfs "
-                "or an external store and log its location instead, or raise the limit "
-                "with `git config gitml.artifactSizeLimit <bytes>`"
+                f"artifact {name!r} is {_size_text(size)}, over {limit}; store it with "
+                f"git-lfs or an external store and log its location instead, {raise_it}"
             )
+        if over:
+            listed = shortened([f"{name} ({_size_text(size)})" for name, size in over], 10)
+            raise ArtifactError(
+                f"artifact {whole!r} holds files over {limit}: {listed}; nothing of it was "
+                f"stored. Leave them out of the folder (store them with git-lfs or an "
+                f"external store and log their location instead), {raise_it}"
+            )
+
+    def remove_artifacts(self, names: list[str]) -> None:
+        """Take back artifacts stored a moment ago (a folder artifact that failed half-way)."""
+        for name in names:
+            (self.path / "artifacts" / name).unlink(missing_ok=True)
 
     # reading
 
