@@ -5,6 +5,8 @@ first use, so `import gitml` costs almost nothing and the command line does
 not pay for the API.
 """
 
+from __future__ import annotations
+
 from gitml.lazy import lazy_attributes
 
 __version__ = "0.1.0"

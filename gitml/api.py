@@ -10,6 +10,8 @@ Logging only appends to files in the run's staging folder; no git library is
 imported until a run owned by this process is committed.
 """
 
+from __future__ import annotations
+
 import atexit
 import json
 import os
@@ -23,7 +25,7 @@ from gitml.tracking.ids import is_run_id
 from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 
-_runs: "list[ActiveRun]" = []  # active runs, innermost (the one logged to) last
+_runs: list[ActiveRun] = []  # active runs, innermost (the one logged to) last
 _experiment: str | None = None  # set_experiment's choice for runs started later
 _exit_status: str | None = None
 _hooks_installed = False
@@ -51,7 +53,7 @@ class ActiveRun:
         return self.staging.meta["experiment"]
 
     @property
-    def info(self) -> "RunInfo":
+    def info(self) -> RunInfo:
         """MLflow's `run.info` (`run.info.run_id`, …), for scripts written for MLflow."""
         meta = self.staging.meta
         return RunInfo(
@@ -66,7 +68,7 @@ class ActiveRun:
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name} ({self.id})>"
 
-    def __enter__(self) -> "ActiveRun":
+    def __enter__(self) -> ActiveRun:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -190,9 +192,27 @@ def _cannot_attach(run_id: str, repo: str | os.PathLike | None) -> GitmlError:
     )
 
 
+def _check_can_commit() -> None:
+    """A run a script starts is committed by the script's own process, which needs gitml's
+    requirements; a Python that `gitml run` lends only the logging API (an older one, or
+    an environment without gitml installed) has them not."""
+    import importlib.util
+
+    old = sys.version_info < (3, 11)
+    if old or importlib.util.find_spec("dulwich") is None:
+        version = ".".join(map(str, sys.version_info[:3]))
+        lacks = "it is older than 3.11" if old else "it lacks dulwich"
+        raise RunStateError(
+            f"this script cannot start a run of its own with Python {version} at "
+            f"{sys.executable} ({lacks}): log into the run `gitml run` started, or install "
+            "gitml in this environment"
+        )
+
+
 def _start_owned_run(
     wanted: str | None, experiment: str | None, description: str, repo
 ) -> ActiveRun:
+    _check_can_commit()
     from gitml.tracking.run import RunOptions
     from gitml.tracking.run import start_run as start_domain_run
 

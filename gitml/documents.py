@@ -10,6 +10,8 @@ values its aliases would stand for; a JSON document's depth is checked once deco
 (its C decoder refuses very deep input on its own, as a RecursionError).
 """
 
+from __future__ import annotations
+
 from gitml.errors import DocumentError
 
 MAX_DEPTH = 100  # levels of nesting; real files use fewer than ten

@@ -4,6 +4,8 @@ Domain and store code raise these; the CLI turns them into one line on stderr
 and a non-zero exit. Each subclass carries the facts a caller may need.
 """
 
+from __future__ import annotations
+
 import errno
 import re
 from pathlib import Path
@@ -103,13 +105,13 @@ class PermissionDeniedError(GitmlError):
         return refused and error.filename is not None
 
     @classmethod
-    def from_os_error(cls, error: OSError, state_dir: Path | None) -> "PermissionDeniedError":
+    def from_os_error(cls, error: OSError, state_dir: Path | None) -> PermissionDeniedError:
         """The error for a file refused in `state_dir` (`.git/gitml`), or anywhere else."""
         path = Path(error.filename).absolute()
         reason = "read-only file system" if error.errno == errno.EROFS else "permission denied"
         if state_dir is not None and path == state_dir:
             return cls(str(path), str(state_dir.parent), reason)  # .git itself is read-only
-        if state_dir is not None and path.is_relative_to(state_dir):
+        if state_dir is not None and state_dir in path.parents:
             return cls(str(path), str(state_dir), reason)
         return cls(str(path), reason=reason)
 

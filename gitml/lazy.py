@@ -6,6 +6,8 @@ stays cheap (`import gitml` must not load the models, `gitml fetch` must not
 load the registry's operations).
 """
 
+from __future__ import annotations
+
 import importlib
 from collections.abc import Callable
 

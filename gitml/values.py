@@ -8,6 +8,8 @@ trailer, and text that is not UTF-8 (`surrogateescape` bytes from the command
 line) cannot be written into a JSON record.
 """
 
+from __future__ import annotations
+
 import re
 
 from gitml.errors import InvalidValueError

@@ -126,3 +126,27 @@ def test_a_gitml_on_the_users_own_pythonpath_wins(project, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert f"gitml from {own}" in result.stdout
+
+
+def test_a_python_lent_only_the_logging_api_refuses_a_nested_run_saying_why(project):
+    venv = make_venv(project / "venv")
+    write(
+        project / "nested.py",
+        "import gitml\n"
+        "with gitml.start_run():\n"
+        "    gitml.log_metric('outer', 1)\n"
+        "    try:\n"
+        "        gitml.start_run(nested=True)\n"
+        "    except gitml.api.RunStateError as error:\n"
+        "        print(error)\n",
+    )
+
+    result = gitml_apart(project, "run", "--", "python", "nested.py", venv=venv)
+
+    assert result.returncode == 0, result.stderr
+    python = venv / "bin" / "python"
+    assert result.stdout.startswith(
+        f"this script cannot start a run of its own with Python {sys.version.split()[0]} at "
+        f"{python} (it lacks dulwich): log into the run `gitml run` started"
+    )
+    assert recorded(project, "metrics/outer.tsv").startswith("0\t1.0\t")

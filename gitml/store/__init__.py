@@ -2,3 +2,5 @@
 
 Nothing here prints or knows what a run means beyond its ref name.
 """
+
+from __future__ import annotations

@@ -14,6 +14,8 @@ or variables changes (a `stat` each), so a command that asks ten settings
 parses the files once.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,13 +35,13 @@ _ENV_NAMES = (
     "HOME",
     "XDG_CONFIG_HOME",
 )
-_cache: dict[Repository, tuple[tuple, "GitConfig"]] = {}
+_cache: dict[Repository, tuple[tuple, GitConfig]] = {}
 
 
 class GitConfig:
     """Settings from a stack of config files, the strongest first."""
 
-    def __init__(self, files: list["ConfigFile"]):
+    def __init__(self, files: list[ConfigFile]):
         self._files = files
 
     def get(self, name: str) -> str | None:
@@ -133,7 +135,7 @@ def _config_paths(repo: Repository) -> list[Path]:
     return paths
 
 
-def _read_files(repo: Repository, paths: list[Path]) -> list["ConfigFile"]:
+def _read_files(repo: Repository, paths: list[Path]) -> list[ConfigFile]:
     from dulwich.config import ConfigFile
 
     matchers = _condition_matchers(repo)
@@ -148,7 +150,7 @@ def _read_files(repo: Repository, paths: list[Path]) -> list["ConfigFile"]:
     return files
 
 
-def _override_files() -> list["ConfigFile"]:
+def _override_files() -> list[ConfigFile]:
     """`git -c name=value` (as git passes it to hooks and aliases) and GIT_CONFIG_COUNT."""
     import shlex
 

@@ -6,6 +6,8 @@ The snapshot and the ref updates on the run path call `git` directly through
 (`gitml.sharing.gitproc`).
 """
 
+from __future__ import annotations
+
 import os
 import subprocess
 

@@ -11,6 +11,8 @@ target folder).
 Files only, no git and no dulwich: the logging API imports `is_git_name`.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 from collections.abc import Iterable

@@ -4,6 +4,8 @@ Every lookup of runs goes through `list_run_refs`, so that folding old runs
 into archive commits later (DESIGN §1, Scale) changes one place.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import re

@@ -1,5 +1,7 @@
 """Find the repository a path belongs to, and read HEAD without git libraries."""
 
+from __future__ import annotations
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +73,7 @@ def read_head(repo: Repository) -> tuple[str | None, str | None]:
     if not head.startswith("ref: "):
         return None, head
     ref = head[5:]
-    branch = ref.removeprefix("refs/heads/")
+    branch = ref[len("refs/heads/") :] if ref.startswith("refs/heads/") else ref
     return branch, resolve_ref_file(repo, ref)
 
 

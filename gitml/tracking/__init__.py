@@ -5,3 +5,5 @@ ids, record (the format and its grammar), staging (a run in progress), run
 (after a crash), catalog (which runs exist), checkout (a run's code into the work
 tree, nothing lost), reproduce (branch, rerun).
 """
+
+from __future__ import annotations

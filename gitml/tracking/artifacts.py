@@ -16,6 +16,8 @@ meant to store:
 Files only, no git: the logging API uses this too and must stay light.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ def check_source(path: Path, shown: str, git_dirs: Sequence[Path], root: Path | 
             f"artifact {shown!r} is in a .git folder, which a run never stores "
             "(git itself refuses such trees); choose a file or folder outside .git"
         )
-    if root is not None and not resolved.is_relative_to(root):
+    if root is not None and not is_within(resolved, root):
         raise ArtifactError(
             f"artifact {shown!r} is outside the repository ({root}); "
             "write it inside the work tree or log it from the script"
@@ -51,9 +53,15 @@ def check_source(path: Path, shown: str, git_dirs: Sequence[Path], root: Path | 
     return resolved
 
 
+def is_within(path: Path, folder: Path) -> bool:
+    """`path` is `folder` or below it (compared as written, as `Path.is_relative_to`
+    does; that method is missing before Python 3.9, where a script may run this)."""
+    return path == folder or folder in path.parents
+
+
 def in_git_folder(resolved: Path, git_dirs: Sequence[Path] = ()) -> bool:
     return any(map(is_git_name, resolved.parts)) or any(
-        resolved.is_relative_to(folder) for folder in git_dirs
+        is_within(resolved, folder) for folder in git_dirs
     )
 
 
@@ -86,7 +94,7 @@ def _leads_to_file_inside(link: Path, inside: Sequence[Path]) -> bool:
     return (
         target.is_file()
         and not in_git_folder(target)
-        and any(target.is_relative_to(folder) for folder in inside)
+        and any(is_within(target, folder) for folder in inside)
     )
 
 

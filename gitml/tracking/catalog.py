@@ -6,6 +6,8 @@ from their staging folders. Two disposable caches under `.git/gitml/cache/`
 name, so that a new run picks an unused name, and run id → summary for listing.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os

@@ -8,6 +8,8 @@ A run name is a short adjective-noun pair for humans; uniqueness is checked
 against the names already in the repository by the caller.
 """
 
+from __future__ import annotations
+
 import os
 import random
 import re

@@ -4,6 +4,8 @@ Pure data and text, no git: the same grammar is written when a run is
 committed and read back by `gitml ls` from `git for-each-ref` output.
 """
 
+from __future__ import annotations
+
 import math
 import re
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ class MetricSummary:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "MetricSummary":
+    def from_json(cls, data: dict) -> MetricSummary:
         return cls(
             last=parse_float(data["last"]),
             min=parse_float(data["min"]),
@@ -222,7 +224,7 @@ def key_to_filename(key: str) -> str:
 
 
 def filename_to_key(filename: str) -> str:
-    stem = filename.removesuffix(".tsv")
+    stem = filename[: -len(".tsv")] if filename.endswith(".tsv") else filename
     return re.sub(
         r"(?:%[0-9A-F]{2})+",
         lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode(),

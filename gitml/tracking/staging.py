@@ -18,6 +18,8 @@ Layout:
     declared.json  the status a script under `gitml run` gave gitml.end_run
 """
 
+from __future__ import annotations
+
 import json
 import operator
 import os
@@ -123,7 +125,7 @@ class Staging:
         self._meta: dict | None = None
 
     @classmethod
-    def create(cls, state_dir: Path, meta: dict) -> "Staging":
+    def create(cls, state_dir: Path, meta: dict) -> Staging:
         path = runs_dir(state_dir) / meta["id"]
         path.mkdir(parents=True)
         staging = cls(path)
@@ -231,7 +233,7 @@ class Staging:
         written through, and never used as a folder: its target is not the run's."""
         folder = self.path / "artifacts"
         target = folder / name
-        for parent in reversed(target.relative_to(folder).parents[:-1]):
+        for parent in reversed(list(target.relative_to(folder).parents)[:-1]):
             if (folder / parent).is_symlink():
                 raise ArtifactError(
                     f"artifact {name!r} would go inside {parent.as_posix()!r}, which the run "
@@ -347,7 +349,7 @@ def _size_text(count: int) -> str:
 
 
 def to_metric_value(key: str, value: object) -> float:
-    if isinstance(value, str | bytes) or value is None:
+    if isinstance(value, (str, bytes)) or value is None:
         raise InvalidValueError(
             f"metric {key!r} must be a number, got {type(value).__name__} {value!r}"
         )
