@@ -35,6 +35,7 @@ LS_FIELDS = {
     "metrics",
     "tags",
     "commit",
+    "damage",
 }
 
 

@@ -7,7 +7,7 @@ import click
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
 from gitml.errors import RunStateError
-from gitml.tracking.record import STATUSES
+from gitml.tracking.record import LISTED_STATUSES
 
 
 @click.command("ls")
@@ -17,7 +17,7 @@ from gitml.tracking.record import STATUSES
 @click.option("--all", "-a", "all_experiments", is_flag=True, help="Runs of every experiment.")
 @click.option(
     "--status",
-    type=click.Choice(STATUSES, case_sensitive=False),
+    type=click.Choice(LISTED_STATUSES, case_sensitive=False),
     help="Only runs with this status (any case).",
 )
 @click.option(

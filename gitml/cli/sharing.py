@@ -9,7 +9,7 @@ import click
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
 from gitml.tracking.ids import run_id_time_ms
-from gitml.tracking.record import STATUSES
+from gitml.tracking.record import LISTED_STATUSES
 
 remote_argument = click.argument("remote", required=False)
 
@@ -284,7 +284,7 @@ def rm(obj, runs, force) -> None:
 @click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
 @click.option(
     "--status",
-    type=click.Choice([status for status in STATUSES if status != "running"]),
+    type=click.Choice([status for status in LISTED_STATUSES if status != "running"]),
     help="Only runs with this status (running runs are never collected).",
 )
 @click.option(

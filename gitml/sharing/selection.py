@@ -12,7 +12,7 @@ from datetime import datetime
 from gitml.errors import InvalidValueError
 from gitml.store.refs import RunRef
 from gitml.tracking.ids import run_id_time_ms
-from gitml.tracking.record import RunSummary, parse_message
+from gitml.tracking.record import RunSummary
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -49,10 +49,7 @@ def started_ms(ref: RunRef) -> int:
 
 
 def summaries(refs: list[RunRef]) -> list[RunSummary]:
-    """Summaries of run refs listed with their messages (unreadable ones left out)."""
-    found = []
-    for ref in refs:
-        summary = parse_message(ref.message, ref.sha)
-        if summary is not None:
-            found.append(summary)
-    return found
+    """Summaries of run refs listed with their messages (damaged ones included)."""
+    from gitml.tracking.catalog import summary_of_ref
+
+    return [summary_of_ref(ref) for ref in refs]

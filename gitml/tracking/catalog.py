@@ -14,10 +14,15 @@ import os
 from pathlib import Path
 
 from gitml.errors import RunNotFoundError
-from gitml.store.refs import list_run_ids, list_run_refs, run_ids
+from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.ids import could_be_id_prefix
-from gitml.tracking.record import RunSummary, parse_message, summary_from_json
+from gitml.tracking.record import (
+    RunSummary,
+    damaged_summary,
+    parse_message,
+    summary_from_json,
+)
 from gitml.tracking.staging import Staging, runs_dir
 
 NAMES_CACHE = "cache/names.tsv"
@@ -47,8 +52,7 @@ def committed_runs(repo: Repository) -> list[RunSummary]:
     if missing:
         wanted = None if len(missing) > _BATCH_LIMIT else missing
         for summary in _summaries(repo, wanted):
-            if summary is not None:
-                cache[summary.id] = summary.to_json()
+            cache[summary.id] = summary.to_json()
     current = {run_id: cache[run_id] for run_id in ids if run_id in cache}
     if missing or len(current) != len(cache):
         _write_json_cache(repo, SUMMARIES_CACHE, current)
@@ -82,8 +86,19 @@ def _write_cache(path: Path, text: str) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSummary | None]:
-    return [parse_message(ref.message, ref.sha) for ref in list_run_refs(repo, True, run_ids)]
+def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSummary]:
+    return [summary_of_ref(ref) for ref in list_run_refs(repo, True, run_ids)]
+
+
+def summary_of_ref(ref: RunRef) -> RunSummary:
+    """What a run ref's commit says about its run; a run whose message cannot be read
+    (malformed, or too long to read) is DAMAGED, never an error."""
+    if ref.oversized:
+        limit = MAX_MESSAGE_BYTES >> 20
+        return damaged_summary(
+            ref.run_id, ref.sha, f"its commit message is over {limit} MiB, more than gitml reads"
+        )
+    return parse_message(ref.message, ref.sha, ref.run_id)
 
 
 def running_runs(repo: Repository) -> list[RunSummary]:
@@ -157,10 +172,9 @@ def _index(repo: Repository) -> tuple[set[str], dict[str, str]]:
     if missing:
         wanted = None if len(missing) > _BATCH_LIMIT else sorted(missing)
         for summary in _summaries(repo, wanted):
-            if summary is not None:
-                cache[summary.id] = summary.name
+            cache[summary.id] = summary.name
         _write_names_cache(repo, {run_id: cache[run_id] for run_id in ids if run_id in cache})
-    names = {name: run_id for run_id, name in cache.items() if run_id in ids}
+    names = {name: run_id for run_id, name in cache.items() if run_id in ids and name}
     for run_id, meta in running_heads(repo).items():
         names[meta["name"]] = run_id
     return ids, names
@@ -187,8 +201,8 @@ def _read_names_cache(repo: Repository) -> dict[str, str]:
         return {}
     cache = {}
     for line in text.splitlines():
-        run_id, _, name = line.partition("\t")
-        if name:
+        run_id, tab, name = line.partition("\t")
+        if tab:  # a damaged run may have no name: it is known all the same
             cache[run_id] = name
     return cache
 
@@ -233,8 +247,6 @@ def resolve(repo: Repository, text: str) -> RunSummary:
                 raise
             return resolve(repo, run_id)  # committed since: its folder is gone
     (summary,) = _summaries(repo, [run_id])
-    if summary is None:
-        raise RunNotFoundError(text)
     return summary
 
 

@@ -10,11 +10,17 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from gitml.tracking.ids import is_run_id, run_id_time_ms
 from gitml.values import check_text, check_utf8
 
 FORMAT_VERSION = 1
 RECORD_DIR = ".gitml"
 STATUSES = ("running", "finished", "failed", "killed")
+# The status gitml gives a run whose record it cannot read: fetched from a clone that
+# wrote it wrong, or written by hand. It is listed, shown with the reason, and removable.
+DAMAGED = "damaged"
+LISTED_STATUSES = (*STATUSES, DAMAGED)
+MAX_MS = (1 << 48) - 1  # the milliseconds a run id can hold (year 10889)
 TRAILER_PREFIX = "Gitml-"
 MAX_KEY_LENGTH = 250
 _KEY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
@@ -67,6 +73,7 @@ class RunSummary:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     sha: str | None = None
+    damage: str | None = None  # why the run is DAMAGED, if it is
 
     @property
     def duration_ms(self) -> int | None:
@@ -89,6 +96,7 @@ class RunSummary:
             "metrics": {k: json_float(v) for k, v in self.metrics.items()},
             "tags": dict(self.tags),
             "commit": self.sha,
+            "damage": self.damage,
         }
 
 
@@ -109,6 +117,7 @@ def summary_from_json(data: dict) -> RunSummary:
         metrics={key: parse_float(value) for key, value in data["metrics"].items()},
         tags=data["tags"],
         sha=data["commit"],
+        damage=data.get("damage"),
     )
 
 
@@ -290,8 +299,20 @@ def build_message(summary: RunSummary, note: str = "") -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def parse_message(message: str, sha: str | None = None) -> RunSummary | None:
-    """The summary carried by a run commit's trailers; None if it carries none."""
+def damaged_summary(run_id: str, sha: str | None, reason: str) -> RunSummary:
+    """The summary of a run gitml cannot read at all: its id, its commit and why."""
+    start_ms = run_id_time_ms(run_id) if is_run_id(run_id) else 0
+    return RunSummary(run_id, "", "", DAMAGED, start_ms, sha=sha, damage=reason)
+
+
+_MS = re.compile(r"[0-9]{1,15}")
+_EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # gitml.tracking.ids.NAME_PATTERN
+
+
+def _trailers(message: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The `Gitml-*` trailers of a message: single fields, and the key=value pairs."""
     block = message.rstrip("\n").rsplit("\n\n", 1)[-1]
     fields: dict[str, str] = {}
     pairs: dict[str, dict[str, str]] = {"Param": {}, "Metric": {}, "Tag": {}}
@@ -311,23 +332,106 @@ def parse_message(message: str, sha: str | None = None) -> RunSummary | None:
             if "%" in raw:
                 key, value = unescape(key), unescape(value)
             target[key] = value
-    params, tags = pairs["Param"], pairs["Tag"]
-    metrics = {key: float(value) for key, value in pairs["Metric"].items()}
-    if "Run" not in fields:
+    return fields, pairs
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A value from a damaged record, quoted and cut short, for a message."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+class _Damage:
+    """The problems found while reading one record; the first few make its reason."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+
+    def add(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    @property
+    def reason(self) -> str | None:
+        if not self.problems:
+            return None
+        more = len(self.problems) - 3
+        return "; ".join(self.problems[:3]) + (f" (and {more} more problems)" if more > 0 else "")
+
+
+def _number(fields: dict[str, str], name: str, pattern: re.Pattern, damage: _Damage) -> int | None:
+    text = fields.get(name)
+    if text is None:
         return None
+    if not pattern.fullmatch(text) or (pattern is _MS and int(text) > MAX_MS):
+        damage.add(f"its Gitml-{name} trailer {shown(text)} is not a valid number")
+        return None
+    return int(text)
+
+
+def parse_message(
+    message: str, sha: str | None = None, run_id: str | None = None
+) -> RunSummary | None:
+    """The summary carried by a run commit's trailers.
+
+    `run_id` is the id in the run's ref name, which decides which run this is; the
+    message, fetched from who knows where, is checked against it. Without it (a commit
+    a registry tag names), a message with no Gitml-Run trailer is no run: None.
+
+    Never raises: a malformed trailer makes the run DAMAGED, with the reason in
+    `damage`, and the fields that did read are kept.
+    """
+    fields, pairs = _trailers(message)
+    damage = _Damage()
+    named = fields.get("Run")
+    if run_id is None:
+        if named is None:
+            return None
+        run_id = named
+        if not is_run_id(run_id):
+            damage.add(f"its Gitml-Run trailer {shown(run_id)} is not a run id")
+    elif named != run_id:
+        damage.add(
+            "its commit carries no gitml record (no Gitml-Run trailer)"
+            if named is None
+            else f"its commit names another run, {shown(named)}"
+        )
+    name = fields.get("Name", "")
+    if not _RUN_NAME.fullmatch(name) and named is not None:
+        damage.add(f"its name {shown(name)} is not a run name")
+        name = ""
+    status = fields.get("Status", "")
+    if status not in STATUSES or status == "running":
+        if named is not None:
+            damage.add(f"its status {shown(status)} is not one a committed run has")
+        status = DAMAGED
+    start_ms = _number(fields, "Start", _MS, damage)
+    end_ms = _number(fields, "End", _MS, damage)
+    exit_code = _number(fields, "Exit-Code", _EXIT_CODE, damage)
+    if start_ms is None:
+        start_ms = run_id_time_ms(run_id) if is_run_id(run_id) else 0
+    base = fields.get("Base")
+    if base is not None and not _SHA.fullmatch(base):
+        damage.add(f"its base {shown(base)} is not a commit id")
+        base = None
+    metrics = {}
+    for key, text in pairs["Metric"].items():
+        try:
+            metrics[key] = float(text)
+        except ValueError:
+            damage.add(f"its metric {shown(key)} has the value {shown(text)}, not a number")
     return RunSummary(
-        id=fields["Run"],
-        name=fields.get("Name", ""),
+        id=run_id,
+        name=name,
         experiment=fields.get("Experiment", ""),
-        status=fields.get("Status", ""),
-        start_ms=int(fields.get("Start", 0)),
-        end_ms=int(fields["End"]) if "End" in fields else None,
-        exit_code=int(fields["Exit-Code"]) if "Exit-Code" in fields else None,
-        base=fields.get("Base"),
+        status=DAMAGED if damage.problems else status,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        exit_code=exit_code,
+        base=base,
         user=fields.get("User", ""),
         command=fields.get("Command", ""),
-        params=params,
+        params=pairs["Param"],
         metrics=metrics,
-        tags=tags,
+        tags=pairs["Tag"],
         sha=sha,
+        damage=damage.reason,
     )
