@@ -142,6 +142,7 @@ def _describe(record: dict) -> str:
         f"run        {record['name']} ({record['id']})",
         f"status     {record['status']}"
         + (f" (exit {record['exit_code']})" if record.get("exit_code") is not None else ""),
+        *([f"damaged    {record['damage']}"] if record.get("damage") else []),
         f"experiment {record['experiment']}",
         f"command    {command}",
         *([f"folder     {record['cwd']}"] if record.get("cwd") not in (None, ".") else []),

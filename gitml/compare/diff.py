@@ -11,9 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from gitml.errors import DocumentError, InvalidValueError, RunNotFoundError, RunStateError
+from gitml.store.blobs import BlobRead
 from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
-from gitml.tracking.record import RECORD_DIR, RunSummary, json_float
+from gitml.tracking.record import MAX_RECORD_BYTES, RECORD_DIR, RunSummary, json_float
 
 PROJECT_FILE = "gitml.yaml"
 GOALS = {
@@ -266,8 +267,12 @@ def metric_goals(repo: Repository) -> dict[str, str]:
 
 def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: RunDiff) -> None:
     """Environment and artifacts, from the `.gitml/` folder of each run commit."""
+    from gitml.store.blobs import read_blobs
+    from gitml.tracking.catalog import record_of
+
     names = ("run.json", "env/conda.yaml", "env/pip-freeze.txt")
-    blobs = read_blobs(repo, [f"{run.sha}:{RECORD_DIR}/{name}" for run in (a, b) for name in names])
+    wanted = [f"{run.sha}:{RECORD_DIR}/{name}" for run in (a, b) for name in names]
+    blobs = read_blobs(repo, wanted, MAX_RECORD_BYTES)
     (record_a, conda_a, freeze_a), (record_b, conda_b, freeze_b) = blobs[:3], blobs[3:]
     conda = [_text(conda_a), _text(conda_b)]
     if conda[0] != conda[1]:
@@ -281,38 +286,13 @@ def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: Run
         )
     result.packages = changes(_packages(_text(freeze_a)), _packages(_text(freeze_b)))
     result.artifacts = artifact_changes(
-        _record(record_a, a).get("artifacts") or [], _record(record_b, b).get("artifacts") or []
+        record_of(record_a, a).get("artifacts") or [], record_of(record_b, b).get("artifacts") or []
     )
 
 
-def read_blobs(repo: Repository, names: list[str]) -> list[bytes | None]:
-    """The contents of `<commit>:<path>` objects in one `git cat-file --batch`; None if absent."""
-    request = "".join(name + "\n" for name in names).encode(errors="surrogateescape")
-    out = run_git(["cat-file", "--batch"], repo.cwd, input=request).stdout
-    found: list[bytes | None] = []
-    position = 0
-    for _ in names:
-        end = out.index(b"\n", position)
-        header = out[position:end].split()
-        position = end + 1
-        if len(header) != 3 or header[-1] == b"missing":
-            found.append(None)
-            continue
-        size = int(header[2])
-        found.append(out[position : position + size])
-        position += size + 1
-    return found
-
-
-def _record(data: bytes | None, run: RunSummary) -> dict:
-    """A run's run.json (bounded: see `gitml.documents`), {} if it has none."""
-    from gitml.documents import load_json
-
-    return load_json(data, f"run {run.name}: {RECORD_DIR}/run.json") if data else {}
-
-
-def _text(data: bytes | None) -> str:
-    return data.decode(errors="replace") if data else ""
+def _text(blob: BlobRead | None) -> str:
+    """A file's text; a missing one, or one too large to read, as none."""
+    return blob.data.decode(errors="replace") if blob and blob.data else ""
 
 
 def _packages(freeze: str) -> dict[str, str]:

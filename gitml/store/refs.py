@@ -160,8 +160,9 @@ def run_ids(repo: Repository) -> set[str]:
     if not _files_backend(repo):
         return {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
     ids = set()
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        ids.update(i for i in os.listdir(repo.common_dir / RUNS_PREFIX) if _RUN_ID.fullmatch(i))
+    folder = repo.common_dir / RUNS_PREFIX  # a folder in it (refs/gitml/runs/x/y) is no run
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        ids.update(e.name for e in entries if _RUN_ID.fullmatch(e.name) and e.is_file())
     with contextlib.suppress(FileNotFoundError):
         ids.update(_packed_run_ids((repo.common_dir / "packed-refs").read_bytes()))
     return ids

@@ -13,14 +13,19 @@ import json
 import os
 from pathlib import Path
 
-from gitml.errors import RunNotFoundError
+from gitml.errors import DocumentError, RunNotFoundError
+from gitml.store.blobs import BlobRead, read_blobs
 from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.ids import could_be_id_prefix
 from gitml.tracking.record import (
+    DAMAGED,
+    MAX_RECORD_BYTES,
+    RECORD_DIR,
     RunSummary,
     damaged_summary,
     parse_message,
+    record_problem,
     summary_from_json,
 )
 from gitml.tracking.staging import Staging, runs_dir
@@ -246,19 +251,46 @@ def resolve(repo: Repository, text: str) -> RunSummary:
             if path.exists():
                 raise
             return resolve(repo, run_id)  # committed since: its folder is gone
-    (summary,) = _summaries(repo, [run_id])
-    return summary
+    found = _summaries(repo, [run_id])
+    if not found:  # removed since it was listed
+        raise RunNotFoundError(text)
+    return found[0]
 
 
 def load_record(repo: Repository, summary: RunSummary) -> dict:
-    """The full record (run.json) of a committed run, plus the files it holds."""
-    from gitml.documents import load_json
-    from gitml.store.objects import ObjectStore
+    """The full record (run.json) of a committed run (see `record_of`)."""
+    (blob,) = read_blobs(repo, [f"{summary.sha}:{RECORD_DIR}/run.json"], MAX_RECORD_BYTES)
+    return record_of(blob, summary)
 
-    with ObjectStore(repo) as store:
-        tree = store.commit(summary.sha.encode()).tree
-        data = store.read_path(tree, ".gitml/run.json")
-    return load_json(data, f"run {summary.name}: .gitml/run.json")
+
+def record_of(blob: BlobRead | None, summary: RunSummary) -> dict:
+    """The record in a run's run.json `blob`. A run fetched from a remote may hold none,
+    or one too large, not JSON, nested too deep, of the wrong shape or of another run:
+    that is never an error. The summary's fields then stand in for the record, and its
+    status is DAMAGED with the reason in `damage` (as for a run whose trailers are)."""
+    from gitml.documents import load_json
+
+    where = f"{RECORD_DIR}/run.json"
+    record = problem = None
+    if blob is None:
+        problem = f"it has no {where}"
+    elif blob.data is None:
+        problem = f"its {where} is {blob.size:,} bytes, more than gitml reads"
+    else:
+        try:
+            record = load_json(blob.data, where)
+        except DocumentError as error:
+            problem = f"its {error}"
+        else:
+            problem = record_problem(record, summary.id)
+    if problem is None and summary.damage is None:
+        return record
+    reasons = [reason for reason in (summary.damage, problem) if reason]
+    if problem is None:
+        return {**record, "status": DAMAGED, "damage": "; ".join(reasons)}
+    metrics = {key: {"last": value} for key, value in summary.to_json()["metrics"].items()}
+    fields = {"metrics": metrics, "status": DAMAGED, "damage": "; ".join(reasons)}
+    return {**summary.to_json(), **fields}
 
 
 def staging_path(repo: Repository, run_id: str) -> Path:
@@ -266,23 +298,14 @@ def staging_path(repo: Repository, run_id: str) -> Path:
 
 
 def changed_files(repo: Repository, summary: RunSummary) -> list[dict]:
-    """Files the run's snapshot changed against its base ('.gitml/' left out)."""
+    """Files the run's snapshot changed against its base ('.gitml/' left out); none
+    when git cannot tell (the base a damaged run names is not in the repository)."""
     from gitml.store.gitcmd import EMPTY_TREE, run_git
 
     base = summary.base or EMPTY_TREE
-    out = run_git(
-        [
-            "diff",
-            "--name-status",
-            "-z",
-            "--no-renames",
-            base,
-            summary.sha,
-            "--",
-            ".",
-            ":(exclude).gitml",
-        ],
-        repo.cwd,
-    ).stdout.decode(errors="surrogateescape")
-    parts = [p for p in out.split("\0") if p]
+    args = ["diff", "--name-status", "-z", "--no-renames", base, summary.sha]
+    done = run_git([*args, "--", ".", ":(exclude).gitml"], repo.cwd, check=False)
+    if done.returncode != 0:
+        return []
+    parts = [p for p in done.stdout.decode(errors="surrogateescape").split("\0") if p]
     return [{"status": parts[i], "path": parts[i + 1]} for i in range(0, len(parts) - 1, 2)]

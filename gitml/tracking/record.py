@@ -21,6 +21,9 @@ STATUSES = ("running", "finished", "failed", "killed")
 DAMAGED = "damaged"
 LISTED_STATUSES = (*STATUSES, DAMAGED)
 MAX_MS = (1 << 48) - 1  # the milliseconds a run id can hold (year 10889)
+# A run.json is a few KiB; a folder artifact of many thousands of files lists them all.
+# One larger than this is not read: the run is shown as damaged.
+MAX_RECORD_BYTES = 32 << 20
 TRAILER_PREFIX = "Gitml-"
 MAX_KEY_LENGTH = 250
 _KEY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
@@ -435,3 +438,92 @@ def parse_message(
         sha=sha,
         damage=damage.reason,
     )
+
+
+# the record (run.json) as read back
+
+_TEXT_FIELDS = (
+    "name", "experiment", "note", "user", "host", "python", "platform", "base", "branch",
+    "env_hash", "entry_point", "env_manager", "cwd", "reproduces",
+)  # fmt: skip
+_INT_FIELDS = ("format", "exit_code", "start_ms", "end_ms", "duration_ms")
+
+
+def record_problem(record: object, run_id: str) -> str | None:
+    """What makes a run.json read back from a commit unfit for the commands that show,
+    compare or rerun it (they index it without checking); None when it is fit."""
+    if not isinstance(record, dict):
+        return "its .gitml/run.json holds no record (not a JSON object)"
+    if record.get("id") != run_id:
+        return f"its .gitml/run.json is the record of run {shown(str(record.get('id')))}"
+    if record.get("status") not in STATUSES or record.get("status") == "running":
+        return f"its .gitml/run.json has the status {shown(str(record.get('status')))}"
+    for key in _TEXT_FIELDS:
+        if not isinstance(record.get(key, ""), str | None):
+            return f"its .gitml/run.json has a {key} that is not text"
+    for key in _INT_FIELDS:
+        value = record.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"its .gitml/run.json has a {key} that is not a whole number"
+        if key.endswith("_ms") and key != "duration_ms" and not 0 <= (value or 0) <= MAX_MS:
+            return f"its .gitml/run.json has a {key} out of range"
+    command = record.get("command", [])
+    if not (isinstance(command, list) and all(isinstance(part, str) for part in command)):
+        return "its .gitml/run.json has a command that is not a list of words"
+    for key in ("params", "tags", "env_vars"):
+        if not _text_pairs(record.get(key, {})):
+            return f"its .gitml/run.json has {key} that are not text keys and values"
+    if not _metrics(record.get("metrics", {})):
+        return "its .gitml/run.json has metrics that are not summaries of numbers"
+    if not _artifacts(record.get("artifacts", [])):
+        return "its .gitml/run.json has an artifact list that is not one of paths and sizes"
+    skipped = record.get("skipped", {})
+    if not (isinstance(skipped, dict) and all(_words(v) for v in skipped.values())):
+        return "its .gitml/run.json has a skipped list that is not one of paths"
+    if not isinstance(record.get("dirty", False), bool):
+        return "its .gitml/run.json has a dirty flag that is not true or false"
+    return None
+
+
+def _words(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _text_pairs(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and value in ("nan", "inf", "-inf")
+
+
+def _metrics(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    for summary in value.values():
+        if not isinstance(summary, dict) or not _is_number(summary.get("last")):
+            return False
+        if not all(_is_number(summary[key]) for key in ("min", "max") if key in summary):
+            return False
+        counts = [summary[key] for key in ("count", "last_step") if key in summary]
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+            return False
+    return True
+
+
+def _artifacts(value: object) -> bool:
+    if not isinstance(value, list):
+        return False
+    for item in value:
+        if not (isinstance(item, dict) and isinstance(item.get("path"), str)):
+            return False
+        size = item.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool):
+            return False
+        if not all(isinstance(item.get(key, ""), str) for key in ("link", "sha256")):
+            return False
+    return True

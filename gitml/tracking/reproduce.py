@@ -162,6 +162,10 @@ def rerun(repo: Repository, run: RunSummary, options: RerunOptions) -> RerunResu
     check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
     refuse_empty_artifact_paths(options.artifacts)
     record = load_record(repo, run)
+    if record.get("damage"):
+        raise RunStateError(
+            f"run {run.name or run.id} is damaged ({record['damage']}): it cannot be rerun"
+        )
     plan = plan_rerun(record, options.params)
     folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))
     worktree = folder / "tree"

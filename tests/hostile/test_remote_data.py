@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitml.tracking.ids import new_run_id
+from gitml.tracking.record import DAMAGED, LISTED_STATUSES, MAX_MS, parse_message
 from tests.sharing_helpers import bare_remote, clone, make_runs
 from tests.utils import git, gitml
 
 FILE, LINK, FOLDER = "100644", "120000", "40000"
+TRAILER_NAMES = ["Run", "Name", "Status", "Start", "End", "Exit-Code", "Base", "Metric", "Param"]
 
 
 # forging objects
@@ -304,3 +308,169 @@ def test_model_get_never_writes_through_a_link_in_the_out_folder(attacker, tmp_p
     (out / "model" / "data").unlink()
     written = gitml(repo, "model", "get", "plain@v0.0.1", "-o", str(out)).stdout.split()
     assert written == [str(out / "model" / "MLmodel"), str(out / "model" / "data" / "weights.bin")]
+
+
+# 2. a damaged run is listed and shown as damaged, removable, and breaks nothing else
+
+GIGANTIC_MESSAGE = 9 << 20  # over the 8 MiB gitml reads of a run's commit message
+GIGANTIC_RECORD = 33 << 20  # over the 32 MiB it reads of a run.json
+
+
+def damaged_runs(attacker: Path, good: str) -> dict[str, tuple[str, str]]:
+    """kind → (run id, what its reason says) of runs damaged in every way we know: in
+    their commit message (listed as damaged) or in their run.json (shown as damaged)."""
+    runs = {}
+
+    def by_message(kind: str, reason: str, *trailers: str, text: str | None = None) -> None:
+        run_id = new_run_id()
+        forge_run(attacker, kind, {}, text or message(run_id, kind, *trailers), run_id)
+        runs[kind] = (run_id, reason)
+
+    def by_record(kind: str, reason: str, record_files: dict) -> None:
+        run_id = new_run_id()
+        forge_run(attacker, kind, {".gitml": record_files}, run_id=run_id)
+        runs[kind] = (run_id, reason)
+
+    by_message("metric", "notanumber", "Metric: loss=notanumber")
+    by_message("start", "Gitml-Start", "Start: yesterday")
+    by_message("end", "Gitml-End", "End: 99999999999999999999")
+    by_message("exit-code", "Gitml-Exit-Code", "Exit-Code: 1e3")
+    by_message("still-running", "'running'", "Status: running")
+    by_message("status", "'exploded'", "Status: exploded")
+    by_message("base", "base", "Base: --output=/tmp/gitml-escaped")
+    by_message("other-run", "names another run", f"Run: {good}%0Adelete refs/heads/main")
+    by_message("name", "name", f"Name: x%0A{good}%09hijacked")
+    by_message("no-trailers", "no Gitml-Run", text="fix typo\n\nJust a commit.\n")
+    by_message("gigantic-message", "MiB", "Param: x=" + "a" * GIGANTIC_MESSAGE)
+    by_record("no-record", "has no .gitml/run.json", {"params.yaml": b""})
+    by_record("not-json", "not valid JSON", {"run.json": b"{not json"})
+    by_record("deep", "nested", {"run.json": b"[" * 100_000 + b"]" * 100_000})
+    shape = {"params": ["lr"], "metrics": "loss", "artifacts": [{"size": "big"}]}
+    run_id = new_run_id()
+    forge_run(
+        attacker, "shape", {".gitml": {"run.json": record(run_id, "shape", **shape)}}, None, run_id
+    )
+    runs["wrong-shape"] = (run_id, "params")
+    by_record("other-record", "record of run", {"run.json": record(good, "good0")})
+    by_record(
+        "gigantic-record",
+        "more than gitml reads",
+        {"run.json": b'{"note": "' + b"a" * GIGANTIC_RECORD + b'"}'},
+    )
+    return runs
+
+
+@pytest.fixture
+def damaged(attacker, tmp_path):
+    """(victim clone, kind → (run id, reason)): the attacker's good run `good0`, a second
+    good one `other0`, and every kind of damaged run, fetched by a clean clone; plus refs under
+    refs/gitml/runs/ whose names are no run ids."""
+    make_runs(attacker, 1, "other")
+    good = git(attacker, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/").split()
+    runs = damaged_runs(attacker, min(good))
+    sha = git(attacker, "rev-parse", f"refs/gitml/runs/{min(good)}").strip()
+    for name in (
+        "IIIIIIIIIIIII",
+        "iiiiiiiiiiiiii",
+        "0123456789ab/x",
+        "0000000000000000000000000000",
+    ):
+        git(attacker, "update-ref", f"refs/gitml/runs/{name}", sha)
+    # a message holding the listing's separators forges no record of another run
+    run_id = new_run_id()
+    text = message(run_id, "separator") + f"\x1erefs/gitml/runs/{new_run_id()}\x1e\n"
+    forge_run(attacker, "separator", {}, text, run_id)
+    return victim(attacker, tmp_path), runs
+
+
+BY_MESSAGE = {"metric", "start", "end", "exit-code", "still-running", "status", "base"}
+BY_MESSAGE |= {"other-run", "name", "no-trailers", "gigantic-message"}
+
+
+def test_damaged_runs_are_listed_as_damaged_and_break_no_other_command(damaged, tmp_path):
+    repo, runs = damaged
+    listed = {run["id"]: run for run in json.loads(gitml(repo, "ls", "--all", "--json").stdout)}
+    assert {run["name"] for run in listed.values()} >= {"good0", "other0", "separator"}
+    assert len(listed) == len(runs) + 3  # no run for the refs named otherwise, nor a forged one
+    for kind, (run_id, reason) in runs.items():
+        if kind in BY_MESSAGE:
+            assert listed[run_id]["status"] == "damaged", kind
+            assert reason in listed[run_id]["damage"], (kind, listed[run_id]["damage"])
+        else:  # listing reads messages only: its record shows damaged in `gitml show`
+            assert listed[run_id]["status"] == "finished", kind
+    assert listed[min(listed)]["damage"] is None
+    table = gitml(repo, "ls", "--all").stdout
+    assert table.count("damaged") == len(BY_MESSAGE)
+    only = json.loads(gitml(repo, "ls", "--all", "--status", "damaged", "--json").stdout)
+    assert {run["id"] for run in only} == {runs[kind][0] for kind in BY_MESSAGE}
+    assert gitml(repo, "ls").returncode == 0
+    assert "good0" in gitml(repo, "show", "good0").stdout
+    assert json.loads(gitml(repo, "show", "other0", "--json").stdout)["name"] == "other0"
+    assert "params" in gitml(repo, "diff", "good0", "other0").stdout
+    found = gitml(repo, "run", "--name", "after", "--", sys.executable, "-c", "pass")
+    assert "after" in found.stderr + found.stdout
+    search = "import gitml, json; print(json.dumps([r['status'] for r in gitml.search_runs()]))"
+    statuses = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", search], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert statuses.count("damaged") == len(BY_MESSAGE)
+    assert gitml(repo, "gc", "--status", "failed", "--dry-run").stdout == "no runs to delete\n"
+    other = bare_remote(tmp_path, "other.git")
+    git(other, "config", "receive.fsckObjects", "false")
+    git(repo, "remote", "add", "other", str(other))
+    assert gitml(repo, "push", "other", "--since", "30d").returncode == 0
+    assert gitml(repo, "push", "other").returncode == 0
+    assert gitml(repo, "fetch", "origin").returncode == 0
+    assert gitml(repo, "pull", "other").returncode == 0
+
+
+def test_a_damaged_run_is_shown_with_its_reason_and_can_be_removed(damaged):
+    repo, runs = damaged
+    main = git(repo, "rev-parse", "refs/heads/main")
+    for kind, (run_id, reason) in runs.items():
+        shown = gitml(repo, "show", run_id, check=False)
+        assert shown.returncode == 0, (kind, shown.stderr)
+        assert "status     damaged" in shown.stdout, (kind, shown.stdout)
+        assert reason in shown.stdout, (kind, shown.stdout)
+        data = json.loads(gitml(repo, "show", run_id, "--json").stdout)
+        assert (data["id"], data["status"]) == (run_id, "damaged"), kind
+        assert reason in data["damage"], kind
+        removed = gitml(repo, "rm", run_id, check=False)
+        assert removed.returncode == 0, (kind, removed.stderr)
+        assert git(repo, "for-each-ref", f"refs/gitml/runs/{run_id}") == "", kind
+    listed = json.loads(gitml(repo, "ls", "--all", "--json").stdout)
+    assert sorted(run["name"] for run in listed) == ["good0", "other0", "separator"]
+    assert git(repo, "rev-parse", "refs/heads/main") == main
+
+
+def test_a_damaged_run_is_not_rerun_and_a_resolvable_odd_ref_is_no_run(damaged):
+    repo, runs = damaged
+    result = gitml(repo, "rerun", runs["wrong-shape"][0], check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("gitml: error: run shape is damaged")
+    result = gitml(repo, "show", "0123456789ab", check=False)  # only 0123456789ab/x is
+    assert_one_line_error(result, "no run matches '0123456789ab'")
+
+
+@given(st.text(), st.lists(st.tuples(st.sampled_from(TRAILER_NAMES), st.text()), max_size=8))
+def test_no_commit_message_makes_reading_a_run_fail(text, trailers):
+    run_id = new_run_id()
+    block = "".join(f"Gitml-{name}: {value}\n" for name, value in trailers)
+    summary = parse_message(f"{text}\n\n{block}", "0" * 40, run_id)
+    assert summary.id == run_id
+    assert summary.status in LISTED_STATUSES and summary.status != "running"
+    assert (summary.status == DAMAGED) == (summary.damage is not None)
+    assert 0 <= summary.start_ms <= MAX_MS
+    assert summary.base is None or len(summary.base) in (40, 64)
+
+
+def test_run_refs_take_the_ids_gitml_makes():
+    from gitml.store.refs import RUN_ID_ALPHABET, parse_run_ref
+    from gitml.tracking.ids import ALPHABET
+
+    assert RUN_ID_ALPHABET == ALPHABET
+    assert parse_run_ref(f"refs/gitml/runs/{new_run_id()}") is not None
+    for name in ("IIIIIIIIIIIII", "iiiiiiiiiiiiii", "0123456789ab/x", "0" * 27, "0123"):
+        assert parse_run_ref(f"refs/gitml/runs/{name}") is None, name
