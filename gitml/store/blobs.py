@@ -1,5 +1,7 @@
 """Files of commits read by name, bounded: a blob fetched from a remote may be any size."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 from gitml.store.gitcmd import run_git

@@ -459,7 +459,7 @@ def record_problem(record: object, run_id: str) -> str | None:
     if record.get("status") not in STATUSES or record.get("status") == "running":
         return f"its .gitml/run.json has the status {shown(str(record.get('status')))}"
     for key in _TEXT_FIELDS:
-        if not isinstance(record.get(key, ""), str | None):
+        if not isinstance(record.get(key, ""), (str, type(None))):
             return f"its .gitml/run.json has a {key} that is not text"
     for key in _INT_FIELDS:
         value = record.get(key)
@@ -496,7 +496,7 @@ def _text_pairs(value: object) -> bool:
 def _is_number(value: object) -> bool:
     if isinstance(value, bool):
         return False
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return True
     return isinstance(value, str) and value in ("nan", "inf", "-inf")
 
