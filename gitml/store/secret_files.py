@@ -10,6 +10,8 @@ a path (`.aws/credentials` in any folder).
 Files only, no git: the logging API uses this too and must stay light.
 """
 
+from __future__ import annotations
+
 import fnmatch
 import os
 from dataclasses import dataclass
