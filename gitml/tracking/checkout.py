@@ -32,7 +32,6 @@ from gitml.store.gitcmd import git_environment, run_git
 from gitml.store.refs import BACKUPS_PREFIX
 from gitml.store.repository import Repository, read_head
 from gitml.store.snapshot import Snapshot
-from gitml.tracking.record import RECORD_DIR
 from gitml.tracking.reproduce import CODE_PATHSPEC, check_code_paths
 
 _LINK = "120000"
@@ -83,52 +82,72 @@ def _shown(path: str, why: str) -> str:
 
 
 def plan_checkout(repo: Repository, source: str) -> CheckoutPlan:
+    """Compare the work tree (its snapshot, then the disk where the snapshot does not
+    look) with `source`. Only paths where they differ are looked at: git computes the
+    differences, so a large tree costs two `git diff-tree` calls, not a stat per file."""
     from gitml.store.snapshot import snapshot_work_tree
     from gitml.tracking.run import artifact_size_limit
 
     scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
     current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
-    snapshot = tree_entries(repo, current.tree)
-    head_sha = read_head(repo)[1]
-    head = tree_entries(repo, head_sha) if head_sha else {}
-    wanted = {
-        path: entry
-        for path, entry in tree_entries(repo, source).items()
-        if not path.startswith(RECORD_DIR + "/") and entry[0] != _GITLINK
-    }
+    differing = _tree_diff(repo, current.tree, source, CODE_PATHSPEC)
+    snapshot = {path: now for path, (status, now, _) in differing.items() if status != "A"}
     disk = _Disk(repo.work_tree, _algorithm(current.tree))
     written: set[str] = set()
     replaced: set[str] = set()
-    for path, (mode, oid) in wanted.items():
-        blocker = disk.blocker(path)
+    tracked: set[str] | None = None
+    for path, (status, now, wanted) in differing.items():
+        if _GITLINK in (now[0], wanted[0]):
+            continue  # git restore leaves a submodule's folder alone
+        if status == "D":  # the run lacks it: restore removes it if it is tracked
+            tracked = _index_paths(repo) if tracked is None else tracked
+            if path in tracked:
+                written.add(path)
+                replaced.add(path)
+            continue
+        written.add(path)
+        if status != "A":  # the file on disk differs from the run's
+            if now[1] != wanted[1] or _is_link(now) != _is_link(wanted):
+                replaced.add(path)
+            continue  # else only the executable bit changes
+        blocker = disk.blocker(path)  # not in the snapshot: look at the disk
         kind = None if blocker else disk.kind(path)
         if blocker:
             replaced.add(blocker)  # a file or link where the run has a folder
         elif kind == "dir":
             replaced.update(disk.files_under(path))  # a folder where the run has a file
-        elif kind is not None:
-            now = snapshot.get(path) or disk.blob(path)
-            if now is not None and now[1] == oid and _is_link(now) == (mode == _LINK):
-                if now[0] != mode:
-                    written.add(path)  # only the executable bit changes
-                continue
-            replaced.add(path)
-        written.add(path)
-    for path in _index_paths(repo) - set(wanted):  # tracked files the run lacks are removed
-        if (
-            not path.startswith(RECORD_DIR + "/")
-            and disk.blocker(path) is None
-            and disk.kind(path) in ("file", "link")
-        ):
-            written.add(path)
-            replaced.add(path)
-    at_risk = {}
-    for path in replaced:
-        held = head.get(path)
-        now = snapshot.get(path) or (disk.blob(path) if held else None)
-        if held is None or now is None or now[1] != held[1] or _is_link(now) != _is_link(held):
-            at_risk[path] = _why(path, snapshot, current)
+        elif kind is not None:  # ignored, named like a secret, or large
+            on_disk = disk.blob(path)
+            if on_disk is None or on_disk[1] != wanted[1] or _is_link(on_disk) != _is_link(wanted):
+                replaced.add(path)
+    at_risk = {
+        path: _why(path, snapshot, current)
+        for path in _not_held_by_head(repo, disk, current.tree, snapshot, replaced)
+    }
     return CheckoutPlan(written, replaced, at_risk, current)
+
+
+def _not_held_by_head(
+    repo: Repository, disk: "_Disk", tree: str, snapshot: Entries, paths: set[str]
+) -> list[str]:
+    """The `paths` whose bytes on disk HEAD's commit does not hold."""
+    head = read_head(repo)[1]
+    if not paths or head is None:
+        return sorted(paths)
+    only = ["--", *(f":(literal){path}" for path in sorted(paths))] if len(paths) < 100 else []
+    changes = _tree_diff(repo, head, tree, only)
+    lost = []
+    for path in paths:
+        status, in_head, _ = changes.get(path, ("", ("", ""), ("", "")))
+        if status == "D":  # HEAD has it, the snapshot does not: compare with the disk
+            on_disk = disk.blob(path)
+            held = on_disk is not None and on_disk[1] == in_head[1]
+            held = held and _is_link(on_disk) == _is_link(in_head)
+        else:  # unchanged since HEAD when in the snapshot; else HEAD never had it
+            held = not status and path in snapshot
+        if not held:
+            lost.append(path)
+    return sorted(lost)
 
 
 def _why(path: str, snapshot: Entries, current: Snapshot) -> str:
@@ -139,16 +158,24 @@ def _why(path: str, snapshot: Entries, current: Snapshot) -> str:
     return "uncommitted" if path in snapshot else "ignored"
 
 
-def tree_entries(repo: Repository, treeish: str) -> Entries:
-    """Every file, link and submodule of a tree, by path."""
-    out = run_git(["ls-tree", "-r", "-z", "--full-tree", treeish], repo.cwd).stdout
-    entries = {}
-    for item in out.decode(errors="surrogateescape").split("\0"):
-        if item:
-            info, path = item.split("\t", 1)
-            mode, _kind, oid = info.split()
-            entries[path] = (mode, oid)
-    return entries
+Change = tuple[str, tuple[str, str], tuple[str, str]]  # status, (mode, id) before, after
+
+
+def _tree_diff(repo: Repository, old: str, new: str, pathspec: list[str]) -> dict[str, Change]:
+    """Every path whose file differs between two trees: A added, D deleted, M or T
+    changed (mode, object id of each side; zeros on the side that lacks it)."""
+    out = run_git(
+        ["diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", old, new, *pathspec],
+        repo.cwd,
+    ).stdout.decode(errors="surrogateescape")
+    fields = out.split("\0")
+    changes = {}
+    for header, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not header.startswith(":"):
+            continue
+        old_mode, new_mode, old_id, new_id, status = header[1:].split(" ")
+        changes[path] = (status[0], (old_mode, old_id), (new_mode, new_id))
+    return changes
 
 
 def _index_paths(repo: Repository) -> set[str]:
@@ -253,7 +280,8 @@ def save_backup(repo: Repository, tree: str, paths: list[str], extra: list[str],
     time>. Refused, with nothing changed, unless it holds every one of `paths`."""
     if extra:
         tree = _with_files(repo, tree, extra)
-    held = tree_entries(repo, tree)
+    listed = run_git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", tree], repo.cwd)
+    held = set(listed.stdout.decode(errors="surrogateescape").split("\0"))
     missing = [path for path in paths if path not in held]
     if missing:
         raise RunStateError(
