@@ -209,13 +209,13 @@ class NotARemoteRepositoryError(RemoteError):
 
 
 class PushRejectedError(RemoteError):
-    def __init__(self, remote: str, refs: list[str], reason: str):
+    def __init__(self, remote: str, refs: list[str], reason: str, local: str | None = None):
         self.refs = refs
         shown = shortened(refs, 3)
         super().__init__(
             remote,
             f"remote '{remote}' rejected the push of {shown}: {reason}; "
-            "nothing was changed locally",
+            f"{local or 'nothing was changed locally'}",
         )
 
 
@@ -305,15 +305,16 @@ class RegistryError(GitmlError):
 
 class RegistryConflictError(RemoteError):
     """A registry tag here and one on the remote have the same name but differ, and
-    renumbering cannot reconcile them (two machines registered the same version)."""
+    the one here cannot be renamed: it was pushed to another remote already."""
 
     def __init__(self, remote: str, tags: list[str]):
         self.tags = tags
         shown = shortened(tags, 5)
         super().__init__(
             remote,
-            f"{shown} exists on remote '{remote}' for another run; register yours under "
-            "another version (delete the local tag with `git tag -d` first)",
+            f"{shown} differs on remote '{remote}' and was pushed to another remote "
+            "already, so gitml does not rename it; if that remote can lose it, delete it "
+            "there and here (`git tag -d`), then write the event again",
         )
 
 

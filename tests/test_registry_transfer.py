@@ -54,16 +54,16 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
     pushed = push_registry_tags(second, "origin")
 
     # the loser fetched, renumbered its events above the remote's, and retried
-    assert pushed == ["linear#production#5", "linear#staging#6"]
+    assert pushed == ["linear#production#4", "linear#staging#5"]
     assert pushed.renumbered == {
-        "linear#production#3": "linear#production#5",
-        "linear#staging#4": "linear#staging#6",
+        "linear#production#3": "linear#production#4",
+        "linear#staging#4": "linear#staging#5",
     }
     # same target, tagger, time and message; only the name changed
-    renamed = git(second, "cat-file", "tag", "linear#production#5")
-    assert renamed == theirs.replace("tag linear#production#3\n", "tag linear#production#5\n")
+    renamed = git(second, "cat-file", "tag", "linear#production#4")
+    assert renamed == theirs.replace("tag linear#production#3\n", "tag linear#production#4\n")
     fetched = fetch_registry_tags(first, "origin")
-    assert fetched == ["linear#production#5", "linear#staging#6"]
+    assert fetched == ["linear#production#4", "linear#staging#5"]
     assert fetched.renumbered == {}
 
     # both machines and the remote now agree, and every event is there once
@@ -72,8 +72,8 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
         events = registry.history(repo, "linear")
         assert [(e.tag, e.message.split("\n\n")[-1]) for e in events if e.kind == "assign"] == [
             ("linear#production#3", "A"),
-            ("linear#production#5", "B"),
-            ("linear#staging#6", "Promoted linear v0.0.2 to staging."),
+            ("linear#production#4", "B"),
+            ("linear#staging#5", "Promoted linear v0.0.2 to staging."),
         ]
         assert registry.which(repo, "linear@production").version == "v0.0.2"
         assert_fsck_clean(repo)
@@ -81,14 +81,46 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
     assert registry.which(remote, "linear#production").run_name == "beta"
 
 
-def test_a_version_registered_on_both_machines_is_a_conflict(first, second):
+def test_a_version_registered_on_both_machines_moves_the_unpublished_one(first, second, remote):
     make_run(first, "gamma", {"model.txt": "w=3\n"})
     registry.register(first, "linear", "gamma")
     push_registry_tags(first, "origin")
     make_run(second, "delta", {"model.txt": "w=4\n"})
     registry.register(second, "linear", "delta")  # v0.0.3 too, another run
+    registry.promote(second, "linear", "v0.0.3", "staging")
+
+    pushed = push_registry_tags(second, "origin")
+
+    assert pushed == ["linear#staging#5", "linear@v0.0.4"]  # counters 4 and 5
+    assert pushed.renumbered == {
+        "linear@v0.0.3": "linear@v0.0.4",
+        "linear#staging#4": "linear#staging#5",
+    }
+    assert [(c.old_version, c.version, c.old_counter, c.counter) for c in pushed.changes] == [
+        ("v0.0.3", "v0.0.4", 3, 4),
+        ("v0.0.3", "v0.0.4", 4, 5),
+    ]
+    assert registry_tags(second) == registry_tags(remote)
+    for repo in (second, remote):
+        assert registry.which(repo, "linear@v0.0.3").run_name == "gamma"
+        assert registry.which(repo, "linear@staging").run_name == "delta"
+        assert registry.which(repo, "linear@staging").version == "v0.0.4"
+    assert_fsck_clean(second)
+
+
+def test_a_clashing_event_pushed_to_another_remote_is_a_conflict(first, second, tmp_path):
+    backup = tmp_path / "backup.git"
+    git(tmp_path, "init", "-q", "--bare", str(backup))
+    git(second, "remote", "add", "backup", str(backup))
+    make_run(first, "gamma", {"model.txt": "w=3\n"})
+    registry.register(first, "linear", "gamma")
+    push_registry_tags(first, "origin")
+    make_run(second, "delta", {"model.txt": "w=4\n"})
+    registry.register(second, "linear", "delta")  # v0.0.3 too, another run...
+    push_registry_tags(second, "backup")  # ...and published there: it keeps its name
     before = registry_tags(second)
-    with pytest.raises(RegistryConflictError, match="linear@v0.0.3 exists on remote 'origin'"):
+
+    with pytest.raises(RegistryConflictError, match="linear@v0.0.3 differs on remote 'origin'"):
         push_registry_tags(second, "origin")
     assert registry_tags(second) == before
 
@@ -126,13 +158,17 @@ def test_fetch_brings_many_events_as_the_same_tag_objects(first, second):
     assert_fsck_clean(second)
 
 
-def test_runs_that_arrived_before_a_version_conflict_are_reported(first, second):
+def test_runs_that_arrived_before_a_version_conflict_are_reported(first, second, tmp_path):
     from tests.utils import gitml
 
+    backup = tmp_path / "backup.git"
+    git(tmp_path, "init", "-q", "--bare", str(backup))
+    git(second, "remote", "add", "backup", str(backup))
     make_run(second, "gamma", {"model.txt": "w=3\n"})
-    registry.register(second, "linear", "gamma")  # v0.0.3 here...
+    registry.register(second, "linear", "gamma")  # v0.0.3 here, published on backup...
+    push_registry_tags(second, "backup")
     make_run(first, "delta", {"model.txt": "w=4\n"})
-    registry.register(first, "linear", "delta")  # ...and another v0.0.3 there
+    registry.register(first, "linear", "delta")  # ...and another v0.0.3 on origin
     gitml(first, "push")
 
     result = gitml(second, "pull", check=False)
@@ -140,7 +176,7 @@ def test_runs_that_arrived_before_a_version_conflict_are_reported(first, second)
     assert result.returncode == 1
     assert result.stdout.startswith("3 runs arrived from origin:\n")
     assert "delta" in result.stdout
-    assert result.stderr.startswith("gitml: error: linear@v0.0.3 exists on remote 'origin'")
+    assert result.stderr.startswith("gitml: error: linear@v0.0.3 differs on remote 'origin'")
     assert result.stderr.count("\n") == 1
     assert_fsck_clean(second)
 

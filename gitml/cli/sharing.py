@@ -102,12 +102,27 @@ def _partial_transfer_reported(echo) -> Iterator[None]:
 
 
 def _report_renumbered(result) -> None:
-    for old, new in result.renumbered.items():
-        click.echo(
-            f"gitml: {result.remote} already had events numbered like ours: "
-            f"renumbered {old} as {new}",
-            err=True,
+    """One line on stderr for each local registry event changed to fit after the remote's."""
+    for change in result.changes:
+        click.echo(f"gitml: {_registry_change(result.remote, change)}", err=True)
+
+
+def _registry_change(remote: str, change) -> str:
+    old, new, model = change.old.name, change.name, change.old.parsed.model
+    numbered = f"{remote} already had events numbered like ours"
+    if change.theirs:
+        return f"{remote} has the same registration as {old}: kept its tag"
+    if change.version and change.old.parsed.kind == "register":
+        return (
+            f"{remote} has {model} {change.old_version} for another run: yours is now "
+            f"{model} {change.version} (tag {new}, counter {change.counter})"
         )
+    if change.version:
+        renamed = f"renumbered {old} as {new}, which" if change.renamed else old
+        return f"{renamed} now names {change.version} ({numbered})"
+    if change.renamed:
+        return f"{numbered}: renumbered {old} as {new}"
+    return f"{numbered}: {old} moved from counter {change.old_counter} to {change.counter}"
 
 
 def _warn_differing(result) -> None:
@@ -178,6 +193,7 @@ def _echo_pull(repo, result, as_json: bool) -> None:
         click.echo(fmt.table(["ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "USER"], rows, 4))
     if result.tags:
         click.echo(f"{_count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
+    _report_renumbered(result)
     _warn_differing(result)
 
 

@@ -157,8 +157,13 @@ def replay(tags: list[RegistryTag]) -> dict[str, ModelState]:
     return {name: replay_model(name, by_model[name]) for name in sorted(by_model)}
 
 
+def replay_order(event: Event) -> tuple:
+    """The sort key of replay: the counter; for one counter, the kind, time and name."""
+    return (event.counter, _KIND_ORDER[event.kind], event.time, event.tag)
+
+
 def replay_model(name: str, events: list[Event]) -> ModelState:
-    ordered = sorted(events, key=lambda e: (e.counter, _KIND_ORDER[e.kind], e.time, e.tag))
+    ordered = sorted(events, key=replay_order)
     model = ModelState(name)
     # Versions first: an assignment names its version through the commit it
     # points at, whatever the order the version tag itself sorts in.

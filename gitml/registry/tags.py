@@ -33,6 +33,10 @@ KINDS = (REGISTER, DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
 COUNTED = (DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
 
 NAME = r"[a-z][a-z0-9/-]*[a-z0-9]"
+# A counter is a number a remote may send: bounded, so that no tag name or message
+# can hold one Python refuses to convert (over 4,300 digits) or that slows comparisons.
+MAX_COUNTER_DIGITS = 18
+_COUNTER_RE = re.compile(rf"[0-9]{{1,{MAX_COUNTER_DIGITS}}}")
 SEMVER = (
     r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
     r"(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
@@ -44,7 +48,7 @@ VERSION_RE = re.compile(rf"^v{SEMVER}$")
 TAG_RE = re.compile(
     rf"^{_NO_DOUBLE_SLASH}(?P<model>{NAME})"
     rf"(?:(?:#(?P<stage>{NAME})|@(?P<version>v{SEMVER}))(?P<cancel>!?)|@(?P<deprecated>deprecated))"
-    r"(?:#(?P<counter>[1-9][0-9]*))?$"
+    rf"(?:#(?P<counter>[1-9][0-9]{{0,{MAX_COUNTER_DIGITS - 1}}}))?$"
 )
 _SEMVER_PARTS = re.compile(r"^v(\d+)\.(\d+)\.(\d+)(?:-([^+]*))?(?:\+.*)?$")
 
@@ -139,6 +143,18 @@ def bump(version: str | None, part: str) -> str:
     return f"v{major}.{minor}.{patch + 1}"
 
 
+def next_version(version: str) -> str:
+    """The version after `version` when that one is taken: `v1.2.0-rc.2` after
+    `v1.2.0-rc.1`, `v1.2.0-beta.1` after `v1.2.0-beta`, else the next patch."""
+    release, _, pre = version.partition("+")[0].partition("-")
+    if not pre:
+        return bump(release, "patch")
+    head, _, last = pre.rpartition(".")
+    if last.isascii() and last.isdigit():
+        return f"{release}-{head + '.' if head else ''}{int(last) + 1}"
+    return f"{release}-{pre}.1"
+
+
 # messages
 
 TRAILER_PREFIX = "Gitml-"
@@ -203,6 +219,6 @@ def parse_message(text: str) -> TagMessage:
         run_id=fields.get("run_id"),
         artifact=fields.get("artifact"),
         version=fields.get("version"),
-        counter=int(counter) if counter.isdigit() else None,
+        counter=int(counter) if _COUNTER_RE.fullmatch(counter) else None,
         keep_previous=fields.get("keep_previous") == "yes",
     )

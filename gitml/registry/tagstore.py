@@ -1,4 +1,4 @@
-"""Registry tags in the repository: list them in one git call, create and delete them.
+"""Registry tags in the repository: list and read them, create them, rename them.
 
 Listing is one `git for-each-ref` over refs/tags, limited by patterns to the
 names that can be registry tags; it keeps the annotated tags on commits whose
@@ -7,9 +7,12 @@ skipped, never guessed at.
 
 Creating writes a tag object with `git mktag` (the tagger is written into the
 object, never passed through the environment) and then points the tag ref at
-it with a create-only update, so an existing tag is never moved.
+it with a create-only update, so an existing tag is never moved. Renaming
+(only events never pushed anywhere are renamed) writes new tag objects and
+changes every ref in one git transaction.
 """
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -37,6 +40,7 @@ _FIELDS = (
 _REGISTRY_PATTERNS = [f"{TAGS_PREFIX}**/*@*", f"{TAGS_PREFIX}**/*#*"]
 _FIELD = "\x00"
 _RECORD = "\x00\x1e"  # git keeps NUL out of messages: no message can end a record
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -72,21 +76,71 @@ def list_registry_tags(repo: Repository, model: str | None = None) -> list[Regis
             continue
         if model is not None and parsed.model != model:
             continue
-        ident, when, _ = tagger.rsplit(" ", 2) if tagger.count(" ") >= 2 else (tagger, "", "")
-        author, _, email = ident.rpartition(" <")
+        found.append(_registry_tag(name, parsed, sha, target, tagger, message))
+    return found
+
+
+def _registry_tag(
+    name: str, parsed: TagName, sha: str, commit: str, tagger: str, message: str
+) -> RegistryTag:
+    """A RegistryTag from a tag's fields as git prints them (`Name <email> time zone`)."""
+    ident, when, _ = tagger.rsplit(" ", 2) if tagger.count(" ") >= 2 else (tagger, "", "")
+    author, _, email = ident.rpartition(" <")
+    return RegistryTag(
+        name=name,
+        parsed=parsed,
+        sha=sha,
+        commit=commit,
+        tagger=author,
+        email=email.rstrip(">"),
+        time=int(when) if when.isascii() and when.isdigit() and len(when) < 20 else 0,
+        message=_without_signature(message),
+    )
+
+
+def read_tags(repo: Repository, tags: dict[str, str]) -> list[RegistryTag]:
+    """The registry tags among `tags` (name → tag object sha, the objects present
+    here, their refs maybe not): one `git cat-file --batch`. A name that is no
+    registry tag, or an object that is no annotated tag on a commit, is left out."""
+    wanted = {name: sha for name, sha in tags.items() if parse_tag(name) is not None}
+    objects = read_objects(repo, wanted.values())
+    found = []
+    for name, sha in sorted(wanted.items()):
+        kind, body = objects.get(sha, ("missing", b""))
+        header, _, message = body.decode(errors="surrogateescape").partition("\n\n")
+        fields: dict[str, str] = {}
+        for line in header.split("\n"):
+            key, _, value = line.partition(" ")
+            fields.setdefault(key, value)
+        target = fields.get("object", "")
+        if kind != "tag" or fields.get("type") != "commit" or not _SHA.match(target):
+            continue
         found.append(
-            RegistryTag(
-                name=name,
-                parsed=parsed,
-                sha=sha,
-                commit=target,
-                tagger=author,
-                email=email.rstrip(">"),
-                time=int(when) if when.isdigit() else 0,
-                message=_without_signature(message),
-            )
+            _registry_tag(name, parse_tag(name), sha, target, fields.get("tagger", ""), message)
         )
     return found
+
+
+def read_objects(repo: Repository, shas) -> dict[str, tuple[str, bytes]]:
+    """sha → (type, raw content) of the objects present here: one `git cat-file --batch`."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    out = run_git(
+        ["cat-file", "--batch"], repo.cwd, input="".join(f"{sha}\n" for sha in wanted).encode()
+    ).stdout
+    objects = {}
+    position = 0
+    while position < len(out):
+        end = out.index(b"\n", position)
+        fields = out[position:end].decode().split(" ")
+        position = end + 1
+        if len(fields) != 3:  # "<sha> missing"
+            continue
+        sha, kind, size = fields[0], fields[1], int(fields[2])
+        objects[sha] = (kind, out[position : position + size])
+        position += size + 1
+    return objects
 
 
 def _without_signature(message: str) -> str:
@@ -130,23 +184,64 @@ def create_tag(
     return _write_tag(repo, name, body.encode())
 
 
-def copy_tag(repo: Repository, old: RegistryTag, new_name: str) -> str:
-    """A new tag `new_name` with the target, tagger, time and message of `old`."""
-    raw = run_git(["cat-file", "tag", old.sha], repo.cwd).stdout
-    header, _, rest = raw.partition(b"\n\n")
-    lines = [
-        f"tag {new_name}".encode() if line.startswith(b"tag ") else line
-        for line in header.split(b"\n")
-    ]
-    return _write_tag(repo, new_name, b"\n".join(lines) + b"\n\n" + rest)
+def present_objects(repo: Repository, shas) -> set[str]:
+    """Which of `shas` this repository has: one `git cat-file --batch-check`."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return set()
+    out = run_git(
+        ["cat-file", "--batch-check=%(objectname)"],
+        repo.cwd,
+        input="".join(f"{sha}\n" for sha in wanted).encode(),
+    ).stdout.decode()
+    return {line for line in out.splitlines() if " " not in line}
+
+
+def renamed_tags(repo: Repository, renames: list[tuple[RegistryTag, str, str | None]]) -> list[str]:
+    """For each (old tag, name, message): write a tag object with the target, tagger and
+    time of the old tag, named `name`, holding `message` (None: the old message byte
+    for byte). Returns their shas; no ref is created (`update_tags` does that)."""
+    objects = read_objects(repo, [old.sha for old, _, _ in renames])
+    shas = []
+    for old, name, message in renames:
+        header, _, rest = objects[old.sha][1].partition(b"\n\n")
+        lines = [
+            f"tag {name}".encode() if line.startswith(b"tag ") else line
+            for line in header.split(b"\n")
+            if message is None or line.split(b" ", 1)[0] in (b"object", b"type", b"tag", b"tagger")
+        ]
+        body = rest if message is None else message.encode(errors="surrogateescape")
+        shas.append(_make_tag(repo, b"\n".join(lines) + b"\n\n" + body))
+    return shas
 
 
 def _write_tag(repo: Repository, name: str, body: bytes) -> str:
-    """`git mktag` checks and stores the object (a process costs less than importing
-    dulwich's object store); then a create-only update points the ref at it."""
-    sha = run_git(["mktag"], repo.cwd, input=body).stdout.decode().strip()
+    sha = _make_tag(repo, body)
     create_ref(repo, TAGS_PREFIX + name, sha, message=f"gitml: registry {name}")
     return sha
+
+
+def _make_tag(repo: Repository, body: bytes) -> str:
+    """`git mktag` checks and stores the object (a process costs less than importing
+    dulwich's object store)."""
+    return run_git(["mktag"], repo.cwd, input=body).stdout.decode().strip()
+
+
+def update_tags(repo: Repository, changes: dict[str, tuple[str | None, str | None]]) -> None:
+    """Change tag refs in one `git update-ref --stdin` transaction, all or none: each
+    name → (its new tag object, None to delete it; the object it holds now, None when
+    it must not exist yet). A tag that moved meanwhile makes the whole change fail."""
+    commands = []
+    for name, (new, old) in sorted(changes.items()):
+        ref = TAGS_PREFIX + name
+        if new is None:
+            commands.append(f"delete {ref} {old}\n")
+        elif old is None:
+            commands.append(f"create {ref} {new}\n")
+        else:
+            commands.append(f"update {ref} {new} {old}\n")
+    if commands:
+        run_git(["update-ref", "--stdin"], repo.cwd, input="".join(commands).encode())
 
 
 def tagger_ident(repo: Repository) -> str:
@@ -154,11 +249,6 @@ def tagger_ident(repo: Repository) -> str:
     from gitml.tracking.identity import user_identity
 
     return user_identity(repo, "committer").as_bytes().decode()
-
-
-def delete_tag(repo: Repository, name: str, sha: str) -> None:
-    """Delete tag `name` if it still holds `sha` (compare-and-swap)."""
-    run_git(["update-ref", "-d", TAGS_PREFIX + name, sha], repo.cwd)
 
 
 def _local_offset() -> int:

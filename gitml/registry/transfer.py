@@ -1,18 +1,20 @@
-"""Move registry tags to and from a remote, renumbering local events that collide.
+"""Move registry tags to and from a remote, fitting local unpublished events after the remote's.
 
-Two clones that promote a model at the same time both write `<model>#<stage>#N`
-with the same N. The second push is rejected (a tag is never overwritten), so
-gitml fetches the remote's tags, gives its own unpublished events counters above
-the remote's highest (new tags with the same target, tagger and message; the
-old local tags are deleted) and pushes again: no event is lost or duplicated,
-and the remote's events keep their place before ours. A push first fetches the
-remote's new events and renumbers the same way, so a counter the remote used
-for another stage is not used twice. Only events never pushed anywhere are
-renumbered (`registry.pending`): an event already on another remote keeps its
-name.
+Two clones that write events for one model at the same time collide: the same
+counter, the same tag name, the same version for two runs. Whenever gitml
+fetches the registry, and before it sends it, it brings the remote's events
+and fits this repository's unpublished events after them
+(`gitml.registry.converge`): a version the remote took moves to the next free
+one with the events about it, counters move past every counter in use. The
+remote's events, and events already pushed anywhere, are never rewritten.
 
-Version tags carry no counter: the same version registered for two different
-runs is a real conflict, reported, never renamed.
+Every push of registry tags also moves one ref of the remote,
+`refs/gitml-registry/last-push`, on the lease of the value it had when the
+events were fitted: of two clones pushing at once, the remote takes one push;
+the other is refused whole (pushes are atomic), fetches, fits again and
+retries. So two pushes can never both add the same counter under different
+names (`linear#staging#3` and `linear#production#3`). The ref lies outside
+`refs/gitml/`, so no fetch refspec of gitml's (`gitml remote setup`) brings it.
 
 Git runs as the user's own executable (`gitml.sharing.gitproc`), so their
 credentials and config apply as they do for `git push`.
@@ -21,32 +23,70 @@ credentials and config apply as they do for `git push`.
 from dataclasses import dataclass, field, replace
 
 from gitml.errors import PushRejectedError, RegistryConflictError
+from gitml.registry.converge import Rewrite, plan
 from gitml.registry.pending import add_pending, pending_events, remove_pending
-from gitml.registry.tags import REGISTER, build_tag, parse_tag
+from gitml.registry.tags import parse_tag
 from gitml.registry.tagstore import (
     REGISTRY_LOCK,
     TAGS_PREFIX,
-    RegistryTag,
-    copy_tag,
-    delete_tag,
     list_registry_tags,
     list_tag_names,
+    present_objects,
+    read_tags,
+    renamed_tags,
+    update_tags,
 )
-from gitml.sharing.gitproc import ask_remote, fetch_as_refs, remote_error, run_remote_git
+from gitml.sharing.gitproc import ask_remote, fetch_objects, remote_error, run_remote_git
 from gitml.store.locks import exclusive_lock
 from gitml.store.repository import Repository, open_repository
 
-_ATTEMPTS = 5
+LAST_PUSH_REF = "refs/gitml-registry/last-push"
+_ATTEMPTS = 8
 _PEELED = "^{}"
+# A push waits for the other gitml commands of this repository that write the registry,
+# and they for it: long enough for a push over a slow network.
+_PUSH_LOCK_SECONDS = 300.0
 
 
 class MovedTags(list):
-    """Names of the registry tags moved; `renumbered` maps each local tag that was
-    renumbered to let a transfer through (old name → new name)."""
+    """Names of the registry tags moved. `changes` says how local events changed to
+    let the transfer through (each from its first form to its last); `renumbered`
+    maps the old name of each renamed one to its new name."""
 
-    def __init__(self, names=(), renumbered: dict[str, str] | None = None):
+    def __init__(self, names=(), changes: list[Rewrite] = ()):
         super().__init__(names)
-        self.renumbered: dict[str, str] = dict(renumbered or {})
+        self.changes: list[Rewrite] = []
+        self.record(changes)
+
+    @property
+    def renumbered(self) -> dict[str, str]:
+        return {change.old.name: change.name for change in self.changes if change.renamed}
+
+    def record(self, changes: list[Rewrite]) -> None:
+        for change in changes:
+            earlier = next((c for c in self.changes if c.name == change.old.name), None)
+            if earlier is None or earlier.theirs:
+                self.changes.append(change)
+                continue
+            self.changes.remove(earlier)
+            self.changes.append(
+                replace(
+                    change,
+                    old=earlier.old,
+                    old_counter=earlier.old_counter,
+                    version=change.version or earlier.version,
+                    old_version=earlier.old_version or change.old_version,
+                )
+            )
+
+
+@dataclass(frozen=True)
+class RemoteRegistry:
+    """What a remote holds of the registry, from one `git ls-remote`."""
+
+    tags: dict[str, str]  # annotated registry tags: name → tag object
+    names: frozenset[str] = frozenset()  # every tag name, registry event or not
+    last_push: str | None = None  # LAST_PUSH_REF
 
 
 @dataclass
@@ -56,92 +96,173 @@ class _PushStatus:
     reasons: list[str] = field(default_factory=list)
 
 
-def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> list[str]:
-    """Send the registry tags the remote lacks; returns their names (a `MovedTags`).
+def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> MovedTags:
+    """Send the registry tags the remote lacks; returns their names.
 
-    One `git ls-remote` says what the remote has. Its events we lack are fetched
-    and ours renumbered past them; one atomic `git push` sends the rest. A push
-    rejected because another clone pushed meanwhile is retried the same way;
-    `result.renumbered` says what was renamed. `dry_run` only reports what would
-    be sent (nothing is fetched or renumbered).
+    The remote's events we lack are fetched and ours fitted after them, then one
+    atomic `git push` sends ours. A push refused because another clone pushed
+    meanwhile is retried the same way; `result.changes` says what changed here.
+    The registry's lock is held throughout, so that no other command of this
+    repository renames an event while it is on its way. `dry_run` only reports
+    what would be sent (nothing is fetched or changed).
     """
     repo = open_repository(repo)
+    if dry_run:
+        unsent = _unsent(repo, list_remote_registry(repo, remote))
+        return MovedTags(_push(repo, remote, unsent, None).pushed if unsent else [])
     moved = MovedTags()
     status = _PushStatus()
-    on_remote = remote_registry_tags(repo, remote)
-    for _ in range(_ATTEMPTS):
-        if not dry_run:  # the remote's events first: counters it used are never sent twice
-            _record_renumbered(moved, fetch_registry_tags(repo, remote, on_remote).renumbered)
-        unsent = [t.name for t in list_registry_tags(repo) if on_remote.get(t.name) != t.sha]
-        if not unsent:
-            return moved
-        status = _push(repo, remote, unsent, dry_run)
-        moved.extend(status.pushed)
-        if not dry_run:
-            with exclusive_lock(repo, REGISTRY_LOCK):
-                remove_pending(repo, status.pushed)
-        if dry_run or not status.rejected:
-            return moved
-        known = on_remote
-        on_remote = remote_registry_tags(repo, remote)
-        if on_remote == known:
-            break  # nothing learnt from the remote: retrying would be rejected again
-    raise PushRejectedError(remote, status.rejected, "; ".join(sorted(set(status.reasons))))
-
-
-def _record_renumbered(moved: MovedTags, renumbered: dict[str, str]) -> None:
-    """Add renamings to `moved.renumbered`, keyed by each tag's first name."""
-    for old, new in renumbered.items():
-        first = next((k for k, v in moved.renumbered.items() if v == old), old)
-        moved.renumbered[first] = new
+    known = None
+    with exclusive_lock(repo, REGISTRY_LOCK, timeout=_PUSH_LOCK_SECONDS):
+        for _ in range(_ATTEMPTS):
+            listing = list_remote_registry(repo, remote)
+            if listing == known:
+                break  # nothing learnt from the remote: retrying would be refused again
+            known = listing
+            arrived, changes = _converge(repo, remote, listing)
+            moved.record(changes)
+            unsent = _unsent(repo, listing)
+            if not unsent:
+                return moved
+            status = _push(repo, remote, unsent, listing)
+            remove_pending(repo, status.pushed)
+            moved.extend(status.pushed)
+            if not status.rejected:
+                return moved
+    changed = len(moved.changes)
+    raise PushRejectedError(
+        remote,
+        status.rejected,
+        "; ".join(sorted(set(status.reasons))),
+        f"{changed} unpublished registry event{'s' if changed != 1 else ''} changed here to "
+        "fit after the remote's; retry `gitml push`"
+        if changed
+        else None,
+    )
 
 
 def fetch_registry_tags(
-    repo: Repository | str, remote: str, on_remote: dict[str, str] | None = None
-) -> list[str]:
-    """Bring the registry tags the repository lacks; returns their names (a `MovedTags`).
+    repo: Repository | str, remote: str, listing: RemoteRegistry | None = None
+) -> MovedTags:
+    """Bring the registry tags the repository lacks; returns their names.
 
-    Local events never pushed whose counters the remote has used meanwhile are
-    renumbered first (see `renumbered` on the result). `on_remote` is the
-    remote's listing when the caller asked for it already (`remote_registry_tags`).
+    Local events never pushed are fitted after the remote's first (see `changes`
+    on the result). `listing` is the remote's, when the caller asked for it already
+    (`list_remote_registry`): an older listing is safe, as events pushed since have
+    left the pending list under the same lock.
     """
     repo = open_repository(repo)
-    if on_remote is None:
-        on_remote = remote_registry_tags(repo, remote)
-    if not on_remote:
-        return MovedTags()  # nothing to bring, and no counter of ours can clash
-    # Held until the remote's tags exist here: a local event written meanwhile would
-    # not see their counters.
+    if listing is None:
+        listing = list_remote_registry(repo, remote)
+    if not listing.tags:
+        return MovedTags()  # nothing to bring, and no event of ours can clash
     with exclusive_lock(repo, REGISTRY_LOCK):
-        renumbered = _renumber(repo, remote, on_remote)
-        present = list_tag_names(repo)
-        missing = sorted(name for name in on_remote if name not in present)
-        if missing:
-            fetch_as_refs(repo, remote, {TAGS_PREFIX + name: on_remote[name] for name in missing})
-    return MovedTags(missing, renumbered)
+        arrived, changes = _converge(repo, remote, listing)
+    return MovedTags(arrived, changes)
 
 
-def remote_registry_tags(repo: Repository, remote: str) -> dict[str, str]:
-    """name → tag object sha of the remote's annotated registry tags: one `git ls-remote`
-    (the git executable started directly: it only asks)."""
-    listing = ask_remote(repo, ["ls-remote", "--tags", "--", remote], remote)
+def list_remote_registry(repo: Repository, remote: str) -> RemoteRegistry:
+    """The remote's registry tags and last push: one `git ls-remote` (the git executable
+    started directly: it only asks)."""
+    out = ask_remote(repo, ["ls-remote", "--", remote, f"{TAGS_PREFIX}*", LAST_PUSH_REF], remote)
     shas: dict[str, str] = {}
     annotated: set[str] = set()
-    for line in listing.splitlines():
+    names: set[str] = set()
+    last_push = None
+    for line in out.splitlines():
         sha, _, ref = line.partition("\t")
+        if ref == LAST_PUSH_REF:
+            last_push = sha
+            continue
+        if not ref.startswith(TAGS_PREFIX):
+            continue
         name = ref.removeprefix(TAGS_PREFIX)
         if name.endswith(_PEELED):
             annotated.add(name[: -len(_PEELED)])
-        elif parse_tag(name) is not None:
+            continue
+        names.add(name)
+        if parse_tag(name) is not None:
             shas[name] = sha
-    return {name: sha for name, sha in shas.items() if name in annotated}
+    tags = {name: sha for name, sha in shas.items() if name in annotated}
+    return RemoteRegistry(tags, frozenset(names), last_push)
 
 
-def _push(repo: Repository, remote: str, names: list[str], dry_run: bool) -> _PushStatus:
-    refspecs = [f"{TAGS_PREFIX}{name}:{TAGS_PREFIX}{name}" for name in names]
-    # Atomic: a rejected event must not let a later one through, or renumbering
-    # the rejected one would put it after its successor.
-    mode = ["--dry-run"] if dry_run else ["--atomic"]
+def _unsent(repo: Repository, listing: RemoteRegistry) -> dict[str, str]:
+    """name → tag object of the local registry tags the remote lacks."""
+    return {
+        tag.name: tag.sha
+        for tag in list_registry_tags(repo)
+        if listing.tags.get(tag.name) != tag.sha
+    }
+
+
+def _converge(
+    repo: Repository, remote: str, listing: RemoteRegistry
+) -> tuple[list[str], list[Rewrite]]:
+    """Fit the local unpublished events after the remote's, then create the remote's
+    tags this repository lacks; (names that arrived, how local events changed).
+    The caller holds the registry's lock."""
+    local = list_registry_tags(repo)
+    here = {tag.name: tag.sha for tag in local}
+    unknown = {name: sha for name, sha in listing.tags.items() if here.get(name) != sha}
+    absent = set(unknown.values()) - present_objects(repo, unknown.values())
+    if absent:
+        fetch_objects(repo, remote, absent)
+    remote_tags = [tag for tag in local if listing.tags.get(tag.name) == tag.sha]
+    remote_tags += read_tags(repo, unknown)
+    pending = pending_events(repo)
+    movable = {
+        tag.name
+        for tag in local
+        if listing.tags.get(tag.name) != tag.sha and (pending is None or tag.name in pending)
+    }
+    if pending is None:  # events of an older gitml: from now on, the list says
+        add_pending(repo, sorted(movable))
+    else:
+        remove_pending(repo, [name for name in pending if listing.tags.get(name) == here.get(name)])
+    names = list_tag_names(repo)
+    result = plan(local, remote_tags, movable, names | listing.names)
+    if result.conflicts:
+        raise RegistryConflictError(remote, result.conflicts)
+    updates: dict[str, tuple[str | None, str | None]] = {}
+    _rename(repo, result.rewrites, updates)
+    vacated = {name for name, (new, _) in updates.items() if new is None}
+    arrived = sorted(name for name in unknown if name not in names or name in vacated)
+    for name in arrived:
+        updates[name] = (unknown[name], updates.get(name, (None, None))[1])
+    new_names = [rewrite.name for rewrite in result.rewrites if not rewrite.theirs]
+    add_pending(repo, new_names)  # first: a crash right after leaves them pending
+    update_tags(repo, updates)
+    remove_pending(repo, sorted(set(r.old.name for r in result.rewrites) - set(new_names)))
+    return arrived, result.rewrites
+
+
+def _rename(
+    repo: Repository, rewrites: list[Rewrite], updates: dict[str, tuple[str | None, str | None]]
+) -> None:
+    """Write the tag objects of `rewrites` and note the ref changes they need: each old
+    name deleted, each new one created (or, when it was another old name, updated)."""
+    for rewrite in rewrites:
+        updates[rewrite.old.name] = (None, rewrite.old.sha)
+    writing = [r for r in rewrites if not r.theirs]
+    shas = renamed_tags(repo, [(r.old, r.name, r.message) for r in writing])
+    for rewrite, sha in zip(writing, shas, strict=True):
+        updates[rewrite.name] = (sha, updates.get(rewrite.name, (None, None))[1])
+
+
+def _push(
+    repo: Repository, remote: str, tags: dict[str, str], listing: RemoteRegistry | None
+) -> _PushStatus:
+    """One atomic push of `tags` (name → tag object); with `listing` (None: a dry run),
+    LAST_PUSH_REF moves too, to one of them, on the lease of the value the listing saw."""
+    refspecs = [f"{TAGS_PREFIX}{name}:{TAGS_PREFIX}{name}" for name in tags]
+    if listing is None:
+        mode = ["--dry-run"]
+    else:
+        # Atomic: a refused event must not let a later one through, or renumbering
+        # the refused one would put it after its successor.
+        mode = ["--atomic", f"--force-with-lease={LAST_PUSH_REF}:{listing.last_push or ''}"]
+        refspecs.append(f"{max(tags.values())}:{LAST_PUSH_REF}")
     # --no-verify: the user's pre-push hooks ran for the push that started this one.
     result = run_remote_git(
         repo,
@@ -153,54 +274,13 @@ def _push(repo: Repository, remote: str, names: list[str], dry_run: bool) -> _Pu
     for line in result.stdout.splitlines():
         flag, _, rest = line.partition("\t")
         refspec, _, summary = rest.partition("\t")
-        name = refspec.partition(":")[0].removeprefix(TAGS_PREFIX)
-        if flag == "*":
-            status.pushed.append(name)
-        elif flag == "!":
-            status.rejected.append(name)
+        ref = refspec.rpartition(":")[2]
+        name = ref.removeprefix(TAGS_PREFIX)
+        if flag == "!":
+            status.rejected.append(name if ref.startswith(TAGS_PREFIX) else ref)
             status.reasons.append(summary.strip())
+        elif flag == "*" and ref.startswith(TAGS_PREFIX):
+            status.pushed.append(name)
     if result.status != 0 and not status.rejected:
         raise remote_error(remote, result.stderr)
     return status
-
-
-def _renumber(repo: Repository, remote: str, on_remote: dict[str, str]) -> dict[str, str]:
-    """Give local-only counted events of each model counters above every counter in use."""
-    local = list_registry_tags(repo)
-    clashing_versions = [
-        tag.name
-        for tag in local
-        if tag.parsed.kind == REGISTER and on_remote.get(tag.name, tag.sha) != tag.sha
-    ]
-    if clashing_versions:
-        raise RegistryConflictError(remote, clashing_versions)
-    remote_top: dict[str, int] = {}
-    for name in on_remote:
-        parsed = parse_tag(name)
-        if parsed.counter is not None:
-            remote_top[parsed.model] = max(remote_top.get(parsed.model, 0), parsed.counter)
-    pending = pending_events(repo)
-    unpublished: dict[str, list[RegistryTag]] = {}
-    local_top: dict[str, int] = {}
-    for tag in local:
-        counter = tag.parsed.counter
-        if counter is None:
-            continue
-        local_top[tag.parsed.model] = max(local_top.get(tag.parsed.model, 0), counter)
-        if on_remote.get(tag.name) != tag.sha and (pending is None or tag.name in pending):
-            unpublished.setdefault(tag.parsed.model, []).append(tag)
-    renumbered = {}
-    for model, tags in sorted(unpublished.items()):
-        tags.sort(key=lambda tag: tag.parsed.counter)
-        if tags[0].parsed.counter > remote_top.get(model, 0):
-            continue  # already after everything the remote has
-        counter = max(remote_top.get(model, 0), local_top[model])
-        for tag in tags:
-            counter += 1
-            new_name = build_tag(replace(tag.parsed, counter=counter))
-            copy_tag(repo, tag, new_name)
-            add_pending(repo, [new_name])
-            delete_tag(repo, tag.name, tag.sha)
-            remove_pending(repo, [tag.name])
-            renumbered[tag.name] = new_name
-    return renumbered

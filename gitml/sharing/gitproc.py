@@ -13,7 +13,7 @@ a raw fetch of a thousand runs, and the fetch goal is a ratio to that time.
 import re
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -204,11 +204,18 @@ def fetch_as_refs(
     per ref would make git match every refspec against every remote ref: 2.3 s
     for 1,500 tags, against 0.35 s this way.
     """
-    wanted = "".join(f"{sha}\n" for sha in dict.fromkeys(refs.values()))
+    fetch_objects(repo, remote, refs.values(), progress)
+    commands = "".join(f"create {ref} {sha}\n" for ref, sha in refs.items())
+    run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+
+
+def fetch_objects(
+    repo: Repository, remote: str, shas: Iterable[str], progress: Progress | None = None
+) -> None:
+    """Bring the objects (ids the remote advertises) and what they reach; no ref changes."""
+    wanted = "".join(f"{sha}\n" for sha in dict.fromkeys(shas))
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
     args += ["--progress" if progress else "--no-progress", "--stdin", "--", remote]
     run_remote_git(
         repo, args, remote, stdin=wanted.encode(), progress=progress, through_gitpython=False
     )
-    commands = "".join(f"create {ref} {sha}\n" for ref, sha in refs.items())
-    run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())

@@ -67,6 +67,7 @@ class TransferResult:
     differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
+    changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
     dry_run: bool = False
 
     def to_json(self) -> dict:
@@ -77,6 +78,7 @@ class TransferResult:
             "differing": self.differing,
             "tags": self.tags,
             "renumbered": self.renumbered,
+            "registry_changes": [change.to_json() for change in self.changes],
             "dry_run": self.dry_run,
         }
 
@@ -153,8 +155,12 @@ def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) ->
     from gitml.registry.transfer import push_registry_tags
 
     if list_registry_tags(repo):
-        moved = push_registry_tags(repo, remote, dry_run)
-        result.tags, result.renumbered = list(moved), moved.renumbered
+        _take_registry(result, push_registry_tags(repo, remote, dry_run))
+
+
+def _take_registry(result: TransferResult, moved) -> None:
+    """What the registry's transfer did (a `MovedTags`), into `result`."""
+    result.tags, result.renumbered, result.changes = list(moved), moved.renumbered, moved.changes
 
 
 def _runs_to_push(repo: Repository, options: PushOptions):
@@ -245,19 +251,18 @@ def fetch_runs(
     repo: Repository, options: FetchOptions, progress: Progress | None = None
 ) -> TransferResult:
     """Bring the selected runs (all by default) the repository lacks, then registry tags."""
-    from gitml.registry.transfer import fetch_registry_tags, remote_registry_tags
+    from gitml.registry.transfer import fetch_registry_tags, list_remote_registry
 
     remote = choose_remote(repo, options.remote)
     # The remote's registry tags are listed while the runs come: one round trip less.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        tag_listing = pool.submit(remote_registry_tags, repo, remote)
+        tag_listing = pool.submit(list_remote_registry, repo, remote)
         result = None if options.runs else _fetch_every_run(repo, remote, progress)
         if result is None:
             result = _fetch_listed(repo, remote, options.runs, progress)
         on_remote = tag_listing.result()
     with _runs_reported_on_failure(result):
-        moved = fetch_registry_tags(repo, remote, on_remote)
-    result.tags, result.renumbered = list(moved), moved.renumbered
+        _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
     return result
 
 
