@@ -150,3 +150,25 @@ def test_a_python_lent_only_the_logging_api_refuses_a_nested_run_saying_why(proj
         f"{python} (it lacks dulwich): log into the run `gitml run` started"
     )
     assert recorded(project, "metrics/outer.tsv").startswith("0\t1.0\t")
+
+
+def test_the_local_manager_checks_the_spec_against_the_python_the_command_runs(project, tmp_path):
+    venv = make_venv(project / "venv", build_wheel(tmp_path, "venvonlyprobe", "1.2.3", ""))
+    minor = ".".join(map(str, sys.version_info[:2]))
+    spec = "dependencies:\n  - python={}\n  - pip:\n    - venvonlyprobe{}\n"
+    write(project / "conda.yaml", spec.format(minor, "==1.2.3"))
+
+    quiet = gitml_apart(project, "run", "--", "python", "train.py", venv=venv)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "warning" not in quiet.stderr
+
+    write(project / "conda.yaml", spec.format("3.5", ">=2"))
+    warned = gitml_apart(project, "run", "--", "python", "train.py", venv=venv)
+    assert warned.returncode == 0, warned.stderr
+    running = ".".join(map(str, sys.version_info[:3]))
+    assert f"gitml: warning: conda.yaml asks for Python 3.5; this is Python {running}\n" in (
+        warned.stderr
+    )
+    assert "gitml: warning: conda.yaml asks for venvonlyprobe>=2; 1.2.3 is installed here\n" in (
+        warned.stderr
+    )

@@ -1,33 +1,55 @@
-"""The `local` manager: the interpreter gitml runs in, checked against the spec.
+"""The `local` manager: the Python the command runs, checked against the spec.
 
 Differences are warnings, not errors: a local run is the quick path.
 """
 
 import sys
-from importlib import metadata
 
 from gitml.envs.spec import EnvSpec
-from gitml.envs.versions import parse_requirement, python_matches, satisfies
+from gitml.envs.versions import (
+    canonical_name,
+    freeze_versions,
+    parse_requirement,
+    python_matches,
+    satisfies,
+)
 
 
-def check_local(spec: EnvSpec) -> list[str]:
-    """Where the current interpreter clearly differs from `spec`, one line each."""
+def check_local(spec: EnvSpec, python: str = sys.executable) -> list[str]:
+    """Where the interpreter `python` (the one the command will run) clearly differs from
+    `spec`, one line each. Its packages are read as a run records them (and cached)."""
+    from gitml.envs.pythons import interpreter_version
+    from gitml.tracking.environment import installed_packages, user_cache_dir
+
     name = spec.path.name
     warnings = []
-    if spec.python and not python_matches(spec.python, tuple(sys.version_info[:3])):
-        running = ".".join(map(str, sys.version_info[:3]))
+    version = interpreter_version(python)
+    if version and spec.python and not python_matches(spec.python, version):
+        running = ".".join(map(str, version))
         warnings.append(f"{name} asks for Python {spec.python}; this is Python {running}")
+    installed = freeze_versions(installed_packages(python, user_cache_dir()))
     for line in spec.pip_requirements():
         requirement = parse_requirement(line)
-        if requirement is None or (requirement.marker and not requirement.marker.evaluate()):
+        if requirement is None or not _applies(requirement, version):
             continue  # an option line, or a package for another platform
-        try:
-            installed = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
+        found = installed.get(canonical_name(requirement.name))
+        if found is None:
             warnings.append(f"{name} lists {requirement.name}, which is not installed here")
-            continue
-        if not satisfies(installed, requirement):
+        elif not satisfies(found, requirement):
             verb = "pins" if all(s.operator == "==" for s in requirement.specifier) else "asks for"
             wanted = f"{requirement.name}{requirement.specifier}"
-            warnings.append(f"{name} {verb} {wanted}; {installed} is installed here")
+            warnings.append(f"{name} {verb} {wanted}; {found} is installed here")
     return warnings
+
+
+def _applies(requirement, version: tuple[int, ...] | None) -> bool:
+    """Whether the requirement's marker holds for that Python (on this platform)."""
+    if requirement.marker is None:
+        return True
+    environment = {}
+    if version:
+        environment = {
+            "python_version": ".".join(map(str, version[:2])),
+            "python_full_version": ".".join(map(str, version)),
+        }
+    return requirement.marker.evaluate(environment)

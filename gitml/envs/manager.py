@@ -1,7 +1,9 @@
 """Choose and prepare the environment a run executes in."""
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gitml.envs.activate import Activation
 from gitml.envs.spec import EnvSpec
@@ -18,11 +20,17 @@ class PreparedEnv:
 
 
 def prepare_environment(
-    manager: str, spec: EnvSpec | None, on_build: Callable[[str], None] | None = None
+    manager: str,
+    spec: EnvSpec | None,
+    on_build: Callable[[str], None] | None = None,
+    command: list[str] | None = None,
+    cwd: Path | None = None,
 ) -> PreparedEnv:
     """The environment for `spec` under `manager`, built when it is not cached.
 
     `on_build(message)` is called before a build starts (builds can take minutes).
+    `command` (run in `cwd`) is what will run: the local manager checks the Python it
+    uses, not gitml's own.
     """
     if manager not in MANAGERS:
         raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(MANAGERS)}")
@@ -30,8 +38,10 @@ def prepare_environment(
         if spec is None:
             return PreparedEnv(Activation.local())
         from gitml.envs.local import check_local
+        from gitml.tracking.environment import interpreter_for
 
-        return PreparedEnv(Activation.local(), False, check_local(spec))
+        python = interpreter_for(command, None, cwd) if command else sys.executable
+        return PreparedEnv(Activation.local(), False, check_local(spec, python))
     if spec is None:
         raise EnvironmentBuildError(
             f"--env-manager {manager} needs an environment spec: add a conda.yaml beside "

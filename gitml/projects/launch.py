@@ -91,7 +91,7 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
     spec_path = _spec_path(repo, project)
     spec = read_spec(spec_path) if spec_path else None
     manager = request.env_manager or (project.env_manager if project else None) or "local"
-    prepared = prepare_environment(manager, spec, request.on_build)
+    prepared = prepare_environment(manager, spec, request.on_build, command, cwd)
     return Launch(
         command=command,
         params=params,
@@ -165,5 +165,6 @@ def recorded_environment(repo: Repository, commit: str, record: dict, folder: Pa
             path.write_bytes(shown.stdout)
             spec = read_spec(path)
             break
-    prepared = prepare_environment(record.get("env_manager") or "local", spec)
+    manager = record.get("env_manager") or "local"
+    prepared = prepare_environment(manager, spec, None, record.get("command") or None)
     return RecordedEnv(prepared.activation, spec, prepared.notes, prepared.built)
