@@ -5,6 +5,25 @@ import click
 ENV_MANAGERS = ("local", "venv")
 
 
+class ByteSize(click.ParamType):
+    """A byte count in git's size syntax: 1048576, 512k, 64m, 1g."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx) -> int:
+        from gitml.store.repository import parse_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            size = parse_size(value)
+        except ValueError:
+            size = 0
+        if size <= 0:
+            self.fail(f"{value!r} is not a size: write bytes, or a number with k, m or g", param)
+        return size
+
+
 @click.command("predict")
 @click.argument("model_uri")
 @click.option(
@@ -73,8 +92,47 @@ def predict(obj, model_uri, input_path, output_path) -> None:
     help="local: this Python; venv: a cached virtual environment built from the model's "
     "conda.yaml.",
 )
+@click.option(
+    "--max-body",
+    type=ByteSize(),
+    default="64m",
+    show_default=True,
+    help="Largest request body (k, m, g suffixes); a larger one gets a 413.",
+)
+@click.option(
+    "--max-inflight",
+    type=ByteSize(),
+    default="128m",
+    show_default=True,
+    help="Request bytes a worker reads and predicts on at once; past it a request gets a 503.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds a client has to send a whole request (headers and body); then a 408.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Open connections per worker; a new one pushes out the one that has waited longest.",
+)
 @click.pass_obj
-def serve(obj, model_uri, host, port, workers, env_manager) -> None:
+def serve(
+    obj,
+    model_uri,
+    host,
+    port,
+    workers,
+    env_manager,
+    max_body,
+    max_inflight,
+    request_timeout,
+    max_connections,
+) -> None:
     """Serve MODEL_URI over HTTP with MLflow's scoring protocol (POST /invocations)."""
     import gitml
     from gitml.models.server import ScoringApp, ServeOptions, is_loopback
@@ -86,13 +144,22 @@ def serve(obj, model_uri, host, port, workers, env_manager) -> None:
             "call the model",
             err=True,
         )
+    options = ServeOptions(
+        host=host,
+        port=port,
+        workers=workers,
+        max_body_bytes=max_body,
+        max_inflight_bytes=max_inflight,
+        request_timeout=request_timeout,
+        max_connections=max_connections,
+    )
+    options.check()
     if env_manager == "venv":
         from gitml.models.environment import serve_in_venv
 
-        serve_in_venv(_folder(obj, model_uri), host, port, workers, _report)
+        serve_in_venv(_folder(obj, model_uri), options, _report)
     model = _load(obj, model_uri)
-    app = ScoringApp(model, gitml.__version__)
-    options = ServeOptions(host=host, port=port, workers=workers)
+    app = ScoringApp(model, gitml.__version__, options)
     code = run_server(app, options, _report)
     raise SystemExit(code)
 

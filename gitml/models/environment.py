@@ -10,10 +10,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.envs.versions import canonical_name, parse_requirement
 from gitml.models.flavors.common import installed_version
 from gitml.models.mlmodel import CONDA_FILE
+
+if TYPE_CHECKING:
+    from gitml.models.server import ServeOptions
 
 # what `python -m gitml serve <folder>` imports besides the model's own packages
 SERVER_PACKAGES = ("click", "PyYAML", "uvicorn", "httptools", "uvloop", "numpy", "pandas")
@@ -46,9 +50,7 @@ def _name(line: str) -> str | None:
     return canonical_name(requirement.name) if requirement else None
 
 
-def serve_in_venv(
-    folder: Path, host: str, port: int, workers: int, report: Callable[[str], None]
-) -> None:
+def serve_in_venv(folder: Path, options: "ServeOptions", report: Callable[[str], None]) -> None:
     """Build (or reuse) the model's venv, then become the server running in it."""
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
@@ -65,5 +67,11 @@ def serve_in_venv(
         report(f"built the model's environment in {prepared.activation.prefix}")
     python = prepared.activation.python
     command = [python, "-m", "gitml", "serve", str(folder.resolve())]
-    command += ["--host", host, "--port", str(port), "--workers", str(workers)]
+    command += [
+        *("--host", options.host, "--port", str(options.port), "--workers", str(options.workers)),
+        *("--max-body", str(options.max_body_bytes)),
+        *("--max-inflight", str(options.max_inflight_bytes)),
+        *("--request-timeout", str(options.request_timeout)),
+        *("--max-connections", str(options.max_connections)),
+    ]
     os.execve(python, command, prepared.activation.apply(dict(os.environ)))

@@ -80,7 +80,7 @@ def _as_column(value):
 # the scoring protocol
 
 
-def parse_json_request(body: bytes):
+def parse_json_request(body: bytes | bytearray):
     """(model input, params) from a scoring-protocol JSON body."""
     from gitml.documents import load_json
 

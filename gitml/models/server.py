@@ -6,22 +6,27 @@ Routes: `GET /ping` and `GET /health` (200 once the model is loaded), `GET /vers
 and the server goes on serving.
 
 The app is a bare ASGI callable (no framework): a request costs uvicorn's HTTP parsing
-plus the model's work. Predictions run on the event loop itself; a prediction is CPU
-work that holds the GIL anyway, and `workers` processes (forked after the model is
-loaded, sharing one listening socket) give parallelism. Every accepted connection gets
-TCP_NODELAY, so a response on a kept-alive connection is not held back by Nagle's
-algorithm waiting for the client's delayed ACK.
+plus the model's work. Bodies are read on the event loop; parsing and prediction run on
+one thread of their own (`PredictionThread`), so the loop keeps answering health checks,
+reading other requests and timing out stalled clients while a model works. `workers`
+processes (forked after the model is loaded, sharing one listening socket) give
+parallelism. Memory is bounded per worker: a body over `max_body_bytes` gets a 413, and
+the bodies being read, parsed or predicted on at once never add up to more than
+`max_inflight_bytes` (a request that would pass it gets a 503). Stalled and surplus
+connections are handled by `gitml.models.connections`.
 """
 
+import asyncio
 import contextlib
-import os
+import queue
 import signal
 import socket
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitml.errors import ModelInputError, ServeError
+from gitml.models.connections import error_body
 
 JSON = b"application/json"
 
@@ -32,16 +37,31 @@ class ServeOptions:
     port: int = 5000
     workers: int = 1
     max_body_bytes: int = 64 << 20
+    max_inflight_bytes: int = 128 << 20
+    request_timeout: float = 30.0
+    max_connections: int = 1000
     keep_alive_seconds: int = 5
+
+    def check(self) -> None:
+        """Refuse limits that would turn every request away."""
+        if self.max_inflight_bytes < self.max_body_bytes:
+            raise ServeError(
+                f"--max-inflight ({self.max_inflight_bytes} bytes) is below --max-body "
+                f"({self.max_body_bytes} bytes): a body of the largest allowed size could "
+                "never be read; raise --max-inflight or lower --max-body"
+            )
 
 
 class ScoringApp:
     """The ASGI application serving one loaded model."""
 
-    def __init__(self, model, version: str, max_body_bytes: int = 64 << 20):
+    def __init__(self, model, version: str, options: ServeOptions | None = None):
+        options = options or ServeOptions()
         self.model = model
         self.version = version.encode()
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes = options.max_body_bytes
+        self.inflight = ByteBudget(options.max_inflight_bytes)
+        self.predictions = PredictionThread()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -55,20 +75,20 @@ class ScoringApp:
             if method != "POST":
                 status, body = _error(405, "METHOD_NOT_ALLOWED", "use POST for /invocations")
             else:
-                status, body = await self._invocations(scope, receive)
+                try:
+                    status, body = await self._invocations(scope, receive)
+                except ClientGone:
+                    return
             kind = JSON
         else:
             status, body = _error(
                 404, "NOT_FOUND", f"no route {path}: use /ping, /health, /version, /invocations"
             )
             kind = JSON
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", kind), (b"content-length", b"%d" % len(body))],
-            }
-        )
+        headers = [(b"content-type", kind), (b"content-length", b"%d" % len(body))]
+        if status == 503:
+            headers.append((b"retry-after", b"1"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _get(self, method: str, body: bytes, kind: bytes):
@@ -77,10 +97,12 @@ class ScoringApp:
         return 200, body, kind
 
     async def _invocations(self, scope, receive) -> tuple[int, bytes]:
-        content_type = b""
+        content_type, declared = b"", None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.split(b";", 1)[0].strip().lower()
+            elif name == b"content-length" and value.isdigit():
+                declared = int(value)
         if content_type not in (JSON, b"text/csv"):
             shown = content_type.decode(errors="replace") or "none"
             return _error(
@@ -88,12 +110,39 @@ class ScoringApp:
                 "UNSUPPORTED_MEDIA_TYPE",
                 f"content type {shown!r} is not supported: send application/json or text/csv",
             )
-        body = await _read_body(receive, self.max_body_bytes)
-        if body is None:
-            return _error(413, "REQUEST_TOO_LARGE", f"the body is over {self.max_body_bytes} bytes")
-        return self.invoke(content_type, body)
+        if declared is not None and declared > self.max_body_bytes:
+            return self._too_large()
+        held = Holding(self.inflight)
+        try:
+            body = await _read_body(receive, self.max_body_bytes, held)
+            if body is None:
+                return self._too_large()
+            if body is _OVER_BUDGET:
+                return _error(
+                    503,
+                    "TEMPORARILY_UNAVAILABLE",
+                    f"the server is reading and predicting on {self.inflight.limit} bytes of "
+                    "requests at once (gitml serve --max-inflight); retry later",
+                )
+            return await self.predictions.run(self.invoke, content_type, body)
+        finally:
+            held.release()
 
-    def invoke(self, content_type: bytes, body: bytes) -> tuple[int, bytes]:
+    def _too_large(self) -> tuple[int, bytes]:
+        return _error(
+            413,
+            "REQUEST_TOO_LARGE",
+            f"the body is over {self.max_body_bytes} bytes (gitml serve --max-body)",
+        )
+
+    def invoke(self, content_type: bytes, body: bytes | bytearray) -> tuple[int, bytes]:
+        """(status, JSON answer) for a request body; runs on the prediction thread."""
+        from gitml.documents import collector_paused
+
+        with collector_paused():  # and the request's objects are freed before it resumes
+            return self._answer(content_type, body)
+
+    def _answer(self, content_type: bytes, body: bytes | bytearray) -> tuple[int, bytes]:
         from gitml.models.inputs import dumps, parse_csv, parse_json_request
 
         try:
@@ -115,24 +164,119 @@ class ScoringApp:
             )
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
-    """The request body, or None once it grows past `limit` bytes."""
-    chunks, size = [], 0
+class ClientGone(Exception):
+    """The client closed the connection before its request was whole."""
+
+
+_OVER_BUDGET = object()
+
+
+async def _read_body(receive, limit: int, held: "Holding"):
+    """The request body; None once it grows past `limit` bytes; `_OVER_BUDGET` when the
+    worker's in-flight budget cannot take the next chunk. The bytes read are held in
+    `held` until the caller releases them."""
+    body = bytearray()
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
         chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             return None
-        chunks.append(chunk)
+        if not held.take(len(chunk)):
+            return _OVER_BUDGET
+        body += chunk
         if not message.get("more_body"):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return body
+
+
+class ByteBudget:
+    """The request bytes a worker holds at once, read, parsed or predicted on.
+
+    Only the event loop's thread takes and gives, so a plain counter is enough. Taking
+    never waits: a request that does not fit is answered 503 at once, which keeps a
+    client that reads slowly from holding others up and leaves no way to deadlock.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    def take(self, count: int) -> bool:
+        if self.used + count > self.limit:
+            return False
+        self.used += count
+        return True
+
+    def give(self, count: int) -> None:
+        self.used -= count
+
+
+class Holding:
+    """The part of a `ByteBudget` one request holds."""
+
+    def __init__(self, budget: ByteBudget):
+        self.budget = budget
+        self.count = 0
+
+    def take(self, count: int) -> bool:
+        if not self.budget.take(count):
+            return False
+        self.count += count
+        return True
+
+    def release(self) -> None:
+        self.budget.give(self.count)
+        self.count = 0
+
+
+class PredictionThread:
+    """Runs predictions one at a time on a thread of its own, off the event loop.
+
+    One thread, not a pool: a model's `predict` is never called twice at once (as when
+    predictions ran on the loop; a `PythonModel` need not be thread-safe), and
+    `--workers` processes give parallelism. The thread starts with the first prediction,
+    so each forked worker has its own. It is a daemon thread: a prediction still running
+    at shutdown does not keep the process alive.
+    """
+
+    def __init__(self):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    async def run(self, function: Callable, *args):
+        """`function(*args)`, computed on the prediction thread."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="gitml-predict", daemon=True)
+            self._thread.start()
+        self._jobs.put((loop, future, function, args))
+        return await future
+
+    def _work(self) -> None:
+        while True:
+            loop, future, function, args = self._jobs.get()
+            try:
+                outcome = (function(*args), None)
+            except BaseException as error:  # handed to the request that asked for it
+                outcome = (None, error)
+            with contextlib.suppress(RuntimeError):  # the loop closed at shutdown
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            del loop, future, function, args, outcome  # a request's body is not kept
+
+
+def _settle(future: asyncio.Future, result, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
-    import json
-
-    return status, json.dumps({"error_code": code, "message": message}).encode()
+    return status, error_body(code, message)
 
 
 # running
@@ -170,33 +314,28 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _protocol_class():
-    """uvicorn's fastest HTTP protocol, with TCP_NODELAY set on each connection."""
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-    except ImportError:
-        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
-
-    class NoDelayProtocol(Base):
-        def connection_made(self, transport) -> None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().connection_made(transport)
-
-    return NoDelayProtocol
-
-
 def serve(app: ScoringApp, options: ServeOptions, report: Callable[[str], None]) -> int:
     """Serve `app` until SIGTERM or SIGINT; returns the exit code. `report` gets news lines."""
+    from gitml.models.connections import protocol_class
+
     try:
         import uvicorn
     except ImportError:
         raise ServeError("serving needs uvicorn: pip install 'gitml[serve]'") from None
+    options.check()
+    connections = connection_limit(options.max_connections)
+    if connections < options.max_connections:
+        report(
+            f"warning: at most {connections} connections per worker, not "
+            f"{options.max_connections}: the process may open only {connections + 64} files "
+            "(ulimit -n)"
+        )
+    protocol = protocol_class(options.request_timeout, connections)
     sock = bind(options.host, options.port)
     config = uvicorn.Config(
         app,
-        http=_protocol_class(),
+        http=protocol,
+        ws="none",
         lifespan="off",
         log_config=None,
         log_level="warning",
@@ -211,7 +350,29 @@ def serve(app: ScoringApp, options: ServeOptions, report: Callable[[str], None])
     report(f"serving on http://{shown}:{port}{workers} (POST /invocations; Ctrl-C stops)")
     if options.workers <= 1:
         return _run_worker(uvicorn, config, sock)
-    return _supervise(uvicorn, config, sock, options.workers, report)
+    from gitml.models.supervisor import supervise
+
+    code = supervise(lambda: _run_worker(uvicorn, config, sock), options.workers, report)
+    sock.close()
+    return code
+
+
+def connection_limit(wanted: int) -> int:
+    """`wanted`, or fewer when the process may not open that many files (after raising
+    its soft limit as far as the hard one allows): a connection beyond the file limit
+    would fail at accept, where the server cannot push out a stalled one."""
+    import resource
+
+    spare = 64  # the listening socket, the model's files, pipes
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted + spare:
+        raised = wanted + spare if hard == resource.RLIM_INFINITY else min(hard, wanted + spare)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - spare))
 
 
 def _run_worker(uvicorn, config, sock: socket.socket) -> int:
@@ -221,49 +382,3 @@ def _run_worker(uvicorn, config, sock: socket.socket) -> int:
         signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
-
-
-def _supervise(uvicorn, config, sock: socket.socket, workers: int, report) -> int:
-    """Fork `workers` servers on the shared socket; restart one that dies, stop all on a signal."""
-    children: dict[int, float] = {}
-    stopping = False
-
-    def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = _run_worker(uvicorn, config, sock)
-            finally:
-                os._exit(code)
-        children[pid] = time.monotonic()
-
-    def stop(signum, frame) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for _ in range(workers):
-        spawn()
-    code = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        started = children.pop(pid, None)
-        if started is None or stopping:
-            continue
-        if time.monotonic() - started < 2:  # dying at start-up: restarting would loop
-            report(f"worker {pid} failed at start-up; stopping")
-            code = 1
-            stop(signal.SIGTERM, None)
-        else:
-            report(f"worker {pid} died (status {status}); starting another")
-            spawn()
-    sock.close()
-    return code

@@ -1,0 +1,254 @@
+"""Hostile clients of `gitml serve`: a real server on 127.0.0.1, real sockets, no mocks.
+
+Workers killed in a row, connections that never finish their request (slowloris), and
+large bodies sent at once must neither stop the service, hold its connections forever,
+make health checks wait for predictions, nor grow its memory without bound.
+"""
+
+import contextlib
+import http.client
+import json
+import selectors
+import socket
+import threading
+import time
+
+import psutil
+
+import gitml
+from tests.test_models_helpers import Server, send, split_payload, train_sklearn
+
+MIB = 1 << 20
+
+
+def _live_workers(pid: int) -> list[psutil.Process]:
+    return [c for c in psutil.Process(pid).children() if c.status() != psutil.STATUS_ZOMBIE]
+
+
+def _wait_for_workers(pid: int, count: int, gone: int) -> list[psutil.Process]:
+    """The server's live workers once there are `count` of them and `gone` is not one."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = _live_workers(pid)
+        if len(live) == count and gone not in {worker.pid for worker in live}:
+            return live
+        time.sleep(0.05)
+    raise AssertionError(f"no {count} live workers within 60 s: {_live_workers(pid)}")
+
+
+def test_workers_killed_twice_in_a_row_are_restarted_and_the_service_stays_up(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    server = Server(str(tmp_path / "m"), tmp_path, "--workers", "2").start()
+    try:
+        victim = _live_workers(server.proc.pid)[0]
+        for _ in range(2):  # the second victim is the worker started a moment ago
+            victim.kill()
+            live = _wait_for_workers(server.proc.pid, 2, gone=victim.pid)
+            victim = max(live, key=lambda worker: worker.create_time())
+        for start in range(0, 10, 2):
+            rows = X.iloc[start : start + 2]
+            answer = server.request("POST", "/invocations", split_payload(rows))
+            assert answer == (200, {"predictions": model.predict(rows).tolist()})
+        assert server.proc.poll() is None
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
+    assert err.count("died (status 9); starting another") == 2, err
+    assert "stopping" not in err
+
+
+def _half_sent(port: int, number: int) -> socket.socket:
+    """A connection that sends part of a request and then nothing more."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if number % 2:  # headers complete, 10 bytes of a promised 1000-byte body
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"inputs":'
+        )
+    else:  # half a header
+        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Ty")
+    return sock
+
+
+def _read_until_closed(socks: list[socket.socket], seconds: float) -> dict:
+    """What each socket received before the server closed it; fails on any still open."""
+    received = {sock: b"" for sock in socks}
+    selector = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+    deadline = time.monotonic() + seconds
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=1):
+            try:
+                chunk = key.fileobj.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if chunk:
+                received[key.fileobj] += chunk
+            else:
+                selector.unregister(key.fileobj)
+    still_open = len(selector.get_map())
+    assert still_open == 0, f"{still_open} half-sent connections still open after {seconds} s"
+    return received
+
+
+def test_half_sent_requests_are_timed_out_and_cannot_starve_real_clients(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    options = ("--request-timeout", "3", "--max-connections", "50")
+    server = Server(str(tmp_path / "m"), tmp_path, *options).start()
+    held = []
+    try:
+        held = [_half_sent(server.port, number) for number in range(200)]
+        rows = X.iloc[:3]
+        answer = server.request("POST", "/invocations", split_payload(rows))
+        assert answer == (200, {"predictions": model.predict(rows).tolist()})
+        received = _read_until_closed(held, seconds=60)
+    finally:
+        for sock in held:
+            sock.close()
+        code, err = server.stop()
+    assert code == 0, err
+    answers = [data for data in received.values() if data]
+    statuses = {data.split(b" ", 2)[1] for data in answers}
+    assert statuses <= {b"408", b"503"}, statuses
+    assert b"408" in statuses  # the last ones in were not pushed out: their time ran out
+    for data in answers:
+        error = json.loads(data.split(b"\r\n\r\n", 1)[1])
+        assert error["error_code"] in ("REQUEST_TIMEOUT", "TEMPORARILY_UNAVAILABLE")
+
+
+def test_endless_headers_are_refused_without_being_kept(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    with Server(str(tmp_path / "m"), tmp_path) as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        try:
+            sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Filler: ")
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                for _ in range(256):  # up to 16 MiB of one header line
+                    sock.sendall(b"a" * 65536)
+            answer = _read_until_closed([sock], seconds=60)[sock]
+        finally:
+            sock.close()
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+        error = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert error == {
+            "error_code": "REQUEST_TOO_LARGE",
+            "message": "the request headers are over 64 KiB",
+        }
+        rows = X.iloc[:1]
+        answer = server.request("POST", "/invocations", split_payload(rows))
+        assert answer == (200, {"predictions": model.predict(rows).tolist()})
+
+
+def test_health_checks_answer_while_a_big_prediction_runs(tmp_path):
+    started, release = tmp_path / "started", tmp_path / "release"
+    started_path, release_path = str(started), str(release)
+
+    def slow_sum(rows):  # blocks until the test lets it go
+        import os
+        import time
+
+        open(started_path, "w").close()
+        while not os.path.exists(release_path):
+            time.sleep(0.01)
+        return rows.sum(axis=1)
+
+    gitml.save_model(slow_sum, tmp_path / "slow")
+    rows = [[float(i), 0.5, 0.25, 0.125] for i in range(300_000)]  # about 9 MiB of JSON
+    body = json.dumps({"inputs": rows})
+    assert len(body) > 8 * MIB
+    results = []
+
+    def predict():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        results.append(send(conn, "POST", "/invocations", body))
+        conn.close()
+
+    server = Server(str(tmp_path / "slow"), tmp_path).start()
+    client = threading.Thread(target=predict)
+    try:
+        client.start()
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the prediction did not start within 60 s"
+        # the prediction is blocked: each of these would wait for it (and time out)
+        assert server.request("GET", "/ping") == (200, "\n")
+        assert server.request("GET", "/health") == (200, "\n")
+        assert server.request("GET", "/version") == (200, gitml.__version__)
+        assert not release.exists() and results == []
+    finally:
+        release.touch()
+        client.join(timeout=120)
+        code, err = server.stop()
+    assert code == 0, err
+    status, answer = results[0]
+    assert status == 200 and len(answer["predictions"]) == len(rows)
+    assert answer["predictions"][:2] == [0.875, 1.875]
+
+
+def _csv_body(megabytes: int) -> bytes:
+    """A CSV of columns a, b, c of about `megabytes` MiB (18 bytes a row or less)."""
+    rows = "".join(f"{i * 0.001:.3f},1.5,-2.25\n" for i in range(megabytes * MIB // 18))
+    return ("a,b,c\n" + rows).encode()
+
+
+def _sample_rss(pid: int, stop: threading.Event, samples: list[int]) -> None:
+    process = psutil.Process(pid)
+    while not stop.is_set():
+        samples.append(process.memory_info().rss)
+        time.sleep(0.01)
+
+
+def test_memory_stays_bounded_under_many_large_bodies_at_once(tmp_path):
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    options = ("--max-body", "16m", "--max-inflight", "32m")
+    server = Server(str(tmp_path / "m"), tmp_path, *options).start()
+    body, too_big_body = _csv_body(12), _csv_body(20)
+    assert 11 * MIB < len(body) < 12 * MIB and len(too_big_body) > 16 * MIB
+    results, samples, stop = [], [], threading.Event()
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+        results.append(send(conn, "POST", "/invocations", body, "text/csv"))
+        conn.close()
+
+    try:
+        for warm_up in ("a,b,c\n1,2,3\n", X.iloc[:2].to_csv(index=False)):  # pandas loaded
+            assert server.request("POST", "/invocations", warm_up, "text/csv")[0] == 200
+        before = psutil.Process(server.proc.pid).memory_info().rss
+        sampler = threading.Thread(target=_sample_rss, args=(server.proc.pid, stop, samples))
+        sampler.start()
+        clients = [threading.Thread(target=client) for _ in range(12)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=300)
+        stop.set()
+        sampler.join()
+        too_big = server.request("POST", "/invocations", too_big_body, "text/csv")
+        small = server.request("POST", "/invocations", split_payload(X.iloc[:2]))
+    finally:
+        stop.set()
+        code, err = server.stop()
+    assert code == 0, err
+    statuses = [status for status, _ in results]
+    assert len(statuses) == 12 and set(statuses) <= {200, 503}, statuses
+    assert 200 in statuses
+    for status, answer in results:
+        if status == 503:
+            assert answer["error_code"] == "TEMPORARILY_UNAVAILABLE"
+            assert "--max-inflight" in answer["message"]
+        else:
+            assert len(answer["predictions"]) == body.count(b"\n") - 1
+    # measured here: 12 bodies read at once (--max-inflight 1g) grow the server by about
+    # 190 MiB; two at a time (32 MiB) and one parse at a time by about 80 MiB
+    grown = (max(samples) - before) / MIB
+    assert grown < 128, f"the server grew by {grown:.0f} MiB"
+    assert too_big[0] == 413 and too_big[1]["error_code"] == "REQUEST_TOO_LARGE"
+    assert small == (200, {"predictions": model.predict(X.iloc[:2]).tolist()})
