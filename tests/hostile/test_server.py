@@ -252,3 +252,28 @@ def test_memory_stays_bounded_under_many_large_bodies_at_once(tmp_path):
     assert grown < 128, f"the server grew by {grown:.0f} MiB"
     assert too_big[0] == 413 and too_big[1]["error_code"] == "REQUEST_TOO_LARGE"
     assert small == (200, {"predictions": model.predict(X.iloc[:2]).tolist()})
+
+
+def test_restarts_back_off_up_to_a_few_seconds():
+    from gitml.models.supervisor import restart_delay
+
+    delays = [restart_delay(deaths) for deaths in range(9)]
+    assert delays == [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+def test_limits_that_would_refuse_every_request_are_one_line_errors(tmp_path):
+    from tests.utils import gitml as gitml_cli
+
+    model, _ = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    serve = ("serve", str(tmp_path / "m"), "--port", "0")
+    out = gitml_cli(tmp_path, *serve, "--max-body", "2m", "--max-inflight", "1m", check=False)
+    assert out.returncode == 1
+    assert out.stderr == (
+        "gitml: error: --max-inflight (1048576 bytes) is below --max-body (2097152 bytes): "
+        "a body of the largest allowed size could never be read; raise --max-inflight or "
+        "lower --max-body\n"
+    )
+    out = gitml_cli(tmp_path, *serve, "--max-body", "lots", check=False)
+    assert out.returncode != 0 and "'lots' is not a size" in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
