@@ -14,7 +14,6 @@ from gitml.tracking.record import (
     RunSummary,
     filename_to_key,
     json_float,
-    key_to_filename,
 )
 
 METRICS_DIR = f"{RECORD_DIR}/metrics"
@@ -44,16 +43,23 @@ def metric_history(
         _check_keys(keys, list(names), run)
         wanted = keys if keys is not None else sorted(names)
         return {
-            key: parse_points(store.read_path(tree, f"{METRICS_DIR}/{key_to_filename(key)}"))
+            key: parse_points(store.read_path(tree, f"{METRICS_DIR}/{names[key]}"))
             for key in wanted
         }
 
 
 def parse_points(data: bytes | None) -> list[Point]:
+    """The points of a metric file; a line that is no point (a run fetched from a clone
+    that wrote it wrong, a line a crash cut short) is left out."""
     points = []
-    for line in (data or b"").decode().splitlines():
-        step, value, ms = line.split("\t")
-        points.append(Point(int(step), float(value), int(ms)))
+    for line in (data or b"").split(b"\n"):
+        fields = line.split(b"\t")
+        if len(fields) != 3:
+            continue
+        try:
+            points.append(Point(int(fields[0]), float(fields[1]), int(fields[2])))
+        except ValueError:
+            continue
     return points
 
 

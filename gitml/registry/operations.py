@@ -342,6 +342,11 @@ def _committed_run(repo: Repository, text: str) -> RunSummary:
         raise RegistryError(
             f"run {summary.name} is still {summary.status}; register it once it has finished"
         )
+    if summary.damage:
+        raise RegistryError(
+            f"run {summary.name or summary.id} is damaged ({summary.damage}); "
+            "only a run gitml can read can be registered"
+        )
     return summary
 
 

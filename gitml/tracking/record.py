@@ -237,11 +237,16 @@ def key_to_filename(key: str) -> str:
 
 def filename_to_key(filename: str) -> str:
     stem = filename[: -len(".tsv")] if filename.endswith(".tsv") else filename
-    return re.sub(
-        r"(?:%[0-9A-F]{2})+",
-        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode(),
-        stem,
-    )
+    return re.sub(r"(?:%[0-9A-F]{2})+", _unescaped_bytes, stem)
+
+
+def _unescaped_bytes(match: re.Match) -> str:
+    """The text `%XX` escapes stand for; kept as written when they are no UTF-8 (a
+    file name no gitml wrote, in a run fetched from elsewhere)."""
+    try:
+        return bytes.fromhex(match.group(0).replace("%", "")).decode()
+    except UnicodeDecodeError:
+        return match.group(0)
 
 
 # commit message

@@ -474,3 +474,25 @@ def test_run_refs_take_the_ids_gitml_makes():
     assert parse_run_ref(f"refs/gitml/runs/{new_run_id()}") is not None
     for name in ("IIIIIIIIIIIII", "iiiiiiiiiiiiii", "0123456789ab/x", "0" * 27, "0123"):
         assert parse_run_ref(f"refs/gitml/runs/{name}") is None, name
+
+
+def test_a_run_s_malformed_metric_files_show_their_good_points(attacker, tmp_path):
+    metrics = {
+        "%FF%FE.tsv": b"0\t1.5\t1700000000000\n",  # a name no gitml writes: no UTF-8
+        "loss.tsv": b"0\t0.5\t1700000000000\nnot a point\n1\tx\t2\n\xff\xfe\n2\t0.25\t1700000000002\n",
+    }
+    run_id = new_run_id()
+    files = {"run.json": record(run_id, "odd"), "metrics": metrics}
+    forge_run(
+        attacker, "odd", {".gitml": files}, message(run_id, "odd", "Metric: loss=0.25"), run_id
+    )
+    repo = victim(attacker, tmp_path)
+    history = json.loads(gitml(repo, "metrics", run_id, "--json").stdout)
+    assert history == {
+        "%FF%FE": [{"step": 0, "value": 1.5, "timestamp": 1700000000000}],
+        "loss": [
+            {"step": 0, "value": 0.5, "timestamp": 1700000000000},
+            {"step": 2, "value": 0.25, "timestamp": 1700000000002},
+        ],
+    }
+    assert "loss (one scale for all runs)" in gitml(repo, "plot", "loss", run_id, "good0").stdout
