@@ -29,6 +29,7 @@ from gitml.registry.tags import (
     build_tag,
     next_version,
     parse_message,
+    semver_key,
 )
 from gitml.registry.tagstore import RegistryTag
 
@@ -102,30 +103,32 @@ def _plan_model(mine: list[RegistryTag], fixed: list[Event], occupied: set[str])
     events = sorted((to_event(tag) for tag in mine), key=replay_order)
     same, moved = _versions(events, fixed, occupied)
     live = [event for event in events if event.tag not in same]
-    counters = {event.tag: event.counter for event in live}
+    versions = _named_versions(live, fixed, moved)
+    ordered = _after_registrations(live, versions)
+    counters = {event.tag: event.counter for event in ordered}
     top = max((event.counter for event in fixed), default=0)
-    names = _names(tags, live, counters, moved)
+    names = _names(tags, ordered, counters, versions)
     clash = set(names.values()) & occupied or len(set(names.values())) < len(names)
     # A version tag written by another tool has no counter (0): it sorts first and
     # keeps it, like GTO, which orders version tags by time.
-    counted = [event for event in live if event.counter > 0]
-    if any(event.counter <= top for event in counted) or clash:
+    counted = [event for event in ordered if event.counter > 0]
+    if ordered != live or any(event.counter <= top for event in counted) or clash:
         counter = top  # a name freed by another of mine may be taken: one transaction
         for event in counted:
             counter += 1
-            parsed, version = tags[event.tag].parsed, moved.get((event.version, event.commit))
+            parsed, version = tags[event.tag].parsed, versions.get(event.tag)
             while parsed.counter is not None and _name(parsed, counter, version) in occupied:
                 counter += 1
             counters[event.tag] = counter
-        names = _names(tags, live, counters, moved)
+        names = _names(tags, ordered, counters, versions)
     rewrites = [
         Rewrite(tags[e.tag], e.tag, None, e.counter, e.counter, theirs=True)
         for e in events
         if e.tag in same
     ]
-    for event in live:
+    for event in ordered:
         tag = tags[event.tag]
-        version = moved.get((event.version, event.commit))
+        version = versions.get(event.tag)
         counter = counters[event.tag]
         recount = event.kind == REGISTER and tag.parsed.counter is None and counter != event.counter
         message = _message(tag, event, version, counter if recount else None)
@@ -134,6 +137,52 @@ def _plan_model(mine: list[RegistryTag], fixed: list[Event], occupied: set[str])
             rewrite = Rewrite(tag, names[event.tag], message, counter, event.counter)
             rewrites.append(replace(rewrite, version=version, old_version=old_version))
     return rewrites
+
+
+def _named_versions(
+    events: list[Event], fixed: list[Event], moved: dict[tuple[str | None, str], str]
+) -> dict[str, str]:
+    """tag → the version each of my events names now, where that changes. A registration
+    moved to a free version takes the events about it along. An event naming a version
+    registered on another commit (its own registration deleted by hand, and the run
+    registered again) names the version registered on its own commit, if there is one."""
+    on_commit: dict[str, list[str]] = {}
+    for event in fixed:
+        if event.kind == REGISTER:
+            on_commit.setdefault(event.commit, []).append(event.version)
+    for event in events:
+        if event.kind == REGISTER:
+            version = moved.get((event.version, event.commit), event.version)
+            on_commit.setdefault(event.commit, []).append(version)
+    versions = {}
+    for event in events:
+        version = moved.get((event.version, event.commit), event.version)
+        registered = on_commit.get(event.commit, [version])
+        if event.kind != REGISTER and version is not None and version not in registered:
+            version = max(registered, key=semver_key)
+        if version != event.version:
+            versions[event.tag] = version
+    return versions
+
+
+def _after_registrations(events: list[Event], versions: dict[str, str]) -> list[Event]:
+    """`events` (in replay order), each event after the registration of mine it names.
+    Only an event whose registration was deleted by hand and written again can come
+    before it."""
+    index = {event.tag: i for i, event in enumerate(events)}
+    registrations = {
+        (versions.get(event.tag, event.version), event.commit): index[event.tag]
+        for event in events
+        if event.kind == REGISTER
+    }
+
+    def place(event: Event) -> tuple[int, int, int]:
+        own = index[event.tag]
+        named = (versions.get(event.tag, event.version), event.commit)
+        anchor = registrations.get(named, -1) if event.kind != REGISTER else -1
+        return (anchor, 1, own) if anchor > own else (own, 0, own)
+
+    return sorted(events, key=place)
 
 
 def _versions(
@@ -165,12 +214,10 @@ def _names(
     tags: dict[str, RegistryTag],
     events: list[Event],
     counters: dict[str, int],
-    moved: dict[tuple[str | None, str], str],
+    versions: dict[str, str],
 ) -> dict[str, str]:
     return {
-        event.tag: _name(
-            tags[event.tag].parsed, counters[event.tag], moved.get((event.version, event.commit))
-        )
+        event.tag: _name(tags[event.tag].parsed, counters[event.tag], versions.get(event.tag))
         for event in events
     }
 

@@ -363,3 +363,38 @@ def test_hostile_remote_tags_are_stepped_around(tmp_path):
     assert which(second, "linear@production")["version"] == "v0.0.3"
     gitml(mallory, "fetch")
     assert which(mallory, "linear@production")["run_name"] == "mine"
+
+
+def test_a_promotion_left_by_the_old_manual_fix_follows_the_new_registration(tmp_path):
+    """The fix older gitml asked for: delete the clashing version tag, register the run
+    again under another version. The promotion written before still names the deleted
+    version and precedes the new registration; the push puts it after, naming it."""
+    remote, (first, second) = seeded_remote(tmp_path, "first", "second")
+    make_run(first, "theirs", {"model.txt": "theirs\n"})
+    mine = make_run(second, "mine", {"model.txt": "mine\n"})
+    gitml(first, "model", "promote", MODEL, "theirs", "production")
+    gitml(first, "push")
+    gitml(second, "model", "promote", MODEL, "mine", "production")  # v0.0.1 and #2
+    git(second, "tag", "-d", "linear@v0.0.1")
+    gitml(second, "model", "register", MODEL, "mine", "--version", "v0.0.2")  # counter 3
+
+    result = gitml(second, "push")
+
+    assert (
+        "gitml: renumbered linear#production#2 as linear#production#4, which now names "
+        "v0.0.2 (origin already had events numbered like ours)\n"
+    ) in result.stderr
+    tags = tag_objects(remote)
+    assert sorted(registry_tags(remote)) == [
+        "linear#production#2",
+        "linear#production#4",
+        "linear@v0.0.1",
+        "linear@v0.0.2",
+    ]
+    assert tags["linear@v0.0.2"]["trailers"]["Counter"] == "3"
+    assert tags["linear#production#4"]["first"] == "Promoted linear v0.0.2 to production."
+    assert_registry_is_consistent(remote)
+    gitml(first, "fetch")
+    for repo in (first, second):
+        held = which(repo, "linear@production")
+        assert (held["version"], held["commit"]) == ("v0.0.2", mine)
