@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from gitml.errors import DocumentError
 
@@ -41,6 +42,15 @@ def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = Docume
         raise error(where, f"invalid YAML: {detail}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as problem:
         raise error(where, f"invalid YAML: {problem}") from None
+
+
+def load_yaml_file(path: Path, error: type[DocumentError] = DocumentError):
+    """The value of the YAML file `path` (see `load_yaml`); errors name the file and the line."""
+    try:
+        text = path.read_text()
+    except OSError as problem:
+        raise error(str(path), f"cannot be read: {problem.strerror}") from None
+    return load_yaml(text, str(path), error)
 
 
 def _check_events(events, where: str, error: type[DocumentError]) -> None:

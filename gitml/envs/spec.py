@@ -99,9 +99,9 @@ class EnvSpec:
 
 def read_spec(path: Path) -> EnvSpec:
     """Read and check a conda.yaml or python_env.yaml; errors name the file."""
-    from gitml.projects.project import load_yaml_file
+    from gitml.documents import load_yaml_file
 
-    data = load_yaml_file(path)
+    data = load_yaml_file(path, ProjectFileError)
     if not isinstance(data, dict):
         raise ProjectFileError(str(path), "an environment spec must be a mapping")
     if "python" in data and "channels" not in data:  # MLflow's python_env.yaml

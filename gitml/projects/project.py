@@ -83,19 +83,10 @@ def find_project(start: Path, stop: Path | None) -> Project | None:
         folder = folder.parent
 
 
-def load_yaml_file(path: Path):
-    """Parse a YAML file (bounded: see `gitml.documents`); errors name the file and the line."""
-    from gitml.documents import load_yaml
-
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ProjectFileError(str(path), f"cannot be read: {error.strerror}") from None
-    return load_yaml(text, str(path), ProjectFileError)
-
-
 def load_project(path: Path) -> Project:
-    data = load_yaml_file(path)
+    from gitml.documents import load_yaml_file
+
+    data = load_yaml_file(path, ProjectFileError)
     if data is None:
         data = {}
     if not isinstance(data, dict):
