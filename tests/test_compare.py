@@ -7,8 +7,7 @@ import os
 
 import pytest
 
-from gitml.compare.history import Point
-from gitml.compare.plot import by_step, sparkline
+from gitml.compare.plot import sparkline
 from tests.utils import git, gitml, write
 
 CURVE = """\
@@ -147,8 +146,6 @@ def test_sparkline_and_steps():
     assert sparkline([0, 1, float("nan"), 2]) == "▁▅ █"
     assert len(sparkline(list(range(1000)), width=40)) == 40
     assert sparkline([5], scale=(0, 10)) == "▅"
-    points = [Point(2, 1.0, 0), Point(0, 3.0, 0), Point(2, 4.0, 0)]
-    assert by_step(points) == [Point(0, 3.0, 0), Point(2, 4.0, 0)]
 
 
 def test_history_of_a_run_in_progress_comes_from_its_staging_folder(curves, tmp_path):

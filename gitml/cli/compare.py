@@ -24,8 +24,7 @@ def diff(obj, a, b, stat, no_code, as_md, as_json) -> None:
     A or B may also be a branch, tag or commit: then only the code is compared.
     """
     from gitml.cli.diff_view import render_markdown, render_text
-    from gitml.compare.diff import DiffOptions, diff_sides
-    from gitml.tracking.sides import base_side, resolve_side
+    from gitml.compare.diff import DiffOptions, base_side, diff_sides, resolve_side
 
     repo = obj.repo
     side_a = resolve_side(repo, a)
@@ -110,40 +109,23 @@ def _cell(field, value) -> str:
 @json_option
 @click.pass_obj
 def metrics(obj, run, keys, as_csv, as_json) -> None:
-    """The history of RUN's metrics (all, or KEYS): every step and value."""
-    from gitml.compare.history import metric_history
-    from gitml.compare.plot import by_step, sparkline
+    """The history of RUN's metrics (all, or KEYS): every step and value.
+
+    Past 1,000 steps the table gives way to a summary of each metric; --csv and
+    --json always give every point."""
+    from gitml.cli.metrics_view import echo_csv, echo_human, echo_json
+    from gitml.compare.history import MetricHistory
     from gitml.tracking.catalog import resolve
 
     repo = obj.repo
     summary = resolve(repo, run)
-    history = metric_history(repo, summary, list(keys) or None)
-    if as_json:
-        fmt.echo_json({key: [p.to_json() for p in points] for key, points in history.items()})
-        return
-    if as_csv:
-        click.echo("key,step,value,timestamp")
-        for key, points in history.items():
-            quoted = '"' + key.replace('"', '""') + '"' if any(c in key for c in ',"\n') else key
-            for p in points:
-                click.echo(f"{quoted},{p.step},{p.value!r},{p.timestamp_ms}")
-        return
-    if not history:
-        click.echo(f"run {summary.name} logged no metrics", err=True)
-        return
-    width = max(fmt.width(fmt.printable(key)) for key in history)
-    for key, points in history.items():
-        values = [p.value for p in by_step(points)]
-        count = f"{len(points)} point{'s' if len(points) != 1 else ''}"
-        click.echo(f"{fmt.pad(fmt.printable(key), width)}  {sparkline(values)}  ({count})")
-    steps = sorted({p.step for points in history.values() for p in points})
-    by_key = {key: {p.step: p.value for p in points} for key, points in history.items()}
-    rows = [
-        [str(step)] + [fmt.number(by_key[k][step]) if step in by_key[k] else "-" for k in history]
-        for step in steps
-    ]
-    click.echo("")
-    click.echo(fmt.table(["step", *history], rows, fixed=1))
+    with MetricHistory(repo, summary, list(keys) or None) as history:
+        if as_json:
+            echo_json(history)
+        elif as_csv:
+            echo_csv(history)
+        else:
+            echo_human(history, summary.name)
 
 
 @click.command("plot")
@@ -158,27 +140,30 @@ def metrics(obj, run, keys, as_csv, as_json) -> None:
 @click.pass_obj
 def plot(obj, key, runs, output) -> None:
     """Metric KEY over steps for each of RUNS: sparklines, or a chart file with -o."""
-    from gitml.compare.history import metric_history
-    from gitml.compare.plot import by_step, sparkline, write_chart
+    from gitml.cli.metrics_view import SPARKLINE
+    from gitml.compare.history import MetricHistory
+    from gitml.compare.plot import render, write_chart
     from gitml.tracking.catalog import resolve
 
     repo = obj.repo
-    summaries = [resolve(repo, text) for text in runs]
-    series = {s.name: metric_history(repo, s, [key])[key] for s in summaries}
+    series = {}
+    for summary in [resolve(repo, text) for text in runs]:
+        with MetricHistory(repo, summary, [key]) as history:
+            series[summary.name] = history.digest(key)
     if output is not None:
-        write_chart(output, key, series)
+        write_chart(output, key, {name: digest.curve() for name, digest in series.items()})
         click.echo(f"wrote {output}")
         return
-    every = [p.value for points in series.values() for p in points if math.isfinite(p.value)]
-    scale = (min(every), max(every)) if every else None
+    lows = [d.low for d in series.values() if not math.isnan(d.low)]
+    highs = [d.high for d in series.values() if not math.isnan(d.high)]
+    scale = (min(lows), max(highs)) if lows else None
     width = max(fmt.width(fmt.printable(name)) for name in series)
     click.echo(f"{fmt.printable(key)} (one scale for all runs)")
-    for name, points in series.items():
-        values = [p.value for p in by_step(points)]
-        last = fmt.number(values[-1]) if values else "-"
-        low = fmt.number(min(values)) if values else "-"
-        high = fmt.number(max(values)) if values else "-"
-        label = fmt.pad(fmt.printable(name), width)
-        click.echo(
-            f"  {label}  {sparkline(values, scale=scale)}  last {last}  (min {low}, max {high})"
+    for name, digest in series.items():
+        last, low, high = (
+            fmt.number(value) if digest.count else "-"
+            for value in (digest.last, digest.low, digest.high)
         )
+        label = fmt.pad(fmt.printable(name), width)
+        line = render(digest.means(SPARKLINE), scale=scale)
+        click.echo(f"  {label}  {line}  last {last}  (min {low}, max {high})")

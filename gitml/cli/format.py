@@ -90,21 +90,44 @@ def pad(text: str, columns: int) -> str:
     return text + " " * (columns - width(text))
 
 
-def table(headers: list[str], rows: list[list[str]], fixed: int) -> str:
-    """A plain table; columns after the first `fixed` are dropped until it fits the terminal.
+def terminal_columns() -> int:
+    return shutil.get_terminal_size((120, 24)).columns
 
-    Cells are escaped (see `printable`) and padded by their width on a terminal."""
-    terminal = shutil.get_terminal_size((120, 24)).columns
-    headers = [printable(str(h)) for h in headers]
-    rows = [[printable(str(x)) for x in row] for row in rows]
-    columns = list(range(len(headers)))
-    widths = [max(width(x) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(headers)]
-    while len(columns) > fixed and sum(widths[i] + 2 for i in columns) - 2 > terminal:
-        columns.pop()
-    lines = ["  ".join(pad(headers[i], widths[i]) for i in columns).rstrip()]
-    for row in rows:
-        lines.append("  ".join(pad(row[i], widths[i]) for i in columns).rstrip())
-    hidden = len(headers) - len(columns)
+
+def fitting(headers: list[str], fixed: int) -> int:
+    """How many leading columns could fit the terminal, judged by their headers alone
+    (a column is at least as wide as its header): a caller with thousands of columns
+    builds cells for these only."""
+    terminal, used = terminal_columns(), -2
+    for count, header in enumerate(headers):
+        used += width(printable(header)) + 2
+        if count >= fixed and used > terminal:
+            return count
+    return len(headers)
+
+
+def table(headers: list[str], rows: list[list[str]], fixed: int, more: int = 0) -> str:
+    """A plain table of the columns that fit the terminal, from the left (the first
+    `fixed` always); `more` columns were already left out by the caller.
+
+    Cells are escaped (see `printable`) and padded by their width on a terminal. Only
+    the columns shown (and the first that does not fit) are looked at."""
+    terminal, used = terminal_columns(), -2
+    columns: list[list[str]] = []  # escaped header and cells of each column shown
+    widths: list[int] = []
+    for index, header in enumerate(headers):
+        cells = [printable(str(header))] + [printable(str(row[index])) for row in rows]
+        column_width = max(width(cell) for cell in cells)
+        if index >= fixed and used + column_width + 2 > terminal:
+            break
+        used += column_width + 2
+        columns.append(cells)
+        widths.append(column_width)
+    lines = [
+        "  ".join(pad(cells[line], w) for cells, w in zip(columns, widths, strict=True)).rstrip()
+        for line in range(len(rows) + 1)
+    ]
+    hidden = len(headers) - len(columns) + more
     if hidden:
         lines.append(f"({hidden} more columns hidden: widen the terminal or use --json)")
     return "\n".join(lines)

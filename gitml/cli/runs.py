@@ -54,12 +54,11 @@ def ls(
     from gitml.compare.sorting import RunQuery, select_runs
     from gitml.store.repository import read_head
     from gitml.tracking.catalog import list_runs
-    from gitml.tracking.record import branch_experiment
 
     repo = obj.repo
     runs = list_runs(repo)
     if not all_experiments and experiment is None and repo.root is not None:
-        experiment = branch_experiment(read_head(repo)[0])
+        experiment = read_head(repo)[0] or "default"
     query = RunQuery(filter_, list(sort), experiment, status, limit)
     selected = select_runs(runs, query)
     if as_json:
@@ -90,6 +89,10 @@ def _runs_table(runs) -> str:
     short = fmt.short_ids([run.id for run in runs])
     headers = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "EXPERIMENT"]
     headers += [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
+    # a run may have thousands of params: cells only for the columns that could show
+    shown = fmt.fitting(headers, fixed=3)
+    params = params[: max(0, shown - 6)]
+    metrics = metrics[: max(0, shown - 6 - len(params))]
     rows = []
     for run in runs:
         row = [
@@ -103,7 +106,7 @@ def _runs_table(runs) -> str:
         row += [run.params.get(k, "-") for k in params]
         row += [fmt.number(run.metrics[k]) if k in run.metrics else "-" for k in metrics]
         rows.append(row)
-    return fmt.table(headers, rows, fixed=3)
+    return fmt.table(headers[:shown], rows, fixed=3, more=len(headers) - shown)
 
 
 def _keys(dicts) -> list[str]:

@@ -1,11 +1,21 @@
-"""Files of commits read by name, bounded: a blob fetched from a remote may be any size."""
+"""Files of commits read by name, bounded: a blob fetched from a remote may be any size.
+
+`read_blobs` reads small files whole, up to a limit; `BlobReader` reads a blob of any
+size a block at a time (dulwich, or `git cat-file -p` read whole, would hold all of a
+metric file of millions of points in memory).
+"""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gitml.store.gitcmd import run_git
+from gitml.errors import GitCommandError
+from gitml.store.gitcmd import git_environment, run_git
 from gitml.store.repository import Repository
+
+BLOCK = 1 << 20  # bytes BlobReader hands out at once
 
 
 @dataclass(frozen=True)
@@ -55,3 +65,50 @@ def _contents(repo: Repository, names: list[str]) -> list[bytes]:
         found.append(out[position : position + size])
         position += size + 1
     return found
+
+
+class BlobReader:
+    """`with BlobReader(repo) as reader: for block in reader.blocks(sha): ...`; read each
+    blob to its end (or close the reader) before asking for the next."""
+
+    def __init__(self, repo: Repository):
+        self._process = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=repo.cwd,
+            env=git_environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def blocks(self, sha: str) -> Iterator[bytes]:
+        """The content of blob `sha` (hex), in order, in blocks of at most BLOCK bytes."""
+        stdin, stdout = self._process.stdin, self._process.stdout
+        try:
+            stdin.write(sha.encode() + b"\n")
+            stdin.flush()
+        except BrokenPipeError:  # git is gone; not our own output closing
+            raise GitCommandError(["cat-file", "--batch", sha], "git exited", 1) from None
+        header = stdout.readline().split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise GitCommandError(["cat-file", "--batch", sha], f"no blob {sha}", 1)
+        remaining = int(header[2])
+        while remaining:
+            block = stdout.read(min(BLOCK, remaining))
+            if not block:
+                raise GitCommandError(["cat-file", "--batch", sha], "git stopped early", 1)
+            remaining -= len(block)
+            yield block
+        stdout.read(1)  # the newline after each object
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.stdout.close()
+        self._process.kill()  # it may be writing a blob nobody will read
+        self._process.wait()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

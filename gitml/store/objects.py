@@ -180,6 +180,17 @@ class ObjectStore:
                 file.write(self._store[blob].data)
         return targets
 
+    def folder_files(self, tree_id: bytes, path: str) -> dict[str, str]:
+        """Files directly in folder `path`: name → blob id (hex); no blob is read."""
+        folder = self._lookup(tree_id, path)
+        if not isinstance(folder, Tree):
+            return {}
+        return {
+            entry.path.decode(errors="surrogateescape"): entry.sha.decode()
+            for entry in folder.iteritems()
+            if stat.S_ISREG(entry.mode)
+        }
+
     def tree_entry(self, tree_id: bytes, name: str) -> bytes | None:
         tree = self._store[tree_id]
         try:

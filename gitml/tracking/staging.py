@@ -318,6 +318,13 @@ class Staging:
 
     # reading
 
+    def metric_files(self) -> dict[str, Path]:
+        """Each metric's file (key → path), for reading its points without loading them."""
+        folder = self.path / "metrics"
+        if not folder.is_dir():
+            return {}
+        return {filename_to_key(path.name): path for path in folder.iterdir()}
+
     def read_params(self) -> dict[str, str]:
         """The params logged so far (without reading the rest of the run)."""
         return dict(_read_jsonl(self.path / "params.jsonl"))

@@ -10,7 +10,6 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -51,27 +50,31 @@ def bounded_python(repo: Path, code: str, timeout: float = TIMEOUT):
         pytest.fail(f"python -c {code[:200]!r} ran for more than {timeout} s")
 
 
-def peak_memory_mib(repo: Path, *args: str, timeout: float = TIMEOUT) -> tuple[int, float]:
-    """(exit code, peak resident MiB) of `gitml ARGS`, its output thrown away.
+# Runs a command, its output to a file, and prints its exit code and peak RSS (KiB).
+# A child's ru_maxrss starts from its parent's at fork, so the command is started by
+# this small process and not by pytest, which may have loaded scikit-learn.
+MEASURE = (
+    "import resource, subprocess, sys\n"
+    "with open(sys.argv[1], 'wb') as out:\n"
+    "    code = subprocess.call(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)\n"
+    "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
 
-    The peak is the child's own ru_maxrss (from wait4), that of its largest child
-    included, so nothing else this test process ran counts."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gitml", *args],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    timer = threading.Timer(timeout, process.kill)
-    timer.start()
+
+def peak_memory_mib(repo: Path, output: Path, *args: str) -> tuple[int, float]:
+    """(exit code, peak resident MiB) of `gitml ARGS`, its stdout written to `output`.
+
+    The peak is that of the gitml process and of its own children (such as a git it
+    reads through): the largest of them."""
+    command = [sys.executable, "-c", MEASURE, str(output), sys.executable, "-m", "gitml", *args]
     try:
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode == -9:
-        pytest.fail(f"gitml {' '.join(args)} ran for more than {timeout} s")
-    return process.returncode, usage.ru_maxrss / 1024  # Linux reports KiB
+        result = subprocess.run(
+            command, cwd=repo, capture_output=True, text=True, timeout=TIMEOUT, check=True
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"gitml {' '.join(args)} ran for more than {TIMEOUT} s")
+    code, peak = result.stdout.split()
+    return int(code), int(peak) / 1024  # Linux reports KiB
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -248,7 +251,10 @@ def replace_record(repo: Path, run_id: str, path: str, data: bytes) -> None:
         .strip()
     )
     env = {**os.environ, "GIT_INDEX_FILE": str(repo / ".git" / "hostile-index")}
-    for args in (["read-tree", ref], ["update-index", "--cacheinfo", f"100644,{blob},{path}"]):
+    for args in (
+        ["read-tree", ref],
+        ["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"],
+    ):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True)
     tree = subprocess.run(
         ["git", "write-tree"], cwd=repo, env=env, capture_output=True, text=True, check=True
@@ -265,14 +271,20 @@ def replace_record(repo: Path, run_id: str, path: str, data: bytes) -> None:
     git(repo, "update-ref", ref, commit)
 
 
-def test_deeply_nested_run_json_is_one_line(project):
+def test_deeply_nested_run_json_makes_a_damaged_run(project):
     gitml(project, "run", "--name", "deep", "--", "python", "noop.py")
     gitml(project, "run", "--name", "plain", "--", "python", "noop.py")
     runs = {run["name"]: run["id"] for run in json.loads(gitml(project, "ls", "--json").stdout)}
     replace_record(project, runs["deep"], ".gitml/run.json", deep_json().encode())
-    for args in (("show", "deep"), ("show", "deep", "--json"), ("diff", "plain", "deep")):
-        line = one_line_error(bounded(project, *args))
-        assert "run deep: .gitml/run.json: nested more than 100 levels deep" in line, line
+    for args in (("show", "deep"), ("diff", "plain", "deep")):
+        result = bounded(project, *args)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+    record = json.loads(bounded(project, "show", "deep", "--json").stdout)
+    assert record["status"] == "damaged"
+    assert (
+        record["damage"]
+        == "its .gitml/run.json: nested more than 100 levels deep (gitml reads at most 100)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -346,3 +358,94 @@ def test_deeply_nested_request_body_is_a_400_that_says_so(saved_model):
             assert "the request body is nested more than 100 levels deep" in answer["message"]
         rows = {"dataframe_split": {"columns": ["a", "b", "c"], "data": [[0.1, 0.2, 0.3]]}}
         assert server.request("POST", "/invocations", rows)[0] == 200
+
+
+# 4. big but legal data
+
+POINTS = 1_000_000
+MEMORY_BOUND_MIB = 150  # gitml reading a metric a block at a time takes about 50
+
+
+@pytest.fixture(scope="module")
+def long_metric_run(tmp_path_factory) -> Path:
+    """A run `long` whose metric `loss` has POINTS points: logged as a few points by a
+    real `gitml run`, then its metric file swapped for one of POINTS lines (as a run
+    that logged them all would have; logging a million points takes a while)."""
+    repo = tmp_path_factory.mktemp("long") / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    write(
+        repo / "curve.py",
+        "import gitml\nfor step in range(3):\n    gitml.log_metric('loss', 1.0)\n",
+    )
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "curve")
+    gitml(repo, "run", "--name", "long", "--", "python", "curve.py")
+    lines = [f"{step}\t{1 / (step + 1)!r}\t{1_800_000_000_000 + step}\n" for step in range(POINTS)]
+    (run,) = json.loads(gitml(repo, "ls", "--json").stdout)
+    replace_record(repo, run["id"], ".gitml/metrics/loss.tsv", "".join(lines).encode())
+    return repo
+
+
+def test_metrics_of_a_million_points_sums_up_in_bounded_memory(long_metric_run, tmp_path):
+    output = tmp_path / "out.txt"
+    code, peak = peak_memory_mib(long_metric_run, output, "metrics", "long", "loss")
+    assert code == 0 and peak < MEMORY_BOUND_MIB, (code, peak)
+    text = output.read_text()
+    assert len(text.splitlines()) < 10, text[:2000]
+    assert "(1,000,000 points)" in text and "0 to 999999" in text
+    assert "every point with `gitml metrics long --csv` or --json" in text
+
+
+def test_metrics_csv_and_json_stream_every_point_in_bounded_memory(long_metric_run, tmp_path):
+    output = tmp_path / "out.csv"
+    code, peak = peak_memory_mib(long_metric_run, output, "metrics", "long", "loss", "--csv")
+    assert code == 0 and peak < MEMORY_BOUND_MIB, (code, peak)
+    with output.open() as file:
+        assert next(file) == "key,step,value,timestamp\n"
+        assert next(file) == "loss,0,1.0,1800000000000\n"
+        count = 2 + sum(1 for _ in file)
+    assert count == POINTS + 1
+    output = tmp_path / "out.json"
+    code, peak = peak_memory_mib(long_metric_run, output, "metrics", "long", "--json")
+    assert code == 0 and peak < MEMORY_BOUND_MIB, (code, peak)
+    (points,) = json.loads(output.read_text()).values()
+    assert len(points) == POINTS
+    assert points[-1] == {"step": POINTS - 1, "value": 1 / POINTS, "timestamp": 1_800_000_999_999}
+
+
+def test_damaged_metric_lines_are_left_out(project):
+    gitml(project, "run", "--name", "damaged", "--", "python", "noop.py")
+    (run,) = json.loads(gitml(project, "ls", "--json").stdout)
+    damage = b"not\ta\tpoint\n1\t2\n3\t4\t5\t6\n" + b"9" * 3_000_000 + b"\n"  # > 1 block
+    lines = b"0\t0.5\t1\n" + damage + b"1\t0.25\t2\n2\t0.125"
+    replace_record(project, run["id"], ".gitml/metrics/loss.tsv", lines)
+    result = bounded(project, "metrics", "damaged", "--csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "key,step,value,timestamp",
+        "loss,0,0.5,1",
+        "loss,1,0.25,2",
+    ]
+
+
+def test_ls_with_fifty_thousand_params_shows_what_fits(project):
+    write(
+        project / "many.py", "import gitml\ngitml.log_params({f'p{i}': i for i in range(50_000)})\n"
+    )
+    gitml(project, "run", "--name", "wide", "--", "python", "many.py")
+    result = bounded(project, "ls", "-a", env={**os.environ, "COLUMNS": "100"})
+    assert result.returncode == 0, result.stderr
+    header, row, hidden = result.stdout.splitlines()
+    assert header.split()[:7] == [
+        "ID",
+        "NAME",
+        "STATUS",
+        "STARTED",
+        "DURATION",
+        "EXPERIMENT",
+        "params.p0",
+    ]
+    assert "wide" in row and hidden.endswith(
+        "more columns hidden: widen the terminal or use --json)"
+    )
