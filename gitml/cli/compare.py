@@ -24,7 +24,8 @@ def diff(obj, a, b, stat, no_code, as_md, as_json) -> None:
     A or B may also be a branch, tag or commit: then only the code is compared.
     """
     from gitml.cli.diff_view import render_markdown, render_text
-    from gitml.compare.diff import DiffOptions, base_side, diff_sides, resolve_side
+    from gitml.compare.diff import DiffOptions, diff_sides
+    from gitml.tracking.sides import base_side, resolve_side
 
     repo = obj.repo
     side_a = resolve_side(repo, a)

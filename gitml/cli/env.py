@@ -118,7 +118,8 @@ def _entry(env) -> dict:
 
 
 def _show_one(env, as_json: bool) -> None:
-    from gitml.tracking.environment import installed_packages, user_cache_dir
+    from gitml.envs.cache import user_cache_dir
+    from gitml.envs.packages import installed_packages
 
     entry = _entry(env)
     entry["packages"] = installed_packages(str(env.path / "bin" / "python"), user_cache_dir())

@@ -22,9 +22,9 @@ def checkout(obj, run, force) -> None:
     saved with the rest of the work tree; RUN may also be a commit, e.g. such a
     backup.
     """
-    from gitml.compare.diff import resolve_side
     from gitml.errors import shortened
     from gitml.tracking.checkout import checkout_code
+    from gitml.tracking.sides import resolve_side
 
     repo = obj.repo
     side = resolve_side(repo, run, "check it out")

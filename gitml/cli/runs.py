@@ -54,11 +54,12 @@ def ls(
     from gitml.compare.sorting import RunQuery, select_runs
     from gitml.store.repository import read_head
     from gitml.tracking.catalog import list_runs
+    from gitml.tracking.record import branch_experiment
 
     repo = obj.repo
     runs = list_runs(repo)
     if not all_experiments and experiment is None and repo.root is not None:
-        experiment = read_head(repo)[0] or "default"
+        experiment = branch_experiment(read_head(repo)[0])
     query = RunQuery(filter_, list(sort), experiment, status, limit)
     selected = select_runs(runs, query)
     if as_json:

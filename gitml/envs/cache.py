@@ -49,9 +49,14 @@ class CachedEnv:
         return total
 
 
+def user_cache_dir() -> Path:
+    """gitml's per-user cache: `$XDG_CACHE_HOME/gitml` (default `~/.cache/gitml`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gitml"
+
+
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "gitml" / "envs"
+    return user_cache_dir() / "envs"
 
 
 def entry_name(spec_hash: str, manager: str) -> str:

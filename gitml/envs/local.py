@@ -18,8 +18,9 @@ from gitml.envs.versions import (
 def check_local(spec: EnvSpec, python: str = sys.executable) -> list[str]:
     """Where the interpreter `python` (the one the command will run) clearly differs from
     `spec`, one line each. Its packages are read as a run records them (and cached)."""
+    from gitml.envs.cache import user_cache_dir
+    from gitml.envs.packages import installed_packages
     from gitml.envs.pythons import interpreter_version
-    from gitml.tracking.environment import installed_packages, user_cache_dir
 
     name = spec.path.name
     warnings = []

@@ -38,7 +38,7 @@ def prepare_environment(
         if spec is None:
             return PreparedEnv(Activation.local())
         from gitml.envs.local import check_local
-        from gitml.tracking.environment import interpreter_for
+        from gitml.envs.packages import interpreter_for
 
         python = interpreter_for(command, None, cwd) if command else sys.executable
         return PreparedEnv(Activation.local(), False, check_local(spec, python))

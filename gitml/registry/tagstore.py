@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from gitml.registry.tags import TagName, parse_tag
-from gitml.store.gitcmd import run_git
+from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
 from gitml.store.refs import create_ref
 from gitml.store.repository import Repository
 
@@ -38,8 +38,11 @@ _FIELDS = (
 # Every registry tag name holds '@' or '#' in its last path component; other
 # tags (v1.0, release-2) are then skipped without reading their objects.
 _REGISTRY_PATTERNS = [f"{TAGS_PREFIX}**/*@*", f"{TAGS_PREFIX}**/*#*"]
-_FIELD = "\x00"
-_RECORD = "\x00\x1e"  # git keeps NUL out of messages: no message can end a record
+_FIELD = b"\x00"
+# A registry tag's message is a sentence, a note and a few trailers. A longer one (from a
+# remote) is not read: the event stands, without its run, artifact or note.
+MAX_TAG_MESSAGE_BYTES = 1 << 20
+OVERSIZED_MESSAGE = "(damaged: this tag's message is over 1 MiB; gitml did not read it)"
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
@@ -61,15 +64,19 @@ def list_registry_tags(repo: Repository, model: str | None = None) -> list[Regis
     """Every annotated registry tag on a commit (of `model` only, when given): one
     `git for-each-ref`, which reads the objects of the matching tags only."""
     patterns = _REGISTRY_PATTERNS if model is None else _model_patterns(model)
-    out = run_git(
-        ["for-each-ref", "--format=" + "%00".join(_FIELDS) + "%00%1e", *patterns], repo.cwd
-    ).stdout.decode(errors="surrogateescape")
+    args = ["for-each-ref", "--format=" + "%00".join(_FIELDS) + RECORD_FORMAT, *patterns]
     found = []
-    for record in out.split(_RECORD):
-        record = record.lstrip("\n")
-        if not record:
-            continue
-        ref, kind, sha, target_kind, target, tagger, message = record.split(_FIELD, 6)
+    for record, oversized in git_records(args, repo.cwd, MAX_TAG_MESSAGE_BYTES):
+        fields = record.split(_FIELD, 6)
+        if len(fields) < 7:
+            continue  # over the bound before its message began: a tagger line of megabytes
+        # Text to show, never written back (renaming copies the tag object): what is no
+        # UTF-8 shows as U+FFFD. A name that is none is no registry tag anyway.
+        ref, kind, sha, target_kind, target, tagger, message = (
+            field.decode(errors="replace") for field in fields
+        )
+        if oversized:
+            message = OVERSIZED_MESSAGE
         name = ref[len(TAGS_PREFIX) :]
         parsed = parse_tag(name)
         if parsed is None or kind != "tag" or target_kind != "commit":

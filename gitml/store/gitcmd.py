@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 
 from gitml.errors import GitCommandError
 
@@ -50,3 +51,51 @@ def run_git(
 def git_output(args: list[str], cwd: str, **kwargs) -> str:
     """Run git and return its stdout as text, trailing newline removed."""
     return run_git(args, cwd, **kwargs).stdout.decode(errors="surrogateescape").rstrip("\n")
+
+
+# Records of `git for-each-ref --format=...%00%1e`: git prints a message only up to its
+# first NUL, so no message (written by whoever pushed it) can end a record early or
+# forge another.
+RECORD_FORMAT = "%00%1e"
+_RECORD_END = b"\x00\x1e"
+_HEAD_BYTES = 4096  # what is kept of a record over the limit: its first fields
+
+
+def git_records(args: list[str], cwd: str, limit: int) -> Iterator[tuple[bytes, bool]]:
+    """The records git prints for `args` (each ended by RECORD_FORMAT, leading newline
+    left out), read as they come, and whether each was over `limit` bytes: then only
+    its first 4 KiB come, and the rest is never held in memory."""
+    with subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        env=git_environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        for record, oversized in _records(process.stdout, limit):
+            yield record.lstrip(b"\n"), oversized
+        error = process.stderr.read()
+    if process.returncode != 0:
+        raise GitCommandError(args, error.decode(errors="replace"), process.returncode)
+
+
+def _records(stream, limit: int) -> Iterator[tuple[bytes, bool]]:
+    buffer = bytearray()
+    head: bytes | None = None  # the start of a record too long to keep
+    while chunk := stream.read(1 << 16):
+        searched = max(0, len(buffer) - len(_RECORD_END) + 1)
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(_RECORD_END, max(start, searched))) >= 0:
+            if head is not None:
+                yield head, True
+                head = None
+            else:
+                yield bytes(buffer[start:end]), False
+            start = end + len(_RECORD_END)
+        del buffer[:start]
+        if len(buffer) > limit:
+            if head is None:
+                head = bytes(buffer[:_HEAD_BYTES])
+            del buffer[: 1 - len(_RECORD_END)]  # keep what may be the start of the end

@@ -9,13 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
 
 from gitml.errors import GitCommandError, GitmlError
-from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
 from gitml.store.repository import Repository
 
 RUNS_PREFIX = "refs/gitml/runs/"
@@ -26,14 +23,10 @@ RUN_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _ID = f"[{RUN_ID_ALPHABET}]{{12,26}}"
 _RUN_ID = re.compile(_ID)
 _PACKED_ID = re.compile(rf" refs/gitml/runs/({_ID})$", re.MULTILINE)
-_FIELD = "\x00"
-# git prints a message only up to its first NUL, so no message can end a record early
-# (nor forge one: a run's commit is written by whoever pushed it).
-_RECORD = b"\x00\x1e"
+_FIELD = b"\x00"
 # A run's commit message carries its summary: a few KiB, a few MiB for a run with
 # thousands of params. One longer than this is not read; the run is listed as damaged.
 MAX_MESSAGE_BYTES = 8 << 20
-_HEAD_BYTES = 512  # enough of an oversized record for its ref name and commit id
 
 
 class RefExistsError(GitmlError):
@@ -201,47 +194,14 @@ def list_run_refs(
     patterns = [RUNS_PREFIX] if run_ids is None else [run_ref(i) for i in run_ids]
     if not patterns:
         return []
-    args = ["for-each-ref", "--sort=-refname", "--format=" + "%00".join(fields) + "%00%1e"]
+    args = ["for-each-ref", "--sort=-refname", "--format=" + "%00".join(fields) + RECORD_FORMAT]
     runs = []
-    with subprocess.Popen(
-        ["git", *args, *patterns],
-        cwd=repo.cwd,
-        env=git_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as process:
-        for record, oversized in _records(process.stdout, MAX_MESSAGE_BYTES):
-            parts = record.lstrip(b"\n").decode(errors="surrogateescape").split(_FIELD)
-            run_id = parse_run_ref(parts[0])
-            if run_id is None or len(parts) < 2:
-                continue
-            message = parts[2] if with_messages and len(parts) > 2 and not oversized else ""
-            runs.append(RunRef(run_id, parts[1], message, oversized))
-        error = process.stderr.read()
-    if process.returncode != 0:
-        raise GitCommandError(args, error.decode(errors="replace"), process.returncode)
+    for record, oversized in git_records([*args, *patterns], repo.cwd, MAX_MESSAGE_BYTES):
+        parts = record.split(_FIELD)
+        run_id = parse_run_ref(parts[0].decode(errors="surrogateescape"))
+        if run_id is None or len(parts) < 2:
+            continue
+        # text, not bytes to write back: what is no UTF-8 shows as U+FFFD, everywhere
+        message = parts[2].decode(errors="replace") if len(parts) > 2 and not oversized else ""
+        runs.append(RunRef(run_id, parts[1].decode(errors="replace"), message, oversized))
     return runs
-
-
-def _records(stream: IO[bytes], limit: int) -> Iterator[tuple[bytes, bool]]:
-    """The records of `stream`, each ended by _RECORD, and whether it was over `limit`
-    bytes (then only its first _HEAD_BYTES come, the rest was read and dropped)."""
-    buffer = bytearray()
-    head: bytes | None = None  # the start of a record too long to keep
-    while chunk := stream.read(1 << 16):
-        searched = max(0, len(buffer) - len(_RECORD) + 1)
-        buffer += chunk
-        start = 0
-        while (end := buffer.find(_RECORD, max(start, searched))) >= 0:
-            if head is not None:
-                yield head, True
-                head = None
-            else:
-                yield bytes(buffer[start:end]), False
-            start = end + len(_RECORD)
-        del buffer[:start]
-        if len(buffer) > limit:
-            if head is None:
-                head = bytes(buffer[:_HEAD_BYTES])
-            del buffer[: 1 - len(_RECORD)]  # keep what may be the start of _RECORD

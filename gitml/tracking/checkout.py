@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.compare.diff import Side
 from gitml.errors import (
     CheckoutConflictError,
     GitCommandError,
@@ -33,6 +32,7 @@ from gitml.store.refs import BACKUPS_PREFIX
 from gitml.store.repository import Repository, read_head
 from gitml.store.snapshot import Snapshot
 from gitml.tracking.reproduce import CODE_PATHSPEC, check_code_paths
+from gitml.tracking.sides import Side
 
 _LINK = "120000"
 _GITLINK = "160000"

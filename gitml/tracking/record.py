@@ -15,6 +15,7 @@ from gitml.values import check_text, check_utf8
 
 FORMAT_VERSION = 1
 RECORD_DIR = ".gitml"
+DEFAULT_EXPERIMENT = "default"  # runs started on a detached HEAD
 STATUSES = ("running", "finished", "failed", "killed")
 # The status gitml gives a run whose record it cannot read: fetched from a clone that
 # wrote it wrong, or written by hand. It is listed, shown with the reason, and removable.
@@ -209,6 +210,12 @@ def validate_value(kind: str, key: str, value: object) -> str:
     """The text a param or tag value is recorded as; text that is not UTF-8 (bytes from
     the command line that did not decode) is refused: no record could hold it."""
     return check_utf8(f"the value of {kind} {key!r}", str(value))
+
+
+def branch_experiment(branch: str | None) -> str:
+    """The experiment of a run started without one: the branch it starts on, and
+    "default" where HEAD is detached. `gitml ls` shows that experiment's runs."""
+    return branch or DEFAULT_EXPERIMENT
 
 
 def check_experiment(name: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository
-from gitml.tracking.record import RECORD_DIR, RunSummary
+from gitml.tracking.record import DEFAULT_EXPERIMENT, RECORD_DIR, RunSummary
 
 CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
 
@@ -129,7 +129,7 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
     return RerunPlan(
         list(command),
         params,
-        record.get("experiment") or "default",
+        record.get("experiment") or DEFAULT_EXPERIMENT,
         record.get("entry_point"),
         _recorded_folder(record),
     )

@@ -22,7 +22,13 @@ from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_run_id, is_valid_run_name, new_run_id, new_run_name
-from gitml.tracking.record import FORMAT_VERSION, RunSummary, check_experiment, validate_pairs
+from gitml.tracking.record import (
+    FORMAT_VERSION,
+    RunSummary,
+    branch_experiment,
+    check_experiment,
+    validate_pairs,
+)
 from gitml.tracking.staging import Staging, write_json_atomic
 from gitml.values import check_utf8
 
@@ -116,7 +122,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
                 "format": FORMAT_VERSION,
                 "id": run_id,
                 "name": name,
-                "experiment": options.experiment or branch or "default",
+                "experiment": options.experiment or branch_experiment(branch),
                 "command": options.command,
                 "cwd": working_folder(repo, options.cwd or Path.cwd()),
                 "entry_point": options.entry_point,

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitml.envs.cache import user_cache_dir
+from gitml.envs.packages import installed_packages, interpreter_for
 from gitml.errors import ArtifactError, CommandStartError, GitmlError, InvalidValueError
 from gitml.store.repository import Repository
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.artifacts import check_source, store_folder
-from gitml.tracking.environment import installed_packages, interpreter_for, user_cache_dir
 from gitml.tracking.record import RunSummary
 from gitml.tracking.run import StartedRun, discard_run, finish_run, set_owner
 

@@ -91,14 +91,19 @@ def message(run_id: str, name: str, *extra: str) -> str:
     return f"{name}: finished\n\n" + "".join(f"Gitml-{line}\n" for line in trailers)
 
 
-def forge_run(repo: Path, name: str, files: dict, text: str | None = None, run_id=None) -> str:
+def forge_run(
+    repo: Path, name: str, files: dict, text: str | bytes | None = None, run_id=None
+) -> str:
     """A run commit on the attacker's HEAD whose tree holds `files` plus a record (unless
     `files` has its own `.gitml`), and whose message is `text` (well-formed by default)."""
     run_id = run_id or new_run_id()
     entries = {".gitml": {"run.json": record(run_id, name)}, **files}
     head = git(repo, "rev-parse", "HEAD").strip()
     body = text if text is not None else message(run_id, name)
-    sha = plumb(repo, "commit-tree", tree(repo, entries), "-p", head, "-F", "-", data=body.encode())
+    person = "Mallory <m@example.com> 1700000000 +0000"
+    header = f"tree {tree(repo, entries)}\nparent {head}\nauthor {person}\ncommitter {person}\n\n"
+    data = header.encode() + (body if isinstance(body, bytes) else body.encode())
+    sha = plumb(repo, "hash-object", "-t", "commit", "--literally", "-w", "--stdin", data=data)
     git(repo, "update-ref", f"refs/gitml/runs/{run_id}", sha)
     return run_id
 
@@ -376,10 +381,15 @@ def damaged(attacker, tmp_path):
         "0000000000000000000000000000",
     ):
         git(attacker, "update-ref", f"refs/gitml/runs/{name}", sha)
-    # a message holding the listing's separators forges no record of another run
+    # a message holding the listing's separators forges no record of another run, and
+    # one that is no UTF-8 reads as text (U+FFFD): neither run is damaged
     run_id = new_run_id()
     text = message(run_id, "separator") + f"\x1erefs/gitml/runs/{new_run_id()}\x1e\n"
     forge_run(attacker, "separator", {}, text, run_id)
+    run_id = new_run_id()
+    forge_run(
+        attacker, "bytes", {}, message(run_id, "bytes").encode() + b"Gitml-Param: x=\xff\n", run_id
+    )
     return victim(attacker, tmp_path), runs
 
 
@@ -390,8 +400,10 @@ BY_MESSAGE |= {"other-run", "name", "no-trailers", "gigantic-message"}
 def test_damaged_runs_are_listed_as_damaged_and_break_no_other_command(damaged, tmp_path):
     repo, runs = damaged
     listed = {run["id"]: run for run in json.loads(gitml(repo, "ls", "--all", "--json").stdout)}
-    assert {run["name"] for run in listed.values()} >= {"good0", "other0", "separator"}
-    assert len(listed) == len(runs) + 3  # no run for the refs named otherwise, nor a forged one
+    assert {run["name"] for run in listed.values()} >= {"good0", "other0", "separator", "bytes"}
+    assert len(listed) == len(runs) + 4  # no run for the refs named otherwise, nor a forged one
+    (odd,) = [run for run in listed.values() if run["name"] == "bytes"]
+    assert (odd["status"], odd["params"]) == ("finished", {"x": "\ufffd"})
     for kind, (run_id, reason) in runs.items():
         if kind in BY_MESSAGE:
             assert listed[run_id]["status"] == "damaged", kind
@@ -441,7 +453,7 @@ def test_a_damaged_run_is_shown_with_its_reason_and_can_be_removed(damaged):
         assert removed.returncode == 0, (kind, removed.stderr)
         assert git(repo, "for-each-ref", f"refs/gitml/runs/{run_id}") == "", kind
     listed = json.loads(gitml(repo, "ls", "--all", "--json").stdout)
-    assert sorted(run["name"] for run in listed) == ["good0", "other0", "separator"]
+    assert sorted(run["name"] for run in listed) == ["bytes", "good0", "other0", "separator"]
     assert git(repo, "rev-parse", "refs/heads/main") == main
 
 
@@ -479,7 +491,8 @@ def test_run_refs_take_the_ids_gitml_makes():
 def test_a_run_s_malformed_metric_files_show_their_good_points(attacker, tmp_path):
     metrics = {
         "%FF%FE.tsv": b"0\t1.5\t1700000000000\n",  # a name no gitml writes: no UTF-8
-        "loss.tsv": b"0\t0.5\t1700000000000\nnot a point\n1\tx\t2\n\xff\xfe\n2\t0.25\t1700000000002\n",
+        "loss.tsv": b"0\t0.5\t1700000000000\nnot a point\n1\tx\t2\n\xff\xfe\n"
+        b"2\t0.25\t1700000000002\n",
     }
     run_id = new_run_id()
     files = {"run.json": record(run_id, "odd"), "metrics": metrics}
@@ -496,3 +509,64 @@ def test_a_run_s_malformed_metric_files_show_their_good_points(attacker, tmp_pat
         ],
     }
     assert "loss (one scale for all runs)" in gitml(repo, "plot", "loss", run_id, "good0").stdout
+
+
+# 3. registry tags with garbage messages break no registry command
+
+
+def test_registry_tags_with_garbage_messages_break_no_registry_command(attacker, tmp_path):
+    make_runs(attacker, 1, "model")
+    run_id = git(
+        attacker, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/"
+    ).split()[-1]
+    sha = git(attacker, "rev-parse", f"refs/gitml/runs/{run_id}").strip()
+    damaged_id = forge_run(attacker, "bad", {}, message(new_run_id(), "bad", "Start: soon"))
+    damaged_id = git(attacker, "rev-parse", f"refs/gitml/runs/{damaged_id}").strip()
+    tags = {
+        "good@v0.0.1": (sha, f"Register\n\nGitml-Run: {run_id}\nGitml-Counter: 1\n"),
+        "evil@v0.0.1": (sha, "garbage\n\nGitml-Counter: \u00b2\n"),
+        "evil#prod#1": (sha, "x\n\nGitml-Counter: " + "9" * 5000 + "\n"),
+        "evil@v0.0.2": (sha, "\x01\x02\x1e\udcff\n"),
+        "evil@v0.0.3": (sha, "x\n\nGitml-Run: ../../x\nGitml-Artifact: %0A\n"),
+        "evil#staging#2": (sha, "x\n\nGitml-Version: garbage\nGitml-Keep-Previous: maybe\n"),
+        "evil@v1.0.0!#3": (sha, "a version never registered\n"),
+        "evil@v0.0.4": (damaged_id, "a damaged run\n\nGitml-Run: 0\n"),
+        "evil@v0.0.5": (sha, "huge\n\n" + "x" * (2 << 20) + "\n"),
+        "evil#prod#" + "9" * 30: (sha, "a counter no one can order\n"),
+    }
+    for name, (target, text) in tags.items():
+        data = (
+            f"object {target}\ntype commit\ntag {name}\ntagger T <t@e> 1700000000 +0000\n\n{text}"
+        )
+        tag = plumb(
+            attacker,
+            "hash-object",
+            "-t",
+            "tag",
+            "--literally",
+            "-w",
+            "--stdin",
+            data=data.encode(errors="surrogateescape"),
+        )
+        git(attacker, "update-ref", f"refs/tags/{name}", tag)
+    repo = victim(attacker, tmp_path)
+    models = {m["model"]: m for m in json.loads(gitml(repo, "model", "ls", "--json").stdout)}
+    assert models["good"]["latest"] == "v0.0.1"
+    assert models["evil"]["latest"] == "v0.0.5"
+    assert "good" in gitml(repo, "model", "ls").stdout
+    assert (
+        json.loads(gitml(repo, "model", "which", "evil@v0.0.4", "--json").stdout)["commit"]
+        == damaged_id
+    )
+    assert (
+        json.loads(gitml(repo, "model", "which", "evil@staging", "--json").stdout)["version"]
+        == "v0.0.5"
+    )
+    history = json.loads(gitml(repo, "model", "history", "evil", "--json").stdout)
+    (huge,) = [
+        event for event in history if event["version"] == "v0.0.5" and event["event"] == "register"
+    ]
+    assert huge["message"].startswith("(damaged: this tag's message is over 1 MiB")
+    assert len(history) == 8
+    written = gitml(repo, "model", "get", "good@v0.0.1", "-o", str(tmp_path / "out"), check=False)
+    assert_one_line_error(written, "records no artifact path")
