@@ -30,8 +30,10 @@ from gitml.tracking.record import (
 )
 from gitml.tracking.staging import Staging, runs_dir
 
-NAMES_CACHE = "cache/names.tsv"
-SUMMARIES_CACHE = "cache/summaries.json"
+# Version 2: gitml before it read the run id from the ref name cached what a fetched
+# commit's trailers claimed, possibly under another run's id; those caches are left.
+NAMES_CACHE = "cache/names.v2.tsv"
+SUMMARIES_CACHE = "cache/summaries.v2.json"
 _BATCH_LIMIT = 256  # beyond this many unknown ids, one full listing is cheaper
 
 

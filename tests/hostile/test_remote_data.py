@@ -570,3 +570,20 @@ def test_registry_tags_with_garbage_messages_break_no_registry_command(attacker,
     assert len(history) == 8
     written = gitml(repo, "model", "get", "good@v0.0.1", "-o", str(tmp_path / "out"), check=False)
     assert_one_line_error(written, "records no artifact path")
+
+
+def test_caches_an_older_gitml_filled_from_fetched_trailers_are_not_read(attacker):
+    """gitml before 2 cached a fetched commit's claims under the run id its trailer named:
+    a run fetched with `Gitml-Run: <another run>` took that run's place in every listing."""
+    (good,) = git(
+        attacker, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/"
+    ).split()
+    listed = json.loads(gitml(attacker, "ls", "--all", "--json").stdout)
+    poisoned = {good: {**listed[0], "name": "impostor", "commit": "0" * 40}}
+    cache = attacker / ".git" / "gitml" / "cache"
+    (cache / "summaries.json").write_text(json.dumps(poisoned))
+    (cache / "names.tsv").write_text(f"{good}\timpostor\n")
+    (cache / "summaries.v2.json").unlink(missing_ok=True)
+    (cache / "names.v2.tsv").unlink(missing_ok=True)
+    assert json.loads(gitml(attacker, "ls", "--all", "--json").stdout) == listed
+    assert gitml(attacker, "show", "impostor", check=False).returncode == 1
