@@ -8,8 +8,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gitml.errors import InvalidValueError, ProjectFileError
+from gitml.project_file import EntryPoint, Parameter, find_project, load_project
 from gitml.projects.params import render_command, resolve_params
-from gitml.projects.project import EntryPoint, Parameter, find_project, load_project
 from tests.utils import write
 
 MLPROJECT = """\
@@ -173,6 +173,12 @@ def test_missing_path_error_says_how_to_fix(project, tmp_path):
         ("env_manager: docker\n", "env_manager is 'docker'", None),
         ("conda_env: absent.yaml\n", "'absent.yaml' was not found", None),
         ("- a list\n", "must be a mapping", None),
+        ("limits: {artifact_size: lots}\n", "limits.artifact_size is 'lots'; set a positive", None),
+        ("limits: {artifact_size: 0}\n", "limits.artifact_size is 0", None),
+        ("limits: {disk: 1g}\n", "unknown limit 'disk' (limits: artifact_size)", None),
+        ("metrics: {loss: up}\n", "metric 'loss' has the goal 'up'; use min or max", None),
+        ("metrics: {acc: {goal: max, x: 1}}\n", "metric 'acc' has the goal", None),
+        ("metrics: [loss]\n", "metrics must be a mapping", None),
     ],
 )
 def test_malformed_project_files_name_file_and_line(tmp_path, text, message, line):
@@ -227,3 +233,43 @@ def test_a_wrong_default_names_the_project_file_and_the_way_out(tmp_path):
         "float (a number, e.g. 0.5), got 'abc' (fix the default, or pass -P a=VALUE)"
     )
     assert resolve_params(entry, {"a": "0.5"}, tmp_path) == {"a": "0.5"}
+
+
+def test_settings_of_the_whole_repository_come_from_the_file_at_its_root(repo_with_commit):
+    from gitml.compare.diff import metric_goals
+    from gitml.project_file import repository_project
+    from gitml.store.repository import open_repository
+
+    repo = open_repository(repo_with_commit)
+    assert repository_project(repo) is None and metric_goals(repo) == {}
+    write(
+        repo_with_commit / "MLproject",
+        "metrics: {loss: Minimize, acc: {goal: higher}}\nlimits: {artifact_size: 2m}\n",
+    )
+    assert metric_goals(repo) == {"loss": "min", "acc": "max"}  # MLproject counts too
+    assert repository_project(repo).artifact_size == 2 << 20
+    write(repo_with_commit / "gitml.yaml", "metrics: {loss: sideways}\n")  # gitml.yaml wins
+    with pytest.raises(ProjectFileError, match="metric 'loss' has the goal 'sideways'"):
+        metric_goals(repo)  # a malformed file is an error, never read as "no goals"
+
+
+def test_a_project_file_is_parsed_once_while_it_is_unchanged(tmp_path, monkeypatch):
+    import gitml.documents
+
+    parsed = []
+    real = gitml.documents.load_yaml_file
+
+    def counting(path, error):
+        parsed.append(path)
+        return real(path, error)
+
+    monkeypatch.setattr(gitml.documents, "load_yaml_file", counting)
+    path = write(tmp_path / "gitml.yaml", "stages: [qa]\n")
+    assert [load_project(path).stages for _ in range(3)] == [("qa",)] * 3
+    assert len(parsed) == 1
+    write(path, "stages: [qa, prod]\n")
+    assert load_project(path).stages == ("qa", "prod")  # a changed file is read again
+    assert len(parsed) == 2
+    write(tmp_path / "conda.yaml", "dependencies: [pip]\n")
+    assert load_project(path).env_spec == (tmp_path / "conda.yaml").resolve()  # seen at once
+    assert len(parsed) == 2

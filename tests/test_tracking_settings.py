@@ -1,11 +1,12 @@
-"""Per-repository settings read from git config: recorded variables, size limit."""
+"""Per-repository settings read from git config (and the project file): recorded
+variables, size limit."""
 
 import json
 
 import pytest
 
 import gitml as gitml_api
-from gitml.errors import InvalidValueError
+from gitml.errors import InvalidValueError, ProjectFileError
 from tests.utils import git, gitml, write
 
 
@@ -55,6 +56,45 @@ def test_artifact_size_limit_comes_from_git_config(repo_with_commit):
     record = _record(repo_with_commit, _only_run_ref(repo_with_commit))
     assert record["artifacts"] == []
     assert record["status"] == "finished"
+
+
+def test_the_project_file_sets_the_size_limit_and_git_config_wins(repo_with_commit):
+    write(repo_with_commit / "gitml.yaml", "limits: {artifact_size: 1k}\n")
+    write(repo_with_commit / "data" / "weights.bin", "x" * 2000)  # data/ is ignored
+    write(repo_with_commit / "notes.bin", "y" * 2000)  # untracked, over the limit
+    command = ["run", "--artifact", "data/weights.bin", "--", "python", "-c", "pass"]
+
+    refused = gitml(repo_with_commit, *command, check=False)
+
+    assert refused.returncode == 1
+    assert "over the limit of 1.0 KiB" in refused.stderr
+    ref = _only_run_ref(repo_with_commit)
+    assert _record(repo_with_commit, ref)["artifacts"] == []
+    assert git(repo_with_commit, "ls-tree", "--name-only", ref, "notes.bin") == ""
+    git(repo_with_commit, "update-ref", "-d", ref)
+
+    git(repo_with_commit, "config", "gitml.artifactSizeLimit", "4k")
+    gitml(repo_with_commit, *command)
+
+    ref = _only_run_ref(repo_with_commit)
+    assert [a["path"] for a in _record(repo_with_commit, ref)["artifacts"]] == ["weights.bin"]
+    assert git(repo_with_commit, "ls-tree", "--name-only", ref, "notes.bin").strip() == "notes.bin"
+
+
+def test_a_malformed_project_limit_is_one_line_and_records_nothing(repo_with_commit):
+    project = write(repo_with_commit / "gitml.yaml", "limits: {artifact_size: lots}\n")
+
+    result = gitml(repo_with_commit, "run", "--", "python", "-c", "pass", check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"gitml: error: {project}: limits.artifact_size is 'lots'; "
+        "set a positive number of bytes, e.g. 20m"
+    ]
+    assert git(repo_with_commit, "for-each-ref", "refs/gitml") == ""
+    with pytest.raises(ProjectFileError, match="limits.artifact_size"):
+        gitml_api.start_run(repo=repo_with_commit)
+    assert gitml_api.active_run() is None
 
 
 @pytest.mark.parametrize("limit", ["lots", "-5", "0", "-1k", "1.5m"])

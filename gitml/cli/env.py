@@ -6,6 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.envs import BUILDING_MANAGERS
 
 file_option = click.option(
     "-f",
@@ -16,7 +17,7 @@ file_option = click.option(
 )
 manager_option = click.option(
     "--env-manager",
-    type=click.Choice(["venv", "conda"]),
+    type=click.Choice(BUILDING_MANAGERS),
     help="Kind of environment (default: the project file's env_manager, else venv).",
 )
 

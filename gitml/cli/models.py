@@ -2,7 +2,9 @@
 
 import click
 
-ENV_MANAGERS = ("local", "venv")
+from gitml.envs import LOCAL, VENV
+
+SERVE_MANAGERS = (LOCAL, VENV)  # those a model is served under
 
 
 class ByteSize(click.ParamType):
@@ -86,8 +88,8 @@ def predict(obj, model_uri, input_path, output_path) -> None:
 )
 @click.option(
     "--env-manager",
-    type=click.Choice(ENV_MANAGERS),
-    default="local",
+    type=click.Choice(SERVE_MANAGERS),
+    default=LOCAL,
     show_default=True,
     help="local: this Python; venv: a cached virtual environment built from the model's "
     "conda.yaml.",
@@ -154,7 +156,7 @@ def serve(
         max_connections=max_connections,
     )
     options.check()
-    if env_manager == "venv":
+    if env_manager == VENV:
         from gitml.models.environment import serve_in_venv
 
         serve_in_venv(_folder(obj, model_uri), options, _report)

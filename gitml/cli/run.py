@@ -5,6 +5,7 @@ import shlex
 import click
 
 from gitml.cli.options import parse_pairs
+from gitml.envs import ENV_MANAGERS
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -45,7 +46,7 @@ from gitml.cli.options import parse_pairs
 )
 @click.option(
     "--env-manager",
-    type=click.Choice(["local", "venv", "conda"]),
+    type=click.Choice(ENV_MANAGERS),
     help="Environment to run in: this interpreter, a cached venv or a conda env built from "
     "conda.yaml (default: the project file's env_manager, else local).",
 )

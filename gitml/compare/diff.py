@@ -10,22 +10,13 @@ import difflib
 import math
 from dataclasses import asdict, dataclass, field
 
-from gitml.errors import DocumentError, InvalidValueError
+from gitml.errors import InvalidValueError
+from gitml.project_file import repository_project
 from gitml.store.blobs import BlobRead
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository
 from gitml.tracking.record import MAX_RECORD_BYTES, RECORD_DIR, RunSummary, json_float
 from gitml.tracking.sides import Side
-
-PROJECT_FILE = "gitml.yaml"
-GOALS = {
-    "min": "min",
-    "minimize": "min",
-    "lower": "min",
-    "max": "max",
-    "maximize": "max",
-    "higher": "max",
-}
 
 
 @dataclass
@@ -187,27 +178,10 @@ def _better(a: float, b: float, goal: str | None) -> str | None:
 
 
 def metric_goals(repo: Repository) -> dict[str, str]:
-    """`metrics: {loss: min, acc: max}` from the project file, when it states them."""
-    if repo.root is None:
-        return {}
-    path = repo.root / PROJECT_FILE
-    if not path.is_file():
-        return {}
-    from gitml.documents import load_yaml
-
-    try:
-        data = load_yaml(path.read_text(), str(path))
-    except (DocumentError, OSError, UnicodeDecodeError):
-        return {}
-    metrics = data.get("metrics") if isinstance(data, dict) else None
-    if not isinstance(metrics, dict):
-        return {}
-    goals = {}
-    for key, value in metrics.items():
-        goal = value.get("goal") if isinstance(value, dict) else value
-        if isinstance(goal, str) and goal.lower() in GOALS:
-            goals[str(key)] = GOALS[goal.lower()]
-    return goals
+    """Which way each metric should go (`metrics: {loss: min, acc: max}` in the
+    project file at the repository root), when the project says."""
+    project = repository_project(repo)
+    return project.metric_goals if project else {}
 
 
 def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: RunDiff) -> None:

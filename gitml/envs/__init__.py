@@ -1,3 +1,7 @@
 """Environments a run executes in: the current interpreter (`local`), a cached
 virtual environment (`venv`) or a conda environment (`conda`), built from the
 project's `conda.yaml`. Submodules are imported by the code that needs them."""
+
+LOCAL, VENV, CONDA = "local", "venv", "conda"
+ENV_MANAGERS = (LOCAL, VENV, CONDA)  # every manager: --env-manager, a project's env_manager
+BUILDING_MANAGERS = (VENV, CONDA)  # those that build a cached environment (`gitml env`)

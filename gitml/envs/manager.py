@@ -5,11 +5,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitml.envs import ENV_MANAGERS, LOCAL, VENV
 from gitml.envs.activate import Activation
 from gitml.envs.spec import EnvSpec
 from gitml.errors import EnvironmentBuildError, InvalidValueError
-
-MANAGERS = ("local", "venv", "conda")
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,9 @@ def prepare_environment(
     `command` (run in `cwd`) is what will run: the local manager checks the Python it
     uses, not gitml's own.
     """
-    if manager not in MANAGERS:
-        raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(MANAGERS)}")
-    if manager == "local":
+    if manager not in ENV_MANAGERS:
+        raise InvalidValueError(f"env manager {manager!r}: use one of {', '.join(ENV_MANAGERS)}")
+    if manager == LOCAL:
         if spec is None:
             return PreparedEnv(Activation.local())
         from gitml.envs.local import check_local
@@ -47,7 +46,7 @@ def prepare_environment(
             f"--env-manager {manager} needs an environment spec: add a conda.yaml beside "
             "the code (or name one with conda_env in gitml.yaml / MLproject)"
         )
-    if manager == "venv":
+    if manager == VENV:
         from gitml.envs.venv import ensure_venv
 
         return PreparedEnv(*ensure_venv(spec, on_build))

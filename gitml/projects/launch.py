@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitml.envs import BUILDING_MANAGERS, LOCAL, VENV
 from gitml.envs.activate import Activation
 from gitml.envs.spec import EnvSpec
 from gitml.errors import InvalidValueError
@@ -69,8 +70,8 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
     """Resolve the command, params and environment; build the environment if needed."""
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
+    from gitml.project_file import find_project
     from gitml.projects.params import render_command, resolve_params
-    from gitml.projects.project import find_project
 
     directory = (request.directory or Path.cwd()).absolute()
     project = find_project(directory, repo.work_tree)
@@ -90,7 +91,7 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
         command, entry_name, cwd = render_command(entry, params), entry.name, project.root
     spec_path = _spec_path(repo, project)
     spec = read_spec(spec_path) if spec_path else None
-    manager = request.env_manager or (project.env_manager if project else None) or "local"
+    manager = request.env_manager or (project.env_manager if project else None) or LOCAL
     prepared = prepare_environment(manager, spec, request.on_build, command, cwd)
     return Launch(
         command=command,
@@ -116,7 +117,7 @@ def find_spec(directory: Path, explicit: Path | None = None) -> EnvSpec:
     conda_env / python_env, else conda.yaml in `directory` or the repository root."""
     from gitml.envs.spec import read_spec
     from gitml.errors import ProjectFileError
-    from gitml.projects.project import DEFAULT_CONDA_ENV, find_project
+    from gitml.project_file import DEFAULT_CONDA_ENV, find_project
 
     if explicit is not None:
         if not explicit.is_file():
@@ -138,12 +139,14 @@ def find_spec(directory: Path, explicit: Path | None = None) -> EnvSpec:
 
 def default_env_manager(directory: Path) -> str:
     """The project's env_manager when it builds environments, else venv."""
-    from gitml.projects.project import find_project
+    from gitml.project_file import find_project
 
     directory = directory.absolute()
     top = next((p for p in [directory, *directory.parents] if (p / ".git").exists()), None)
     project = find_project(directory, top)
-    return project.env_manager if project and project.env_manager in ("venv", "conda") else "venv"
+    if project and project.env_manager in BUILDING_MANAGERS:
+        return project.env_manager
+    return VENV
 
 
 RECORDED_SPECS = ("conda.yaml", "python_env.yaml")
@@ -165,6 +168,6 @@ def recorded_environment(repo: Repository, commit: str, record: dict, folder: Pa
             path.write_bytes(shown.stdout)
             spec = read_spec(path)
             break
-    manager = record.get("env_manager") or "local"
+    manager = record.get("env_manager") or LOCAL
     prepared = prepare_environment(manager, spec, None, record.get("command") or None)
     return RecordedEnv(prepared.activation, spec, prepared.notes, prepared.built)

@@ -12,7 +12,7 @@ from string import Formatter
 from urllib.parse import urlparse
 
 from gitml.errors import InvalidValueError
-from gitml.projects.project import EntryPoint, Parameter
+from gitml.project_file import EntryPoint, Parameter
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 FALSE_WORDS = {"false", "0", "no", "off"}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RunNameTakenError
+from gitml.project_file import repository_project
 from gitml.store.config import read_config
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, parse_size, read_head
@@ -65,9 +66,13 @@ class StartedRun:
 
 
 def artifact_size_limit(repo: Repository) -> int:
+    """The largest artifact, and largest untracked file snapshotted: git config
+    `gitml.artifactSizeLimit`, else the project's `limits.artifact_size`, else 10 MiB."""
     value = read_config(repo).get("gitml.artifactSizeLimit")
     if value is None:
-        return DEFAULT_SIZE_LIMIT
+        project = repository_project(repo)
+        limit = project.artifact_size if project else None
+        return DEFAULT_SIZE_LIMIT if limit is None else limit
     try:
         limit = parse_size(value)
     except ValueError:

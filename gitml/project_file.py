@@ -1,20 +1,41 @@
-"""Project files: `gitml.yaml`, or MLflow's `MLproject` (same fields).
+"""The one reader of project files: `gitml.yaml`, or MLflow's `MLproject` (same fields).
 
 A project names its entry points (a command template with typed parameters),
 the environment spec beside the code (`conda_env` or `python_env`), the
-default environment manager, the registry stages it allows and its limits.
+default environment manager, the registry stages it allows, which way its
+metrics should go and its limits. Every command that needs a project setting
+asks this module (`repository_project` for the file at the repository root, the
+one whose stages, metric goals and limits hold for the whole repository), which
+reads each file once per process while it is unchanged. A malformed file is
+an error wherever it is read, never skipped.
+
+This module sits in its own layer, below the domain packages that ask it
+(tracking, compare, projects, registry) and above the environments whose
+managers it names.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
 
+from gitml.envs import ENV_MANAGERS
 from gitml.errors import ProjectFileError
+from gitml.store.repository import Repository, parse_size
 
 PROJECT_FILES = ("gitml.yaml", "MLproject")
 DEFAULT_CONDA_ENV = "conda.yaml"
 PARAMETER_TYPES = ("float", "int", "str", "string", "bool", "path", "uri")
-ENV_MANAGERS = ("local", "venv", "conda")
+# The words a project may use for a metric's goal, and the goal each means.
+GOALS = {
+    "min": "min",
+    "minimize": "min",
+    "lower": "min",
+    "max": "max",
+    "maximize": "max",
+    "higher": "max",
+}
+LIMITS = ("artifact_size",)  # artifact_size: like git config gitml.artifactSizeLimit
 _KNOWN_FIELDS = {
     "name",
     "conda_env",
@@ -24,7 +45,7 @@ _KNOWN_FIELDS = {
     "entry_points",
     "stages",
     "limits",
-    "metrics",  # {key: min|max}: which way is better, read by gitml.compare.diff
+    "metrics",
 }
 
 
@@ -55,7 +76,14 @@ class Project:
     env_spec: Path | None  # conda.yaml or python_env.yaml, None when there is none
     env_manager: str | None = None
     stages: tuple[str, ...] = ()
-    limits: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)  # as written; checked
+    metric_goals: dict[str, str] = field(default_factory=dict)  # metric key → min | max
+
+    @property
+    def artifact_size(self) -> int | None:
+        """`limits.artifact_size` in bytes, when the project sets it."""
+        value = self.limits.get("artifact_size")
+        return None if value is None else parse_size(str(value))
 
     @property
     def root(self) -> Path:
@@ -68,6 +96,17 @@ class Project:
                 str(self.path), f"no entry point named {name!r} (entry points: {known})"
             )
         return self.entry_points[name]
+
+
+def repository_project(repo: Repository) -> Project | None:
+    """The project file at the repository's root (None without one, or in a bare
+    repository): its stages, metric goals and limits hold for the whole repository."""
+    if repo.root is None:
+        return None
+    for name in PROJECT_FILES:
+        if (repo.root / name).is_file():
+            return load_project(repo.root / name)
+    return None
 
 
 def find_project(start: Path, stop: Path | None) -> Project | None:
@@ -84,9 +123,8 @@ def find_project(start: Path, stop: Path | None) -> Project | None:
 
 
 def load_project(path: Path) -> Project:
-    from gitml.documents import load_yaml_file
-
-    data = load_yaml_file(path, ProjectFileError)
+    """The project `path` describes; ProjectFileError naming the file if it is malformed."""
+    data = _document(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -108,8 +146,36 @@ def load_project(path: Path) -> Project:
         env_spec=_env_spec(path, data),
         env_manager=_env_manager(path, data.get("env_manager")),
         stages=tuple(_string_list(path, "stages", data.get("stages") or [])),
-        limits=_mapping(path, "limits", data.get("limits") or {}),
+        limits=_limits(path, data.get("limits") or {}),
+        metric_goals=_metric_goals(path, data.get("metrics") or {}),
     )
+
+
+# path → (the file's stat when read, its YAML value): a file is parsed again only
+# once it changed. What the value means is worked out on every load (a few checks),
+# so a conda.yaml created or removed beside it is always seen.
+_documents: dict[Path, tuple[tuple, object]] = {}
+
+
+def _document(path: Path):
+    from gitml.documents import load_yaml_file
+
+    try:
+        status = os.stat(path)
+    except OSError:
+        status = None
+    stamp = (
+        None
+        if status is None
+        else (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    )
+    cached = _documents.get(path)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    data = load_yaml_file(path, ProjectFileError)  # a missing file: one error naming it
+    if stamp is not None:
+        _documents[path] = (stamp, data)
+    return data
 
 
 def _env_spec(path: Path, data: dict) -> Path | None:
@@ -203,3 +269,38 @@ def _mapping(path: Path, key: str, value) -> dict:
     if not isinstance(value, dict):
         raise ProjectFileError(str(path), f"{key} must be a mapping")
     return value
+
+
+def _limits(path: Path, value) -> dict:
+    limits = _mapping(path, "limits", value)
+    for name, limit in limits.items():
+        if name not in LIMITS:
+            raise ProjectFileError(
+                str(path), f"unknown limit {name!r} (limits: {', '.join(LIMITS)})"
+            )
+        try:
+            size = 0 if isinstance(limit, bool) else parse_size(str(limit))
+        except ValueError:
+            size = 0
+        if size <= 0:
+            raise ProjectFileError(
+                str(path),
+                f"limits.{name} is {limit!r}; set a positive number of bytes, e.g. 20m",
+            )
+    return limits
+
+
+def _metric_goals(path: Path, value) -> dict[str, str]:
+    """`metrics: {loss: min, acc: {goal: max}}` → {key: min | max}."""
+    metrics = _mapping(path, "metrics", value)
+    goals = {}
+    for key, spec in metrics.items():
+        goal = spec.get("goal") if isinstance(spec, dict) and set(spec) == {"goal"} else spec
+        if not isinstance(goal, str) or goal.lower() not in GOALS:
+            raise ProjectFileError(
+                str(path),
+                f"metric {str(key)!r} has the goal {goal!r}; use min or max "
+                "(or minimize / lower, maximize / higher), e.g. loss: min",
+            )
+        goals[str(key)] = GOALS[goal.lower()]
+    return goals
