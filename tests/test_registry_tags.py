@@ -1,24 +1,32 @@
-"""The registry grammar (tag names, tag messages, versions) without git."""
+"""The registry grammar (tag names, tag messages, versions, model references and URIs)
+without git."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitml.errors import InvalidValueError, ModelError
 from gitml.registry.tags import (
     ASSIGN,
     DEPRECATE,
     DEREGISTER,
     REGISTER,
     UNASSIGN,
+    ModelRef,
     TagMessage,
     TagName,
     build_message,
     build_tag,
     bump,
+    is_model_uri,
     is_valid_name,
+    model_uri,
     normalize_version,
     parse_message,
+    parse_model_uri,
+    parse_reference,
     parse_tag,
+    reference_text,
     semver_key,
 )
 
@@ -225,3 +233,82 @@ def test_replay_depends_on_counters_only(tags, random):
         assert all(not state.versions[v].deregistered for v in held)
         assert len(held) == len(set(held))
         assert len(held) <= 1 or any(e.keep_previous for e in state.events)
+
+
+# model references and URIs: every form parses into one ModelRef
+
+stages = names.filter(lambda stage: stage != "latest")  # `latest` asks for the latest version
+run_texts = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")
+artifact_paths = st.from_regex(r"\A[A-Za-z0-9_.-]{1,8}(/[A-Za-z0-9_.-]{1,8}){0,3}\Z")
+registry_refs = st.one_of(
+    st.builds(ModelRef, names),
+    st.builds(lambda model, version: ModelRef(model, version=version), names, versions),
+    st.builds(lambda model, stage: ModelRef(model, stage=stage), names, stages),
+)
+run_refs = st.builds(lambda run, path: ModelRef(run=run, path=path), run_texts, artifact_paths)
+
+
+@given(registry_refs)
+def test_references_build_and_parse_as_inverses(ref):
+    text = reference_text(ref)
+    assert parse_reference(text) == ref
+    assert reference_text(parse_reference(text)) == text
+
+
+@given(st.one_of(registry_refs, run_refs))
+def test_model_uris_build_and_parse_as_inverses(ref):
+    uri = model_uri(ref)
+    assert is_model_uri(uri)
+    assert parse_model_uri(uri) == ref
+    assert model_uri(parse_model_uri(uri)) == uri
+
+
+@given(names, stages, versions)
+def test_every_spelling_of_a_reference_names_the_same_model(model, stage, version):
+    at_stage, at_version = ModelRef(model, stage=stage), ModelRef(model, version=version)
+    assert parse_reference(f"{model}#{stage}") == at_stage
+    if "/" not in stage:  # models:/A/B/C is model A/B at C: the last part is the stage
+        assert parse_model_uri(f"models:/{model}/{stage}") == at_stage
+    assert parse_reference(f"{model}@{version[1:]}") == at_version  # the v is optional
+    assert parse_model_uri(f"models:/{model}@{version}") == at_version
+    assert parse_model_uri(f"models:/{model}/latest") == parse_reference(f"{model}@latest")
+
+
+def test_a_tag_name_names_the_version_or_stage_of_a_reference():
+    """A registry tag's model and version (or stage) are those its reference names."""
+    for tag, reference in (
+        ("linear@v1.2.0", "linear@v1.2.0"),
+        ("team/clf#prod#3", "team/clf#prod"),
+    ):
+        parsed, ref = parse_tag(tag), parse_reference(reference)
+        assert (parsed.model, parsed.version, parsed.stage) == (ref.model, ref.version, ref.stage)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("linear", InvalidValueError, "'linear' is not a model reference: use NAME@STAGE"),
+        ("@prod", InvalidValueError, "is not a model reference"),
+        ("linear@", InvalidValueError, "is not a model reference"),
+    ],
+)
+def test_malformed_references_are_one_clear_error(text, error, message):
+    with pytest.raises(error, match=message):
+        parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("uri", "error", "message"),
+    [
+        ("models:/linear", InvalidValueError, "names no version or stage"),
+        ("models:/", InvalidValueError, "names no version or stage"),
+        ("runs:/abc", ModelError, "is not a run model URI: use runs:/<run>/<path>"),
+        ("runs://model", ModelError, "is not a run model URI"),
+        ("runs:/abc//", ModelError, "is not a run model URI"),
+        ("s3://bucket/model", InvalidValueError, "is not a models:/ URI"),
+    ],
+)
+def test_malformed_uris_are_one_clear_error(uri, error, message):
+    with pytest.raises(error, match=message):
+        parse_model_uri(uri)
+    assert is_model_uri(uri) == uri.startswith(("models:/", "runs:/"))

@@ -184,4 +184,6 @@ def _load(obj, model_uri: str):
 
 def _repo_dir(obj, model_uri: str):
     """The repository folder for run and registry URIs; None for a plain folder."""
-    return obj.repo if model_uri.startswith(("runs:/", "models:/")) else None
+    from gitml.registry.tags import is_model_uri
+
+    return obj.repo if is_model_uri(model_uri) else None

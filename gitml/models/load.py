@@ -94,22 +94,17 @@ def _version_hint(metadata: MLModel) -> str:
 
 def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
     """A local folder holding the model `uri` names."""
-    if uri.startswith("runs:/"):
-        run_text, _, path = uri[len("runs:/") :].partition("/")
-        if not run_text or not path.strip("/"):
-            raise ModelError(f"{uri!r} is not a run model URI: use runs:/<run>/<path>")
-        repository = _open(repo)
-        from gitml.tracking.catalog import resolve
+    from gitml.registry.tags import is_model_uri, parse_model_uri
 
-        return run_model_folder(repository, resolve(repository, run_text), path.strip("/"))
-    if uri.startswith("models:/"):
+    if is_model_uri(uri):
+        ref = parse_model_uri(uri)
         repository = _open(repo)
-        try:
-            from gitml.registry import resolve_model_uri
-        except ImportError:
-            raise ModelError(
-                f"cannot resolve {uri}: this gitml has no model registry installed"
-            ) from None
+        if ref.run is not None:
+            from gitml.tracking.catalog import resolve
+
+            return run_model_folder(repository, resolve(repository, ref.run), ref.path)
+        from gitml.registry.resolve import resolve_model_uri
+
         summary, path = resolve_model_uri(repository, uri)
         return run_model_folder(repository, summary, path)
     folder = Path(uri.removeprefix("file://"))

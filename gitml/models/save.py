@@ -86,6 +86,7 @@ def log_model(
     MLflow 2's `artifact_path` (for `name`) and `pip_requirements` (for
     `requirements`) are accepted too."""
     from gitml import api
+    from gitml.registry.tags import ModelRef, model_uri
     from gitml.tracking.staging import check_artifact_name
 
     requirements = requirements if requirements is not None else pip_requirements
@@ -99,7 +100,7 @@ def log_model(
         metadata = write_model(model, folder, options, run_id=run.id, artifact_path=name)
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             run.staging.add_artifact_file(file, f"{name}/{file.relative_to(folder).as_posix()}")
-    return ModelInfo(f"runs:/{run.id}/{name}", run.id, name, metadata)
+    return ModelInfo(model_uri(ModelRef(run=run.id, path=name)), run.id, name, metadata)
 
 
 def write_model(

@@ -1,8 +1,7 @@
 """From a model reference to a run and an artifact: `which`, `get` and `models:/` URIs.
 
-References: `NAME@STAGE`, `NAME#STAGE`, `NAME@vX.Y.Z`, `NAME@latest`; URIs:
-`models:/NAME/VERSION`, `models:/NAME/STAGE`, `models:/NAME/latest` and
-`models:/NAME@STAGE` (MLflow's forms, DESIGN §4).
+References and URIs are parsed by `gitml.registry.tags` (`parse_reference`,
+`parse_model_uri`) into a `ModelRef`; here they are looked up in the registry.
 """
 
 from dataclasses import dataclass
@@ -10,13 +9,10 @@ from pathlib import Path
 
 from gitml.errors import InvalidValueError, RegistryError
 from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version
-from gitml.registry.tags import normalize_version
+from gitml.registry.tags import MODELS_SCHEME, ModelRef, parse_model_uri, parse_reference
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.record import RunSummary, parse_message
-
-LATEST = "latest"
-URI_SCHEME = "models:/"
 
 
 @dataclass(frozen=True)
@@ -45,42 +41,15 @@ class Resolved:
 
 def which(repo: Repository | str, reference: str) -> Resolved:
     """The version, run and commit that `NAME@STAGE|VERSION|latest` stands for."""
-    name, selector = split_reference(reference)
-    return _resolve(open_repository(repo), name, selector)
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """(model, selector) of `NAME@SELECTOR` or `NAME#STAGE`."""
-    for separator in ("@", "#"):
-        name, sep, selector = reference.rpartition(separator)
-        if sep and name and selector:
-            return name, selector
-    raise InvalidValueError(
-        f"{reference!r} is not a model reference: use NAME@STAGE, NAME@vX.Y.Z or NAME@latest"
-    )
-
-
-def parse_model_uri(uri: str) -> tuple[str, str]:
-    """(model, selector) of a `models:/` URI."""
-    if not uri.startswith(URI_SCHEME):
-        raise InvalidValueError(f"'{uri}' is not a models:/ URI (e.g. models:/NAME/production)")
-    rest = uri[len(URI_SCHEME) :].strip("/")
-    name, sep, selector = rest.rpartition("@")
-    if not sep:
-        name, sep, selector = rest.rpartition("/")
-    if not (sep and name and selector):
-        raise InvalidValueError(
-            f"'{uri}' names no version or stage: use models:/NAME/VERSION, "
-            "models:/NAME/STAGE or models:/NAME@STAGE"
-        )
-    return name, selector
+    return _resolve(open_repository(repo), parse_reference(reference))
 
 
 def resolve_model_uri(repo: Repository | str, uri: str) -> tuple[RunSummary, str]:
     """(the run, the artifact path within its artifacts) that a `models:/` URI names."""
     repo = open_repository(repo)
-    name, selector = parse_model_uri(uri)
-    resolved = _resolve(repo, name, selector)
+    if not uri.startswith(MODELS_SCHEME):
+        raise InvalidValueError(f"'{uri}' is not a models:/ URI (e.g. models:/NAME/production)")
+    resolved = _resolve(repo, parse_model_uri(uri))
     return run_of_commit(repo, resolved.commit), resolved.artifact or ""
 
 
@@ -120,28 +89,27 @@ def run_of_commit(repo: Repository, commit: str) -> RunSummary:
     return summary
 
 
-def _resolve(repo: Repository, name: str, selector: str) -> Resolved:
-    model = find_model(repo, name)
-    stage = None
-    if selector == LATEST:
-        version = model.latest
-        if version is None:
-            raise RegistryError(f"{name} has no registered version")
-    elif normalize_version(selector) is not None:
-        version = find_version(model, selector)
-    else:
-        stage = selector
+def _resolve(repo: Repository, ref: ModelRef) -> Resolved:
+    model = find_model(repo, ref.model)
+    stage = ref.stage
+    if ref.version is not None:
+        version = find_version(model, ref.version)
+    elif stage is not None:
         holders = model.stages.get(stage)
         if not holders:
-            raise _no_version(model, selector)
+            raise _no_version(model, stage)
         version = model.versions[holders[0]]
+    else:
+        version = model.latest
+        if version is None:
+            raise RegistryError(f"{ref.model} has no registered version")
     try:
         run = run_of_commit(repo, version.commit)
         run_id, run_name = run.id, run.name
     except RegistryError:
         run_id, run_name = version.run_id, None
     return Resolved(
-        name, version.version, stage, version.commit, run_id, run_name, version.artifact
+        model.name, version.version, stage, version.commit, run_id, run_name, version.artifact
     )
 
 

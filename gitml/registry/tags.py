@@ -1,7 +1,15 @@
-"""The registry's grammar: tag names and tag messages, built and parsed in one place.
+"""How models are named, built and parsed in one place: model and stage names,
+versions, model references and URIs, registry tag names and tag messages.
 
-Tag names follow GTO's grammar (DESIGN §5) so that `gto show` reads a gitml
-registry unchanged:
+A model is named one of these ways, each parsed into a `ModelRef`:
+
+    reference    NAME@STAGE  NAME#STAGE  NAME@vX.Y.Z  NAME@X.Y.Z  NAME@latest
+    models:/     models:/NAME/VERSION  models:/NAME/STAGE  models:/NAME@STAGE
+                 models:/NAME/latest   (MLflow's forms; NAME may hold '/')
+    runs:/       runs:/RUN/PATH        (a run id, id prefix or name; a path in its artifacts)
+
+Registry tag names follow GTO's grammar (DESIGN §5) so that `gto show` reads a
+gitml registry unchanged:
 
     register     <model>@v<semver>
     deregister   <model>@v<semver>!#<N>
@@ -16,12 +24,13 @@ writes has a place in the order. Tags written by other tools without a
 counter still parse.
 
 Messages are a readable sentence, the user's note, then `Gitml-*` trailers.
-`build_*` and `parse_*` are exact inverses; no git here.
+Each `build_*`/`*_text` function and its `parse_*` function are exact inverses; no git here.
 """
 
 import re
 from dataclasses import dataclass
 
+from gitml.errors import InvalidValueError, ModelError
 from gitml.tracking.record import escape_value, unescape
 
 REGISTER = "register"
@@ -153,6 +162,97 @@ def next_version(version: str) -> str:
     if last.isascii() and last.isdigit():
         return f"{release}-{head + '.' if head else ''}{int(last) + 1}"
     return f"{release}-{pre}.1"
+
+
+# model references and URIs
+
+LATEST = "latest"
+MODELS_SCHEME = "models:/"
+RUNS_SCHEME = "runs:/"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as a user names it: a registered model's version, stage or latest
+    version (`model` set; neither `version` nor `stage`: the latest), or the model
+    in a folder of a run's artifacts (`run` and `path` set)."""
+
+    model: str | None = None
+    version: str | None = None  # vX.Y.Z
+    stage: str | None = None
+    run: str | None = None  # a run id, id prefix or name
+    path: str | None = None  # under the run's artifacts
+
+    @property
+    def selector(self) -> str:
+        """What is asked of a registered model: a version, a stage or `latest`."""
+        return self.version or self.stage or LATEST
+
+
+def registry_ref(model: str, selector: str) -> ModelRef:
+    """The reference to `model` at `selector`: `latest`, a version (with or without its
+    `v`) or else a stage."""
+    if selector == LATEST:
+        return ModelRef(model)
+    version = normalize_version(selector)
+    if version is not None:
+        return ModelRef(model, version=version)
+    return ModelRef(model, stage=selector)
+
+
+def parse_reference(text: str) -> ModelRef:
+    """The model a reference names: `NAME@SELECTOR` or `NAME#STAGE`."""
+    for separator in ("@", "#"):
+        model, sep, selector = text.rpartition(separator)
+        if sep and model and selector:
+            return registry_ref(model, selector)
+    raise InvalidValueError(
+        f"{text!r} is not a model reference: use NAME@STAGE, NAME@vX.Y.Z or NAME@latest"
+    )
+
+
+def reference_text(ref: ModelRef) -> str:
+    """`NAME@SELECTOR`; `parse_reference` inverts it."""
+    if ref.model is None:
+        raise ValueError(f"{ref} names no registered model")
+    return f"{ref.model}@{ref.selector}"
+
+
+def is_model_uri(text: str) -> bool:
+    """Whether `text` is a `models:/` or `runs:/` URI (rather than a folder)."""
+    return text.startswith((MODELS_SCHEME, RUNS_SCHEME))
+
+
+def parse_model_uri(uri: str) -> ModelRef:
+    """The model a `models:/` or `runs:/` URI names."""
+    if uri.startswith(RUNS_SCHEME):
+        run, _, path = uri[len(RUNS_SCHEME) :].partition("/")
+        path = path.strip("/")
+        if not run or not path:
+            raise ModelError(f"{uri!r} is not a run model URI: use runs:/<run>/<path>")
+        return ModelRef(run=run, path=path)
+    if not uri.startswith(MODELS_SCHEME):
+        raise InvalidValueError(f"'{uri}' is not a models:/ URI (e.g. models:/NAME/production)")
+    rest = uri[len(MODELS_SCHEME) :].strip("/")
+    model, sep, selector = rest.rpartition("@")
+    if not sep:
+        model, sep, selector = rest.rpartition("/")
+    if not (sep and model and selector):
+        raise InvalidValueError(
+            f"'{uri}' names no version or stage: use models:/NAME/VERSION, "
+            "models:/NAME/STAGE or models:/NAME@STAGE"
+        )
+    return registry_ref(model, selector)
+
+
+def model_uri(ref: ModelRef) -> str:
+    """`runs:/RUN/PATH`, `models:/NAME/VERSION`, `models:/NAME@STAGE` or
+    `models:/NAME/latest`; `parse_model_uri` inverts it."""
+    if ref.model is None:
+        return f"{RUNS_SCHEME}{ref.run}/{ref.path}"
+    if ref.stage is not None:
+        return f"{MODELS_SCHEME}{ref.model}@{ref.stage}"
+    return f"{MODELS_SCHEME}{ref.model}/{ref.selector}"
 
 
 # messages
