@@ -194,7 +194,7 @@ def test_rerun_starts_the_command_in_the_folder_it_ran_in(repo_with_commit, fold
 
 def test_a_run_started_at_the_root_records_it_and_old_runs_rerun_from_the_root(recorded):
     from gitml.errors import InvalidValueError
-    from gitml.tracking.reproduce import plan_rerun
+    from gitml.projects.rerun import plan_rerun
 
     record = json.loads(gitml(recorded, "show", "orig", "--json").stdout)
     assert record["cwd"] == "."
@@ -205,3 +205,19 @@ def test_a_run_started_at_the_root_records_it_and_old_runs_rerun_from_the_root(r
     for damaged in ("../elsewhere", "/etc", "a/../../b", 3):
         with pytest.raises(InvalidValueError, match="not inside the repository"):
             plan_rerun({**record, "cwd": damaged}, {})
+
+
+def test_rerun_goes_through_the_launch_of_gitml_run(recorded):
+    """Its artifacts are checked as `gitml run` checks them, before anything runs, and
+    it says what it started."""
+    refs = git(recorded, "for-each-ref", "refs/gitml/runs")
+    refused = gitml(recorded, "rerun", "orig", "--artifact", ".env", check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    announced, error = refused.stderr.splitlines()
+    assert announced.startswith("gitml: rerunning orig")
+    assert error.startswith("gitml: error: artifact '.env' looks like a secret")
+    assert "`git config gitml.allowSecrets '.env'`" in error
+    assert git(recorded, "for-each-ref", "refs/gitml/runs") == refs
+    result = gitml(recorded, "rerun", "orig", "--name", "again")
+    new_id = run_sha_id(recorded, "again")
+    assert f"gitml: run again ({new_id}) started: python train.py\n" in result.stderr

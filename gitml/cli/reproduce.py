@@ -85,27 +85,15 @@ def branch(obj, run, name) -> None:
 def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None:
     """Run RUN's command again with its params, in a temporary worktree holding its
     code (your work tree is not touched), and record a new run that reproduces it."""
-    from gitml.tracking.catalog import resolve
+    from gitml.cli.run import echo_artifact_problems, progress_on_stderr
+    from gitml.projects.rerun import RerunOptions
+    from gitml.projects.rerun import rerun as rerun_run
     from gitml.tracking.record import json_float
-    from gitml.tracking.reproduce import RerunOptions
-    from gitml.tracking.reproduce import rerun as rerun_run
 
-    repo = obj.repo
-    original = resolve(repo, run)
-    if original.sha is None:  # refused before saying it is rerunning
-        from gitml.errors import RunStateError
-
-        raise RunStateError(f"run {original.name} is still running; rerun it once it has ended")
     options = RerunOptions(parse_pairs(params, "param"), name, list(artifacts), rtol, atol)
-    click.echo(
-        f"gitml: rerunning {original.name} ({original.id}) in a temporary worktree", err=True
-    )
-    result = rerun_run(repo, original, options)
-    for note in result.artifact_warnings:
-        click.echo(f"gitml: warning: {note}", err=True)
-    for problem in result.artifact_errors:
-        click.echo(f"gitml: error: {problem}", err=True)
-    new = result.summary
+    result = rerun_run(obj.repo, run, options, progress_on_stderr())
+    echo_artifact_problems(result.launched)
+    original, new = result.original, result.launched.summary
     if as_json:
         fmt.echo_json(
             {
@@ -129,7 +117,7 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
             click.echo(f"  metric {move.key} moved: {old} → {now}")
         if not result.moved:
             click.echo(f"  metrics match (rtol {rtol:g}, atol {atol:g})")
-    code = result.exit_code or (1 if result.artifact_errors else 0)
+    code = result.launched.exit_status
     if code == 0 and check and result.moved:
         code = 1
     click.get_current_context().exit(code)

@@ -1,7 +1,5 @@
 """`gitml run`: record a command as a run."""
 
-import shlex
-
 import click
 
 from gitml.cli.options import parse_pairs
@@ -72,63 +70,46 @@ def run(
     Ctrl-C and SIGTERM are passed on to the command and the run is recorded
     as killed.
     """
-    from gitml.projects.launch import LaunchRequest, plan_launch
-    from gitml.tracking.run import RunOptions, secret_rule, start_run
-    from gitml.tracking.runner import check_artifact_paths, check_command, execute, start_command
+    from gitml.projects.launch import LaunchRequest, Recording, launch
 
-    repo = obj.repo
-    secrets = secret_rule(repo, list(allow_secrets))
-    artifact_paths = check_artifact_paths(repo, list(artifacts), secrets)
-    tag_values = parse_pairs(tags, "tag")
     request = LaunchRequest(
         command=list(command),
         params=parse_pairs(params, "param"),
         entry_point=entry_point,
         env_manager=env_manager,
         directory=obj.directory,
-        on_build=lambda message: click.echo(f"gitml: {message}", err=True),
+        recording=Recording(
+            name=name,
+            experiment=experiment,
+            tags=parse_pairs(tags, "tag"),
+            note=message,
+            artifacts=list(artifacts),
+            allow_secrets=list(allow_secrets),
+        ),
     )
-    launch = plan_launch(repo, request)
-    for note in launch.notes:
-        click.echo(f"gitml: warning: {note}", err=True)
-    if launch.built:
-        click.echo(f"gitml: built environment {launch.activation.prefix}", err=True)
-    command = launch.command
-    check_command(command, launch.activation.search_path, launch.cwd)
-    options = RunOptions(
-        name=name,
-        experiment=experiment,
-        params=launch.params,
-        tags=tag_values,
-        note=message,
-        command=command,
-        entry_point=launch.entry_point,
-        cwd=launch.cwd,
-        allow_secrets=list(allow_secrets),
-        **launch.env_options(),
-    )
-    started = start_run(repo, options)
-    child = start_command(repo, started, command, launch.activation, launch.cwd)
-    meta = started.staging.meta
-    for path in started.snapshot.skipped_large:
-        click.echo(
-            f"gitml: warning: {path} is over the size limit and was left out of the snapshot",
-            err=True,
-        )
-    for path in started.snapshot.skipped_secret:
-        click.echo(
-            f"gitml: warning: {path} looks like a secret and was left out of the snapshot", err=True
-        )
-    click.echo(f"gitml: run {meta['name']} ({meta['id']}) started: {shlex.join(command)}", err=True)
-    result = execute(repo, started, command, artifact_paths, launch.activation, launch.cwd, child)
-    for note in result.artifact_warnings:
-        click.echo(f"gitml: warning: {note}", err=True)
-    for problem in result.artifact_errors:
-        click.echo(f"gitml: error: {problem}", err=True)
+    result = launch(obj.repo, request, progress_on_stderr())
+    echo_artifact_problems(result)
     click.echo(
         f"gitml: run {result.summary.name} {result.summary.status} "
         f"(exit {result.exit_code}); see `gitml show {result.summary.name}`",
         err=True,
     )
-    code = result.exit_code or (1 if result.artifact_errors else 0)
-    click.get_current_context().exit(code)
+    click.get_current_context().exit(result.exit_status)
+
+
+def progress_on_stderr():
+    """A launch's notes and warnings, one `gitml: ` line each on stderr."""
+    from gitml.projects.launch import Progress
+
+    return Progress(
+        note=lambda text: click.echo(f"gitml: {text}", err=True),
+        warning=lambda text: click.echo(f"gitml: warning: {text}", err=True),
+    )
+
+
+def echo_artifact_problems(result) -> None:
+    """What could not be stored of the run's --artifact files, once it ended."""
+    for note in result.artifact_warnings:
+        click.echo(f"gitml: warning: {note}", err=True)
+    for problem in result.artifact_errors:
+        click.echo(f"gitml: error: {problem}", err=True)

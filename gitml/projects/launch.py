@@ -1,13 +1,21 @@
-"""What `gitml run` will execute: the command (given, or an entry point of the
-project file with checked params) and the environment it runs in.
+"""Launching a run: `gitml run` is one call of `launch`, `gitml rerun` another
+(`gitml.projects.rerun`), and every launch goes through the same steps: plan what
+runs (the command given, or an entry point of the project file with checked params)
+and prepare the environment it runs in; check the command; start the run; run the
+command; commit the run.
 
-Everything here happens before the run starts, so bad input or an
-environment that cannot be built leaves no run behind.
+Everything before the run starts is checked first, so bad input or an environment
+that cannot be built leaves no run behind. A launch never prints: it tells its
+caller what happens through `Progress`.
 """
 
+from __future__ import annotations
+
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.envs import BUILDING_MANAGERS, LOCAL, VENV
 from gitml.envs.activate import Activation
@@ -15,61 +23,128 @@ from gitml.envs.spec import EnvSpec
 from gitml.errors import InvalidValueError
 from gitml.store.repository import Repository
 
+if TYPE_CHECKING:
+    from gitml.tracking.run import RunOptions
+    from gitml.tracking.runner import CommandResult
+
 DEFAULT_ENTRY_POINT = "main"
+
+
+def _say_nothing(_message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a launch tells its caller as it goes: `note` what happens (an environment
+    being built, the run started), `warning` what the user should know (files left
+    out of the snapshot, an environment that differs from its spec)."""
+
+    note: Callable[[str], None] = _say_nothing
+    warning: Callable[[str], None] = _say_nothing
+
+
+SILENT = Progress()
+
+
+@dataclass
+class Recording:
+    """How a launched run is recorded, beyond what it runs."""
+
+    name: str | None = None  # None: a new adjective-noun name
+    experiment: str | None = None  # None: the branch's
+    tags: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    artifacts: list[str] = field(default_factory=list)  # written by the command, kept after it
+    allow_secrets: list[str] = field(default_factory=list)  # with gitml.allowSecrets
+    reproduces: str | None = None  # the id of the run a rerun runs again
 
 
 @dataclass
 class LaunchRequest:
+    """A run to launch: a command, or else an entry point of the project file, with
+    its params; paths (artifacts) are relative to `directory`."""
+
     command: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
     entry_point: str | None = None
     env_manager: str | None = None  # None: the project's, else local
-    directory: Path | None = None  # where gitml was started (-C), for the project file
-    on_build: Callable[[str], None] | None = None  # told before an environment is built
+    directory: Path | None = None  # where gitml was started (-C); default: the current folder
+    recording: Recording = field(default_factory=Recording)
 
 
 @dataclass
 class Launch:
+    """What a launch runs, decided and checked: the plan of a new run or of a rerun."""
+
     command: list[str]
     params: dict[str, str]
     entry_point: str | None
     activation: Activation
     spec: EnvSpec | None
     cwd: Path | None = None  # None: gitml's own working folder
-    notes: list[str] = field(default_factory=list)
-    built: bool = False
 
-    def env_options(self) -> dict:
-        """The RunOptions fields that record this environment."""
-        return env_options(self.activation, self.spec)
+    def run_options(self, recording: Recording) -> RunOptions:
+        """The RunOptions of the run this launch records."""
+        from gitml.tracking.run import RunOptions
 
-
-@dataclass
-class RecordedEnv:
-    """The environment a recorded run asked for, prepared again for a rerun."""
-
-    activation: Activation
-    spec: EnvSpec | None
-    notes: list[str] = field(default_factory=list)
-    built: bool = False
-
-    def env_options(self) -> dict:
-        return env_options(self.activation, self.spec)
-
-
-def env_options(activation: Activation, spec: EnvSpec | None) -> dict:
-    return {
-        "env_manager": activation.manager,
-        "env_spec": spec.path if spec else None,
-        "env_spec_name": spec.record_name if spec else "conda.yaml",
-        "env_hash": spec.hash if spec else None,
-    }
+        return RunOptions(
+            name=recording.name,
+            experiment=recording.experiment,
+            params=self.params,
+            tags=recording.tags,
+            note=recording.note,
+            command=self.command,
+            entry_point=self.entry_point,
+            reproduces=recording.reproduces,
+            cwd=self.cwd,
+            allow_secrets=recording.allow_secrets,
+            env_manager=self.activation.manager,
+            env_spec=self.spec.path if self.spec else None,
+            env_spec_name=self.spec.record_name if self.spec else "conda.yaml",
+            env_hash=self.spec.hash if self.spec else None,
+        )
 
 
-def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
+def launch(repo: Repository, request: LaunchRequest, progress: Progress = SILENT) -> CommandResult:
+    """Launch the run `request` asks for, in the work tree, and return once it is committed."""
+    from gitml.tracking.run import secret_rule
+    from gitml.tracking.runner import check_artifact_paths
+
+    recording = request.recording
+    secrets = secret_rule(repo, recording.allow_secrets)
+    artifacts = check_artifact_paths(repo, recording.artifacts, secrets, request.directory)
+    planned = plan_launch(repo, request, progress)
+    return launch_planned(repo, planned, recording, artifacts, progress)
+
+
+def launch_planned(
+    repo: Repository,
+    planned: Launch,
+    recording: Recording,
+    artifacts: list[Path],
+    progress: Progress = SILENT,
+) -> CommandResult:
+    """Check the planned command, start the run, run the command and commit the run;
+    `artifacts` (checked already) are stored once the command has ended."""
+    from gitml.tracking.run import start_run
+    from gitml.tracking.runner import check_command, execute, start_command
+
+    command = planned.command
+    check_command(command, planned.activation.search_path, planned.cwd)
+    started = start_run(repo, planned.run_options(recording))
+    child = start_command(repo, started, command, planned.activation, planned.cwd)
+    for path in started.snapshot.skipped_large:
+        progress.warning(f"{path} is over the size limit and was left out of the snapshot")
+    for path in started.snapshot.skipped_secret:
+        progress.warning(f"{path} looks like a secret and was left out of the snapshot")
+    meta = started.staging.meta
+    progress.note(f"run {meta['name']} ({meta['id']}) started: {shlex.join(command)}")
+    return execute(repo, started, command, artifacts, planned.activation, planned.cwd, child)
+
+
+def plan_launch(repo: Repository, request: LaunchRequest, progress: Progress = SILENT) -> Launch:
     """Resolve the command, params and environment; build the environment if needed."""
-    from gitml.envs.manager import prepare_environment
-    from gitml.envs.spec import read_spec
     from gitml.project_file import find_project
     from gitml.projects.params import render_command, resolve_params
 
@@ -90,19 +165,30 @@ def plan_launch(repo: Repository, request: LaunchRequest) -> Launch:
         params = resolve_params(entry, params, directory)
         command, entry_name, cwd = render_command(entry, params), entry.name, project.root
     spec_path = _spec_path(repo, project)
-    spec = read_spec(spec_path) if spec_path else None
     manager = request.env_manager or (project.env_manager if project else None) or LOCAL
-    prepared = prepare_environment(manager, spec, request.on_build, command, cwd)
-    return Launch(
-        command=command,
-        params=params,
-        entry_point=entry_name,
-        activation=prepared.activation,
-        spec=spec,
-        cwd=cwd,
-        notes=prepared.notes,
-        built=prepared.built,
-    )
+    activation, spec = prepare(manager, spec_path, command, cwd, progress)
+    return Launch(command, params, entry_name, activation, spec, cwd)
+
+
+def prepare(
+    manager: str,
+    spec_path: Path | None,
+    command: list[str],
+    cwd: Path | None,
+    progress: Progress,
+) -> tuple[Activation, EnvSpec | None]:
+    """The environment `spec_path` describes under `manager`, built when it is not
+    cached; what the caller should know about it goes to `progress`."""
+    from gitml.envs.manager import prepare_environment
+    from gitml.envs.spec import read_spec
+
+    spec = read_spec(spec_path) if spec_path else None
+    prepared = prepare_environment(manager, spec, progress.note, command or None, cwd)
+    for note in prepared.notes:
+        progress.warning(note)
+    if prepared.built:
+        progress.note(f"built environment {prepared.activation.prefix}")
+    return prepared.activation, spec
 
 
 def _spec_path(repo: Repository, project) -> Path | None:
@@ -147,27 +233,3 @@ def default_env_manager(directory: Path) -> str:
     if project and project.env_manager in BUILDING_MANAGERS:
         return project.env_manager
     return VENV
-
-
-RECORDED_SPECS = ("conda.yaml", "python_env.yaml")
-
-
-def recorded_environment(repo: Repository, commit: str, record: dict, folder: Path) -> RecordedEnv:
-    """Prepare the environment a run recorded: its spec file (`.gitml/env/`) under its
-    env manager, rebuilt when it is no longer cached. The spec is written to `folder`."""
-    from gitml.envs.manager import prepare_environment
-    from gitml.envs.spec import read_spec
-    from gitml.store.gitcmd import run_git
-    from gitml.tracking.record import RECORD_DIR
-
-    spec = None
-    for name in RECORDED_SPECS:
-        shown = run_git(["show", f"{commit}:{RECORD_DIR}/env/{name}"], repo.cwd, check=False)
-        if shown.returncode == 0:
-            path = folder / name
-            path.write_bytes(shown.stdout)
-            spec = read_spec(path)
-            break
-    manager = record.get("env_manager") or LOCAL
-    prepared = prepare_environment(manager, spec, None, record.get("command") or None)
-    return RecordedEnv(prepared.activation, spec, prepared.notes, prepared.built)

@@ -35,6 +35,12 @@ class CommandResult:
     artifact_errors: list[str] = field(default_factory=list)
     artifact_warnings: list[str] = field(default_factory=list)  # files left out, and why
 
+    @property
+    def exit_status(self) -> int:
+        """What gitml exits with: the command's exit code, else 1 if an artifact could
+        not be stored."""
+        return self.exit_code or (1 if self.artifact_errors else 0)
+
 
 def check_command(
     command: list[str], search_path: str | None = None, cwd: Path | None = None
@@ -106,15 +112,19 @@ def start_command(
 
 
 def check_artifact_paths(
-    repo: Repository, paths: list[str], secrets: SecretRule | None = None
+    repo: Repository,
+    paths: list[str],
+    secrets: SecretRule | None = None,
+    base: Path | None = None,
 ) -> list[Path]:
-    """Artifact paths must lie inside the work tree and outside .git; they may not exist
-    yet. Checked again once the command has run: it may have made a link leading out.
-    A path named like a secret (`secrets`) is refused here, before the command runs."""
+    """Artifact paths (relative to `base`, default the current folder) must lie inside
+    the work tree and outside .git; they may not exist yet. Checked again once the
+    command has run: it may have made a link leading out. A path named like a secret
+    (`secrets`) is refused here, before the command runs."""
     refuse_empty_artifact_paths(paths)
     root = repo.work_tree.resolve()
     git_dirs = _git_dirs(repo)
-    checked = [check_source(Path(text), text, git_dirs, root) for text in paths]
+    checked = [check_source(Path(base or "", text), text, git_dirs, root) for text in paths]
     secrets = secrets or SecretRule()
     for text, resolved in zip(paths, checked, strict=True):
         for path in (text, str(resolved)):
