@@ -39,8 +39,8 @@ from gitml.tracking.ids import could_be_id_prefix
 from gitml.tracking.record import RunSummary
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
-_NEW_REF = re.compile(r"^ \* \[new ref\]\s+refs/gitml/runs/(\w+) ->", re.MULTILINE)
-_UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+refs/gitml/runs/", re.MULTILINE)
+_NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
+_UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
 @dataclass
@@ -279,8 +279,10 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
         if "[rejected]" in done.stderr:
             return None
         raise remote_error(remote, done.stderr)
-    fetched = sorted(_NEW_REF.findall(done.stderr), reverse=True)
-    return TransferResult(remote, fetched, already=len(_UP_TO_DATE.findall(done.stderr)))
+    # refs under refs/gitml/runs/ that are named no run id came too, but are no runs
+    fetched = sorted(filter(None, map(parse_run_ref, _NEW_REF.findall(done.stderr))), reverse=True)
+    already = [ref for ref in _UP_TO_DATE.findall(done.stderr) if parse_run_ref(ref)]
+    return TransferResult(remote, fetched, already=len(already))
 
 
 def _fetch_listed(

@@ -65,19 +65,26 @@ def git_records(args: list[str], cwd: str, limit: int) -> Iterator[tuple[bytes, 
     """The records git prints for `args` (each ended by RECORD_FORMAT, leading newline
     left out), read as they come, and whether each was over `limit` bytes: then only
     its first 4 KiB come, and the rest is never held in memory."""
-    with subprocess.Popen(
-        ["git", *args],
-        cwd=cwd,
-        env=git_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as process:
-        for record, oversized in _records(process.stdout, limit):
-            yield record.lstrip(b"\n"), oversized
-        error = process.stderr.read()
-    if process.returncode != 0:
-        raise GitCommandError(args, error.decode(errors="replace"), process.returncode)
+    import tempfile
+
+    # stderr into a file: a pipe nobody reads until stdout ends would stop git once it
+    # has written 64 KiB of warnings (one per broken ref, say)
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            env=git_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        with process:
+            for record, oversized in _records(process.stdout, limit):
+                yield record.lstrip(b"\n"), oversized
+        if process.returncode != 0:
+            errors.seek(0)
+            detail = errors.read(1 << 16).decode(errors="replace")
+            raise GitCommandError(args, detail, process.returncode)
 
 
 def _records(stream, limit: int) -> Iterator[tuple[bytes, bool]]:

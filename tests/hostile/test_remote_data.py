@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gitml.store.refs import parse_run_ref
 from gitml.tracking.ids import new_run_id
 from gitml.tracking.record import DAMAGED, LISTED_STATUSES, MAX_MS, parse_message
 from tests.sharing_helpers import bare_remote, clone, make_runs
@@ -134,7 +135,10 @@ def victim(attacker: Path, tmp_path: Path) -> Path:
     git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*", "refs/tags/*:refs/tags/*")
     repo = clone(attacker / ".." / "remote.git", tmp_path / "victim")
     git(repo, "config", "fetch.fsckObjects", "false")
-    gitml(repo, "fetch", "origin")
+    fetched = gitml(repo, "fetch", "origin").stdout
+    refs = git(attacker, "for-each-ref", "--format=%(refname)", "refs/gitml/runs/").split()
+    runs = [ref for ref in refs if parse_run_ref(ref)]  # the others came, but are no runs
+    assert fetched.startswith(f"fetched {len(runs)} run{'s' if len(runs) > 1 else ''} "), fetched
     return repo
 
 
@@ -479,7 +483,7 @@ def test_no_commit_message_makes_reading_a_run_fail(text, trailers):
 
 
 def test_run_refs_take_the_ids_gitml_makes():
-    from gitml.store.refs import RUN_ID_ALPHABET, parse_run_ref
+    from gitml.store.refs import RUN_ID_ALPHABET
     from gitml.tracking.ids import ALPHABET
 
     assert RUN_ID_ALPHABET == ALPHABET
