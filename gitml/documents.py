@@ -25,6 +25,24 @@ MAX_YAML_BYTES = 16 << 20  # real YAML files are a few KiB
 _DEPTH_PROBLEM = f"nested more than {MAX_DEPTH} levels deep (gitml reads at most {MAX_DEPTH})"
 
 
+def read_text(path, error: type[DocumentError] = DocumentError) -> str:
+    """The text of a document file; `error(path, problem, line)` when it cannot be read
+    or is not UTF-8 (the line of its first byte that is not)."""
+    try:
+        data = path.read_bytes()
+    except OSError as problem:
+        raise error(str(path), f"cannot be read: {problem.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        line = data.count(b"\n", 0, problem.start) + 1
+        raise error(
+            str(path),
+            f"not UTF-8 text (byte 0x{data[problem.start]:02x}); save the file as UTF-8",
+            line,
+        ) from None
+
+
 def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = DocumentError):
     """The value of a single YAML document; `error(where, problem, line)` if it is not
     valid YAML or breaks a bound above."""
@@ -46,11 +64,7 @@ def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = Docume
 
 def load_yaml_file(path: Path, error: type[DocumentError] = DocumentError):
     """The value of the YAML file `path` (see `load_yaml`); errors name the file and the line."""
-    try:
-        text = path.read_text()
-    except OSError as problem:
-        raise error(str(path), f"cannot be read: {problem.strerror}") from None
-    return load_yaml(text, str(path), error)
+    return load_yaml(read_text(path, error), str(path), error)
 
 
 def _check_events(events, where: str, error: type[DocumentError]) -> None:

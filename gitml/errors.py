@@ -38,12 +38,30 @@ class BareRepositoryError(GitmlError):
         )
 
 
+def killed_by(signum: int) -> str:
+    """`killed by SIGXFSZ (file size limit exceeded)`: a signal by its name and meaning,
+    as a person reads it (a subprocess reports it as a negative exit status, -25)."""
+    import signal
+
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"killed by signal {signum}"
+    meaning = signal.strsignal(signum) or ""
+    return (
+        f"killed by {name} ({meaning[:1].lower()}{meaning[1:]})" if meaning else f"killed by {name}"
+    )
+
+
 class GitCommandError(GitmlError):
     def __init__(self, args: list[str], stderr: str, returncode: int):
         self.args_ = args
         self.stderr = stderr
         self.returncode = returncode
-        detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {returncode}"
+        if stderr.strip():
+            detail = stderr.strip().splitlines()[-1]
+        else:
+            detail = killed_by(-returncode) if returncode < 0 else f"exit {returncode}"
         super().__init__(f"git {' '.join(args[:2])} failed: {detail}")
 
 

@@ -27,6 +27,14 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """`text` quoted and escaped on one line, its start only when it is long (a name of
+    10,000 characters would otherwise fill the terminal)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
 def text_problem(text: str, *, option_like: bool = False) -> str | None:
     """Why `text` cannot name something gitml passes on, or None when it can.
 
@@ -50,7 +58,7 @@ def check_text(kind: str, text: str, hint: str = "", *, option_like: bool = Fals
     if problem is None:
         return text
     suffix = f" ({hint})" if hint else ""
-    raise InvalidValueError(f"{kind} {text!r} is not valid: {problem}{suffix}")
+    raise InvalidValueError(f"{kind} {shown(text)} is not valid: {problem}{suffix}")
 
 
 def check_utf8(what: str, text: str) -> str:
@@ -59,5 +67,5 @@ def check_utf8(what: str, text: str) -> str:
     if is_utf8(text):
         return text
     raise InvalidValueError(
-        f"{what} is not valid UTF-8 text: {text!r} (gitml records text as UTF-8)"
+        f"{what} is not valid UTF-8 text: {shown(text)} (gitml records text as UTF-8)"
     )

@@ -185,10 +185,30 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 
 def main() -> None:
+    if _closed_std_streams().get(1):
+        click.echo(
+            "gitml: error: standard output is closed, so gitml has nowhere to write; "
+            "redirect it to a file or to /dev/null instead",
+            err=True,
+        )
+        sys.exit(1)
     try:
         cli.main(prog_name="gitml")  # standalone: always ends with SystemExit
     finally:
         _flush_stdout()
+
+
+def _closed_std_streams() -> dict[int, bool]:
+    """Which of stdin, stdout and stderr were closed when gitml started (`gitml ls >&-`);
+    each is opened on /dev/null, as git does, so that no file gitml opens takes its
+    number (and receives what is meant for the terminal, or a child's input)."""
+    closed = {}
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        closed[fd] = getattr(sys, name) is None
+        if closed[fd]:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd`, lower ones are open
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - lives as long as gitml
+    return closed
 
 
 def _flush_stdout() -> None:

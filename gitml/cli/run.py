@@ -71,6 +71,7 @@ def run(
     as killed.
     """
     from gitml.projects.launch import LaunchRequest, Recording, launch
+    from gitml.tracking.record import describe_end
 
     request = LaunchRequest(
         command=list(command),
@@ -88,10 +89,11 @@ def run(
         ),
     )
     result = launch(obj.repo, request, progress_on_stderr())
-    echo_artifact_problems(result)
+    echo_run_problems(result)
     click.echo(
-        f"gitml: run {result.summary.name} {result.summary.status} "
-        f"(exit {result.exit_code}); see `gitml show {result.summary.name}`",
+        f"gitml: run {result.summary.name} "
+        f"{describe_end(result.summary.status, result.exit_code)}; "
+        f"see `gitml show {result.summary.name}`",
         err=True,
     )
     click.get_current_context().exit(result.exit_status)
@@ -107,8 +109,10 @@ def progress_on_stderr():
     )
 
 
-def echo_artifact_problems(result) -> None:
-    """What could not be stored of the run's --artifact files, once it ended."""
+def echo_run_problems(result) -> None:
+    """What the run could not keep, once it ended: its output in full, and --artifact files."""
+    for problem in result.output_warnings:
+        click.echo(f"gitml: warning: {problem}", err=True)
     for note in result.artifact_warnings:
         click.echo(f"gitml: warning: {note}", err=True)
     for problem in result.artifact_errors:

@@ -7,7 +7,7 @@ import click
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
 from gitml.errors import RunStateError
-from gitml.tracking.record import LISTED_STATUSES
+from gitml.tracking.record import LISTED_STATUSES, describe_end
 
 
 @click.command("ls")
@@ -145,8 +145,7 @@ def _describe(record: dict) -> str:
         command = shlex.join(command)
     lines = [
         f"run        {record['name']} ({record['id']})",
-        f"status     {record['status']}"
-        + (f" (exit {record['exit_code']})" if record.get("exit_code") is not None else ""),
+        f"status     {describe_end(record['status'], record.get('exit_code'))}",
         *([f"damaged    {record['damage']}"] if record.get("damage") else []),
         f"experiment {record['experiment']}",
         f"command    {command}",

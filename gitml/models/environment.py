@@ -52,11 +52,12 @@ def _name(line: str) -> str | None:
 
 def serve_in_venv(folder: Path, options: "ServeOptions", report: Callable[[str], None]) -> None:
     """Build (or reuse) the model's venv, then become the server running in it."""
+    from gitml.documents import read_text
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
 
     conda_file = folder / CONDA_FILE
-    text = serving_spec_text(conda_file.read_text(), str(conda_file))
+    text = serving_spec_text(read_text(conda_file), str(conda_file))
     with tempfile.TemporaryDirectory(prefix="gitml-serve-env-") as tmp:
         spec_path = Path(tmp) / CONDA_FILE
         spec_path.write_text(text)

@@ -83,12 +83,12 @@ class MLModel:
 
     @classmethod
     def read(cls, folder: Path) -> "MLModel":
+        from gitml.documents import read_text
+
         path = Path(folder) / MLMODEL_FILE
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
+        if not path.is_file():
             raise ModelError(
                 f"{folder} is not a model folder: it has no MLmodel file "
                 "(save one with gitml.save_model or gitml.log_model)"
-            ) from None
-        return cls.from_yaml(text, str(folder))
+            )
+        return cls.from_yaml(read_text(path), str(folder))

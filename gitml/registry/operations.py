@@ -45,6 +45,7 @@ from gitml.store.locks import exclusive_lock
 from gitml.store.refs import RefExistsError
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.record import RunSummary
+from gitml.values import shown
 
 ARTIFACTS_DIR = ".gitml/artifacts"
 BUMPS = ("patch", "minor", "major")
@@ -99,7 +100,7 @@ def find_model(repo: Repository, name: str) -> ModelState:
     model = load_model(repo, name)
     if model is None:
         known = ", ".join(load_registry(repo)) or "none yet"
-        raise RegistryError(f"no model named {name!r} in the registry (models: {known})")
+        raise RegistryError(f"no model named {shown(name)} in the registry (models: {known})")
     return model
 
 
@@ -307,14 +308,14 @@ def _listing(files: list[str]) -> str:
 
 def _check_name(name: str) -> None:
     if not is_valid_name(name):
-        raise InvalidValueError(f"model name {name!r} is not valid: use {NAME_RULE}")
+        raise InvalidValueError(f"model name {shown(name)} is not valid: use {NAME_RULE}")
 
 
 def _parse_version(text: str) -> str:
     version = normalize_version(text)
     if version is None:
         raise InvalidValueError(
-            f"version {text!r} is not a semantic version: use vMAJOR.MINOR.PATCH, e.g. v1.2.0"
+            f"version {shown(text)} is not a semantic version: use vMAJOR.MINOR.PATCH, e.g. v1.2.0"
         )
     return version
 

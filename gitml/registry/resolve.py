@@ -67,6 +67,7 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
         )
     where = f"{resolved.model} {resolved.version} (run commit {resolved.commit[:12]})"
     name = check_tree_path(resolved.artifact, where)[-1]
+    _check_out_dir(Path(out_dir))
     with ObjectStore(repo) as store:
         tree = store.commit(resolved.commit.encode()).tree
         written = store.extract(
@@ -78,6 +79,18 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
             f"'{resolved.artifact}'"
         )
     return sorted(written)
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse, before writing anything, a folder that cannot be made: a file stands
+    where it, or a folder on the way to it, would be."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise InvalidValueError(
+                    f"cannot write into {out_dir}: {folder} is a file, not a folder"
+                )
+            return
 
 
 def run_of_commit(repo: Repository, commit: str) -> RunSummary:

@@ -28,6 +28,7 @@ MAX_RECORD_BYTES = 32 << 20
 TRAILER_PREFIX = "Gitml-"
 MAX_KEY_LENGTH = 250
 _KEY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+_SIGNALS = range(1, 65)  # a command a signal ended exits 128 + its number
 _SAFE_FILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
@@ -189,6 +190,18 @@ def parse_status(text: object) -> str:
     return status
 
 
+def describe_end(status: str, exit_code: int | None) -> str:
+    """How a run ended, for a person: `failed (exit 2)`; for a command a signal ended,
+    the signal by name: `killed by SIGXFSZ (file size limit exceeded), exit 153`."""
+    if exit_code is None:
+        return status
+    if status == "killed" and exit_code - 128 in _SIGNALS:
+        from gitml.errors import killed_by
+
+        return f"{killed_by(exit_code - 128)}, exit {exit_code}"
+    return f"{status} (exit {exit_code})"
+
+
 # keys and file names
 
 
@@ -199,7 +212,9 @@ def validate_key(kind: str, key: object) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidValueError(f"{kind} key must be a non-empty string, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidValueError(f"{kind} key is longer than {MAX_KEY_LENGTH} characters: {key!r}")
+        raise InvalidValueError(
+            f"{kind} key is longer than {MAX_KEY_LENGTH} characters: {shown(key)}"
+        )
     if _KEY_FORBIDDEN.search(key):
         raise InvalidValueError(f"{kind} key {key!r} contains a control character")
     check_utf8(f"{kind} key", key)

@@ -34,6 +34,7 @@ class CommandResult:
     exit_code: int
     artifact_errors: list[str] = field(default_factory=list)
     artifact_warnings: list[str] = field(default_factory=list)  # files left out, and why
+    output_warnings: list[str] = field(default_factory=list)  # output not captured in full
 
     @property
     def exit_status(self) -> int:
@@ -191,14 +192,10 @@ def execute(
         child = start_command(repo, started, command, activation, cwd)
     interrupted = threading.Event()
     previous = _forward_signals(child, interrupted)
-    capture_lock = threading.Lock()
+    capture = _Capture(staging)
     workers = [
-        threading.Thread(
-            target=_pump, args=(child.stdout, _stream(sys.stdout), staging, capture_lock)
-        ),
-        threading.Thread(
-            target=_pump, args=(child.stderr, _stream(sys.stderr), staging, capture_lock)
-        ),
+        threading.Thread(target=_pump, args=(child.stdout, _stream(sys.stdout), capture)),
+        threading.Thread(target=_pump, args=(child.stderr, _stream(sys.stderr), capture)),
         threading.Thread(
             target=_record_environment,
             args=(staging, command, activation.apply(env, with_gitml=False), cwd),
@@ -217,7 +214,7 @@ def execute(
     status = _status(staging, returncode, interrupted.is_set())
     errors, warnings = _store_artifacts(repo, staging, artifacts)
     summary = finish_run(repo, staging, status, exit_code)
-    return CommandResult(summary, exit_code, errors, warnings)
+    return CommandResult(summary, exit_code, errors, warnings, capture.problems)
 
 
 def _status(staging, returncode: int, interrupted: bool) -> str:
@@ -237,7 +234,28 @@ def _stream(stream):
 _HELD_LINE_LIMIT = 65536  # a "line" longer than this is captured without waiting for its end
 
 
-def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
+class _Capture:
+    """The captured output that both pumps append to, one whole piece at a time. When
+    the system refuses a write (a file size limit: EFBIG, a full disk), capturing
+    stops and the problem is kept; the command goes on, its output still shown."""
+
+    def __init__(self, staging):
+        self.staging = staging
+        self.lock = threading.Lock()
+        self.problems: list[str] = []
+
+    def append(self, data: bytes) -> None:
+        with self.lock:
+            if self.problems:
+                return
+            try:
+                self.staging.append_output(data)
+            except OSError as error:
+                reason = (error.strerror or str(error)).lower()
+                self.problems.append(f"the run's output was not captured in full: {reason}")
+
+
+def _pump(pipe, terminal, capture: _Capture) -> None:
     """Copy one of the script's streams to the terminal as it comes, and to the captured
     output a whole line at a time: stdout and stderr share that file, and two pumps
     appending raw chunks could cut a line of one with a piece of the other."""
@@ -257,12 +275,10 @@ def _pump(pipe, terminal, staging, lock: threading.Lock) -> None:
         if len(held) > _HELD_LINE_LIMIT:
             end = len(held)
         if end:
-            with lock:
-                staging.append_output(held[:end])
+            capture.append(held[:end])
             held = held[end:]
     if held:
-        with lock:
-            staging.append_output(held)
+        capture.append(held)
     pipe.close()
 
 

@@ -3,6 +3,7 @@ reaches git as an option, none that gitml refuses leaves a run or a file behind,
 every refusal is one line on stderr."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,138 @@ def test_log_param_refuses_text_that_is_not_utf8_with_a_gitml_error(repo_with_co
     ), result.stderr
     shown = json.loads(gitml(repo_with_commit, "show", "api", "--json").stdout)
     assert shown["params"] == {"k": "kept"}
+
+
+# 3. what crashed is one clear line
+
+
+def test_a_project_file_that_is_not_utf8_is_one_line(repo_with_commit):
+    (repo_with_commit / "MLproject").write_bytes(b"name: x\nentry_points:\n  main: echo \xff\n")
+    result = gitml(repo_with_commit, "run", check=False)
+    assert result.stderr == (
+        f"gitml: error: {repo_with_commit / 'MLproject'}, line 3: not UTF-8 text (byte 0xff); "
+        "save the file as UTF-8\n"
+    )
+    assert_nothing_recorded(repo_with_commit)
+
+
+def test_an_mlmodel_file_that_is_not_utf8_is_one_line(repo_with_commit):
+    folder = repo_with_commit / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_bytes(b"flavors:\n  python_function: {loader_module: caf\xe9}\n")
+    write(repo_with_commit / "in.csv", "x\n1\n")
+    result = invoke(
+        repo_with_commit, "predict", "-i", str(repo_with_commit / "in.csv"), str(folder)
+    )
+    assert_one_error_line(result, "MLmodel, line 2: not UTF-8 text (byte 0xe9)")
+
+
+def test_a_model_name_of_10000_characters_is_refused_in_one_short_line(shared):
+    result = invoke(shared, "model", "register", "a" * 10_000, "beta")
+    assert_one_error_line(result, "model name 'aaaa", "… (10,000 characters) is not valid")
+    assert "2 to 100 characters" in result.stderr and len(result.stderr) < 300
+    assert git(shared, "tag", "--list", "a*") == ""
+
+
+def test_a_version_of_10000_characters_is_refused(shared):
+    result = invoke(
+        shared, "model", "register", "clf", "beta", "--version", "v1.0.0-" + "a" * 10_000
+    )
+    assert_one_error_line(result, "is not a semantic version")
+    assert len(result.stderr) < 300
+
+
+def test_model_get_into_a_folder_under_a_file_is_one_line(shared):
+    write(shared / "afile", "a file, not a folder\n")
+    result = invoke(shared, "model", "get", "clf@v0.0.1", "-o", str(shared / "afile" / "out"))
+    assert_one_error_line(result, f"{shared / 'afile'} is a file, not a folder")
+
+
+@pytest.mark.parametrize("stage", ["a\nb", "prod\x1b[2J"], ids=repr)
+def test_a_control_character_in_a_stage_is_one_line(shared, stage):
+    for command in (["model", "promote"], ["tag"], ["model", "unassign"]):
+        result = invoke(shared, *command, "clf", "v0.0.1", stage)
+        assert_one_error_line(result, f"unknown stage {stage!r}")
+
+
+def test_ls_with_stdout_closed_says_so_in_one_line(repo_with_commit):
+    result = subprocess.run(
+        [sys.executable, "-m", "gitml", "ls"],
+        cwd=repo_with_commit,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "gitml: error: standard output is closed, so gitml has nowhere to write; "
+        "redirect it to a file or to /dev/null instead\n"
+    )
+
+
+def limit_file_size(limit: int):
+    """For preexec_fn: the process (and what it starts) may write files of `limit` bytes."""
+
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_git_killed_by_a_signal_is_reported_by_its_name(repo_with_commit):
+    (repo_with_commit / "data.bin").write_bytes(os.urandom(300_000))  # untracked, incompressible
+    result = gitml(
+        repo_with_commit, "run", "--", "true", check=False, preexec_fn=limit_file_size(100_000)
+    )
+    assert result.stderr == (
+        "gitml: error: git add -A failed: killed by SIGXFSZ (file size limit exceeded)\n"
+    )
+
+
+KILLED_BY_LIMIT = (
+    "import resource, signal\n"
+    "signal.signal(signal.SIGXFSZ, signal.SIG_DFL)\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+    "open('big.out', 'wb').write(b'x' * 100000)\n"
+)
+
+
+def test_a_run_killed_by_a_signal_names_it(repo_with_commit):
+    result = gitml(
+        repo_with_commit,
+        "run",
+        "--name",
+        "big",
+        "--",
+        sys.executable,
+        "-c",
+        KILLED_BY_LIMIT,
+        check=False,
+    )
+    assert result.returncode == 153
+    assert result.stderr.splitlines()[-1] == (
+        "gitml: run big killed by SIGXFSZ (file size limit exceeded), exit 153; "
+        "see `gitml show big`"
+    )
+    shown = gitml(repo_with_commit, "show", "big").stdout.splitlines()
+    assert shown[1] == "status     killed by SIGXFSZ (file size limit exceeded), exit 153"
+
+
+def test_output_over_the_file_size_limit_is_a_warning_not_a_traceback(repo_with_commit):
+    result = gitml(
+        repo_with_commit,
+        "run",
+        "--",
+        sys.executable,
+        "-c",
+        "print('x' * 150000)",
+        check=False,
+        preexec_fn=limit_file_size(100_000),
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "gitml: warning: the run's output was not captured in full: file too large" in (
+        result.stderr.splitlines()
+    )
