@@ -8,8 +8,7 @@ not pay for the API.
 from __future__ import annotations
 
 from gitml.lazy import lazy_attributes
-
-__version__ = "0.1.0"
+from gitml.version import __version__ as __version__
 
 # public name → module that defines it
 _EXPORTS = {
@@ -33,7 +32,7 @@ _EXPORTS = {
     "set_tag": "gitml.api",
     "set_tags": "gitml.api",
     "start_run": "gitml.api",
-    "log_model": "gitml.models.save",
+    "log_model": "gitml.api",
     "save_model": "gitml.models.save",
     "load_model": "gitml.models.load",
     "infer_signature": "gitml.models.signature",

@@ -19,11 +19,15 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.tracking.ids import is_run_id
 from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
+
+if TYPE_CHECKING:
+    from gitml.models.save import ModelInfo
 
 _runs: list[ActiveRun] = []  # active runs, innermost (the one logged to) last
 _experiment: str | None = None  # set_experiment's choice for runs started later
@@ -64,6 +68,24 @@ class ActiveRun:
             start_time=meta["start_ms"],
             artifact_uri=f"runs:/{self.id}",
         )
+
+    def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        """Store a file in this run as `artifact_path/<file name>` (any file but git's own)."""
+        from gitml.tracking.artifacts import check_source
+
+        source = Path(local_path)
+        if not source.is_file():
+            from gitml.errors import ArtifactError
+
+            raise ArtifactError(f"artifact {str(local_path)!r} is not a file")
+        check_source(source, str(local_path), _git_dirs(self), None)
+        self.staging.add_artifact_file(source, _join(artifact_path, source.name))
+
+    def has_artifact(self, path: str) -> bool:
+        """Whether this run holds an artifact (a file or a folder) at `path` already."""
+        from gitml.tracking.staging import check_artifact_name
+
+        return (self.staging.path / "artifacts" / check_artifact_name(path)).exists()
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name} ({self.id})>"
@@ -321,16 +343,7 @@ def set_tags(tags: dict) -> None:
 
 def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
     """Store a file in the run as `artifact_path/<file name>` (any file but git's own)."""
-    from gitml.tracking.artifacts import check_source
-
-    source = Path(local_path)
-    if not source.is_file():
-        from gitml.errors import ArtifactError
-
-        raise ArtifactError(f"artifact {str(local_path)!r} is not a file")
-    run = _run()
-    check_source(source, str(local_path), _git_dirs(run), None)
-    run.staging.add_artifact_file(source, _join(artifact_path, source.name))
+    _run().log_artifact(local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None) -> None:
@@ -386,6 +399,31 @@ def log_dict(dictionary: dict, artifact_file: str) -> None:
     else:
         text = json.dumps(dictionary, indent=2, ensure_ascii=False)
     _run().staging.add_artifact_bytes(artifact_file, text.encode())
+
+
+def log_model(
+    model,
+    name: str = "model",
+    signature: dict | bool | None = None,
+    input_example=None,
+    requirements: list[str] | None = None,
+    artifacts: dict[str, str] | None = None,
+    predict_fn: str = "predict",
+    *,
+    artifact_path: str | None = None,
+    pip_requirements: list[str] | None = None,
+    run: ActiveRun | None = None,
+) -> ModelInfo:
+    """Save `model` under the artifacts of `run` (default: the active run) as `<name>/`;
+    returns its `runs:/` URI. See `gitml.save_model` for the other arguments.
+
+    MLflow 2's `artifact_path` (for `name`) and `pip_requirements` (for
+    `requirements`) are accepted too."""
+    from gitml.models import save
+
+    requirements = requirements if requirements is not None else pip_requirements
+    options = save.SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
+    return save.log_model(run or _run(), model, artifact_path or name, options)
 
 
 def get_params() -> dict[str, str]:

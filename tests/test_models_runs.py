@@ -62,6 +62,24 @@ def test_a_second_model_under_the_same_name_is_refused(repo_with_commit):
             gitml.log_model(model, "m")
 
 
+def test_log_model_logs_to_the_run_it_is_given(repo_with_commit):
+    """`run=` takes the run explicitly; without it the model goes to the active run."""
+    repo = repo_with_commit
+    with (
+        gitml.start_run(name="outer", repo=repo) as outer,
+        gitml.start_run(name="inner", nested=True, repo=repo),
+    ):
+        given = gitml.log_model(lambda rows: rows, "sub/m", run=outer)
+        active = gitml.log_model(lambda rows: rows, "m")
+    assert given.model_uri == f"runs:/{outer.id}/sub/m" and given.metadata.run_id == outer.id
+    assert active.run_id != outer.id
+    assert gitml.load_model("runs:/outer/sub/m", repo=repo).predict([[3.0]]).tolist() == [[3.0]]
+    with pytest.raises(ModelError, match="has no model at 'm'"):
+        gitml.load_model("runs:/outer/m", repo=repo)
+    inner = json.loads(gitml_cli(repo, "show", "inner", "--json").stdout)
+    assert "m/MLmodel" in {artifact["path"] for artifact in inner["artifacts"]}
+
+
 def test_run_uris_that_name_nothing_say_so(logged):
     repo, _, _ = logged
     missing = r"run trained .* has no model at 'nope' \(it has artifacts: clf\)"

@@ -456,10 +456,9 @@ def test_load_model_follows_a_models_uri_through_the_registry(repo_with_commit):
     import numpy
 
     from gitml.models.load import load_model
-    from gitml.models.save import log_model
 
     with gitml.start_run(name="train", repo=repo_with_commit):
-        log_model(Doubler(), "clf")
+        gitml.log_model(Doubler(), "clf")
     event = registry.register(repo_with_commit, "clf", "train")  # the run's single model
     assert event.artifact == "clf"
     registry.promote(repo_with_commit, "clf", "v0.0.1", "production")

@@ -1,4 +1,4 @@
-"""Saving a model to a folder, or logging it into the active run's artifacts.
+"""Saving a model to a folder, or logging it into a run's artifacts.
 
 A model folder holds the serialized model, an `MLmodel` file saying how to load it, its
 input signature and example, and the environment it needs (`requirements.txt` and
@@ -11,6 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from gitml.errors import ModelError
 from gitml.models.flavors.common import FlavorSave, installed_version
@@ -69,38 +70,35 @@ def save_model(
     return metadata
 
 
-def log_model(
-    model,
-    name: str = "model",
-    signature: dict | bool | None = None,
-    input_example=None,
-    requirements: list[str] | None = None,
-    artifacts: dict[str, str] | None = None,
-    predict_fn: str = "predict",
-    *,
-    artifact_path: str | None = None,
-    pip_requirements: list[str] | None = None,
-) -> ModelInfo:
-    """Save `model` under the active run's artifacts as `<name>/`; returns its `runs:/` URI.
+class LoggingRun(Protocol):
+    """What logging a model needs of a run: the fluent API's `ActiveRun`."""
 
-    MLflow 2's `artifact_path` (for `name`) and `pip_requirements` (for
-    `requirements`) are accepted too."""
-    from gitml import api
-    from gitml.registry.tags import ModelRef, model_uri
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def has_artifact(self, path: str) -> bool: ...
+
+    def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None) -> None: ...
+
+
+def log_model(run: LoggingRun, model, name: str, options: SaveOptions) -> ModelInfo:
+    """Save `model` under `run`'s artifacts as `<name>/` (through the run's own
+    `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run."""
     from gitml.tracking.staging import check_artifact_name
 
-    requirements = requirements if requirements is not None else pip_requirements
-    options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
-    run = api._run()
-    name = check_artifact_name(artifact_path or name)
-    if (run.staging.path / "artifacts" / name / MLMODEL_FILE).exists():
+    name = check_artifact_name(name)
+    if run.has_artifact(f"{name}/{MLMODEL_FILE}"):
         raise ModelError(f"run {run.name} already has a model at {name!r}; choose another name")
     with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
         folder = Path(tmp) / "model"
         metadata = write_model(model, folder, options, run_id=run.id, artifact_path=name)
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            run.staging.add_artifact_file(file, f"{name}/{file.relative_to(folder).as_posix()}")
-    return ModelInfo(model_uri(ModelRef(run=run.id, path=name)), run.id, name, metadata)
+            inside = file.parent.relative_to(folder).as_posix()
+            run.log_artifact(file, name if inside == "." else f"{name}/{inside}")
+    return ModelInfo(f"runs:/{run.id}/{name}", run.id, name, metadata)
 
 
 def write_model(
@@ -111,7 +109,7 @@ def write_model(
     artifact_path: str | None = None,
 ) -> MLModel:
     """Write every file of the model folder `folder` (created here)."""
-    import gitml
+    from gitml.version import __version__
 
     folder.mkdir(parents=True)
     saved = _save_flavor(model, folder, options)
@@ -124,7 +122,7 @@ def write_model(
         signature=_signature(options),
         run_id=run_id,
         artifact_path=artifact_path,
-        gitml_version=gitml.__version__,
+        gitml_version=__version__,
     )
     pyfunc["python_version"] = metadata.python_version
     if options.input_example is not None:
