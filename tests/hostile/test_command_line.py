@@ -420,3 +420,16 @@ def test_output_over_the_file_size_limit_is_a_warning_not_a_traceback(repo_with_
     assert "gitml: warning: the run's output was not captured in full: file too large" in (
         result.stderr.splitlines()
     )
+
+
+def test_rerun_refuses_a_bad_param_before_saying_it_reruns(shared):
+    result = invoke(shared, "rerun", "alpha", "-P", "a\x01=1")
+    assert result.stderr == "gitml: error: param key 'a\\x01' contains a control character\n"
+
+
+@pytest.mark.parametrize("name", ["a\nb", "\x1b]0;title\x07"], ids=repr)
+def test_set_experiment_refuses_a_name_no_line_can_show(name):
+    import gitml
+
+    with pytest.raises(gitml.errors.InvalidValueError):
+        gitml.set_experiment(name)
