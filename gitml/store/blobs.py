@@ -8,6 +8,7 @@ metric file of millions of points in memory).
 from __future__ import annotations
 
 import subprocess
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -69,20 +70,39 @@ def _contents(repo: Repository, names: list[str]) -> list[bytes]:
 
 class BlobReader:
     """`with BlobReader(repo) as reader: for block in reader.blocks(sha): ...`; read each
-    blob to its end (or close the reader) before asking for the next."""
+    blob to its end (or close the reader) before asking for the next.
+
+    A loose object is inflated here as it is read. A packed one comes from one
+    `git cat-file --batch`, told to stream blobs over 1 MiB (git otherwise builds any
+    packed blob under core.bigFileThreshold, 512 MiB, whole in memory) through a small
+    pack window (else the pages it maps add up to the packed size). A blob stored as a
+    delta of another is still built whole by git."""
 
     def __init__(self, repo: Repository):
-        self._process = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=repo.cwd,
-            env=git_environment(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        self._objects = repo.common_dir / "objects"
+        self._cwd = repo.cwd
+        self._process: subprocess.Popen | None = None
 
     def blocks(self, sha: str) -> Iterator[bytes]:
         """The content of blob `sha` (hex), in order, in blocks of at most BLOCK bytes."""
+        try:
+            loose = open(self._objects / sha[:2] / sha[2:], "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            yield from self._packed(sha)
+            return
+        with loose:
+            yield from _inflate(loose, sha)
+
+    def _packed(self, sha: str) -> Iterator[bytes]:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                ["git", *_STREAMING, "cat-file", "--batch"],
+                cwd=self._cwd,
+                env=git_environment(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
         stdin, stdout = self._process.stdin, self._process.stdout
         try:
             stdin.write(sha.encode() + b"\n")
@@ -102,13 +122,55 @@ class BlobReader:
         stdout.read(1)  # the newline after each object
 
     def close(self) -> None:
-        self._process.stdin.close()
-        self._process.stdout.close()
-        self._process.kill()  # it may be writing a blob nobody will read
-        self._process.wait()
+        if self._process is not None:
+            self._process.stdin.close()
+            self._process.stdout.close()
+            self._process.kill()  # it may be writing a blob nobody will read
+            self._process.wait()
 
     def __enter__(self) -> BlobReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_STREAMING = [
+    "-c",
+    "core.bigFileThreshold=1m",
+    "-c",
+    "core.packedGitWindowSize=1m",
+    "-c",
+    "core.packedGitLimit=8m",
+]
+
+
+def _inflate(file, sha: str) -> Iterator[bytes]:
+    """The content of a loose blob: zlib of `blob <size>`, a NUL, then the content."""
+    pieces = _inflated(file)
+    head = b""
+    for piece in pieces:
+        head += piece
+        if b"\0" in head or len(head) > 64:
+            break
+    kind, nul, start = head.partition(b"\0")
+    if not nul or not kind.startswith(b"blob "):
+        raise GitCommandError(["cat-file", sha], f"no readable blob {sha}", 1)
+    if start:
+        yield start
+    yield from pieces
+
+
+def _inflated(file) -> Iterator[bytes]:
+    """What zlib data in `file` inflates to, at most BLOCK bytes at a time."""
+    inflater = zlib.decompressobj()
+    try:
+        while data := inflater.unconsumed_tail or file.read(BLOCK // 4):
+            if piece := inflater.decompress(data, BLOCK):
+                yield piece
+        if rest := inflater.flush():
+            yield rest
+    except zlib.error as error:
+        raise GitCommandError(
+            ["cat-file"], f"damaged loose object {file.name}: {error}", 1
+        ) from None
