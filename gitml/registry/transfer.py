@@ -16,7 +16,7 @@ retries. So two pushes can never both add the same counter under different
 names (`linear#staging#3` and `linear#production#3`). The ref lies outside
 `refs/gitml/`, so no fetch refspec of gitml's (`gitml remote setup`) brings it.
 
-Git runs as the user's own executable (`gitml.sharing.gitproc`), so their
+Git runs as the user's own executable (`gitml.store.gitproc`), so their
 credentials and config apply as they do for `git push`.
 """
 
@@ -36,7 +36,7 @@ from gitml.registry.tagstore import (
     renamed_tags,
     update_tags,
 )
-from gitml.sharing.gitproc import ask_remote, fetch_objects, remote_error, run_remote_git
+from gitml.store.gitproc import ask_remote, fetch_objects, remote_error, run_remote_git
 from gitml.store.locks import exclusive_lock
 from gitml.store.repository import Repository, open_repository
 

@@ -1,6 +1,6 @@
 """Sharing runs through git remotes (DESIGN §6): push, fetch, clean-up.
 
 Runs travel as their refs, `refs/gitml/runs/<id>`, moved by the user's own
-git executable (see `gitproc`) so that ssh keys, credential helpers, proxies
+git executable (see `gitml.store.gitproc`) so that ssh keys, credential helpers, proxies
 and `insteadOf` rules work exactly as they do for `git push`.
 """

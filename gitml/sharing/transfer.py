@@ -22,16 +22,16 @@ from gitml.errors import (
     RunNotFoundError,
     RunStateError,
 )
-from gitml.sharing.gitproc import (
+from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
+from gitml.sharing.remotes import choose_remote
+from gitml.sharing.selection import started_ms, summaries
+from gitml.store.gitproc import (
     Progress,
     ask_remote,
     fetch_as_refs,
     remote_error,
     run_remote_git,
 )
-from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
-from gitml.sharing.remotes import choose_remote
-from gitml.sharing.selection import started_ms, summaries
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve

@@ -3,7 +3,7 @@
 The snapshot and the ref updates on the run path call `git` directly through
 `subprocess` rather than through GitPython: importing GitPython costs about
 50 ms, a third of the time budget of `gitml run`. GitPython drives pushes
-(`gitml.sharing.gitproc`).
+(`gitml.store.gitproc`).
 """
 
 from __future__ import annotations
