@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
-from gitml.tracking.ids import is_run_id
+from gitml.store.ids import is_run_id
 from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 

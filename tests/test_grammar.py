@@ -1,4 +1,4 @@
-"""Property tests of gitml's grammars: run ids, metric file names, commit trailers.
+"""Property tests of gitml's grammars: run ids and refs, metric file names, commit trailers.
 
 Each grammar has a build and a parse function that must be exact inverses;
 these tests need no git.
@@ -10,16 +10,18 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitml.tracking.ids import (
-    ADJECTIVES,
+from gitml.store.ids import (
     ALPHABET,
     ID_LENGTH,
+    MIN_ID_LENGTH,
+    could_be_id_prefix,
+    is_ref_run_id,
     is_run_id,
-    is_valid_run_name,
     new_run_id,
-    new_run_name,
     run_id_time_ms,
 )
+from gitml.store.refs import parse_run_ref, run_ref
+from gitml.tracking.ids import ADJECTIVES, is_valid_run_name, new_run_name
 from gitml.tracking.record import (
     RunSummary,
     build_message,
@@ -78,6 +80,24 @@ def test_fresh_run_ids_carry_the_current_time():
     run_id = new_run_id()
     after = int(time.time() * 1000)
     assert before <= run_id_time_ms(run_id) <= after
+
+
+@given(st.text(alphabet=ALPHABET, min_size=MIN_ID_LENGTH, max_size=ID_LENGTH))
+def test_run_refs_build_and_parse_as_inverses(run_id):
+    """Any id of 12 to 26 characters of the alphabet names a run ref (another tool's
+    ids too); gitml's own ids are those of 26."""
+    assert parse_run_ref(run_ref(run_id)) == run_id
+    assert is_ref_run_id(run_id)
+    assert is_run_id(run_id) == (len(run_id) == ID_LENGTH)
+    assert could_be_id_prefix(run_id)
+
+
+@given(st.text(max_size=30))
+def test_refs_not_named_by_a_run_id_are_no_runs(text):
+    well_formed = MIN_ID_LENGTH <= len(text) <= ID_LENGTH and set(text) <= set(ALPHABET)
+    assert (parse_run_ref(run_ref(text)) == text) == well_formed
+    assert parse_run_ref(run_ref(text) + "\n") is None  # no line end slips through
+    assert not is_run_id(new_run_id() + "\n")
 
 
 # run names

@@ -406,7 +406,7 @@ def test_a_script_gitml_never_noted_keeps_its_run_in_progress(repo_with_commit):
 
 def test_a_temporary_index_left_by_a_killed_snapshot_is_removed_later(repo_with_commit):
     """Age comes from the run id: the index is a copy of the user's, with its old mtime."""
-    from gitml.tracking.ids import new_run_id
+    from gitml.store.ids import new_run_id
 
     folder = repo_with_commit / ".git" / "gitml" / "tmp"
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 import gitml
 from gitml.cli.main import cli
-from gitml.tracking.ids import ADJECTIVES, NOUNS, is_run_id, run_id_time_ms
+from gitml.store.ids import is_run_id, run_id_time_ms
+from gitml.tracking.ids import ADJECTIVES, NOUNS
 from tests.utils import git, write
 
 LS_FIELDS = {

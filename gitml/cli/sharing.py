@@ -8,7 +8,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
-from gitml.tracking.ids import run_id_time_ms
+from gitml.store.ids import run_id_time_ms
 from gitml.tracking.record import LISTED_STATUSES
 
 remote_argument = click.argument("remote", required=False)

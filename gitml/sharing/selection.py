@@ -10,8 +10,8 @@ import time
 from datetime import datetime
 
 from gitml.errors import InvalidValueError
+from gitml.store.ids import run_id_time_ms
 from gitml.store.refs import RunRef
-from gitml.tracking.ids import run_id_time_ms
 from gitml.tracking.record import RunSummary
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")

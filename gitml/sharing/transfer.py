@@ -32,10 +32,10 @@ from gitml.store.gitproc import (
     remote_error,
     run_remote_git,
 )
+from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
-from gitml.tracking.ids import could_be_id_prefix
 from gitml.tracking.record import RunSummary
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).

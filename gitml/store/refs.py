@@ -13,16 +13,13 @@ from dataclasses import dataclass
 
 from gitml.errors import GitCommandError, GitmlError
 from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
+from gitml.store.ids import id_pattern, is_ref_run_id
 from gitml.store.repository import Repository
 
 RUNS_PREFIX = "refs/gitml/runs/"
-# DESIGN §1: a run id is lowercase, 12 to 26 characters of the alphabet of
-# gitml.tracking.ids (Crockford's base 32). A ref under RUNS_PREFIX named otherwise
-# is no run: fetched from a remote, it is left out of every listing.
-RUN_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_ID = f"[{RUN_ID_ALPHABET}]{{12,26}}"
-_RUN_ID = re.compile(_ID)
-_PACKED_ID = re.compile(rf" refs/gitml/runs/({_ID})$", re.MULTILINE)
+# A ref under RUNS_PREFIX whose name is no run id (gitml.store.ids) is no run:
+# fetched from a remote, it is left out of every listing.
+_PACKED_ID = re.compile(rf" {RUNS_PREFIX}({id_pattern()})$", re.MULTILINE)
 _FIELD = b"\x00"
 # A run's commit message carries its summary: a few KiB, a few MiB for a run with
 # thousands of params. One longer than this is not read; the run is listed as damaged.
@@ -51,7 +48,7 @@ def parse_run_ref(ref: str) -> str | None:
     if not ref.startswith(RUNS_PREFIX):
         return None
     run_id = ref[len(RUNS_PREFIX) :]
-    return run_id if _RUN_ID.fullmatch(run_id) else None
+    return run_id if is_ref_run_id(run_id) else None
 
 
 def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> None:
@@ -155,7 +152,7 @@ def run_ids(repo: Repository) -> set[str]:
     ids = set()
     folder = repo.common_dir / RUNS_PREFIX  # a folder in it (refs/gitml/runs/x/y) is no run
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
-        ids.update(e.name for e in entries if _RUN_ID.fullmatch(e.name) and e.is_file())
+        ids.update(e.name for e in entries if is_ref_run_id(e.name) and e.is_file())
     with contextlib.suppress(FileNotFoundError):
         ids.update(_packed_run_ids((repo.common_dir / "packed-refs").read_bytes()))
     return ids

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from gitml.errors import DocumentError, RunNotFoundError
 from gitml.store.blobs import BlobRead, read_blobs
+from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
-from gitml.tracking.ids import could_be_id_prefix
 from gitml.tracking.record import (
     DAMAGED,
     MAX_RECORD_BYTES,

@@ -1,26 +1,19 @@
-"""Run ids and run names: how they are made and how they are recognised.
-
-A run id is a ULID-like string: 48 bits of milliseconds then 80 random bits,
-in lowercase Crockford base32 (26 characters). Sorting ids sorts runs by start
-time, and two machines never need to agree before making one.
+"""Run names: how they are made and how they are recognised.
 
 A run name is a short adjective-noun pair for humans; uniqueness is checked
-against the names already in the repository by the caller.
+against the names already in the repository by the caller. A name is never
+shaped like a run id (`gitml.store.ids`), so the two never mix up.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import time
 
-ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-ID_LENGTH = 26
-_TIME_CHARS = 10
-ID_PATTERN = re.compile(rf"^[{ALPHABET}]{{{ID_LENGTH}}}$")
-ID_PREFIX_PATTERN = re.compile(rf"^[{ALPHABET}]{{4,{ID_LENGTH}}}$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+from gitml.store.ids import is_run_id
+
+NAME_RULE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"  # what run names look like
+_NAME = re.compile(NAME_RULE)
 
 ADJECTIVES = """
 able amber ancient arctic autumn azure bold brave breezy bright brisk bronze calm
@@ -55,33 +48,6 @@ yak zebra
 """.split()
 
 
-def new_run_id(now_ms: int | None = None) -> str:
-    """Return a fresh, time-ordered run id."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(ID_LENGTH):
-        chars.append(ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def run_id_time_ms(run_id: str) -> int:
-    """The millisecond timestamp encoded in a run id."""
-    value = 0
-    for char in run_id[:_TIME_CHARS]:
-        value = (value << 5) | ALPHABET.index(char)
-    return value  # 26 chars hold 130 bits: the first 10 are 2 zero bits + 48 time bits
-
-
-def is_run_id(text: str) -> bool:
-    return bool(ID_PATTERN.match(text))
-
-
-def could_be_id_prefix(text: str) -> bool:
-    return bool(ID_PREFIX_PATTERN.match(text))
-
-
 def new_run_name(taken: set[str], rng: random.Random | None = None) -> str:
     """An adjective-noun name not in `taken`; a numeric suffix once pairs run short."""
     rng = rng or random.SystemRandom()
@@ -96,4 +62,4 @@ def new_run_name(taken: set[str], rng: random.Random | None = None) -> str:
 
 
 def is_valid_run_name(name: str) -> bool:
-    return bool(NAME_PATTERN.match(name)) and not is_run_id(name)
+    return _NAME.fullmatch(name) is not None and not is_run_id(name)

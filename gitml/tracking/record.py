@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from gitml.tracking.ids import is_run_id, run_id_time_ms
+from gitml.store.ids import is_run_id, run_id_time_ms
+from gitml.tracking.ids import NAME_RULE
 from gitml.values import check_text, check_utf8
 
 FORMAT_VERSION = 1
@@ -338,7 +339,7 @@ def damaged_summary(run_id: str, sha: str | None, reason: str) -> RunSummary:
 _MS = re.compile(r"[0-9]{1,15}")
 _EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # gitml.tracking.ids.NAME_PATTERN
+_RUN_NAME = re.compile(NAME_RULE)
 
 
 def _trailers(message: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitml.store.ids import is_run_id, run_id_time_ms
 from gitml.store.repository import Repository
 from gitml.tracking.environment import process_alive
-from gitml.tracking.ids import is_run_id, run_id_time_ms
 from gitml.tracking.record import RunSummary
 from gitml.tracking.staging import Staging, runs_dir
 

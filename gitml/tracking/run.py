@@ -15,6 +15,7 @@ from pathlib import Path
 from gitml.errors import InvalidValueError, RunNameTakenError
 from gitml.project_file import repository_project
 from gitml.store.config import read_config
+from gitml.store.ids import is_run_id, new_run_id
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, parse_size, read_head
 from gitml.store.secret_files import SecretRule, parse_patterns
@@ -22,7 +23,7 @@ from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
-from gitml.tracking.ids import is_run_id, is_valid_run_name, new_run_id, new_run_name
+from gitml.tracking.ids import is_valid_run_name, new_run_name
 from gitml.tracking.record import (
     FORMAT_VERSION,
     RunSummary,
