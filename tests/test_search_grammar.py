@@ -17,20 +17,18 @@ from gitml.compare.search import (
     Field,
     Not,
     Or,
+    SortKey,
+    columns_text,
     field_text,
     filter_runs,
+    parse_columns,
     parse_field,
     parse_filter,
+    parse_sort_key,
+    sort_key_text,
     to_text,
 )
-from gitml.compare.sorting import (
-    RunQuery,
-    SortKey,
-    parse_columns,
-    parse_sort_key,
-    select_runs,
-    sort_runs,
-)
+from gitml.compare.sorting import RunQuery, select_runs, sort_runs
 from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
 from gitml.tracking.record import RunSummary
 
@@ -81,6 +79,28 @@ def test_a_printed_tree_parses_back_to_the_same_tree(tree):
 def test_a_printed_field_parses_back(kind, key):
     field = Field(kind, key)
     assert parse_field(field_text(field)) == field
+
+
+fields = st.one_of(
+    st.builds(Field, st.sampled_from(["metrics", "params", "tags"]), keys),
+    st.builds(Field, st.just("attributes"), st.sampled_from(sorted(ATTRIBUTES))),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields, st.booleans())
+def test_sort_keys_build_and_parse_as_inverses(field, descending):
+    key = SortKey(field, descending)
+    assert parse_sort_key(sort_key_text(key)) == key
+    assert parse_sort_key(field_text(field) + " DESC") == SortKey(field, True)
+    assert parse_sort_key("-" + field_text(field) + " desc") == SortKey(field, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(fields, min_size=1, max_size=5))
+def test_column_lists_build_and_parse_as_inverses(chosen):
+    assert parse_columns(columns_text(chosen)) == chosen
+    assert parse_columns(" , ".join(map(field_text, chosen)) + ",") == chosen
 
 
 # MLflow-style expressions against known runs

@@ -4,8 +4,8 @@ import csv
 import io
 
 from gitml.cli import format as fmt
-from gitml.compare.search import Field, field_text
-from gitml.compare.sorting import check_known, column_values, default_columns, parse_columns
+from gitml.compare.search import Field, field_text, parse_columns
+from gitml.compare.sorting import check_known, column_values, default_columns
 from gitml.tracking.record import RunSummary
 
 

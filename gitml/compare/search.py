@@ -1,9 +1,11 @@
-"""The run filter grammar: tokenizer, parser, printer and evaluator.
+"""The run filter grammar: tokenizer, parser, printer and evaluator; sort keys and
+column lists are rules of the same parser.
 
 MLflow's search syntax (`metrics.acc > 0.9 and params.model = 'rf'`, LIKE,
 ILIKE, IN, `attributes.*`, backtick-quoted keys) plus `or`, `not` and
 parentheses. The parser builds a small tree of frozen dataclasses; `to_text`
-prints a tree back so that `parse(to_text(tree)) == tree` for every tree.
+prints a tree back so that `parse(to_text(tree)) == tree` for every tree, as
+`sort_key_text` and `columns_text` do for sort keys and column lists.
 
 Grammar (keywords are case-insensitive):
 
@@ -13,6 +15,8 @@ Grammar (keywords are case-insensitive):
     comparison := field op value | field ["not"] "in" "(" value ("," value)* ")"
     field      := kind "." key | attribute
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">=" | ["not"] "like" | "ilike"
+    sort_key   := ["-" | "+"] field ["asc" | "desc"]     (`gitml ls --sort`, order_by)
+    columns    := [field] ("," [field])*                  (`gitml ls --columns`)
 
 A comparison with a key the run lacks is false (so `not` of it is true).
 Evaluation reads only `RunSummary` fields, never a git tree.
@@ -23,11 +27,11 @@ is walked as a list, so no length of filter exhausts Python's recursion limit.
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gitml.compare.like import like_matcher
-from gitml.errors import FilterSyntaxError
+from gitml.errors import FilterSyntaxError, InvalidValueError
 from gitml.tracking.record import RunSummary
 
 KINDS = {
@@ -77,10 +81,15 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-/:]*(?:\.[A-Za-z_][A-Za-z0-9_\-/
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # word, string, quoted_key, number, op, punct, end
+    kind: str  # word, string, quoted_key, number, op, sign, punct, end; bad: what does not lex
     text: str
-    value: object
+    value: object  # for `bad`: the FilterSyntaxError saying why
     column: int  # 1-based
+
+    @property
+    def end(self) -> int:
+        """The 0-based offset just after the token."""
+        return self.column - 1 + len(self.text)
 
 
 _TOKEN = re.compile(
@@ -89,6 +98,7 @@ _TOKEN = re.compile(
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_]))
   | (?P<word>[A-Za-z0-9_][A-Za-z0-9_\-/:]*)
   | (?P<op>==|!=|<>|<=|>=|=|<|>)
+  | (?P<sign>[-+])
   | (?P<punct>[().,])
   | (?P<quote>['"`])
     """,
@@ -97,27 +107,43 @@ _TOKEN = re.compile(
 
 
 def tokenize(text: str) -> list[Token]:
-    tokens = []
+    """The tokens of `text`; a FilterSyntaxError at the first thing that is no token."""
+    tokens = list(_scan(text))
+    for token in tokens:
+        if token.kind == "bad":
+            raise token.value
+    return tokens
+
+
+def _scan(text: str) -> Iterator[Token]:
+    """Every token of `text`, then `end`. What is no token becomes a `bad` token holding
+    the error (an unexpected character; an unclosed quote, to the end of the text), so
+    that a column list can say which column holds it."""
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise FilterSyntaxError(text, position + 1, f"unexpected character {text[position]!r}")
+            error = FilterSyntaxError(
+                text, position + 1, f"unexpected character {text[position]!r}"
+            )
+            yield Token("bad", text[position], error, position + 1)
+            position += 1
+            continue
         kind = match.lastgroup
         if kind == "quote":
-            token, position = _read_quoted(text, position)
-            tokens.append(token)
+            token = _read_quoted(text, position)
+            yield token
+            position = token.end
             continue
         if kind == "number":
-            tokens.append(Token("number", match.group(), float(match.group()), position + 1))
+            yield Token("number", match.group(), float(match.group()), position + 1)
         elif kind != "space":
-            tokens.append(Token(kind, match.group(), match.group(), position + 1))
+            yield Token(kind, match.group(), match.group(), position + 1)
         position = match.end()
-    tokens.append(Token("end", "", None, len(text) + 1))
-    return tokens
+    yield Token("end", "", None, len(text) + 1)
 
 
-def _read_quoted(text: str, start: int) -> tuple[Token, int]:
+def _read_quoted(text: str, start: int) -> Token:
     """A quoted string ('…' or "…") or key (`…`); a doubled quote stands for itself."""
     quote = text[start]
     chars = []
@@ -130,10 +156,11 @@ def _read_quoted(text: str, start: int) -> tuple[Token, int]:
                 position += 2
                 continue
             kind = "quoted_key" if quote == "`" else "string"
-            return Token(kind, text[start : position + 1], "".join(chars), start + 1), position + 1
+            return Token(kind, text[start : position + 1], "".join(chars), start + 1)
         chars.append(char)
         position += 1
-    raise FilterSyntaxError(text, start + 1, f"the quote {quote} opened here is never closed")
+    error = FilterSyntaxError(text, start + 1, f"the quote {quote} opened here is never closed")
+    return Token("bad", text[start:], error, start + 1)
 
 
 # the tree
@@ -175,6 +202,12 @@ class Or:
 Node = Comparison | Not | And | Or
 
 
+@dataclass(frozen=True)
+class SortKey:
+    field: Field
+    descending: bool = False
+
+
 # parsing
 
 
@@ -192,14 +225,84 @@ def parse_field(text: str) -> Field:
     """A single field such as `metrics.acc`, `params.\\`my key\\`` or `status`."""
     parser = _Parser(text)
     field = parser.field()
-    parser.expect_end("expected the end of the key")
+    parser.expect_end(_END_OF_KEY)
     return field
 
 
+def parse_sort_key(text: str) -> SortKey:
+    """`metrics.loss`, `-metrics.loss`, `metrics.loss DESC`, `start_time ASC`; an
+    InvalidValueError about the key (not about a filter) when it does not parse."""
+    try:
+        return _Parser(text).sort_key()
+    except FilterSyntaxError as error:
+        raise key_error("sort by", text, _sort_key_spec(text), error) from None
+
+
+def parse_columns(text: str) -> list[Field]:
+    """`params.lr,metrics.loss,name` to fields: the `columns` rule, a field between
+    commas (a comma inside quotes or backticks belongs to its key); empty ones are
+    skipped. An error names the column that does not parse."""
+    fields = []
+    for tokens in _split_on_commas(_scan(text)):
+        if not tokens:
+            continue
+        column = text[tokens[0].column - 1 : tokens[-1].end]
+        bad = next((token for token in tokens if token.kind == "bad"), None)
+        try:
+            if bad is not None:
+                raise bad.value
+            parser = _Parser(text, [*tokens, Token("end", "", None, tokens[-1].end + 1)])
+            fields.append(parser.field())
+            parser.expect_end(_END_OF_KEY)
+        except FilterSyntaxError as error:
+            raise key_error("show column", column, column, error) from None
+    if not fields:
+        raise InvalidValueError("--columns is empty: name keys, e.g. --columns name,metrics.loss")
+    return fields
+
+
+def _split_on_commas(tokens: Iterator[Token]) -> list[list[Token]]:
+    items: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.kind == "punct" and token.text == ",":
+            items.append([])
+        elif token.kind != "end":
+            items[-1].append(token)
+    return items
+
+
+def key_error(purpose: str, text: str, spec: str, error: FilterSyntaxError) -> InvalidValueError:
+    """A sort or column key that does not parse, said of a key (not of a filter), with
+    how to quote a key that has spaces or other characters (`spec`: the key alone)."""
+    message = f"cannot {purpose} {text!r}: {error.reason}"
+    kind, dot, key = spec.strip().partition(".")
+    key = key.strip().strip("`\"'")
+    if dot and kind.lower() in KINDS and KINDS[kind.lower()] != "attributes" and key:
+        quoted = "`" + key.replace("`", "``") + "`"
+        message += f"; a key with spaces or other characters goes in backticks: {kind}.{quoted}"
+    return InvalidValueError(message)
+
+
+def _sort_key_spec(text: str) -> str:
+    """The key of a sort key as typed, without its sign and direction: what to show
+    quoted in backticks when it does not parse."""
+    spec = text.strip()
+    if spec[:1] in ("-", "+"):
+        spec = spec[1:]
+    words = spec.rsplit(None, 1)
+    if len(words) == 2 and words[1].lower() in _DIRECTIONS:
+        spec = words[0]
+    return spec
+
+
+_END_OF_KEY = "expected the end of the key"
+_DIRECTIONS = ("asc", "desc")
+
+
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, tokens: list[Token] | None = None):
         self.text = text
-        self.tokens = tokenize(text)
+        self.tokens = tokenize(text) if tokens is None else tokens
         self.index = 0
         self.depth = 0  # parentheses and `not`s open at this point
 
@@ -263,6 +366,16 @@ class _Parser:
             )
         self.depth += 1
         self.advance()
+
+    def sort_key(self) -> SortKey:
+        descending = False
+        if self.token.kind == "sign":
+            descending = self.advance().text == "-"
+        field = self.field()
+        if self.at_keyword(*_DIRECTIONS):
+            descending ^= self.advance().text.lower() == "desc"
+        self.expect_end(_END_OF_KEY)
+        return SortKey(field, descending)
 
     def field(self) -> Field:
         token = self.token
@@ -376,6 +489,16 @@ def field_text(field: Field) -> str:
     if not _PLAIN_KEY.match(key):
         key = "`" + key.replace("`", "``") + "`"
     return f"{field.kind}.{key}"
+
+
+def sort_key_text(key: SortKey) -> str:
+    """`-metrics.loss` or `params.lr`; `parse_sort_key` inverts it."""
+    return ("-" if key.descending else "") + field_text(key.field)
+
+
+def columns_text(fields: list[Field]) -> str:
+    """`name,metrics.loss`; `parse_columns` inverts it."""
+    return ",".join(field_text(field) for field in fields)
 
 
 def _value_text(value) -> str:

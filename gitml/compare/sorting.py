@@ -1,34 +1,25 @@
-"""Choosing and ordering runs: order-by keys, columns, and a query that does both.
+"""Choosing and ordering runs: sorting, columns, and a query that does both.
 
-Keys use the filter grammar's field syntax (`metrics.loss`, `params.lr`,
-`status`, backtick-quoted keys); `-key` or `key DESC` sorts descending.
+Sort keys and column lists are parsed by the filter grammar (`gitml.compare.search`:
+`parse_sort_key`, `parse_columns`); `-key` or `key DESC` sorts descending.
 Runs that lack a key sort after those that have it, whichever the direction.
 """
 
 import math
-import re
 from dataclasses import dataclass, field
 
 from gitml.compare.search import (
     ATTRIBUTES,
-    KINDS,
     Field,
+    SortKey,
     compile_filter,
     field_text,
-    parse_field,
     parse_filter,
+    parse_sort_key,
     value_getter,
 )
-from gitml.errors import FilterSyntaxError, InvalidValueError, UnknownKeyError
+from gitml.errors import UnknownKeyError
 from gitml.tracking.record import RunSummary
-
-_DIRECTION = re.compile(r"\s+(asc|desc)\s*\Z", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class SortKey:
-    field: Field
-    descending: bool = False
 
 
 @dataclass
@@ -40,25 +31,6 @@ class RunQuery:
     experiment: str | None = None
     status: str | None = None
     max_results: int | None = None
-
-
-def parse_sort_key(text: str) -> SortKey:
-    """`metrics.loss`, `-metrics.loss`, `metrics.loss DESC`, `start_time ASC`."""
-    spec = text.strip()
-    descending = False
-    match = _DIRECTION.search(spec)
-    if match:
-        descending = match.group(1).lower() == "desc"
-        spec = spec[: match.start()]
-    if spec.startswith("-"):
-        descending = not descending
-        spec = spec[1:]
-    elif spec.startswith("+"):
-        spec = spec[1:]
-    try:
-        return SortKey(parse_field(spec), descending)
-    except FilterSyntaxError as error:
-        raise key_error("sort by", text, spec, error) from None
 
 
 def sort_runs(runs: list[RunSummary], keys: list[SortKey]) -> list[RunSummary]:
@@ -117,46 +89,6 @@ def check_known(fields: list[Field], runs: list[RunSummary], purpose: str) -> No
             continue
         if not any(wanted.key in getattr(run, wanted.kind) for run in runs):
             raise UnknownKeyError(purpose, field_text(wanted), known_keys(runs))
-
-
-def parse_columns(text: str) -> list[Field]:
-    """`params.lr,metrics.loss,name` to fields (commas inside backticks kept)."""
-    columns, current, quote = [], [], ""
-    for char in text:
-        if char in "`'\"" and quote in ("", char):
-            quote = "" if quote else char
-        if char == "," and not quote:
-            columns.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    columns.append("".join(current))
-    fields = []
-    for column in columns:
-        if not column.strip():
-            continue
-        try:
-            fields.append(parse_field(column.strip()))
-        except FilterSyntaxError as error:
-            raise key_error("show column", column.strip(), column.strip(), error) from None
-    if not fields:
-        raise InvalidValueError("--columns is empty: name keys, e.g. --columns name,metrics.loss")
-    return fields
-
-
-def key_error(purpose: str, text: str, spec: str, error: FilterSyntaxError) -> InvalidValueError:
-    """A sort or column key that does not parse, said of a key (not of a filter), with
-    how to quote a key that has spaces or other characters (`spec`: the key alone)."""
-    message = f"cannot {purpose} {text!r}: {error.reason}"
-    kind, dot, key = spec.strip().partition(".")
-    key = key.strip().strip("`\"'")
-    if dot and kind.lower() in KINDS and kind.lower() not in _ATTRIBUTE_KINDS and key:
-        quoted = "`" + key.replace("`", "``") + "`"
-        message += f"; a key with spaces or other characters goes in backticks: {kind}.{quoted}"
-    return InvalidValueError(message)
-
-
-_ATTRIBUTE_KINDS = {name for name, kind in KINDS.items() if kind == "attributes"}
 
 
 def default_columns(runs: list[RunSummary]) -> list[Field]:
