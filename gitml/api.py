@@ -136,6 +136,7 @@ def start_run(
     params: dict | None = None,
     tags: dict | None = None,
     experiment: str | None = None,
+    note: str = "",
     description: str = "",
     repo: str | os.PathLike | None = None,
 ) -> ActiveRun:
@@ -143,9 +144,11 @@ def start_run(
 
     MLflow's arguments work too: `run_id` names the run to attach to (only the one
     in progress: an ended run is immutable), `experiment_id` is the experiment's
-    name, and `nested=True` starts a child run while another is active (tagged
-    `mlflow.parentRunId`; each run is committed when it ends).
+    name, `description` is the run's note, and `nested=True` starts a child run while
+    another is active (tagged `mlflow.parentRunId`; each run is committed when it ends).
     """
+    if note and description and note != description:
+        raise InvalidValueError("give the run's note as note= or description=, not both")
     if run_name is not None and run_id is None and is_run_id(run_name):
         run_name, run_id = None, run_name  # MLflow's first argument is a run id
     params, tags = _checked("param", params), _checked("tag", tags)  # before any run starts
@@ -162,7 +165,7 @@ def start_run(
         run = ActiveRun(Staging(Path(attached)), owned=False)
     else:
         run = _start_owned_run(
-            run_name or name, experiment or experiment_id or _experiment, description, repo
+            run_name or name, experiment or experiment_id or _experiment, note or description, repo
         )
     _runs.append(run)
     if parent is not None:
@@ -231,9 +234,7 @@ def _check_can_commit() -> None:
         )
 
 
-def _start_owned_run(
-    wanted: str | None, experiment: str | None, description: str, repo
-) -> ActiveRun:
+def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo) -> ActiveRun:
     _check_can_commit()
     from gitml.tracking.run import RunOptions
     from gitml.tracking.run import start_run as start_domain_run
@@ -243,7 +244,7 @@ def _start_owned_run(
     options = RunOptions(
         name=name,
         experiment=experiment,
-        note=description,
+        note=note,
         command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
         number_if_taken=True,  # a script run twice with one run_name makes two runs
     )

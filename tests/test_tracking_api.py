@@ -432,3 +432,13 @@ def test_import_gitml_alone_imports_no_heavy_library(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_run_s_note_is_note_or_mlflow_s_description(repo_with_commit):
+    for given in ({"note": "first try"}, {"description": "first try"}):
+        with gitml.start_run(repo=repo_with_commit, **given) as run:
+            pass
+        assert show(repo_with_commit, run.id)["note"] == "first try", given
+    with pytest.raises(InvalidValueError, match="note= or description=, not both"):
+        gitml.start_run(repo=repo_with_commit, note="a", description="b")
+    assert gitml.active_run() is None

@@ -408,3 +408,15 @@ def test_captured_output_never_cuts_a_line_of_one_stream_with_the_other(repo_wit
 def _run_id(repo) -> str:
     (run,) = json.loads(gitml(repo, "ls", "--all", "--json").stdout)
     return run["id"]
+
+
+def test_the_note_option_has_one_name_and_two_spellings(repo_with_commit):
+    for option in ("--note", "--message", "-m"):
+        gitml(repo_with_commit, "run", "--name", option.strip("-"), option, "why", "--", "true")
+    for name in ("note", "message", "m"):
+        shown = json.loads(cli(repo_with_commit, "show", "--json", name).stdout)
+        assert shown["note"] == "why", name
+        message = git(
+            repo_with_commit, "log", "-1", "--format=%B", f"refs/gitml/runs/{shown['id']}"
+        )
+        assert message.split("\n\n")[1] == "why"

@@ -35,7 +35,14 @@ from gitml.envs import ENV_MANAGERS
     help="Store files named like secrets that match PATTERN (e.g. '.env.example') in the "
     "snapshot and artifacts; repeatable. See gitml.allowSecrets.",
 )
-@click.option("-m", "--message", default="", help="A note about the run.")
+@click.option(
+    "-m",
+    "--note",
+    "--message",
+    "note",
+    default="",
+    help="A note about the run, kept in its record and commit message (--message: the same).",
+)
 @click.option(
     "-e",
     "--entry-point",
@@ -58,7 +65,7 @@ def run(
     tags,
     artifacts,
     allow_secrets,
-    message,
+    note,
     entry_point,
     env_manager,
     command,
@@ -83,7 +90,7 @@ def run(
             name=name,
             experiment=experiment,
             tags=parse_pairs(tags, "tag"),
-            note=message,
+            note=note,
             artifacts=list(artifacts),
             allow_secrets=list(allow_secrets),
         ),
