@@ -25,6 +25,7 @@ from pathlib import Path
 
 from gitml.errors import ArtifactError
 from gitml.store.paths import is_git_name
+from gitml.store.walk import walk
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def folder_entries(folder: Path, inside: Sequence[Path]) -> list[FolderEntry]:
     link (leading out, to a folder, or nowhere) is stored as the link itself.
     """
     entries = []
-    for top, folders, files in os.walk(folder):  # does not descend into linked folders
+    for top, folders, files in walk(folder):  # does not descend into linked folders
         here = Path(top)
         folders[:] = [name for name in folders if not is_git_name(name)]
         for name in [*files, *(f for f in folders if (here / f).is_symlink())]:

@@ -31,6 +31,7 @@ from gitml.store.gitcmd import git_environment, run_git
 from gitml.store.refs import BACKUPS_PREFIX
 from gitml.store.repository import Repository, read_head
 from gitml.store.snapshot import Snapshot
+from gitml.store.walk import walk
 from gitml.tracking.reproduce import CODE_PATHSPEC, check_code_paths
 from gitml.tracking.sides import Side
 
@@ -239,7 +240,7 @@ class _Disk:
         """Files and links under `folder` (git removes it whole); a repository inside is
         refused, as nothing could save it whole."""
         found = []
-        for top, folders, files in os.walk(self._full(folder)):
+        for top, folders, files in walk(self._full(folder)):
             here = Path(top).relative_to(self.root).as_posix()
             if ".git" in folders or ".git" in files:
                 raise NestedRepositoryError(folder, here)

@@ -44,6 +44,7 @@ from gitml.tracking.record import (
 
 RUNS_DIR = "runs"
 MAX_FILENAME = 255  # bytes in a file name on common file systems
+MAX_ARTIFACT_DEPTH = 100  # parts of an artifact's path: deeper, Python's own walks fail
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
 DECLARED_FILE = "declared.json"
 
@@ -101,7 +102,16 @@ def check_artifact_name(name: str) -> str:
         raise ArtifactError(
             f"artifact path {name!r} has a .git part, which git refuses in a tree; rename it"
         )
+    if len(path.parts) > MAX_ARTIFACT_DEPTH:
+        raise ArtifactError(
+            f"artifact path {_shortened(name)!r} is nested more than {MAX_ARTIFACT_DEPTH} "
+            f"levels deep (gitml stores at most {MAX_ARTIFACT_DEPTH})"
+        )
     return str(path)
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= 80 else f"{name[:40]}...{name[-37:]}"
 
 
 def _highest_step(path: Path) -> int | None:

@@ -449,3 +449,45 @@ def test_ls_with_fifty_thousand_params_shows_what_fits(project):
     assert "wide" in row and hidden.endswith(
         "more columns hidden: widen the terminal or use --json)"
     )
+
+
+def deep_folder(root: Path, depth: int) -> None:
+    """`root/d/d/…/d/f.txt`, `depth` folders of `d` (made through folder descriptors:
+    os.makedirs itself recurses once per level)."""
+    root.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    file = os.open("f.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    os.write(file, b"x")
+    os.close(file)
+    os.close(fd)
+
+
+def remove_deep_folder(root: Path) -> None:
+    """Undo `deep_folder` a level at a time from the top, with short paths (shutil.rmtree
+    recurses once per level too, and pytest's clean-up of old temporary folders would
+    stumble on it)."""
+    while (root / "d" / "d").is_dir():
+        (root / "d" / "d").rename(root / "inner")
+        (root / "d").rmdir()
+        (root / "inner").rename(root / "d")
+    (root / "d" / "f.txt").unlink()
+    (root / "d").rmdir()
+    root.rmdir()
+
+
+def test_an_artifact_folder_nested_too_deep_is_one_line(project):
+    deep_folder(project / "art", 1200)
+    try:
+        write(project / ".gitignore", "art/\n")
+        result = bounded(project, "run", "--artifact", "art", "--", "python", "noop.py")
+    finally:
+        remove_deep_folder(project / "art")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("gitml: error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "is nested more than 100 levels deep (gitml stores at most 100)" in errors[0]
+    assert len(errors[0]) < 300, errors[0]
