@@ -87,7 +87,7 @@ def write_synthetic_runs(
     (without, the run's tree is HEAD's)."""
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
-    from gitml.tracking.ids import new_run_id
+    from gitml.store.ids import new_run_id
     from gitml.tracking.record import RunSummary, build_message
 
     head = git(repo, "rev-parse", "HEAD").strip()

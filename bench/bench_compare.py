@@ -112,7 +112,7 @@ def diff_runs(files: int = 100) -> None:
 
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
-    from gitml.tracking.ids import new_run_id
+    from gitml.store.ids import new_run_id
     from gitml.tracking.record import RunSummary, build_message
 
     repo = new_repo()

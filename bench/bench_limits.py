@@ -21,6 +21,7 @@ before anything is measured.
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,6 +155,7 @@ def metrics(points: int = POINTS) -> None:
         [*GITML, "metrics", "run-0", "loss", "--json"],
         repo,
     )
+    shutil.rmtree(repo)
 
 
 def listing(params: int = PARAMS) -> None:
@@ -161,6 +163,7 @@ def listing(params: int = PARAMS) -> None:
     write_param_runs(repo, params)
     report("baseline git for-each-ref with messages, 101 runs", RAW_LISTING, repo)
     report(f"gitml ls -a, 101 runs, one of {params:,} params", [*GITML, "ls", "-a"], repo)
+    shutil.rmtree(repo)
 
 
 if __name__ == "__main__":
