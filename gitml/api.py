@@ -256,7 +256,9 @@ def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo
         raise PermissionDeniedError.from_os_error(error, repository.state_dir) from None
     run = ActiveRun(started.staging, owned=True, repo=repository)
     if wanted is not None and run.name != wanted:
-        print(f"gitml: run name {wanted!r} is stored as {run.name!r}", file=sys.stderr)
+        from gitml.terminal import warn
+
+        warn(f"gitml: run name {wanted!r} is stored as {run.name!r}")
     _install_exit_hooks()
     return run
 

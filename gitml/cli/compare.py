@@ -7,6 +7,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.cli.output import echo, echo_block, echo_json
 
 
 @click.command("diff")
@@ -34,9 +35,9 @@ def diff(obj, a, b, stat, no_code, as_md, as_json) -> None:
         side_a, side_b = base_side(side_a), side_a
     result = diff_sides(repo, side_a, side_b, DiffOptions(code=not no_code, patch=not stat))
     if as_json:
-        fmt.echo_json(result.to_json())
+        echo_json(result.to_json())
     else:
-        click.echo(render_markdown(result) if as_md else render_text(result))
+        echo_block(render_markdown(result) if as_md else render_text(result))
 
 
 @click.command("compare")
@@ -65,7 +66,7 @@ def compare(obj, runs, diff_only, as_json) -> None:
         if differs or not diff_only:
             rows.append((row, cells, differs))
     if as_json:
-        fmt.echo_json(
+        echo_json(
             {
                 "runs": [s.to_json() for s in summaries],
                 "rows": [
@@ -78,9 +79,9 @@ def compare(obj, runs, diff_only, as_json) -> None:
     headers = ["", "key"] + [s.name for s in summaries]
     table = [["*" if differs else "", header(r.field)] + cells for r, cells, differs in rows]
     lines = fmt.table(headers, table, fixed=len(headers)).splitlines()
-    click.echo(lines[0])
+    echo(lines[0])
     for (_, _, differs), line in zip(rows, lines[1:], strict=False):
-        click.echo(click.style(line, fg="yellow", bold=True) if differs else line)
+        echo(line, **({"fg": "yellow", "bold": True} if differs else {}))
 
 
 def _differs(row, cells: list[str]) -> bool:
@@ -153,13 +154,13 @@ def plot(obj, key, runs, output) -> None:
             series[summary.name] = history.digest(key)
     if output is not None:
         write_chart(output, key, {name: digest.curve() for name, digest in series.items()})
-        click.echo(f"wrote {output}")
+        echo(f"wrote {output}")
         return
     lows = [d.low for d in series.values() if not math.isnan(d.low)]
     highs = [d.high for d in series.values() if not math.isnan(d.high)]
     scale = (min(lows), max(highs)) if lows else None
     width = max(fmt.width(fmt.printable(name)) for name in series)
-    click.echo(f"{fmt.printable(key)} (one scale for all runs)")
+    echo(f"{fmt.printable(key)} (one scale for all runs)")
     for name, digest in series.items():
         last, low, high = (
             fmt.number(value) if digest.count else "-"
@@ -167,4 +168,4 @@ def plot(obj, key, runs, output) -> None:
         )
         label = fmt.pad(fmt.printable(name), width)
         line = render(digest.means(SPARKLINE), scale=scale)
-        click.echo(f"  {label}  {line}  last {last}  (min {low}, max {high})")
+        echo(f"  {label}  {line}  last {last}  (min {low}, max {high})")

@@ -49,7 +49,8 @@ def render_text(diff: RunDiff) -> str:
     if diff.compared_records:
         lines += _changes_text("params", diff.params)
         if diff.same_params:
-            lines.append(f"  (the same in both: {', '.join(diff.same_params)})")
+            same = ", ".join(fmt.printable(key) for key in diff.same_params)
+            lines.append(f"  (the same in both: {same})")
         lines += _metrics_text(diff)
         lines += _changes_text("tags", diff.tags)
         lines += _environment_text(diff)
@@ -121,7 +122,7 @@ def _code_text(diff: RunDiff) -> list[str]:
     lines = ["", f"code: {len(diff.files)} file{plural} changed, +{added} -{removed}"]
     for f in diff.files:
         counts = "binary" if f.binary else f"+{f.added} -{f.removed}"
-        lines.append(f"  {f.status}  {f.path}  {counts}")
+        lines.append(f"  {f.status}  {fmt.printable(f.path)}  {counts}")
     if diff.patch:
         lines += ["", diff.patch.rstrip("\n")]
     return lines

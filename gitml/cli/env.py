@@ -6,6 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.cli.output import echo, echo_block, echo_data, echo_json, say
 from gitml.envs import BUILDING_MANAGERS
 
 file_option = click.option(
@@ -38,14 +39,12 @@ def create(obj, spec_file, env_manager) -> None:
 
     spec = find_spec(obj.directory, spec_file)
     manager = env_manager or default_env_manager(obj.directory)
-    prepared = prepare_environment(
-        manager, spec, lambda message: click.echo(f"gitml: {message}", err=True)
-    )
+    prepared = prepare_environment(manager, spec, say)
     for note in prepared.notes:
-        click.echo(f"gitml: warning: {note}", err=True)
+        say(f"warning: {note}")
     state = "built" if prepared.built else "cached"
-    click.echo(f"gitml: environment {state} for {spec.path}", err=True)
-    click.echo(str(prepared.activation.prefix))
+    say(f"environment {state} for {spec.path}")
+    echo(str(prepared.activation.prefix))
 
 
 @env.command("path")
@@ -66,7 +65,7 @@ def path(obj, spec_file, env_manager) -> None:
             f"no {manager} environment is cached for {spec.path}; "
             f"build it with `gitml env create --env-manager {manager}`"
         )
-    click.echo(str(found.path))
+    echo(str(found.path))
 
 
 @env.command("show")
@@ -82,10 +81,10 @@ def show(name, as_json) -> None:
     envs = list_envs()
     items = [_entry(e) for e in envs]
     if as_json:
-        fmt.echo_json(items)
+        echo_json(items)
         return
     if not items:
-        click.echo("no cached environments (build one with `gitml env create`)")
+        echo("no cached environments (build one with `gitml env create`)")
         return
     rows = [
         [
@@ -99,7 +98,7 @@ def show(name, as_json) -> None:
         for i in items
     ]
     headers = ["NAME", "MANAGER", "PYTHON", "SIZE", "LAST USED", "SPEC"]
-    click.echo(fmt.table(headers, rows, fixed=2))
+    echo_block(fmt.table(headers, rows, fixed=2))
 
 
 def _entry(env) -> dict:
@@ -125,16 +124,16 @@ def _show_one(env, as_json: bool) -> None:
     entry = _entry(env)
     entry["packages"] = installed_packages(str(env.path / "bin" / "python"), user_cache_dir())
     if as_json:
-        fmt.echo_json(entry)
+        echo_json(entry)
         return
     for key in ("name", "path", "manager", "hash", "python", "installer", "spec_file"):
-        click.echo(f"{key:<12}{entry[key] or '-'}")
-    click.echo(f"{'created':<12}{fmt.when(int((entry['created'] or 0) * 1000))}")
-    click.echo(f"{'last used':<12}{fmt.when(int(entry['last_used'] * 1000))}")
-    click.echo(f"{'size':<12}{fmt.size(entry['size'])}")
-    click.echo("packages")
+        echo(f"{key:<12}{entry[key] or '-'}")
+    echo(f"{'created':<12}{fmt.when(int((entry['created'] or 0) * 1000))}")
+    echo(f"{'last used':<12}{fmt.when(int(entry['last_used'] * 1000))}")
+    echo(f"{'size':<12}{fmt.size(entry['size'])}")
+    echo("packages")
     for package in entry["packages"]:
-        click.echo(f"  {package}")
+        echo(f"  {package}")
 
 
 @env.command("prune")
@@ -151,9 +150,9 @@ def prune(everything, unused_days) -> None:
 
     removed = prune_cache(everything=everything, unused_days=unused_days)
     for name in removed:
-        click.echo(f"removed {name}")
+        echo(f"removed {name}")
     if not removed:
-        click.echo("nothing to prune")
+        echo("nothing to prune")
 
 
 @env.command("export")
@@ -167,4 +166,4 @@ def export(obj, name) -> None:
     """
     from gitml.envs.spec import export_current
 
-    click.echo(export_current(name or obj.directory.absolute().name), nl=False)
+    echo_data(export_current(name or obj.directory.absolute().name), nl=False)

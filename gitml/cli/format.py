@@ -1,12 +1,11 @@
 """Turning values into terminal text: times, durations, numbers, tables."""
 
-import json
 import math
 import shutil
 import time
 import unicodedata
 
-import click
+from gitml.terminal import escape_controls
 
 
 def when(ms: int | None) -> str:
@@ -63,13 +62,9 @@ def short_ids(ids: list[str], minimum: int = 12) -> dict[str, str]:
 
 
 def printable(text: str) -> str:
-    """Control characters as escapes (a newline as `\\n`), so one value stays on one line."""
-    if text.isprintable():
-        return text
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) in _LINE_BREAKERS else c for c in text)
-
-
-_LINE_BREAKERS = ("Cc", "Zl", "Zp")  # control characters, line and paragraph separators
+    """One value as one line of terminal text: every control character escaped, newlines
+    and tabs too (see `gitml.terminal`)."""
+    return escape_controls(text)
 
 
 def width(text: str) -> int:
@@ -131,13 +126,3 @@ def table(headers: list[str], rows: list[list[str]], fixed: int, more: int = 0) 
     if hidden:
         lines.append(f"({hidden} more columns hidden: widen the terminal or use --json)")
     return "\n".join(lines)
-
-
-def echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def echo_json_lines(items: list) -> None:
-    """A JSON array with one object per line: readable, and encoded by json's C encoder."""
-    body = ",\n".join(json.dumps(item, ensure_ascii=False) for item in items)
-    click.echo(f"[\n{body}\n]" if items else "[]")

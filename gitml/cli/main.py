@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import click
 
+from gitml.cli.output import say
 from gitml.errors import GitmlError, PermissionDeniedError
 
 # What a shell reports for git when the reader of its output goes away (128 + SIGPIPE).
@@ -36,14 +37,11 @@ class Context:
                 self.recovered = recovery.committed
                 self.unrecovered = recovery.failed
                 for run in self.recovered:
-                    click.echo(
-                        f"gitml: recovered run {run.name} ({run.id}) as {run.status}", err=True
-                    )
+                    say(f"recovered run {run.name} ({run.id}) as {run.status}")
                 for problem in recovery.failed:
-                    click.echo(
-                        f"gitml: warning: cannot recover run {problem} (its files stay in "
-                        ".git/gitml/recovering/; later commands try again)",
-                        err=True,
+                    say(
+                        f"warning: cannot recover run {problem} (its files stay in "
+                        ".git/gitml/recovering/; later commands try again)"
                     )
         return self._repo
 
@@ -97,20 +95,32 @@ class RootGroup(click.Group):
         module_name, attribute = COMMANDS[name].split(":")
         return getattr(importlib.import_module(module_name), attribute)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """A bad option of gitml itself (before the command) is one line too."""
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            say(f"error: {_usage_line(error, 'gitml')}")
+            ctx.exit(error.exit_code)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except GitmlError as error:
-            click.echo(f"gitml: error: {error}", err=True)
+            say(f"error: {error}")
             ctx.exit(1)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group without its command (`gitml model`): click shows its help
         except click.UsageError as error:
             fallback = " ".join(["gitml", *ctx.meta.get("gitml.command", "").split()])
-            click.echo(f"gitml: error: {_usage_line(error, fallback)}", err=True)
+            say(f"error: {_usage_line(error, fallback)}")
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            click.echo("gitml: interrupted", err=True)
+            say("interrupted")
             ctx.exit(130)
         except BrokenPipeError:
             _silence_stdout()
@@ -118,7 +128,7 @@ class RootGroup(click.Group):
         except OSError as error:
             if not PermissionDeniedError.applies_to(error):
                 _unexpected(ctx, error)
-            click.echo(f"gitml: error: {_permission_denied(ctx, error)}", err=True)
+            say(f"error: {_permission_denied(ctx, error)}")
             ctx.exit(1)
         except Exception as error:
             _unexpected(ctx, error)
@@ -128,10 +138,9 @@ def _unexpected(ctx: click.Context, error: Exception) -> NoReturn:
     """A bug: one line asking for a report, or the traceback with --traceback."""
     if ctx.meta.get("gitml.traceback"):
         raise error
-    click.echo(
-        f"gitml: unexpected error: {type(error).__name__}: {error} "
-        "(rerun with `gitml --traceback …` to see where; please report it)",
-        err=True,
+    say(
+        f"unexpected error: {type(error).__name__}: {error} "
+        "(rerun with `gitml --traceback …` to see where; please report it)"
     )
     ctx.exit(1)
 
@@ -186,10 +195,9 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
 
 def main() -> None:
     if _closed_std_streams().get(1):
-        click.echo(
-            "gitml: error: standard output is closed, so gitml has nowhere to write; "
-            "redirect it to a file or to /dev/null instead",
-            err=True,
+        say(
+            "error: standard output is closed, so gitml has nowhere to write; "
+            "redirect it to a file or to /dev/null instead"
         )
         sys.exit(1)
     try:

@@ -5,9 +5,8 @@ step (a summary of each metric once there are more than TABLE_POINTS)."""
 import json
 import math
 
-import click
-
 from gitml.cli import format as fmt
+from gitml.cli.output import echo, echo_block, echo_data, echo_json_text
 from gitml.compare.history import TABLE_POINTS, MetricDigest, MetricHistory
 from gitml.compare.plot import render
 from gitml.tracking.record import json_float
@@ -16,22 +15,23 @@ SPARKLINE = 40  # characters
 
 
 def echo_csv(history: MetricHistory) -> None:
-    click.echo("key,step,value,timestamp")
+    echo_data("key,step,value,timestamp")
     for key in history.keys:
-        quoted = '"' + key.replace('"', '""') + '"' if any(c in key for c in ',"\n') else key
+        quoted = '"' + key.replace('"', '""') + '"' if any(c in key for c in ',"\n\r') else key
         for steps, values, times in history.chunks(key):
             lines = [
                 f"{quoted},{step},{value!r},{ms}\n"
                 for step, value, ms in zip(steps, values, times, strict=True)
             ]
-            click.echo("".join(lines), nl=False)
+            echo_data("".join(lines), nl=False)
 
 
 def echo_json(history: MetricHistory) -> None:
     """`{key: [{"step": …, "value": …, "timestamp": …}, …], …}`, one point a line."""
-    click.echo("{", nl=False)
+    echo_json_text("{", nl=False)
     for index, key in enumerate(history.keys):
-        click.echo(f"{',' if index else ''}\n  {json.dumps(key, ensure_ascii=False)}: [", nl=False)
+        key_text = json.dumps(key, ensure_ascii=False)
+        echo_json_text(f"{',' if index else ''}\n  {key_text}: [", nl=False)
         empty = True
         for steps, values, times in history.chunks(key):
             if not steps:
@@ -40,10 +40,10 @@ def echo_json(history: MetricHistory) -> None:
                 f'\n    {{"step": {step}, "value": {_json_value(value)}, "timestamp": {ms}}}'
                 for step, value, ms in zip(steps, values, times, strict=True)
             )
-            click.echo(points if empty else "," + points, nl=False)
+            echo_json_text(points if empty else "," + points, nl=False)
             empty = False
-        click.echo("]" if empty else "\n  ]", nl=False)
-    click.echo("\n}" if history.keys else "}")
+        echo_json_text("]" if empty else "\n  ]", nl=False)
+    echo_json_text("\n}" if history.keys else "}")
 
 
 def _json_value(value: float) -> str:
@@ -53,15 +53,15 @@ def _json_value(value: float) -> str:
 def echo_human(history: MetricHistory, run_name: str) -> None:
     digests = {key: history.digest(key) for key in history.keys}
     if not digests:
-        click.echo(f"run {run_name} logged no metrics", err=True)
+        echo(f"run {run_name} logged no metrics", err=True)
         return
     width = max(fmt.width(fmt.printable(key)) for key in digests)
     for key, digest in digests.items():
         count = f"{digest.count:,} point{'s' if digest.count != 1 else ''}"
         line = render(digest.means(SPARKLINE))
-        click.echo(f"{fmt.pad(fmt.printable(key), width)}  {line}  ({count})")
-    click.echo("")
-    click.echo(_steps_table(digests) or _summary_table(digests, run_name))
+        echo(f"{fmt.pad(fmt.printable(key), width)}  {line}  ({count})")
+    echo("")
+    echo_block(_steps_table(digests) or _summary_table(digests, run_name))
 
 
 def _steps_table(digests: dict[str, MetricDigest]) -> str | None:

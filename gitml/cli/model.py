@@ -4,6 +4,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.cli.output import echo, echo_block, echo_json
 
 message_option = click.option(
     "-m", "--message", default="", help="A note recorded in the event's tag message."
@@ -126,12 +127,12 @@ def ls(obj, include_deprecated, as_json) -> None:
     every = list_models(repo, include_deprecated=True)
     models = [m for m in every if include_deprecated or not m.deprecated]
     if as_json:
-        fmt.echo_json([m.to_json() for m in models])
+        echo_json([m.to_json() for m in models])
         return
     if not models:
         hidden = len(every)
         hint = f"{hidden} deprecated: gitml model ls --all" if hidden else "gitml model register"
-        click.echo(f"no models in the registry ({hint})", err=True)
+        echo(f"no models in the registry ({hint})", err=True)
         return
     stages = list(allowed_stages(repo))
     for m in models:
@@ -144,7 +145,7 @@ def ls(obj, include_deprecated, as_json) -> None:
         ]
         for m in models
     ]
-    click.echo(fmt.table(["MODEL", "LATEST", *[s.upper() for s in stages]], rows, fixed=2))
+    echo_block(fmt.table(["MODEL", "LATEST", *[s.upper() for s in stages]], rows, fixed=2))
 
 
 @model.command("history")
@@ -159,7 +160,7 @@ def history(obj, name, as_json) -> None:
     repo = obj.repo
     events = history(repo, name)
     if as_json:
-        fmt.echo_json([event.to_json() for event in events])
+        echo_json([event.to_json() for event in events])
         return
     names = {run_id: run_name for run_name, run_id in names_in_use(repo).items()}
     rows = [
@@ -176,7 +177,7 @@ def history(obj, name, as_json) -> None:
         for e in events
     ]
     headers = ["#", "TIME", "EVENT", "VERSION", "STAGE", "RUN", "AUTHOR", "MESSAGE"]
-    click.echo(fmt.table(headers, rows, fixed=5))
+    echo_block(fmt.table(headers, rows, fixed=5))
 
 
 @model.command("which")
@@ -189,15 +190,15 @@ def which(obj, reference, as_json) -> None:
 
     resolved = which(obj.repo, reference)
     if as_json:
-        fmt.echo_json(resolved.to_json())
+        echo_json(resolved.to_json())
         return
     run = f"{resolved.run_name} ({resolved.run_id})" if resolved.run_name else resolved.run_id
-    click.echo(
-        f"{resolved.model} {resolved.version}"
-        + (f" in {resolved.stage}" if resolved.stage else "")
-        + f"\nrun       {run or '-'}\ncommit    {resolved.commit}"
-        + f"\nartifact  {resolved.artifact or '-'}"
+    echo(
+        f"{resolved.model} {resolved.version}" + (f" in {resolved.stage}" if resolved.stage else "")
     )
+    echo(f"run       {run or '-'}")
+    echo(f"commit    {resolved.commit}")
+    echo(f"artifact  {resolved.artifact or '-'}")
 
 
 @model.command("get")
@@ -218,18 +219,18 @@ def get(obj, reference, out_dir, as_json) -> None:
 
     written = get(obj.repo, reference, out_dir)
     if as_json:
-        fmt.echo_json([str(path) for path in written])
+        echo_json([str(path) for path in written])
         return
     for path in written:
-        click.echo(str(path))
+        echo(str(path))
 
 
 def _echo_events(events, as_json: bool) -> None:
     if as_json:
-        fmt.echo_json([event.to_json() for event in events])
+        echo_json([event.to_json() for event in events])
         return
     for event in events:
-        click.echo(f"{_describe(event)}: tag {event.tag}")
+        echo(f"{_describe(event)}: tag {event.tag}")
 
 
 def _describe(event) -> str:

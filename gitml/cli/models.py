@@ -2,6 +2,7 @@
 
 import click
 
+from gitml.cli.output import echo_json_text, say
 from gitml.envs import LOCAL, VENV
 
 SERVE_MANAGERS = (LOCAL, VENV)  # those a model is served under
@@ -57,9 +58,9 @@ def predict(obj, model_uri, input_path, output_path) -> None:
     model = _load(obj, model_uri)
     rows, text = predict_file(model, Path(input_path), output)
     if text is not None:
-        click.echo(text)
+        echo_json_text(text)
     else:
-        click.echo(f"gitml: {rows} predictions written to {output_path}", err=True)
+        say(f"{rows} predictions written to {output_path}")
 
 
 @click.command("serve")
@@ -141,11 +142,7 @@ def serve(
     from gitml.models.server import serve as run_server
 
     if not is_loopback(host):
-        click.echo(
-            f"gitml: warning: listening on {host}: anyone who can reach this address can "
-            "call the model",
-            err=True,
-        )
+        say(f"warning: listening on {host}: anyone who can reach this address can call the model")
     options = ServeOptions(
         host=host,
         port=port,
@@ -159,15 +156,11 @@ def serve(
     if env_manager == VENV:
         from gitml.models.environment import serve_in_venv
 
-        serve_in_venv(_folder(obj, model_uri), options, _report)
+        serve_in_venv(_folder(obj, model_uri), options, say)
     model = _load(obj, model_uri)
     app = ScoringApp(model, gitml.__version__, options)
-    code = run_server(app, options, _report)
+    code = run_server(app, options, say)
     raise SystemExit(code)
-
-
-def _report(message: str) -> None:
-    click.echo(f"gitml: {message}", err=True)
 
 
 def _folder(obj, model_uri: str):

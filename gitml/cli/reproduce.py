@@ -4,6 +4,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option, parse_pairs
+from gitml.cli.output import echo, echo_json, say
 
 
 @click.command("checkout")
@@ -31,18 +32,17 @@ def checkout(obj, run, force) -> None:
     result = checkout_code(repo, side, force)
     if result.backup_ref:
         ref = result.backup_ref
-        click.echo(
-            f"gitml: the work tree, with what the checkout replaced "
+        say(
+            f"the work tree, with what the checkout replaced "
             f"({shortened(result.saved, 10)}), was saved as {ref} (kept in this repository "
-            f"only); get them back with: git restore --source={ref} --worktree -- :/",
-            err=True,
+            f"only); get them back with: git restore --source={ref} --worktree -- :/"
         )
     if not result.changed:
-        click.echo(f"the work tree already holds the code of {side.label}")
+        echo(f"the work tree already holds the code of {side.label}")
         return
-    click.echo(f"restored the code of {side.label}: {len(result.changed)} files written or removed")
+    echo(f"restored the code of {side.label}: {len(result.changed)} files written or removed")
     for path in result.changed:
-        click.echo(f"  {path}")
+        echo(f"  {path}")
 
 
 @click.command("branch")
@@ -61,7 +61,7 @@ def branch(obj, run, name) -> None:
 
         raise RunStateError(f"run {summary.name} is still running; branch from it once it ended")
     sha = branch_from_run(repo, summary, name)
-    click.echo(f"created branch {name} at {sha[:12]} with the code of run {summary.name}")
+    echo(f"created branch {name} at {sha[:12]} with the code of run {summary.name}")
 
 
 @click.command("rerun")
@@ -95,7 +95,7 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
     echo_run_problems(result.launched)
     original, new = result.original, result.launched.summary
     if as_json:
-        fmt.echo_json(
+        echo_json(
             {
                 "run": new.to_json(),
                 "reproduces": original.id,
@@ -110,13 +110,13 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
             }
         )
     else:
-        click.echo(f"run {new.name} ({new.id}) {new.status}, reproducing {original.name}")
+        echo(f"run {new.name} ({new.id}) {new.status}, reproducing {original.name}")
         for move in result.moved:
             old = "-" if move.original is None else fmt.number(move.original)
             now = "-" if move.rerun is None else fmt.number(move.rerun)
-            click.echo(f"  metric {move.key} moved: {old} → {now}")
+            echo(f"  metric {move.key} moved: {old} → {now}")
         if not result.moved:
-            click.echo(f"  metrics match (rtol {rtol:g}, atol {atol:g})")
+            echo(f"  metrics match (rtol {rtol:g}, atol {atol:g})")
     code = result.launched.exit_status
     if code == 0 and check and result.moved:
         code = 1

@@ -3,6 +3,7 @@
 import click
 
 from gitml.cli.options import parse_pairs
+from gitml.cli.output import say
 from gitml.envs import ENV_MANAGERS
 
 
@@ -97,11 +98,10 @@ def run(
     )
     result = launch(obj.repo, request, progress_on_stderr())
     echo_run_problems(result)
-    click.echo(
-        f"gitml: run {result.summary.name} "
+    say(
+        f"run {result.summary.name} "
         f"{describe_end(result.summary.status, result.exit_code)}; "
-        f"see `gitml show {result.summary.name}`",
-        err=True,
+        f"see `gitml show {result.summary.name}`"
     )
     click.get_current_context().exit(result.exit_status)
 
@@ -111,16 +111,16 @@ def progress_on_stderr():
     from gitml.projects.launch import Progress
 
     return Progress(
-        note=lambda text: click.echo(f"gitml: {text}", err=True),
-        warning=lambda text: click.echo(f"gitml: warning: {text}", err=True),
+        note=say,
+        warning=lambda text: say(f"warning: {text}"),
     )
 
 
 def echo_run_problems(result) -> None:
     """What the run could not keep, once it ended: its output in full, and --artifact files."""
     for problem in result.output_warnings:
-        click.echo(f"gitml: warning: {problem}", err=True)
+        say(f"warning: {problem}")
     for note in result.artifact_warnings:
-        click.echo(f"gitml: warning: {note}", err=True)
+        say(f"warning: {note}")
     for problem in result.artifact_errors:
-        click.echo(f"gitml: error: {problem}", err=True)
+        say(f"error: {problem}")

@@ -6,6 +6,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.cli.output import echo, echo_block, echo_data, echo_json, echo_json_lines
 from gitml.errors import RunStateError
 from gitml.tracking.record import LISTED_STATUSES, describe_end
 
@@ -63,25 +64,26 @@ def ls(
     query = RunQuery(filter_, list(sort), experiment, status, limit)
     selected = select_runs(runs, query)
     if as_json:
-        fmt.echo_json_lines([run.to_json() for run in selected])
+        echo_json_lines([run.to_json() for run in selected])
         return
     if columns is not None or as_csv:
         from gitml.cli.columns import chosen_columns, columns_csv, columns_table
 
         fields = chosen_columns(columns, selected, runs)
-        click.echo((columns_csv if as_csv else columns_table)(selected, fields))
+        if as_csv:
+            echo_data(columns_csv(selected, fields))
+        else:
+            echo_block(columns_table(selected, fields))
         return
     if not selected and filter_:
-        click.echo(f"no runs match the filter: {filter_}", err=True)
+        echo(f"no runs match the filter: {filter_}", err=True)
         return
     if not selected:
         others = len(runs)
         hint = f" ({others} in other experiments: gitml ls --all)" if others else ""
-        click.echo(
-            f"no runs{' in experiment ' + repr(experiment) if experiment else ''}{hint}", err=True
-        )
+        echo(f"no runs{' in experiment ' + repr(experiment) if experiment else ''}{hint}", err=True)
         return
-    click.echo(_runs_table(selected))
+    echo_block(_runs_table(selected))
 
 
 def _runs_table(runs) -> str:
@@ -134,22 +136,24 @@ def show(obj, run, as_json) -> None:
         record["commit"] = summary.sha
         record["files_changed"] = changed_files(repo, summary)
     if as_json:
-        fmt.echo_json(record)
+        echo_json(record)
         return
-    click.echo(_describe(record))
+    echo_block(_describe(record))
 
 
 def _describe(record: dict) -> str:
+    """The record as `gitml show` prints it; each value escaped to stay on its line."""
+    value = _shown
     command = record.get("command") or ""
     if isinstance(command, list):
         command = shlex.join(command)
     lines = [
-        f"run        {record['name']} ({record['id']})",
-        f"status     {describe_end(record['status'], record.get('exit_code'))}",
-        *([f"damaged    {record['damage']}"] if record.get("damage") else []),
-        f"experiment {record['experiment']}",
-        f"command    {command}",
-        *([f"folder     {record['cwd']}"] if record.get("cwd") not in (None, ".") else []),
+        f"run        {value(record['name'])} ({value(record['id'])})",
+        f"status     {value(describe_end(record['status'], record.get('exit_code')))}",
+        *([f"damaged    {value(record['damage'])}"] if record.get("damage") else []),
+        f"experiment {value(record['experiment'])}",
+        f"command    {value(command)}",
+        *([f"folder     {value(record['cwd'])}"] if record.get("cwd") not in (None, ".") else []),
         f"started    {fmt.when(record.get('start_ms'))}",
         f"duration   {fmt.duration(record.get('duration_ms'))}",
     ]
@@ -163,42 +167,48 @@ def _describe(record: dict) -> str:
         ("env hash", "env_hash"),
     ):
         if record.get(key):
-            lines.append(f"{label:<10} {record[key]}")
+            lines.append(f"{label:<10} {value(record[key])}")
     if "dirty" in record:
         lines.append(f"{'dirty':<10} {'yes' if record['dirty'] else 'no'}")
-    if record.get("note"):
-        lines += ["", "note", "  " + record["note"].replace("\n", "\n  ")]
+    if record.get("note"):  # several lines of the user's; each indented under the title
+        lines += ["", "note"] + ["  " + line for line in str(record["note"]).split("\n")]
     if record.get("params"):
-        lines += ["", "params"] + [f"  {k} = {v}" for k, v in record["params"].items()]
+        lines += ["", "params"] + [
+            f"  {value(k)} = {value(v)}" for k, v in record["params"].items()
+        ]
     if record.get("metrics"):
         lines += ["", "metrics    last  (min / max, steps)"]
         for key, m in record["metrics"].items():
             if "min" in m:
                 low, high = fmt.number(float(m["min"])), fmt.number(float(m["max"]))
                 lines.append(
-                    f"  {key} = {fmt.number(float(m['last']))}  ({low} / {high}, "
+                    f"  {value(key)} = {fmt.number(float(m['last']))}  ({low} / {high}, "
                     f"{m['count']} points, last step {m['last_step']})"
                 )
             else:
-                lines.append(f"  {key} = {fmt.number(float(m['last']))}")
+                lines.append(f"  {value(key)} = {fmt.number(float(m['last']))}")
     if record.get("tags"):
-        lines += ["", "tags"] + [f"  {k} = {v}" for k, v in record["tags"].items()]
+        lines += ["", "tags"] + [f"  {value(k)} = {value(v)}" for k, v in record["tags"].items()]
     if record.get("artifacts"):
         lines += ["", "artifacts"] + [
-            f"  {a['path']} -> {a['link']}"
+            f"  {value(a['path'])} -> {value(a['link'])}"
             if "link" in a
-            else f"  {a['path']}  {fmt.size(a['size'])}"
+            else f"  {value(a['path'])}  {fmt.size(a['size'])}"
             for a in record["artifacts"]
         ]
     skipped = record.get("skipped") or {}
     for path in skipped.get("large", []):
-        lines.append(f"  (left out of the snapshot, over the size limit: {path})")
+        lines.append(f"  (left out of the snapshot, over the size limit: {value(path)})")
     for path in skipped.get("secret", []):
-        lines.append(f"  (left out of the snapshot, looks like a secret: {path})")
+        lines.append(f"  (left out of the snapshot, looks like a secret: {value(path)})")
     if record.get("files_changed"):
         lines += ["", "files changed against base"]
-        lines += [f"  {c['status']}  {c['path']}" for c in record["files_changed"]]
+        lines += [f"  {c['status']}  {value(c['path'])}" for c in record["files_changed"]]
     return "\n".join(lines)
+
+
+def _shown(value) -> str:
+    return fmt.printable(str(value))
 
 
 @click.command("recover")
@@ -211,4 +221,4 @@ def recover(obj) -> None:
             f"{len(obj.unrecovered)} abandoned run(s) could not be recovered (see above)"
         )
     if not obj.recovered:
-        click.echo("no abandoned runs to recover", err=True)
+        echo("no abandoned runs to recover", err=True)

@@ -8,6 +8,7 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
+from gitml.cli.output import echo, echo_block, echo_json, echo_json_lines, echo_progress, say
 from gitml.store.ids import run_id_time_ms
 from gitml.tracking.record import LISTED_STATUSES
 
@@ -18,7 +19,7 @@ def _progress():
     """Show git's progress on stderr, only when stderr is a terminal."""
     if not sys.stderr.isatty():
         return None
-    return lambda text: click.echo(text, nl=False, err=True)
+    return echo_progress
 
 
 def _remote_and_runs(repo, remote, runs) -> tuple[str | None, list[str]]:
@@ -63,18 +64,14 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
 
 def _echo_push(result, as_json: bool, delete: bool, dry_run: bool) -> None:
     if as_json:
-        fmt.echo_json(result.to_json())
+        echo_json(result.to_json())
         return
     verb = _VERBS[delete, dry_run]
     if result.runs or result.tags or delete:
         tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
-        click.echo(
-            f"{verb} {_count(len(result.runs))}{tags} {'on' if delete else 'to'} {result.remote}"
-        )
+        echo(f"{verb} {_count(len(result.runs))}{tags} {'on' if delete else 'to'} {result.remote}")
     else:
-        click.echo(
-            f"nothing new to push to {result.remote} ({_count(result.already)} there already)"
-        )
+        echo(f"nothing new to push to {result.remote} ({_count(result.already)} there already)")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -104,7 +101,7 @@ def _partial_transfer_reported(echo) -> Iterator[None]:
 def _report_renumbered(result) -> None:
     """One line on stderr for each local registry event changed to fit after the remote's."""
     for change in result.changes:
-        click.echo(f"gitml: {_registry_change(result.remote, change)}", err=True)
+        say(_registry_change(result.remote, change))
 
 
 def _registry_change(remote: str, change) -> str:
@@ -127,10 +124,9 @@ def _registry_change(remote: str, change) -> str:
 
 def _warn_differing(result) -> None:
     for run_id in result.differing:
-        click.echo(
-            f"gitml: warning: run {run_id} is a different commit on {result.remote}; "
-            "both copies were left as they are",
-            err=True,
+        say(
+            f"warning: run {run_id} is a different commit on {result.remote}; "
+            "both copies were left as they are"
         )
 
 
@@ -148,10 +144,10 @@ def fetch(obj, remote, runs, as_json) -> None:
 
 def _echo_fetch(result, as_json: bool) -> None:
     if as_json:
-        fmt.echo_json(result.to_json())
+        echo_json(result.to_json())
         return
     tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
-    click.echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}")
+    echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -180,19 +176,19 @@ def _echo_pull(repo, result, as_json: bool) -> None:
 
     new_runs = arrived(repo, result.runs)
     if as_json:
-        fmt.echo_json({**result.to_json(), "arrived": [run.to_json() for run in new_runs]})
+        echo_json({**result.to_json(), "arrived": [run.to_json() for run in new_runs]})
         return
     if not new_runs:
-        click.echo(f"no new runs from {result.remote}")
+        echo(f"no new runs from {result.remote}")
     else:
-        click.echo(f"{_count(len(new_runs))} arrived from {result.remote}:")
+        echo(f"{_count(len(new_runs))} arrived from {result.remote}:")
         rows = [
             [run.id[:12], run.name, run.status, run.experiment, fmt.when(run.start_ms), run.user]
             for run in new_runs
         ]
-        click.echo(fmt.table(["ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "USER"], rows, 4))
+        echo_block(fmt.table(["ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "USER"], rows, 4))
     if result.tags:
-        click.echo(f"{_count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
+        echo(f"{_count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -203,13 +199,13 @@ def echo_remote_runs(repo, remote: str, as_json: bool) -> None:
 
     runs = list_remote_runs(repo, remote)
     if as_json:
-        fmt.echo_json_lines([{"id": r.id, "commit": r.sha, "local": r.local} for r in runs])
+        echo_json_lines([{"id": r.id, "commit": r.sha, "local": r.local} for r in runs])
         return
     if not runs:
-        click.echo(f"no runs on {remote}", err=True)
+        echo(f"no runs on {remote}", err=True)
         return
     rows = [[r.id, fmt.when(run_id_time_ms(r.id)), "yes" if r.local else "no"] for r in runs]
-    click.echo(fmt.table(["ID", "STARTED", "LOCAL"], rows, 3))
+    echo_block(fmt.table(["ID", "STARTED", "LOCAL"], rows, 3))
 
 
 @click.group("remote")
@@ -226,14 +222,13 @@ def remote_setup(obj, remote) -> None:
 
     remote = choose_remote(obj.repo, remote)
     if add_fetch_refspec(obj.repo, remote):
-        click.echo(f"git fetch {remote} now brings runs (refs/gitml/*)")
+        echo(f"git fetch {remote} now brings runs (refs/gitml/*)")
     else:
-        click.echo(f"git fetch {remote} already brings runs (refs/gitml/*)")
+        echo(f"git fetch {remote} already brings runs (refs/gitml/*)")
     if prunes_on_fetch(obj.repo, remote):
-        click.echo(
-            f"gitml: warning: git fetch {remote} prunes (fetch.prune is set): it will delete "
-            f"local runs {remote} lacks; push runs first (gitml push, or gitml hooks install)",
-            err=True,
+        say(
+            f"warning: git fetch {remote} prunes (fetch.prune is set): it will delete "
+            f"local runs {remote} lacks; push runs first (gitml push, or gitml hooks install)"
         )
 
 
@@ -250,7 +245,7 @@ def hooks_install(obj) -> None:
 
     status = install_hook(obj.repo)
     chained = f" (runs {status.chained.name} first)" if status.chained else ""
-    click.echo(f"installed {status.path}{chained}")
+    echo(f"installed {status.path}{chained}")
 
 
 @hooks_group.command("uninstall")
@@ -261,7 +256,7 @@ def hooks_uninstall(obj) -> None:
 
     status = uninstall_hook(obj.repo)
     restored = " and restored the earlier hook" if status.other else ""
-    click.echo(f"removed gitml's hook {status.path}{restored}")
+    echo(f"removed gitml's hook {status.path}{restored}")
 
 
 @hooks_group.command("status")
@@ -273,7 +268,7 @@ def hooks_status(obj, as_json) -> None:
 
     status = hook_status(obj.repo)
     if as_json:
-        fmt.echo_json(status.to_json())
+        echo_json(status.to_json())
         return
     if status.installed:
         state = "installed" + ("" if status.enabled else ", disabled by gitml.prePush=false")
@@ -281,7 +276,7 @@ def hooks_status(obj, as_json) -> None:
             state += f", runs {status.chained} first"
     else:
         state = "not installed" + (" (another hook is there)" if status.other else "")
-    click.echo(f"{status.name}: {state} ({status.path})")
+    echo(f"{status.name}: {state} ({status.path})")
 
 
 @click.command("rm")
@@ -293,7 +288,7 @@ def rm(obj, runs, force) -> None:
     from gitml.sharing.cleanup import remove_runs
 
     for run in remove_runs(obj.repo, list(runs), force):
-        click.echo(f"deleted {run.name} ({run.id})")
+        echo(f"deleted {run.name} ({run.id})")
 
 
 @click.command("gc")
@@ -320,9 +315,9 @@ def gc(obj, experiment, status, filter_, older_than, keep, dry_run, as_json) -> 
     options = GcOptions(experiment, status, filter_, older_ms, keep, dry_run)
     runs = collect_garbage(obj.repo, options)
     if as_json:
-        fmt.echo_json([run.to_json() for run in runs])
+        echo_json([run.to_json() for run in runs])
         return
     for run in runs:
-        click.echo(f"{'would delete' if dry_run else 'deleted'} {run.name} ({run.id})")
+        echo(f"{'would delete' if dry_run else 'deleted'} {run.name} ({run.id})")
     if not runs:
-        click.echo("no runs to delete")
+        echo("no runs to delete")

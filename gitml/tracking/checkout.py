@@ -32,7 +32,7 @@ from gitml.store.refs import BACKUPS_PREFIX
 from gitml.store.repository import Repository, read_head
 from gitml.store.snapshot import Snapshot
 from gitml.store.walk import walk
-from gitml.tracking.reproduce import CODE_PATHSPEC, check_code_paths
+from gitml.tracking.reproduce import CODE_PATHSPEC, check_code_paths, commit_message
 from gitml.tracking.sides import Side
 
 _LINK = "120000"
@@ -291,8 +291,8 @@ def save_backup(repo: Repository, tree: str, paths: list[str], extra: list[str],
         )
     head = read_head(repo)[1]
     parents = ["-p", head] if head else []
-    message = f"gitml: work tree before restoring {label}\n"
-    sha = run_git(["commit-tree", tree, *parents, "-F", "-"], repo.cwd, input=message.encode())
+    message = commit_message(f"gitml: work tree before restoring {label}\n")
+    sha = run_git(["commit-tree", tree, *parents, "-F", "-"], repo.cwd, input=message)
     sha = sha.stdout.decode().strip()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for attempt in range(100):

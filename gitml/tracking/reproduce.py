@@ -41,10 +41,16 @@ def code_tree(repo: Repository, run: RunSummary) -> str:
 def code_commit(repo: Repository, run: RunSummary) -> str:
     """A commit of exactly the run's code, parented on the run's base."""
     parents = ["-p", run.base] if run.base else []
-    message = f"Code of gitml run {run.name}\n\nGitml-Source-Run: {run.id}\n"
+    message = commit_message(f"Code of gitml run {run.name}\n\nGitml-Source-Run: {run.id}\n")
     return _git(
-        repo, ["commit-tree", code_tree(repo, run), *parents, "-F", "-"], input=message.encode()
+        repo, ["commit-tree", code_tree(repo, run), *parents, "-F", "-"], input=message
     ).strip()
+
+
+def commit_message(text: str) -> bytes:
+    """A commit message naming a run: git refuses NUL in one, which a fetched run's
+    name may hold; undecodable bytes of its name go back as they came."""
+    return text.replace("\0", "").encode(errors="surrogateescape")
 
 
 def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
@@ -57,5 +63,5 @@ def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
         raise InvalidValueError(f"branch {branch!r} already exists; choose another name")
     check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
     sha = code_commit(repo, run)
-    _git(repo, ["update-ref", "-m", f"gitml branch from run {run.name}", ref, sha, ""])
+    _git(repo, ["update-ref", "-m", f"gitml branch from run {run.id}", ref, sha, ""])
     return sha

@@ -53,6 +53,10 @@ def check_command(
         raise InvalidValueError(
             "no command given: put it after `--`, e.g. gitml run -- python train.py"
         )
+    if any("\0" in argument for argument in command):  # a fetched run's may
+        raise InvalidValueError(
+            f"the command {command!r} holds a NUL byte, which no program can be given"
+        )
     program = command[0]
     if os.sep in program and cwd is not None:
         program = os.path.join(cwd, program)
