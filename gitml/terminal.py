@@ -34,7 +34,7 @@ def _escape(match: re.Match) -> str:
 def escape_controls(text: str, keep: str = "") -> str:
     """`text` with every character a terminal obeys written as its escape (`\\x1b`),
     except those in `keep` (e.g. the newlines of a text's own layout)."""
-    if not _UNSAFE.search(text):
+    if text.isprintable() or not _UNSAFE.search(text):  # every unsafe one is unprintable
         return text
     if not keep:
         return _UNSAFE.sub(_escape, text)
