@@ -216,6 +216,7 @@ def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         (entry,) = [n for n in archive.namelist() if n.endswith("/share/gitml/hooks/pre-push")]
         assert archive.read(entry) == (ROOT / "hooks" / "pre-push").read_bytes()
+        assert "gitml/py.typed" in archive.namelist()  # type checkers read gitml's hints
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
