@@ -15,8 +15,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.errors import DocumentError
+
+if TYPE_CHECKING:
+    from yaml.events import Event
 
 MAX_DEPTH = 100  # levels of nesting; real files use fewer than ten
 MAX_ALIAS_VALUES = 100_000  # values that aliases may stand for, in all
@@ -72,14 +76,14 @@ def _check_events(events, where: str, error: type[DocumentError]) -> None:
     from its parse events alone (nothing is built yet, and parsing does not recurse)."""
     from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
 
-    sizes: dict[str, int] = {}  # anchor → values the anchored node stands for
+    sizes: dict[str | None, int] = {}  # anchor → values the anchored node stands for
     open_sizes = [0]  # values so far in each collection being read, outermost first
     anchors: list[str | None] = [None]
     from_aliases = 0
     for event in events:
         if isinstance(event, CollectionStartEvent):
             if len(open_sizes) > MAX_DEPTH:
-                raise error(where, _DEPTH_PROBLEM, event.start_mark.line + 1)
+                raise error(where, _DEPTH_PROBLEM, _line(event))
             open_sizes.append(1)
             anchors.append(event.anchor)
         elif isinstance(event, CollectionEndEvent):
@@ -97,12 +101,17 @@ def _check_events(events, where: str, error: type[DocumentError]) -> None:
                     where,
                     f"its aliases stand for more than {MAX_ALIAS_VALUES:,} values "
                     "(an alias bomb?); gitml refuses to expand it",
-                    event.start_mark.line + 1,
+                    _line(event),
                 )
         elif isinstance(event, ScalarEvent):
             open_sizes[-1] += 1
             if event.anchor is not None:
                 sizes[event.anchor] = 1
+
+
+def _line(event: Event) -> int | None:
+    """The line (from 1) an event of the parser starts on."""
+    return event.start_mark.line + 1 if event.start_mark is not None else None
 
 
 def load_json(
@@ -145,7 +154,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
+def nesting_exceeds(value: object, limit: int = MAX_DEPTH) -> bool:
     """Whether lists, tuples and dicts in `value` nest deeper than `limit` (a scalar is
     level 0); one level at a time, without recursion, each container once per level
     (so a value that holds itself is simply too deep)."""
@@ -156,7 +165,7 @@ def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
         depth += 1
         if depth > limit:
             return True
-        inner = {}
+        inner: dict[int, list | tuple | dict] = {}
         for node in level:
             items = node.values() if isinstance(node, dict) else node
             inner.update((id(item), item) for item in items if isinstance(item, containers))

@@ -211,3 +211,15 @@ def test_metric_change_follows_the_values(a, b, goal):
         assert (change.delta > 0) == (b > a)
     if change.relative is not None:
         assert math.isfinite(change.relative)
+
+
+def test_an_artifact_whose_record_has_no_hash_shows_a_dash():
+    """A fetched run's record may list an artifact without its sha256: the diff shows
+    '-' for it (slicing the missing hash crashed the view)."""
+    from gitml.cli.diff_view import render_text
+    from gitml.compare.diff import ArtifactChange, RunDiff
+    from gitml.tracking.sides import Side
+
+    diff = RunDiff(Side("first", "0" * 40), Side("second", "1" * 40), compared_records=True)
+    diff.artifacts = [ArtifactChange("model.bin", "changed", 3, 4, None, "ab" * 32)]
+    assert "  changed  model.bin  3 B → 4 B  (sha256 - → ababababab)" in render_text(diff)

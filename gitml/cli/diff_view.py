@@ -1,5 +1,7 @@
 """`gitml diff` output: a terminal view and Markdown tables for a pull request."""
 
+from collections.abc import Sequence
+
 from gitml.cli import format as fmt
 from gitml.compare.diff import Change, MetricChange, RunDiff
 
@@ -30,6 +32,11 @@ def _better(change: MetricChange, diff: RunDiff) -> str:
 
 def _size(size: int | None) -> str:
     return "-" if size is None else fmt.size(size)
+
+
+def _hash(sha256: str | None) -> str:
+    """The start of a content hash, which a fetched run's record may lack."""
+    return "-" if sha256 is None else fmt.printable(sha256[:10])
 
 
 def _title(diff: RunDiff) -> str:
@@ -107,7 +114,7 @@ def _artifacts_text(diff: RunDiff) -> list[str]:
     for c in diff.artifacts:
         hashes = ""
         if c.status == "changed":
-            hashes = f"  (sha256 {c.sha256_a[:10]} → {c.sha256_b[:10]})"
+            hashes = f"  (sha256 {_hash(c.sha256_a)} → {_hash(c.sha256_b)})"
         path = fmt.printable(c.path)
         lines.append(f"  {c.status:<8} {path}  {_size(c.size_a)} → {_size(c.size_b)}{hashes}")
     return lines
@@ -131,11 +138,11 @@ def _code_text(diff: RunDiff) -> list[str]:
 # markdown
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     return _value(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+def _md_table(headers: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return lines

@@ -46,11 +46,14 @@ def rounded(value: float) -> str:
 
 
 def size(count: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count} B"
+    if count < 1024:
+        return f"{count} B"
+    scaled = count / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"
 
 
 def short_ids(ids: list[str], minimum: int = 12) -> dict[str, str]:

@@ -67,9 +67,11 @@ def echo_human(history: MetricHistory, run_name: str) -> None:
 def _steps_table(digests: dict[str, MetricDigest]) -> str | None:
     """Every step, a column per metric (a step logged twice shows its last value); None
     when that would be more than TABLE_POINTS rows."""
-    if any(digest.points is None for digest in digests.values()):
-        return None
-    by_key = {key: {p.step: p.value for p in digest.points} for key, digest in digests.items()}
+    by_key: dict[str, dict[int, float]] = {}
+    for key, digest in digests.items():
+        if digest.points is None:
+            return None
+        by_key[key] = {p.step: p.value for p in digest.points}
     steps = sorted({step for values in by_key.values() for step in values})
     if len(steps) > TABLE_POINTS:
         return None

@@ -112,14 +112,15 @@ def get_or_build(
         _remove_unpublished(root, name)
         folder = root / f"{name}.{secrets.token_hex(4)}"
         folder.mkdir()
+        published = {**info, "created": time.time()}
         try:
             build(folder)
-            (folder / INFO_FILE).write_text(json.dumps({**info, "created": time.time()}))
+            (folder / INFO_FILE).write_text(json.dumps(published))
             _publish(root, name, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-    return lookup(name, root), True
+    return CachedEnv(name, root / name, published), True
 
 
 def _publish(root: Path, name: str, folder: Path) -> None:

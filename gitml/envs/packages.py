@@ -127,8 +127,8 @@ def _freeze_lines(dists: list[list[str]]) -> list[str]:
     return sorted(first.values(), key=str.lower)
 
 
-def _fingerprint(paths: list[str]) -> list:
-    stamps = []
+def _fingerprint(paths: list[str]) -> list[int | None]:
+    stamps: list[int | None] = []
     for path in paths:
         try:
             stamps.append(os.stat(path).st_mtime_ns)

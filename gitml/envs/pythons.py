@@ -90,7 +90,7 @@ def _candidates(constraint: str | None) -> list[str]:
 def interpreter_version(path: str) -> tuple[int, int, int] | None:
     """The version a Python executable reports, or None when it does not run."""
     if path == sys.executable:
-        return tuple(sys.version_info[:3])
+        return sys.version_info.major, sys.version_info.minor, sys.version_info.micro
     try:
         result = subprocess.run(
             [path, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
@@ -104,6 +104,7 @@ def interpreter_version(path: str) -> tuple[int, int, int] | None:
     if result.returncode != 0:
         return None
     try:
-        return tuple(int(part) for part in result.stdout.strip().split("."))
+        major, minor, micro = (int(part) for part in result.stdout.strip().split("."))
     except ValueError:
         return None
+    return major, minor, micro

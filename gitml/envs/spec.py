@@ -94,7 +94,7 @@ class EnvSpec:
 
     def pip_requirements(self) -> list[str]:
         """Requirement lines for pip: the pip section plus the conda deps pip can install."""
-        return [*_conda_deps_for_pip(self.conda_dependencies), *self.pip]
+        return [*_conda_deps_for_pip(self.path, self.conda_dependencies), *self.pip]
 
 
 def read_spec(path: Path) -> EnvSpec:
@@ -117,7 +117,8 @@ def _conda_env(path: Path, data: dict) -> EnvSpec:
             "has no `dependencies` list; add one, e.g. dependencies: [python=3.11, pip]",
         )
     python = None
-    conda, pip = [], []
+    conda: list[str] = []
+    pip: list[str] = []
     for item in deps:
         if isinstance(item, dict) and set(item) == {"pip"}:
             if not isinstance(item["pip"], list):
@@ -158,7 +159,7 @@ def _finish(spec: EnvSpec) -> EnvSpec:
         d
         for d in spec.conda_dependencies
         if _pip_name(d) is None
-        and canonical_name(_CONDA_DEP.match(d)["name"]) not in ("pip", "python")
+        and canonical_name(_split_dep(spec.path, d)[0]) not in ("pip", "python")
     )
     return replace(spec, hash=digest, skipped_for_pip=skipped)
 
@@ -199,13 +200,13 @@ def _pip_name(dep: str) -> str | None:
     return pip_names.get(name, name)
 
 
-def _conda_deps_for_pip(deps) -> list[str]:
+def _conda_deps_for_pip(path: Path, deps: tuple[str, ...]) -> list[str]:
     lines = []
     for dep in deps:
         pip_name = _pip_name(dep)
         if pip_name is None:
             continue
-        rest = _CONDA_DEP.match(dep)["rest"].strip()
+        rest = _split_dep(path, dep)[1]
         lines.append(pip_name + _conda_version_for_pip(rest))
     return lines
 
@@ -234,7 +235,7 @@ def export_current(name: str) -> str:
 
     import yaml
 
-    packages = {}
+    packages: dict[str, str] = {}
     for dist in metadata.distributions():
         package = dist.metadata["Name"]
         if not package or canonical_name(package) == "pip" or _is_editable(dist):

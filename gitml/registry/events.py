@@ -168,7 +168,7 @@ def replay_model(name: str, events: list[Event]) -> ModelState:
     # Versions first: an assignment names its version through the commit it
     # points at, whatever the order the version tag itself sorts in.
     for event in ordered:
-        if event.kind == REGISTER:
+        if event.kind == REGISTER and event.version is not None:  # a version tag names one
             model.versions[event.version] = Version(
                 event.version, event.commit, event.run_id, event.artifact, event
             )
@@ -200,7 +200,7 @@ def _apply(model: ModelState, event: Event) -> None:
         for held in model.stages.values():
             if event.version in held:
                 held.remove(event.version)
-    elif event.kind == ASSIGN:
+    elif event.kind == ASSIGN and event.stage is not None and event.version is not None:
         held = model.stages.setdefault(event.stage, [])
         if model.versions[event.version].deregistered:
             return  # another clone promoted it concurrently: a withdrawn version stays out
@@ -209,7 +209,7 @@ def _apply(model: ModelState, event: Event) -> None:
         if not event.keep_previous:
             held.clear()
         held.insert(0, event.version)
-    elif event.kind == UNASSIGN:
+    elif event.kind == UNASSIGN and event.stage is not None:
         held = model.stages.get(event.stage, [])
         if event.version in held:
             held.remove(event.version)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from gitml.errors import (
     NotARemoteRepositoryError,
@@ -109,7 +110,7 @@ def run_remote_git(
 
 @contextmanager
 def _started(
-    repo: Repository, args: list[str], istream, through_gitpython: bool
+    repo: Repository, args: list[str], istream: BinaryIO | None, through_gitpython: bool
 ) -> Iterator[subprocess.Popen]:
     """The running `git ARGS` (GitPython's handle is kept alive meanwhile: its
     finalizer ends the process)."""
@@ -117,6 +118,7 @@ def _started(
         import git
 
         handle = git.Git(repo.cwd).execute(["git", *args], as_process=True, istream=istream)
+        assert handle.proc is not None  # it is None only once the handle is waited for
         yield handle.proc
         return
     with subprocess.Popen(

@@ -149,7 +149,7 @@ def run_ids(repo: Repository) -> set[str]:
     """
     if not _files_backend(repo):
         return {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
-    ids = set()
+    ids: set[str] = set()
     folder = repo.common_dir / RUNS_PREFIX  # a folder in it (refs/gitml/runs/x/y) is no run
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
         ids.update(e.name for e in entries if is_ref_run_id(e.name) and e.is_file())
