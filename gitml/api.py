@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.store.ids import is_run_id
+from gitml.store.layout import META_FILE
 from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 
@@ -161,7 +162,7 @@ def start_run(
             "first, or start_run(nested=True) for a child run"
         )
     attached = os.environ.get("GITML_RUN_DIR")
-    if parent is None and attached and Path(attached, "meta.json").exists():
+    if parent is None and attached and Path(attached, META_FILE).exists():
         run = ActiveRun(Staging(Path(attached)), owned=False)
     else:
         run = _start_owned_run(
@@ -191,7 +192,7 @@ def _attach(run_id: str, repo: str | os.PathLike | None) -> ActiveRun:
             f"run {run_id} is active but a nested run is inside it; end that one first"
         )
     attached = os.environ.get("GITML_RUN_DIR")
-    if attached and Path(attached).name == run_id and Path(attached, "meta.json").exists():
+    if attached and Path(attached).name == run_id and Path(attached, META_FILE).exists():
         if _runs:
             raise RunStateError(f"run {_runs[-1].name} is active; call gitml.end_run() first")
         run = ActiveRun(Staging(Path(attached)), owned=False)

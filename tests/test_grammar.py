@@ -20,6 +20,17 @@ from gitml.store.ids import (
     new_run_id,
     run_id_time_ms,
 )
+from gitml.store.layout import (
+    ARTIFACTS_DIR,
+    CACHE_DIR,
+    META_FILE,
+    RECORD_ARTIFACTS,
+    RECORD_DIR,
+    RECORD_METRICS,
+    REGISTRY_PENDING_FILE,
+    RUN_FILE,
+    record_path,
+)
 from gitml.store.refs import parse_run_ref, run_ref
 from gitml.tracking.ids import ADJECTIVES, is_valid_run_name, new_run_name
 from gitml.tracking.record import (
@@ -237,3 +248,33 @@ def test_trailers_keep_nan_and_infinities():
 
 def test_a_message_without_trailers_is_not_a_run():
     assert parse_message("just a commit\n\nwith a body\n") is None
+
+
+# where gitml keeps things: one module spells every folder and file name
+
+
+def test_record_paths_are_built_from_the_layout():
+    assert record_path(ARTIFACTS_DIR, "model", "MLmodel") == ".gitml/artifacts/model/MLmodel"
+    assert (RECORD_ARTIFACTS, RECORD_METRICS) == (".gitml/artifacts", ".gitml/metrics")
+    assert record_path(RUN_FILE) == ".gitml/run.json"
+
+
+def test_no_module_but_the_layout_spells_where_gitml_keeps_things():
+    import ast
+    from pathlib import Path
+
+    import gitml
+
+    package = Path(gitml.__file__).parent
+    spelled = []
+    for path in sorted(package.rglob("*.py")):
+        if path == package / "store" / "layout.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and (
+                text in (RECORD_DIR, META_FILE, REGISTRY_PENDING_FILE)
+                or text.startswith((RECORD_DIR + "/", CACHE_DIR + "/"))
+            ):
+                spelled.append(f"{path.relative_to(package)}:{node.lineno}: {text!r}")
+    assert spelled == []

@@ -14,8 +14,9 @@ from gitml.errors import InvalidValueError
 from gitml.project_file import repository_project
 from gitml.store.blobs import BlobRead
 from gitml.store.gitcmd import run_git
+from gitml.store.layout import RECORD_DIR
 from gitml.store.repository import Repository
-from gitml.tracking.record import MAX_RECORD_BYTES, RECORD_DIR, RunSummary, json_float
+from gitml.tracking.record import MAX_RECORD_BYTES, RunSummary, json_float
 from gitml.tracking.sides import Side
 
 

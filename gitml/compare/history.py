@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from gitml.compare.plot import Buckets
 from gitml.errors import UnknownKeyError
+from gitml.store.layout import RECORD_METRICS
 from gitml.store.repository import Repository
-from gitml.tracking.record import RECORD_DIR, RunSummary, filename_to_key
+from gitml.tracking.record import RunSummary, filename_to_key
 
-METRICS_DIR = f"{RECORD_DIR}/metrics"
 BLOCK = 1 << 20  # bytes of a metric file read at once
 MAX_LINE = 4096  # a longer line is damage (a point takes some 40 bytes) and is skipped
 TABLE_POINTS = 1000  # the human view lists every point up to this many, then sums up
@@ -52,7 +52,7 @@ class MetricHistory:
 
             with ObjectStore(repo) as store:
                 tree = store.commit(run.sha.encode()).tree
-                found = store.folder_files(tree, METRICS_DIR)
+                found = store.folder_files(tree, RECORD_METRICS)
             self._files = {filename_to_key(name): sha for name, sha in found.items()}
         for key in keys or []:
             if key not in self._files:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from gitml.errors import ModelError
 from gitml.models.mlmodel import MLModel
-
-MODELS_CACHE = "cache/models"
+from gitml.store.layout import ARTIFACTS_DIR, MODELS_CACHE, RECORD_ARTIFACTS
 
 
 class PyFuncModel:
@@ -129,7 +128,7 @@ def run_model_folder(repo, summary, path: str) -> Path:
 
     check_tree_path(path, f"the model reference to run {summary.name}")
     if summary.status == "running" or summary.sha is None:
-        folder = staging_path(repo, summary.id) / "artifacts" / path
+        folder = staging_path(repo, summary.id) / ARTIFACTS_DIR / path
         if not (folder / "MLmodel").is_file():
             raise ModelError(f"run {summary.name} has no model at {path!r} (yet)")
         return folder
@@ -141,7 +140,7 @@ def _materialize(repo, summary, path: str) -> Path:
     from gitml.store.objects import ObjectStore
 
     where = f"run {summary.name} ({summary.id})"
-    prefix = f".gitml/artifacts/{path}"
+    prefix = f"{RECORD_ARTIFACTS}/{path}"
     with ObjectStore(repo) as store:
         tree = store.commit(summary.sha.encode()).tree
         files = store.list_files(tree, prefix)
@@ -167,5 +166,5 @@ def _materialize(repo, summary, path: str) -> Path:
 
 
 def _artifact_folders(store, tree) -> str:
-    names = sorted({name.split("/")[0] for name in store.list_files(tree, ".gitml/artifacts")})
+    names = sorted({name.split("/")[0] for name in store.list_files(tree, RECORD_ARTIFACTS)})
     return ", ".join(names) or "none"

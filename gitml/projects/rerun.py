@@ -16,8 +16,9 @@ from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.projects.launch import SILENT, Launch, Progress, Recording
 from gitml.store.gitcmd import run_git
+from gitml.store.layout import RECORD_DIR
 from gitml.store.repository import Repository
-from gitml.tracking.record import DEFAULT_EXPERIMENT, RECORD_DIR, RunSummary
+from gitml.tracking.record import DEFAULT_EXPERIMENT, RunSummary
 from gitml.tracking.runner import CommandResult
 
 RECORDED_SPECS = ("conda.yaml", "python_env.yaml")

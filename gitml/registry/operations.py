@@ -41,13 +41,13 @@ from gitml.registry.tagstore import (
     tagger_ident,
 )
 from gitml.store.gitcmd import run_git
+from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.locks import exclusive_lock
 from gitml.store.refs import RefExistsError
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.record import RunSummary
 from gitml.values import shown
 
-ARTIFACTS_DIR = ".gitml/artifacts"
 BUMPS = ("patch", "minor", "major")
 _ATTEMPTS = 5
 
@@ -264,7 +264,7 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
     """
     files = _artifact_files(repo, summary.sha)
     if wanted is not None:
-        path = wanted.strip().removeprefix("./").removeprefix(ARTIFACTS_DIR + "/").strip("/")
+        path = wanted.strip().removeprefix("./").removeprefix(RECORD_ARTIFACTS + "/").strip("/")
         if path and (path in files or any(f.startswith(path + "/") for f in files)):
             return path
         raise RegistryError(
@@ -290,10 +290,10 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
 def _artifact_files(repo: Repository, commit: str) -> list[str]:
     """Paths under the run's artifacts folder, relative to it: one `git ls-tree`."""
     out = run_git(
-        ["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", ARTIFACTS_DIR + "/"],
+        ["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", RECORD_ARTIFACTS + "/"],
         repo.cwd,
     ).stdout.decode(errors="surrogateescape")
-    prefix = ARTIFACTS_DIR + "/"
+    prefix = RECORD_ARTIFACTS + "/"
     return sorted(path[len(prefix) :] for path in out.split("\0") if path.startswith(prefix))
 
 

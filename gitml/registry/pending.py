@@ -10,6 +10,7 @@ gitml), every local event the remote lacks counts as pending.
 
 import os
 
+from gitml.store.layout import REGISTRY_PENDING_FILE
 from gitml.store.repository import Repository
 
 
@@ -41,4 +42,4 @@ def remove_pending(repo: Repository, names: list[str]) -> None:
 
 
 def _path(repo: Repository):
-    return repo.common_dir / "gitml" / "registry-pending"
+    return repo.state_dir / REGISTRY_PENDING_FILE

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RegistryError
-from gitml.registry.operations import ARTIFACTS_DIR, find_model, find_version
+from gitml.registry.operations import find_model, find_version
 from gitml.registry.tags import MODELS_SCHEME, ModelRef, parse_model_uri, parse_reference
 from gitml.store.gitcmd import run_git
+from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.record import RunSummary, parse_message
 
@@ -63,7 +64,7 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
     if not resolved.artifact:
         raise RegistryError(
             f"{resolved.model} {resolved.version} records no artifact path; "
-            f"read its run's files with `git show {resolved.commit[:12]}:{ARTIFACTS_DIR}/…`"
+            f"read its run's files with `git show {resolved.commit[:12]}:{RECORD_ARTIFACTS}/…`"
         )
     where = f"{resolved.model} {resolved.version} (run commit {resolved.commit[:12]})"
     name = check_tree_path(resolved.artifact, where)[-1]
@@ -71,7 +72,7 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
     with ObjectStore(repo) as store:
         tree = store.commit(resolved.commit.encode()).tree
         written = store.extract(
-            tree, f"{ARTIFACTS_DIR}/{resolved.artifact}", Path(out_dir), where, name
+            tree, f"{RECORD_ARTIFACTS}/{resolved.artifact}", Path(out_dir), where, name
         )
     if not written:
         raise RegistryError(

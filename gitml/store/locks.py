@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from gitml.errors import LockTimeoutError
+from gitml.store.layout import LOCKS_DIR
 from gitml.store.repository import Repository
 
 _POLL_SECONDS = 0.01
@@ -20,7 +21,7 @@ _POLL_SECONDS = 0.01
 @contextmanager
 def exclusive_lock(repo: Repository, name: str, timeout: float = 30.0) -> Iterator[None]:
     """Hold lock `name` of the repository; LockTimeoutError after `timeout` seconds waiting."""
-    folder = repo.common_dir / "gitml" / "locks"
+    folder = repo.state_dir / LOCKS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.lock"
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

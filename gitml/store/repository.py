@@ -8,8 +8,7 @@ from pathlib import Path
 
 from gitml.errors import BareRepositoryError, GitCommandError, NotARepositoryError
 from gitml.store.gitcmd import git_output
-
-STATE_DIR_NAME = "gitml"
+from gitml.store.layout import STATE_DIR
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Repository:
     @property
     def state_dir(self) -> Path:
         """gitml's local, non-history state (DESIGN §2)."""
-        return self.common_dir / STATE_DIR_NAME
+        return self.common_dir / STATE_DIR
 
     @property
     def work_tree(self) -> Path:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from gitml.errors import ReservedPathError
 from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.layout import RECORD_DIR
 from gitml.store.repository import Repository
 from gitml.store.secret_files import SecretRule
-
-RESERVED_DIR = ".gitml"
 
 
 @dataclass
@@ -69,15 +68,15 @@ def snapshot_work_tree(
 
 
 def _refuse_reserved_dir(root: str, env: dict[str, str]) -> None:
-    if not os.path.lexists(os.path.join(root, RESERVED_DIR)):
+    if not os.path.lexists(os.path.join(root, RECORD_DIR)):
         return
     listed = run_git(
-        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", RESERVED_DIR],
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", RECORD_DIR],
         root,
         env=env,
     ).stdout
     if listed:
-        raise ReservedPathError(RESERVED_DIR + "/")
+        raise ReservedPathError(RECORD_DIR + "/")
 
 
 def _size(path: str) -> int:

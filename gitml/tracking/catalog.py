@@ -16,12 +16,12 @@ from pathlib import Path
 from gitml.errors import DocumentError, RunNotFoundError
 from gitml.store.blobs import BlobRead, read_blobs
 from gitml.store.ids import could_be_id_prefix
+from gitml.store.layout import NAMES_CACHE, RECORD_DIR, SUMMARIES_CACHE
 from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.record import (
     DAMAGED,
     MAX_RECORD_BYTES,
-    RECORD_DIR,
     RunSummary,
     damaged_summary,
     parse_message,
@@ -30,10 +30,6 @@ from gitml.tracking.record import (
 )
 from gitml.tracking.staging import Staging, runs_dir
 
-# Version 2: gitml before it read the run id from the ref name cached what a fetched
-# commit's trailers claimed, possibly under another run's id; those caches are left.
-NAMES_CACHE = "cache/names.v2.tsv"
-SUMMARIES_CACHE = "cache/summaries.v2.json"
 _BATCH_LIMIT = 256  # beyond this many unknown ids, one full listing is cheaper
 
 

@@ -28,6 +28,7 @@ from gitml.errors import (
     RunStateError,
 )
 from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.layout import TMP_DIR
 from gitml.store.refs import BACKUPS_PREFIX
 from gitml.store.repository import Repository, read_head
 from gitml.store.snapshot import Snapshot
@@ -89,7 +90,7 @@ def plan_checkout(repo: Repository, source: str) -> CheckoutPlan:
     from gitml.store.snapshot import snapshot_work_tree
     from gitml.tracking.run import artifact_size_limit
 
-    scratch = repo.state_dir / "tmp" / f"index-checkout-{time.time_ns()}"
+    scratch = repo.state_dir / TMP_DIR / f"index-checkout-{time.time_ns()}"
     current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
     differing = _tree_diff(repo, current.tree, source, CODE_PATHSPEC)
     snapshot = {path: now for path, (status, now, _) in differing.items() if status != "A"}
@@ -307,7 +308,7 @@ def save_backup(repo: Repository, tree: str, paths: list[str], extra: list[str],
 
 def _with_files(repo: Repository, tree: str, paths: list[str]) -> str:
     """`tree` with `paths` added from the work tree, ignore rules overridden (`add -f`)."""
-    scratch = repo.state_dir / "tmp" / f"index-backup-{time.time_ns()}"
+    scratch = repo.state_dir / TMP_DIR / f"index-backup-{time.time_ns()}"
     scratch.parent.mkdir(parents=True, exist_ok=True)
     env = git_environment({"GIT_INDEX_FILE": str(scratch)})
     try:

@@ -11,6 +11,17 @@ import shutil
 import time
 from pathlib import Path
 
+from gitml.store.layout import (
+    ARTIFACTS_DIR,
+    ENV_DIR,
+    ENV_FREEZE_FILE,
+    LOGS_DIR,
+    METRICS_DIR,
+    OUTPUT_FILE,
+    PARAMS_FILE,
+    RECORD_DIR,
+    RUN_FILE,
+)
 from gitml.store.refs import (
     RefExistsError,
     break_stale_lock,
@@ -23,13 +34,7 @@ from gitml.store.refs import (
 from gitml.store.repository import Repository, start_auto_gc
 from gitml.tracking import catalog
 from gitml.tracking.identity import user_identity
-from gitml.tracking.record import (
-    FORMAT_VERSION,
-    RECORD_DIR,
-    RunSummary,
-    build_message,
-    key_to_filename,
-)
+from gitml.tracking.record import FORMAT_VERSION, RunSummary, build_message, key_to_filename
 from gitml.tracking.staging import StagedRun, Staging
 
 # Run objects are written loose, and only git's porcelain runs `gc --auto`; gitml
@@ -119,16 +124,16 @@ def _record_files(
     for name, source in staged.artifacts.items():
         link = os.readlink(source) if source.is_symlink() else None
         data = os.fsencode(link) if link is not None else source.read_bytes()
-        files[f"artifacts/{name}"] = data
+        files[f"{ARTIFACTS_DIR}/{name}"] = data
         entry = {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         artifacts.append(entry if link is None else {**entry, "link": link})
     for name, source in staged.env_files.items():
-        files[f"env/{name}"] = source.read_bytes()
+        files[f"{ENV_DIR}/{name}"] = source.read_bytes()
     for key, data in staged.metrics.items():
-        files["metrics/" + key_to_filename(key)] = data
+        files[f"{METRICS_DIR}/{key_to_filename(key)}"] = data
     if staged.output:
-        files["logs/output.txt"] = staged.output
-    files["params.yaml"] = params_yaml(summary.params).encode()
+        files[f"{LOGS_DIR}/{OUTPUT_FILE}"] = staged.output
+    files[PARAMS_FILE] = params_yaml(summary.params).encode()
     record = {
         "format": FORMAT_VERSION,
         "id": meta["id"],
@@ -165,7 +170,7 @@ def _record_files(
     }
     if snapshot_lost:
         record["snapshot_lost"] = True  # the tree holds the base commit's code instead
-    files["run.json"] = json.dumps(record, indent=2, ensure_ascii=False).encode()
+    files[RUN_FILE] = json.dumps(record, indent=2, ensure_ascii=False).encode()
     return files
 
 
@@ -175,8 +180,8 @@ def _env_hash(env_files: dict[str, Path]) -> str | None:
         from gitml.tracking.environment import spec_hash
 
         return spec_hash(env_files["conda.yaml"].read_text(errors="replace"))
-    if "pip-freeze.txt" in env_files:
-        return hashlib.sha256(env_files["pip-freeze.txt"].read_bytes()).hexdigest()
+    if ENV_FREEZE_FILE in env_files:
+        return hashlib.sha256(env_files[ENV_FREEZE_FILE].read_bytes()).hexdigest()
     return None
 
 

@@ -15,7 +15,6 @@ from gitml.tracking.ids import NAME_RULE
 from gitml.values import check_text, check_utf8
 
 FORMAT_VERSION = 1
-RECORD_DIR = ".gitml"
 DEFAULT_EXPERIMENT = "default"  # runs started on a detached HEAD
 STATUSES = ("running", "finished", "failed", "killed")
 # The status gitml gives a run whose record it cannot read: fetched from a clone that

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitml.store.ids import is_run_id, run_id_time_ms
+from gitml.store.layout import META_FILE, RECOVERING_DIR, TMP_DIR
 from gitml.store.repository import Repository
 from gitml.tracking.environment import process_alive
 from gitml.tracking.record import RunSummary
 from gitml.tracking.staging import Staging, runs_dir
-
-RECOVERING_DIR = "recovering"
 
 
 def staged_runs(repo: Repository) -> list[Staging]:
@@ -27,7 +26,7 @@ def staged_runs(repo: Repository) -> list[Staging]:
     folder = runs_dir(repo.state_dir)
     if not folder.is_dir():
         return []
-    return [Staging(p) for p in sorted(folder.iterdir()) if (p / "meta.json").exists()]
+    return [Staging(p) for p in sorted(folder.iterdir()) if (p / META_FILE).exists()]
 
 
 def is_abandoned(staging: Staging) -> bool:
@@ -134,7 +133,7 @@ def _remove_empty_leftovers(repo: Repository) -> None:
             stale = path.is_dir() and time.time() - path.stat().st_mtime > 60
         except FileNotFoundError:
             continue  # claimed by a recovery running in another process meanwhile
-        if stale and not (path / "meta.json").exists():
+        if stale and not (path / META_FILE).exists():
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -144,7 +143,7 @@ STALE_INDEX_SECONDS = 3600  # a snapshot takes seconds; an index of an hour-old 
 def _remove_stale_temporary_indexes(repo: Repository) -> None:
     """`tmp/index-<run id>` of runs started over an hour ago. The age comes from the run
     id, never from the file: the index is a copy of the user's, mtime included."""
-    folder = repo.state_dir / "tmp"
+    folder = repo.state_dir / TMP_DIR
     if not folder.is_dir():
         return
     now_ms = time.time() * 1000

@@ -5,8 +5,9 @@ or a commit, and on a branch (`branch_from_run`). Restored into the work tree by
 
 from gitml.errors import InvalidValueError
 from gitml.store.gitcmd import run_git
+from gitml.store.layout import RECORD_DIR
 from gitml.store.repository import Repository
-from gitml.tracking.record import RECORD_DIR, RunSummary
+from gitml.tracking.record import RunSummary
 
 CODE_PATHSPEC = ["--", ".", f":(exclude){RECORD_DIR}"]
 

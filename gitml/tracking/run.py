@@ -16,6 +16,7 @@ from gitml.errors import InvalidValueError, RunNameTakenError
 from gitml.project_file import repository_project
 from gitml.store.config import read_config
 from gitml.store.ids import is_run_id, new_run_id
+from gitml.store.layout import NAME_CLAIMS_DIR, TMP_DIR
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, parse_size, read_head
 from gitml.store.secret_files import SecretRule, parse_patterns
@@ -35,7 +36,6 @@ from gitml.tracking.staging import Staging, write_json_atomic
 from gitml.values import check_utf8
 
 DEFAULT_SIZE_LIMIT = 10 << 20
-NAME_CLAIMS_DIR = "names"
 
 
 @dataclass
@@ -120,7 +120,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         size_limit = artifact_size_limit(repo)
         secrets = secret_rule(repo, options.allow_secrets)
         state = repo.state_dir
-        scratch = state / "tmp" / f"index-{run_id}"
+        scratch = state / TMP_DIR / f"index-{run_id}"
         snapshot = snapshot_work_tree(repo, scratch, size_limit, secrets)
         create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from gitml.envs.cache import user_cache_dir
 from gitml.envs.packages import installed_packages, interpreter_for
 from gitml.errors import ArtifactError, CommandStartError, GitmlError, InvalidValueError
+from gitml.store.layout import ENV_FREEZE_FILE
 from gitml.store.repository import Repository
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.artifacts import check_source, store_folder
@@ -291,7 +292,7 @@ def _record_environment(staging, command: list[str], env: dict[str, str], cwd) -
     PATH and variables, without the folder through which gitml lends it the logging API)."""
     interpreter = interpreter_for(command, env.get("PATH"), cwd)
     packages = installed_packages(interpreter, user_cache_dir(), env)
-    staging.add_env_file("pip-freeze.txt", "".join(p + "\n" for p in packages).encode())
+    staging.add_env_file(ENV_FREEZE_FILE, "".join(p + "\n" for p in packages).encode())
     import gitml.store.objects  # noqa: F401  -- warm the import while the script runs
 
 

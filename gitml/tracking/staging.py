@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError, shortened
+from gitml.store.layout import META_FILE, RUNS_DIR
 from gitml.store.paths import is_git_name
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.record import (
@@ -42,7 +43,6 @@ from gitml.tracking.record import (
     validate_value,
 )
 
-RUNS_DIR = "runs"
 MAX_FILENAME = 255  # bytes in a file name on common file systems
 MAX_ARTIFACT_DEPTH = 100  # parts of an artifact's path: deeper, Python's own walks fail
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
@@ -139,14 +139,14 @@ class Staging:
         path = runs_dir(state_dir) / meta["id"]
         path.mkdir(parents=True)
         staging = cls(path)
-        write_json_atomic(path / "meta.json", meta)
+        write_json_atomic(path / META_FILE, meta)
         staging._meta = meta  # so the run's id and name stay readable once it is committed
         return staging
 
     @property
     def meta(self) -> dict:
         if self._meta is None:
-            self._meta = json.loads((self.path / "meta.json").read_text())
+            self._meta = json.loads((self.path / META_FILE).read_text())
         return self._meta
 
     @property

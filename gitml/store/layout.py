@@ -1,0 +1,51 @@
+"""Where gitml keeps what it writes: every folder and file name shared by more than one
+module, spelled once (docs/format.md describes them).
+
+- The record folder `.gitml/` in a run commit's tree (reserved in the work tree too):
+  `run.json`, `params.yaml`, `metrics/<key>.tsv`, `artifacts/…`, `env/…`,
+  `logs/output.txt`. `record_path(ARTIFACTS_DIR, "model")` is `.gitml/artifacts/model`.
+- gitml's local state, `<git common dir>/gitml/` (`.git/gitml/` in a plain
+  repository; `Repository.state_dir`): a staging folder per run in progress under
+  `runs/<id>/` (its head in `meta.json`, then `metrics/`, `artifacts/`, `env/` and
+  `output.txt` as the record names them), scratch indexes, locks, name claims,
+  runs being recovered, registry pushes pending and disposable caches.
+"""
+
+from __future__ import annotations
+
+# the record, in a run commit's tree
+RECORD_DIR = ".gitml"
+RUN_FILE = "run.json"
+PARAMS_FILE = "params.yaml"
+METRICS_DIR = "metrics"  # one <key>.tsv file per metric (record.key_to_filename)
+ARTIFACTS_DIR = "artifacts"
+ENV_DIR = "env"  # the environment spec in force and what was installed
+ENV_FREEZE_FILE = "pip-freeze.txt"  # in ENV_DIR
+OUTPUT_FILE = "output.txt"  # captured output: logs/ in the record, the top of a staging folder
+LOGS_DIR = "logs"
+
+
+def record_path(*parts: str) -> str:
+    """A path in a run commit's tree, under the record folder."""
+    return "/".join((RECORD_DIR, *parts))
+
+
+RECORD_ARTIFACTS = record_path(ARTIFACTS_DIR)  # .gitml/artifacts
+RECORD_METRICS = record_path(METRICS_DIR)  # .gitml/metrics
+
+
+# gitml's local state, in the git common dir
+STATE_DIR = "gitml"
+RUNS_DIR = "runs"  # a staging folder per run in progress
+META_FILE = "meta.json"  # a staging folder's head, written once at start
+TMP_DIR = "tmp"  # scratch indexes of snapshots, checkouts and backups
+LOCKS_DIR = "locks"
+NAME_CLAIMS_DIR = "names"  # a file per run name being claimed
+RECOVERING_DIR = "recovering"  # staging folders a recovery has claimed
+REGISTRY_PENDING_FILE = "registry-pending"  # registry tags not yet pushed
+CACHE_DIR = "cache"  # disposable: rebuilt from refs
+MODELS_CACHE = f"{CACHE_DIR}/models"
+# Version 2: gitml before it read the run id from the ref name cached what a fetched
+# commit's trailers claimed, possibly under another run's id; those caches are left.
+NAMES_CACHE = f"{CACHE_DIR}/names.v2.tsv"
+SUMMARIES_CACHE = f"{CACHE_DIR}/summaries.v2.json"
