@@ -1,17 +1,21 @@
-"""Fixtures: every test gets its own HOME and git config, then real repositories."""
+"""Fixtures: every test gets its own HOME and git config, then real repositories.
+
+Repositories that take real `gitml run` processes to make are built once per
+session under their own isolated HOME, then copied (`shutil.copytree`) into each
+test that asks for one: every test still gets a real repository of its own.
+"""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.utils import git, write
+from tests.utils import git, gitml, write
 
 
-@pytest.fixture(autouse=True)
-def isolate(tmp_path_factory, monkeypatch):
-    """No test sees the developer's git identity, config, caches or GIT_* variables."""
-    home = tmp_path_factory.mktemp("home")
+def isolated(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
+    """Point HOME, XDG folders and git's global config at `home`; drop GIT_*/GITML_* variables."""
     for name in list(os.environ):
         if name.startswith(("GIT_", "GITML_")):
             monkeypatch.delenv(name)
@@ -28,18 +32,20 @@ def isolate(tmp_path_factory, monkeypatch):
     return home
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
-    """An empty repository with no commits."""
-    path = tmp_path / "repo"
+@pytest.fixture(autouse=True)
+def isolate(tmp_path_factory, monkeypatch):
+    """No test sees the developer's git identity, config, caches or GIT_* variables."""
+    return isolated(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
+def init_repo(path: Path) -> Path:
+    """An empty repository with no commits at `path`."""
     path.mkdir()
     git(path, "init", "-q")
     return path
 
 
-@pytest.fixture
-def repo_with_commit(repo) -> Path:
-    """A repository with one commit of a few files."""
+def commit_a_few_files(repo: Path) -> Path:
     write(repo / "README.md", "# project\n")
     write(repo / "src" / "model.py", "WEIGHT = 1\n")
     write(repo / ".gitignore", "data/\n*.log\n")
@@ -48,34 +54,57 @@ def repo_with_commit(repo) -> Path:
     return repo
 
 
-@pytest.fixture
-def repo_with_runs(repo_with_commit) -> Path:
-    """A repository with three finished runs: alpha, beta (lr differs) and gamma (failed)."""
-    from tests.utils import gitml
+TRAIN = (
+    "import sys, gitml\n"
+    "p = gitml.get_params()\n"
+    "gitml.log_metric('loss', 1 / float(p['lr']))\n"
+    "gitml.log_metric('acc', float(p['lr']) * 2)\n"
+    "sys.exit(int(p.get('fail', 0)))\n"
+)
 
-    script = write(
-        repo_with_commit / "train.py",
-        "import sys, gitml\n"
-        "p = gitml.get_params()\n"
-        "gitml.log_metric('loss', 1 / float(p['lr']))\n"
-        "gitml.log_metric('acc', float(p['lr']) * 2)\n"
-        "sys.exit(int(p.get('fail', 0)))\n",
-    )
-    git(repo_with_commit, "add", script.name)
-    git(repo_with_commit, "commit", "-q", "-m", "add train.py")
+
+def record_three_runs(repo: Path) -> Path:
+    """Commit train.py, then run it as alpha (lr 0.1), beta (lr 0.2) and gamma (fails)."""
+    write(repo / "train.py", TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "add train.py")
     for name, lr, fail in (("alpha", "0.1", "0"), ("beta", "0.2", "0"), ("gamma", "0.4", "3")):
-        gitml(
-            repo_with_commit,
-            "run",
-            "--name",
-            name,
-            "-P",
-            f"lr={lr}",
-            "-P",
-            f"fail={fail}",
-            "--",
-            "python",
-            "train.py",
-            check=False,
-        )
-    return repo_with_commit
+        args = ("--name", name, "-P", f"lr={lr}", "-P", f"fail={fail}")
+        gitml(repo, "run", *args, "--", "python", "train.py", check=False)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def runs_template(tmp_path_factory) -> Path:
+    """repo_with_runs built once per session, under a HOME of its own (the `isolate`
+    of the test that first asks for it is not in force yet). Never hand it to a test:
+    copy it."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolated(monkeypatch, tmp_path_factory.mktemp("template-home"))
+        repo = init_repo(tmp_path_factory.mktemp("template") / "repo")
+        return record_three_runs(commit_a_few_files(repo))
+
+
+def copy_repo(template: Path, target: Path) -> Path:
+    """A real, independent copy of a repository (links copied as links)."""
+    shutil.copytree(template, target, symlinks=True)
+    return target
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """An empty repository with no commits."""
+    return init_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def repo_with_commit(repo) -> Path:
+    """A repository with one commit of a few files."""
+    return commit_a_few_files(repo)
+
+
+@pytest.fixture
+def repo_with_runs(runs_template, tmp_path) -> Path:
+    """A repository with three finished runs: alpha, beta (lr differs) and gamma (failed),
+    recorded by real `gitml run` processes (once per session, copied here)."""
+    return copy_repo(runs_template, tmp_path / "repo")

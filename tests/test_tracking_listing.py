@@ -1,13 +1,12 @@
 """Run ids and names, `gitml ls` and `gitml show` (issue 2, points 5 and 6).
 
 The commands run in-process through click's CliRunner; the runs they list
-were recorded by real `gitml run` processes (the `runs_repo` fixture).
+were recorded by real `gitml run` processes (the `repo_with_runs` fixture).
 """
 
 import json
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,20 +37,6 @@ LS_FIELDS = {
     "commit",
     "damage",
 }
-
-
-_TEMPLATE: dict[str, Path] = {}
-
-
-@pytest.fixture
-def runs_repo(request, tmp_path) -> Path:
-    """A copy of `repo_with_runs` (alpha, beta finished; gamma failed): the three real
-    `gitml run` processes that make it run once per session, not once per test."""
-    if "repo" not in _TEMPLATE:
-        _TEMPLATE["repo"] = request.getfixturevalue("repo_with_runs")
-    copy = tmp_path / "copy"
-    shutil.copytree(_TEMPLATE["repo"], copy, symlinks=True)
-    return copy
 
 
 def invoke(repo, *args: str, env: dict | None = None):
@@ -91,22 +76,22 @@ def test_ids_are_time_ordered_and_names_are_adjective_noun(repo_with_commit):
         assert adjective in ADJECTIVES and noun in NOUNS
 
 
-def test_a_run_resolves_by_name_and_by_any_unique_id_prefix(runs_repo):
-    runs = {run["name"]: run for run in ls_json(runs_repo)}
+def test_a_run_resolves_by_name_and_by_any_unique_id_prefix(repo_with_runs):
+    runs = {run["name"]: run for run in ls_json(repo_with_runs)}
     beta = runs["beta"]
     others = [run["id"] for name, run in runs.items() if name != "beta"]
     unique = max(len(common_prefix(beta["id"], other)) for other in others) + 1
     for text in ("beta", beta["id"], beta["id"][: max(unique, 4)], beta["id"][:20]):
-        result = invoke(runs_repo, "show", "--json", text)
+        result = invoke(repo_with_runs, "show", "--json", text)
         assert result.exit_code == 0, (text, result.stderr)
         assert json.loads(result.stdout)["id"] == beta["id"]
 
 
-def test_an_ambiguous_prefix_lists_the_candidates(runs_repo):
-    ids = [run["id"] for run in ls_json(runs_repo)]
+def test_an_ambiguous_prefix_lists_the_candidates(repo_with_runs):
+    ids = [run["id"] for run in ls_json(repo_with_runs)]
     prefix = common_prefix(common_prefix(ids[0], ids[1]), ids[2])
     assert len(prefix) >= 4  # three runs started within seconds share their time prefix
-    result = invoke(runs_repo, "show", prefix)
+    result = invoke(repo_with_runs, "show", prefix)
     assert result.exit_code == 1
     assert result.stdout == ""
     line = result.stderr.strip()
@@ -133,23 +118,23 @@ def test_a_name_shared_with_runs_fetched_from_a_clone_is_ambiguous(repo_with_com
         assert json.loads(shown.stdout)["id"] == run_id
 
 
-def test_an_exact_name_wins_over_id_prefixes(runs_repo):
-    ids = [run["id"] for run in ls_json(runs_repo)]
+def test_an_exact_name_wins_over_id_prefixes(repo_with_runs):
+    ids = [run["id"] for run in ls_json(repo_with_runs)]
     prefix = common_prefix(common_prefix(ids[0], ids[1]), ids[2])[:4]
     assert len(prefix) == 4  # a prefix of the three runs' ids: ambiguous as a prefix
-    with gitml.start_run(name=prefix, repo=runs_repo) as named:
+    with gitml.start_run(name=prefix, repo=repo_with_runs) as named:
         gitml.log_metric("m", 1)
-    result = invoke(runs_repo, "show", "--json", prefix)
+    result = invoke(repo_with_runs, "show", "--json", prefix)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["id"] == named.id
-    assert gitml.get_run(prefix, repo=runs_repo)["id"] == named.id
-    by_id = invoke(runs_repo, "show", "--json", named.id[:20])  # its id still resolves
+    assert gitml.get_run(prefix, repo=repo_with_runs)["id"] == named.id
+    by_id = invoke(repo_with_runs, "show", "--json", named.id[:20])  # its id still resolves
     assert json.loads(by_id.stdout)["name"] == prefix
 
 
-def test_an_unknown_run_is_a_one_line_error(runs_repo):
+def test_an_unknown_run_is_a_one_line_error(repo_with_runs):
     for text in ("zzzz", "no-such-run", "x"):
-        result = invoke(runs_repo, "show", text)
+        result = invoke(repo_with_runs, "show", text)
         assert result.exit_code == 1
         assert result.stderr.count("\n") == 1
         assert f"no run matches '{text}'" in result.stderr
@@ -159,8 +144,8 @@ def test_an_unknown_run_is_a_one_line_error(runs_repo):
 # 6. gitml ls
 
 
-def test_ls_json_has_stable_fields_newest_first(runs_repo):
-    listed = ls_json(runs_repo)
+def test_ls_json_has_stable_fields_newest_first(repo_with_runs):
+    listed = ls_json(repo_with_runs)
     assert [run["name"] for run in listed] == ["gamma", "beta", "alpha"]
     for run in listed:
         assert set(run) == LS_FIELDS
@@ -171,26 +156,30 @@ def test_ls_json_has_stable_fields_newest_first(runs_repo):
     assert beta["metrics"] == {"loss": 5.0, "acc": 0.4}
     assert beta["experiment"] == "main"
     assert beta["command"] == "python train.py"
-    assert beta["base"] == git(runs_repo, "rev-parse", "HEAD").strip()
+    assert beta["base"] == git(repo_with_runs, "rev-parse", "HEAD").strip()
     assert beta["duration_ms"] == beta["end_ms"] - beta["start_ms"] >= 0
-    assert beta["commit"] == git(runs_repo, "rev-parse", f"refs/gitml/runs/{beta['id']}").strip()
+    assert (
+        beta["commit"] == git(repo_with_runs, "rev-parse", f"refs/gitml/runs/{beta['id']}").strip()
+    )
 
 
-def test_ls_filters_by_status_and_limits(runs_repo):
-    assert [r["name"] for r in ls_json(runs_repo, "--status", "failed")] == ["gamma"]
-    assert [r["name"] for r in ls_json(runs_repo, "--status", "finished")] == [
+def test_ls_filters_by_status_and_limits(repo_with_runs):
+    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "failed")] == ["gamma"]
+    assert [r["name"] for r in ls_json(repo_with_runs, "--status", "finished")] == [
         "beta",
         "alpha",
     ]
-    assert ls_json(runs_repo, "--status", "killed") == []
-    assert [r["name"] for r in ls_json(runs_repo, "--limit", "2")] == ["gamma", "beta"]
-    assert [r["name"] for r in ls_json(runs_repo, "-n", "1", "--status", "finished")] == ["beta"]
-    bad = invoke(runs_repo, "ls", "--status", "bogus")
+    assert ls_json(repo_with_runs, "--status", "killed") == []
+    assert [r["name"] for r in ls_json(repo_with_runs, "--limit", "2")] == ["gamma", "beta"]
+    assert [r["name"] for r in ls_json(repo_with_runs, "-n", "1", "--status", "finished")] == [
+        "beta"
+    ]
+    bad = invoke(repo_with_runs, "ls", "--status", "bogus")
     assert bad.exit_code == 2 and "bogus" in bad.stderr
 
 
-def test_ls_shows_the_current_branch_unless_told_otherwise(runs_repo):
-    repo = runs_repo
+def test_ls_shows_the_current_branch_unless_told_otherwise(repo_with_runs):
+    repo = repo_with_runs
     with gitml.start_run(name="elsewhere", experiment="sweep", repo=repo):
         pass
     assert [r["name"] for r in ls_json(repo)] == ["gamma", "beta", "alpha"]
@@ -208,8 +197,8 @@ def test_ls_shows_the_current_branch_unless_told_otherwise(runs_repo):
     assert ls_json(repo)[0]["experiment"] == "default"
 
 
-def test_ls_table_newest_first_with_params_and_metrics(runs_repo):
-    result = invoke(runs_repo, "ls", env={"COLUMNS": "250"})
+def test_ls_table_newest_first_with_params_and_metrics(repo_with_runs):
+    result = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     for column in ("ID", "NAME", "STATUS", "STARTED", "DURATION", "params.lr", "metrics.loss"):
@@ -224,9 +213,9 @@ def test_ls_table_newest_first_with_params_and_metrics(runs_repo):
     assert [cell(row, "metrics.loss") for row in rows] == ["2.5", "5", "10"]
 
 
-def test_ls_table_drops_columns_to_fit_a_narrow_terminal(runs_repo):
-    wide = invoke(runs_repo, "ls", env={"COLUMNS": "250"}).stdout
-    narrow = invoke(runs_repo, "ls", env={"COLUMNS": "60"}).stdout
+def test_ls_table_drops_columns_to_fit_a_narrow_terminal(repo_with_runs):
+    wide = invoke(repo_with_runs, "ls", env={"COLUMNS": "250"}).stdout
+    narrow = invoke(repo_with_runs, "ls", env={"COLUMNS": "60"}).stdout
     assert "hidden" not in wide
     assert "metrics.loss" in wide and "metrics.loss" not in narrow
     assert re.search(r"\(\d+ more columns hidden", narrow)
@@ -234,24 +223,24 @@ def test_ls_table_drops_columns_to_fit_a_narrow_terminal(runs_repo):
         assert "NAME" in line or len(line) <= 60
 
 
-def test_a_run_in_progress_shows_as_running(runs_repo):
-    with gitml.start_run(name="ongoing", params={"lr": 0.5}, repo=runs_repo):
+def test_a_run_in_progress_shows_as_running(repo_with_runs):
+    with gitml.start_run(name="ongoing", params={"lr": 0.5}, repo=repo_with_runs):
         gitml.log_metric("loss", 0.7)
-        listed = ls_json(runs_repo)
+        listed = ls_json(repo_with_runs)
         assert [r["name"] for r in listed] == ["ongoing", "gamma", "beta", "alpha"]
         ongoing = listed[0]
         assert ongoing["status"] == "running"
         assert ongoing["params"] == {"lr": "0.5"}
         assert ongoing["metrics"] == {"loss": 0.7}
         assert ongoing["end_ms"] is None and ongoing["commit"] is None
-        assert [r["name"] for r in ls_json(runs_repo, "--status", "running")] == ["ongoing"]
-        assert "running" in invoke(runs_repo, "ls").stdout
+        assert [r["name"] for r in ls_json(repo_with_runs, "--status", "running")] == ["ongoing"]
+        assert "running" in invoke(repo_with_runs, "ls").stdout
         gitml.log_metric("loss", 0.4)
         gitml.log_text("draft", "notes.md")
-        shown = invoke(runs_repo, "show", "ongoing")
+        shown = invoke(repo_with_runs, "show", "ongoing")
         assert shown.exit_code == 0 and "running" in shown.stdout
         assert "loss = 0.4  (0.4 / 0.7, 2 points, last step 1)" in shown.stdout
-        record = json.loads(invoke(runs_repo, "show", "ongoing", "--json").stdout)
+        record = json.loads(invoke(repo_with_runs, "show", "ongoing", "--json").stdout)
         assert record["metrics"]["loss"] == {
             "last": 0.4,
             "min": 0.4,
@@ -260,7 +249,7 @@ def test_a_run_in_progress_shows_as_running(runs_repo):
             "last_step": 1,
         }
         assert record["artifacts"] == [{"path": "notes.md", "size": 5}]
-    assert ls_json(runs_repo)[0]["status"] == "finished"
+    assert ls_json(repo_with_runs)[0]["status"] == "finished"
 
 
 _OPENED: list[str] | None = None  # paths opened while a test records them (see below)
@@ -271,15 +260,15 @@ def _record_opens(event: str, args: tuple) -> None:
         _OPENED.append(os.fsdecode(args[0]))
 
 
-def test_resolving_and_naming_read_only_the_head_of_a_run_in_progress(runs_repo):
+def test_resolving_and_naming_read_only_the_head_of_a_run_in_progress(repo_with_runs):
     """A script that has logged 300,000 points must not make every name lookup read them.
     An audit hook records the files opened (chmod 000 would not stop root)."""
     from gitml.store.repository import open_repository
     from gitml.tracking.catalog import names_in_use, resolve
 
-    repo = open_repository(runs_repo)
+    repo = open_repository(repo_with_runs)
     sys.addaudithook(_record_opens)
-    with gitml.start_run(name="busy", repo=runs_repo) as run:
+    with gitml.start_run(name="busy", repo=repo_with_runs) as run:
         gitml.log_metric("loss", 1.0)
         head = repo.state_dir / "runs" / run.info.run_id / "meta.json"
         (loss,) = head.parent.joinpath("metrics").iterdir()
