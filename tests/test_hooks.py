@@ -206,12 +206,10 @@ def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-        + ["-w", str(dist), str(source)],
-        check=True,
-        capture_output=True,
-    )
+    uv = [sys.executable, "-m", "uv", "--quiet"]  # uv: pip's work, a few times faster
+    installing = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no gitml from here
+    build = [*uv, "build", "--wheel", "--no-build-isolation", "--python", sys.executable]
+    subprocess.run([*build, "-o", dist, source], env=installing, check=True, capture_output=True)
     (wheel,) = dist.glob("gitml-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         (entry,) = [n for n in archive.namelist() if n.endswith("/share/gitml/hooks/pre-push")]
@@ -219,22 +217,22 @@ def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
         assert "gitml/py.typed" in archive.namelist()  # type checkers read gitml's hints
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv], check=True
+    )
     python = venv / "bin" / "python"
     subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        [*uv, "pip", "install", "--python", python, "--no-deps", wheel],
+        env=installing,
         check=True,
         capture_output=True,
     )
     found = subprocess.run(
-        [
-            python,
-            "-c",
-            "from gitml.sharing.hooks import shipped_hook; print(shipped_hook('pre-push'))",
-        ],
+        [python, "-c", "import gitml.sharing.hooks as h; print(h.shipped_hook('pre-push'))"],
         cwd=tmp_path,
+        env=installing,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
-    assert Path(found) == venv / "share" / "gitml" / "hooks" / "pre-push"
+    )
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()) == venv / "share" / "gitml" / "hooks" / "pre-push"
