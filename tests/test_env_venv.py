@@ -178,7 +178,7 @@ def kill_mid_build(repo: Path, name: str) -> Path:
     return partial[0]
 
 
-def test_an_interrupted_build_is_never_reused(project, monkeypatch):
+def test_an_interrupted_build_is_never_reused(project, use_uv, monkeypatch):
     monkeypatch.setenv("GITML_VENV_INSTALLER", "pip")  # slow enough to interrupt
     name = env_name(project)
 
@@ -191,6 +191,7 @@ def test_an_interrupted_build_is_never_reused(project, monkeypatch):
     assert not leftover.exists()
 
     leftover = kill_mid_build(project, name)
+    monkeypatch.setenv("GITML_VENV_INSTALLER", "uv")  # any installer: the next build cleans up
     created = gitml(project, "env", "create")
     published = Path(created.stdout.strip())
     assert published == cache_root() / name
