@@ -1,12 +1,13 @@
 """Fixtures: every test gets its own HOME and git config, then real repositories.
 
 Repositories that take real `gitml run` processes to make are built once per
-session under their own isolated HOME, then copied (`shutil.copytree`) into each
-test that asks for one: every test still gets a real repository of its own.
+session (`templates`) under their own isolated HOME, then copied into each test
+that asks for one: every test still gets a real repository of its own.
 """
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,21 +75,33 @@ def record_three_runs(repo: Path) -> Path:
     return repo
 
 
+class Templates:
+    """Repositories built once per session and copied into each test that asks for one.
+
+    `copy(build, target)` runs `build(repo)` on a fresh repo_with_commit the first time
+    it sees `build`, under a HOME of its own (not that of the test that asked first),
+    then copies the result to `target`: every test still gets a real repository of its
+    own, made by real processes, without paying for those processes again."""
+
+    def __init__(self, factory: pytest.TempPathFactory):
+        self._factory = factory
+        self._built: dict[Callable[[Path], object], Path] = {}
+
+    def copy(self, build: Callable[[Path], object], target: Path) -> Path:
+        template = self._built.get(build)
+        if template is None:
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                isolated(monkeypatch, self._factory.mktemp("template-home"))
+                template = init_repo(self._factory.mktemp("template") / "repo")
+                build(commit_a_few_files(template))
+            self._built[build] = template
+        shutil.copytree(template, target, symlinks=True)
+        return target
+
+
 @pytest.fixture(scope="session")
-def runs_template(tmp_path_factory) -> Path:
-    """repo_with_runs built once per session, under a HOME of its own (the `isolate`
-    of the test that first asks for it is not in force yet). Never hand it to a test:
-    copy it."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        isolated(monkeypatch, tmp_path_factory.mktemp("template-home"))
-        repo = init_repo(tmp_path_factory.mktemp("template") / "repo")
-        return record_three_runs(commit_a_few_files(repo))
-
-
-def copy_repo(template: Path, target: Path) -> Path:
-    """A real, independent copy of a repository (links copied as links)."""
-    shutil.copytree(template, target, symlinks=True)
-    return target
+def templates(tmp_path_factory) -> Templates:
+    return Templates(tmp_path_factory)
 
 
 @pytest.fixture
@@ -104,7 +117,7 @@ def repo_with_commit(repo) -> Path:
 
 
 @pytest.fixture
-def repo_with_runs(runs_template, tmp_path) -> Path:
+def repo_with_runs(templates, tmp_path) -> Path:
     """A repository with three finished runs: alpha, beta (lr differs) and gamma (failed),
     recorded by real `gitml run` processes (once per session, copied here)."""
-    return copy_repo(runs_template, tmp_path / "repo")
+    return templates.copy(record_three_runs, tmp_path / "repo")

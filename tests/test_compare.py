@@ -21,9 +21,8 @@ for step in range(20):
 """
 
 
-@pytest.fixture
-def curves(repo_with_commit):
-    repo = repo_with_commit
+def record_curves(repo):
+    """Runs `slow` (lr 0.1) and `fast` (lr 0.5) of curve.py, tagged kind=curve."""
     write(repo / "curve.py", CURVE)
     git(repo, "add", "curve.py")
     git(repo, "commit", "-q", "-m", "curve")
@@ -41,7 +40,11 @@ def curves(repo_with_commit):
             "python",
             "curve.py",
         )
-    return repo
+
+
+@pytest.fixture
+def curves(templates, tmp_path):
+    return templates.copy(record_curves, tmp_path / "repo")
 
 
 def test_compare_side_by_side_marks_differing_rows(curves):

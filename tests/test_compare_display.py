@@ -15,12 +15,15 @@ from tests.utils import cli, gitml
 LOG = "import gitml; gitml.log_metrics({{'acc': {acc}, 'big': 1234567.89, 'n': 3.0}})"
 
 
-@pytest.fixture
-def close_runs(repo_with_commit):
+def record_close_runs(repo):
     """Runs `pa` and `pb` whose accuracies differ in the seventh significant digit."""
     for name, acc in (("pa", "0.9123451"), ("pb", "0.9123454")):
-        gitml(repo_with_commit, "run", "--name", name, "--", "python", "-c", LOG.format(acc=acc))
-    return repo_with_commit
+        gitml(repo, "run", "--name", name, "--", "python", "-c", LOG.format(acc=acc))
+
+
+@pytest.fixture
+def close_runs(templates, tmp_path):
+    return templates.copy(record_close_runs, tmp_path / "repo")
 
 
 def test_values_that_differ_look_different_everywhere(close_runs):

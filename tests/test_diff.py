@@ -20,10 +20,8 @@ open("model.bin", "wb").write(bytes([0, 255, int(lr * 100)]) * 100)
 """
 
 
-@pytest.fixture
-def two_runs(repo_with_commit):
+def record_two_runs(repo):
     """`first` (lr 0.1), then code, conda.yaml and a binary file change, then `second`."""
-    repo = repo_with_commit
     write(repo / "train.py", TRAIN)
     write(repo / "conda.yaml", "dependencies:\n  - python=3.11\n")
     write(repo / ".gitignore", "model.bin\n")
@@ -38,7 +36,11 @@ def two_runs(repo_with_commit):
     gitml(
         repo, "run", "--name", "second", "-P", "lr=0.2", "-P", "new=1", "--tag", "team=b", *common
     )
-    return repo
+
+
+@pytest.fixture
+def two_runs(templates, tmp_path):
+    return templates.copy(record_two_runs, tmp_path / "repo")
 
 
 def test_terminal_view_has_every_section(two_runs):
@@ -151,17 +153,19 @@ gitml.log_metrics(values)
 """
 
 
-@pytest.fixture
-def extreme_runs(repo_with_commit):
+def record_extreme_runs(repo):
     """Runs `a` and `b` with infinite metrics and a difference that overflows."""
-    repo = repo_with_commit
     write(repo / "extremes.py", EXTREMES)
     write(repo / "gitml.yaml", "metrics:\n  loss: min\n  big: max\n  same: min\n  low: max\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "extremes")
     for side in ("a", "b"):
         gitml(repo, "run", "--name", side, "-P", f"side={side}", "--", "python", "extremes.py")
-    return repo
+
+
+@pytest.fixture
+def extreme_runs(templates, tmp_path):
+    return templates.copy(record_extreme_runs, tmp_path / "repo")
 
 
 def test_infinite_metrics_and_overflowing_changes(extreme_runs):

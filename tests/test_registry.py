@@ -29,18 +29,21 @@ def _run_ref(repo: Path, name: str) -> str:
     return resolve(open_repository(repo), name).sha
 
 
-@pytest.fixture
-def runs(repo_with_commit) -> Path:
+def record_runs(repo: Path) -> None:
     """Runs alpha, beta (model.txt each), folder (a logged model + notes) and two (2 files)."""
-    make_run(repo_with_commit, "alpha", {"model.txt": "w=1\n"})
-    make_run(repo_with_commit, "beta", {"model.txt": "w=2\n"})
+    make_run(repo, "alpha", {"model.txt": "w=1\n"})
+    make_run(repo, "beta", {"model.txt": "w=2\n"})
     make_run(
-        repo_with_commit,
+        repo,
         "folder",
         {"clf/MLmodel": "flavors: {}\n", "clf/model.pkl": "weights", "notes.txt": "hi"},
     )
-    make_run(repo_with_commit, "two", {"a.txt": "a", "b.txt": "b"})
-    return repo_with_commit
+    make_run(repo, "two", {"a.txt": "a", "b.txt": "b"})
+
+
+@pytest.fixture
+def runs(templates, tmp_path) -> Path:
+    return templates.copy(record_runs, tmp_path / "repo")
 
 
 def tags(repo: Path) -> str:
