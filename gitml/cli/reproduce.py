@@ -51,15 +51,11 @@ def checkout(obj, run, force) -> None:
 @click.pass_obj
 def branch(obj, run, name) -> None:
     """Create branch NAME whose tip holds exactly RUN's code, on top of RUN's base."""
-    from gitml.tracking.catalog import resolve
     from gitml.tracking.reproduce import branch_from_run
+    from gitml.tracking.sides import committed_run
 
     repo = obj.repo
-    summary = resolve(repo, run)
-    if summary.sha is None:
-        from gitml.errors import RunStateError
-
-        raise RunStateError(f"run {summary.name} is still running; branch from it once it ended")
+    summary = committed_run(repo, run, "branch from it")
     sha = branch_from_run(repo, summary, name)
     echo(f"created branch {name} at {sha[:12]} with the code of run {summary.name}")
 

@@ -1,7 +1,9 @@
 """The refspecs gitml gives git: built in one place.
 
 Run refspecs are never forced (no leading `+`): a run is immutable and its id
-unique, so a transfer that would move an existing run ref is refused by git.
+unique, so a transfer that would rewrite an existing run ref is refused by git.
+git still fast-forwards a ref, so gitml never fetches into a run ref that
+exists (see `gitml.sharing.transfer`).
 """
 
 from collections.abc import Iterator

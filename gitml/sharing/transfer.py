@@ -2,10 +2,13 @@
 
 A push is one `git ls-remote` for `refs/gitml/runs/*` and one atomic,
 non-forced `git push` (the remote takes all refs of a push or none). Fetching
-every run is one atomic `git fetch` of the run pattern; fetching chosen runs
-lists the remote first, fetches their commits by id and creates the refs in
-one transaction. Either way local refs all appear or none do, so a failure
-leaves nothing half-written.
+every run into a repository that has none is one atomic `git fetch` of the run
+pattern; otherwise (and for chosen runs) the remote is listed first, the commits
+of the runs missing here are fetched by id and their refs created in one
+transaction. Either way local refs all appear or none do, so a failure leaves
+nothing half-written, and a run already here never moves: a non-forced fetch
+still fast-forwards a ref, so a remote holding a commit on top of a run would
+otherwise replace that run's code and record here.
 """
 
 import re
@@ -34,6 +37,7 @@ from gitml.store.gitproc import (
 )
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
+from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
 from gitml.tracking.record import RunSummary
@@ -250,14 +254,16 @@ def _push(repo: Repository, remote: str, refspecs: list[str], progress: Progress
 def fetch_runs(
     repo: Repository, options: FetchOptions, progress: Progress | None = None
 ) -> TransferResult:
-    """Bring the selected runs (all by default) the repository lacks, then registry tags."""
+    """Bring the selected runs (all by default) the repository lacks, then registry tags;
+    a run here that differs on the remote (even by a commit on top of it) is left alone."""
     from gitml.registry.transfer import fetch_registry_tags, list_remote_registry
 
     remote = choose_remote(repo, options.remote)
     # The remote's registry tags are listed while the runs come: one round trip less.
     with ThreadPoolExecutor(max_workers=1) as pool:
         tag_listing = pool.submit(list_remote_registry, repo, remote)
-        result = None if options.runs else _fetch_every_run(repo, remote, progress)
+        every = not options.runs and not local_run_ids(repo)  # no run here that git could move
+        result = _fetch_every_run(repo, remote, progress) if every else None
         if result is None:
             result = _fetch_listed(repo, remote, options.runs, progress)
         on_remote = tag_listing.result()
@@ -267,10 +273,10 @@ def fetch_runs(
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
-    """One `git fetch` of the run pattern, no listing first: git skips the runs
-    already here and, with --verbose, names each ref (C locale). None when a run
-    differs on the two sides (git refuses to move it, and the atomic fetch takes
-    nothing): the listed fetch then takes the rest."""
+    """One `git fetch` of the run pattern, no listing first, into a repository with no
+    runs (git would fast-forward a run already here); with --verbose git names each
+    ref (C locale). None when a run differs on the two sides (one made here since:
+    the atomic fetch takes nothing): the listed fetch then takes the rest."""
     args = [*_fetch_args(remote, progress, "--verbose"), ALL_RUNS]
     done = run_remote_git(
         repo, args, remote, progress=progress, check=False, through_gitpython=False

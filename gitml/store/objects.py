@@ -10,7 +10,7 @@ from pathlib import Path
 from dulwich.object_store import DiskObjectStore, MaxTreeDepthExceeded
 from dulwich.objects import Blob, Commit, Tree
 
-from gitml.errors import UnsafePathError
+from gitml.errors import RunStateError, UnsafePathError
 from gitml.store.paths import check_tree_files, destination
 from gitml.store.repository import Repository
 
@@ -125,7 +125,13 @@ class ObjectStore:
         return sha in self._store
 
     def commit(self, sha: bytes) -> Commit:
-        return self._store[sha]
+        """The commit `sha`; a run ref fetched from a remote may name a tag, a tree or
+        a blob instead (RunStateError, not an AttributeError further on)."""
+        found = self._store[sha]
+        if not isinstance(found, Commit):
+            kind = found.type_name.decode()
+            raise RunStateError(f"{sha.decode()[:12]} is a {kind}, not a commit (a damaged run)")
+        return found
 
     def read_path(self, tree_id: bytes, path: str) -> bytes | None:
         """The content of file `path` in tree `tree_id`, or None."""

@@ -179,6 +179,7 @@ class RunRef:
     sha: str
     message: str
     oversized: bool = False  # the message is over MAX_MESSAGE_BYTES: left unread
+    kind: str = "commit"  # what the ref names; a fetched one may name a tag, tree or blob
 
 
 def list_run_refs(
@@ -187,18 +188,22 @@ def list_run_refs(
     """Run refs (all, or those of `run_ids`), newest first, with their commit
     messages when asked: one `git for-each-ref`, read as it comes so that no
     message holds more than MAX_MESSAGE_BYTES in memory."""
-    fields = ["%(refname)", "%(objectname)"] + (["%(contents)"] if with_messages else [])
+    fields = ["%(refname)", "%(objectname)"]
+    fields += ["%(objecttype)", "%(contents)"] if with_messages else []
     patterns = [RUNS_PREFIX] if run_ids is None else [run_ref(i) for i in run_ids]
     if not patterns:
         return []
     args = ["for-each-ref", "--sort=-refname", "--format=" + "%00".join(fields) + RECORD_FORMAT]
     runs = []
     for record, oversized in git_records([*args, *patterns], repo.cwd, MAX_MESSAGE_BYTES):
-        parts = record.split(_FIELD)
+        parts = record.split(_FIELD, 3)
         run_id = parse_run_ref(parts[0].decode(errors="surrogateescape"))
         if run_id is None or len(parts) < 2:
             continue
-        # text, not bytes to write back: what is no UTF-8 shows as U+FFFD, everywhere
-        message = parts[2].decode(errors="replace") if len(parts) > 2 and not oversized else ""
-        runs.append(RunRef(run_id, parts[1].decode(errors="replace"), message, oversized))
+        kind = parts[2].decode(errors="replace") if len(parts) > 2 else "commit"
+        # text, not bytes to write back: what is no UTF-8 shows as U+FFFD, everywhere;
+        # a tag's message is no run's
+        readable = len(parts) > 3 and not oversized and kind == "commit"
+        message = parts[3].decode(errors="replace") if readable else ""
+        runs.append(RunRef(run_id, parts[1].decode(errors="replace"), message, oversized, kind))
     return runs

@@ -96,6 +96,8 @@ def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSu
 def summary_of_ref(ref: RunRef) -> RunSummary:
     """What a run ref's commit says about its run; a run whose message cannot be read
     (malformed, or too long to read) is DAMAGED, never an error."""
+    if ref.kind != "commit":
+        return damaged_summary(ref.run_id, ref.sha, f"its ref names a {ref.kind}, not a commit")
     if ref.oversized:
         limit = MAX_MESSAGE_BYTES >> 20
         return damaged_summary(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from gitml.errors import InvalidValueError, RunNotFoundError, RunStateError
 from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
-from gitml.tracking.record import RunSummary
+from gitml.tracking.record import DAMAGED, RunSummary
 
 
 @dataclass
@@ -29,10 +29,8 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
 
     A run still in progress has no commit yet: refused, saying what the caller
     wanted to do with it (`action`, e.g. "check it out")."""
-    from gitml.tracking.catalog import resolve
-
     try:
-        run = resolve(repo, text)
+        run = committed_run(repo, text, action)
     except RunNotFoundError as error:
         if error.candidates:
             raise
@@ -40,9 +38,20 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
         if sha is None:
             raise RunNotFoundError(text) from None
         return Side(text, sha)
+    return Side(run.name, run.sha, run)
+
+
+def committed_run(repo: Repository, text: str, action: str) -> RunSummary:
+    """The run `text` names, if it has code to `action`: it has ended, and its ref names
+    a commit (a ref fetched from a remote may name a tree or a blob: a damaged run)."""
+    from gitml.tracking.catalog import resolve
+
+    run = resolve(repo, text)
     if run.sha is None:
         raise RunStateError(f"run {run.name} is still running; {action} once it has ended")
-    return Side(run.name, run.sha, run)
+    if run.status == DAMAGED and _commit_sha(repo, run.sha) is None:
+        raise RunStateError(f"cannot {action}: run {run.id} is damaged ({run.damage})")
+    return run
 
 
 def base_side(side: Side) -> Side:

@@ -93,13 +93,14 @@ def message(run_id: str, name: str, *extra: str) -> str:
 
 
 def forge_run(
-    repo: Path, name: str, files: dict, text: str | bytes | None = None, run_id=None
+    repo: Path, name: str, files: dict, text: str | bytes | None = None, run_id=None, parent=None
 ) -> str:
-    """A run commit on the attacker's HEAD whose tree holds `files` plus a record (unless
-    `files` has its own `.gitml`), and whose message is `text` (well-formed by default)."""
+    """A run commit on the attacker's HEAD (or on `parent`) whose tree holds `files` plus a
+    record (unless `files` has its own `.gitml`), and whose message is `text` (well-formed
+    by default)."""
     run_id = run_id or new_run_id()
     entries = {".gitml": {"run.json": record(run_id, name)}, **files}
-    head = git(repo, "rev-parse", "HEAD").strip()
+    head = parent or git(repo, "rev-parse", "HEAD").strip()
     body = text if text is not None else message(run_id, name)
     person = "Mallory <m@example.com> 1700000000 +0000"
     header = f"tree {tree(repo, entries)}\nparent {head}\nauthor {person}\ncommitter {person}\n\n"
@@ -319,6 +320,30 @@ def test_model_get_never_writes_through_a_link_in_the_out_folder(attacker, tmp_p
     assert written == [str(out / "model" / "MLmodel"), str(out / "model" / "data" / "weights.bin")]
 
 
+def test_a_fetch_never_moves_a_run_already_here(attacker, tmp_path):
+    """git fetches a non-forced refspec into an existing ref when the new commit is on
+    top of the old one (a fast-forward): a run the victim has must not become the
+    attacker's commit, with other code and other params, under the same id."""
+    repo = victim(attacker, tmp_path)
+    (good,) = git(repo, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/").split()
+    ref = f"refs/gitml/runs/{good}"
+    honest = git(repo, "rev-parse", ref).strip()
+    forge_run(
+        attacker,
+        "good0",
+        {"README.md": b"# replaced code\n"},
+        message(good, "good0", "Param: i=999"),
+        run_id=good,
+        parent=honest,
+    )
+    git(attacker, "push", "-q", "origin", f"{ref}:{ref}")  # a fast-forward: the remote takes it
+    for command in ("fetch", "pull"):
+        result = gitml(repo, command, "origin")
+        assert git(repo, "rev-parse", ref).strip() == honest, command
+        assert f"run {good} is a different commit on origin" in result.stderr, command
+    assert json.loads(gitml(repo, "show", good, "--json").stdout)["params"] == {"i": "0"}
+
+
 # 2. a damaged run is listed and shown as damaged, removable, and breaks nothing else
 
 GIGANTIC_MESSAGE = 9 << 20  # over the 8 MiB gitml reads of a run's commit message
@@ -468,6 +493,48 @@ def test_a_damaged_run_is_not_rerun_and_a_resolvable_odd_ref_is_no_run(damaged):
     assert result.stderr.splitlines()[-1].startswith("gitml: error: run shape is damaged")
     result = gitml(repo, "show", "0123456789ab", check=False)  # only 0123456789ab/x is
     assert_one_line_error(result, "no run matches '0123456789ab'")
+
+
+def test_a_run_ref_naming_no_commit_is_a_damaged_run(attacker, tmp_path):
+    """A run ref may name a tag (whose message carries well-formed trailers), a tree or a
+    blob: each is listed as damaged, and no command fails on it but in one line."""
+    head = git(attacker, "rev-parse", "HEAD").strip()
+    run_id = new_run_id()
+    tag = f"object {head}\ntype commit\ntag x\ntagger T <t@e> 1700000000 +0000\n\n"
+    objects = {
+        "tag": plumb(
+            attacker,
+            *("hash-object", "-t", "tag", "-w", "--stdin"),
+            data=(tag + message(run_id, "tagged")).encode(),
+        ),
+        "tree": tree(attacker, {"README.md": b"# code\n"}),
+        "blob": plumb(attacker, "hash-object", "-w", "--stdin", data=b"text\n"),
+    }
+    runs = {kind: new_run_id() for kind in objects}
+    runs["tag"] = run_id
+    for kind, sha in objects.items():
+        git(attacker, "update-ref", f"refs/gitml/runs/{runs[kind]}", sha)
+    repo = victim(attacker, tmp_path)
+    listed = {run["id"]: run for run in json.loads(gitml(repo, "ls", "--all", "--json").stdout)}
+    for kind, run_id in runs.items():
+        reason = f"its ref names a {kind}, not a commit"
+        assert (listed[run_id]["status"], listed[run_id]["damage"]) == (DAMAGED, reason), kind
+        assert reason in gitml(repo, "show", run_id).stdout, kind
+        if kind == "tag":
+            continue  # git finds the commit the tag names: its code reads
+        for command in (
+            ("metrics", run_id),
+            ("plot", "loss", run_id, "good0"),
+            ("diff", run_id, "good0"),
+            ("checkout", run_id),
+            ("branch", run_id, f"from-{kind}"),
+        ):
+            assert_one_line_error(gitml(repo, *command, check=False), "damaged")
+    for run_id in runs.values():
+        gitml(repo, "rm", run_id)
+    assert [run["name"] for run in json.loads(gitml(repo, "ls", "--all", "--json").stdout)] == [
+        "good0"
+    ]
 
 
 @given(st.text(), st.lists(st.tuples(st.sampled_from(TRAILER_NAMES), st.text()), max_size=8))
