@@ -16,7 +16,7 @@ from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.projects.launch import SILENT, Launch, Progress, Recording
 from gitml.store.gitcmd import run_git
-from gitml.store.layout import RECORD_DIR
+from gitml.store.layout import ENV_DIR, record_path
 from gitml.store.repository import Repository
 from gitml.tracking.record import DEFAULT_EXPERIMENT, RunSummary
 from gitml.tracking.runner import CommandResult
@@ -159,7 +159,7 @@ def _recorded_launch(
 
     spec_path = None
     for name in RECORDED_SPECS:
-        shown = run_git(["show", f"{run.sha}:{RECORD_DIR}/env/{name}"], repo.cwd, check=False)
+        shown = run_git(["show", f"{run.sha}:{record_path(ENV_DIR, name)}"], repo.cwd, check=False)
         if shown.returncode == 0:
             spec_path = folder / name
             spec_path.write_bytes(shown.stdout)

@@ -62,7 +62,9 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
         dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
         files = _record_files(staged, summary, end, dirty, metric_summaries, snapshot_lost)
         links = frozenset(
-            f"artifacts/{name}" for name, path in staged.artifacts.items() if path.is_symlink()
+            f"{ARTIFACTS_DIR}/{name}"
+            for name, path in staged.artifacts.items()
+            if path.is_symlink()
         )
         record_tree = store.write_tree_of_files(files, links)
         root = store.with_entry(snapshot_tree, RECORD_DIR, record_tree)

@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError, shortened
-from gitml.store.layout import META_FILE, RUNS_DIR
+from gitml.store.layout import (
+    ARTIFACTS_DIR,
+    ENV_DIR,
+    META_FILE,
+    METRICS_DIR,
+    OUTPUT_FILE,
+    RUNS_DIR,
+)
 from gitml.store.paths import is_git_name
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.record import (
@@ -196,7 +203,7 @@ class Staging:
                 f"metric key {key!r} is too long: as a file name ('/', spaces and non-ASCII "
                 f"escaped) it takes {len(filename)} characters, over {MAX_FILENAME}; shorten it"
             )
-        folder = self.path / "metrics"
+        folder = self.path / METRICS_DIR
         folder.mkdir(exist_ok=True)
         path = folder / filename
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -241,7 +248,7 @@ class Staging:
     def _artifact_target(self, name: str) -> Path:
         """Where artifact `name` goes, its folders made. A stored link is replaced, never
         written through, and never used as a folder: its target is not the run's."""
-        folder = self.path / "artifacts"
+        folder = self.path / ARTIFACTS_DIR
         target = folder / name
         for parent in reversed(list(target.relative_to(folder).parents)[:-1]):
             if (folder / parent).is_symlink():
@@ -255,13 +262,13 @@ class Staging:
         return target
 
     def add_env_file(self, name: str, data: bytes) -> None:
-        target = self.path / "env" / name
+        target = self.path / ENV_DIR / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
     def append_output(self, data: bytes) -> None:
         """Append to the captured output, trimming to the tail once it doubles the limit."""
-        target = self.path / "output.txt"
+        target = self.path / OUTPUT_FILE
         with open(target, "ab") as handle:
             handle.write(data)
             size = handle.tell()
@@ -324,13 +331,13 @@ class Staging:
     def remove_artifacts(self, names: list[str]) -> None:
         """Take back artifacts stored a moment ago (a folder artifact that failed half-way)."""
         for name in names:
-            (self.path / "artifacts" / name).unlink(missing_ok=True)
+            (self.path / ARTIFACTS_DIR / name).unlink(missing_ok=True)
 
     # reading
 
     def metric_files(self) -> dict[str, Path]:
         """Each metric's file (key → path), for reading its points without loading them."""
-        folder = self.path / "metrics"
+        folder = self.path / METRICS_DIR
         if not folder.is_dir():
             return {}
         return {filename_to_key(path.name): path for path in folder.iterdir()}
@@ -343,10 +350,10 @@ class Staging:
         staged = StagedRun(meta=self.meta)
         staged.params = self.read_params()
         staged.tags = dict(_read_jsonl(self.path / "tags.jsonl"))
-        staged.metrics = _read_metrics(self.path / "metrics")
-        staged.artifacts = _files_under(self.path / "artifacts")
-        staged.env_files = _files_under(self.path / "env")
-        output = self.path / "output.txt"
+        staged.metrics = _read_metrics(self.path / METRICS_DIR)
+        staged.artifacts = _files_under(self.path / ARTIFACTS_DIR)
+        staged.env_files = _files_under(self.path / ENV_DIR)
+        output = self.path / OUTPUT_FILE
         if output.exists():
             data = output.read_bytes()
             staged.output = data[-OUTPUT_LIMIT:]
