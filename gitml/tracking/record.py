@@ -474,6 +474,8 @@ _TEXT_FIELDS = (
     "env_hash", "entry_point", "env_manager", "cwd", "reproduces",
 )  # fmt: skip
 _INT_FIELDS = ("format", "exit_code", "start_ms", "end_ms", "duration_ms")
+_REQUIRED_TEXT = ("name", "experiment")  # every gitml writes them; `gitml show` needs them
+_METRIC_STATISTICS = ("min", "max", "count", "last_step")  # all or none beside "last"
 
 
 def record_problem(record: object, run_id: str) -> str | None:
@@ -488,6 +490,9 @@ def record_problem(record: object, run_id: str) -> str | None:
     for key in _TEXT_FIELDS:
         if not isinstance(record.get(key, ""), (str, type(None))):
             return f"its .gitml/run.json has a {key} that is not text"
+    for key in _REQUIRED_TEXT:
+        if not isinstance(record.get(key), str):
+            return f"its .gitml/run.json has no {key}"
     for key in _INT_FIELDS:
         value = record.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -534,6 +539,9 @@ def _metrics(value: object) -> bool:
     for summary in value.values():
         if not isinstance(summary, dict) or not _is_number(summary.get("last")):
             return False
+        present = [key for key in _METRIC_STATISTICS if key in summary]
+        if present and len(present) < len(_METRIC_STATISTICS):
+            return False
         if not all(_is_number(summary[key]) for key in ("min", "max") if key in summary):
             return False
         counts = [summary[key] for key in ("count", "last_step") if key in summary]
@@ -548,7 +556,7 @@ def _artifacts(value: object) -> bool:
     for item in value:
         if not (isinstance(item, dict) and isinstance(item.get("path"), str)):
             return False
-        size = item.get("size", 0)
+        size = item.get("size")
         if not isinstance(size, int) or isinstance(size, bool):
             return False
         if not all(isinstance(item.get(key, ""), str) for key in ("link", "sha256")):

@@ -385,6 +385,16 @@ def damaged_runs(attacker: Path, good: str) -> dict[str, tuple[str, str]]:
         attacker, "shape", {".gitml": {"run.json": record(run_id, "shape", **shape)}}, None, run_id
     )
     runs["wrong-shape"] = (run_id, "params")
+    for kind, reason, fields in (  # shapes `gitml show` indexed without checking
+        ("no-name", "no name", {"name": None}),
+        ("half-metric", "metrics", {"metrics": {"loss": {"last": 1, "min": 0}}}),
+        ("sizeless-artifact", "artifact", {"artifacts": [{"path": "model.pkl"}]}),
+    ):
+        run_id = new_run_id()
+        data = {**json.loads(record(run_id, kind)), **fields}
+        data = {key: value for key, value in data.items() if value is not None}
+        forge_run(attacker, kind, {".gitml": {"run.json": json.dumps(data).encode()}}, None, run_id)
+        runs[kind] = (run_id, reason)
     by_record("other-record", "record of run", {"run.json": record(good, "good0")})
     by_record(
         "gigantic-record",
