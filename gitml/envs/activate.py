@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml.envs import CONDA, LOCAL
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -26,7 +28,7 @@ class Activation:
 
     @classmethod
     def local(cls) -> "Activation":
-        return cls("local", sys.executable)
+        return cls(LOCAL, sys.executable)
 
     def apply(self, environ: dict[str, str], with_gitml: bool = True) -> dict[str, str]:
         """A copy of `environ` in which `python` (and the env's scripts) come from the env
@@ -35,7 +37,7 @@ class Activation:
         if self.prefix is not None:
             env["PATH"] = os.pathsep.join([str(self.prefix / "bin"), environ.get("PATH", "")])
             env.pop("PYTHONHOME", None)
-            env["CONDA_PREFIX" if self.manager == "conda" else "VIRTUAL_ENV"] = str(self.prefix)
+            env["CONDA_PREFIX" if self.manager == CONDA else "VIRTUAL_ENV"] = str(self.prefix)
         shim = gitml_import_folder() if with_gitml else None
         if shim is not None:
             entries = [environ.get("PYTHONPATH"), str(shim)]

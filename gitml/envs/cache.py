@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml.envs import VENV
 from gitml.errors import EnvironmentBuildError
 
 INFO_FILE = "gitml-env.json"
@@ -60,7 +61,7 @@ def cache_root() -> Path:
 
 
 def entry_name(spec_hash: str, manager: str) -> str:
-    return spec_hash[:16] if manager == "venv" else f"{spec_hash[:16]}-{manager}"
+    return spec_hash[:16] if manager == VENV else f"{spec_hash[:16]}-{manager}"
 
 
 def lookup(name: str, root: Path | None = None) -> CachedEnv | None:

@@ -5,7 +5,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from gitml.envs import cache
+from gitml.envs import CONDA, cache
 from gitml.envs.activate import Activation
 from gitml.envs.spec import EnvSpec
 from gitml.envs.venv import REQUIREMENTS_FILE, run_step
@@ -29,19 +29,19 @@ def ensure_conda(
     spec: EnvSpec, on_build: Callable[[str], None] | None = None
 ) -> tuple[Activation, bool, list[str]]:
     """The cached conda environment for `spec`, created first when missing."""
-    name = cache.entry_name(spec.hash, "conda")
+    name = cache.entry_name(spec.hash, CONDA)
     found = cache.lookup(name)
     built = False
     if found is None:
         tool = find_conda()
         if on_build:
             on_build(f"building a conda environment for {spec.path} with {tool}")
-        info = {"manager": "conda", "hash": spec.hash, "spec_file": str(spec.path), "tool": tool}
+        info = {"manager": CONDA, "hash": spec.hash, "spec_file": str(spec.path), "tool": tool}
         found, built = cache.get_or_build(
             name, info, lambda folder: build_conda(spec, tool, folder)
         )
     cache.mark_used(found)
-    return Activation("conda", str(found.path / "bin" / "python"), found.path), built, []
+    return Activation(CONDA, str(found.path / "bin" / "python"), found.path), built, []
 
 
 def build_conda(spec: EnvSpec, tool: str, folder: Path) -> None:

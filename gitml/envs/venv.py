@@ -10,7 +10,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from gitml.envs import cache
+from gitml.envs import VENV, cache
 from gitml.envs.activate import Activation
 from gitml.envs.pythons import Interpreter, find_python
 from gitml.envs.spec import EnvSpec
@@ -38,7 +38,7 @@ def ensure_venv(
 
     Returns (activation, built now, notes for the user).
     """
-    name = cache.entry_name(spec.hash, "venv")
+    name = cache.entry_name(spec.hash, VENV)
     found = cache.lookup(name)
     notes: list[str] = []
     built = False
@@ -54,7 +54,7 @@ def ensure_venv(
         if on_build:
             on_build(f"building a venv for {spec.path} with {installer}")
         info = {
-            "manager": "venv",
+            "manager": VENV,
             "hash": spec.hash,
             "spec_file": str(spec.path),
             "python": interpreter.version_text,
@@ -65,7 +65,7 @@ def ensure_venv(
             name, info, lambda folder: build_venv(spec, interpreter, folder, installer)
         )
     cache.mark_used(found)
-    return Activation("venv", str(found.path / "bin" / "python"), found.path), built, notes
+    return Activation(VENV, str(found.path / "bin" / "python"), found.path), built, notes
 
 
 def build_venv(spec: EnvSpec, interpreter: Interpreter, folder: Path, installer: str) -> None:

@@ -53,6 +53,7 @@ def _name(line: str) -> str | None:
 def serve_in_venv(folder: Path, options: "ServeOptions", report: Callable[[str], None]) -> None:
     """Build (or reuse) the model's venv, then become the server running in it."""
     from gitml.documents import read_text
+    from gitml.envs import VENV
     from gitml.envs.manager import prepare_environment
     from gitml.envs.spec import read_spec
 
@@ -61,7 +62,7 @@ def serve_in_venv(folder: Path, options: "ServeOptions", report: Callable[[str],
     with tempfile.TemporaryDirectory(prefix="gitml-serve-env-") as tmp:
         spec_path = Path(tmp) / CONDA_FILE
         spec_path.write_text(text)
-        prepared = prepare_environment("venv", read_spec(spec_path))
+        prepared = prepare_environment(VENV, read_spec(spec_path))
     for note in prepared.notes:
         report(note)
     if prepared.built:

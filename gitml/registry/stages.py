@@ -5,12 +5,11 @@ The stages come from the project file at the repository root (`gitml.yaml`, or
 """
 
 from gitml.errors import InvalidValueError
-from gitml.project_file import repository_project
+from gitml.project_file import PROJECT_FILES, repository_project
 from gitml.registry.tags import NAME_RULE, is_valid_name
 from gitml.store.repository import Repository
 
 DEFAULT_STAGES = ("dev", "staging", "production", "archived")
-PROJECT_FILE = "gitml.yaml"
 
 
 def allowed_stages(repo: Repository) -> tuple[str, ...]:
@@ -32,6 +31,6 @@ def check_stage(repo: Repository, stage: str) -> str:
     if stage not in allowed:
         raise InvalidValueError(
             f"unknown stage {stage!r}: allowed stages are {', '.join(allowed)} "
-            f"(set `stages:` in {PROJECT_FILE} to change them)"
+            f"(set `stages:` in {PROJECT_FILES[0]} to change them)"
         )
     return stage

@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+from gitml.envs import LOCAL
 from gitml.store.layout import (
     ARTIFACTS_DIR,
     ENV_DIR,
@@ -162,7 +163,7 @@ def _record_files(
         "branch": meta.get("branch"),
         "dirty": dirty,
         "env_hash": meta.get("env_hash") or _env_hash(staged.env_files),
-        "env_manager": meta.get("env_manager", "local"),
+        "env_manager": meta.get("env_manager", LOCAL),
         "env_vars": meta.get("env_vars", {}),
         "artifacts": artifacts,
         "skipped": {

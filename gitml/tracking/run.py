@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunNameTakenError
 from gitml.project_file import repository_project
 from gitml.store.config import read_config
@@ -51,7 +52,7 @@ class RunOptions:
     entry_point: str | None = None
     reproduces: str | None = None
     owner_pid: int = field(default_factory=os.getpid)
-    env_manager: str = "local"
+    env_manager: str = LOCAL
     env_spec: Path | None = None  # default: conda.yaml at the work tree's root
     env_spec_name: str = "conda.yaml"  # recorded as .gitml/env/<this>
     env_hash: str | None = None  # default: computed from the recorded files
