@@ -87,6 +87,7 @@ class LoggingRun(Protocol):
 def log_model(run: LoggingRun, model, name: str, options: SaveOptions) -> ModelInfo:
     """Save `model` under `run`'s artifacts as `<name>/` (through the run's own
     `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run."""
+    from gitml.registry.tags import ModelRef, model_uri
     from gitml.tracking.staging import check_artifact_name
 
     name = check_artifact_name(name)
@@ -98,7 +99,7 @@ def log_model(run: LoggingRun, model, name: str, options: SaveOptions) -> ModelI
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             inside = file.parent.relative_to(folder).as_posix()
             run.log_artifact(file, name if inside == "." else f"{name}/{inside}")
-    return ModelInfo(f"runs:/{run.id}/{name}", run.id, name, metadata)
+    return ModelInfo(model_uri(ModelRef(run=run.id, path=name)), run.id, name, metadata)
 
 
 def write_model(
