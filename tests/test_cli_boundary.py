@@ -18,10 +18,13 @@ from tests.utils import git, gitml, write
 
 @pytest.fixture
 def long_run(repo_with_commit):
-    """A run whose metric history is far longer than a pipe's buffer (64 KiB)."""
+    """A run whose metric history, as a table and as CSV, is longer than a pipe's buffer
+    (64 KiB): six metrics of 1,000 steps (past that, the table sums each metric up)."""
     write(
         repo_with_commit / "steps.py",
-        "import gitml\nfor step in range(20000):\n    gitml.log_metric('loss', step / 3)\n",
+        "import gitml\nfor step in range(1000):\n"
+        "    for key in ('loss', 'val_loss', 'acc', 'val_acc', 'lr', 'grad_norm'):\n"
+        "        gitml.log_metric(key, step / 3, step=step)\n",
     )
     gitml(repo_with_commit, "run", "--name", "long", "--", "python", "steps.py")
     return repo_with_commit
@@ -45,7 +48,7 @@ def read_one_line_and_close(repo, *args: str) -> tuple[bytes, int, str]:
 @pytest.mark.parametrize(
     ("args", "first"),
     [
-        (["metrics", "long"], b"loss "),
+        (["metrics", "long"], b"acc "),
         (["metrics", "--csv", "long"], b"key,step,value,timestamp"),
         (["--traceback", "metrics", "--csv", "long"], b"key,step,value,timestamp"),
     ],
