@@ -7,6 +7,8 @@ not pay for the API.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gitml.lazy import lazy_attributes
 from gitml.version import __version__ as __version__
 
@@ -40,6 +42,33 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # what type checkers see; at run time each name loads on first use
+    from gitml.api import ActiveRun as ActiveRun
+    from gitml.api import RunInfo as RunInfo
+    from gitml.api import active_run as active_run
+    from gitml.api import end_run as end_run
+    from gitml.api import get_params as get_params
+    from gitml.api import get_run as get_run
+    from gitml.api import log_artifact as log_artifact
+    from gitml.api import log_artifacts as log_artifacts
+    from gitml.api import log_dict as log_dict
+    from gitml.api import log_figure as log_figure
+    from gitml.api import log_metric as log_metric
+    from gitml.api import log_metrics as log_metrics
+    from gitml.api import log_model as log_model
+    from gitml.api import log_param as log_param
+    from gitml.api import log_params as log_params
+    from gitml.api import log_text as log_text
+    from gitml.api import search_runs as search_runs
+    from gitml.api import set_experiment as set_experiment
+    from gitml.api import set_tag as set_tag
+    from gitml.api import set_tags as set_tags
+    from gitml.api import start_run as start_run
+    from gitml.models.flavors.pyfunc import PythonModel as PythonModel
+    from gitml.models.load import load_model as load_model
+    from gitml.models.save import save_model as save_model
+    from gitml.models.signature import infer_signature as infer_signature
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, globals())
