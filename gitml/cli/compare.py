@@ -81,7 +81,10 @@ def compare(obj, runs, diff_only, as_json) -> None:
     lines = fmt.table(headers, table, fixed=len(headers)).splitlines()
     echo(lines[0])
     for (_, _, differs), line in zip(rows, lines[1:], strict=False):
-        echo(line, **({"fg": "yellow", "bold": True} if differs else {}))
+        if differs:
+            echo(line, fg="yellow", bold=True)
+        else:
+            echo(line)
 
 
 def _differs(row, cells: list[str]) -> bool:

@@ -15,6 +15,7 @@ calls click.echo or print), and here `gitml.terminal`'s rule is applied:
 Styling (colour) is added after escaping, so only gitml's own sequences reach a terminal.
 """
 
+import sys
 from collections.abc import Iterable
 
 import click
@@ -69,7 +70,7 @@ def echo_data(text: str, nl: bool = True) -> None:
 
 def echo_data_lines(lines: Iterable[str], nl: bool = True) -> None:
     """`echo_data` a line at a time (a long history; a closed pipe stops it early)."""
-    on_terminal = click.get_text_stream("stdout").isatty()
+    on_terminal = sys.stdout.isatty()  # click.get_text_stream is deprecated
     for line in lines:  # color=True: click would strip what looks like colour from the data
         click.echo(escape_controls(line, keep=LAYOUT) if on_terminal else line, nl=nl, color=True)
 

@@ -18,6 +18,7 @@ Every accepted connection also gets TCP_NODELAY, so a response on a kept-alive
 connection is not held back by Nagle's algorithm waiting for the client's delayed ACK.
 """
 
+import asyncio
 import http
 import socket
 
@@ -41,13 +42,20 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
         raise ServeError("serving needs httptools: pip install 'gitml[serve]'") from None
 
     class GuardedProtocol(HttpToolsProtocol):
-        def connection_made(self, transport) -> None:
+        _deadline: asyncio.TimerHandle | None  # the timer of the request the client owes
+        _receiving: bool  # part of a request arrived, not all of it
+        _headers_done: bool  # the current request's headers arrived
+        _header_bytes: int
+        _waiting_since: float  # when the connection last had nothing left to answer
+
+        # uvicorn narrows asyncio's BaseTransport to a Transport, ignoring [override] too
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             sock = transport.get_extra_info("socket")
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._deadline = None  # the timer of the request the client owes, if any
-            self._receiving = False  # part of a request arrived, not all of it
-            self._headers_done = False  # the current request's headers arrived
+            self._deadline = None
+            self._receiving = False
+            self._headers_done = False
             self._header_bytes = 0
             self._waiting_since = self.loop.time()
             super().connection_made(transport)
@@ -55,7 +63,7 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
             if len(self.connections) > max_connections:
                 self._make_room()
 
-        def connection_lost(self, exc) -> None:
+        def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
 
@@ -114,7 +122,11 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
             )
 
         def _make_room(self) -> None:
-            waiting = [c for c in self.connections if c is not self and not c._busy()]
+            waiting = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedProtocol) and c is not self and not c._busy()
+            ]
             if not waiting:
                 self._give_up(
                     503,

@@ -196,7 +196,7 @@ _READERS = {
 }
 
 
-def parse_csv(body: bytes):
+def parse_csv(body: bytes | bytearray):
     """A DataFrame from a CSV body with a header line."""
     import io
 

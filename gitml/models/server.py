@@ -240,7 +240,7 @@ class PredictionThread:
     at shutdown does not keep the process alive.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -257,6 +257,7 @@ class PredictionThread:
     def _work(self) -> None:
         while True:
             loop, future, function, args = self._jobs.get()
+            outcome: tuple[object, BaseException | None]
             try:
                 outcome = (function(*args), None)
             except BaseException as error:  # handed to the request that asked for it

@@ -148,17 +148,19 @@ def _named_versions(
     registered again) names the version registered on its own commit, if there is one."""
     on_commit: dict[str, list[str]] = {}
     for event in fixed:
-        if event.kind == REGISTER:
+        if event.kind == REGISTER and event.version is not None:  # a registration names one
             on_commit.setdefault(event.commit, []).append(event.version)
     for event in events:
-        if event.kind == REGISTER:
+        if event.kind == REGISTER and event.version is not None:
             version = moved.get((event.version, event.commit), event.version)
             on_commit.setdefault(event.commit, []).append(version)
-    versions = {}
+    versions: dict[str, str] = {}
     for event in events:
+        if event.version is None:  # a deprecation names no version
+            continue
         version = moved.get((event.version, event.commit), event.version)
         registered = on_commit.get(event.commit, [version])
-        if event.kind != REGISTER and version is not None and version not in registered:
+        if event.kind != REGISTER and version not in registered:
             version = max(registered, key=semver_key)
         if version != event.version:
             versions[event.tag] = version
@@ -195,7 +197,7 @@ def _versions(
     same: set[str] = set()
     moved: dict[tuple[str | None, str], str] = {}
     for event in events:
-        if event.kind != REGISTER:
+        if event.kind != REGISTER or event.version is None:  # a registration names a version
             continue
         held = registered.get(event.version)
         if held is not None and (held.commit, held.artifact) == (event.commit, event.artifact):

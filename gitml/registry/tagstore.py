@@ -14,6 +14,7 @@ changes every ref in one git transaction.
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitml.registry.tags import TagName, parse_tag
@@ -109,10 +110,15 @@ def read_tags(repo: Repository, tags: dict[str, str]) -> list[RegistryTag]:
     """The registry tags among `tags` (name → tag object sha, the objects present
     here, their refs maybe not): one `git cat-file --batch`. A name that is no
     registry tag, or an object that is no annotated tag on a commit, is left out."""
-    wanted = {name: sha for name, sha in tags.items() if parse_tag(name) is not None}
-    objects = read_objects(repo, wanted.values())
+    wanted: dict[str, tuple[str, TagName]] = {}
+    for name, sha in tags.items():
+        parsed = parse_tag(name)
+        if parsed is not None:
+            wanted[name] = (sha, parsed)
+    objects = read_objects(repo, [sha for sha, _ in wanted.values()])
     found = []
-    for name, sha in sorted(wanted.items()):
+    for name in sorted(wanted):
+        sha, parsed = wanted[name]
         kind, body = objects.get(sha, ("missing", b""))
         header, _, message = body.decode(errors="surrogateescape").partition("\n\n")
         fields: dict[str, str] = {}
@@ -122,13 +128,11 @@ def read_tags(repo: Repository, tags: dict[str, str]) -> list[RegistryTag]:
         target = fields.get("object", "")
         if kind != "tag" or fields.get("type") != "commit" or not _SHA.match(target):
             continue
-        found.append(
-            _registry_tag(name, parse_tag(name), sha, target, fields.get("tagger", ""), message)
-        )
+        found.append(_registry_tag(name, parsed, sha, target, fields.get("tagger", ""), message))
     return found
 
 
-def read_objects(repo: Repository, shas) -> dict[str, tuple[str, bytes]]:
+def read_objects(repo: Repository, shas: Iterable[str]) -> dict[str, tuple[str, bytes]]:
     """sha → (type, raw content) of the objects present here: one `git cat-file --batch`."""
     wanted = list(dict.fromkeys(shas))
     if not wanted:

@@ -22,7 +22,8 @@ def walk(top: str | os.PathLike) -> Iterator[tuple[str, list[str], list[str]]]:
             entries = list(os.scandir(current))
         except OSError:
             continue
-        folders, files = [], []
+        folders: list[str] = []
+        files: list[str] = []
         for entry in entries:
             try:
                 is_folder = entry.is_dir()
@@ -34,4 +35,3 @@ def walk(top: str | os.PathLike) -> Iterator[tuple[str, list[str], list[str]]]:
             path = os.path.join(current, name)
             if not os.path.islink(path):
                 pending.append(path)
-

@@ -28,12 +28,11 @@ def save_if_equivalent(model, predict_fn: str, path: Path) -> bool:
 
     rows = np.random.default_rng(0).normal(scale=3.0, size=(_CHECK_ROWS, arrays["coef"].shape[-1]))
     names = getattr(model, "feature_names_in_", None)
+    reference_input: object = rows
     if names is not None:
         import pandas as pd
 
         reference_input = pd.DataFrame(rows, columns=list(names))
-    else:
-        reference_input = rows
     expected = getattr(model, predict_fn)(reference_input)
     for softmax in (False, True) if predict_fn == "predict_proba" else (False,):
         candidate = dict(arrays, softmax=np.array(softmax))
