@@ -218,20 +218,28 @@ class Staging:
         """Copy file `source` into the run as `name`; a file named like a secret (by
         `name` or by the path it is read from) is refused unless the run allows it."""
         name = check_artifact_name(name)
-        for path in (name, str(source)):
+        self._refuse_secret(name, str(source))
+        size = source.stat().st_size
+        self.check_sizes([(name, size)])
+        target = self._artifact_target(name)
+        shutil.copyfile(source, target)
+
+    def _refuse_secret(self, name: str, *sources: str) -> None:
+        """ArtifactError when `name` (or a path its bytes are read from) is named like a
+        secret and the run does not allow it: the one rule for every way of storing."""
+        for path in (name, *sources):
             pattern = self.secrets.secret_pattern(path)
             if pattern is not None:
                 raise ArtifactError(
                     f"artifact {name!r} looks like a secret (it matches {pattern!r}) and "
                     f"was not stored; {self.secrets.how_to_allow(path)}"
                 )
-        size = source.stat().st_size
-        self.check_sizes([(name, size)])
-        target = self._artifact_target(name)
-        shutil.copyfile(source, target)
 
     def add_artifact_bytes(self, name: str, data: bytes) -> None:
+        """Store `data` as artifact `name` (log_text, log_dict, log_figure): a name like a
+        secret's is refused as for a file."""
         name = check_artifact_name(name)
+        self._refuse_secret(name)
         self.check_sizes([(name, len(data))])
         target = self._artifact_target(name)
         tmp = target.with_name(target.name + ".tmp")

@@ -341,6 +341,25 @@ def test_no_secret_name_reaches_log_artifacts(repo_with_commit):
     )
 
 
+def test_no_secret_name_reaches_log_text_log_dict_or_log_figure(repo_with_commit):
+    """Bytes a program hands over are stored under the name it gives: `log_dict(config,
+    "secrets.yaml")` is the leak the rule is there for, as much as a file of that name."""
+    import matplotlib.figure
+
+    repo = repo_with_commit
+    with gitml.start_run(name="api", repo=repo):
+        for call in (
+            lambda: gitml.log_text("key\n", "id_rsa"),
+            lambda: gitml.log_text("A=1\n", "conf/.ENV"),
+            lambda: gitml.log_dict({"password": "x"}, "Secrets.YAML"),
+            lambda: gitml.log_figure(matplotlib.figure.Figure(), "credentials.png"),
+        ):
+            with pytest.raises(ArtifactError, match="looks like a secret"):
+                call()
+        gitml.log_text("fine\n", "notes.txt")
+    assert artifact_paths(repo, only_run(repo)) == {"notes.txt"}
+
+
 @pytest.mark.parametrize("name", [".ENV", "s/.aws/credentials", "Server.PEM", "kubeconfig"])
 def test_a_secret_named_as_an_artifact_is_refused_before_the_command_runs(repo_with_commit, name):
     repo = repo_with_commit
