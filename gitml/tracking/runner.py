@@ -64,12 +64,15 @@ def check_command(
     found = shutil.which(program, path=search_path)
     if found is None:
         raise InvalidValueError(f"command not found: {command[0]} (check the spelling and PATH)")
-    _check_interpreter(command[0], Path(found), cwd)
+    _check_interpreter(command[0], Path(found), cwd, search_path)
 
 
-def _check_interpreter(shown: str, program: Path, cwd: Path | None) -> None:
+def _check_interpreter(
+    shown: str, program: Path, cwd: Path | None, search_path: str | None
+) -> None:
     """The kernel runs a script through the interpreter its `#!` line names, and
-    refuses to start it when that interpreter does not exist."""
+    refuses to start it when that interpreter does not exist; `#!/usr/bin/env NAME`
+    starts, then fails (exit 127) when NAME is not on PATH."""
     try:
         with open(program, "rb") as file:
             first = file.readline(256)
@@ -86,6 +89,10 @@ def _check_interpreter(shown: str, program: Path, cwd: Path | None) -> None:
         raise InvalidValueError(f"{shown}: interpreter {interpreter} not found")
     if not os.access(path, os.X_OK):
         raise InvalidValueError(f"{shown}: interpreter {interpreter} is not executable")
+    named = os.fsdecode(words[1]) if path.name == "env" and len(words) == 2 else "-"
+    plain = not named.startswith("-") and "=" not in named  # no option, no VAR=value
+    if plain and shutil.which(named, path=search_path) is None:
+        raise InvalidValueError(f"{shown}: interpreter {named} not found on PATH")
 
 
 def start_command(

@@ -218,6 +218,20 @@ def test_a_script_whose_interpreter_is_missing_records_no_run(repo_with_commit):
     assert_nothing_recorded(repo_with_commit)
 
 
+def test_a_script_whose_env_interpreter_is_not_on_path_records_no_run(repo_with_commit):
+    """`#!/usr/bin/env NAME` starts env, which then fails (exit 127): a failed run."""
+    script = write(repo_with_commit / "s.py", "#!/usr/bin/env no-such-python-3\nprint(1)\n")
+    script.chmod(0o755)
+    result = gitml(repo_with_commit, "run", "--", "./s.py", check=False)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "gitml: error: ./s.py: interpreter no-such-python-3 not found on PATH\n"
+    )
+    assert_nothing_recorded(repo_with_commit)
+    script.write_text(f"#!/usr/bin/env {Path(sys.executable).name}\nprint(1)\n")
+    assert gitml(repo_with_commit, "run", "--", "./s.py").returncode == 0
+
+
 def test_a_file_the_system_cannot_execute_records_no_run(repo_with_commit):
     program = repo_with_commit / "random.bin"
     program.write_bytes(bytes(range(7, 250)) * 4)  # no #! line, no known binary format
