@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitml.errors import DocumentError
 
@@ -29,7 +29,7 @@ MAX_YAML_BYTES = 16 << 20  # real YAML files are a few KiB
 _DEPTH_PROBLEM = f"nested more than {MAX_DEPTH} levels deep (gitml reads at most {MAX_DEPTH})"
 
 
-def read_text(path, error: type[DocumentError] = DocumentError) -> str:
+def read_text(path: Path, error: type[DocumentError] = DocumentError) -> str:
     """The text of a document file; `error(path, problem, line)` when it cannot be read
     or is not UTF-8 (the line of its first byte that is not)."""
     try:
@@ -47,7 +47,7 @@ def read_text(path, error: type[DocumentError] = DocumentError) -> str:
         ) from None
 
 
-def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = DocumentError):
+def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = DocumentError) -> Any:
     """The value of a single YAML document; `error(where, problem, line)` if it is not
     valid YAML or breaks a bound above."""
     import yaml
@@ -66,7 +66,7 @@ def load_yaml(text: str | bytes, where: str, error: type[DocumentError] = Docume
         raise error(where, f"invalid YAML: {problem}") from None
 
 
-def load_yaml_file(path: Path, error: type[DocumentError] = DocumentError):
+def load_yaml_file(path: Path, error: type[DocumentError] = DocumentError) -> Any:
     """The value of the YAML file `path` (see `load_yaml`); errors name the file and the line."""
     return load_yaml(read_text(path, error), str(path), error)
 
@@ -116,7 +116,7 @@ def _line(event: Event) -> int | None:
 
 def load_json(
     data: str | bytes | bytearray, where: str, error: type[DocumentError] = DocumentError
-):
+) -> Any:
     """The value of a JSON document; `error(where, problem)` if it is not valid JSON or
     is nested deeper than MAX_DEPTH. The garbage collector is paused meanwhile."""
     import json

@@ -1,15 +1,20 @@
 """The root `gitml` group: shared context, the error boundary, command groups."""
 
+from __future__ import annotations
+
 import importlib
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from gitml.cli.output import say
 from gitml.errors import GitmlError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from gitml.store.repository import Repository
 
 # What a shell reports for git when the reader of its output goes away (128 + SIGPIPE).
 CLOSED_PIPE_STATUS = 141
@@ -20,20 +25,20 @@ class Context:
 
     def __init__(self, directory: str | None):
         self.directory = Path(directory or os.getcwd())
-        self._repo = None
+        self._repo: Repository | None = None
         self.recovered: list = []  # runs committed by the recovery done on opening
         self.unrecovered: list[str] = []  # runs it could not commit, with why
 
     @property
-    def repo(self):
+    def repo(self) -> Repository:
         """The repository, opened once; abandoned runs are recovered first."""
         if self._repo is None:
             from gitml.store.repository import open_repository
             from gitml.tracking.recovery import recover_abandoned_runs
 
-            self._repo = open_repository(self.directory)
-            if self._repo.root is not None:
-                recovery = recover_abandoned_runs(self._repo)
+            repo = self._repo = open_repository(self.directory)
+            if repo.root is not None:
+                recovery = recover_abandoned_runs(repo)
                 self.recovered = recovery.committed
                 self.unrecovered = recovery.failed
                 for run in self.recovered:
@@ -43,10 +48,11 @@ class Context:
                         f"warning: cannot recover run {problem} (its files stay in "
                         ".git/gitml/recovering/; later commands try again)"
                     )
+            return repo
         return self._repo
 
     @property
-    def opened_repo(self):
+    def opened_repo(self) -> Repository | None:
         """The repository if a command has opened it, else None (nothing is opened)."""
         return self._repo
 
@@ -105,7 +111,7 @@ class RootGroup(click.Group):
             say(f"error: {_usage_line(error, 'gitml')}")
             ctx.exit(error.exit_code)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except GitmlError as error:

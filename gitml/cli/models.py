@@ -13,13 +13,15 @@ class ByteSize(click.ParamType):
 
     name = "size"
 
-    def convert(self, value, param, ctx) -> int:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
         from gitml.store.repository import parse_size
 
         if isinstance(value, int):
             return value
         try:
-            size = parse_size(value)
+            size = parse_size(str(value))
         except ValueError:
             size = 0
         if size <= 0:

@@ -17,6 +17,7 @@ Styling (colour) is added after escaping, so only gitml's own sequences reach a 
 
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
@@ -25,12 +26,12 @@ from gitml.terminal import escape_controls, escape_json
 LAYOUT = "\n\t"
 
 
-def echo(line: str = "", *, err: bool = False, nl: bool = True, **style) -> None:
+def echo(line: str = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
     """One line for a person; `style` (click.style's fg=, bold=, …) colours it on a terminal."""
     _styled(escape_controls(line), err, nl, style)
 
 
-def echo_block(text: str, *, err: bool = False, **style) -> None:
+def echo_block(text: str, *, err: bool = False, **style: Any) -> None:
     """Lines for a person, laid out with newlines (and tabs)."""
     _styled(escape_controls(text, keep=LAYOUT), err, True, style)
 
@@ -44,7 +45,7 @@ def say(line: str) -> None:
     click.echo(f"gitml: {escape_controls(line)}", err=True)
 
 
-def echo_json(data) -> None:
+def echo_json(data: object) -> None:
     import json
 
     echo_json_text(json.dumps(data, indent=2, ensure_ascii=False))

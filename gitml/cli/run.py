@@ -1,10 +1,18 @@
 """`gitml run`: record a command as a run."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import click
 
 from gitml.cli.options import parse_pairs
 from gitml.cli.output import say
 from gitml.envs import ENV_MANAGERS
+
+if TYPE_CHECKING:
+    from gitml.projects.launch import Progress
+    from gitml.tracking.runner import CommandResult
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -106,7 +114,7 @@ def run(
     click.get_current_context().exit(result.exit_status)
 
 
-def progress_on_stderr():
+def progress_on_stderr() -> Progress:
     """A launch's notes and warnings, one `gitml: ` line each on stderr."""
     from gitml.projects.launch import Progress
 
@@ -116,7 +124,7 @@ def progress_on_stderr():
     )
 
 
-def echo_run_problems(result) -> None:
+def echo_run_problems(result: CommandResult) -> None:
     """What the run could not keep, once it ended: its output in full, and --artifact files."""
     for problem in result.output_warnings:
         say(f"warning: {problem}")

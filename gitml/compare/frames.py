@@ -7,8 +7,15 @@ values), `params.<key>` and `tags.<key>`, with the run's name as
 `experiment_id` holds the name.
 """
 
+from __future__ import annotations
 
-def runs_frame(runs: list[dict]):
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def runs_frame(runs: list[dict]) -> pd.DataFrame:
     """The DataFrame of run summaries (`RunSummary.to_json()` objects)."""
     import pandas as pd
 

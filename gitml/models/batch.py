@@ -2,14 +2,18 @@
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gitml.errors import DocumentError, ModelInputError
+
+if TYPE_CHECKING:
+    from gitml.models.load import PyFuncModel
 
 INPUT_SUFFIXES = (".csv", ".json", ".parquet")
 OUTPUT_SUFFIXES = (".json", ".csv")
 
 
-def read_input_file(path: Path):
+def read_input_file(path: Path) -> Any:
     """The model input in `path`, by its suffix.
 
     A JSON file holds a scoring-protocol request (`{"dataframe_split": …}` etc.), a list
@@ -64,7 +68,7 @@ def check_output_path(path: Path) -> None:
         raise ModelInputError(f"{path}: the folder {folder} does not exist; create it first")
 
 
-def write_predictions(predictions, path: Path | None) -> str | None:
+def write_predictions(predictions: Any, path: Path | None) -> str | None:
     """Predictions to `path` (.json or .csv), or as JSON text returned when `path` is None."""
     from gitml.models.inputs import to_jsonable
 
@@ -92,7 +96,9 @@ def _as_frame(predictions):
     return pd.DataFrame(array.reshape(len(array), -1)).rename(columns=lambda i: f"prediction_{i}")
 
 
-def predict_file(model, input_path: Path, output_path: Path | None) -> tuple[int, str | None]:
+def predict_file(
+    model: "PyFuncModel", input_path: Path, output_path: Path | None
+) -> tuple[int, str | None]:
     """(rows predicted, JSON text when no output file) for one input file."""
     data, params = read_input_file(input_path)
     predictions = model.predict(data, params)

@@ -7,6 +7,7 @@ object with exactly one of `dataframe_split`, `dataframe_records`, `instances`, 
 """
 
 import json
+from typing import Any
 
 from gitml.errors import DocumentError, ModelInputError
 
@@ -30,13 +31,13 @@ class NamedArray:
     def __len__(self) -> int:
         return len(self.values)
 
-    def to_frame(self):
+    def to_frame(self) -> Any:
         import pandas as pd
 
         return pd.DataFrame(self.values, columns=self.columns)
 
 
-def to_model_input(data):
+def to_model_input(data: Any) -> Any:
     """A DataFrame or a NamedArray (tables), or a numpy array (everything else), for `data`."""
     import numpy as np
     import pandas as pd
@@ -80,7 +81,7 @@ def _as_column(value):
 # the scoring protocol
 
 
-def parse_json_request(body: bytes | bytearray):
+def parse_json_request(body: bytes | bytearray) -> tuple[Any, dict | None]:
     """(model input, params) from a scoring-protocol JSON body."""
     from gitml.documents import load_json
 
@@ -91,7 +92,7 @@ def parse_json_request(body: bytes | bytearray):
     return parse_payload(payload)
 
 
-def parse_payload(payload):
+def parse_payload(payload: object) -> tuple[Any, dict | None]:
     """(model input, params) from a decoded scoring-protocol object."""
     if not isinstance(payload, dict):
         raise ModelInputError(_shape_hint(f"got a JSON {type(payload).__name__}"))
@@ -196,7 +197,7 @@ _READERS = {
 }
 
 
-def parse_csv(body: bytes | bytearray):
+def parse_csv(body: bytes | bytearray) -> Any:
     """A DataFrame from a CSV body with a header line."""
     import io
 
@@ -211,7 +212,7 @@ def parse_csv(body: bytes | bytearray):
 # outputs
 
 
-def to_jsonable(predictions):
+def to_jsonable(predictions: Any) -> Any:
     """Predictions as plain JSON values (lists, numbers, strings, dicts)."""
     if hasattr(predictions, "to_dict") and hasattr(predictions, "columns"):  # a DataFrame
         return _clean(predictions.to_dict(orient="records"))
@@ -235,5 +236,5 @@ def _clean(value):
     return value
 
 
-def dumps(predictions) -> bytes:
+def dumps(predictions: Any) -> bytes:
     return json.dumps({"predictions": to_jsonable(predictions)}, allow_nan=False).encode()

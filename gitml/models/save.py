@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gitml.errors import ModelError
 from gitml.models.flavors.common import FlavorSave, installed_version
@@ -47,10 +47,10 @@ class ModelInfo:
 
 
 def save_model(
-    model,
+    model: Any,
     path: str | os.PathLike,
     signature: dict | bool | None = None,
-    input_example=None,
+    input_example: Any = None,
     requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     predict_fn: str = "predict",
@@ -84,7 +84,7 @@ class LoggingRun(Protocol):
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None) -> None: ...
 
 
-def log_model(run: LoggingRun, model, name: str, options: SaveOptions) -> ModelInfo:
+def log_model(run: LoggingRun, model: Any, name: str, options: SaveOptions) -> ModelInfo:
     """Save `model` under `run`'s artifacts as `<name>/` (through the run's own
     `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run."""
     from gitml.registry.tags import ModelRef, model_uri
@@ -103,7 +103,7 @@ def log_model(run: LoggingRun, model, name: str, options: SaveOptions) -> ModelI
 
 
 def write_model(
-    model,
+    model: Any,
     folder: Path,
     options: SaveOptions,
     run_id: str | None = None,

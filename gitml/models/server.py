@@ -24,6 +24,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gitml.errors import ModelInputError, ServeError
 from gitml.models.connections import error_body
@@ -244,7 +245,7 @@ class PredictionThread:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
-    async def run(self, function: Callable, *args):
+    async def run(self, function: Callable, *args: Any) -> Any:
         """`function(*args)`, computed on the prediction thread."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()

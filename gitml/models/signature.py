@@ -8,6 +8,9 @@ A check returns the input ready for the model (columns in the signature's order,
 widened to the declared type) or raises `ModelInputError` naming the column at fault.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 from gitml.errors import DocumentError, ModelError, ModelInputError
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
@@ -29,7 +32,7 @@ _ACCEPTED_KINDS = {
 }
 
 
-def infer_signature(model_input, model_output=None) -> dict | None:
+def infer_signature(model_input: Any, model_output: Any = None) -> dict | None:
     """The signature of an input example (DataFrame, array, records or dict of columns)
     and, as in MLflow, of an output example when given (recorded; only inputs are checked)."""
     signature = {"inputs": _schema(model_input)}
@@ -110,7 +113,7 @@ def validate_signature(signature: dict) -> dict:
     )
 
 
-def check_input(signature: dict | None, data):
+def check_input(signature: dict | None, data: Any) -> Any:
     """`data` (a DataFrame or an array) made to fit `signature`, or a clear error."""
     spec = (signature or {}).get("inputs")
     if not spec:
@@ -156,7 +159,7 @@ def _check_columns(spec: list[dict], data):
     return data.astype(casts) if casts else data
 
 
-def check_columns_present(expected: list[str], columns) -> None:
+def check_columns_present(expected: list[str], columns: Iterable[object]) -> None:
     """Refuse input that lacks some of the `expected` columns, in the one wording every
     path uses (the signature check, and flavors that know the names they were fitted on)."""
     present = set(columns)

@@ -195,7 +195,7 @@ def create_tag(
     return _write_tag(repo, name, body.encode())
 
 
-def present_objects(repo: Repository, shas) -> set[str]:
+def present_objects(repo: Repository, shas: Iterable[str]) -> set[str]:
     """Which of `shas` this repository has: one `git cat-file --batch-check`."""
     wanted = list(dict.fromkeys(shas))
     if not wanted:

@@ -48,9 +48,9 @@ def run_git(
     return result
 
 
-def git_output(args: list[str], cwd: str, **kwargs) -> str:
+def git_output(args: list[str], cwd: str) -> str:
     """Run git and return its stdout as text, trailing newline removed."""
-    return run_git(args, cwd, **kwargs).stdout.decode(errors="surrogateescape").rstrip("\n")
+    return run_git(args, cwd).stdout.decode(errors="surrogateescape").rstrip("\n")
 
 
 # Records of `git for-each-ref --format=...%00%1e`: git prints a message only up to its

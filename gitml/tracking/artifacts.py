@@ -22,10 +22,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitml.errors import ArtifactError
 from gitml.store.paths import is_git_name
 from gitml.store.walk import walk
+
+if TYPE_CHECKING:
+    from gitml.tracking.staging import Staging
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def _leads_to_file_inside(link: Path, inside: Sequence[Path]) -> bool:
 
 
 def store_folder(
-    staging, folder: Path, prefix: str | None, inside: Sequence[Path], shown: str
+    staging: Staging, folder: Path, prefix: str | None, inside: Sequence[Path], shown: str
 ) -> list[str]:
     """Store what `folder_entries` finds under `folder` (`shown` to the user) in the run,
     as `prefix/<name>`: all of it or nothing. Files named like secrets (the run's rule, see

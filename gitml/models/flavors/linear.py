@@ -8,6 +8,7 @@ the reference. Loading then needs numpy, not scikit-learn, scipy or pandas.
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 from gitml.errors import ModelInputError
 from gitml.models.signature import check_columns_present
@@ -19,7 +20,7 @@ PROBABILISTIC = {"LogisticRegression"}
 _CHECK_ROWS = 64
 
 
-def save_if_equivalent(model, predict_fn: str, path: Path) -> bool:
+def save_if_equivalent(model: Any, predict_fn: str, path: Path) -> bool:
     """Write the numbers of `model` to `path` when they predict exactly as it does."""
     arrays = _arrays(model, predict_fn)
     if arrays is None:
@@ -72,7 +73,7 @@ def _arrays(model, predict_fn: str) -> dict | None:
     return arrays
 
 
-def outputs(arrays: dict, predict_fn: str, rows):
+def outputs(arrays: dict, predict_fn: str, rows: Any) -> Any:
     """What scikit-learn's `predict_fn` returns, computed from the stored numbers."""
     import numpy as np
 
@@ -120,12 +121,12 @@ class LinearPredictor:
         self._names = None if names is None else [str(n) for n in names]
 
     @property
-    def model(self):
+    def model(self) -> Any:
         """The scikit-learn estimator itself (imports scikit-learn)."""
         with open(self._model_path, "rb") as handle:
             return pickle.load(handle)
 
-    def predict(self, data, params: dict | None = None):
+    def predict(self, data: Any, params: dict | None = None) -> Any:
         return outputs(self._arrays, self._predict_fn, self._rows(data))
 
     def _rows(self, data):

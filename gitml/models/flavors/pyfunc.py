@@ -9,6 +9,7 @@ import inspect
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitml.errors import ModelError
 from gitml.models.flavors.common import FlavorSave
@@ -34,21 +35,23 @@ class PythonModel:
     def load_context(self, context: PythonModelContext) -> None:
         """Prepare the model from its artifacts; does nothing unless overridden."""
 
-    def predict(self, context: PythonModelContext, model_input, params: dict | None = None):
+    def predict(
+        self, context: PythonModelContext, model_input: Any, params: dict | None = None
+    ) -> Any:
         raise NotImplementedError("a PythonModel subclass must define predict")
 
 
-def matches(model) -> bool:
+def matches(model: object) -> bool:
     return isinstance(model, PythonModel) or hasattr(model, "predict") or callable(model)
 
 
-def kind_of(model) -> str:
+def kind_of(model: object) -> str:
     if isinstance(model, PythonModel):
         return "python_model"
     return "predict_method" if hasattr(model, "predict") else "callable"
 
 
-def save(model, folder: Path, artifacts: dict[str, str] | None = None) -> FlavorSave:
+def save(model: Any, folder: Path, artifacts: dict[str, str] | None = None) -> FlavorSave:
     try:
         import cloudpickle
     except ImportError:
@@ -108,7 +111,7 @@ class PyfuncPredictor:
         else:
             self._takes_params = _names_params(model.predict)
 
-    def predict(self, data, params: dict | None = None):
+    def predict(self, data: Any, params: dict | None = None) -> Any:
         """Params reach the model only if it declares them (as MLflow drops them otherwise)."""
         if not self._takes_params:
             params = None

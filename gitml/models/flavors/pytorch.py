@@ -8,6 +8,7 @@ with the model. Loading rebuilds the module empty, then fills in the weights.
 
 import copy
 from pathlib import Path
+from typing import Any
 
 from gitml.errors import ModelError
 from gitml.models.flavors.common import FlavorSave, installed_version
@@ -17,14 +18,14 @@ WEIGHTS_FILE = "state_dict.pt"
 ARCHITECTURE_FILE = "architecture.pkl"
 
 
-def matches(model) -> bool:
+def matches(model: object) -> bool:
     import sys
 
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
-def save(model, folder: Path) -> FlavorSave:
+def save(model: Any, folder: Path) -> FlavorSave:
     import cloudpickle
     import torch
 
@@ -58,7 +59,7 @@ class TorchPredictor:
         first = next(model.parameters(), None)
         self.dtype = first.dtype if first is not None else None
 
-    def predict(self, data, params: dict | None = None):
+    def predict(self, data: Any, params: dict | None = None) -> Any:
         import numpy as np
         import torch
 

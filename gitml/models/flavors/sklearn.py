@@ -11,6 +11,7 @@ coefficients, and loads and predicts with numpy alone: importing scikit-learn
 import pickle
 import warnings
 from pathlib import Path
+from typing import Any
 
 from gitml.errors import ModelError
 from gitml.models.flavors import linear
@@ -22,7 +23,7 @@ MODEL_FILE = "model.pkl"
 PREDICT_FUNCTIONS = ("predict", "predict_proba", "predict_log_proba", "decision_function")
 
 
-def matches(model) -> bool:
+def matches(model: object) -> bool:
     """A scikit-learn estimator, recognised without importing scikit-learn."""
     return any(
         cls.__module__.split(".")[0] == "sklearn" and cls.__name__ == "BaseEstimator"
@@ -30,7 +31,7 @@ def matches(model) -> bool:
     )
 
 
-def save(model, folder: Path, predict_fn: str = "predict") -> FlavorSave:
+def save(model: Any, folder: Path, predict_fn: str = "predict") -> FlavorSave:
     if predict_fn not in PREDICT_FUNCTIONS or not hasattr(model, predict_fn):
         raise ModelError(
             f"predict_fn {predict_fn!r} is not a method of this {type(model).__name__} "
@@ -72,7 +73,7 @@ class SklearnPredictor:
         self._table_names = None if names is None else [str(name) for name in names]
         self._fitted_names = self._table_names if _is_plain(model) else None
 
-    def predict(self, data, params: dict | None = None):
+    def predict(self, data: Any, params: dict | None = None) -> Any:
         from gitml.models.inputs import NamedArray
 
         data = self._fitted_columns(data)
@@ -114,7 +115,7 @@ def _is_plain(model) -> bool:
     )
 
 
-def load(folder: Path, pyfunc: dict):
+def load(folder: Path, pyfunc: dict) -> SklearnPredictor | linear.LinearPredictor:
     model_path = folder / pyfunc.get("model_path", MODEL_FILE)
     predict_fn = pyfunc.get("predict_fn", "predict")
     if pyfunc.get("linear_path") and (folder / pyfunc["linear_path"]).is_file():
