@@ -8,7 +8,7 @@ import pytest
 
 from gitml.cli.main import COMMANDS
 
-DOC = (Path(__file__).parent.parent / "docs" / "compare.md").read_text()
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "compare.md").read_text()
 OURS = ["diff", "compare", "metrics", "plot", "checkout", "branch", "rerun"]
 LS_OPTIONS = ["--filter", "--sort", "--columns", "--csv"]
 

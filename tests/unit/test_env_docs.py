@@ -8,7 +8,7 @@ import click
 from gitml.cli.env import env
 from gitml.cli.run import run
 
-DOCS = (Path(__file__).resolve().parent.parent / "docs" / "projects.md").read_text()
+DOCS = (Path(__file__).resolve().parents[2] / "docs" / "projects.md").read_text()
 
 
 def test_every_env_command_and_option_is_documented():
