@@ -85,9 +85,9 @@ def write_synthetic_runs(
     format, to reach thousands of runs in seconds. `fields(i)` gives run i's summary
     fields (params, metrics, ...); `record_files(i, summary)` its `.gitml/` files, if any
     (without, the run's tree is HEAD's)."""
+    from gitml.store.ids import new_run_id
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
-    from gitml.store.ids import new_run_id
     from gitml.tracking.record import RunSummary, build_message
 
     head = git(repo, "rev-parse", "HEAD").strip()

@@ -110,9 +110,9 @@ def diff_runs(files: int = 100) -> None:
     """Two runs whose snapshots differ in `files` files (out of 2 x `files`)."""
     import json
 
+    from gitml.store.ids import new_run_id
     from gitml.store.objects import Identity, ObjectStore
     from gitml.store.repository import open_repository
-    from gitml.store.ids import new_run_id
     from gitml.tracking.record import RunSummary, build_message
 
     repo = new_repo()

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import environment, git  # noqa: E402
+
+from tests.utils import free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "g_mlflow_serve.py"
@@ -109,12 +111,6 @@ def pct(sorted_values, q):
         return float("nan")
     rank = int(round(q / 100.0 * len(sorted_values) + 0.5)) - 1
     return sorted_values[max(0, min(len(sorted_values) - 1, rank))]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class Client:

@@ -8,7 +8,7 @@ import yaml
 
 import gitml
 from gitml.errors import ModelError, RunNotFoundError
-from tests.test_models_helpers import COLUMNS, train_sklearn
+from tests.models_helpers import COLUMNS, train_sklearn
 from tests.utils import assert_fsck_clean, git
 from tests.utils import gitml as gitml_cli
 

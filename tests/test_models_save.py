@@ -10,7 +10,7 @@ import yaml
 
 import gitml
 from gitml.errors import ModelError, ModelInputError
-from tests.test_models_helpers import COLUMNS, train_sklearn, train_torch
+from tests.models_helpers import COLUMNS, train_sklearn, train_torch
 
 
 def test_sklearn_model_round_trips_with_its_mlmodel_and_environment(tmp_path):

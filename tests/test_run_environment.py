@@ -80,7 +80,7 @@ def project(repo_with_commit) -> Path:
 @pytest.mark.parametrize(
     "command, activated",
     [
-        (["python", "train.py"], True),  # the issue: a venv's python, found on PATH
+        (["python", "train.py"], True),  # a venv's python, found on PATH
         (["venv/bin/python", "train.py"], False),  # a path, relative to the run's folder
         (["./train.py"], True),  # a script whose #! line finds python on PATH
     ],

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import gitml
-from tests.test_models_helpers import (
+from tests.models_helpers import (
     COLUMNS,
     Server,
     send,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import gitml
-from tests.test_models_helpers import Server
+from tests.models_helpers import Server
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The Python logging API (issue 2, point 4), in-process and in real scripts."""
+"""The Python logging API, in-process and in real scripts."""
 
 import json
 import subprocess

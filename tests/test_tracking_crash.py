@@ -1,4 +1,4 @@
-"""Crash safety and concurrency (issue 2, points 7 and 9), with real processes and signals."""
+"""Crash safety and concurrency, with real processes and signals."""
 
 import json
 import os
@@ -251,7 +251,7 @@ def test_recovery_by_several_processes_at_once_commits_each_run_once(repo_with_c
     assert_fsck_clean(repo_with_commit)
 
 
-# 9. concurrency
+# concurrency
 
 
 WORKER = """

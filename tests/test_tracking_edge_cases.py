@@ -1,4 +1,4 @@
-"""Edge cases of recording runs (issue 2, points 10 and 11).
+"""Edge cases of recording runs: where gitml starts, values, artifacts, the snapshot.
 
 Each bad input must give one clear line on stderr, a non-zero exit, no
 traceback and nothing written (no run ref, no staging folder). Everything
@@ -57,7 +57,7 @@ def tree_files(repo, run: dict) -> set[str]:
     return set(git(repo, "ls-tree", "-r", "--name-only", "-z", run["commit"]).split("\0")) - {""}
 
 
-# 10. where gitml is started
+# where gitml is started
 
 
 def test_outside_a_git_repository(tmp_path):
@@ -236,7 +236,7 @@ def test_a_nested_gitignore_is_honoured(repo_with_commit):
     assert "local-only.txt" not in files
 
 
-# 10. values
+# values
 
 
 def test_nan_and_infinite_metrics_are_kept_and_shown(repo_with_commit):
@@ -320,7 +320,7 @@ def test_long_metric_keys_are_stored_or_refused_clearly(repo_with_commit):
     assert only_run(repo_with_commit)["metrics"] == {long_plain: 1}
 
 
-# 10. artifacts
+# artifacts
 
 
 def test_an_artifact_outside_the_repository_is_refused(repo_with_commit, tmp_path):
@@ -404,7 +404,7 @@ def test_a_name_already_taken_is_refused(repo_with_commit):
     assert run_refs(repo_with_commit) == [ref] and staging_folders(repo_with_commit) == []
 
 
-# 11. what the snapshot must not swallow
+# what the snapshot must not swallow
 
 
 def test_a_large_untracked_file_is_left_out_with_a_warning(repo_with_commit):

@@ -1,4 +1,4 @@
-"""Run ids and names, `gitml ls` and `gitml show` (issue 2, points 5 and 6).
+"""Run ids and names, `gitml ls` and `gitml show`.
 
 The commands run in-process through click's CliRunner; the runs they list
 were recorded by real `gitml run` processes (the `repo_with_runs` fixture).
@@ -56,7 +56,7 @@ def common_prefix(a: str, b: str) -> str:
     return a[:length]
 
 
-# 5. ids and names
+# ids and names
 
 
 def test_ids_are_time_ordered_and_names_are_adjective_noun(repo_with_commit):
@@ -141,7 +141,7 @@ def test_an_unknown_run_is_a_one_line_error(repo_with_runs):
         assert "Traceback" not in result.stderr
 
 
-# 6. gitml ls
+# gitml ls
 
 
 def test_ls_json_has_stable_fields_newest_first(repo_with_runs):

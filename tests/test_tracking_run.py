@@ -1,7 +1,5 @@
-"""`gitml run` through real processes: the snapshot, the wrapped command, the record.
-
-Issue 2, points 1 (skeleton), 2 (store), 3 (`gitml run`) and 8 (user state).
-"""
+"""`gitml run` through real processes: the snapshot, the wrapped command, the record,
+and the user's state, which it never touches."""
 
 import hashlib
 import json
@@ -42,7 +40,7 @@ def tree_files(repo, run: dict) -> set[str]:
     return set(git(repo, "ls-tree", "-r", "--name-only", "-z", run["commit"]).split("\0")) - {""}
 
 
-# 1. skeleton
+# skeleton
 
 
 def test_console_script_prints_its_version(tmp_path):
@@ -62,7 +60,7 @@ def test_python_dash_m_gitml_lists_the_commands(tmp_path):
         assert f"  {command} " in result.stdout
 
 
-# 2. store: snapshot, create-only refs, listing
+# store: snapshot, create-only refs, listing
 
 
 def test_snapshot_holds_edits_and_untracked_files_and_honours_gitignore(repo_with_commit):
@@ -130,7 +128,7 @@ def test_ls_json_lists_every_committed_run_from_refs(repo_with_commit):
     assert {f"refs/gitml/runs/{run['id']}": run["commit"] for run in listed} == by_ref
 
 
-# 3. gitml run: the wrapped command
+# gitml run: the wrapped command
 
 
 def test_output_is_streamed_live_and_captured(repo_with_commit):
@@ -348,7 +346,7 @@ def test_a_clean_tree_is_not_dirty_and_no_conda_spec_means_none_recorded(repo_wi
     assert ".gitml/env/conda.yaml" not in tree_files(repo_with_commit, run)
 
 
-# 8. never touch the user's state
+# never touch the user's state
 
 
 def test_run_leaves_index_head_branch_stash_and_files_untouched(repo_with_commit):

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import socket
 import subprocess
 import sys
 import zipfile
@@ -73,6 +74,13 @@ def user_state(repo: Path) -> dict:
         ),
         "files": files,
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def write(path: Path, text: str) -> Path:

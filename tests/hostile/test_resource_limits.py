@@ -291,7 +291,7 @@ def test_deeply_nested_run_json_makes_a_damaged_run(project):
 def saved_model(tmp_path_factory) -> Path:
     """A scikit-learn model folder with a column signature (columns a, b, c)."""
     import gitml
-    from tests.test_models_helpers import train_sklearn
+    from tests.models_helpers import train_sklearn
 
     folder = tmp_path_factory.mktemp("saved") / "model"
     model, X = train_sklearn()
@@ -349,7 +349,7 @@ def test_deeply_nested_prediction_input_file_is_one_line(saved_model, tmp_path):
 
 
 def test_deeply_nested_request_body_is_a_400_that_says_so(saved_model):
-    from tests.test_models_helpers import Server
+    from tests.models_helpers import Server
 
     with Server(str(saved_model), saved_model.parent) as server:
         for body in (deep_json(), "[" * 100_000 + "]" * 100_000):

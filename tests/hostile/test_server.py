@@ -16,7 +16,7 @@ import time
 import psutil
 
 import gitml
-from tests.test_models_helpers import Server, send, split_payload, train_sklearn
+from tests.models_helpers import Server, send, split_payload, train_sklearn
 
 MIB = 1 << 20
 

@@ -1,1 +1,1 @@
-"""Tests of pure code: grammars, records, parsers, docs. No repository, no server, no gitml process."""
+"""Tests of pure code (grammars, records, specs, docs): no repository, server or gitml process."""

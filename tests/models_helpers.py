@@ -8,11 +8,12 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.utils import free_port
 
 COLUMNS = ["a", "b", "c"]
 
@@ -60,12 +61,6 @@ def train_torch():
         loss.backward()
         optimizer.step()
     return model.eval(), X
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
