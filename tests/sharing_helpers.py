@@ -32,6 +32,21 @@ def make_runs(repo: Path, count: int, prefix: str, experiment: str = "") -> None
     )
 
 
+def make_runs_at_once(*batches: tuple[Path, int, str]) -> None:
+    """make_runs(repo, count, prefix) for each batch, in processes running side by side."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", MAKE_RUNS, str(count), prefix, ""],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for repo, count, prefix in batches
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0] * len(batches), outputs
+
+
 def clone(source: str | Path, target: Path) -> Path:
     git(target.parent, "clone", "-q", str(source), str(target))
     return target

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.sharing_helpers import bare_remote, clone, ls_json, make_runs, run_refs
+from tests.sharing_helpers import bare_remote, clone, ls_json, make_runs_at_once, run_refs
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 
@@ -19,8 +19,7 @@ def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
 
     first = clone(remote.as_uri(), tmp_path / "first")
     second = clone(remote.as_uri(), tmp_path / "second")
-    make_runs(first, 40, "first-")
-    make_runs(second, 40, "second-")
+    make_runs_at_once((first, 40, "first-"), (second, 40, "second-"))
 
     for _ in range(3):  # several rounds: each round races two pushes
         pushes = [
@@ -35,8 +34,7 @@ def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
         ]
         outputs = [push.communicate(timeout=120) for push in pushes]
         assert [push.returncode for push in pushes] == [0, 0], outputs
-        make_runs(first, 3, f"first-more-{_}-")
-        make_runs(second, 3, f"second-more-{_}-")
+        make_runs_at_once((first, 3, f"first-more-{_}-"), (second, 3, f"second-more-{_}-"))
     gitml(first, "push")
     gitml(second, "push")
 
