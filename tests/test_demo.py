@@ -3,9 +3,12 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.utils import assert_fsck_clean, git, gitml
 
 
+@pytest.mark.slow
 def test_demo_shows_run_ls_show_diff_register_promote(tmp_path):
     result = gitml(tmp_path, "demo", timeout=120)
 

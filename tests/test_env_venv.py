@@ -44,7 +44,7 @@ def uv_path() -> str:
     return found
 
 
-@pytest.fixture(params=["pip", "uv"])
+@pytest.fixture(params=[pytest.param("pip", marks=pytest.mark.slow), "uv"])
 def installer(request, monkeypatch) -> str:
     monkeypatch.setenv("GITML_VENV_INSTALLER", request.param)
     if request.param == "uv":
@@ -178,6 +178,7 @@ def kill_mid_build(repo: Path, name: str) -> Path:
     return partial[0]
 
 
+@pytest.mark.slow
 def test_an_interrupted_build_is_never_reused(project, use_uv, monkeypatch):
     monkeypatch.setenv("GITML_VENV_INSTALLER", "pip")  # slow enough to interrupt
     name = env_name(project)

@@ -198,6 +198,7 @@ def test_leftover_chained_hook_is_never_overwritten(repo_with_commit):
     assert (hooks / "pre-push.gitml-chained").read_text() == "#!/bin/sh\nexit 1\n"
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_hook_and_an_install_finds_it(tmp_path):
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

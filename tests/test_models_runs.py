@@ -111,6 +111,7 @@ def _csv(repo, X) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_gitml_predict_on_csv_writes_json_or_csv(logged):
     repo, model, X = logged
     source = _csv(repo, X)
@@ -136,6 +137,7 @@ def test_gitml_predict_on_csv_writes_json_or_csv(logged):
     assert json.loads(out.stdout) == {"predictions": expected}
 
 
+@pytest.mark.slow
 def test_gitml_predict_refuses_bad_input_in_one_line(logged):
     repo, _, X = logged
     broken = repo / "data" / "broken.csv"

@@ -119,6 +119,7 @@ def test_python_function_models_of_each_kind(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_pytorch_model_round_trips_as_state_dict_and_architecture(tmp_path):
     from importlib.metadata import version
 

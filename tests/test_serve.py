@@ -176,6 +176,7 @@ def test_serves_the_registry_stage(repo_with_commit):
     assert_fsck_clean(repo_with_commit)
 
 
+@pytest.mark.slow
 def test_several_workers_share_the_port_and_all_stop(tmp_path):
     model, X = train_torch()
     gitml.save_model(model, tmp_path / "net", input_example=X[:2])

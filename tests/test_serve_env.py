@@ -28,6 +28,7 @@ def uv_with_shared_cache(monkeypatch):
     monkeypatch.setenv("UV_CACHE_DIR", os.path.join(home, ".cache", "uv"))
 
 
+@pytest.mark.slow
 def test_venv_serving_runs_in_the_models_environment(tmp_path, uv_with_shared_cache):
     gitml.save_model(lambda rows: np.asarray(rows).sum(axis=1), tmp_path / "fn")
     server = Server(str(tmp_path / "fn"), tmp_path, "--env-manager", "venv").start()

@@ -3,10 +3,13 @@
 import subprocess
 import sys
 
+import pytest
+
 from tests.sharing_helpers import bare_remote, clone, ls_json, make_runs_at_once, run_refs
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 
+@pytest.mark.slow
 def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
     remote = bare_remote(tmp_path)
     seed = tmp_path / "seed"

@@ -263,6 +263,7 @@ for i in range({runs}):
 """
 
 
+@pytest.mark.slow
 def test_8_processes_times_25_runs_lose_nothing(repo_with_commit):
     write(repo_with_commit / "worker.py", WORKER.format(runs=25))
     workers = [
@@ -290,6 +291,7 @@ def test_8_processes_times_25_runs_lose_nothing(repo_with_commit):
     assert_fsck_clean(repo_with_commit)
 
 
+@pytest.mark.slow
 def test_parallel_gitml_run_processes_lose_nothing(repo_with_commit):
     processes = [
         subprocess.Popen(

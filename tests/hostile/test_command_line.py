@@ -139,6 +139,7 @@ VALUE_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 def test_no_command_passes_a_value_to_git_as_an_option(shared, tmp_path):
     """Each command, each value: the marker is never made, and a refusal is one line
     (a newline in the value too)."""

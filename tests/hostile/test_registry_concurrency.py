@@ -182,6 +182,7 @@ def log_transactions(remote: Path, log: Path) -> Path:
     return log
 
 
+@pytest.mark.slow
 def test_three_clones_register_and_promote_at_once_and_converge(tmp_path):
     remote, clones = seeded_remote(tmp_path, *CLONES)
     log = log_transactions(remote, tmp_path / "transactions.log")

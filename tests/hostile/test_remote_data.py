@@ -436,6 +436,7 @@ BY_MESSAGE = {"metric", "start", "end", "exit-code", "still-running", "status", 
 BY_MESSAGE |= {"other-run", "name", "no-trailers", "gigantic-message"}
 
 
+@pytest.mark.slow
 def test_damaged_runs_are_listed_as_damaged_and_break_no_other_command(damaged, tmp_path):
     repo, runs = damaged
     listed = {run["id"]: run for run in json.loads(gitml(repo, "ls", "--all", "--json").stdout)}
@@ -477,6 +478,7 @@ def test_damaged_runs_are_listed_as_damaged_and_break_no_other_command(damaged, 
     assert gitml(repo, "pull", "other").returncode == 0
 
 
+@pytest.mark.slow
 def test_a_damaged_run_is_shown_with_its_reason_and_can_be_removed(damaged):
     repo, runs = damaged
     main = git(repo, "rev-parse", "refs/heads/main")

@@ -387,6 +387,7 @@ def long_metric_run(tmp_path_factory) -> Path:
     return repo
 
 
+@pytest.mark.slow
 def test_metrics_of_a_million_points_sums_up_in_bounded_memory(long_metric_run, tmp_path):
     output = tmp_path / "out.txt"
     code, peak = peak_memory_mib(long_metric_run, output, "metrics", "long", "loss")
@@ -397,6 +398,7 @@ def test_metrics_of_a_million_points_sums_up_in_bounded_memory(long_metric_run, 
     assert "every point with `gitml metrics long --csv` or --json" in text
 
 
+@pytest.mark.slow
 def test_metrics_csv_and_json_stream_every_point_in_bounded_memory(long_metric_run, tmp_path):
     output = tmp_path / "out.csv"
     code, peak = peak_memory_mib(long_metric_run, output, "metrics", "long", "loss", "--csv")

@@ -14,6 +14,7 @@ import threading
 import time
 
 import psutil
+import pytest
 
 import gitml
 from tests.models_helpers import Server, send, split_payload, train_sklearn
@@ -94,6 +95,7 @@ def _read_until_closed(socks: list[socket.socket], seconds: float) -> dict:
     return received
 
 
+@pytest.mark.slow
 def test_half_sent_requests_are_timed_out_and_cannot_starve_real_clients(tmp_path):
     model, X = train_sklearn()
     gitml.save_model(model, tmp_path / "m")
@@ -144,6 +146,7 @@ def test_endless_headers_are_refused_without_being_kept(tmp_path):
         assert answer == (200, {"predictions": model.predict(rows).tolist()})
 
 
+@pytest.mark.slow
 def test_health_checks_answer_while_a_big_prediction_runs(tmp_path):
     started, release = tmp_path / "started", tmp_path / "release"
     started_path, release_path = str(started), str(release)
@@ -204,6 +207,7 @@ def _sample_rss(pid: int, stop: threading.Event, samples: list[int]) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_under_many_large_bodies_at_once(tmp_path):
     model, X = train_sklearn()
     gitml.save_model(model, tmp_path / "m")
