@@ -83,7 +83,7 @@ _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-/:]*(?:\.[A-Za-z_][A-Za-z0-9_\-/
 class Token:
     kind: str  # word, string, quoted_key, number, op, sign, punct, end; bad: what does not lex
     text: str
-    value: object  # for `bad`: the FilterSyntaxError saying why
+    value: float | str | FilterSyntaxError | None  # for `bad`: the error saying why
     column: int  # 1-based
 
     @property
@@ -110,7 +110,7 @@ def tokenize(text: str) -> list[Token]:
     """The tokens of `text`; a FilterSyntaxError at the first thing that is no token."""
     tokens = list(_scan(text))
     for token in tokens:
-        if token.kind == "bad":
+        if isinstance(token.value, FilterSyntaxError):  # a `bad` token
             raise token.value
     return tokens
 
@@ -130,6 +130,7 @@ def _scan(text: str) -> Iterator[Token]:
             position += 1
             continue
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind == "quote":
             token = _read_quoted(text, position)
             yield token
@@ -247,10 +248,10 @@ def parse_columns(text: str) -> list[Field]:
         if not tokens:
             continue
         column = text[tokens[0].column - 1 : tokens[-1].end]
-        bad = next((token for token in tokens if token.kind == "bad"), None)
+        bad = next((t.value for t in tokens if isinstance(t.value, FilterSyntaxError)), None)
         try:
             if bad is not None:
-                raise bad.value
+                raise bad
             parser = _Parser(text, [*tokens, Token("end", "", None, tokens[-1].end + 1)])
             fields.append(parser.field())
             parser.expect_end(_END_OF_KEY)
@@ -342,6 +343,7 @@ class _Parser:
         return node
 
     def negation(self) -> Node:
+        node: Node
         if self.at_keyword("not"):
             self.enter()
             node = Not(self.negation())
@@ -397,7 +399,7 @@ class _Parser:
     def key(self) -> str:
         """A key after `kind.`: plain words joined by dots, or one quoted key."""
         token = self.token
-        if token.kind in ("quoted_key", "string"):
+        if token.kind in ("quoted_key", "string") and isinstance(token.value, str):
             self.advance()
             if not token.value:
                 raise self.error("a key cannot be empty", token)
@@ -448,7 +450,7 @@ class _Parser:
 
     def value(self) -> float | str:
         token = self.token
-        if token.kind in ("number", "string"):
+        if token.kind in ("number", "string") and isinstance(token.value, float | str):
             self.advance()
             return token.value
         raise self.error("expected a value: a number or a 'quoted string'")
@@ -526,8 +528,8 @@ def to_text(node: Node | None) -> str:
     # left-associative: a right operand of the same level needs parentheses; a left one
     # of the same kind continues the chain (walked in a loop: chains can be long)
     rights = []
-    left = node
-    while isinstance(left, type(node)):
+    left: Node = node
+    while isinstance(left, And | Or) and type(left) is type(node):
         rights.append(left.right)
         left = left.left
     parts = [_wrap(left, level)] + [_wrap(right, level + 1) for right in reversed(rights)]
@@ -561,7 +563,7 @@ def compile_filter(node: Node | None) -> Predicate:
     return _compile_comparison(node)
 
 
-def _chain(node: Node, kind: type) -> list[Node]:
+def _chain(node: Node, kind: type[And] | type[Or]) -> list[Node]:
     """The operands of a chain of `kind` nodes (And or Or), left to right, in a loop."""
     operands, pending = [], [node]
     while pending:

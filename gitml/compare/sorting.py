@@ -6,6 +6,7 @@ Runs that lack a key sort after those that have it, whichever the direction.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitml.compare.search import (
@@ -37,12 +38,16 @@ def sort_runs(runs: list[RunSummary], keys: list[SortKey]) -> list[RunSummary]:
     """Runs ordered by `keys` (first key first); ties keep their order; missing last."""
     ordered = list(runs)
     for key in reversed(keys):
-        get = value_getter(key.field)
-        if key.descending:  # reversed order: missing (False) must rank lowest
-            ordered.sort(key=lambda run, get=get: _rank(get(run), True), reverse=True)
-        else:
-            ordered.sort(key=lambda run, get=get: _rank(get(run), False))
+        ordered.sort(key=_ranking(value_getter(key.field), key.descending), reverse=key.descending)
     return ordered
+
+
+def _ranking(
+    get: Callable[[RunSummary], object], descending: bool
+) -> Callable[[RunSummary], tuple]:
+    """A run's sort key by the field `get` reads (a descending sort is reversed: there a
+    missing value must rank lowest, see `_rank`)."""
+    return lambda run: _rank(get(run), descending)
 
 
 def _rank(value, descending: bool) -> tuple:

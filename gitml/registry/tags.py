@@ -131,9 +131,18 @@ def normalize_version(text: str) -> str | None:
     return version if len(version) <= MAX_VERSION_LENGTH and VERSION_RE.match(version) else None
 
 
+def _semver_parts(version: str) -> tuple[str, str, str, str | None]:
+    """Major, minor, patch and pre-release of a semantic version (ValueError if none)."""
+    match = _SEMVER_PARTS.match(version)
+    if match is None:
+        raise ValueError(f"{version!r} is not a semantic version")
+    major, minor, patch, pre = match.groups()
+    return major, minor, patch, pre
+
+
 def semver_key(version: str) -> tuple:
     """A sort key giving semantic-version precedence (build metadata ignored)."""
-    major, minor, patch, pre = _SEMVER_PARTS.match(version).groups()
+    major, minor, patch, pre = _semver_parts(version)
     if pre is None:
         return (int(major), int(minor), int(patch), 1, ())
     parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
@@ -144,7 +153,7 @@ def bump(version: str | None, part: str) -> str:
     """The version after `version` (None: none yet) bumping `part` (patch, minor, major)."""
     if version is None:
         return {"patch": "v0.0.1", "minor": "v0.1.0", "major": "v1.0.0"}[part]
-    major, minor, patch = (int(x) for x in _SEMVER_PARTS.match(version).groups()[:3])
+    major, minor, patch = (int(x) for x in _semver_parts(version)[:3])
     if part == "major":
         return f"v{major + 1}.0.0"
     if part == "minor":
