@@ -19,6 +19,10 @@ from gitml.store.repository import Repository
 from gitml.tracking.record import MAX_RECORD_BYTES, RunSummary, json_float
 from gitml.tracking.sides import Side
 
+# difflib's time grows faster than the lines it compares (two conda.yaml files of 400,000
+# lines, fetched with two runs, took a minute); a real one has a few dozen lines.
+MAX_DIFF_LINES = 5_000
+
 
 @dataclass
 class DiffOptions:
@@ -196,18 +200,22 @@ def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: Run
     (record_a, conda_a, freeze_a), (record_b, conda_b, freeze_b) = blobs[:3], blobs[3:]
     conda = [_text(conda_a), _text(conda_b)]
     if conda[0] != conda[1]:
-        result.conda = "".join(
-            difflib.unified_diff(
-                conda[0].splitlines(True),
-                conda[1].splitlines(True),
-                f"{a.name}/conda.yaml",
-                f"{b.name}/conda.yaml",
-            )
-        )
+        result.conda = _unified_diff(conda, f"{a.name}/conda.yaml", f"{b.name}/conda.yaml")
     result.packages = changes(_packages(_text(freeze_a)), _packages(_text(freeze_b)))
     result.artifacts = artifact_changes(
         record_of(record_a, a).get("artifacts") or [], record_of(record_b, b).get("artifacts") or []
     )
+
+
+def _unified_diff(texts: list[str], label_a: str, label_b: str) -> str:
+    """The line diff of two texts; of texts over MAX_DIFF_LINES, a line saying so."""
+    lines = [text.splitlines(True) for text in texts]
+    if max(map(len, lines)) > MAX_DIFF_LINES:
+        return (
+            f"{label_a} ({len(lines[0]):,} lines) and {label_b} ({len(lines[1]):,} lines) "
+            f"differ; over {MAX_DIFF_LINES:,} lines, gitml does not compare them line by line\n"
+        )
+    return "".join(difflib.unified_diff(*lines, label_a, label_b))
 
 
 def _text(blob: BlobRead | None) -> str:

@@ -287,6 +287,26 @@ def test_deeply_nested_run_json_makes_a_damaged_run(project):
     )
 
 
+def test_diff_of_runs_with_huge_environment_files_is_fast(project):
+    """difflib takes minutes over two conda.yaml files of hundreds of thousands of lines
+    that share lines in another order (a remote may send any), seconds over a thousand."""
+    gitml(project, "run", "--name", "one", "--", "python", "noop.py")
+    gitml(project, "run", "--name", "two", "--", "python", "noop.py")
+    runs = {run["name"]: run["id"] for run in json.loads(gitml(project, "ls", "--json").stdout)}
+    for seed, name in enumerate(("one", "two")):
+        lines = "".join(f"  - pkg{(i * (seed + 7919)) % 8000}\n" for i in range(800_000))
+        replace_record(project, runs[name], ".gitml/env/conda.yaml", lines.encode())
+    result = bounded(project, "diff", "one", "two", "--no-code")
+    assert result.returncode == 0, result.stderr
+    assert "one/conda.yaml (800,000 lines) and two/conda.yaml (800,000 lines) differ" in (
+        result.stdout
+    )
+    small = "".join(f"  - pkg{i}\n" for i in range(1000))
+    replace_record(project, runs["one"], ".gitml/env/conda.yaml", small.encode())
+    replace_record(project, runs["two"], ".gitml/env/conda.yaml", (small + "  - numpy\n").encode())
+    assert "    +  - numpy" in bounded(project, "diff", "one", "two", "--no-code").stdout
+
+
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory) -> Path:
     """A scikit-learn model folder with a column signature (columns a, b, c)."""
