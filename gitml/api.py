@@ -384,7 +384,14 @@ def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None
 
 
 def log_text(text: str, artifact_file: str) -> None:
-    _run().staging.add_artifact_bytes(artifact_file, text.encode())
+    _run().staging.add_artifact_bytes(artifact_file, _utf8(text, artifact_file))
+
+
+def _utf8(text: str, artifact_file: str) -> bytes:
+    """`text` as UTF-8; text holding undecodable bytes (lone surrogates) is refused."""
+    from gitml.values import check_utf8
+
+    return check_utf8(f"the text logged as {artifact_file!r}", text).encode()
 
 
 def log_dict(dictionary: dict, artifact_file: str) -> None:
@@ -402,7 +409,7 @@ def log_dict(dictionary: dict, artifact_file: str) -> None:
         text = yaml.safe_dump(dictionary, sort_keys=False, allow_unicode=True)
     else:
         text = json.dumps(dictionary, indent=2, ensure_ascii=False)
-    _run().staging.add_artifact_bytes(artifact_file, text.encode())
+    _run().staging.add_artifact_bytes(artifact_file, _utf8(text, artifact_file))
 
 
 def log_model(

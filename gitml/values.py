@@ -27,6 +27,13 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def as_utf8(text: str) -> str:
+    """`text` with each character UTF-8 cannot hold (a lone surrogate: an undecodable byte
+    of a file name) written as its escape (`\\udcff`): a name of the user's files that is
+    only recorded and shown (a file left out of a snapshot), never used to open one."""
+    return text if is_utf8(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def shown(text: str, limit: int = 60) -> str:
     """`text` quoted and escaped on one line, its start only when it is long (a name of
     10,000 characters would otherwise fill the terminal)."""

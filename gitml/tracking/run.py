@@ -34,7 +34,7 @@ from gitml.tracking.record import (
     validate_pairs,
 )
 from gitml.tracking.staging import Staging, write_json_atomic
-from gitml.values import check_utf8
+from gitml.values import as_utf8, check_utf8
 
 DEFAULT_SIZE_LIMIT = 10 << 20
 
@@ -120,6 +120,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         branch, base = read_head(repo)
         size_limit = artifact_size_limit(repo)
         secrets = secret_rule(repo, options.allow_secrets)
+        cwd = working_folder(repo, options.cwd or Path.cwd())
         state = repo.state_dir
         scratch = state / TMP_DIR / f"index-{run_id}"
         snapshot = snapshot_work_tree(repo, scratch, size_limit, secrets)
@@ -131,15 +132,15 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
                 "name": name,
                 "experiment": options.experiment or branch_experiment(branch),
                 "command": options.command,
-                "cwd": working_folder(repo, options.cwd or Path.cwd()),
+                "cwd": cwd,
                 "entry_point": options.entry_point,
                 "note": options.note,
                 "reproduces": options.reproduces,
                 "base": base,
                 "branch": branch,
                 "snapshot_tree": snapshot.tree,
-                "skipped_large": snapshot.skipped_large,
-                "skipped_secret": snapshot.skipped_secret,
+                "skipped_large": [as_utf8(path) for path in snapshot.skipped_large],
+                "skipped_secret": [as_utf8(path) for path in snapshot.skipped_secret],
                 "start_ms": int(time.time() * 1000),
                 "size_limit": size_limit,
                 "allow_secrets": list(secrets.allowed),
@@ -173,7 +174,8 @@ def working_folder(repo: Repository, folder: Path) -> str | None:
     path = folder.resolve()
     if not path.is_relative_to(root):
         return None
-    return path.relative_to(root).as_posix()
+    relative = path.relative_to(root).as_posix()
+    return check_utf8("the name of the folder the command runs in", relative)
 
 
 def allowed_environment_variables(repo: Repository) -> dict[str, str]:

@@ -49,6 +49,7 @@ from gitml.tracking.record import (
     validate_key,
     validate_value,
 )
+from gitml.values import is_utf8, shown
 
 MAX_FILENAME = 255  # bytes in a file name on common file systems
 MAX_ARTIFACT_DEPTH = 100  # parts of an artifact's path: deeper, Python's own walks fail
@@ -105,6 +106,11 @@ def check_artifact_name(name: str) -> str:
             f"artifact path {name!r} must be relative and stay inside the run "
             "(no leading '/', no '..')"
         )
+    if not is_utf8(name):
+        raise ArtifactError(
+            f"artifact path {shown(name)} is not valid UTF-8 text (a file name with bytes "
+            "no UTF-8 can record); rename it"
+        )
     if any(map(is_git_name, path.parts)):
         raise ArtifactError(
             f"artifact path {name!r} has a .git part, which git refuses in a tree; rename it"
@@ -146,7 +152,11 @@ class Staging:
         path = runs_dir(state_dir) / meta["id"]
         path.mkdir(parents=True)
         staging = cls(path)
-        write_json_atomic(path / META_FILE, meta)
+        try:
+            write_json_atomic(path / META_FILE, meta)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # no half-made run for recovery to find
+            raise
         staging._meta = meta  # so the run's id and name stay readable once it is committed
         return staging
 

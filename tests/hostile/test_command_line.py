@@ -4,6 +4,7 @@ every refusal is one line on stderr."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -280,6 +281,53 @@ def test_start_run_refuses_bad_params_before_a_run_starts(repo_with_commit, para
     assert result.stdout.splitlines()[1:] == ["None"], result.stdout + result.stderr
     assert expected in result.stdout
     assert_nothing_recorded(repo_with_commit)
+
+
+def test_file_names_that_are_not_utf8_break_no_run(repo_with_commit):
+    """Linux file names are bytes: one no UTF-8 can hold, in a file the snapshot leaves
+    out, in an artifact folder or in the folder a command runs in, was an unexpected
+    error, or a run left for recovery that failed on every later command."""
+    repo = repo_with_commit
+    git(repo, "config", "gitml.artifactSizeLimit", "1k")
+    (repo / os.fsdecode(b"big\xfe.bin")).write_bytes(b"x" * 4096)
+    (repo / os.fsdecode(b"\xfe.env")).write_bytes(b"KEY=1\n")
+    gitml(repo, "run", "--name", "odd", "--", "true")
+    shown = gitml(repo, "show", "odd").stdout
+    assert "over the size limit: big\\udcfe.bin" in shown
+    assert "looks like a secret: \\udcfe.env" in shown
+    (repo / os.fsdecode(b"big\xfe.bin")).unlink()
+    (repo / os.fsdecode(b"\xfe.env")).unlink()
+    (repo / "out").mkdir()
+    (repo / "out" / os.fsdecode(b"\xff.txt")).write_bytes(b"x")
+    result = gitml(repo, "run", "--name", "folder", "--artifact", "out", "--", "true", check=False)
+    assert "gitml: error: artifact path 'out/\\udcff.txt' is not valid UTF-8 text" in result.stderr
+    shutil.rmtree(repo / "out")
+    inside = repo / os.fsdecode(b"sub\xff")
+    inside.mkdir()
+    result = gitml(inside, "run", "--", "true", check=False)
+    assert result.stderr == (
+        "gitml: error: the name of the folder the command runs in is not valid UTF-8 text: "
+        "'sub\\udcff' (gitml records text as UTF-8)\n"
+    )
+    code = (
+        "import gitml\n"
+        "with gitml.start_run(name='api'):\n"
+        "    for call in (lambda: gitml.log_text('x', '\\udcff.txt'),\n"
+        "                 lambda: gitml.log_text('\\udcff', 'a.txt'),\n"
+        "                 lambda: gitml.log_dict({'a': '\\udcff'}, 'a.json')):\n"
+        "        try:\n"
+        "            call()\n"
+        "        except gitml.errors.GitmlError as error:\n"
+        "            print(type(error).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert result.stdout.split() == ["ArtifactError", "InvalidValueError", "InvalidValueError"]
+    listed = gitml(repo, "ls")
+    assert listed.stderr == ""  # no run left that recovery cannot commit
+    assert {"odd", "folder", "api"} <= set(listed.stdout.split())
+    assert not (repo / ".git" / "gitml" / "recovering").exists() or not any(
+        (repo / ".git" / "gitml" / "recovering").iterdir()
+    )
 
 
 def test_log_param_refuses_text_that_is_not_utf8_with_a_gitml_error(repo_with_commit):
