@@ -27,14 +27,18 @@ registry.register(".", "clf", "alpha")
 """
 
 
+def record_shared(repo: Path) -> None:
+    """Runs alpha and beta, and model clf v0.0.1 (alpha)."""
+    write(repo / "model.txt", "weights\n")
+    subprocess.run([sys.executable, "-c", SETUP], cwd=repo, check=True)
+
+
 @pytest.fixture
-def shared(repo_with_commit, tmp_path) -> Path:
+def shared(templates, tmp_path) -> Path:
     """A repository with runs alpha and beta, model clf v0.0.1 (alpha) and an origin."""
-    write(repo_with_commit / "model.txt", "weights\n")
-    subprocess.run([sys.executable, "-c", SETUP], cwd=repo_with_commit, check=True)
-    remote = bare_remote(tmp_path)
-    git(repo_with_commit, "remote", "add", "origin", remote.as_uri())
-    return repo_with_commit
+    repo = templates.copy(record_shared, tmp_path / "repo")
+    git(repo, "remote", "add", "origin", bare_remote(tmp_path).as_uri())
+    return repo
 
 
 def invoke(repo: Path, *args: str):
