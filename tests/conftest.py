@@ -96,6 +96,9 @@ class Templates:
                 build(commit_a_few_files(template))
             self._built[build] = template
         shutil.copytree(template, target, symlinks=True)
+        # the copies have new inodes and ctimes: refresh the index's stat data, as
+        # the repository it was built in had it (a later `git status` writes nothing)
+        git(target, "update-index", "-q", "--refresh", check=False)
         return target
 
 

@@ -17,11 +17,9 @@ gitml.log_metric("extra", float(open("extra.txt").read()))
 """
 
 
-@pytest.fixture
-def recorded(repo_with_commit):
+def record_orig(repo):
     """Run `orig` on uncommitted code (WEIGHT = 2, new untracked extra.txt), then a
     clean work tree at HEAD again."""
-    repo = repo_with_commit
     write(repo / "train.py", TRAIN)
     git(repo, "add", "train.py")
     git(repo, "commit", "-q", "-m", "train")
@@ -30,7 +28,11 @@ def recorded(repo_with_commit):
     gitml(repo, "run", "--name", "orig", "-P", "lr=0.5", "--", "python", "train.py")
     git(repo, "checkout", "-q", "--", "src/model.py")
     (repo / "extra.txt").unlink()
-    return repo
+
+
+@pytest.fixture
+def recorded(templates, tmp_path):
+    return templates.copy(record_orig, tmp_path / "repo")
 
 
 def run_sha(repo, name) -> str:
