@@ -5,32 +5,13 @@ session (`templates`) under their own isolated HOME, then copied into each test
 that asks for one: every test still gets a real repository of its own.
 """
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.utils import git, gitml, write
-
-
-def isolated(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
-    """Point HOME, XDG folders and git's global config at `home`; drop GIT_*/GITML_* variables."""
-    for name in list(os.environ):
-        if name.startswith(("GIT_", "GITML_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    gitconfig = write(
-        home / ".gitconfig",
-        "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n',
-    )
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    return home
+from tests.utils import git, gitml, isolated, write
 
 
 @pytest.fixture(autouse=True)

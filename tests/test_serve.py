@@ -16,17 +16,24 @@ from tests.models_helpers import (
     train_sklearn,
     train_torch,
 )
-from tests.utils import assert_fsck_clean
+from tests.utils import assert_fsck_clean, isolated
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """One server for the module: an sklearn model saved with a signature; (server, model, X)."""
+    """One server for the module: an sklearn model saved with a signature; (server, model, X).
+    It starts before any test's `isolate`, so under a HOME of its own."""
     folder = tmp_path_factory.mktemp("served") / "model"
     model, X = train_sklearn()
     gitml.save_model(model, folder, input_example=X.iloc[:2])
-    with Server(str(folder), folder.parent) as server:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolated(monkeypatch, tmp_path_factory.mktemp("home"))
+        server = Server(str(folder), folder.parent).start()
+    try:
         yield server, model, X
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
 
 
 def test_health_and_version_routes(served):

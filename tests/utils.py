@@ -2,11 +2,16 @@
 
 import base64
 import hashlib
+import os
 import socket
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bench/ imports these helpers without pytest
+    import pytest
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -81,6 +86,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def isolated(monkeypatch: "pytest.MonkeyPatch", home: Path) -> Path:
+    """Point HOME, XDG folders and git's global config at `home`; drop GIT_*/GITML_* variables."""
+    for name in list(os.environ):
+        if name.startswith(("GIT_", "GITML_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    gitconfig = write(
+        home / ".gitconfig",
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n',
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
 
 
 def write(path: Path, text: str) -> Path:

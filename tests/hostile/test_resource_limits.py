@@ -386,14 +386,10 @@ POINTS = 1_000_000
 MEMORY_BOUND_MIB = 150  # gitml reading a metric a block at a time takes about 50
 
 
-@pytest.fixture(scope="module")
-def long_metric_run(tmp_path_factory) -> Path:
+def record_long_metric_run(repo: Path) -> None:
     """A run `long` whose metric `loss` has POINTS points: logged as a few points by a
     real `gitml run`, then its metric file swapped for one of POINTS lines (as a run
     that logged them all would have; logging a million points takes a while)."""
-    repo = tmp_path_factory.mktemp("long") / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
     write(
         repo / "curve.py",
         "import gitml\nfor step in range(3):\n    gitml.log_metric('loss', 1.0)\n",
@@ -404,7 +400,11 @@ def long_metric_run(tmp_path_factory) -> Path:
     lines = [f"{step}\t{1 / (step + 1)!r}\t{1_800_000_000_000 + step}\n" for step in range(POINTS)]
     (run,) = json.loads(gitml(repo, "ls", "--json").stdout)
     replace_record(repo, run["id"], ".gitml/metrics/loss.tsv", "".join(lines).encode())
-    return repo
+
+
+@pytest.fixture
+def long_metric_run(templates, tmp_path) -> Path:
+    return templates.copy(record_long_metric_run, tmp_path / "repo")
 
 
 @pytest.mark.slow
