@@ -446,16 +446,15 @@ def get_params() -> dict[str, str]:
     return {}
 
 
-def get_run(run: str, repo: str | os.PathLike | None = None) -> dict:
-    """The full record of a run, by id, id prefix or name; for a run in progress, what
-    it has recorded so far, in the same shape."""
-    from gitml.tracking.catalog import load_record, resolve, running_record
+def get_run(run: str, repo: str | os.PathLike | None = None):
+    """The full record of a run (a `RunRecord`), by id, id prefix or name; for a run in
+    progress, what it has recorded so far, with the same fields. It reads as the dict
+    `gitml show --json` prints (`record["metrics"]["loss"]["last"]`); `dict(record)`
+    makes it one."""
+    from gitml.tracking.catalog import full_record, resolve
 
     repository = _repository(repo)
-    summary = resolve(repository, run)
-    if summary.status == "running":
-        return running_record(repository, summary)
-    return load_record(repository, summary)
+    return full_record(repository, resolve(repository, run))
 
 
 def search_runs(

@@ -249,6 +249,12 @@ class DocumentError(GitmlError):
         super().__init__(f"{where}: {problem}")
 
 
+class RecordError(GitmlError):
+    """A run record (run.json) that is not of the shape gitml writes: fetched from a clone
+    that wrote it wrong, or written by hand. The message says which field, as the end of
+    a sentence about the record ("has a command that is not a list of words")."""
+
+
 class ProjectFileError(DocumentError):
     """A project file (gitml.yaml, MLproject) or environment spec is malformed."""
 

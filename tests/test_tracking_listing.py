@@ -4,6 +4,7 @@ The commands run in-process through click's CliRunner; the runs they list
 were recorded by real `gitml run` processes (the `repo_with_runs` fixture).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -248,7 +249,8 @@ def test_a_run_in_progress_shows_as_running(repo_with_runs):
             "count": 2,
             "last_step": 1,
         }
-        assert record["artifacts"] == [{"path": "notes.md", "size": 5}]
+        digest = hashlib.sha256(b"draft").hexdigest()  # the entry it will have once committed
+        assert record["artifacts"] == [{"path": "notes.md", "size": 5, "sha256": digest}]
     assert ls_json(repo_with_runs)[0]["status"] == "finished"
 
 

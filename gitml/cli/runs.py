@@ -125,16 +125,10 @@ def _keys(dicts) -> list[str]:
 @click.pass_obj
 def show(obj, run, as_json) -> None:
     """Everything recorded about RUN (an id, id prefix or name)."""
-    from gitml.tracking.catalog import changed_files, load_record, resolve, running_record
+    from gitml.tracking.catalog import full_record, resolve
 
     repo = obj.repo
-    summary = resolve(repo, run)
-    if summary.status == "running":
-        record = running_record(repo, summary)
-    else:
-        record = load_record(repo, summary)
-        record["commit"] = summary.sha
-        record["files_changed"] = changed_files(repo, summary)
+    record = full_record(repo, resolve(repo, run)).to_json()
     if as_json:
         echo_json(record)
         return
@@ -168,7 +162,7 @@ def _describe(record: dict) -> str:
     ):
         if record.get(key):
             lines.append(f"{label:<10} {value(record[key])}")
-    if "dirty" in record:
+    if record["dirty"] is not None:
         lines.append(f"{'dirty':<10} {'yes' if record['dirty'] else 'no'}")
     if record.get("note"):  # several lines of the user's; each indented under the title
         lines += ["", "note"] + ["  " + line for line in str(record["note"]).split("\n")]
@@ -179,7 +173,7 @@ def _describe(record: dict) -> str:
     if record.get("metrics"):
         lines += ["", "metrics    last  (min / max, steps)"]
         for key, m in record["metrics"].items():
-            if "min" in m:
+            if m["min"] is not None:
                 low, high = fmt.number(float(m["min"])), fmt.number(float(m["max"]))
                 lines.append(
                     f"  {value(key)} = {fmt.number(float(m['last']))}  ({low} / {high}, "

@@ -6,12 +6,10 @@ record (DESIGN §1); its message carries the summary `gitml ls` reads.
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
-from gitml.envs import LOCAL
 from gitml.store.layout import (
     ARTIFACTS_DIR,
     ENV_DIR,
@@ -35,7 +33,9 @@ from gitml.store.refs import (
 from gitml.store.repository import Repository, start_auto_gc
 from gitml.tracking import catalog
 from gitml.tracking.identity import user_identity
-from gitml.tracking.record import FORMAT_VERSION, RunSummary, build_message, key_to_filename
+from gitml.tracking.model import ArtifactEntry
+from gitml.tracking.record import RunSummary, build_message, key_to_filename
+from gitml.tracking.staged import staged_record, stored_artifact
 from gitml.tracking.staging import StagedRun, Staging
 
 # Run objects are written loose, and only git's porcelain runs `gc --auto`; gitml
@@ -50,8 +50,6 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     staged = Staging(path).read()
     meta = staged.meta
     end = staged.end or {"status": "killed", "exit_code": None, "end_ms": _last_activity(path)}
-    metric_summaries = staged.metric_summaries()
-    summary = staged.summary(end, metric_summaries)
     with ObjectStore(repo) as store:
         base = meta["base"]
         snapshot_tree = meta["snapshot_tree"].encode()
@@ -60,19 +58,25 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
             snapshot_tree = (
                 store.commit(base.encode()).tree if base else store.write_tree_of_files({})
             )
-        dirty = base is None or store.commit(base.encode()).tree != snapshot_tree
-        files = _record_files(staged, summary, end, dirty, metric_summaries, snapshot_lost)
-        links = frozenset(
-            f"{ARTIFACTS_DIR}/{name}"
-            for name, path in staged.artifacts.items()
-            if path.is_symlink()
+        files, artifacts = _record_files(staged)
+        record = staged_record(
+            staged,
+            end,
+            artifacts,
+            dirty=base is None or store.commit(base.encode()).tree != snapshot_tree,
+            env_hash=None if meta.get("env_hash") else _env_hash(staged.env_files),
+            snapshot_lost=snapshot_lost,
         )
+        stored = json.dumps(record.to_json(stored=True), indent=2, ensure_ascii=False)
+        files[RUN_FILE] = stored.encode()
+        links = frozenset(f"{ARTIFACTS_DIR}/{entry.path}" for entry in artifacts if entry.link)
         record_tree = store.write_tree_of_files(files, links)
         root = store.with_entry(snapshot_tree, RECORD_DIR, record_tree)
+        summary = record.summary()
         commit = store.write_commit(
             tree=root,
             parents=[base.encode()] if base else [],
-            message=build_message(summary, meta.get("note") or ""),
+            message=build_message(summary, record.note),
             author=user_identity(repo),
             when=end["end_ms"] / 1000,
         )
@@ -113,68 +117,22 @@ def params_yaml(params: dict[str, str]) -> str:
     )
 
 
-def _record_files(
-    staged: StagedRun,
-    summary: RunSummary,
-    end: dict,
-    dirty: bool,
-    metric_summaries: dict,
-    snapshot_lost: bool,
-) -> dict:
-    meta = staged.meta
+def _record_files(staged: StagedRun) -> tuple[dict[str, bytes], list[ArtifactEntry]]:
+    """The files of `.gitml/` but run.json, and the entries of the artifacts among them."""
     files: dict[str, bytes] = {}
     artifacts = []
     for name, source in staged.artifacts.items():
-        link = os.readlink(source) if source.is_symlink() else None
-        data = os.fsencode(link) if link is not None else source.read_bytes()
+        entry, data = stored_artifact(name, source)
         files[f"{ARTIFACTS_DIR}/{name}"] = data
-        entry = {"path": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        artifacts.append(entry if link is None else {**entry, "link": link})
+        artifacts.append(entry)
     for name, source in staged.env_files.items():
         files[f"{ENV_DIR}/{name}"] = source.read_bytes()
     for key, data in staged.metrics.items():
         files[f"{METRICS_DIR}/{key_to_filename(key)}"] = data
     if staged.output:
         files[f"{LOGS_DIR}/{OUTPUT_FILE}"] = staged.output
-    files[PARAMS_FILE] = params_yaml(summary.params).encode()
-    record = {
-        "format": FORMAT_VERSION,
-        "id": meta["id"],
-        "name": meta["name"],
-        "experiment": meta["experiment"],
-        "status": end["status"],
-        "exit_code": end.get("exit_code"),
-        "command": meta.get("command") or [],
-        "cwd": meta.get("cwd"),
-        "entry_point": meta.get("entry_point"),
-        "note": meta.get("note") or "",
-        "reproduces": meta.get("reproduces"),
-        "params": summary.params,
-        "tags": summary.tags,
-        "metrics": {key: m.to_json() for key, m in metric_summaries.items()},
-        "start_ms": meta["start_ms"],
-        "end_ms": end["end_ms"],
-        "duration_ms": end["end_ms"] - meta["start_ms"],
-        "user": meta.get("user"),
-        "host": meta.get("host"),
-        "python": meta.get("python"),
-        "platform": meta.get("platform"),
-        "base": meta["base"],
-        "branch": meta.get("branch"),
-        "dirty": dirty,
-        "env_hash": meta.get("env_hash") or _env_hash(staged.env_files),
-        "env_manager": meta.get("env_manager", LOCAL),
-        "env_vars": meta.get("env_vars", {}),
-        "artifacts": artifacts,
-        "skipped": {
-            "large": meta.get("skipped_large", []),
-            "secret": meta.get("skipped_secret", []),
-        },
-    }
-    if snapshot_lost:
-        record["snapshot_lost"] = True  # the tree holds the base commit's code instead
-    files[RUN_FILE] = json.dumps(record, indent=2, ensure_ascii=False).encode()
-    return files
+    files[PARAMS_FILE] = params_yaml(staged.params).encode()
+    return files, artifacts
 
 
 def _env_hash(env_files: dict[str, Path]) -> str | None:

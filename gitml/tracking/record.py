@@ -34,30 +34,24 @@ _SAFE_FILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 @dataclass
 class MetricSummary:
+    """A metric summed up: `last` is the value at the highest step (the last logged on
+    ties), `min` and `max` ignore NaN. Only `last` is known of a metric read from a
+    commit's trailers alone (a run whose run.json cannot be read): the rest is None."""
+
     last: float
-    min: float
-    max: float
-    count: int
-    last_step: int
+    min: float | None = None
+    max: float | None = None
+    count: int | None = None
+    last_step: int | None = None
 
     def to_json(self) -> dict:
         return {
             "last": json_float(self.last),
-            "min": json_float(self.min),
-            "max": json_float(self.max),
+            "min": None if self.min is None else json_float(self.min),
+            "max": None if self.max is None else json_float(self.max),
             "count": self.count,
             "last_step": self.last_step,
         }
-
-    @classmethod
-    def from_json(cls, data: dict) -> MetricSummary:
-        return cls(
-            last=parse_float(data["last"]),
-            min=parse_float(data["min"]),
-            max=parse_float(data["max"]),
-            count=int(data["count"]),
-            last_step=int(data["last_step"]),
-        )
 
 
 @dataclass
@@ -119,7 +113,7 @@ def summary_from_json(data: dict) -> RunSummary:
         user=data["user"],
         command=data["command"],
         params=data["params"],
-        metrics={key: parse_float(value) for key, value in data["metrics"].items()},
+        metrics={key: float(value) for key, value in data["metrics"].items()},
         tags=data["tags"],
         sha=data["commit"],
         damage=data.get("damage"),
@@ -136,10 +130,6 @@ def json_float(value: float) -> float | str:
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
-def parse_float(value: float | str) -> float:
-    return float(value)
-
-
 def format_float(value: float) -> str:
     """Shortest text that reads back to the same float ('nan', 'inf' kept)."""
     return repr(float(value))
@@ -150,16 +140,6 @@ def _metric_tokens(data: bytes) -> list[bytes]:
     if len(tokens) % 3:  # a damaged line: keep only the well-formed ones
         tokens = [t for line in data.splitlines() if len(p := line.split()) == 3 for t in p]
     return tokens
-
-
-def parse_metric_tsv(data: bytes) -> tuple[list[int], list[float], list[int]]:
-    """Steps, values and unix-ms times of a metric file (`step<TAB>value<TAB>ms` lines)."""
-    tokens = _metric_tokens(data)
-    return (
-        list(map(int, tokens[0::3])),
-        list(map(float, tokens[1::3])),
-        list(map(int, tokens[2::3])),
-    )
 
 
 def summarize_metric(data: bytes) -> MetricSummary:
@@ -465,100 +445,3 @@ def parse_message(
         sha=sha,
         damage=damage.reason,
     )
-
-
-# the record (run.json) as read back
-
-_TEXT_FIELDS = (
-    "name", "experiment", "note", "user", "host", "python", "platform", "base", "branch",
-    "env_hash", "entry_point", "env_manager", "cwd", "reproduces",
-)  # fmt: skip
-_INT_FIELDS = ("format", "exit_code", "start_ms", "end_ms", "duration_ms")
-_REQUIRED_TEXT = ("name", "experiment")  # every gitml writes them; `gitml show` needs them
-_METRIC_STATISTICS = ("min", "max", "count", "last_step")  # all or none beside "last"
-
-
-def record_problem(record: object, run_id: str) -> str | None:
-    """What makes a run.json read back from a commit unfit for the commands that show,
-    compare or rerun it (they index it without checking); None when it is fit."""
-    if not isinstance(record, dict):
-        return "its .gitml/run.json holds no record (not a JSON object)"
-    if record.get("id") != run_id:
-        return f"its .gitml/run.json is the record of run {shown(str(record.get('id')))}"
-    if record.get("status") not in STATUSES or record.get("status") == "running":
-        return f"its .gitml/run.json has the status {shown(str(record.get('status')))}"
-    for key in _TEXT_FIELDS:
-        if not isinstance(record.get(key, ""), (str, type(None))):
-            return f"its .gitml/run.json has a {key} that is not text"
-    for key in _REQUIRED_TEXT:
-        if not isinstance(record.get(key), str):
-            return f"its .gitml/run.json has no {key}"
-    for key in _INT_FIELDS:
-        value = record.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            return f"its .gitml/run.json has a {key} that is not a whole number"
-        if key.endswith("_ms") and key != "duration_ms" and not 0 <= (value or 0) <= MAX_MS:
-            return f"its .gitml/run.json has a {key} out of range"
-    command = record.get("command", [])
-    if not (isinstance(command, list) and all(isinstance(part, str) for part in command)):
-        return "its .gitml/run.json has a command that is not a list of words"
-    for key in ("params", "tags", "env_vars"):
-        if not _text_pairs(record.get(key, {})):
-            return f"its .gitml/run.json has {key} that are not text keys and values"
-    if not _metrics(record.get("metrics", {})):
-        return "its .gitml/run.json has metrics that are not summaries of numbers"
-    if not _artifacts(record.get("artifacts", [])):
-        return "its .gitml/run.json has an artifact list that is not one of paths and sizes"
-    skipped = record.get("skipped", {})
-    if not (isinstance(skipped, dict) and all(_words(v) for v in skipped.values())):
-        return "its .gitml/run.json has a skipped list that is not one of paths"
-    if not isinstance(record.get("dirty", False), bool):
-        return "its .gitml/run.json has a dirty flag that is not true or false"
-    return None
-
-
-def _words(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _text_pairs(value: object) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    return isinstance(value, str) and value in ("nan", "inf", "-inf")
-
-
-def _metrics(value: object) -> bool:
-    if not isinstance(value, dict):
-        return False
-    for summary in value.values():
-        if not isinstance(summary, dict) or not _is_number(summary.get("last")):
-            return False
-        present = [key for key in _METRIC_STATISTICS if key in summary]
-        if present and len(present) < len(_METRIC_STATISTICS):
-            return False
-        if not all(_is_number(summary[key]) for key in ("min", "max") if key in summary):
-            return False
-        counts = [summary[key] for key in ("count", "last_step") if key in summary]
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
-            return False
-    return True
-
-
-def _artifacts(value: object) -> bool:
-    if not isinstance(value, list):
-        return False
-    for item in value:
-        if not (isinstance(item, dict) and isinstance(item.get("path"), str)):
-            return False
-        size = item.get("size")
-        if not isinstance(size, int) or isinstance(size, bool):
-            return False
-        if not all(isinstance(item.get(key, ""), str) for key in ("link", "sha256")):
-            return False
-    return True

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import operator
 import os
-import shlex
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ from gitml.store.paths import is_git_name
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.record import (
     MetricSummary,
-    RunSummary,
     filename_to_key,
     key_to_filename,
     summarize_metric,
@@ -72,25 +70,6 @@ class StagedRun:
 
     def metric_summaries(self) -> dict[str, MetricSummary]:
         return {key: summarize_metric(data) for key, data in self.metrics.items()}
-
-    def summary(self, end: dict | None, metric_summaries: dict[str, MetricSummary]) -> RunSummary:
-        """The run's summary; `end` None means still running."""
-        meta = self.meta
-        return RunSummary(
-            id=meta["id"],
-            name=meta["name"],
-            experiment=meta["experiment"],
-            status=end["status"] if end else "running",
-            start_ms=meta["start_ms"],
-            end_ms=end["end_ms"] if end else None,
-            exit_code=end.get("exit_code") if end else None,
-            base=meta.get("base"),
-            user=meta.get("user", ""),
-            command=shlex.join(meta.get("command") or []),
-            params=self.params,
-            metrics={key: summary.last for key, summary in metric_summaries.items()},
-            tags=self.tags,
-        )
 
 
 def runs_dir(state_dir: Path) -> Path:
