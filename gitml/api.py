@@ -204,14 +204,16 @@ def _attach(run_id: str, repo: str | os.PathLike | None) -> ActiveRun:
 def _cannot_attach(run_id: str, repo: str | os.PathLike | None) -> GitmlError:
     """Why run `run_id` cannot be logged to from here: unknown, ended, or another
     process's run in progress."""
-    from gitml.tracking.catalog import resolve
+    from gitml.tracking.readers import open_run
 
-    status = resolve(_repository(repo), run_id).status  # RunNotFoundError if unknown
-    if status == "running":
-        return RunStateError(
-            f"run {run_id} is in progress in another process: only the run this process "
-            "started, or the one `gitml run` wraps, can be logged to"
-        )
+    with open_run(_repository(repo), run_id) as reader:  # RunNotFoundError if unknown
+        try:
+            reader.commit_for("log to it")
+        except RunStateError:
+            return RunStateError(
+                f"run {run_id} is in progress in another process: only the run this process "
+                "started, or the one `gitml run` wraps, can be logged to"
+            )
     return RunStateError(
         f"cannot resume run {run_id}: it has ended, and an ended run is a commit, never "
         "changed; start a new run"
@@ -451,10 +453,9 @@ def get_run(run: str, repo: str | os.PathLike | None = None):
     progress, what it has recorded so far, with the same fields. It reads as the dict
     `gitml show --json` prints (`record["metrics"]["loss"]["last"]`); `dict(record)`
     makes it one."""
-    from gitml.tracking.catalog import full_record, resolve
+    from gitml.tracking.readers import read_record
 
-    repository = _repository(repo)
-    return full_record(repository, resolve(repository, run))
+    return read_record(_repository(repo), run)
 
 
 def search_runs(

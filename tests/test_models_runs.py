@@ -177,12 +177,13 @@ def test_gitml_predict_refuses_bad_input_in_one_line(logged):
     )
 
 
-def test_a_model_of_the_run_in_progress_loads_from_its_staging_folder(repo_with_commit):
+def test_a_model_of_the_run_in_progress_loads(repo_with_commit):
     model, X = train_sklearn()
     with gitml.start_run(name="live", repo=repo_with_commit) as run:
         info = gitml.log_model(model, "m", input_example=X.iloc[:2])
         loaded = gitml.load_model(info.model_uri, repo=repo_with_commit)
         assert loaded.predict(X).tolist() == model.predict(X).tolist()
         assert str(loaded.folder).startswith(str(repo_with_commit / ".git" / "gitml"))
-        with pytest.raises(ModelError, match="run live has no model at 'other' \\(yet\\)"):
+        missing = r"run live \(.*\) has no model at 'other' \(it has artifacts: m\)"
+        with pytest.raises(ModelError, match=missing):
             gitml.load_model(f"runs:/{run.id}/other", repo=repo_with_commit)

@@ -125,10 +125,9 @@ def _keys(dicts) -> list[str]:
 @click.pass_obj
 def show(obj, run, as_json) -> None:
     """Everything recorded about RUN (an id, id prefix or name)."""
-    from gitml.tracking.catalog import full_record, resolve
+    from gitml.tracking.readers import read_record
 
-    repo = obj.repo
-    record = full_record(repo, resolve(repo, run)).to_json()
+    record = read_record(obj.repo, run).to_json()
     if as_json:
         echo_json(record)
         return

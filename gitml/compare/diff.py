@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 from gitml.errors import InvalidValueError
 from gitml.project_file import repository_project
-from gitml.store.blobs import BlobRead
 from gitml.store.gitcmd import run_git
-from gitml.store.layout import RECORD_DIR
+from gitml.store.layout import ENV_DIR, ENV_FREEZE_FILE, RECORD_DIR
 from gitml.store.repository import Repository
+from gitml.tracking.model import ArtifactEntry
+from gitml.tracking.readers import RunReader, open_run
 from gitml.tracking.record import MAX_RECORD_BYTES, RunSummary, json_float
 from gitml.tracking.sides import Side
 
@@ -190,21 +191,15 @@ def metric_goals(repo: Repository) -> dict[str, str]:
 
 
 def _compare_records(repo: Repository, a: RunSummary, b: RunSummary, result: RunDiff) -> None:
-    """Environment and artifacts, from the `.gitml/` folder of each run commit."""
-    from gitml.store.blobs import read_blobs
-    from gitml.tracking.catalog import record_of
-
-    names = ("run.json", "env/conda.yaml", "env/pip-freeze.txt")
-    wanted = [f"{run.sha}:{RECORD_DIR}/{name}" for run in (a, b) for name in names]
-    blobs = read_blobs(repo, wanted, MAX_RECORD_BYTES)
-    (record_a, conda_a, freeze_a), (record_b, conda_b, freeze_b) = blobs[:3], blobs[3:]
-    conda = [_text(conda_a), _text(conda_b)]
+    """Environment and artifacts, from each run's record and `env/` files."""
+    with open_run(repo, a) as reader_a, open_run(repo, b) as reader_b:
+        conda = [_text(reader, f"{ENV_DIR}/conda.yaml") for reader in (reader_a, reader_b)]
+        freeze = [_text(reader, f"{ENV_DIR}/{ENV_FREEZE_FILE}") for reader in (reader_a, reader_b)]
+        artifacts = [reader.record().artifacts for reader in (reader_a, reader_b)]
     if conda[0] != conda[1]:
         result.conda = _unified_diff(conda, f"{a.name}/conda.yaml", f"{b.name}/conda.yaml")
-    result.packages = changes(_packages(_text(freeze_a)), _packages(_text(freeze_b)))
-    result.artifacts = artifact_changes(
-        record_of(record_a, a).get("artifacts") or [], record_of(record_b, b).get("artifacts") or []
-    )
+    result.packages = changes(_packages(freeze[0]), _packages(freeze[1]))
+    result.artifacts = artifact_changes(*artifacts)
 
 
 def _unified_diff(texts: list[str], label_a: str, label_b: str) -> str:
@@ -218,9 +213,10 @@ def _unified_diff(texts: list[str], label_a: str, label_b: str) -> str:
     return "".join(difflib.unified_diff(*lines, label_a, label_b))
 
 
-def _text(blob: BlobRead | None) -> str:
+def _text(reader: RunReader, path: str) -> str:
     """A file's text; a missing one, or one too large to read, as none."""
-    return blob.data.decode(errors="replace") if blob and blob.data else ""
+    data = reader.read_file(path, MAX_RECORD_BYTES)
+    return data.decode(errors="replace") if data else ""
 
 
 def _packages(freeze: str) -> dict[str, str]:
@@ -230,24 +226,24 @@ def _packages(freeze: str) -> dict[str, str]:
     return freeze_versions(freeze.splitlines())
 
 
-def artifact_changes(a: list[dict], b: list[dict]) -> list[ArtifactChange]:
+def artifact_changes(a: list[ArtifactEntry], b: list[ArtifactEntry]) -> list[ArtifactChange]:
     """Artifacts added, removed, or whose content hash changed."""
-    old = {item["path"]: item for item in a}
-    new = {item["path"]: item for item in b}
+    old = {entry.path: entry for entry in a}
+    new = {entry.path: entry for entry in b}
     found = []
     for path in sorted(set(old) | set(new)):
         before, after = old.get(path), new.get(path)
-        if before and after and before.get("sha256") == after.get("sha256"):
+        if before and after and before.sha256 == after.sha256:
             continue
         status = "added" if before is None else "removed" if after is None else "changed"
         found.append(
             ArtifactChange(
                 path,
                 status,
-                before and before.get("size"),
-                after and after.get("size"),
-                before and before.get("sha256"),
-                after and after.get("sha256"),
+                before and before.size,
+                after and after.size,
+                before and before.sha256,
+                after and after.sha256,
             )
         )
     return found

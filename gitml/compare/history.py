@@ -1,10 +1,10 @@
 """Metric history: every logged point of a run's metrics, read a block at a time.
 
-A committed run keeps one `.gitml/metrics/<key>.tsv` file per metric, one
-`step<TAB>value<TAB>unix_ms` line per point; a run still in progress keeps them in
-its staging folder. A metric may have millions of points, so nothing here holds a
-whole file: `MetricHistory` hands out its points in chunks (steps, values, times of
-one block of lines), and `MetricDigest` sums them up for a human in constant memory.
+A run keeps one `step<TAB>value<TAB>unix_ms` line per point in a file per metric, which
+its reader (`gitml.tracking.readers`) hands out a block at a time. A metric may have
+millions of points, so nothing here holds a whole file: `MetricHistory` hands out its
+points in chunks (steps, values, times of one block of lines), and `MetricDigest` sums
+them up for a human in constant memory.
 """
 
 import math
@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 
 from gitml.compare.plot import Buckets
 from gitml.errors import UnknownKeyError
-from gitml.store.layout import RECORD_METRICS
 from gitml.store.repository import Repository
-from gitml.tracking.record import RunSummary, filename_to_key
+from gitml.tracking.points import Chunk
+from gitml.tracking.readers import open_run
+from gitml.tracking.record import RunSummary
 
-BLOCK = 1 << 20  # bytes of a metric file read at once
-MAX_LINE = 4096  # a longer line is damage (a point takes some 40 bytes) and is skipped
 TABLE_POINTS = 1000  # the human view lists every point up to this many, then sums up
 CURVE_WIDTH = 1000  # points of a chart's line (means of consecutive points)
-
-Chunk = tuple[list[int], list[float], list[int]]  # steps, values, unix ms
 
 
 @dataclass(frozen=True)
@@ -35,41 +32,22 @@ class Point:
 class MetricHistory:
     """The metrics of one run: `keys`, and `chunks(key)` of each in logging order.
 
-    Use as a context manager (a committed run is read through one `git cat-file`);
-    read one key's chunks to the end before the next key's."""
+    Use as a context manager (it holds the run's reader open); read one key's chunks to
+    the end before the next key's."""
 
     def __init__(self, repo: Repository, run: RunSummary, keys: list[str] | None = None):
-        self._files: dict = {}  # key → blob id (committed) or Path (in progress)
-        self._reader = None
-        if run.sha is None:
-            from gitml.tracking.catalog import staging_path
-            from gitml.tracking.staging import Staging
-
-            self._files = Staging(staging_path(repo, run.id)).metric_files()
-        else:
-            from gitml.store.blobs import BlobReader
-            from gitml.store.objects import ObjectStore
-
-            with ObjectStore(repo) as store:
-                tree = store.commit(run.sha.encode()).tree
-                found = store.folder_files(tree, RECORD_METRICS)
-            self._files = {filename_to_key(name): sha for name, sha in found.items()}
+        self._reader = open_run(repo, run)
+        known = self._reader.metric_keys()
         for key in keys or []:
-            if key not in self._files:
-                known = sorted(self._files)
+            if key not in known:
+                self._reader.close()
                 raise UnknownKeyError("show metric", key, known, f"run {run.name} did not log it")
-        self.keys = list(keys) if keys is not None else sorted(self._files)
-        if run.sha is not None and self.keys:
-            self._reader = BlobReader(repo)
+        self.keys = list(keys) if keys is not None else known
 
     def chunks(self, key: str) -> Iterator[Chunk]:
         """The points of `key`, a block of lines at a time; damaged lines are left out
         (and, in a run in progress, a last line still being written)."""
-        source = self._files[key]
-        if self._reader is None:
-            yield from _parse_blocks(_file_blocks(source), keep_last_line=False)
-        else:
-            yield from _parse_blocks(self._reader.blocks(source), keep_last_line=True)
+        return self._reader.metric_points(key)
 
     def digest(self, key: str) -> "MetricDigest":
         summary = MetricDigest()
@@ -78,69 +56,13 @@ class MetricHistory:
         return summary
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        self._reader.close()
 
     def __enter__(self) -> "MetricHistory":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _file_blocks(path) -> Iterator[bytes]:
-    with open(path, "rb") as file:
-        while block := file.read(BLOCK):
-            yield block
-
-
-def _parse_blocks(blocks: Iterator[bytes], keep_last_line: bool) -> Iterator[Chunk]:
-    """Chunks of the complete lines in `blocks` (a line may span two blocks)."""
-    carried = b""  # the start of a line the next block ends
-    skipping = False  # inside a line longer than MAX_LINE, which is left out
-    for block in blocks:
-        end = block.rfind(b"\n")
-        if end < 0:
-            if not skipping:
-                carried += block
-                carried, skipping = (b"", True) if len(carried) > MAX_LINE else (carried, False)
-            continue
-        head, rest = block[: end + 1], block[end + 1 :]
-        if skipping:
-            head, skipping = head[head.find(b"\n") + 1 :], False
-        lines, carried = carried + head, rest
-        if len(carried) > MAX_LINE:
-            carried, skipping = b"", True
-        if lines:
-            yield _parse_lines(lines)
-    if carried and keep_last_line:
-        yield _parse_lines(carried)
-
-
-def _parse_lines(data: bytes) -> Chunk:
-    """The points of `step<TAB>value<TAB>ms` lines; a damaged line is left out."""
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    tokens = data.split()
-    if len(tokens) == 3 * lines and data.count(b"\t") == 2 * lines:  # three fields a line
-        try:
-            return (
-                list(map(int, tokens[0::3])),
-                list(map(float, tokens[1::3])),
-                list(map(int, tokens[2::3])),
-            )
-        except ValueError:
-            pass
-    chunk: Chunk = ([], [], [])
-    for line in data.split(b"\n"):
-        fields = line.split(b"\t")
-        try:
-            point = (int(fields[0]), float(fields[1]), int(fields[2])) if len(fields) == 3 else None
-        except ValueError:
-            continue
-        if point is not None:
-            for column, value in zip(chunk, point, strict=True):
-                column.append(value)
-    return chunk
 
 
 @dataclass

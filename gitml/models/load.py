@@ -2,8 +2,8 @@
 
 URIs: `runs:/<run>/<path>` (run id, id prefix or name), `models:/<name>/<version>`,
 `models:/<name>/<stage>`, `models:/<name>@<stage>` (through the registry) and a plain
-folder. A committed run's model is copied out of git once into a cache folder named by
-the content of its files, so later loads read plain files.
+folder. A run's model is copied out once into a cache folder named by the content of its
+files, so later loads read plain files.
 
 Loading unpickles the model, which runs code the model's author chose: load only models
 from runs and repositories you trust.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitml.errors import ModelError
 from gitml.models.mlmodel import MLModel
-from gitml.store.layout import ARTIFACTS_DIR, MODELS_CACHE, RECORD_ARTIFACTS
+from gitml.store.layout import MODELS_CACHE
 
 
 class PyFuncModel:
@@ -122,40 +122,30 @@ def _open(repo):
 
 
 def run_model_folder(repo, summary, path: str) -> Path:
-    """The model at `.gitml/artifacts/<path>` of a run, as a local folder."""
+    """The model at `.gitml/artifacts/<path>` of a run (committed or in progress), as a
+    local folder: its files are copied out once into a cache folder named by their
+    content."""
     from gitml.store.paths import check_tree_path
-    from gitml.tracking.catalog import staging_path
+    from gitml.tracking.export import write_artifact
+    from gitml.tracking.readers import open_run
 
     check_tree_path(path, f"the model reference to run {summary.name}")
-    if summary.status == "running" or summary.sha is None:
-        folder = staging_path(repo, summary.id) / ARTIFACTS_DIR / path
-        if not (folder / "MLmodel").is_file():
-            raise ModelError(f"run {summary.name} has no model at {path!r} (yet)")
-        return folder
-    return _materialize(repo, summary, path)
-
-
-def _materialize(repo, summary, path: str) -> Path:
-    """Copy the model's files out of the run commit into the cache, once."""
-    from gitml.store.objects import ObjectStore
-
-    where = f"run {summary.name} ({summary.id})"
-    prefix = f"{RECORD_ARTIFACTS}/{path}"
-    with ObjectStore(repo) as store:
-        tree = store.commit(summary.sha.encode()).tree
-        files = store.list_files(tree, prefix)
-        if "MLmodel" not in files:
+    with open_run(repo, summary) as reader:
+        files = [file for file in reader.artifact_files(path) if file.path != path]
+        if not any(file.path == f"{path}/MLmodel" for file in files):
+            folders = sorted({file.path.split("/")[0] for file in reader.artifact_files()})
             raise ModelError(
-                f"run {summary.name} ({summary.id}) has no model at {path!r}"
-                + (f" (it has artifacts: {_artifact_folders(store, tree)})" if files == {} else "")
+                f"{reader.label} has no model at {path!r}"
+                + ("" if files else f" (it has artifacts: {', '.join(folders) or 'none'})")
             )
-        listing = "".join(f"{name}\0{sha.decode()}\n" for name, (sha, _) in sorted(files.items()))
+        named = sorted((file.path[len(path) + 1 :], file.id) for file in files)
+        listing = "".join(f"{name}\0{blob}\n" for name, blob in named)
         key = hashlib.sha256(listing.encode()).hexdigest()[:32]
         folder = repo.state_dir / MODELS_CACHE / key
         if (folder / "MLmodel").is_file():
             return folder
         staging = folder.with_name(f"{key}.{os.getpid()}.tmp")
-        store.extract(tree, prefix, staging, where)
+        write_artifact(reader, path, staging, reader.label)
     try:
         os.replace(staging, folder)
     except OSError:  # another process filled the cache first
@@ -163,8 +153,3 @@ def _materialize(repo, summary, path: str) -> Path:
 
         shutil.rmtree(staging, ignore_errors=True)
     return folder
-
-
-def _artifact_folders(store, tree) -> str:
-    names = sorted({name.split("/")[0] for name in store.list_files(tree, RECORD_ARTIFACTS)})
-    return ", ".join(names) or "none"

@@ -16,9 +16,11 @@ from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.projects.launch import SILENT, Launch, Progress, Recording
 from gitml.store.gitcmd import run_git
-from gitml.store.layout import ENV_DIR, record_path
+from gitml.store.layout import ENV_DIR
 from gitml.store.repository import Repository
-from gitml.tracking.record import DEFAULT_EXPERIMENT, RunSummary
+from gitml.tracking.model import RunRecord
+from gitml.tracking.readers import RunReader
+from gitml.tracking.record import DEFAULT_EXPERIMENT, MAX_RECORD_BYTES, RunSummary
 from gitml.tracking.runner import CommandResult
 
 RECORDED_SPECS = ("conda.yaml", "python_env.yaml")
@@ -100,22 +102,22 @@ def rerun(
     """Launch run `run` (an id, prefix or name) again in a temporary worktree."""
     from gitml.projects.launch import launch_planned
     from gitml.store.repository import open_repository
-    from gitml.tracking.catalog import load_record, resolve
+    from gitml.tracking.readers import open_run
     from gitml.tracking.reproduce import check_code_paths
     from gitml.tracking.run import secret_rule
     from gitml.tracking.runner import check_artifact_paths, refuse_empty_artifact_paths
 
-    original = resolve(repo, run)
-    if original.sha is None:
-        raise RunStateError(f"run {original.name} is still running; rerun it once it has ended")
-    progress.note(f"rerunning {original.name} ({original.id}) in a temporary worktree")
-    check_code_paths(repo, original.sha, f"run {original.name} ({original.id})")
-    refuse_empty_artifact_paths(options.artifacts)
-    record = load_record(repo, original)
-    if record.get("damage"):
+    with open_run(repo, run) as reader:
+        original = reader.summary
+        commit = reader.commit_for("rerun it")
+        progress.note(f"rerunning {original.name} ({original.id}) in a temporary worktree")
+        check_code_paths(repo, commit, f"run {original.name} ({original.id})")
+        refuse_empty_artifact_paths(options.artifacts)
+        record = reader.record()
+        spec = _recorded_spec(reader)
+    if record.damage:
         raise RunStateError(
-            f"run {original.name or original.id} is damaged ({record['damage']}): "
-            "it cannot be rerun"
+            f"run {original.name or original.id} is damaged ({record.damage}): it cannot be rerun"
         )
     plan = plan_rerun(record, options.params)
     recording = Recording(
@@ -133,7 +135,7 @@ def rerun(
         workdir.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
         secrets = secret_rule(inner)
         artifacts = check_artifact_paths(inner, options.artifacts, secrets, worktree)
-        planned = _recorded_launch(repo, original, record, plan, folder, workdir, progress)
+        planned = _recorded_launch(spec, record, plan, folder, workdir, progress)
         launched = launch_planned(inner, planned, recording, artifacts, progress)
     finally:
         run_git(["worktree", "remove", "--force", str(worktree)], repo.cwd, check=False)
@@ -143,28 +145,33 @@ def rerun(
     return RerunResult(original, launched, moved)
 
 
+def _recorded_spec(reader: RunReader) -> tuple[str, bytes] | None:
+    """The environment spec a run recorded in `.gitml/env/` (name, content), if any."""
+    for name in RECORDED_SPECS:
+        data = reader.read_file(f"{ENV_DIR}/{name}", MAX_RECORD_BYTES)
+        if data is not None:
+            return name, data
+    return None
+
+
 def _recorded_launch(
-    repo: Repository,
-    run: RunSummary,
-    record: dict,
+    recorded_spec: tuple[str, bytes] | None,
+    record: RunRecord,
     plan: RerunPlan,
     folder: Path,
     workdir: Path,
     progress: Progress,
 ) -> Launch:
     """The launch of `plan` in the environment the run recorded: its spec file
-    (`.gitml/env/`, written to `folder`) under its env manager, rebuilt when it is no
+    (`recorded_spec`, written to `folder`) under its env manager, rebuilt when it is no
     longer cached."""
     from gitml.projects.launch import prepare
 
     spec_path = None
-    for name in RECORDED_SPECS:
-        shown = run_git(["show", f"{run.sha}:{record_path(ENV_DIR, name)}"], repo.cwd, check=False)
-        if shown.returncode == 0:
-            spec_path = folder / name
-            spec_path.write_bytes(shown.stdout)
-            break
-    manager = record.get("env_manager") or LOCAL
+    if recorded_spec is not None:
+        spec_path = folder / recorded_spec[0]
+        spec_path.write_bytes(recorded_spec[1])
+    manager = record.env_manager or LOCAL
     activation, spec = prepare(manager, spec_path, plan.command, workdir, progress)
     return Launch(plan.command, plan.params, plan.entry_point, activation, spec, workdir)
 

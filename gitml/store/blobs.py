@@ -1,99 +1,200 @@
-"""Files of commits read by name, bounded: a blob fetched from a remote may be any size.
+"""Objects of the repository read through one `git cat-file --batch` process.
 
-`read_blobs` reads small files whole, up to a limit; `BlobReader` reads a blob of any
-size a block at a time (dulwich, or `git cat-file -p` read whole, would hold all of a
-metric file of millions of points in memory).
+The one way gitml reads committed runs (and the commits registry tags name): commits,
+trees and blobs, asked for by id only, so no path from a fetched tree ever reaches
+git. A blob of any size can be read a block at a time (dulwich, or `git cat-file -p`
+read whole, would hold all of a metric file of millions of points in memory), and a
+read with a limit never reads what is over it: a blob fetched from a remote may be any
+size.
+
+A blob read a block at a time is inflated here when it is a loose object; a packed one
+comes from git, told to stream blobs over 1 MiB (git otherwise builds any packed blob
+under core.bigFileThreshold, 512 MiB, whole in memory) through a small pack window
+(else the pages it maps add up to the packed size). A blob stored as a delta of
+another is still built whole by git.
 """
 
 from __future__ import annotations
 
+import re
+import stat
 import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gitml.errors import GitCommandError
-from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.gitcmd import git_environment
 from gitml.store.repository import Repository
 
-BLOCK = 1 << 20  # bytes BlobReader hands out at once
+BLOCK = 1 << 20  # bytes `blocks` hands out at once
+MAX_TREE_BYTES = 64 << 20  # a tree object over this is not read (some 1.5M entries)
+COMMIT_HEAD = 64 << 10  # of a commit too large to read, the bytes read for its tree
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
-class BlobRead:
-    """A blob's size, and its content when it is within the limit it was read with."""
+class StoredObject:
+    """An object's type and size, and its content when it is within the limit it was
+    read with."""
 
+    kind: str  # blob, tree, commit, tag
     size: int
     data: bytes | None
 
 
-def read_blobs(repo: Repository, names: list[str], limit: int) -> list[BlobRead | None]:
-    """The `<commit>:<path>` blobs `names`, in order; None for a missing one (or one that
-    is no file). One `git cat-file --batch-check` learns the sizes, then one `--batch`
-    reads the blobs of at most `limit` bytes: a larger one is never read."""
-    request = "".join(name + "\n" for name in names).encode(errors="surrogateescape")
-    checked = run_git(
-        ["cat-file", "--batch-check=%(objecttype) %(objectsize)"], repo.cwd, input=request
-    ).stdout.split(b"\n")
-    sizes: list[int | None] = []
-    for line in checked[: len(names)]:
-        kind, _, size = line.partition(b" ")
-        sizes.append(int(size) if kind == b"blob" and size.isdigit() else None)
-    wanted = [
-        name for name, size in zip(names, sizes, strict=True) if size is not None and size <= limit
-    ]
-    contents = iter(_contents(repo, wanted))
-    found: list[BlobRead | None] = []
-    for size in sizes:
-        if size is None:
-            found.append(None)
-        else:
-            found.append(BlobRead(size, next(contents) if size <= limit else None))
-    return found
+@dataclass(frozen=True)
+class TreeEntry:
+    name: str  # as git stores it; bytes that are no UTF-8 kept as surrogate escapes
+    mode: int
+    id: str
+
+    @property
+    def is_tree(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+    @property
+    def is_file(self) -> bool:
+        """A blob: a file or a symbolic link (not a folder, nor a submodule)."""
+        return stat.S_ISREG(self.mode) or stat.S_ISLNK(self.mode)
 
 
-def _contents(repo: Repository, names: list[str]) -> list[bytes]:
-    if not names:
-        return []
-    request = "".join(name + "\n" for name in names).encode(errors="surrogateescape")
-    out = run_git(["cat-file", "--batch"], repo.cwd, input=request).stdout
-    found = []
-    position = 0
-    for _ in names:
-        end = out.index(b"\n", position)
-        size = int(out[position:end].rsplit(b" ", 1)[1])
-        position = end + 1
-        found.append(out[position : position + size])
-        position += size + 1
-    return found
+@dataclass(frozen=True)
+class CommitObject:
+    tree: str
+    parents: list[str]
+    message: bytes | None  # None when the commit was over the limit it was read with
 
 
-class BlobReader:
-    """`with BlobReader(repo) as reader: for block in reader.blocks(sha): ...`; read each
-    blob to its end (or close the reader) before asking for the next.
-
-    A loose object is inflated here as it is read. A packed one comes from one
-    `git cat-file --batch`, told to stream blobs over 1 MiB (git otherwise builds any
-    packed blob under core.bigFileThreshold, 512 MiB, whole in memory) through a small
-    pack window (else the pages it maps add up to the packed size). A blob stored as a
-    delta of another is still built whole by git."""
+class ObjectReader:
+    """`with ObjectReader(repo) as objects: objects.commit(sha).tree ...`; git starts
+    with the first request. Read the blocks of one blob to their end before the next
+    request, or the reader starts git again (cheap: a few ms)."""
 
     def __init__(self, repo: Repository):
         self._objects = repo.common_dir / "objects"
         self._cwd = repo.cwd
         self._process: subprocess.Popen | None = None
+        self._unread = 0  # bytes of the last object's content not read yet
 
-    def blocks(self, sha: str) -> Iterator[bytes]:
-        """The content of blob `sha` (hex), in order, in blocks of at most BLOCK bytes."""
+    # requests
+
+    def read(
+        self, object_id: str, limit: int | None = None, kind: str | None = None
+    ) -> StoredObject | None:
+        """Object `object_id`, its content unread when it is over `limit` bytes; None
+        when the repository does not have it, or when it is not of `kind`."""
+        found = self._ask(object_id)
+        if found is None:
+            return None
+        found_kind, size = found
+        if kind is not None and found_kind != kind:
+            self._discard()
+            return None
+        if limit is not None and size > limit:
+            self._discard()
+            return StoredObject(found_kind, size, None)
+        return StoredObject(found_kind, size, self._content(size))
+
+    def blocks(self, blob_id: str) -> Iterator[bytes]:
+        """The content of blob `blob_id` in blocks of at most BLOCK bytes."""
+        if _OBJECT_ID.fullmatch(blob_id):
+            try:
+                loose = open(self._objects / blob_id[:2] / blob_id[2:], "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                pass
+            else:
+                with loose:
+                    yield from _inflate(loose, blob_id)
+                return
+        found = self._ask(blob_id)
+        if found is None or found[0] != "blob":
+            self._stop()
+            raise GitCommandError(["cat-file", "--batch", blob_id], f"no blob {blob_id}", 1)
+        stdout = self._process.stdout
+        while self._unread:
+            block = stdout.read(min(BLOCK, self._unread))
+            if not block:
+                self._stop()
+                raise GitCommandError(["cat-file", "--batch", blob_id], "git stopped early", 1)
+            self._unread -= len(block)
+            yield block
+        stdout.read(1)  # the newline after each object
+
+    def commit(self, commit_id: str, message_limit: int | None = None) -> CommitObject | None:
+        """Commit `commit_id`: its tree, parents and message (None when the commit is over
+        `message_limit` bytes: only its head is read); None when it is missing, no
+        commit, or malformed."""
+        found = self._ask(commit_id)
+        if found is None:
+            return None
+        kind, size = found
+        if kind != "commit":
+            self._discard()
+            return None
+        if message_limit is None or size <= message_limit:
+            data = self._content(size)
+        else:
+            data = self._process.stdout.read(min(COMMIT_HEAD, size))
+            self._stop()
+        head, separator, message = data.partition(b"\n\n")
+        tree, parents = None, []
+        for line in head.split(b"\n"):
+            name, _, value = line.partition(b" ")
+            if name == b"tree":
+                tree = value.decode("ascii", "replace")
+            elif name == b"parent":
+                parents.append(value.decode("ascii", "replace"))
+        if tree is None or not _OBJECT_ID.fullmatch(tree):
+            return None
+        whole = message_limit is None or size <= message_limit
+        return CommitObject(tree, parents, message if whole and separator else None)
+
+    def tree(self, tree_id: str) -> list[TreeEntry] | None:
+        """The entries of tree `tree_id`; None when it is missing, no tree, too large,
+        or malformed (a tree written by hand and fetched)."""
+        found = self.read(tree_id, MAX_TREE_BYTES, "tree")
+        if found is None or found.data is None:
+            return None
+        return parse_tree(found.data, len(tree_id) // 2)
+
+    # the process
+
+    def _ask(self, object_id: str) -> tuple[str, int] | None:
+        if not _OBJECT_ID.fullmatch(object_id):
+            return None  # only ids: no name from a fetched tree reaches git
+        if self._unread:
+            self._stop()  # the blocks of the last blob were left unread
+        process = self._start()
         try:
-            loose = open(self._objects / sha[:2] / sha[2:], "rb")  # noqa: SIM115
-        except FileNotFoundError:
-            yield from self._packed(sha)
-            return
-        with loose:
-            yield from _inflate(loose, sha)
+            process.stdin.write(object_id.encode() + b"\n")
+            process.stdin.flush()
+        except BrokenPipeError:
+            self._stop()
+            raise GitCommandError(["cat-file", "--batch"], "git exited", 1) from None
+        header = process.stdout.readline().split()
+        if len(header) != 3:  # "<id> missing"
+            return None
+        self._unread = int(header[2])
+        return header[1].decode(), self._unread
 
-    def _packed(self, sha: str) -> Iterator[bytes]:
+    def _content(self, size: int) -> bytes:
+        data = self._process.stdout.read(size + 1)[:size]  # and the newline after it
+        self._unread = 0
+        if len(data) != size:
+            self._stop()
+            raise GitCommandError(["cat-file", "--batch"], "git stopped early", 1)
+        return data
+
+    def _discard(self) -> None:
+        """Skip the content of the object just asked for: read when small, else by
+        starting git again (a blob fetched from a remote may be gigabytes)."""
+        if self._unread > BLOCK:
+            self._stop()
+        else:
+            self._content(self._unread)
+
+    def _start(self) -> subprocess.Popen:
         if self._process is None:
             self._process = subprocess.Popen(
                 ["git", *_STREAMING, "cat-file", "--batch"],
@@ -103,36 +204,44 @@ class BlobReader:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-        stdin, stdout = self._process.stdin, self._process.stdout
-        try:
-            stdin.write(sha.encode() + b"\n")
-            stdin.flush()
-        except BrokenPipeError:  # git is gone; not our own output closing
-            raise GitCommandError(["cat-file", "--batch", sha], "git exited", 1) from None
-        header = stdout.readline().split()
-        if len(header) != 3 or header[1] != b"blob":
-            raise GitCommandError(["cat-file", "--batch", sha], f"no blob {sha}", 1)
-        remaining = int(header[2])
-        while remaining:
-            block = stdout.read(min(BLOCK, remaining))
-            if not block:
-                raise GitCommandError(["cat-file", "--batch", sha], "git stopped early", 1)
-            remaining -= len(block)
-            yield block
-        stdout.read(1)  # the newline after each object
+        return self._process
+
+    def _stop(self) -> None:
+        process, self._process, self._unread = self._process, None, 0
+        if process is not None:
+            process.stdin.close()
+            process.stdout.close()
+            process.kill()  # it may be writing an object nobody will read
+            process.wait()
 
     def close(self) -> None:
-        if self._process is not None:
-            self._process.stdin.close()
-            self._process.stdout.close()
-            self._process.kill()  # it may be writing a blob nobody will read
-            self._process.wait()
+        self._stop()
 
-    def __enter__(self) -> BlobReader:
+    def __enter__(self) -> ObjectReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def parse_tree(data: bytes, id_bytes: int) -> list[TreeEntry] | None:
+    """The entries of a raw tree object (`<octal mode> <name>\\0<binary id>` each); None
+    when it is malformed."""
+    entries = []
+    position = 0
+    try:
+        while position < len(data):
+            space = data.index(b" ", position)
+            end = data.index(b"\0", space)
+            object_id = data[end + 1 : end + 1 + id_bytes]
+            if len(object_id) != id_bytes:
+                return None
+            name = data[space + 1 : end].decode(errors="surrogateescape")
+            entries.append(TreeEntry(name, int(data[position:space], 8), object_id.hex()))
+            position = end + 1 + id_bytes
+    except ValueError:
+        return None
+    return entries
 
 
 _STREAMING = [
@@ -145,7 +254,7 @@ _STREAMING = [
 ]
 
 
-def _inflate(file, sha: str) -> Iterator[bytes]:
+def _inflate(file, blob_id: str) -> Iterator[bytes]:
     """The content of a loose blob: zlib of `blob <size>`, a NUL, then the content."""
     pieces = _inflated(file)
     head = b""
@@ -155,7 +264,7 @@ def _inflate(file, sha: str) -> Iterator[bytes]:
             break
     kind, nul, start = head.partition(b"\0")
     if not nul or not kind.startswith(b"blob "):
-        raise GitCommandError(["cat-file", sha], f"no readable blob {sha}", 1)
+        raise GitCommandError(["cat-file", blob_id], f"no readable blob {blob_id}", 1)
     if start:
         yield start
     yield from pieces

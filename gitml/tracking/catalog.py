@@ -1,4 +1,5 @@
-"""Which runs exist: listing, names, resolving what a user typed, reading records.
+"""Which runs exist: listing, names, resolving what a user typed (reading one:
+`gitml.tracking.readers`).
 
 Committed runs come from `store.refs.list_run_refs`; runs still in progress
 from their staging folders. Two disposable caches under `.git/gitml/cache/`
@@ -11,29 +12,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
-from gitml.errors import DocumentError, RecordError, RunNotFoundError
-from gitml.store.blobs import BlobRead, read_blobs
+from gitml.errors import RunNotFoundError
 from gitml.store.ids import could_be_id_prefix
-from gitml.store.layout import NAMES_CACHE, RECORD_DIR, SUMMARIES_CACHE
+from gitml.store.layout import NAMES_CACHE, SUMMARIES_CACHE
 from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_ids, list_run_refs, run_ids
 from gitml.store.repository import Repository
-from gitml.tracking.model import ChangedFile, RunRecord
 from gitml.tracking.record import (
-    MAX_RECORD_BYTES,
-    STATUSES,
     RunSummary,
     damaged_summary,
     parse_message,
-    shown,
     summary_from_json,
 )
-from gitml.tracking.staged import staged_record, staged_summary, stored_artifact
+from gitml.tracking.staged import staged_summary
 from gitml.tracking.staging import Staging, runs_dir
-
-ENDED = tuple(status for status in STATUSES if status != "running")
 
 _BATCH_LIMIT = 256  # beyond this many unknown ids, one full listing is cheaper
 
@@ -144,13 +137,6 @@ def running_heads(repo: Repository) -> dict[str, dict]:
     return found
 
 
-def running_record(repo: Repository, summary: RunSummary) -> RunRecord:
-    """What a run in progress has recorded so far, shaped like a committed run's record."""
-    staged = Staging(staging_path(repo, summary.id)).read()
-    artifacts = [stored_artifact(name, path)[0] for name, path in staged.artifacts.items()]
-    return staged_record(staged, None, artifacts)
-
-
 # names
 
 
@@ -234,7 +220,7 @@ def resolve(repo: Repository, text: str) -> RunSummary:
         raise RunNotFoundError(text)
     (run_id,) = matches
     if run_id in running:
-        path = staging_path(repo, run_id)
+        path = runs_dir(repo.state_dir) / run_id
         try:
             return staged_summary(Staging(path))
         except FileNotFoundError:
@@ -245,65 +231,3 @@ def resolve(repo: Repository, text: str) -> RunSummary:
     if not found:  # removed since it was listed
         raise RunNotFoundError(text)
     return found[0]
-
-
-def load_record(repo: Repository, summary: RunSummary) -> RunRecord:
-    """The full record (run.json) of a committed run (see `record_of`)."""
-    (blob,) = read_blobs(repo, [f"{summary.sha}:{RECORD_DIR}/run.json"], MAX_RECORD_BYTES)
-    return record_of(blob, summary)
-
-
-def record_of(blob: BlobRead | None, summary: RunSummary) -> RunRecord:
-    """The record in a run's run.json `blob`. A run fetched from a remote may hold none,
-    or one too large, not JSON, nested too deep, of the wrong shape or of another run:
-    that is never an error. The summary's fields then stand in for the record, and its
-    status is DAMAGED with the reason in `damage` (as for a run whose trailers are)."""
-    from gitml.documents import load_json
-
-    where = f"{RECORD_DIR}/run.json"
-    problem = None
-    if blob is None:
-        problem = f"it has no {where}"
-    elif blob.data is None:
-        problem = f"its {where} is {blob.size:,} bytes, more than gitml reads"
-    else:
-        try:
-            record = RunRecord.from_json(load_json(blob.data, where))
-        except DocumentError as error:
-            problem = f"its {error}"
-        except RecordError as error:
-            problem = f"its {where} {error}"
-        else:
-            if record.id != summary.id:
-                problem = f"its {where} is the record of run {shown(record.id)}"
-            elif record.status not in ENDED:
-                problem = f"its {where} has the status {shown(record.status)}"
-    if problem is not None:
-        return RunRecord.standing_in_for(summary).damaged(problem)
-    record = replace(record, commit=summary.sha)
-    return record if summary.damage is None else record.damaged(summary.damage)
-
-
-def staging_path(repo: Repository, run_id: str) -> Path:
-    return runs_dir(repo.state_dir) / run_id
-
-
-def full_record(repo: Repository, summary: RunSummary) -> RunRecord:
-    """Everything recorded about a run, with the files its snapshot changed."""
-    if summary.sha is None:
-        return running_record(repo, summary)
-    return replace(load_record(repo, summary), files_changed=changed_files(repo, summary))
-
-
-def changed_files(repo: Repository, summary: RunSummary) -> list[ChangedFile]:
-    """Files the run's snapshot changed against its base ('.gitml/' left out); none
-    when git cannot tell (the base a damaged run names is not in the repository)."""
-    from gitml.store.gitcmd import EMPTY_TREE, run_git
-
-    base = summary.base or EMPTY_TREE
-    args = ["diff", "--name-status", "-z", "--no-renames", base, summary.sha]
-    done = run_git([*args, "--", ".", ":(exclude).gitml"], repo.cwd, check=False)
-    if done.returncode != 0:
-        return []
-    parts = [p for p in done.stdout.decode(errors="surrogateescape").split("\0") if p]
-    return [ChangedFile(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]

@@ -61,6 +61,21 @@ class ArtifactEntry:
 
 
 @dataclass(frozen=True)
+class StoredFile:
+    """A file a run holds, as its reader finds it (what is there, not what the record
+    says): its path, whether it is a symbolic link (its content is then the target's
+    text), and an id that changes with its content (git's blob id)."""
+
+    path: str
+    link: bool
+    id: str
+
+    @property
+    def mode(self) -> int:
+        return 0o120000 if self.link else 0o100644
+
+
+@dataclass(frozen=True)
 class ChangedFile:
     """A file the run's snapshot changed against its base: git's status letter (A, D,
     M, T) and its path."""

@@ -16,7 +16,9 @@ from gitml.values import check_text, check_utf8
 
 FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT = "default"  # runs started on a detached HEAD
-STATUSES = ("running", "finished", "failed", "killed")
+RUNNING = "running"  # a run in progress; a committed run has one of ENDED
+ENDED = ("finished", "failed", "killed")
+STATUSES = (RUNNING, *ENDED)
 # The status gitml gives a run whose record it cannot read: fetched from a clone that
 # wrote it wrong, or written by hand. It is listed, shown with the reason, and removable.
 DAMAGED = "damaged"
@@ -409,7 +411,7 @@ def parse_message(
         damage.add(f"its name {shown(name)} is not a run name")
         name = ""
     status = fields.get("Status", "")
-    if status not in STATUSES or status == "running":
+    if status not in ENDED:
         if named is not None:
             damage.add(f"its status {shown(status)} is not one a committed run has")
         status = DAMAGED

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from gitml.envs import LOCAL
-from gitml.tracking.model import ArtifactEntry, RunRecord
-from gitml.tracking.record import RunSummary
-from gitml.tracking.staging import StagedRun, Staging
-
-RUNNING = "running"
+from gitml.errors import RunStateError
+from gitml.store.layout import ARTIFACTS_DIR, ENV_DIR, LOGS_DIR, METRICS_DIR, OUTPUT_FILE
+from gitml.store.paths import tree_path_problem
+from gitml.store.repository import Repository
+from gitml.tracking.model import ArtifactEntry, RunRecord, StoredFile
+from gitml.tracking.record import RUNNING, RunSummary
+from gitml.tracking.staging import StagedRun, Staging, runs_dir
 
 
 def staged_record(
@@ -75,3 +78,106 @@ def stored_artifact(name: str, path: Path) -> tuple[ArtifactEntry, bytes]:
     link = os.readlink(path) if path.is_symlink() else None
     data = os.fsencode(link) if link is not None else path.read_bytes()
     return ArtifactEntry(name, len(data), hashlib.sha256(data).hexdigest(), link), data
+
+
+class StagedRunReader:
+    """The reader of a run in progress: its staging folder (see `gitml.tracking.readers`)."""
+
+    def __init__(self, repo: Repository, summary: RunSummary):
+        self.summary = summary
+        self.label = f"run {summary.name} ({summary.id})"
+        self._staging = Staging(runs_dir(repo.state_dir) / summary.id)
+
+    def record(self) -> RunRecord:
+        staged = self._staging.read()
+        artifacts = [stored_artifact(name, path)[0] for name, path in staged.artifacts.items()]
+        return staged_record(staged, None, artifacts)
+
+    def metric_keys(self) -> list[str]:
+        return sorted(self._staging.metric_files())
+
+    def metric_points(self, key: str) -> Iterator:
+        """Chunks of the points of metric `key` (see `gitml.tracking.points`); a last
+        line still being written is left out."""
+        from gitml.tracking.points import file_blocks, parse_blocks
+
+        path = self._staging.metric_files().get(key)
+        return iter(()) if path is None else parse_blocks(file_blocks(path), keep_last_line=False)
+
+    def artifact_files(self, folder: str = "") -> list[StoredFile]:
+        """The artifacts logged so far: all, or the file or folder `folder`."""
+        return [
+            StoredFile(name, path.is_symlink(), _blob_id(path))
+            for name, path in self._staging.artifact_paths().items()
+            if not folder or name == folder or name.startswith(folder.rstrip("/") + "/")
+        ]
+
+    def file_blocks(self, path: str) -> Iterator[bytes] | None:
+        """The content of the run's file `path` (as `.gitml/` holds it once committed:
+        `artifacts/…`, `env/…`, `metrics/…`, `logs/output.txt`); None if it has none."""
+        found = self._file(path)
+        if found is None:
+            return None
+        if found.is_symlink():
+            return iter([os.fsencode(os.readlink(found))])
+        from gitml.tracking.points import file_blocks
+
+        return file_blocks(found)
+
+    def read_file(self, path: str, limit: int | None = None) -> bytes | None:
+        """The content of file `path` (see `file_blocks`); None if it is missing or over
+        `limit` bytes."""
+        found = self._file(path)
+        if found is None:
+            return None
+        if found.is_symlink():
+            data = os.fsencode(os.readlink(found))
+            return data if limit is None or len(data) <= limit else None
+        if limit is not None and found.stat().st_size > limit:
+            return None
+        return found.read_bytes()
+
+    def commit_for(self, action: str) -> str:
+        """A run in progress has no commit yet: RunStateError saying what the caller
+        wanted to do with it (`action`, e.g. "compare it")."""
+        raise RunStateError(f"run {self.summary.name} is still running; {action} once it has ended")
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> StagedRunReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _file(self, path: str) -> Path | None:
+        """Where file `path` of the record is staged: never through a symbolic link."""
+        if tree_path_problem(path):
+            return None
+        folder, _, rest = path.partition("/")
+        if path == f"{LOGS_DIR}/{OUTPUT_FILE}":
+            candidate = self._staging.path / OUTPUT_FILE
+        elif folder in (ARTIFACTS_DIR, ENV_DIR, METRICS_DIR) and rest:
+            candidate = self._staging.path / path
+        else:
+            return None
+        base = self._staging.path
+        for parent in list(candidate.relative_to(base).parents)[:-1]:
+            if (base / parent).is_symlink() or not (base / parent).is_dir():
+                return None
+        if candidate.is_symlink() or candidate.is_file():
+            return candidate
+        return None
+
+
+def _blob_id(path: Path) -> str:
+    """The id git gives the blob of a staged file (a link: its target's text)."""
+    if path.is_symlink():
+        data = os.fsencode(os.readlink(path))
+        return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -339,6 +339,10 @@ class Staging:
             return {}
         return {filename_to_key(path.name): path for path in folder.iterdir()}
 
+    def artifact_paths(self) -> dict[str, Path]:
+        """Each artifact logged so far (name → its file or link), without reading them."""
+        return _files_under(self.path / "artifacts")
+
     def read_params(self) -> dict[str, str]:
         """The params logged so far (without reading the rest of the run)."""
         return dict(_read_jsonl(self.path / "params.jsonl"))

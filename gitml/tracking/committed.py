@@ -1,0 +1,248 @@
+"""The reader of a committed run: its commit on `refs/gitml/runs/<id>`, read through
+one `git cat-file --batch` process (`gitml.store.blobs.ObjectReader`).
+
+Everything in a run's tree may come from a remote: trees are walked by gitml, not by
+git (no path of theirs reaches git), each file is read within a bound or a block at a
+time, and a record gitml cannot read makes the run DAMAGED, never an error.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+
+from gitml.documents import load_json
+from gitml.errors import DocumentError, RecordError, UnsafePathError
+from gitml.store.blobs import ObjectReader, TreeEntry
+from gitml.store.layout import RECORD_ARTIFACTS, RECORD_DIR, RECORD_METRICS, RUN_FILE, record_path
+from gitml.store.refs import MAX_MESSAGE_BYTES
+from gitml.store.repository import Repository
+from gitml.tracking.model import ChangedFile, RunRecord, StoredFile
+from gitml.tracking.record import (
+    ENDED,
+    MAX_RECORD_BYTES,
+    RunSummary,
+    filename_to_key,
+    parse_message,
+    shown,
+)
+
+MAX_DEPTH = 1000  # folders in folders; deeper is refused (paths would grow without end)
+
+
+class CommittedRunReader:
+    """The reader of a committed run (see `gitml.tracking.readers`)."""
+
+    def __init__(self, repo: Repository, summary: RunSummary):
+        self.summary = summary
+        self.label = f"run {summary.name or summary.id} ({summary.id})"
+        self._objects = ObjectReader(repo)
+        self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
+        self._stored: RunRecord | None = None
+
+    # the record
+
+    def record(self) -> RunRecord:
+        """run.json, checked (see `stored_record`), with the files the run changed."""
+        return replace(self.stored_record(), files_changed=self._files_changed())
+
+    def stored_record(self) -> RunRecord:
+        """The record in the run's run.json. A run fetched from a remote may hold none, or
+        one too large, not JSON, nested too deep, of the wrong shape or of another run:
+        the summary's fields then stand in for the record, and its status is DAMAGED with
+        the reason in `damage` (as for a run whose trailers are)."""
+        if self._stored is None:
+            self._stored = self._read_record()
+        return self._stored
+
+    def _read_record(self) -> RunRecord:
+        summary = self.summary
+        where = record_path(RUN_FILE)
+        entry = self._entry(where)
+        found = self._objects.read(entry.id, MAX_RECORD_BYTES) if entry else None
+        problem = None
+        if found is None or found.kind != "blob":
+            problem = f"it has no {where}"
+        elif found.data is None:
+            problem = f"its {where} is {found.size:,} bytes, more than gitml reads"
+        else:
+            try:
+                record = RunRecord.from_json(load_json(found.data, where))
+            except DocumentError as error:
+                problem = f"its {error}"
+            except RecordError as error:
+                problem = f"its {where} {error}"
+            else:
+                if record.id != summary.id:
+                    problem = f"its {where} is the record of run {shown(record.id)}"
+                elif record.status not in ENDED:
+                    problem = f"its {where} has the status {shown(record.status)}"
+        if problem is not None:
+            return RunRecord.standing_in_for(summary).damaged(problem)
+        record = replace(record, commit=summary.sha, damage=None)
+        return record if summary.damage is None else record.damaged(summary.damage)
+
+    def _files_changed(self) -> list[ChangedFile]:
+        """Files the run's snapshot changed against its base (`.gitml/` left out), as
+        `git diff --name-status` lists them; none when the base a damaged run names is
+        not in the repository."""
+        root = self._root_tree()
+        base = None
+        if self.summary.base:
+            commit = self._objects.commit(self.summary.base)
+            if commit is None or root is None:
+                return []
+            base = commit.tree
+        changes: list[ChangedFile] = []
+        pending = [("", base, root)]
+        while pending:
+            prefix, old, new = pending.pop()
+            before = {e.name: e for e in self._tree(old)} if old else {}
+            after = {e.name: e for e in self._tree(new)} if new else {}
+            for name in before.keys() | after.keys():
+                if not prefix and name == RECORD_DIR:
+                    continue
+                a, b = before.get(name), after.get(name)
+                if a is not None and b is not None and (a.id, a.mode) == (b.id, b.mode):
+                    continue
+                path = prefix + name
+                if a is not None and b is not None and a.is_tree and b.is_tree:
+                    pending.append((path + "/", a.id, b.id))
+                    continue
+                if a is not None and b is not None and not a.is_tree and not b.is_tree:
+                    kind = "M" if stat.S_IFMT(a.mode) == stat.S_IFMT(b.mode) else "T"
+                    changes.append(ChangedFile(kind, path))
+                    continue
+                if a is not None:  # removed, or replaced by what b is
+                    if a.is_tree:
+                        pending.append((path + "/", a.id, None))
+                    else:
+                        changes.append(ChangedFile("D", path))
+                if b is not None:
+                    if b.is_tree:
+                        pending.append((path + "/", None, b.id))
+                    else:
+                        changes.append(ChangedFile("A", path))
+        return sorted(changes, key=lambda c: c.path.encode(errors="surrogateescape"))
+
+    # metrics
+
+    def metric_keys(self) -> list[str]:
+        return sorted(self._metric_files())
+
+    def metric_points(self, key: str) -> Iterator:
+        """Chunks of the points of metric `key` (see `gitml.tracking.points`), a block of
+        its file at a time."""
+        from gitml.tracking.points import parse_blocks
+
+        blob = self._metric_files().get(key)
+        return iter(()) if blob is None else parse_blocks(self._objects.blocks(blob), True)
+
+    def _metric_files(self) -> dict[str, str]:
+        """metric key → blob id of each file directly in `.gitml/metrics/`."""
+        folder = self._entry(RECORD_METRICS)
+        if folder is None or not folder.is_tree:
+            return {}
+        entries = self._objects.tree(folder.id) or []
+        return {filename_to_key(e.name): e.id for e in entries if stat.S_ISREG(e.mode)}
+
+    # files
+
+    def artifact_files(self, folder: str = "") -> list[StoredFile]:
+        """What the run's tree holds under `.gitml/artifacts/`: all of it, or the file or
+        folder `folder`."""
+        start = self._entry(f"{RECORD_ARTIFACTS}/{folder}" if folder else RECORD_ARTIFACTS)
+        if start is None:
+            return []
+        if not start.is_tree:
+            return [_stored(folder, start)] if start.is_file else []
+        prefix = f"{folder}/" if folder else ""
+        return [_stored(prefix + path, entry) for path, entry in self._walk(start.id, folder)]
+
+    def file_blocks(self, path: str) -> Iterator[bytes] | None:
+        """The content of file `.gitml/<path>` (a link: its target's text), a block at a
+        time; None if the run has no such file."""
+        entry = self._entry(record_path(path))
+        if entry is None or not entry.is_file:
+            return None
+        return self._objects.blocks(entry.id)
+
+    def read_file(self, path: str, limit: int | None = None) -> bytes | None:
+        """The content of file `.gitml/<path>`; None if it is missing or over `limit`."""
+        entry = self._entry(record_path(path))
+        if entry is None or not entry.is_file:
+            return None
+        found = self._objects.read(entry.id, limit)
+        return None if found is None or found.kind != "blob" else found.data
+
+    def commit_for(self, action: str) -> str:
+        return self.summary.sha
+
+    # the tree
+
+    def _root_tree(self) -> str | None:
+        """The run commit's tree (its message, read by the listing, is not read here)."""
+        if "" not in self._trees:
+            commit = self._objects.commit(self.summary.sha, MAX_MESSAGE_BYTES)
+            self._trees[""] = [] if commit is None else [TreeEntry("", 0o40000, commit.tree)]
+        root = self._trees[""]
+        return root[0].id if root else None
+
+    def _tree(self, tree_id: str) -> list[TreeEntry]:
+        if tree_id not in self._trees:
+            self._trees[tree_id] = self._objects.tree(tree_id) or []
+        return self._trees[tree_id]
+
+    def _entry(self, path: str) -> TreeEntry | None:
+        """The entry at `path` (posix, from the run's root), or None."""
+        tree = self._root_tree()
+        entry = None
+        for part in path.split("/"):
+            if tree is None:
+                return None
+            entry = next((e for e in self._tree(tree) if e.name == part), None)
+            if entry is None:
+                return None
+            tree = entry.id if entry.is_tree else None
+        return entry
+
+    def _walk(self, tree: str, where: str) -> Iterator[tuple[str, TreeEntry]]:
+        """(path, entry) of every file and link under `tree`, in the tree's order."""
+        stack = [("", iter(self._objects.tree(tree) or []))]
+        while stack:
+            prefix, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+            elif entry.is_tree:
+                if len(stack) > MAX_DEPTH:
+                    raise UnsafePathError(
+                        f"{where}/{prefix}…", "nests folders deeper than gitml reads", self.label
+                    )
+                stack.append((f"{prefix}{entry.name}/", iter(self._objects.tree(entry.id) or [])))
+            elif entry.is_file:
+                yield prefix + entry.name, entry
+
+    def close(self) -> None:
+        self._objects.close()
+
+    def __enter__(self) -> CommittedRunReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _stored(path: str, entry: TreeEntry) -> StoredFile:
+    return StoredFile(path, stat.S_ISLNK(entry.mode), entry.id)
+
+
+def summary_of_commit(repo: Repository, commit: str) -> RunSummary | None:
+    """The run summary a commit's trailers carry (a commit a registry tag names); None
+    when it carries none, or when the repository has no such commit."""
+    with ObjectReader(repo) as objects:
+        found = objects.commit(commit, MAX_MESSAGE_BYTES)
+    if found is None or found.message is None:
+        return None
+    return parse_message(found.message.decode(errors="replace"), commit)

@@ -1,0 +1,71 @@
+"""A metric file's points read a block at a time: `step<TAB>value<TAB>unix_ms` lines.
+
+A metric may have millions of points, so nothing here holds a whole file: points come
+in chunks (steps, values, times of one block of lines). A line that is no point (a run
+fetched from a clone that wrote it wrong, a line a crash cut short) is left out.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+BLOCK = 1 << 20  # bytes of a metric file read at once
+MAX_LINE = 4096  # a longer line is damage (a point takes some 40 bytes) and is skipped
+
+Chunk = tuple[list[int], list[float], list[int]]  # steps, values, unix ms
+
+
+def file_blocks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as file:
+        while block := file.read(BLOCK):
+            yield block
+
+
+def parse_blocks(blocks: Iterator[bytes], keep_last_line: bool) -> Iterator[Chunk]:
+    """Chunks of the complete lines in `blocks` (a line may span two blocks); a last
+    line without its newline is kept only when `keep_last_line` (in a run in progress,
+    it is still being written)."""
+    carried = b""  # the start of a line the next block ends
+    skipping = False  # inside a line longer than MAX_LINE, which is left out
+    for block in blocks:
+        end = block.rfind(b"\n")
+        if end < 0:
+            if not skipping:
+                carried += block
+                carried, skipping = (b"", True) if len(carried) > MAX_LINE else (carried, False)
+            continue
+        head, rest = block[: end + 1], block[end + 1 :]
+        if skipping:
+            head, skipping = head[head.find(b"\n") + 1 :], False
+        lines, carried = carried + head, rest
+        if len(carried) > MAX_LINE:
+            carried, skipping = b"", True
+        if lines:
+            yield parse_lines(lines)
+    if carried and keep_last_line:
+        yield parse_lines(carried)
+
+
+def parse_lines(data: bytes) -> Chunk:
+    """The points of `step<TAB>value<TAB>ms` lines; a damaged line is left out."""
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    tokens = data.split()
+    if len(tokens) == 3 * lines and data.count(b"\t") == 2 * lines:  # three fields a line
+        try:
+            return (
+                list(map(int, tokens[0::3])),
+                list(map(float, tokens[1::3])),
+                list(map(int, tokens[2::3])),
+            )
+        except ValueError:
+            pass
+    chunk: Chunk = ([], [], [])
+    for line in data.split(b"\n"):
+        fields = line.split(b"\t")
+        try:
+            point = (int(fields[0]), float(fields[1]), int(fields[2])) if len(fields) == 3 else None
+        except ValueError:
+            continue
+        if point is not None:
+            for column, value in zip(chunk, point, strict=True):
+                column.append(value)
+    return chunk

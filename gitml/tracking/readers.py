@@ -1,0 +1,79 @@
+"""Reading a run, whatever its state: one protocol, two readers.
+
+`open_run` picks the reader: a run in progress is read from its staging folder
+(`gitml.tracking.staged.StagedRunReader`), a committed run from its commit through one
+`git cat-file` process (`gitml.tracking.committed.CommittedRunReader`). Callers never
+ask which: both give the run's summary, its record, its metric points (a chunk at a
+time), the files it holds and their bytes, and, for what only an ended run allows
+(comparing its code, pushing it, registering it), its commit or an error saying so.
+
+Imported by the logging API (`get_run` in a script): Python 3.8 syntax, PEP 563.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from gitml.store.repository import Repository
+from gitml.tracking.model import RunRecord, StoredFile
+from gitml.tracking.record import RunSummary
+
+
+class RunReader(Protocol):
+    summary: RunSummary  # what `gitml ls` lists of the run
+    label: str  # "run <name> (<id>)", for messages
+
+    def record(self) -> RunRecord:
+        """Everything recorded about the run, with the files its snapshot changed."""
+
+    def metric_keys(self) -> list[str]:
+        """The keys of the metrics it logged, sorted."""
+
+    def metric_points(self, key: str) -> Iterator:
+        """The points of metric `key` in logging order, a chunk (steps, values, unix ms:
+        `gitml.tracking.points.Chunk`) at a time, in memory that does not grow with them;
+        lines that are no point are left out."""
+
+    def artifact_files(self, folder: str = "") -> list[StoredFile]:
+        """The files the run holds under `artifacts/`: all, or the file or folder `folder`."""
+
+    def file_blocks(self, path: str) -> Iterator[bytes] | None:
+        """The bytes of the run's file `path` (`artifacts/…`, `env/…`, `metrics/…`,
+        `logs/output.txt`, as in its commit's `.gitml/`), a block at a time; None if
+        it has no such file."""
+
+    def read_file(self, path: str, limit: int | None = None) -> bytes | None:
+        """The bytes of file `path` (see `file_blocks`); None if missing or over `limit`."""
+
+    def commit_for(self, action: str) -> str:
+        """The run's commit; RunStateError while the run is in progress, saying what
+        the caller wanted to `action` ("compare it")."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> RunReader: ...
+
+    def __exit__(self, *exc) -> None: ...
+
+
+def open_run(repo: Repository, run: str | RunSummary) -> RunReader:
+    """The reader of run `run`: a summary, or what a user typed (an id, id prefix or
+    name; RunNotFoundError when it names none)."""
+    if isinstance(run, str):
+        from gitml.tracking.catalog import resolve
+
+        run = resolve(repo, run)
+    if run.sha is None:
+        from gitml.tracking.staged import StagedRunReader
+
+        return StagedRunReader(repo, run)
+    from gitml.tracking.committed import CommittedRunReader
+
+    return CommittedRunReader(repo, run)
+
+
+def read_record(repo: Repository, run: str | RunSummary) -> RunRecord:
+    """Everything recorded about run `run` (see `open_run`)."""
+    with open_run(repo, run) as reader:
+        return reader.record()
