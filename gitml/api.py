@@ -208,7 +208,7 @@ def _cannot_attach(run_id: str, repo: str | os.PathLike | None) -> GitmlError:
 
     with open_run(_repository(repo), run_id) as reader:  # RunNotFoundError if unknown
         try:
-            reader.commit_for("log to it")
+            reader.require_ended("log to it")
         except RunStateError:
             return RunStateError(
                 f"run {run_id} is in progress in another process: only the run this process "
@@ -291,11 +291,11 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 def end_run(status: str = "finished"):
     """End the innermost active run; commit it when this process started it. Returns
     its summary."""
-    from gitml.tracking.record import parse_status
+    from gitml.tracking.record import ENDED, parse_status
 
     status = parse_status(status)
-    if status == "running":
-        raise RunStateError("end_run takes finished, failed or killed, not running")
+    if status not in ENDED:
+        raise RunStateError(f"end_run takes {', '.join(ENDED[:-1])} or {ENDED[-1]}, not {status}")
     if not _runs:
         return None
     run = _runs.pop()

@@ -3,8 +3,10 @@ that never ask which. A committed run is read through the listing and one
 `git cat-file --batch` process."""
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +167,24 @@ def test_get_run_reads_one_shape_from_a_script(repo_with_commit):
     record = read_record(open_repository(repo_with_commit), "shape")
     assert gitml.get_run("shape", repo=repo_with_commit) == record
     assert record["metrics"]["m"]["count"] == 1 and dict(record)["name"] == "shape"
+
+
+READERS = {"tracking/readers.py", "tracking/staged.py", "tracking/committed.py"}
+ASKS_WHETHER_RUNNING = re.compile(
+    r"""["']running["']|(?<!["'])\bRUNNING\b|\.sha is (not )?None|staging_path|running_record"""
+)
+
+
+def test_only_the_readers_ask_whether_a_run_is_running():
+    """Callers get a reader (`open_run`) and never ask which kind: the readers decide
+    (`commit_for` refuses what needs a commit). The record grammar names the status."""
+    root = Path(gitml.__file__).parent
+    asking = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if name in READERS or name == "tracking/record.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if ASKS_WHETHER_RUNNING.search(line):
+                asking.append(f"{name}:{number}: {line.strip()}")
+    assert asking == []

@@ -10,7 +10,7 @@ from gitml.cli import format as fmt
 from gitml.cli.options import json_option
 from gitml.cli.output import echo, echo_block, echo_json, echo_json_lines, echo_progress, say
 from gitml.store.ids import run_id_time_ms
-from gitml.tracking.record import LISTED_STATUSES
+from gitml.tracking.record import DAMAGED, ENDED
 
 remote_argument = click.argument("remote", required=False)
 
@@ -295,7 +295,7 @@ def rm(obj, runs, force) -> None:
 @click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
 @click.option(
     "--status",
-    type=click.Choice([status for status in LISTED_STATUSES if status != "running"]),
+    type=click.Choice([*ENDED, DAMAGED]),
     help="Only runs with this status (running runs are never collected).",
 )
 @click.option(

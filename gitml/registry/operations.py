@@ -40,7 +40,6 @@ from gitml.registry.tagstore import (
     list_registry_tags,
     tagger_ident,
 )
-from gitml.store.gitcmd import run_git
 from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.locks import exclusive_lock
 from gitml.store.refs import RefExistsError
@@ -262,7 +261,7 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
     `wanted` names a file or folder; without it, the run's single logged model
     (a folder holding an MLmodel file) or its single artifact.
     """
-    files = _artifact_files(repo, summary.sha)
+    files = _artifact_files(repo, summary)
     if wanted is not None:
         path = wanted.strip().removeprefix("./").removeprefix(RECORD_ARTIFACTS + "/").strip("/")
         if path and (path in files or any(f.startswith(path + "/") for f in files)):
@@ -287,14 +286,12 @@ def artifact_path(repo: Repository, summary: RunSummary, wanted: str | None) -> 
     )
 
 
-def _artifact_files(repo: Repository, commit: str) -> list[str]:
-    """Paths under the run's artifacts folder, relative to it: one `git ls-tree`."""
-    out = run_git(
-        ["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", RECORD_ARTIFACTS + "/"],
-        repo.cwd,
-    ).stdout.decode(errors="surrogateescape")
-    prefix = RECORD_ARTIFACTS + "/"
-    return sorted(path[len(prefix) :] for path in out.split("\0") if path.startswith(prefix))
+def _artifact_files(repo: Repository, summary: RunSummary) -> list[str]:
+    """Paths under the run's artifacts folder, relative to it."""
+    from gitml.tracking.readers import open_run
+
+    with open_run(repo, summary) as reader:
+        return sorted(file.path for file in reader.artifact_files())
 
 
 def _listing(files: list[str]) -> str:
@@ -336,13 +333,11 @@ def _highest_version(model: ModelState) -> str | None:
 
 
 def _committed_run(repo: Repository, text: str) -> RunSummary:
-    from gitml.tracking.catalog import resolve
+    from gitml.tracking.readers import open_run
 
-    summary = resolve(repo, text)
-    if summary.sha is None:
-        raise RegistryError(
-            f"run {summary.name} is still {summary.status}; register it once it has finished"
-        )
+    with open_run(repo, text) as reader:
+        reader.require_ended("register it")
+        summary = reader.summary
     if summary.damage:
         raise RegistryError(
             f"run {summary.name or summary.id} is damaged ({summary.damage}); "

@@ -10,10 +10,9 @@ from pathlib import Path
 from gitml.errors import InvalidValueError, RegistryError
 from gitml.registry.operations import find_model, find_version
 from gitml.registry.tags import MODELS_SCHEME, ModelRef, parse_model_uri, parse_reference
-from gitml.store.gitcmd import run_git
 from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.repository import Repository, open_repository
-from gitml.tracking.record import RunSummary, parse_message
+from gitml.tracking.record import RunSummary
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,9 @@ def resolve_model_uri(repo: Repository | str, uri: str) -> tuple[RunSummary, str
 
 def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Path]:
     """Write the files of the artifact `reference` names under `out_dir`; return their paths."""
-    from gitml.store.objects import ObjectStore
     from gitml.store.paths import check_tree_path
+    from gitml.tracking.export import write_artifact
+    from gitml.tracking.readers import open_run
 
     repo = open_repository(repo)
     resolved = which(repo, reference)
@@ -69,11 +69,8 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
     where = f"{resolved.model} {resolved.version} (run commit {resolved.commit[:12]})"
     name = check_tree_path(resolved.artifact, where)[-1]
     _check_out_dir(Path(out_dir))
-    with ObjectStore(repo) as store:
-        tree = store.commit(resolved.commit.encode()).tree
-        written = store.extract(
-            tree, f"{RECORD_ARTIFACTS}/{resolved.artifact}", Path(out_dir), where, name
-        )
+    with open_run(repo, run_of_commit(repo, resolved.commit)) as reader:
+        written = write_artifact(reader, resolved.artifact, Path(out_dir), where, name)
     if not written:
         raise RegistryError(
             f"the run of {resolved.model} {resolved.version} holds no artifact "
@@ -96,8 +93,9 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def run_of_commit(repo: Repository, commit: str) -> RunSummary:
     """The run summary carried by a run commit's message trailers."""
-    raw = run_git(["cat-file", "commit", commit], repo.cwd).stdout.decode(errors="replace")
-    summary = parse_message(raw.partition("\n\n")[2], commit)
+    from gitml.tracking.committed import summary_of_commit
+
+    summary = summary_of_commit(repo, commit)
     if summary is None:
         raise RegistryError(f"commit {commit[:12]} is not a gitml run (no Gitml-Run trailer)")
     return summary

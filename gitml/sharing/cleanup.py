@@ -13,6 +13,7 @@ from gitml.store.gitcmd import run_git
 from gitml.store.refs import run_ref
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import list_runs, resolve
+from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
 
 
@@ -30,8 +31,8 @@ def remove_runs(repo: Repository, texts: list[str], force: bool = False) -> list
     """Delete the runs `texts` name (ids, prefixes, names); all or none."""
     runs = list({run.id: run for run in (resolve(repo, text) for text in texts)}.values())
     for run in runs:
-        if run.status == "running":
-            raise RunStateError(f"run {run.name} ({run.id}) is still running; end it first")
+        with open_run(repo, run) as reader:
+            reader.require_ended("remove it")
     if not force:
         _refuse_registered(repo, runs)
     delete_run_refs(repo, runs)

@@ -23,7 +23,6 @@ from gitml.errors import (
     PushRejectedError,
     RemoteError,
     RunNotFoundError,
-    RunStateError,
 )
 from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
@@ -40,6 +39,7 @@ from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
+from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
@@ -180,10 +180,8 @@ def _runs_to_push(repo: Repository, options: PushOptions):
 
 def _committed_run(repo: Repository, text: str) -> RunSummary:
     summary = resolve(repo, text)
-    if summary.status == "running":
-        raise RunStateError(
-            f"run {summary.name} ({summary.id}) is still running; push it once it has ended"
-        )
+    with open_run(repo, summary) as reader:
+        reader.require_ended("push it")
     return summary
 
 

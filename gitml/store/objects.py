@@ -1,17 +1,16 @@
-"""Read and write git objects in-process with dulwich."""
+"""Write git objects in-process with dulwich (a run's record, its commit); reading
+committed runs goes through `gitml.store.blobs.ObjectReader`."""
 
 import os
 import stat
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from dulwich.object_store import DiskObjectStore, MaxTreeDepthExceeded
+from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, Tree
 
-from gitml.errors import RunStateError, UnsafePathError
-from gitml.store.paths import check_tree_files, destination
+from gitml.errors import RunStateError
 from gitml.store.repository import Repository
 
 FILE_MODE = 0o100644
@@ -132,101 +131,3 @@ class ObjectStore:
             kind = found.type_name.decode()
             raise RunStateError(f"{sha.decode()[:12]} is a {kind}, not a commit (a damaged run)")
         return found
-
-    def read_path(self, tree_id: bytes, path: str) -> bytes | None:
-        """The content of file `path` in tree `tree_id`, or None."""
-        obj = self._lookup(tree_id, path)
-        return obj.data if isinstance(obj, Blob) else None
-
-    def list_files(self, tree_id: bytes, path: str = "") -> dict[str, tuple[bytes, int]]:
-        """Files under folder `path`: relative path → (blob id, size)."""
-        start = self._lookup(tree_id, path) if path else self._store[tree_id]
-        if not isinstance(start, Tree):
-            return {}
-        found: dict[str, tuple[bytes, int]] = {}
-        for entry in self._store.iter_tree_contents(start.id):
-            found[entry.path.decode(errors="surrogateescape")] = (
-                entry.sha,
-                len(self._store[entry.sha].data) if _is_file(entry.mode) else 0,
-            )
-        return found
-
-    def extract(
-        self, tree_id: bytes, path: str, root: Path, where: str, name: str = ""
-    ) -> list[Path]:
-        """Write the file or folder `path` of tree `tree_id` into folder `root`: as
-        `root/name`, or, for a folder and no `name`, its content right in `root`.
-
-        The tree may come from a remote: every path is checked, and every destination
-        on disk, before anything is written (UnsafePathError names `where` it came
-        from). A symbolic link is written as a file holding its target, as before.
-        """
-        found = self._entry(tree_id, path)
-        if found is None:
-            return []
-        mode, sha = found
-        if _is_file(mode):
-            files = [(name or path.rsplit("/", 1)[-1], mode, sha)]
-        else:
-            prefix = f"{name}/" if name else ""
-            try:
-                files = [
-                    (prefix + entry.path.decode(errors="surrogateescape"), entry.mode, entry.sha)
-                    for entry in self._store.iter_tree_contents(sha)
-                    if _is_file(entry.mode)
-                ]
-            except MaxTreeDepthExceeded:
-                raise UnsafePathError(path, "nests folders deeper than git allows", where) from None
-        check_tree_files([(relative, mode) for relative, mode, _ in files], where)
-        targets = [destination(root, relative, where) for relative, _, _ in files]
-        for target, (_, _, blob) in zip(targets, files, strict=True):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-            with os.fdopen(os.open(target, flags, 0o644), "wb") as file:
-                file.write(self._store[blob].data)
-        return targets
-
-    def folder_files(self, tree_id: bytes, path: str) -> dict[str, str]:
-        """Files directly in folder `path`: name → blob id (hex); no blob is read."""
-        folder = self._lookup(tree_id, path)
-        if not isinstance(folder, Tree):
-            return {}
-        return {
-            entry.path.decode(errors="surrogateescape"): entry.sha.decode()
-            for entry in folder.iteritems()
-            if stat.S_ISREG(entry.mode)
-        }
-
-    def tree_entry(self, tree_id: bytes, name: str) -> bytes | None:
-        tree = self._store[tree_id]
-        try:
-            return tree[name.encode()][1]
-        except KeyError:
-            return None
-
-    def _entry(self, tree_id: bytes, path: str) -> tuple[int, bytes] | None:
-        """(mode, sha) of the entry at `path` in tree `tree_id`, or None."""
-        *folders, name = path.split("/")
-        tree = self._lookup(tree_id, "/".join(folders)) if folders else self._store[tree_id]
-        if not isinstance(tree, Tree):
-            return None
-        try:
-            return tree[name.encode(errors="surrogateescape")]
-        except KeyError:
-            return None
-
-    def _lookup(self, tree_id: bytes, path: str):
-        obj = self._store[tree_id]
-        for part in Path(path).parts:
-            if not isinstance(obj, Tree):
-                return None
-            try:
-                obj = self._store[obj[part.encode()][1]]
-            except KeyError:
-                return None
-        return obj
-
-
-def _is_file(mode: int) -> bool:
-    """A blob: a file or a link (not a folder, nor a submodule, which has no object here)."""
-    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from gitml.documents import load_json
-from gitml.errors import DocumentError, RecordError, UnsafePathError
+from gitml.errors import DocumentError, RecordError, RunStateError, UnsafePathError
 from gitml.store.blobs import ObjectReader, TreeEntry
 from gitml.store.layout import RECORD_ARTIFACTS, RECORD_DIR, RECORD_METRICS, RUN_FILE, record_path
 from gitml.store.refs import MAX_MESSAGE_BYTES
@@ -59,7 +59,10 @@ class CommittedRunReader:
     def _read_record(self) -> RunRecord:
         summary = self.summary
         where = record_path(RUN_FILE)
-        entry = self._entry(where)
+        try:
+            entry = self._entry(where)
+        except RunStateError:  # its ref names no commit: the listing said why
+            return RunRecord.standing_in_for(summary).damaged("its commit cannot be read")
         found = self._objects.read(entry.id, MAX_RECORD_BYTES) if entry else None
         problem = None
         if found is None or found.kind != "blob":
@@ -87,11 +90,14 @@ class CommittedRunReader:
         """Files the run's snapshot changed against its base (`.gitml/` left out), as
         `git diff --name-status` lists them; none when the base a damaged run names is
         not in the repository."""
-        root = self._root_tree()
+        try:
+            root = self._root_tree()
+        except RunStateError:
+            return []
         base = None
         if self.summary.base:
             commit = self._objects.commit(self.summary.base)
-            if commit is None or root is None:
+            if commit is None:
                 return []
             base = commit.tree
         changes: list[ChangedFile] = []
@@ -176,18 +182,34 @@ class CommittedRunReader:
         found = self._objects.read(entry.id, limit)
         return None if found is None or found.kind != "blob" else found.data
 
+    def require_ended(self, action: str) -> None:
+        """A committed run has ended."""
+
     def commit_for(self, action: str) -> str:
+        """The run's commit; RunStateError when the run is damaged and its ref names no
+        commit."""
+        if self.summary.damage is not None:
+            try:
+                self._root_tree()
+            except RunStateError:
+                summary = self.summary
+                raise RunStateError(
+                    f"cannot {action}: run {summary.id} is damaged ({summary.damage})"
+                ) from None
         return self.summary.sha
 
     # the tree
 
-    def _root_tree(self) -> str | None:
-        """The run commit's tree (its message, read by the listing, is not read here)."""
+    def _root_tree(self) -> str:
+        """The run commit's tree; RunStateError when the run's ref names no commit (a
+        damaged run: a ref fetched from a remote may name a tree or a blob)."""
         if "" not in self._trees:
             commit = self._objects.commit(self.summary.sha, MAX_MESSAGE_BYTES)
             self._trees[""] = [] if commit is None else [TreeEntry("", 0o40000, commit.tree)]
-        root = self._trees[""]
-        return root[0].id if root else None
+        if not self._trees[""]:
+            reason = self.summary.damage or "its commit cannot be read"
+            raise RunStateError(f"cannot read {self.label}: it is damaged ({reason})")
+        return self._trees[""][0].id
 
     def _tree(self, tree_id: str) -> list[TreeEntry]:
         if tree_id not in self._trees:
@@ -196,7 +218,7 @@ class CommittedRunReader:
 
     def _entry(self, path: str) -> TreeEntry | None:
         """The entry at `path` (posix, from the run's root), or None."""
-        tree = self._root_tree()
+        tree: str | None = self._root_tree()
         entry = None
         for part in path.split("/"):
             if tree is None:

@@ -5,7 +5,7 @@
 `git cat-file` process (`gitml.tracking.committed.CommittedRunReader`). Callers never
 ask which: both give the run's summary, its record, its metric points (a chunk at a
 time), the files it holds and their bytes, and, for what only an ended run allows
-(comparing its code, pushing it, registering it), its commit or an error saying so.
+(pushing it, registering it, comparing its code), an error saying so while it runs.
 
 Imported by the logging API (`get_run` in a script): Python 3.8 syntax, PEP 563.
 """
@@ -46,9 +46,14 @@ class RunReader(Protocol):
     def read_file(self, path: str, limit: int | None = None) -> bytes | None:
         """The bytes of file `path` (see `file_blocks`); None if missing or over `limit`."""
 
+    def require_ended(self, action: str) -> None:
+        """RunStateError while the run is in progress, saying what the caller wanted to
+        `action` ("push it"): "run X is still running; push it once it has ended"."""
+
     def commit_for(self, action: str) -> str:
-        """The run's commit; RunStateError while the run is in progress, saying what
-        the caller wanted to `action` ("compare it")."""
+        """The run's commit, to read its code: RunStateError while the run is in
+        progress (see `require_ended`), or when the run is damaged and its ref names no
+        commit (a ref fetched from a remote may name a tree or a blob)."""
 
     def close(self) -> None: ...
 

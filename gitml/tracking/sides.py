@@ -3,10 +3,11 @@
 
 from dataclasses import dataclass
 
-from gitml.errors import InvalidValueError, RunNotFoundError, RunStateError
+from gitml.errors import InvalidValueError, RunNotFoundError
 from gitml.store.gitcmd import EMPTY_TREE, run_git
 from gitml.store.repository import Repository
-from gitml.tracking.record import DAMAGED, RunSummary
+from gitml.tracking.readers import open_run
+from gitml.tracking.record import RunSummary
 
 
 @dataclass
@@ -42,16 +43,12 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
 
 
 def committed_run(repo: Repository, text: str, action: str) -> RunSummary:
-    """The run `text` names, if it has code to `action`: it has ended, and its ref names
-    a commit (a ref fetched from a remote may name a tree or a blob: a damaged run)."""
-    from gitml.tracking.catalog import resolve
-
-    run = resolve(repo, text)
-    if run.sha is None:
-        raise RunStateError(f"run {run.name} is still running; {action} once it has ended")
-    if run.status == DAMAGED and _commit_sha(repo, run.sha) is None:
-        raise RunStateError(f"cannot {action}: run {run.id} is damaged ({run.damage})")
-    return run
+    """The run `text` names, if it has code to `action`: its reader refuses a run in
+    progress, and a damaged run whose ref names no commit (a ref fetched from a remote
+    may name a tree or a blob)."""
+    with open_run(repo, text) as reader:
+        reader.commit_for(action)
+        return reader.summary
 
 
 def base_side(side: Side) -> Side:

@@ -137,10 +137,18 @@ class StagedRunReader:
             return None
         return found.read_bytes()
 
+    def require_ended(self, action: str) -> None:
+        """A run in progress is refused, saying what the caller wanted to do with it
+        (`action`, e.g. "push it")."""
+        raise self._in_progress(action)
+
     def commit_for(self, action: str) -> str:
-        """A run in progress has no commit yet: RunStateError saying what the caller
-        wanted to do with it (`action`, e.g. "compare it")."""
-        raise RunStateError(f"run {self.summary.name} is still running; {action} once it has ended")
+        """A run in progress has no commit yet (see `require_ended`)."""
+        raise self._in_progress(action)
+
+    def _in_progress(self, action: str) -> RunStateError:
+        name = self.summary.name
+        return RunStateError(f"run {name} is still running; {action} once it has ended")
 
     def close(self) -> None:
         pass
