@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.store.ids import is_run_id
-from gitml.store.layout import META_FILE
+from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 
@@ -86,7 +86,7 @@ class ActiveRun:
         """Whether this run holds an artifact (a file or a folder) at `path` already."""
         from gitml.tracking.staging import check_artifact_name
 
-        return (self.staging.path / "artifacts" / check_artifact_name(path)).exists()
+        return (self.staging.path / ARTIFACTS_DIR / check_artifact_name(path)).exists()
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name} ({self.id})>"

@@ -341,7 +341,7 @@ class Staging:
 
     def artifact_paths(self) -> dict[str, Path]:
         """Each artifact logged so far (name → its file or link), without reading them."""
-        return _files_under(self.path / "artifacts")
+        return _files_under(self.path / ARTIFACTS_DIR)
 
     def read_params(self) -> dict[str, str]:
         """The params logged so far (without reading the rest of the run)."""

@@ -23,7 +23,10 @@ from gitml.store.ids import (
 from gitml.store.layout import (
     ARTIFACTS_DIR,
     CACHE_DIR,
+    ENV_FREEZE_FILE,
     META_FILE,
+    OUTPUT_FILE,
+    PARAMS_FILE,
     RECORD_ARTIFACTS,
     RECORD_DIR,
     RECORD_METRICS,
@@ -273,7 +276,8 @@ def test_no_module_but_the_layout_spells_where_gitml_keeps_things():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             text = node.value if isinstance(node, ast.Constant) else None
             if isinstance(text, str) and (
-                text in (RECORD_DIR, META_FILE, REGISTRY_PENDING_FILE)
+                text in (RECORD_DIR, META_FILE, REGISTRY_PENDING_FILE, RUN_FILE, PARAMS_FILE)
+                or text in (ENV_FREEZE_FILE, OUTPUT_FILE)
                 or text.startswith((RECORD_DIR + "/", CACHE_DIR + "/"))
             ):
                 spelled.append(f"{path.relative_to(package)}:{node.lineno}: {text!r}")
