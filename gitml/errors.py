@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import re
 from pathlib import Path
+from typing import Any
 
 
 def shortened(items: list[str], limit: int, more: str = " and {} more") -> str:
@@ -193,6 +194,16 @@ class RemoteError(GitmlError):
 
 # `scheme://user:password@host`: a password never reaches the terminal (git hides it too).
 _PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
+
+
+class PartialTransferError(GitmlError):
+    """A push or fetch that failed (`error`, whose message this is) after it had moved
+    runs (`transferred`, the transfer's result so far), so that both can be reported."""
+
+    def __init__(self, error: GitmlError, transferred: Any):  # a sharing TransferResult
+        self.error = error
+        self.transferred = transferred
+        super().__init__(str(error))
 
 
 class NoRemoteError(RemoteError):

@@ -27,7 +27,10 @@ def first(repo_with_commit, remote) -> Path:
     make_run(repo_with_commit, "beta", {"model.txt": "w=2\n"})
     registry.register(repo_with_commit, "linear", "alpha")
     registry.register(repo_with_commit, "linear", "beta")
-    assert push_registry_tags(repo_with_commit, "origin") == ["linear@v0.0.1", "linear@v0.0.2"]
+    assert push_registry_tags(repo_with_commit, "origin").names == [
+        "linear@v0.0.1",
+        "linear@v0.0.2",
+    ]
     return repo_with_commit
 
 
@@ -50,11 +53,11 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
     registry.promote(second, "linear", "v0.0.2", "staging")
     theirs = git(second, "cat-file", "tag", "linear#production#3")
 
-    assert push_registry_tags(first, "origin") == ["linear#production#3"]
+    assert push_registry_tags(first, "origin").names == ["linear#production#3"]
     pushed = push_registry_tags(second, "origin")
 
     # the loser fetched, renumbered its events above the remote's, and retried
-    assert pushed == ["linear#production#4", "linear#staging#5"]
+    assert pushed.names == ["linear#production#4", "linear#staging#5"]
     assert pushed.renumbered == {
         "linear#production#3": "linear#production#4",
         "linear#staging#4": "linear#staging#5",
@@ -63,7 +66,7 @@ def test_concurrent_promotions_are_renumbered_and_none_is_lost(first, second, re
     renamed = git(second, "cat-file", "tag", "linear#production#4")
     assert renamed == theirs.replace("tag linear#production#3\n", "tag linear#production#4\n")
     fetched = fetch_registry_tags(first, "origin")
-    assert fetched == ["linear#production#4", "linear#staging#5"]
+    assert fetched.names == ["linear#production#4", "linear#staging#5"]
     assert fetched.renumbered == {}
 
     # both machines and the remote now agree, and every event is there once
@@ -91,7 +94,7 @@ def test_a_version_registered_on_both_machines_moves_the_unpublished_one(first, 
 
     pushed = push_registry_tags(second, "origin")
 
-    assert pushed == ["linear#staging#5", "linear@v0.0.4"]  # counters 4 and 5
+    assert pushed.names == ["linear#staging#5", "linear@v0.0.4"]  # counters 4 and 5
     assert pushed.renumbered == {
         "linear@v0.0.3": "linear@v0.0.4",
         "linear#staging#4": "linear#staging#5",
@@ -127,10 +130,10 @@ def test_a_clashing_event_pushed_to_another_remote_is_a_conflict(first, second, 
 
 def test_dry_run_sends_nothing(first, remote):
     registry.promote(first, "linear", "v0.0.2", "dev")
-    assert push_registry_tags(first, "origin", dry_run=True) == ["linear#dev#3"]
+    assert push_registry_tags(first, "origin", dry_run=True).names == ["linear#dev#3"]
     assert "linear#dev#3" not in registry_tags(remote)
-    assert push_registry_tags(first, "origin") == ["linear#dev#3"]
-    assert push_registry_tags(first, "origin") == []
+    assert push_registry_tags(first, "origin").names == ["linear#dev#3"]
+    assert push_registry_tags(first, "origin").names == []
 
 
 def test_fetch_brings_new_events_and_skips_foreign_tags(first, second):
@@ -138,7 +141,7 @@ def test_fetch_brings_new_events_and_skips_foreign_tags(first, second):
     git(first, "tag", "-a", "release-1", "-m", "not the registry")
     git(first, "push", "-q", "origin", "release-1")
     push_registry_tags(first, "origin")
-    assert fetch_registry_tags(second, "origin") == ["linear@deprecated#3"]
+    assert fetch_registry_tags(second, "origin").names == ["linear@deprecated#3"]
     assert "release-1" not in registry_tags(second)
     assert registry.list_models(second) == []
 
@@ -152,7 +155,7 @@ def test_fetch_brings_many_events_as_the_same_tag_objects(first, second):
 
     fetched = fetch_registry_tags(second, "origin")
 
-    assert len(fetched) == 7
+    assert len(fetched.names) == 7
     assert registry_tags(second) == registry_tags(first)
     assert registry.which(second, "linear@production").version == "v0.0.2"
     assert_fsck_clean(second)
@@ -188,7 +191,7 @@ def test_a_push_never_reuses_a_counter_the_remote_gave_another_stage(first, seco
 
     pushed = push_registry_tags(second, "origin")
 
-    assert pushed == ["linear#production#4"]
+    assert pushed.names == ["linear#production#4"]
     assert pushed.renumbered == {"linear#production#3": "linear#production#4"}
     counters = [event.counter for event in registry.history(remote, "linear")]
     assert counters == sorted(set(counters))

@@ -87,15 +87,14 @@ _VERBS = {  # (delete, dry_run) → what happened
 @contextmanager
 def _partial_transfer_reported(echo) -> Iterator[None]:
     """Runs that moved before the registry's part failed are reported, then the error."""
-    from gitml.errors import GitmlError
+    from gitml.errors import PartialTransferError
 
     try:
         yield
-    except GitmlError as error:
-        transferred = getattr(error, "transferred", None)
-        if transferred is not None and transferred.runs:
-            echo(transferred)
-        raise
+    except PartialTransferError as failure:
+        if failure.transferred.runs:
+            echo(failure.transferred)
+        raise failure.error from None
 
 
 def _report_renumbered(result) -> None:

@@ -210,7 +210,7 @@ def _unified_diff(texts: list[str], label_a: str, label_b: str) -> str:
             f"{label_a} ({len(lines[0]):,} lines) and {label_b} ({len(lines[1]):,} lines) "
             f"differ; over {MAX_DIFF_LINES:,} lines, gitml does not compare them line by line\n"
         )
-    return "".join(difflib.unified_diff(*lines, label_a, label_b))
+    return "".join(difflib.unified_diff(lines[0], lines[1], label_a, label_b))
 
 
 def _text(reader: RunReader, path: str) -> str:
@@ -240,10 +240,10 @@ def artifact_changes(a: list[ArtifactEntry], b: list[ArtifactEntry]) -> list[Art
             ArtifactChange(
                 path,
                 status,
-                before and before.size,
-                after and after.size,
-                before and before.sha256,
-                after and after.sha256,
+                before.size if before else None,
+                after.size if after else None,
+                before.sha256 if before else None,
+                after.sha256 if after else None,
             )
         )
     return found

@@ -647,9 +647,3 @@ def _as_number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) and str(value).lower() != "nan" else number
-
-
-def filter_runs(runs: list[RunSummary], expression: str | None) -> list[RunSummary]:
-    """The runs an expression selects, in their order."""
-    predicate = compile_filter(parse_filter(expression or ""))
-    return [run for run in runs if predicate(run)]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunStateError
@@ -60,8 +62,9 @@ class RerunResult:
     moved: list[MetricMove]
 
 
-def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
-    """The recorded command and params (with `overrides`) of a run's record."""
+def plan_rerun(record: Mapping[str, Any], overrides: dict[str, str]) -> RerunPlan:
+    """The recorded command and params (with `overrides`) of a run's record (a `RunRecord`,
+    or its JSON)."""
     command = record.get("command") or []
     if isinstance(command, str):
         import shlex
@@ -82,7 +85,7 @@ def plan_rerun(record: dict, overrides: dict[str, str]) -> RerunPlan:
     )
 
 
-def _recorded_folder(record: dict) -> str:
+def _recorded_folder(record: Mapping[str, Any]) -> str:
     """Where the run's command ran, relative to the root; runs recorded before gitml kept
     it (or started outside the work tree) ran from the root as far as a rerun knows."""
     from gitml.store.paths import tree_path_problem

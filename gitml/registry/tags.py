@@ -39,7 +39,6 @@ ASSIGN = "assign"
 UNASSIGN = "unassign"
 DEPRECATE = "deprecate"
 KINDS = (REGISTER, DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
-COUNTED = (DEREGISTER, ASSIGN, UNASSIGN, DEPRECATE)
 
 NAME = r"[a-z][a-z0-9/-]*[a-z0-9]"
 # A counter is a number a remote may send: bounded, so that no tag name or message

@@ -48,21 +48,21 @@ _PEELED = "^{}"
 _PUSH_LOCK_SECONDS = 300.0
 
 
-class MovedTags(list):
-    """Names of the registry tags moved. `changes` says how local events changed to
-    let the transfer through (each from its first form to its last); `renumbered`
-    maps the old name of each renamed one to its new name."""
+@dataclass
+class MovedTags:
+    """The registry tags a transfer moved (`names`). `changes` says how local events
+    changed to let the transfer through (each from its first form to its last);
+    `renumbered` maps the old name of each renamed one to its new name."""
 
-    def __init__(self, names=(), changes: list[Rewrite] = ()):
-        super().__init__(names)
-        self.changes: list[Rewrite] = []
-        self.record(changes)
+    names: list[str] = field(default_factory=list)
+    changes: list[Rewrite] = field(default_factory=list)
 
     @property
     def renumbered(self) -> dict[str, str]:
         return {change.old.name: change.name for change in self.changes if change.renamed}
 
     def record(self, changes: list[Rewrite]) -> None:
+        """Add `changes`; an event changed again keeps one change, from its first form."""
         for change in changes:
             earlier = next((c for c in self.changes if c.name == change.old.name), None)
             if earlier is None or earlier.theirs:
@@ -126,7 +126,7 @@ def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = Fals
                 return moved
             status = _push(repo, remote, unsent, listing)
             remove_pending(repo, status.pushed)
-            moved.extend(status.pushed)
+            moved.names.extend(status.pushed)
             if not status.rejected:
                 return moved
     changed = len(moved.changes)
@@ -158,7 +158,9 @@ def fetch_registry_tags(
         return MovedTags()  # nothing to bring, and no event of ours can clash
     with exclusive_lock(repo, REGISTRY_LOCK):
         arrived, changes = _converge(repo, remote, listing)
-    return MovedTags(arrived, changes)
+    moved = MovedTags(arrived)
+    moved.record(changes)
+    return moved
 
 
 def list_remote_registry(repo: Repository, remote: str) -> RemoteRegistry:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from gitml.errors import (
     GitmlError,
     InvalidValueError,
+    PartialTransferError,
     PushRejectedError,
     RemoteError,
     RunNotFoundError,
@@ -145,12 +146,11 @@ def push_runs(
 @contextmanager
 def _runs_reported_on_failure(result: TransferResult) -> Iterator[None]:
     """Registry tags move after the runs: an error then (a version registered twice, a
-    rejected tag) carries the runs already moved as `error.transferred`, for reporting."""
+    rejected tag) comes as a PartialTransferError carrying the runs already moved."""
     try:
         yield
     except GitmlError as error:
-        error.transferred = result
-        raise
+        raise PartialTransferError(error, result) from error
 
 
 def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) -> None:
@@ -164,7 +164,7 @@ def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) ->
 
 def _take_registry(result: TransferResult, moved) -> None:
     """What the registry's transfer did (a `MovedTags`), into `result`."""
-    result.tags, result.renumbered, result.changes = list(moved), moved.renumbered, moved.changes
+    result.tags, result.renumbered, result.changes = moved.names, moved.renumbered, moved.changes
 
 
 def _runs_to_push(repo: Repository, options: PushOptions):

@@ -22,6 +22,7 @@ import subprocess
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from gitml.errors import GitCommandError
 from gitml.store.gitcmd import git_environment
@@ -66,6 +67,15 @@ class CommitObject:
     message: bytes | None  # None when the commit was over the limit it was read with
 
 
+@dataclass(frozen=True)
+class _CatFile:
+    """The `git cat-file --batch` an ObjectReader talks to, and its two pipes."""
+
+    process: subprocess.Popen
+    stdin: IO[bytes]
+    stdout: IO[bytes]
+
+
 class ObjectReader:
     """`with ObjectReader(repo) as objects: objects.commit(sha).tree ...`; git starts
     with the first request. Read the blocks of one blob to their end before the next
@@ -74,7 +84,7 @@ class ObjectReader:
     def __init__(self, repo: Repository):
         self._objects = repo.common_dir / "objects"
         self._cwd = repo.cwd
-        self._process: subprocess.Popen | None = None
+        self._git: _CatFile | None = None
         self._unread = 0  # bytes of the last object's content not read yet
 
     # requests
@@ -111,7 +121,7 @@ class ObjectReader:
         if found is None or found[0] != "blob":
             self._stop()
             raise GitCommandError(["cat-file", "--batch", blob_id], f"no blob {blob_id}", 1)
-        stdout = self._process.stdout
+        stdout = self._output()
         while self._unread:
             block = stdout.read(min(BLOCK, self._unread))
             if not block:
@@ -135,7 +145,7 @@ class ObjectReader:
         if message_limit is None or size <= message_limit:
             data = self._content(size)
         else:
-            data = self._process.stdout.read(min(COMMIT_HEAD, size))
+            data = self._output().read(min(COMMIT_HEAD, size))
             self._stop()
         head, separator, message = data.partition(b"\n\n")
         tree, parents = None, []
@@ -165,21 +175,21 @@ class ObjectReader:
             return None  # only ids: no name from a fetched tree reaches git
         if self._unread:
             self._stop()  # the blocks of the last blob were left unread
-        process = self._start()
+        git = self._start()
         try:
-            process.stdin.write(object_id.encode() + b"\n")
-            process.stdin.flush()
+            git.stdin.write(object_id.encode() + b"\n")
+            git.stdin.flush()
         except BrokenPipeError:
             self._stop()
             raise GitCommandError(["cat-file", "--batch"], "git exited", 1) from None
-        header = process.stdout.readline().split()
+        header = git.stdout.readline().split()
         if len(header) != 3:  # "<id> missing"
             return None
         self._unread = int(header[2])
         return header[1].decode(), self._unread
 
     def _content(self, size: int) -> bytes:
-        data = self._process.stdout.read(size + 1)[:size]  # and the newline after it
+        data = self._output().read(size + 1)[:size]  # and the newline after it
         self._unread = 0
         if len(data) != size:
             self._stop()
@@ -194,9 +204,9 @@ class ObjectReader:
         else:
             self._content(self._unread)
 
-    def _start(self) -> subprocess.Popen:
-        if self._process is None:
-            self._process = subprocess.Popen(
+    def _start(self) -> _CatFile:
+        if self._git is None:
+            process = subprocess.Popen(
                 ["git", *_STREAMING, "cat-file", "--batch"],
                 cwd=self._cwd,
                 env=git_environment(),
@@ -204,15 +214,23 @@ class ObjectReader:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
-        return self._process
+            assert process.stdin is not None and process.stdout is not None  # both are pipes
+            self._git = _CatFile(process, process.stdin, process.stdout)
+        return self._git
+
+    def _output(self) -> IO[bytes]:
+        """What git writes, while it answers the request just made."""
+        if self._git is None:
+            raise GitCommandError(["cat-file", "--batch"], "git is not running", 1)
+        return self._git.stdout
 
     def _stop(self) -> None:
-        process, self._process, self._unread = self._process, None, 0
-        if process is not None:
-            process.stdin.close()
-            process.stdout.close()
-            process.kill()  # it may be writing an object nobody will read
-            process.wait()
+        git, self._git, self._unread = self._git, None, 0
+        if git is not None:
+            git.stdin.close()
+            git.stdout.close()
+            git.process.kill()  # it may be writing an object nobody will read
+            git.process.wait()
 
     def close(self) -> None:
         self._stop()

@@ -101,7 +101,9 @@ def summary_of_ref(ref: RunRef) -> RunSummary:
         return damaged_summary(
             ref.run_id, ref.sha, f"its commit message is over {limit} MiB, more than gitml reads"
         )
-    return parse_message(ref.message, ref.sha, ref.run_id)
+    summary = parse_message(ref.message, ref.sha, ref.run_id)
+    assert summary is not None  # a message read under a run id always says something of it
+    return summary
 
 
 def running_runs(repo: Repository) -> list[RunSummary]:

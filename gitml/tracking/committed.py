@@ -35,7 +35,10 @@ class CommittedRunReader:
     """The reader of a committed run (see `gitml.tracking.readers`)."""
 
     def __init__(self, repo: Repository, summary: RunSummary):
+        if summary.sha is None:
+            raise ValueError(f"run {summary.id} has no commit to read")
         self.summary = summary
+        self._commit = summary.sha
         self.label = f"run {summary.name or summary.id} ({summary.id})"
         self._objects = ObjectReader(repo)
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
@@ -101,7 +104,7 @@ class CommittedRunReader:
                 return []
             base = commit.tree
         changes: list[ChangedFile] = []
-        pending = [("", base, root)]
+        pending: list[tuple[str, str | None, str | None]] = [("", base, root)]
         while pending:
             prefix, old, new = pending.pop()
             before = {e.name: e for e in self._tree(old)} if old else {}
@@ -196,7 +199,7 @@ class CommittedRunReader:
                 raise RunStateError(
                     f"cannot {action}: run {summary.id} is damaged ({summary.damage})"
                 ) from None
-        return self.summary.sha
+        return self._commit
 
     # the tree
 
@@ -204,7 +207,7 @@ class CommittedRunReader:
         """The run commit's tree; RunStateError when the run's ref names no commit (a
         damaged run: a ref fetched from a remote may name a tree or a blob)."""
         if "" not in self._trees:
-            commit = self._objects.commit(self.summary.sha, MAX_MESSAGE_BYTES)
+            commit = self._objects.commit(self._commit, MAX_MESSAGE_BYTES)
             self._trees[""] = [] if commit is None else [TreeEntry("", 0o40000, commit.tree)]
         if not self._trees[""]:
             reason = self.summary.damage or "its commit cannot be read"

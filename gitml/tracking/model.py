@@ -55,7 +55,9 @@ class ArtifactEntry:
         if not (isinstance(data, dict) and isinstance(data.get("path"), str)):
             raise RecordError(problem)
         size, sha256, link = data.get("size"), data.get("sha256"), data.get("link")
-        if not _is_int(size) or not all(v is None or isinstance(v, str) for v in (sha256, link)):
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise RecordError(problem)
+        if not all(v is None or isinstance(v, str) for v in (sha256, link)):
             raise RecordError(problem)
         return cls(data["path"], size, sha256, link)
 
@@ -185,9 +187,9 @@ class RunRecord(Mapping):
         if status not in LISTED_STATUSES:
             raise RecordError(f"has the status {shown(str(status))}")
         text = {key: _text(data, key) for key in _TEXT_FIELDS}
-        for key in ("name", "experiment"):  # every gitml writes them
-            if text[key] is None:
-                raise RecordError(f"has no {key}")
+        name, experiment = text["name"], text["experiment"]  # every gitml writes them
+        if name is None or experiment is None:
+            raise RecordError(f"has no {'name' if name is None else 'experiment'}")
         times = {key: _int(data, key, time=True) for key in ("start_ms", "end_ms")}
         numbers = {key: _int(data, key) for key in ("format", "exit_code", "duration_ms")}
         command = data.get("command", [])
@@ -213,8 +215,8 @@ class RunRecord(Mapping):
             raise RecordError("has a files_changed list that is not one of statuses and paths")
         return cls(
             id=_required_text(data, "id"),
-            name=text["name"],
-            experiment=text["experiment"],
+            name=name,
+            experiment=experiment,
             status=status,
             start_ms=times["start_ms"] or 0,
             format=numbers["format"] or FORMAT_VERSION,

@@ -58,14 +58,18 @@ def parse_lines(data: bytes) -> Chunk:
             )
         except ValueError:
             pass
-    chunk: Chunk = ([], [], [])
+    steps: list[int] = []
+    values: list[float] = []
+    times: list[int] = []
     for line in data.split(b"\n"):
         fields = line.split(b"\t")
+        if len(fields) != 3:
+            continue
         try:
-            point = (int(fields[0]), float(fields[1]), int(fields[2])) if len(fields) == 3 else None
+            step, value, ms = int(fields[0]), float(fields[1]), int(fields[2])
         except ValueError:
             continue
-        if point is not None:
-            for column, value in zip(chunk, point, strict=True):
-                column.append(value)
-    return chunk
+        steps.append(step)
+        values.append(value)
+        times.append(ms)
+    return steps, values, times

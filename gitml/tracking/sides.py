@@ -31,7 +31,7 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
     A run still in progress has no commit yet: refused, saying what the caller
     wanted to do with it (`action`, e.g. "check it out")."""
     try:
-        run = committed_run(repo, text, action)
+        reader = open_run(repo, text)
     except RunNotFoundError as error:
         if error.candidates:
             raise
@@ -39,7 +39,8 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
         if sha is None:
             raise RunNotFoundError(text) from None
         return Side(text, sha)
-    return Side(run.name, run.sha, run)
+    with reader:
+        return Side(reader.summary.name, reader.commit_for(action), reader.summary)
 
 
 def committed_run(repo: Repository, text: str, action: str) -> RunSummary:

@@ -20,7 +20,6 @@ from gitml.compare.search import (
     SortKey,
     columns_text,
     field_text,
-    filter_runs,
     parse_columns,
     parse_field,
     parse_filter,
@@ -186,16 +185,21 @@ EXPRESSIONS = [
 ]
 
 
+def _filtered(expression: str) -> list[RunSummary]:
+    """The runs of RUNS an expression selects, in their order."""
+    return select_runs(RUNS, RunQuery(expression))
+
+
 @pytest.mark.parametrize(("expression", "expected"), EXPRESSIONS)
 def test_mlflow_style_expressions_select_the_expected_runs(expression, expected):
-    assert [r.name for r in filter_runs(RUNS, expression)] == expected
+    assert [r.name for r in _filtered(expression)] == expected
 
 
 @pytest.mark.parametrize(("expression", "_"), EXPRESSIONS)
 def test_canonical_text_selects_the_same_runs(expression, _):
     tree = parse_filter(expression)
     assert parse_filter(to_text(tree)) == tree
-    assert filter_runs(RUNS, to_text(tree)) == filter_runs(RUNS, expression)
+    assert _filtered(to_text(tree)) == _filtered(expression)
 
 
 def test_and_binds_tighter_than_or_and_not_tighter_than_and():
@@ -240,7 +244,7 @@ def test_like_patterns():
     assert like_matcher("100\\%")("100%") and not like_matcher("100\\%")("1000")
     assert like_matcher("%\\")("a\\") and like_matcher("_\n_")("a\nb")
     assert like_matcher("AB%", ignore_case=True)("abc") and not like_matcher("AB%")("abc")
-    assert [r.name for r in filter_runs(RUNS, "name LIKE 'al%'")] == ["alpha"]
+    assert [r.name for r in _filtered("name LIKE 'al%'")] == ["alpha"]
 
 
 def _like_by_regex(pattern: str, text: str, ignore_case: bool) -> bool:
