@@ -9,6 +9,11 @@ of uvicorn's httptools one, adds:
   request) to the last byte of the request, `request_timeout` seconds; past it the
   client gets a 408 and the connection is closed. Time the server spends on an earlier
   request of the same connection does not count against the client;
+- a reading deadline: a client that reads nothing of what it was sent for
+  `request_timeout` seconds (the socket's buffers are full: it pipelined requests, or
+  asked for a large response, and stopped reading) loses its connection; it held the
+  connection for ever, counted as being answered, so a few such clients got every new
+  one a 503;
 - a header bound: headers longer than 64 KiB get a 431 and the connection is closed;
 - a connection bound: at `max_connections`, a new connection pushes out the one that
   has waited longest for its client (idle or still sending); when every connection is
@@ -47,6 +52,7 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
         _headers_done: bool  # the current request's headers arrived
         _header_bytes: int
         _waiting_since: float  # when the connection last had nothing left to answer
+        _stalled: asyncio.TimerHandle | None  # the timer of a client that stopped reading
 
         # uvicorn narrows asyncio's BaseTransport to a Transport, ignoring [override] too
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -54,6 +60,7 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._deadline = None
+            self._stalled = None
             self._receiving = False
             self._headers_done = False
             self._header_bytes = 0
@@ -65,7 +72,30 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._reading_again()
             super().connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            """The transport's buffer is full: the client must read within the deadline."""
+            if self._stalled is None:
+                self._stalled = self.loop.call_later(request_timeout, self._not_reading)
+            super().pause_writing()
+
+        def resume_writing(self) -> None:
+            self._reading_again()
+            super().resume_writing()
+
+        def _reading_again(self) -> None:
+            if self._stalled is not None:
+                self._stalled.cancel()
+                self._stalled = None
+
+        def _not_reading(self) -> None:
+            """Drop a client that read nothing for `request_timeout` seconds: a response
+            under way cannot become an error, and the rest could never reach it."""
+            self._stalled = None
+            self._disarm()
+            self.transport.abort()
 
         def data_received(self, data: bytes) -> None:
             self._arm()

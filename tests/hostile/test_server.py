@@ -194,6 +194,46 @@ def test_health_checks_answer_while_a_big_prediction_runs(tmp_path):
     assert answer["predictions"][:2] == [0.875, 1.875]
 
 
+def _not_reading(port: int) -> socket.socket:
+    """A connection that sends small requests for large answers, pipelined (each without
+    waiting for the answer to the one before), and reads none of the answers."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    body = b'{"inputs": [[1.0]]}'
+    head = "POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall((f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body) * 8)
+    assert sock.recv(12, socket.MSG_PEEK) == b"HTTP/1.1 200"  # looked at, not read
+    return sock
+
+
+@pytest.mark.slow
+def test_clients_that_never_read_their_answers_cannot_hold_the_server(tmp_path):
+    """A client that asks for large answers and reads none of them leaves the server
+    waiting to write: counted as being answered, such connections were never pushed
+    out, and two of them made every new one a 503, for ever."""
+
+    def wide(rows):
+        return [0.5] * 1_000_000  # about 5 MiB of JSON, whatever the input
+
+    gitml.save_model(wide, tmp_path / "wide")
+    options = ("--request-timeout", "2", "--max-connections", "2")
+    server = Server(str(tmp_path / "wide"), tmp_path, *options).start()
+    held = []
+    try:
+        held = [_not_reading(server.port) for _ in range(2)]
+        deadline, status = time.monotonic() + 60, None
+        while status != 200 and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                status = server.request("GET", "/ping")[0]
+            time.sleep(0.2)
+        assert status == 200, "the server still answered every new client with a 503"
+    finally:
+        for sock in held:
+            sock.close()
+        code, err = server.stop()
+    assert code == 0, err
+
+
 def _csv_body(megabytes: int) -> bytes:
     """A CSV of columns a, b, c of about `megabytes` MiB (18 bytes a row or less)."""
     rows = "".join(f"{i * 0.001:.3f},1.5,-2.25\n" for i in range(megabytes * MIB // 18))
