@@ -116,19 +116,17 @@ def forge_tag(repo: Path, name: str, commit: str, text: str) -> None:
     git(repo, "tag", "-a", "-m", text, name, commit)
 
 
+def record_good_run(repo: Path) -> None:
+    make_runs(repo, 1, "good")
+
+
 @pytest.fixture
-def attacker(tmp_path) -> Path:
+def attacker(templates, tmp_path) -> Path:
     """A clone with one good run, pushed to a bare remote that does not check objects."""
     remote = bare_remote(tmp_path)
     git(remote, "config", "receive.fsckObjects", "false")
-    repo = tmp_path / "attacker"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    (repo / "README.md").write_text("# project\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "initial")
+    repo = templates.copy(record_good_run, tmp_path / "attacker")
     git(repo, "remote", "add", "origin", str(remote))
-    make_runs(repo, 1, "good")
     git(repo, "push", "-q", "origin", "main")
     return repo
 
