@@ -55,8 +55,8 @@ def branch(obj, run, name) -> None:
     from gitml.tracking.sides import committed_run
 
     repo = obj.repo
-    summary = committed_run(repo, run, "branch from it")
-    sha = branch_from_run(repo, summary, name)
+    summary, commit = committed_run(repo, run, "branch from it")
+    sha = branch_from_run(repo, summary, commit, name)
     echo(f"created branch {name} at {sha[:12]} with the code of run {summary.name}")
 
 

@@ -2,6 +2,7 @@
 files through matplotlib (the optional `plot` extra)."""
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, MissingExtraError
@@ -23,7 +24,7 @@ class Buckets:
         self.finite: list[int] = []  # finite values in each bucket
         self.sizes: list[int] = []  # values in each bucket
 
-    def add(self, values: list[float]) -> None:
+    def add(self, values: Sequence[float]) -> None:
         position = 0
         while position < len(values):
             if not self.sizes or self.sizes[-1] == self.per_bucket:

@@ -98,7 +98,7 @@ def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
     if is_model_uri(uri):
         ref = parse_model_uri(uri)
         repository = _open(repo)
-        if ref.run is not None:
+        if ref.run is not None and ref.path is not None:  # runs:/RUN/PATH
             from gitml.tracking.catalog import resolve
 
             return run_model_folder(repository, resolve(repository, ref.run), ref.path)

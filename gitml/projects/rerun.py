@@ -132,7 +132,7 @@ def rerun(
     folder = Path(tempfile.mkdtemp(prefix="gitml-rerun-"))
     worktree = folder / "tree"
     try:
-        _add_worktree(repo, original, worktree)
+        _add_worktree(repo, original, commit, worktree)
         inner = open_repository(worktree)
         workdir = worktree / plan.cwd
         workdir.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
@@ -179,14 +179,14 @@ def _recorded_launch(
     return Launch(plan.command, plan.params, plan.entry_point, activation, spec, workdir)
 
 
-def _add_worktree(repo: Repository, run: RunSummary, path: Path) -> None:
+def _add_worktree(repo: Repository, run: RunSummary, commit: str, path: Path) -> None:
     """A detached worktree at the run's base, then the run's files over it, so that
     the new run has the same base and the same snapshot as the original."""
     from gitml.tracking.reproduce import CODE_PATHSPEC, code_commit
 
-    start = run.base or code_commit(repo, run)
+    start = run.base or code_commit(repo, run, commit)
     run_git(["worktree", "add", "--detach", "--quiet", str(path), start], repo.cwd)
-    run_git(["restore", f"--source={run.sha}", "--worktree", *CODE_PATHSPEC], str(path))
+    run_git(["restore", f"--source={commit}", "--worktree", *CODE_PATHSPEC], str(path))
 
 
 def moved_metrics(

@@ -122,7 +122,7 @@ def register(
     repo: Repository | str, name: str, run: str, options: RegisterOptions | None = None
 ) -> Event:
     """Make RUN's artifact version `options.version` (or the next one) of model NAME."""
-    return _register(repo, name, run, options)
+    return _register(open_repository(repo), name, run, options)  # opened: a passthrough
 
 
 def _register(
@@ -133,10 +133,10 @@ def _register(
     if options.bump not in BUMPS:
         raise InvalidValueError(f"bump must be one of {', '.join(BUMPS)}, got {options.bump!r}")
     wanted = _parse_version(options.version) if options.version else None
-    summary = _committed_run(repo, run)
+    summary, commit = _committed_run(repo, run)
     artifact = artifact_path(repo, summary, options.path)
     model = load_model(repo, name) or ModelState(name)
-    held = model.version_of_commit(summary.sha)
+    held = model.version_of_commit(commit)
     if held is not None and not held.deregistered:
         raise RegistryError(
             f"run {summary.name} is already {name} {held.version}; "
@@ -157,7 +157,7 @@ def _register(
     )
     tag = TagName(REGISTER, name, version=version)
     try:
-        return _write(repo, tag, summary.sha, message)
+        return _write(repo, tag, commit, message)
     except RefExistsError:
         raise RegistryError(
             f"tag {build_tag(tag)} already exists (registered just now, or a tag that is no "
@@ -332,18 +332,19 @@ def _highest_version(model: ModelState) -> str | None:
     return max(registered, key=semver_key, default=None)
 
 
-def _committed_run(repo: Repository, text: str) -> RunSummary:
+def _committed_run(repo: Repository, text: str) -> tuple[RunSummary, str]:
+    """The run `text` names and its commit, if it can be registered."""
     from gitml.tracking.readers import open_run
 
     with open_run(repo, text) as reader:
         reader.require_ended("register it")
         summary = reader.summary
-    if summary.damage:
-        raise RegistryError(
-            f"run {summary.name or summary.id} is damaged ({summary.damage}); "
-            "only a run gitml can read can be registered"
-        )
-    return summary
+        if summary.damage:
+            raise RegistryError(
+                f"run {summary.name or summary.id} is damaged ({summary.damage}); "
+                "only a run gitml can read can be registered"
+            )
+        return summary, reader.commit_for("register it")
 
 
 def _version_or_run(
@@ -353,15 +354,16 @@ def _version_or_run(
     if normalize_version(ref) is not None:
         model = find_model(repo, name)
         return model, find_version(model, ref)
-    summary = _committed_run(repo, ref)
-    model = load_model(repo, name)
-    held = model.version_of_commit(summary.sha) if model else None
-    if held is not None and not held.deregistered:
-        return model, held
+    _, commit = _committed_run(repo, ref)
+    existing = load_model(repo, name)
+    held = existing.version_of_commit(commit) if existing else None
+    if existing is not None and held is not None and not held.deregistered:
+        return existing, held
     event = _register(  # promote holds the registry's lock already
         repo, name, ref, RegisterOptions(bump=options.bump, path=options.path, message="")
     )
     written.append(event)
+    assert event.version is not None  # a registration names its version
     model = find_model(repo, name)
     return model, model.versions[event.version]
 

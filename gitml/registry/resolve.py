@@ -102,6 +102,7 @@ def run_of_commit(repo: Repository, commit: str) -> RunSummary:
 
 
 def _resolve(repo: Repository, ref: ModelRef) -> Resolved:
+    assert ref.model is not None  # a reference or models:/ URI names a registered model
     model = find_model(repo, ref.model)
     stage = ref.stage
     if ref.version is not None:
@@ -112,9 +113,12 @@ def _resolve(repo: Repository, ref: ModelRef) -> Resolved:
             raise _no_version(model, stage)
         version = model.versions[holders[0]]
     else:
-        version = model.latest
-        if version is None:
+        latest = model.latest
+        if latest is None:
             raise RegistryError(f"{ref.model} has no registered version")
+        version = latest
+    run_id: str | None
+    run_name: str | None
     try:
         run = run_of_commit(repo, version.commit)
         run_id, run_name = run.id, run.name

@@ -7,8 +7,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from dulwich.errors import NotTreeError
 from dulwich.object_store import DiskObjectStore
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tree
 
 from gitml.errors import RunStateError
 from gitml.store.repository import Repository
@@ -47,7 +48,7 @@ class ObjectStore:
 
     # writing
 
-    def _add(self, obj) -> None:
+    def _add(self, obj: ShaFile) -> None:
         """Write a loose object as git does: into a temporary file of this process, then
         renamed into place. An object's name fixes its content, so two processes writing
         the same object at once are harmless, and a crash leaves no `.lock` behind (a
@@ -82,7 +83,7 @@ class ObjectStore:
             node[name] = (LINK_MODE if path in links else FILE_MODE, self.write_blob(data))
         return self._write_nested(nested)
 
-    def _write_nested(self, node: dict) -> bytes:
+    def _write_nested(self, node: dict) -> ObjectID:
         tree = Tree()
         for name, child in node.items():
             if isinstance(child, dict):
@@ -94,8 +95,10 @@ class ObjectStore:
 
     def with_entry(self, tree_id: bytes, name: str, subtree_id: bytes) -> bytes:
         """A copy of tree `tree_id` with folder `name` set to `subtree_id`."""
-        tree = self._store[tree_id]
-        tree.add(name.encode(), TREE_MODE, subtree_id)
+        tree = self._store[ObjectID(tree_id)]
+        if not isinstance(tree, Tree):
+            raise NotTreeError(tree_id)
+        tree.add(name.encode(), TREE_MODE, ObjectID(subtree_id))
         self._add(tree)
         return tree.id
 
@@ -108,8 +111,8 @@ class ObjectStore:
         when: float | None = None,
     ) -> bytes:
         commit = Commit()
-        commit.tree = tree
-        commit.parents = parents
+        commit.tree = ObjectID(tree)
+        commit.parents = [ObjectID(parent) for parent in parents]
         commit.author = commit.committer = author.as_bytes()
         commit.author_time = commit.commit_time = int(when if when is not None else time.time())
         offset = -time.timezone if time.localtime().tm_isdst == 0 else -time.altzone
@@ -121,12 +124,12 @@ class ObjectStore:
     # reading
 
     def has(self, sha: bytes) -> bool:
-        return sha in self._store
+        return ObjectID(sha) in self._store
 
     def commit(self, sha: bytes) -> Commit:
         """The commit `sha`; a run ref fetched from a remote may name a tag, a tree or
         a blob instead (RunStateError, not an AttributeError further on)."""
-        found = self._store[sha]
+        found = self._store[ObjectID(sha)]
         if not isinstance(found, Commit):
             kind = found.type_name.decode()
             raise RunStateError(f"{sha.decode()[:12]} is a {kind}, not a commit (a damaged run)")

@@ -143,8 +143,11 @@ def _not_held_by_head(
         status, in_head, _ = changes.get(path, ("", ("", ""), ("", "")))
         if status == "D":  # HEAD has it, the snapshot does not: compare with the disk
             on_disk = disk.blob(path)
-            held = on_disk is not None and on_disk[1] == in_head[1]
-            held = held and _is_link(on_disk) == _is_link(in_head)
+            held = (
+                on_disk is not None
+                and on_disk[1] == in_head[1]
+                and _is_link(on_disk) == _is_link(in_head)
+            )
         else:  # unchanged since HEAD when in the snapshot; else HEAD never had it
             held = not status and path in snapshot
         if not held:

@@ -355,7 +355,7 @@ def shown(value: str, limit: int = 40) -> str:
 class _Damage:
     """The problems found while reading one record; the first few make its reason."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.problems: list[str] = []
 
     def add(self, problem: str) -> None:

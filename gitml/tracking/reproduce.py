@@ -31,20 +31,21 @@ def check_code_paths(repo: Repository, commit: str, where: str) -> None:
     check_tree_files(entries, where)
 
 
-def code_tree(repo: Repository, run: RunSummary) -> str:
-    """The tree of the run's snapshot without `.gitml/`."""
-    entries = _git(repo, ["ls-tree", "-z", run.sha])
+def code_tree(repo: Repository, commit: str) -> str:
+    """The tree of a run's snapshot (its commit) without `.gitml/`."""
+    entries = _git(repo, ["ls-tree", "-z", commit])
     kept = [e for e in entries.split("\0") if e and e.split("\t", 1)[1] != RECORD_DIR]
     body = "".join(entry + "\0" for entry in kept)
     return _git(repo, ["mktree", "-z"], input=body.encode(errors="surrogateescape")).strip()
 
 
-def code_commit(repo: Repository, run: RunSummary) -> str:
-    """A commit of exactly the run's code, parented on the run's base."""
+def code_commit(repo: Repository, run: RunSummary, commit: str) -> str:
+    """A commit of exactly the code of `run` (whose commit is `commit`), parented on the
+    run's base."""
     parents = ["-p", run.base] if run.base else []
     message = commit_message(f"Code of gitml run {run.name}\n\nGitml-Source-Run: {run.id}\n")
     return _git(
-        repo, ["commit-tree", code_tree(repo, run), *parents, "-F", "-"], input=message
+        repo, ["commit-tree", code_tree(repo, commit), *parents, "-F", "-"], input=message
     ).strip()
 
 
@@ -54,15 +55,16 @@ def commit_message(text: str) -> bytes:
     return text.replace("\0", "").encode(errors="surrogateescape")
 
 
-def branch_from_run(repo: Repository, run: RunSummary, branch: str) -> str:
-    """Create branch `branch` at a commit holding the run's code; return that commit."""
+def branch_from_run(repo: Repository, run: RunSummary, commit: str, branch: str) -> str:
+    """Create branch `branch` at a commit holding the code of `run` (whose commit is
+    `commit`); return that commit."""
     check = run_git(["check-ref-format", "--branch", branch], repo.cwd, check=False)
     if check.returncode != 0 or branch.startswith("-"):
         raise InvalidValueError(f"{branch!r} is not a valid branch name")
     ref = "refs/heads/" + branch
     if run_git(["rev-parse", "-q", "--verify", ref], repo.cwd, check=False).returncode == 0:
         raise InvalidValueError(f"branch {branch!r} already exists; choose another name")
-    check_code_paths(repo, run.sha, f"run {run.name} ({run.id})")
-    sha = code_commit(repo, run)
+    check_code_paths(repo, commit, f"run {run.name} ({run.id})")
+    sha = code_commit(repo, run, commit)
     _git(repo, ["update-ref", "-m", f"gitml branch from run {run.id}", ref, sha, ""])
     return sha

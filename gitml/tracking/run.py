@@ -201,7 +201,7 @@ def _choose_name(
             "(up to 100 characters, starting with a letter or digit)"
         )
     taken: set[str] = set()
-    base, number = wanted, 1
+    base, number = wanted or "", 1  # a wanted name taken gets a number
     while True:
         name = wanted or new_run_name(taken)
         claim = _claim_name(repo, name)

@@ -25,6 +25,7 @@ from gitml.tracking.run import StartedRun, discard_run, finish_run, set_owner
 
 if TYPE_CHECKING:
     from gitml.envs.activate import Activation
+    from gitml.tracking.staging import Staging
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -251,7 +252,7 @@ class _Capture:
     the system refuses a write (a file size limit: EFBIG, a full disk), capturing
     stops and the problem is kept; the command goes on, its output still shown."""
 
-    def __init__(self, staging):
+    def __init__(self, staging: "Staging") -> None:
         self.staging = staging
         self.lock = threading.Lock()
         self.problems: list[str] = []

@@ -43,13 +43,12 @@ def resolve_side(repo: Repository, text: str, action: str = "compare it") -> Sid
         return Side(reader.summary.name, reader.commit_for(action), reader.summary)
 
 
-def committed_run(repo: Repository, text: str, action: str) -> RunSummary:
-    """The run `text` names, if it has code to `action`: its reader refuses a run in
-    progress, and a damaged run whose ref names no commit (a ref fetched from a remote
-    may name a tree or a blob)."""
+def committed_run(repo: Repository, text: str, action: str) -> tuple[RunSummary, str]:
+    """The run `text` names and its commit, if it has code to `action`: its reader
+    refuses a run in progress, and a damaged run whose ref names no commit (a ref
+    fetched from a remote may name a tree or a blob)."""
     with open_run(repo, text) as reader:
-        reader.commit_for(action)
-        return reader.summary
+        return reader.summary, reader.commit_for(action)
 
 
 def base_side(side: Side) -> Side:
