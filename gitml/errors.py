@@ -330,7 +330,12 @@ class ModelError(GitmlError):
 
 
 class ModelInputError(GitmlError):
-    """Input a model cannot take: wrong shape, a missing column, a type the signature refuses."""
+    """Input a model cannot take: a body that cannot be read, rows that form no table."""
+
+
+class SignatureMismatchError(ModelInputError):
+    """Input or params the model's signature refuses: a missing column, a wrong shape, a
+    type that does not fit (MLflow's schema enforcement; INVALID_PARAMETER_VALUE over HTTP)."""
 
 
 class RegistryError(GitmlError):

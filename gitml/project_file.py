@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
 
-from gitml.envs import ENV_MANAGERS
+from gitml.envs import ENV_MANAGERS, canonical_manager
 from gitml.errors import ProjectFileError
 from gitml.store.repository import Repository, parse_size
 
@@ -194,11 +194,11 @@ def _env_spec(path: Path, data: dict) -> Path | None:
 def _env_manager(path: Path, value) -> str | None:
     if value is None:
         return None
-    if value not in ENV_MANAGERS:
+    if not isinstance(value, str) or canonical_manager(value) not in ENV_MANAGERS:
         raise ProjectFileError(
             str(path), f"env_manager is {value!r}; use one of {', '.join(ENV_MANAGERS)}"
         )
-    return value
+    return canonical_manager(value)
 
 
 def _entry_points(path: Path, raw) -> dict[str, EntryPoint]:

@@ -71,6 +71,7 @@ class Server:
         self.command = [sys.executable, "-m", "gitml", "serve", uri, "--port", str(self.port)]
         self.command += list(extra)
         self.cwd = cwd
+        self.env: dict | None = None  # the server's environment (default: this process's)
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Server":
@@ -81,6 +82,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            env=self.env,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -96,7 +96,10 @@ def test_python_function_models_of_each_kind(tmp_path):
     factor.write_text("10")
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [0.5, 0.0]})
 
-    gitml.save_model(Scaler(), tmp_path / "scaler", artifacts={"factor": str(factor)})
+    example = (frame, {"offset": 0})  # declares the param `offset`, default 0
+    gitml.save_model(
+        Scaler(), tmp_path / "scaler", artifacts={"factor": str(factor)}, input_example=example
+    )
     factor.write_text("99")  # the model keeps its own copy
     scaler = gitml.load_model(tmp_path / "scaler")
     assert scaler.predict(frame).tolist() == [15.0, 20.0]
@@ -229,10 +232,19 @@ def test_a_bad_signature_is_refused_at_save_time_and_writes_nothing(tmp_path, si
 
 def test_params_reach_a_plain_function_only_if_it_takes_them(tmp_path):
     frame = pd.DataFrame({"a": [1.0, 2.0]})
-    gitml.save_model(lambda df: df["a"] * 2, tmp_path / "one")
-    gitml.save_model(lambda df, params: df["a"] * params["k"], tmp_path / "two")
-    gitml.save_model(lambda df, *, params=None: df["a"] + params["k"], tmp_path / "named")
+    declared = (frame, {"k": 1})  # the signature declares `k`
+    gitml.save_model(lambda df: df["a"] * 2, tmp_path / "one", input_example=declared)
+    gitml.save_model(
+        lambda df, params: df["a"] * params["k"], tmp_path / "two", input_example=declared
+    )
+    gitml.save_model(
+        lambda df, *, params=None: df["a"] + params["k"], tmp_path / "named", input_example=declared
+    )
+    gitml.save_model(lambda df, params=None: params, tmp_path / "undeclared")
 
     assert gitml.load_model(tmp_path / "one").predict(frame, params={"k": 5}).tolist() == [2, 4]
     assert gitml.load_model(tmp_path / "two").predict(frame, params={"k": 5}).tolist() == [5, 10]
     assert gitml.load_model(tmp_path / "named").predict(frame, params={"k": 5}).tolist() == [6, 7]
+    assert gitml.load_model(tmp_path / "two").predict(frame).tolist() == [1, 2]  # the default
+    with pytest.warns(UserWarning, match="params 'k' are not declared in the model's signature"):
+        assert gitml.load_model(tmp_path / "undeclared").predict(frame, params={"k": 5}) is None

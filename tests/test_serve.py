@@ -111,7 +111,12 @@ def test_bad_requests_get_a_json_error_and_the_server_keeps_serving(
     got_status, answer = server.request("POST", "/invocations", body, content_type)
     assert got_status == status
     assert message in answer["message"]
-    assert answer["error_code"] in ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE")
+    if status == 415:
+        assert answer["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+    elif message.startswith("input column"):  # the signature refuses it, as MLflow says
+        assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+    else:
+        assert answer["error_code"] == "BAD_REQUEST"
     good = server.request("POST", "/invocations", split_payload(X.iloc[:1]))
     assert good == (200, {"predictions": model.predict(X.iloc[:1]).tolist()})
 

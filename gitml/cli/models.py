@@ -2,6 +2,7 @@
 
 import click
 
+from gitml.cli.options import EnvManagerChoice
 from gitml.cli.output import echo_json_text, say
 from gitml.envs import LOCAL, VENV
 
@@ -29,8 +30,48 @@ class ByteSize(click.ParamType):
         return size
 
 
+def model_uri_option(command):
+    """MODEL_URI as an argument, or as MLflow spells it: -m/--model-uri."""
+    command = click.argument("model_uri", required=False)(command)
+    return click.option(
+        "-m",
+        "--model-uri",
+        "model_option",
+        metavar="URI",
+        help="The model, as MLflow spells it (instead of the MODEL_URI argument).",
+    )(command)
+
+
+def _one_model_uri(argument: str | None, option: str | None) -> str:
+    if argument and option and argument != option:
+        raise click.UsageError(
+            f"two models given ({argument!r} and -m {option!r}); give one, as MODEL_URI or -m"
+        )
+    uri = argument or option
+    if not uri:
+        raise click.UsageError("no model given: pass MODEL_URI (or -m MODEL_URI)")
+    return uri
+
+
+class ServeCommand(click.Command):
+    """`gitml serve`, where `-h` stays help, as in every gitml command: MLflow's
+    `-h HOST` is refused in one line naming --host, rather than showing help and
+    serving nothing."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for flag, value in zip(args, args[1:], strict=False):
+            if flag == "--":
+                break
+            if flag == "-h" and not value.startswith("-"):
+                raise click.UsageError(
+                    f"-h is help in gitml; to listen on {value} write --host {value} (MLflow's -h)",
+                    ctx,
+                )
+        return super().parse_args(ctx, args)
+
+
 @click.command("predict")
-@click.argument("model_uri")
+@model_uri_option
 @click.option(
     "-i",
     "--input",
@@ -48,30 +89,35 @@ class ByteSize(click.ParamType):
     help='Output file: .json ({"predictions": [...]}) or .csv. Default: JSON on stdout.',
 )
 @click.pass_obj
-def predict(obj, model_uri, input_path, output_path) -> None:
+def predict(obj, model_uri, model_option, input_path, output_path) -> None:
     """Predict with MODEL_URI (runs:/RUN/PATH, models:/NAME@STAGE, a folder) on a file."""
     from pathlib import Path
 
     from gitml.models.batch import check_output_path, predict_file
+    from gitml.models.load import ignored_params_note
 
+    model_uri = _one_model_uri(model_uri, model_option)
     output = Path(output_path) if output_path else None
     if output is not None:
         check_output_path(output)
     model = _load(obj, model_uri)
-    rows, text = predict_file(model, Path(input_path), output)
+    scored, text = predict_file(model, Path(input_path), output)
+    if scored.ignored_params:
+        say(f"warning: {ignored_params_note(scored.ignored_params)}")
     if text is not None:
         echo_json_text(text)
     else:
-        say(f"{rows} predictions written to {output_path}")
+        say(f"{scored.rows} predictions written to {output_path}")
 
 
-@click.command("serve")
-@click.argument("model_uri")
+@click.command("serve", cls=ServeCommand)
+@model_uri_option
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="Address to listen on. Anything but loopback exposes the model to the network.",
+    help="Address to listen on. Anything but loopback exposes the model to the network. "
+    "(MLflow's -h is help here, as in every gitml command.)",
 )
 @click.option(
     "--port",
@@ -91,11 +137,11 @@ def predict(obj, model_uri, input_path, output_path) -> None:
 )
 @click.option(
     "--env-manager",
-    type=click.Choice(SERVE_MANAGERS),
+    type=EnvManagerChoice(SERVE_MANAGERS),
     default=LOCAL,
     show_default=True,
-    help="local: this Python; venv: a cached virtual environment built from the model's "
-    "conda.yaml.",
+    help="local: this Python; venv (MLflow's virtualenv or uv): a cached virtual environment "
+    "built from the model's conda.yaml.",
 )
 @click.option(
     "--max-body",
@@ -113,10 +159,13 @@ def predict(obj, model_uri, input_path, output_path) -> None:
 )
 @click.option(
     "--request-timeout",
+    "-t",
+    "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds a client has to send a whole request (headers and body); then a 408.",
+    help="Seconds a client has to send a whole request (headers and body); then a 408. "
+    "-t/--timeout: the same (MLflow's spelling); a prediction is never cut short.",
 )
 @click.option(
     "--max-connections",
@@ -129,6 +178,7 @@ def predict(obj, model_uri, input_path, output_path) -> None:
 def serve(
     obj,
     model_uri,
+    model_option,
     host,
     port,
     workers,
@@ -143,6 +193,7 @@ def serve(
     from gitml.models.server import ScoringApp, ServeOptions, is_loopback
     from gitml.models.server import serve as run_server
 
+    model_uri = _one_model_uri(model_uri, model_option)
     if not is_loopback(host):
         say(f"warning: listening on {host}: anyone who can reach this address can call the model")
     options = ServeOptions(
@@ -160,7 +211,7 @@ def serve(
 
         serve_in_venv(_folder(obj, model_uri), options, say)
     model = _load(obj, model_uri)
-    app = ScoringApp(model, gitml.__version__, options)
+    app = ScoringApp(model, gitml.__version__, options, say)
     code = run_server(app, options, say)
     raise SystemExit(code)
 

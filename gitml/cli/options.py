@@ -19,3 +19,19 @@ def parse_pairs(items: tuple[str, ...], kind: str) -> dict[str, str]:
             raise InvalidValueError(f"{kind} {item!r} is not KEY=VALUE (e.g. --{kind} lr=0.01)")
         pairs[key.strip()] = value
     return validate_pairs(kind, pairs)
+
+
+class EnvManagerChoice(click.Choice):
+    """One of `managers`, or an MLflow alias of one (`virtualenv`, `uv`: venv), given
+    back as the manager it means."""
+
+    def __init__(self, managers: tuple[str, ...]):
+        from gitml.envs import ENV_MANAGER_ALIASES
+
+        aliases = [alias for alias, meant in ENV_MANAGER_ALIASES.items() if meant in managers]
+        super().__init__([*managers, *aliases])
+
+    def convert(self, value, param, ctx) -> str:
+        from gitml.envs import canonical_manager
+
+        return canonical_manager(super().convert(value, param, ctx))

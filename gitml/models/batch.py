@@ -8,19 +8,20 @@ from gitml.errors import DocumentError, ModelInputError
 
 if TYPE_CHECKING:
     from gitml.models.load import PyFuncModel
+    from gitml.models.scoring import Scored
 
 INPUT_SUFFIXES = (".csv", ".json", ".parquet")
+_TABLES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
 OUTPUT_SUFFIXES = (".json", ".csv")
 
 
-def read_input_file(path: Path) -> Any:
-    """The model input in `path`, by its suffix.
+def read_input_file(path: Path, signature: dict | None = None) -> Any:
+    """(model input, params) in `path`, by its suffix, read as `gitml serve` reads a body
+    (`gitml.models.scoring`).
 
     A JSON file holds a scoring-protocol request (`{"dataframe_split": …}` etc.), a list
     of records, or an object of columns.
     """
-    import pandas as pd
-
     suffix = path.suffix.lower()
     if suffix not in INPUT_SUFFIXES:
         raise ModelInputError(
@@ -29,20 +30,15 @@ def read_input_file(path: Path) -> Any:
         )
     if not path.is_file():
         raise ModelInputError(f"{path}: no such input file")
-    if suffix == ".csv":
-        from gitml.models.inputs import parse_csv
+    if suffix in _TABLES:
+        from gitml.models.scoring import read_request
 
         try:
-            return parse_csv(path.read_bytes()), None
+            return read_request(_TABLES[suffix], path.read_bytes(), signature)
         except ModelInputError as error:
-            raise ModelInputError(f"{path}: {error}".replace("the CSV body", "the file")) from None
-    if suffix == ".parquet":
-        try:
-            return pd.read_parquet(path), None
-        except ImportError:
-            raise ModelInputError("reading Parquet needs pyarrow: pip install pyarrow") from None
-        except Exception as error:
-            raise ModelInputError(f"{path}: not a readable Parquet file ({error})") from None
+            message = str(error).replace("the CSV body", "the file")
+            message = message.replace("the Parquet body", "the file")
+            raise ModelInputError(f"{path}: {message}") from None
     from gitml.documents import load_json
 
     try:
@@ -98,8 +94,10 @@ def _as_frame(predictions):
 
 def predict_file(
     model: "PyFuncModel", input_path: Path, output_path: Path | None
-) -> tuple[int, str | None]:
-    """(rows predicted, JSON text when no output file) for one input file."""
-    data, params = read_input_file(input_path)
-    predictions = model.predict(data, params)
-    return len(data), write_predictions(predictions, output_path)
+) -> tuple["Scored", str | None]:
+    """(what was scored, JSON text when no output file) for one input file."""
+    from gitml.models.scoring import score
+
+    data, params = read_input_file(input_path, model.signature)
+    scored = score(model, data, params)
+    return scored, write_predictions(scored.predictions, output_path)

@@ -7,6 +7,7 @@ object with exactly one of `dataframe_split`, `dataframe_records`, `instances`, 
 """
 
 import json
+import re
 from typing import Any
 
 from gitml.errors import DocumentError, ModelInputError
@@ -197,16 +198,51 @@ _READERS = {
 }
 
 
-def parse_csv(body: bytes | bytearray) -> Any:
-    """A DataFrame from a CSV body with a header line."""
+def parse_csv(body: bytes | bytearray, signature: dict | None = None) -> Any:
+    """A DataFrame from a CSV body, whose first line is always its header.
+
+    Data is never dropped in silence: a first line of numbers only (other than pandas'
+    default labels 0, 1, 2, …, or names the signature declares) is a row of data with no
+    header, and is refused; so is any CSV for a tensor signature, as in MLflow (a tensor
+    has no column names, and CSV no types).
+    """
     import io
 
     import pandas as pd
 
+    from gitml.models.signature import input_spec
+
+    spec = input_spec(signature)
+    if isinstance(spec, dict):
+        raise ModelInputError(
+            f"the model takes a tensor ({spec.get('dtype')}, shape {spec.get('shape')}), and "
+            "CSV is a table whose first line names its columns: send the rows as JSON "
+            '({"inputs": [[...], ...]}) or Parquet'
+        )
     try:
-        return pd.read_csv(io.BytesIO(body))
+        frame = pd.read_csv(io.BytesIO(body))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ModelInputError(f"the CSV body cannot be read: {error}") from None
+    declared = [column["name"] for column in spec or [] if "name" in column]
+    header = [str(name) for name in frame.columns]
+    defaults = [str(number) for number in range(len(header))]
+    if (
+        header
+        and all(_NUMBER.match(name) for name in header)
+        and header != defaults
+        and not set(header) <= set(declared)
+    ):
+        shown = ", ".join(name[:24] for name in header[:5]) + (", …" if len(header) > 5 else "")
+        wanted = f" ({', '.join(declared)})" if declared else ""
+        raise ModelInputError(
+            f"the CSV's first line ({shown}) holds only numbers, so it is a row of data, not a "
+            f"header: start the CSV with a line naming the columns{wanted} "
+            "(pandas' DataFrame.to_csv(index=False) writes one)"
+        )
+    return frame
+
+
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
 # outputs

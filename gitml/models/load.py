@@ -23,20 +23,46 @@ class PyFuncModel:
     """A loaded model: `predict` checks the input against the signature, then calls the flavor."""
 
     def __init__(self, predictor, metadata: MLModel, folder: Path):
+        from gitml.models.params import param_specs
+
         self._predictor = predictor
         self.metadata = metadata
         self.folder = folder
+        self._param_specs = param_specs(metadata.signature)
 
     @property
     def signature(self) -> dict | None:
         return self.metadata.signature
 
     def predict(self, data, params: dict | None = None):
-        """Predictions for a DataFrame, a numpy array, a list of records or a dict of columns."""
-        from gitml.models.inputs import NamedArray, to_model_input
+        """Predictions for a DataFrame, a numpy array, a list of records or a dict of columns.
+
+        `params` reach the model as its signature declares them; others are dropped with a
+        warning, as MLflow does (see `gitml.models.params`)."""
+        accepted, ignored = self.accepted_params(params)
+        if ignored:
+            import warnings
+
+            warnings.warn(ignored_params_note(ignored), UserWarning, stacklevel=2)
+        return self.predict_checked(self.check_input(data), accepted)
+
+    def check_input(self, data):
+        """`data` as the model takes it, checked against the signature."""
+        from gitml.models.inputs import to_model_input
         from gitml.models.signature import check_input
 
-        checked = check_input(self.metadata.signature, to_model_input(data))
+        return check_input(self.metadata.signature, to_model_input(data))
+
+    def accepted_params(self, params) -> tuple[dict | None, list[str]]:
+        """(the params the model's `predict` gets, the names of those it does not declare)."""
+        from gitml.models.params import resolve_params
+
+        return resolve_params(self._param_specs, params)
+
+    def predict_checked(self, checked, params: dict | None):
+        """Predictions for input `check_input` returned and params `accepted_params` did."""
+        from gitml.models.inputs import NamedArray
+
         if isinstance(checked, NamedArray) and not self._predictor.takes_named_arrays:
             checked = checked.to_frame()
         return self._predictor.predict(checked, params)
@@ -48,6 +74,17 @@ class PyFuncModel:
     def __repr__(self) -> str:
         flavors = ", ".join(f for f in self.metadata.flavors if f != "python_function")
         return f"<PyFuncModel {flavors or 'python_function'} from {self.folder}>"
+
+
+def ignored_params_note(names: list[str]) -> str:
+    """Why params were not passed on, in one sentence."""
+    from gitml.errors import shortened
+
+    return (
+        f"params {shortened([repr(n) for n in names], 5)} are not declared in the model's "
+        "signature, so predict does not get them (as MLflow; declare them with "
+        "infer_signature(example, params={...}) or input_example=(data, params))"
+    )
 
 
 def load_model(model_uri: str | os.PathLike, repo: str | os.PathLike | None = None) -> PyFuncModel:

@@ -163,7 +163,18 @@ def _signature(options: SaveOptions) -> dict | None:
         return validate_signature(options.signature)
     if options.signature is not None:
         return infer_signature(options.signature)  # an example table or array
-    return infer_signature(options.input_example) if options.input_example is not None else None
+    if options.input_example is None:
+        return None
+    data, params = split_example(options.input_example)
+    return infer_signature(data, params=params)
+
+
+def split_example(example) -> tuple[object, dict | None]:
+    """(data, params) of an input example: MLflow's `(data, {name: value})` form declares
+    the params `predict` takes, with those values as their defaults."""
+    if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict):
+        return example
+    return example, None
 
 
 def _write_example(example, path: Path) -> None:
@@ -171,12 +182,15 @@ def _write_example(example, path: Path) -> None:
 
     from gitml.models.inputs import to_jsonable, to_model_input
 
+    example, params = split_example(example)
     data = to_model_input(example)
     if isinstance(data, np.ndarray):
         payload = {"inputs": to_jsonable(data)}
     else:
         split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
         payload = {"dataframe_split": split}
+    if params:
+        payload["params"] = to_jsonable(params)
     path.write_text(json.dumps(payload, indent=1))
 
 

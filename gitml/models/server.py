@@ -1,9 +1,11 @@
 """The scoring server: MLflow's protocol over HTTP, on uvicorn.
 
 Routes: `GET /ping` and `GET /health` (200 once the model is loaded), `GET /version`,
-`POST /invocations` (JSON in the scoring-protocol shapes, or `text/csv`), answering
-`{"predictions": ...}`. Bad requests get a 4xx JSON error `{"error_code", "message"}`
-and the server goes on serving.
+`POST /invocations` (JSON in the scoring-protocol shapes, `text/csv` or Parquet, read as
+`gitml.models.scoring` says), answering `{"predictions": ...}`. Bad requests get a 4xx
+JSON error `{"error_code", "message"}` (MLflow's codes: BAD_REQUEST for a body that
+cannot be read, INVALID_PARAMETER_VALUE for input the signature refuses) and the server
+goes on serving.
 
 The app is a bare ASGI callable (no framework): a request costs uvicorn's HTTP parsing
 plus the model's work. Bodies are read on the event loop; parsing and prediction run on
@@ -26,10 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gitml.errors import ModelInputError, ServeError
+from gitml.errors import MissingExtraError, ModelInputError, ServeError, SignatureMismatchError
 from gitml.models.connections import error_body
+from gitml.models.parquet import ParquetLimits
+from gitml.models.scoring import CONTENT_TYPES
 
 JSON = b"application/json"
+_ACCEPTED = tuple(kind.encode() for kind in CONTENT_TYPES)
 
 
 @dataclass
@@ -42,6 +47,14 @@ class ServeOptions:
     request_timeout: float = 30.0
     max_connections: int = 1000
     keep_alive_seconds: int = 5
+
+    @property
+    def parquet_limits(self) -> ParquetLimits:
+        """What a Parquet body may hold decoded: about what a --max-body of JSON or CSV
+        can carry (a quarter of a value per byte, four times the bytes decompressed)."""
+        return ParquetLimits(
+            values=self.max_body_bytes // 4, decompressed_bytes=4 * self.max_body_bytes
+        )
 
     def check(self) -> None:
         """Refuse limits that would turn every request away."""
@@ -56,13 +69,22 @@ class ServeOptions:
 class ScoringApp:
     """The ASGI application serving one loaded model."""
 
-    def __init__(self, model, version: str, options: ServeOptions | None = None):
+    def __init__(
+        self,
+        model,
+        version: str,
+        options: ServeOptions | None = None,
+        report: Callable[[str], None] | None = None,
+    ):
         options = options or ServeOptions()
         self.model = model
         self.version = version.encode()
         self.max_body_bytes = options.max_body_bytes
+        self.parquet_limits = options.parquet_limits
         self.inflight = ByteBudget(options.max_inflight_bytes)
         self.predictions = PredictionThread()
+        self.report = report or (lambda _line: None)
+        self.warned_params = False  # undeclared params are reported once per worker
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -104,12 +126,12 @@ class ScoringApp:
                 content_type = value.split(b";", 1)[0].strip().lower()
             elif name == b"content-length" and value.isdigit():
                 declared = int(value)
-        if content_type not in (JSON, b"text/csv"):
+        if content_type not in _ACCEPTED:
             shown = content_type.decode(errors="replace") or "none"
             return _error(
                 415,
                 "UNSUPPORTED_MEDIA_TYPE",
-                f"content type {shown!r} is not supported: send application/json or text/csv",
+                f"content type {shown!r} is not supported: send {', '.join(CONTENT_TYPES)}",
             )
         if declared is not None and declared > self.max_body_bytes:
             return self._too_large()
@@ -144,21 +166,33 @@ class ScoringApp:
             return self._answer(content_type, body)
 
     def _answer(self, content_type: bytes, body: bytes | bytearray) -> tuple[int, bytes]:
-        from gitml.models.inputs import dumps, parse_csv, parse_json_request
+        from gitml.models.inputs import dumps
+        from gitml.models.scoring import read_request, score
 
         try:
-            if content_type == JSON:
-                data, params = parse_json_request(body)
-            else:
-                data, params = parse_csv(body), None
-            predictions = self.model.predict(data, params)
+            data, params = read_request(
+                content_type.decode(), body, self.model.signature, self.parquet_limits
+            )
+            scored = score(self.model, data, params)
+        except MissingExtraError as error:
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", f"this server cannot read it: {error}")
+        except SignatureMismatchError as error:
+            return _error(400, "INVALID_PARAMETER_VALUE", str(error))
         except ModelInputError as error:
             return _error(400, "BAD_REQUEST", str(error))
         except Exception as error:  # the model's own code refused the input
             failure = f"{type(error).__name__}: {error}"
             return _error(400, "BAD_REQUEST", f"the model failed on this input: {failure}")
+        if scored.ignored_params and not self.warned_params:
+            from gitml.models.load import ignored_params_note
+
+            self.warned_params = True
+            self.report(
+                f"warning: a request's {ignored_params_note(scored.ignored_params)} "
+                "(said once: later requests with undeclared params are not reported)"
+            )
         try:
-            return 200, dumps(predictions)
+            return 200, dumps(scored.predictions)
         except (TypeError, ValueError) as error:
             return _error(
                 500, "INTERNAL_ERROR", f"the predictions cannot be written as JSON: {error}"

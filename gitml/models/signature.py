@@ -5,13 +5,18 @@ Two kinds, as in MLflow:
 - tensor: `{"type": "tensor", "dtype": "float32", "shape": [-1, 4]}` for arrays.
 
 A check returns the input ready for the model (columns in the signature's order, numbers
-widened to the declared type) or raises `ModelInputError` naming the column at fault.
+widened to the declared type) or raises `SignatureMismatchError` naming the column at fault.
+Floats holding whole numbers fit an integer type (a JSON client may write `3.0`); a
+fraction, a missing value or a number out of the type's range is refused, never truncated
+or wrapped. Input with no rows has nothing to check beyond the columns it names.
+
+A signature may also declare the params `predict` takes (`gitml.models.params`).
 """
 
 from collections.abc import Iterable
 from typing import Any
 
-from gitml.errors import DocumentError, ModelError, ModelInputError
+from gitml.errors import DocumentError, ModelError, ModelInputError, SignatureMismatchError
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
 _NUMPY_TYPE = {
@@ -21,6 +26,7 @@ _NUMPY_TYPE = {
     "float": "float32",
     "double": "float64",
 }
+INTEGER_TYPES = ("integer", "long")
 # dtype kinds each column type takes without losing information
 _ACCEPTED_KINDS = {
     "boolean": "b",
@@ -32,12 +38,19 @@ _ACCEPTED_KINDS = {
 }
 
 
-def infer_signature(model_input: Any, model_output: Any = None) -> dict | None:
+def infer_signature(
+    model_input: Any, model_output: Any = None, params: dict | None = None
+) -> dict | None:
     """The signature of an input example (DataFrame, array, records or dict of columns)
-    and, as in MLflow, of an output example when given (recorded; only inputs are checked)."""
+    and, as in MLflow, of an output example when given (recorded; only inputs are checked)
+    and of the params `predict` takes (`{name: default}`; their types come from the values)."""
     signature = {"inputs": _schema(model_input)}
     if model_output is not None:
         signature["outputs"] = _schema(model_output)
+    if params:
+        from gitml.models.params import infer_param_specs
+
+        signature["params"] = infer_param_specs(params)
     return signature
 
 
@@ -82,6 +95,10 @@ def validate_signature(signature: dict) -> dict:
 
     from gitml.documents import load_json
 
+    if signature.get("params") is not None:
+        from gitml.models.params import validate_param_specs
+
+        validate_param_specs(signature["params"])
     spec = signature.get("inputs")
     if isinstance(spec, str):
         try:
@@ -113,15 +130,21 @@ def validate_signature(signature: dict) -> dict:
     )
 
 
-def check_input(signature: dict | None, data: Any) -> Any:
-    """`data` (a DataFrame or an array) made to fit `signature`, or a clear error."""
+def input_spec(signature: dict | None) -> list | dict | None:
+    """The signature's inputs: a list of columns, a tensor spec, or None."""
     spec = (signature or {}).get("inputs")
-    if not spec:
-        return data
     if isinstance(spec, str):  # MLflow writes the spec as a JSON string
         from gitml.documents import load_json
 
         spec = load_json(spec, "the model's signature (inputs)")
+    return spec or None
+
+
+def check_input(signature: dict | None, data: Any) -> Any:
+    """`data` (a DataFrame or an array) made to fit `signature`, or a clear error."""
+    spec = input_spec(signature)
+    if not spec:
+        return data
     if isinstance(spec, dict):
         return _check_tensor(spec, data)
     return _check_columns(spec, data)
@@ -139,13 +162,17 @@ def _check_columns(spec: list[dict], data):
         if checked is not None:
             return checked
         data = data.to_frame()
+    if isinstance(data, np.ndarray) and data.ndim == 1 and len(data) == 0:
+        data = pd.DataFrame()  # an empty list: no rows, and no columns named
     if isinstance(data, np.ndarray):
         if data.ndim != 2 or data.shape[1] != len(spec):
-            raise ModelInputError(
+            raise SignatureMismatchError(
                 f"the model expects {len(spec)} named columns ({', '.join(names)}); got an "
                 f"array of shape {list(data.shape)}: send a table with these columns"
             )
         data = pd.DataFrame(data, columns=names or None)
+    if len(data) == 0 and len(data.columns) == 0:  # no rows, no columns named: none missing
+        data = pd.DataFrame({name: pd.Series(dtype=object) for name in names or range(len(spec))})
     if names and list(data.columns) != names:
         check_columns_present(names, data.columns)
         data = data[names]
@@ -165,7 +192,7 @@ def check_columns_present(expected: list[str], columns: Iterable[object]) -> Non
     present = set(columns)
     missing = [name for name in expected if name not in present]
     if missing:
-        raise ModelInputError(
+        raise SignatureMismatchError(
             f"input column {missing[0]!r} is missing"
             + (f" (and {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else "")
             + f"; the model's signature expects: {', '.join(expected)}"
@@ -183,6 +210,8 @@ def _check_named_array(spec: list[dict], names: list[str], data):
     if wanted not in _NUMPY_TYPE or data.values.dtype.kind not in _ACCEPTED_KINDS[wanted]:
         return None
     target = _NUMPY_TYPE[wanted]
+    if wanted in INTEGER_TYPES and data.values.dtype != target:
+        return None  # a narrower integer type: the frame's check names a value out of range
     values = data.values if data.values.dtype == target else data.values.astype(target)
     return NamedArray(names, values)
 
@@ -194,10 +223,16 @@ def _check_column(name: str, wanted: str, dtype, data, position: int) -> str | N
         target = _NUMPY_TYPE.get(wanted)
         return target if target and dtype != target else None
     if accepted is not None:
+        target = _NUMPY_TYPE.get(wanted)
         if dtype.kind in accepted:
-            target = _NUMPY_TYPE.get(wanted)
+            if wanted in INTEGER_TYPES and dtype != target:
+                column = data.iloc[:, position].to_numpy()
+                _fit_integers(column, _NUMPY_TYPE[wanted], f"input column {name!r}")
             return target if target and dtype != target else None
         series = data.iloc[:, position]
+        if wanted in INTEGER_TYPES and dtype.kind == "f":
+            _fit_integers(series.to_numpy(), _NUMPY_TYPE[wanted], f"input column {name!r}", wanted)
+            return _NUMPY_TYPE[wanted]
         if wanted == "datetime" and _is_text(series):
             return "datetime64[ns]"
     else:
@@ -206,10 +241,42 @@ def _check_column(name: str, wanted: str, dtype, data, position: int) -> str | N
             return None
         if wanted == "binary" and all(isinstance(v, bytes | bytearray) for v in series.dropna()):
             return None
-    raise ModelInputError(
+    raise SignatureMismatchError(
         f"input column {name!r} has {_describe(series)} values but the model's "
         f"signature expects {wanted}"
     )
+
+
+def _fit_integers(values, target: str, where: str, expects: str = "") -> None:
+    """Refuse values the integer type `target` cannot hold as they are: a fraction, a
+    missing value, a number out of its range (numpy's cast would truncate or wrap them)."""
+    import numpy as np
+
+    expects = expects or target
+    if values.size == 0 or values.dtype.kind not in "iuf":
+        return
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (np.floor(values) == values)
+        if not whole.all():
+            bad = float(values[~whole].flat[0])
+            if bad != bad:
+                raise SignatureMismatchError(
+                    f"{where} has a missing value (NaN) but the model's signature expects "
+                    f"{expects}, which cannot hold one"
+                )
+            raise SignatureMismatchError(
+                f"{where} has the value {bad!r}, not a whole number, but the model's "
+                f"signature expects {expects}"
+            )
+    limits = np.iinfo(target)
+    low, high = int(values.min()), int(values.max())
+    if low < limits.min or high > limits.max:
+        bad = low if low < limits.min else high
+        raise SignatureMismatchError(
+            f"{where} has the value {bad}, outside the range of {expects} "
+            f"({limits.min} to {limits.max})"
+        )
 
 
 def _is_text(series) -> bool:
@@ -237,19 +304,24 @@ def _check_tensor(spec: dict, data):
         data = data.to_numpy() if hasattr(data, "to_numpy") else data.values
     dtype = np.dtype(spec["dtype"])
     shape = spec.get("shape") or []
+    if data.ndim == 1 and len(data) == 0 and len(shape) > 1:  # an empty list: no rows
+        return np.empty([0, *(max(size, 0) for size in shape[1:])], dtype=dtype)
     if data.ndim != len(shape) or any(
         want not in (-1, got) for want, got in zip(shape, data.shape, strict=False)
     ):
-        raise ModelInputError(
+        raise SignatureMismatchError(
             f"input has shape {list(data.shape)} but the model's signature expects {shape} "
             "(-1 means any size)"
         )
     if data.dtype == dtype:
         return data
+    if dtype.kind in "iu" and data.dtype.kind in "iuf":
+        _fit_integers(data, str(dtype), "input")
+        return data.astype(dtype)
     if not np.can_cast(data.dtype, dtype, casting="same_kind") and not (
         data.dtype.kind in "iu" and dtype.kind == "f"
     ):
-        raise ModelInputError(
+        raise SignatureMismatchError(
             f"input has {data.dtype} values but the model's signature expects {dtype}"
         )
     return data.astype(dtype)

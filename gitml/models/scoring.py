@@ -1,0 +1,60 @@
+"""One scoring request, read and answered the same way by `gitml serve` and `gitml predict`.
+
+A body in one of the protocol's formats (JSON, CSV, Parquet) becomes model input and
+params; the input is checked against the model's signature, the params are those the
+signature declares, and the model predicts. Input with no rows is answered with no
+predictions without calling the model (many libraries refuse an empty batch).
+"""
+
+from dataclasses import dataclass, field
+
+from gitml.models.parquet import NO_LIMITS, ParquetLimits
+
+JSON = "application/json"
+CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
+CONTENT_TYPES = (JSON, CSV, PARQUET)
+
+
+@dataclass
+class Scored:
+    """The answer to one request."""
+
+    predictions: object
+    rows: int
+    ignored_params: list[str] = field(default_factory=list)  # given, but not declared
+
+
+def read_request(
+    content_type: str,
+    body: bytes | bytearray,
+    signature: dict | None,
+    limits: ParquetLimits = NO_LIMITS,
+):
+    """(model input, params) from a body of one of CONTENT_TYPES."""
+    from gitml.models.inputs import parse_csv, parse_json_request
+
+    if content_type == JSON:
+        return parse_json_request(body)
+    if content_type == CSV:
+        return parse_csv(body, signature), None
+    from gitml.models.parquet import read_parquet
+
+    return read_parquet(body, limits), None
+
+
+def score(model, data, params) -> Scored:
+    """`model`'s predictions for `data` (checked) with the params its signature declares."""
+    checked = model.check_input(data)
+    accepted, ignored = model.accepted_params(params)
+    rows = count_rows(checked)
+    predictions = [] if rows == 0 else model.predict_checked(checked, accepted)
+    return Scored(predictions, rows, ignored)
+
+
+def count_rows(data) -> int:
+    """Rows of a table or an array (a 0-d array is one value)."""
+    try:
+        return len(data)
+    except TypeError:
+        return 1
