@@ -63,6 +63,7 @@ COMMANDS = {
     "run": "gitml.cli.run:run",
     "ls": "gitml.cli.runs:ls",
     "show": "gitml.cli.runs:show",
+    "artifacts": "gitml.cli.artifacts:artifacts",
     "recover": "gitml.cli.runs:recover",
     "demo": "gitml.cli.demo:demo",
     "push": "gitml.cli.sharing:push",

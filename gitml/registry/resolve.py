@@ -56,7 +56,7 @@ def resolve_model_uri(repo: Repository | str, uri: str) -> tuple[RunSummary, str
 def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Path]:
     """Write the files of the artifact `reference` names under `out_dir`; return their paths."""
     from gitml.store.paths import check_tree_path
-    from gitml.tracking.export import write_artifact
+    from gitml.tracking.export import check_out_dir, write_artifact
     from gitml.tracking.readers import open_run
 
     repo = open_repository(repo)
@@ -68,7 +68,7 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
         )
     where = f"{resolved.model} {resolved.version} (run commit {resolved.commit[:12]})"
     name = check_tree_path(resolved.artifact, where)[-1]
-    _check_out_dir(Path(out_dir))
+    check_out_dir(Path(out_dir))
     with open_run(repo, run_of_commit(repo, resolved.commit)) as reader:
         written = write_artifact(reader, resolved.artifact, Path(out_dir), where, name)
     if not written:
@@ -77,18 +77,6 @@ def get(repo: Repository | str, reference: str, out_dir: str | Path) -> list[Pat
             f"'{resolved.artifact}'"
         )
     return sorted(written)
-
-
-def _check_out_dir(out_dir: Path) -> None:
-    """Refuse, before writing anything, a folder that cannot be made: a file stands
-    where it, or a folder on the way to it, would be."""
-    for folder in (out_dir, *out_dir.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise InvalidValueError(
-                    f"cannot write into {out_dir}: {folder} is a file, not a folder"
-                )
-            return
 
 
 def run_of_commit(repo: Repository, commit: str) -> RunSummary:
