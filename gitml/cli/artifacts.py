@@ -36,7 +36,8 @@ def ls(obj, run, path, as_json) -> None:
     for item in listed:
         entry = item.entry
         shown = printable(entry.path) + (f" -> {printable(entry.link)}" if entry.link else "")
-        rows.append(f"{entry.size:>{width},}  {entry.sha256[:12]}  {item.store}  {shown}")
+        digest = (entry.sha256 or "-")[:12]
+        rows.append(f"{entry.size:>{width},}  {digest}  {item.store}  {shown}")
     echo_block("\n".join(rows))
 
 
