@@ -19,7 +19,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.store.ids import is_run_id
@@ -28,7 +28,11 @@ from gitml.tracking.record import check_experiment, validate_pairs
 from gitml.tracking.staging import Staging
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from gitml.models.save import ModelInfo
+    from gitml.tracking.model import RunRecord
+    from gitml.tracking.record import RunSummary
 
 _runs: list[ActiveRun] = []  # active runs, innermost (the one logged to) last
 _experiment: str | None = None  # set_experiment's choice for runs started later
@@ -288,7 +292,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     return chosen
 
 
-def end_run(status: str = "finished"):
+def end_run(status: str = "finished") -> RunSummary | None:
     """End the innermost active run; commit it when this process started it. Returns
     its summary."""
     from gitml.tracking.record import ENDED, parse_status
@@ -316,7 +320,7 @@ def _run() -> ActiveRun:
     return _runs[-1] if _runs else start_run()
 
 
-def log_param(key: str, value) -> None:
+def log_param(key: str, value: object) -> None:
     _run().staging.log_param(key, value)
 
 
@@ -326,7 +330,9 @@ def log_params(params: dict) -> None:
         staging.log_param(key, value)
 
 
-def log_metric(key: str, value, step: int | None = None, timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: object, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Append one point of metric `key`; `step` defaults to one more than its last step."""
     (_runs[-1] if _runs else _run()).staging.log_metric(key, value, step, timestamp)
 
@@ -337,7 +343,7 @@ def log_metrics(metrics: dict, step: int | None = None, timestamp: int | None = 
         staging.log_metric(key, value, step, timestamp)
 
 
-def set_tag(key: str, value) -> None:
+def set_tag(key: str, value: object) -> None:
     _run().staging.set_tag(key, value)
 
 
@@ -415,10 +421,10 @@ def log_dict(dictionary: dict, artifact_file: str) -> None:
 
 
 def log_model(
-    model,
+    model: Any,
     name: str = "model",
     signature: dict | bool | None = None,
-    input_example=None,
+    input_example: Any = None,
     requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     predict_fn: str = "predict",
@@ -448,7 +454,7 @@ def get_params() -> dict[str, str]:
     return {}
 
 
-def get_run(run: str, repo: str | os.PathLike | None = None):
+def get_run(run: str, repo: str | os.PathLike | None = None) -> RunRecord:
     """The full record of a run (a `RunRecord`), by id, id prefix or name; for a run in
     progress, what it has recorded so far, with the same fields. It reads as the dict
     `gitml show --json` prints (`record["metrics"]["loss"]["last"]`); `dict(record)`
@@ -468,7 +474,7 @@ def search_runs(
     filter_string: str | None = None,
     experiment_names: list[str] | None = None,
     output_format: str = "list",
-):
+) -> list[dict] | pd.DataFrame:
     """Runs as summaries (`gitml ls --json` objects), newest first unless `order_by`.
 
     `filter` (or MLflow's `filter_string`) and `order_by` use `gitml ls`'s
@@ -497,7 +503,7 @@ def search_runs(
     return found
 
 
-def log_figure(figure, artifact_file: str) -> None:
+def log_figure(figure: Any, artifact_file: str) -> None:
     """Store a matplotlib figure (anything with `savefig`) as an image; the format
     follows `artifact_file`'s suffix (.png, .svg, .pdf, …)."""
     import io

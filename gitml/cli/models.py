@@ -1,5 +1,7 @@
 """`gitml predict` and `gitml serve`: use a logged model as a function, in batch or over HTTP."""
 
+from collections.abc import Callable
+
 import click
 
 from gitml.cli.options import EnvManagerChoice
@@ -30,7 +32,7 @@ class ByteSize(click.ParamType):
         return size
 
 
-def model_uri_option(command):
+def model_uri_option(command: Callable) -> Callable:
     """MODEL_URI as an argument, or as MLflow spells it: -m/--model-uri."""
     command = click.argument("model_uri", required=False)(command)
     return click.option(

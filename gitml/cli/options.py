@@ -31,7 +31,9 @@ class EnvManagerChoice(click.Choice):
         aliases = [alias for alias, meant in ENV_MANAGER_ALIASES.items() if meant in managers]
         super().__init__([*managers, *aliases])
 
-    def convert(self, value, param, ctx) -> str:
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
         from gitml.envs import canonical_manager
 
         return canonical_manager(super().convert(value, param, ctx))

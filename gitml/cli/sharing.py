@@ -1,8 +1,11 @@
 """`gitml push | fetch | pull | remote setup | hooks | rm | gc`: share and clean up runs."""
 
+from __future__ import annotations
+
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +14,9 @@ from gitml.cli.options import json_option
 from gitml.cli.output import echo, echo_block, echo_json, echo_json_lines, echo_progress, say
 from gitml.store.ids import run_id_time_ms
 from gitml.tracking.record import DAMAGED, ENDED
+
+if TYPE_CHECKING:
+    from gitml.store.repository import Repository
 
 remote_argument = click.argument("remote", required=False)
 
@@ -192,7 +198,7 @@ def _echo_pull(repo, result, as_json: bool) -> None:
     _warn_differing(result)
 
 
-def echo_remote_runs(repo, remote: str, as_json: bool) -> None:
+def echo_remote_runs(repo: Repository, remote: str, as_json: bool) -> None:
     """`gitml ls --remote REMOTE`: the run ids a remote has, and which are here too."""
     from gitml.sharing.transfer import list_remote_runs
 

@@ -9,14 +9,21 @@ Loading unpickles the model, which runs code the model's author chose: load only
 from runs and repositories you trust.
 """
 
+from __future__ import annotations
+
 import hashlib
 import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gitml.errors import ModelError
 from gitml.models.mlmodel import MLModel
 from gitml.store.layout import MODELS_CACHE
+
+if TYPE_CHECKING:
+    from gitml.store.repository import Repository
+    from gitml.tracking.record import RunSummary
 
 
 class PyFuncModel:
@@ -34,7 +41,7 @@ class PyFuncModel:
     def signature(self) -> dict | None:
         return self.metadata.signature
 
-    def predict(self, data, params: dict | None = None):
+    def predict(self, data: Any, params: dict | None = None) -> Any:
         """Predictions for a DataFrame, a numpy array, a list of records or a dict of columns.
 
         `params` reach the model as its signature declares them; others are dropped with a
@@ -46,20 +53,20 @@ class PyFuncModel:
             warnings.warn(ignored_params_note(ignored), UserWarning, stacklevel=2)
         return self.predict_checked(self.check_input(data), accepted)
 
-    def check_input(self, data):
+    def check_input(self, data: Any) -> Any:
         """`data` as the model takes it, checked against the signature."""
         from gitml.models.inputs import to_model_input
         from gitml.models.signature import check_input
 
         return check_input(self.metadata.signature, to_model_input(data))
 
-    def accepted_params(self, params) -> tuple[dict | None, list[str]]:
+    def accepted_params(self, params: object) -> tuple[dict | None, list[str]]:
         """(the params the model's `predict` gets, the names of those it does not declare)."""
         from gitml.models.params import resolve_params
 
         return resolve_params(self._param_specs, params)
 
-    def predict_checked(self, checked, params: dict | None):
+    def predict_checked(self, checked: Any, params: dict | None) -> Any:
         """Predictions for input `check_input` returned and params `accepted_params` did."""
         from gitml.models.inputs import NamedArray
 
@@ -67,7 +74,7 @@ class PyFuncModel:
             checked = checked.to_frame()
         return self._predictor.predict(checked, params)
 
-    def unwrap(self):
+    def unwrap(self) -> Any:
         """The underlying model object (estimator, module, or your PythonModel)."""
         return getattr(self._predictor, "model", self._predictor)
 
@@ -152,13 +159,13 @@ def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def _open(repo):
+def _open(repo: str | os.PathLike | Repository | None) -> Repository:
     from gitml.store.repository import Repository, open_repository
 
     return repo if isinstance(repo, Repository) else open_repository(repo or os.getcwd())
 
 
-def run_model_folder(repo, summary, path: str) -> Path:
+def run_model_folder(repo: Repository, summary: RunSummary, path: str) -> Path:
     """The model at `.gitml/artifacts/<path>` of a run (committed or in progress), as a
     local folder: its files are copied out once into a cache folder named by their
     content."""

@@ -19,7 +19,7 @@ def param_specs(signature: dict | None) -> list[dict] | None:
     return validate_param_specs(specs) if specs else None
 
 
-def resolve_params(specs: list[dict] | None, given) -> tuple[dict | None, list[str]]:
+def resolve_params(specs: list[dict] | None, given: object) -> tuple[dict | None, list[str]]:
     """(the params `predict` gets, the names given that `specs` do not declare)."""
     if given is not None and not isinstance(given, dict):
         raise ModelInputError(
@@ -116,7 +116,7 @@ def _param_type(name, value) -> str:
     )
 
 
-def validate_param_specs(specs) -> list[dict]:
+def validate_param_specs(specs: object) -> list[dict]:
     """The param specs, parsed (a JSON string, as MLflow writes them) and checked."""
     if isinstance(specs, str):
         from gitml.documents import load_json

@@ -10,6 +10,7 @@ model's input here is a flat table.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from gitml.errors import MissingExtraError, ModelInputError
 
@@ -25,7 +26,7 @@ class ParquetLimits:
 NO_LIMITS = ParquetLimits()
 
 
-def read_parquet(body: bytes | bytearray, limits: ParquetLimits = NO_LIMITS):
+def read_parquet(body: bytes | bytearray, limits: ParquetLimits = NO_LIMITS) -> Any:
     """A DataFrame from the Parquet file in `body`; ModelInputError for a file that cannot
     be read or passes `limits`, MissingExtraError without pyarrow."""
     try:

@@ -169,7 +169,7 @@ def _signature(options: SaveOptions) -> dict | None:
     return infer_signature(data, params=params)
 
 
-def split_example(example) -> tuple[object, dict | None]:
+def split_example(example: object) -> tuple[object, dict | None]:
     """(data, params) of an input example: MLflow's `(data, {name: value})` form declares
     the params `predict` takes, with those values as their defaults."""
     if isinstance(example, tuple) and len(example) == 2 and isinstance(example[1], dict):

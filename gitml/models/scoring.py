@@ -6,9 +6,15 @@ signature declares, and the model predicts. Input with no rows is answered with 
 predictions without calling the model (many libraries refuse an empty batch).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from gitml.models.parquet import NO_LIMITS, ParquetLimits
+
+if TYPE_CHECKING:
+    from gitml.models.load import PyFuncModel
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -30,7 +36,7 @@ def read_request(
     body: bytes | bytearray,
     signature: dict | None,
     limits: ParquetLimits = NO_LIMITS,
-):
+) -> tuple[Any, dict | None]:
     """(model input, params) from a body of one of CONTENT_TYPES."""
     from gitml.models.inputs import parse_csv, parse_json_request
 
@@ -43,7 +49,7 @@ def read_request(
     return read_parquet(body, limits), None
 
 
-def score(model, data, params) -> Scored:
+def score(model: PyFuncModel, data: Any, params: object) -> Scored:
     """`model`'s predictions for `data` (checked) with the params its signature declares."""
     checked = model.check_input(data)
     accepted, ignored = model.accepted_params(params)
@@ -52,7 +58,7 @@ def score(model, data, params) -> Scored:
     return Scored(predictions, rows, ignored)
 
 
-def count_rows(data) -> int:
+def count_rows(data: Any) -> int:
     """Rows of a table or an array (a 0-d array is one value)."""
     try:
         return len(data)
