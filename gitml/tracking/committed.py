@@ -43,6 +43,7 @@ class CommittedRunReader:
         self._objects = ObjectReader(repo)
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
         self._stored: RunRecord | None = None
+        self._metrics: dict[str, str] | None = None  # metric key → blob id, read once
 
     # the record
 
@@ -149,12 +150,13 @@ class CommittedRunReader:
         return iter(()) if blob is None else parse_blocks(self._objects.blocks(blob), True)
 
     def _metric_files(self) -> dict[str, str]:
-        """metric key → blob id of each file directly in `.gitml/metrics/`."""
-        folder = self._entry(RECORD_METRICS)
-        if folder is None or not folder.is_tree:
-            return {}
-        entries = self._objects.tree(folder.id) or []
-        return {filename_to_key(e.name): e.id for e in entries if stat.S_ISREG(e.mode)}
+        """metric key → blob id of each file directly in `.gitml/metrics/`; read once, as
+        every key's points are asked for in turn (3,000 metrics took 100 s)."""
+        if self._metrics is None:
+            folder = self._entry(RECORD_METRICS)
+            entries = (self._objects.tree(folder.id) or []) if folder and folder.is_tree else []
+            self._metrics = {filename_to_key(e.name): e.id for e in entries if stat.S_ISREG(e.mode)}
+        return self._metrics
 
     # files
 

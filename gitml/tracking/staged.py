@@ -87,6 +87,7 @@ class StagedRunReader:
         self.summary = summary
         self.label = f"run {summary.name} ({summary.id})"
         self._staging = Staging(runs_dir(repo.state_dir) / summary.id)
+        self._metric_paths: dict | None = None  # the metric files found so far
 
     def record(self) -> RunRecord:
         staged = self._staging.read()
@@ -94,14 +95,17 @@ class StagedRunReader:
         return staged_record(staged, None, artifacts)
 
     def metric_keys(self) -> list[str]:
-        return sorted(self._staging.metric_files())
+        self._metric_paths = self._staging.metric_files()
+        return sorted(self._metric_paths)
 
     def metric_points(self, key: str) -> Iterator:
         """Chunks of the points of metric `key` (see `gitml.tracking.points`); a last
         line still being written is left out."""
         from gitml.tracking.points import file_blocks, parse_blocks
 
-        path = self._staging.metric_files().get(key)
+        if self._metric_paths is None or key not in self._metric_paths:  # logged since
+            self._metric_paths = self._staging.metric_files()
+        path = self._metric_paths.get(key)
         return iter(()) if path is None else parse_blocks(file_blocks(path), keep_last_line=False)
 
     def artifact_files(self, folder: str = "") -> list[StoredFile]:
