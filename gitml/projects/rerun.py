@@ -181,12 +181,15 @@ def _recorded_launch(
 
 def _add_worktree(repo: Repository, run: RunSummary, commit: str, path: Path) -> None:
     """A detached worktree at the run's base, then the run's files over it, so that
-    the new run has the same base and the same snapshot as the original."""
+    the new run has the same base and the same snapshot as the original. A run with no
+    base (its repository had no commit) starts from a commit of exactly its code: there
+    is nothing to restore over it (git restore fails when the run holds no file)."""
     from gitml.tracking.reproduce import CODE_PATHSPEC, code_commit
 
     start = run.base or code_commit(repo, run, commit)
     run_git(["worktree", "add", "--detach", "--quiet", str(path), start], repo.cwd)
-    run_git(["restore", f"--source={commit}", "--worktree", *CODE_PATHSPEC], str(path))
+    if run.base:
+        run_git(["restore", f"--source={commit}", "--worktree", *CODE_PATHSPEC], str(path))
 
 
 def moved_metrics(

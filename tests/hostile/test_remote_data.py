@@ -510,6 +510,16 @@ def test_a_damaged_run_is_not_rerun_and_a_resolvable_odd_ref_is_no_run(damaged):
     assert_one_line_error(result, "no run matches '0123456789ab'")
 
 
+def test_a_run_holding_no_code_can_be_rerun(attacker, tmp_path):
+    """A run made in a repository with no commit and no file holds its record alone
+    (so can one fetched): git restore of its code, no file at all, failed in a line
+    about a pathspec."""
+    run_id = forge_run(attacker, "bare", {})
+    repo = victim(attacker, tmp_path)
+    result = gitml(repo, "rerun", run_id)
+    assert result.stdout.splitlines()[0].endswith("finished, reproducing bare"), result.stderr
+
+
 def test_a_run_ref_naming_no_commit_is_a_damaged_run(attacker, tmp_path):
     """A run ref may name a tag (whose message carries well-formed trailers), a tree or a
     blob: each is listed as damaged, and no command fails on it but in one line."""
