@@ -85,6 +85,8 @@ def check_artifact_name(name: str) -> str:
             f"artifact path {name!r} must be relative and stay inside the run "
             "(no leading '/', no '..')"
         )
+    if "\x00" in name:
+        raise ArtifactError(f"artifact path {shown(name)} holds a NUL byte, which no file name can")
     if not is_utf8(name):
         raise ArtifactError(
             f"artifact path {shown(name)} is not valid UTF-8 text (a file name with bytes "

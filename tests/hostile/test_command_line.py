@@ -317,6 +317,7 @@ def test_file_names_that_are_not_utf8_break_no_run(repo_with_commit):
         "import gitml\n"
         "with gitml.start_run(name='api'):\n"
         "    for call in (lambda: gitml.log_text('x', '\\udcff.txt'),\n"
+        "                 lambda: gitml.log_text('x', 'a\\x00b.txt'),\n"
         "                 lambda: gitml.log_text('\\udcff', 'a.txt'),\n"
         "                 lambda: gitml.log_dict({'a': '\\udcff'}, 'a.json')):\n"
         "        try:\n"
@@ -325,7 +326,12 @@ def test_file_names_that_are_not_utf8_break_no_run(repo_with_commit):
         "            print(type(error).__name__)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
-    assert result.stdout.split() == ["ArtifactError", "InvalidValueError", "InvalidValueError"]
+    assert result.stdout.split() == [
+        "ArtifactError",
+        "ArtifactError",
+        "InvalidValueError",
+        "InvalidValueError",
+    ]
     listed = gitml(repo, "ls")
     assert listed.stderr == ""  # no run left that recovery cannot commit
     assert {"odd", "folder", "api"} <= set(listed.stdout.split())
