@@ -93,7 +93,9 @@ class Project:
         if name not in self.entry_points:
             known = ", ".join(sorted(self.entry_points)) or "none"
             raise ProjectFileError(
-                str(self.path), f"no entry point named {name!r} (entry points: {known})"
+                str(self.path),
+                f"no entry point named {name!r} (entry points: {known}); -e also runs a "
+                ".py or .sh script of the project folder",
             )
         return self.entry_points[name]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from gitml.cli import format as fmt
-from gitml.cli.options import json_option
+from gitml.cli.options import EnvManagerChoice, json_option
 from gitml.cli.output import echo, echo_block, echo_data, echo_json, say
 from gitml.envs import BUILDING_MANAGERS
 
@@ -18,8 +18,9 @@ file_option = click.option(
 )
 manager_option = click.option(
     "--env-manager",
-    type=click.Choice(BUILDING_MANAGERS),
-    help="Kind of environment (default: the project file's env_manager, else venv).",
+    type=EnvManagerChoice(BUILDING_MANAGERS),
+    help="Kind of environment (default: the project file's env_manager, else venv); "
+    "MLflow's virtualenv and uv mean venv.",
 )
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gitml.cli.options import parse_pairs
+from gitml.cli.options import EnvManagerChoice, parse_pairs
 from gitml.cli.output import say
 from gitml.envs import ENV_MANAGERS
 
@@ -14,8 +14,55 @@ if TYPE_CHECKING:
     from gitml.projects.launch import Progress
     from gitml.tracking.runner import CommandResult
 
+_AFTER_SEPARATOR = "gitml.run.after"  # ctx.meta: how many words follow the `--`
 
-@click.command(context_settings={"ignore_unknown_options": False})
+
+class RunCommand(click.Command):
+    """`gitml run [OPTIONS] [PATH | -- COMMAND [ARGS]...]`: the words after the `--` that
+    ends the options are the command, whatever they are; a word before it is the project
+    folder. click drops that `--`, so it is found here first."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_flag
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        ctx.meta[_AFTER_SEPARATOR] = _words_after_separator(args, takes_value)
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[OPTIONS]", "[PATH | -- COMMAND [ARGS]...]"]
+
+
+def _words_after_separator(args: list[str], takes_value: set[str]) -> int | None:
+    """How many words follow the `--` that ends the options (not one that is an option's
+    value, as in `--note --`); None without one."""
+    skip = False
+    for index, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg == "--":
+            return len(args) - index - 1
+        elif arg.startswith("-") and len(arg) > 1:  # `-P k=v` takes the next word, `-Pk=v` not
+            skip = arg in takes_value
+    return None
+
+
+def _path_and_command(words: tuple[str, ...], after: int | None) -> tuple[str | None, list[str]]:
+    """(the project folder before `--`, the command after it)."""
+    split = len(words) if after is None else len(words) - after
+    before, command = list(words[:split]), list(words[split:])
+    if len(before) > 1:
+        raise click.UsageError(
+            f"to run a command, put it after `--` (gitml run -- {before[0]} …); before `--`, "
+            f"gitml run takes only a project folder (PATH), and got {len(before)} words"
+        )
+    return (before[0] if before else None), command
+
+
+@click.command(cls=RunCommand, context_settings={"ignore_unknown_options": False})
 @click.option(
     "-P",
     "--param",
@@ -24,9 +71,18 @@ if TYPE_CHECKING:
     metavar="KEY=VALUE",
     help="A parameter of the run (repeatable); the script reads it with gitml.get_params().",
 )
-@click.option("--name", help="Run name (default: a new adjective-noun name).")
 @click.option(
-    "--experiment", help="Experiment to file the run under (default: the current branch)."
+    "--name",
+    "--run-name",
+    "name",
+    help="Run name (default: a new adjective-noun name); --run-name: the same (MLflow's).",
+)
+@click.option(
+    "--experiment",
+    "--experiment-name",
+    "experiment",
+    help="Experiment to file the run under (default: the current branch); "
+    "--experiment-name: the same (MLflow's).",
 )
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag (repeatable).")
 @click.option(
@@ -55,14 +111,16 @@ if TYPE_CHECKING:
 @click.option(
     "-e",
     "--entry-point",
-    help="Entry point of the project file (gitml.yaml or MLproject) to run; "
-    "`main` when no command follows `--`.",
+    help="Entry point of the project file (gitml.yaml or MLproject) to run, or a .py or .sh "
+    "script of the project folder (run as python/bash SCRIPT --key value…); `main` when no "
+    "command follows `--`.",
 )
 @click.option(
     "--env-manager",
-    type=click.Choice(ENV_MANAGERS),
-    help="Environment to run in: this interpreter, a cached venv or a conda env built from "
-    "conda.yaml (default: the project file's env_manager, else local).",
+    type=EnvManagerChoice(ENV_MANAGERS),
+    help="Environment to run in: this interpreter, a cached venv (MLflow's virtualenv or uv) "
+    "or a conda env built from conda.yaml (default: the project file's env_manager, else "
+    "local).",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
@@ -82,17 +140,21 @@ def run(
     """Run COMMAND and record it as a run: gitml run [OPTIONS] -- COMMAND [ARGS]...
 
     Without COMMAND, runs an entry point of the project file (-e, default
-    `main`) with its typed parameters (-P). The exit code is the command's.
-    Ctrl-C and SIGTERM are passed on to the command and the run is recorded
-    as killed.
+    `main`) with its typed parameters (-P); PATH, the one word allowed before
+    `--`, names the project folder (as `mlflow run PATH`). The exit code is the
+    command's. Ctrl-C and SIGTERM are passed on to the command and the run is
+    recorded as killed.
     """
     from gitml.projects.launch import LaunchRequest, Recording, launch
     from gitml.tracking.record import describe_end
 
+    context = click.get_current_context()
+    project, command_words = _path_and_command(command, context.meta.get(_AFTER_SEPARATOR))
     request = LaunchRequest(
-        command=list(command),
+        command=command_words,
         params=parse_pairs(params, "param"),
         entry_point=entry_point,
+        project=project,
         env_manager=env_manager,
         directory=obj.directory,
         recording=Recording(
@@ -111,7 +173,7 @@ def run(
         f"{describe_end(result.summary.status, result.exit_code)}; "
         f"see `gitml show {result.summary.name}`"
     )
-    click.get_current_context().exit(result.exit_status)
+    context.exit(result.exit_status)
 
 
 def progress_on_stderr() -> Progress:

@@ -24,6 +24,7 @@ from gitml.errors import InvalidValueError
 from gitml.store.repository import Repository
 
 if TYPE_CHECKING:
+    from gitml.project_file import Project
     from gitml.tracking.run import RunOptions
     from gitml.tracking.runner import CommandResult
 
@@ -67,7 +68,8 @@ class LaunchRequest:
 
     command: list[str] = field(default_factory=list)
     params: dict[str, str] = field(default_factory=dict)
-    entry_point: str | None = None
+    entry_point: str | None = None  # a declared one, or a .py / .sh script of the project
+    project: str | None = None  # `gitml run PATH`: the project folder, relative to directory
     env_manager: str | None = None  # None: the project's, else local
     directory: Path | None = None  # where gitml was started (-C); default: the current folder
     recording: Recording = field(default_factory=Recording)
@@ -146,28 +148,59 @@ def launch_planned(
 def plan_launch(repo: Repository, request: LaunchRequest, progress: Progress = SILENT) -> Launch:
     """Resolve the command, params and environment; build the environment if needed."""
     from gitml.project_file import find_project
-    from gitml.projects.params import render_command, resolve_params
+    from gitml.projects.entry import project_folder
 
     directory = (request.directory or Path.cwd()).absolute()
-    project = find_project(directory, repo.work_tree)
     if request.command and request.entry_point:
         raise InvalidValueError("give an entry point (-e) or a command after `--`, not both")
+    if request.command and request.project is not None:
+        raise InvalidValueError(
+            "give a project folder (gitml run PATH) or a command after `--`, not both"
+        )
+    folder = None
+    if request.project is not None:  # its own project file, never one of a parent folder
+        folder = project_folder(repo, request.project, directory)
+        project = find_project(folder, folder)
+    else:
+        project = find_project(directory, repo.work_tree)
     # A command runs where gitml was started (`gitml -C DIR`: in DIR, as git does).
     command, params, entry_name = list(request.command), dict(request.params), None
     cwd = directory if request.directory is not None else None
     if not command:
-        if project is None:
-            raise InvalidValueError(
-                "no command given: put it after `--`, e.g. gitml run -- python train.py, "
-                "or describe entry points in a gitml.yaml or MLproject file"
-            )
-        entry = project.entry_point(request.entry_point or DEFAULT_ENTRY_POINT)
-        params = resolve_params(entry, params, directory)
-        command, entry_name, cwd = render_command(entry, params), entry.name, project.root
-    spec_path = _spec_path(repo, project)
+        command, params, entry_name, cwd = _entry_command(project, folder, request, directory)
+    spec_path = _spec_path(repo, project, folder)
     manager = request.env_manager or (project.env_manager if project else None) or LOCAL
     activation, spec = prepare(manager, spec_path, command, cwd, progress)
     return Launch(command, params, entry_name, activation, spec, cwd)
+
+
+def _entry_command(
+    project: Project | None, folder: Path | None, request: LaunchRequest, directory: Path
+) -> tuple[list[str], dict[str, str], str, Path]:
+    """(command, params, entry point, folder to run in) for the entry point `request`
+    names: the project file's, else a .py or .sh script of the project folder."""
+    from gitml.projects.entry import is_script, script_command
+    from gitml.projects.params import render_command, resolve_params
+
+    name = request.entry_point or DEFAULT_ENTRY_POINT
+    if project is not None and (name in project.entry_points or not is_script(name)):
+        entry = project.entry_point(name)
+        params = resolve_params(entry, request.params, directory)
+        return render_command(entry, params), params, entry.name, project.root
+    if is_script(name):
+        root = project.root if project else folder or directory
+        command, params = script_command(root, name, request.params, directory)
+        return command, params, name, root
+    if folder is not None:
+        raise InvalidValueError(
+            f"{request.project}: no gitml.yaml or MLproject in this folder; name a .py or .sh "
+            f"script of it to run (gitml run {request.project} -e train.py) or add a project file"
+        )
+    raise InvalidValueError(
+        "no command given: put it after `--`, e.g. gitml run -- python train.py, name a "
+        "script (gitml run -e train.py), or describe entry points in a gitml.yaml or "
+        "MLproject file"
+    )
 
 
 def prepare(
@@ -191,10 +224,14 @@ def prepare(
     return prepared.activation, spec
 
 
-def _spec_path(repo: Repository, project) -> Path | None:
+def _spec_path(repo: Repository, project, folder: Path | None) -> Path | None:
+    """The project's spec; without a project file, conda.yaml in the project folder
+    (`gitml run PATH`, as MLflow reads it) or at the repository root."""
+    from gitml.project_file import DEFAULT_CONDA_ENV
+
     if project is not None:
         return project.env_spec
-    default = repo.work_tree / "conda.yaml"
+    default = (folder or repo.work_tree) / DEFAULT_CONDA_ENV
     return default if default.is_file() else None
 
 
