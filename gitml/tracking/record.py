@@ -203,10 +203,25 @@ def validate_key(kind: str, key: object) -> str:
     return key
 
 
+# MLflow's limits on values: a run's params and tags also travel in its commit message,
+# which a reader takes only up to a bound, so a value has a bound too.
+MAX_VALUE_LENGTH = {"param": 6000, "tag": 8000}
+
+
 def validate_value(kind: str, key: str, value: object) -> str:
     """The text a param or tag value is recorded as; text that is not UTF-8 (bytes from
-    the command line that did not decode) is refused: no record could hold it."""
-    return check_utf8(f"the value of {kind} {key!r}", str(value))
+    the command line that did not decode) is refused: no record could hold it; so is
+    text longer than MLflow allows, which would make the run's own record too big to list."""
+    from gitml.errors import InvalidValueError
+
+    text = check_utf8(f"the value of {kind} {key!r}", str(value))
+    limit = MAX_VALUE_LENGTH.get(kind)
+    if limit is not None and len(text) > limit:
+        raise InvalidValueError(
+            f"the value of {kind} {shown(key)} is longer than {limit:,} characters "
+            "(log long text as an artifact, e.g. with gitml.log_text)"
+        )
+    return text
 
 
 def branch_experiment(branch: str | None) -> str:

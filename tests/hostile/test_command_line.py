@@ -360,6 +360,36 @@ def test_log_param_refuses_text_that_is_not_utf8_with_a_gitml_error(repo_with_co
     assert shown["params"] == {"k": "kept"}
 
 
+def test_a_value_longer_than_mlflow_allows_is_refused_and_the_run_stays_listable(
+    repo_with_commit,
+):
+    code = (
+        "import gitml\n"
+        "with gitml.start_run(name='api'):\n"
+        "    for log, size in ((gitml.log_param, 6001), (gitml.set_tag, 8001)):\n"
+        "        try:\n"
+        "            log('k', 'v' * size)\n"
+        "        except gitml.errors.InvalidValueError as error:\n"
+        "            print(error)\n"
+        "    gitml.log_param('k', 'v' * 6000)\n"
+        "    gitml.set_tag('k', 'v' * 8000)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_with_commit, capture_output=True, text=True
+    )
+    assert result.stdout.splitlines() == [
+        "the value of param 'k' is longer than 6,000 characters "
+        "(log long text as an artifact, e.g. with gitml.log_text)",
+        "the value of tag 'k' is longer than 8,000 characters "
+        "(log long text as an artifact, e.g. with gitml.log_text)",
+    ], result.stderr
+    refused = gitml(repo_with_commit, "run", "--tag", "k=" + "v" * 8001, "--", "true", check=False)
+    assert refused.returncode == 1 and "longer than 8,000 characters" in refused.stderr
+    listed = json.loads(gitml(repo_with_commit, "ls", "--json").stdout)
+    assert [(run["name"], run["status"]) for run in listed] == [("api", "finished")]
+    assert listed[0]["params"] == {"k": "v" * 6000} and listed[0]["tags"]["k"] == "v" * 8000
+
+
 # 3. what crashed is one clear line
 
 
