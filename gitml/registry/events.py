@@ -1,6 +1,6 @@
 """Registry state, derived by replaying events in the order of their `#N` counters.
 
-Nothing about the registry is stored anywhere but in its tags (DESIGN §5):
+Nothing about the registry is stored anywhere but in its tags (docs/registry.md):
 which version a stage holds is worked out here every time, from the events.
 Git's one-second tag timestamps only break ties between events that carry
 the same counter (two machines' version tags, say).

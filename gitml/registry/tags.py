@@ -8,7 +8,7 @@ A model is named one of these ways, each parsed into a `ModelRef`:
                  models:/NAME/latest   (MLflow's forms; NAME may hold '/')
     runs:/       runs:/RUN/PATH        (a run id, id prefix or name; a path in its artifacts)
 
-Registry tag names follow GTO's grammar (DESIGN §5) so that `gto show` reads a
+Registry tag names follow GTO's grammar (docs/registry.md) so that `gto show` reads a
 gitml registry unchanged:
 
     register     <model>@v<semver>

@@ -4,7 +4,7 @@ how one is recognised.
 A run id is a ULID-like string: 48 bits of milliseconds then 80 random bits,
 in lowercase Crockford base32 (26 characters). Sorting ids sorts runs by start
 time, and two machines never need to agree before making one. A run ref made
-elsewhere may carry any id of 12 to 26 characters of the same alphabet (DESIGN §1);
+elsewhere may carry any id of 12 to 26 characters of the same alphabet (docs/format.md);
 refs named otherwise under refs/gitml/runs/ are no runs.
 """
 

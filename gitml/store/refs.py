@@ -1,7 +1,7 @@
 """Run refs: their names, their creation (create-only) and their listing.
 
 Every lookup of runs goes through `list_run_refs`, so that folding old runs
-into archive commits later (DESIGN §1, Scale) changes one place.
+into archive commits later changes one place.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class Repository:
 
     @property
     def state_dir(self) -> Path:
-        """gitml's local, non-history state (DESIGN §2)."""
+        """gitml's local, non-history state (docs/architecture.md)."""
         return self.common_dir / STATE_DIR
 
     @property

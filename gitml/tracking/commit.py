@@ -1,7 +1,7 @@
 """Turn a run's staging folder into a commit on `refs/gitml/runs/<id>`.
 
 The commit's tree is the snapshot taken at start plus `.gitml/` holding the
-record (DESIGN §1); its message carries the summary `gitml ls` reads.
+record (docs/format.md); its message carries the summary `gitml ls` reads.
 """
 
 import hashlib
