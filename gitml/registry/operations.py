@@ -1,7 +1,7 @@
 """Registry operations: each checks the request against the replayed state, then writes one tag.
 
 Register, promote, unassign, deregister and deprecate write annotated tags
-(DESIGN §5); list_models, history and which read them back. Each write holds
+(docs/registry.md); list_models, history and which read them back. Each write holds
 the registry's lock from reading the state to writing its tag, so events of
 one repository get distinct counters and each is checked against the state it
 follows. A counted tag whose name is taken anyway (by a tag that is no
