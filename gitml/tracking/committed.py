@@ -87,7 +87,7 @@ class CommittedRunReader:
                     problem = f"its {where} has the status {shown(record.status)}"
         if problem is not None:
             return RunRecord.standing_in_for(summary).damaged(problem)
-        record = replace(record, commit=summary.sha, damage=None)
+        record = replace(record, commit=summary.sha, damage=None, files_changed=[])
         return record if summary.damage is None else record.damaged(summary.damage)
 
     def _files_changed(self) -> list[ChangedFile]:
@@ -108,8 +108,10 @@ class CommittedRunReader:
         pending: list[tuple[str, str | None, str | None]] = [("", base, root)]
         while pending:
             prefix, old, new = pending.pop()
-            before = {e.name: e for e in self._tree(old)} if old else {}
-            after = {e.name: e for e in self._tree(new)} if new else {}
+            if prefix.count("/") > MAX_DEPTH:
+                continue  # a tree fetched from a remote may nest without end
+            before = {e.name: e for e in self._objects.tree(old) or []} if old else {}
+            after = {e.name: e for e in self._objects.tree(new) or []} if new else {}
             for name in before.keys() | after.keys():
                 if not prefix and name == RECORD_DIR:
                     continue
