@@ -47,5 +47,6 @@ CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
 # Version 2: gitml before it read the run id from the ref name cached what a fetched
 # commit's trailers claimed, possibly under another run's id; those caches are left.
-NAMES_CACHE = f"{CACHE_DIR}/names.v2.tsv"
+# Names version 3: each line holds the commit sha the name was read from.
+NAMES_CACHE = f"{CACHE_DIR}/names.v3.tsv"
 SUMMARIES_CACHE = f"{CACHE_DIR}/summaries.v2.json"

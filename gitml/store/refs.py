@@ -19,7 +19,7 @@ from gitml.store.repository import Repository
 RUNS_PREFIX = "refs/gitml/runs/"
 # A ref under RUNS_PREFIX whose name is no run id (gitml.store.ids) is no run:
 # fetched from a remote, it is left out of every listing.
-_PACKED_ID = re.compile(rf" {RUNS_PREFIX}({id_pattern()})$", re.MULTILINE)
+_PACKED_RUN = re.compile(rf"^([0-9a-f]+) {RUNS_PREFIX}({id_pattern()})$", re.MULTILINE)
 _FIELD = b"\x00"
 # A run's commit message carries its summary: a few KiB, a few MiB for a run with
 # thousands of params. One longer than this is not read; the run is listed as damaged.
@@ -135,42 +135,55 @@ def resolve_ref(repo: Repository, ref: str) -> str | None:
     return result.stdout.decode().strip() or None
 
 
-def list_run_ids(repo: Repository) -> list[str]:
-    """Ids of every run ref, newest first (see `run_ids`)."""
-    return sorted(run_ids(repo), reverse=True)
-
-
 def run_ids(repo: Repository) -> set[str]:
-    """Ids of every run ref, read from the ref files without starting git.
+    """Ids of every run ref (see `run_shas`)."""
+    return set(run_shas(repo))
 
-    The names cache asks this on every new run; at 10,000 runs a `git
-    for-each-ref` costs tens of milliseconds, a folder listing and one read of
-    packed-refs a few.
+
+def run_shas(repo: Repository) -> dict[str, str]:
+    """run id → the sha its ref names, for every run ref, read from the ref files
+    without starting git.
+
+    The caches of `gitml.tracking.catalog` ask this on every listing and every new
+    run: at 10,000 runs a `git for-each-ref` costs tens of milliseconds, a folder
+    listing, its small files and one read of packed-refs a few. The sha lets them
+    tell a ref that moved (a plain `git fetch` fast-forwards one) from one that did not.
     """
     if not _files_backend(repo):
-        return {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
-    ids: set[str] = set()
+        return {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
+    shas: dict[str, str] = {}
+    with contextlib.suppress(FileNotFoundError):
+        shas.update(_packed_run_shas((repo.common_dir / "packed-refs").read_bytes()))
     folder = repo.common_dir / RUNS_PREFIX  # a folder in it (refs/gitml/runs/x/y) is no run
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
-        ids.update(e.name for e in entries if is_ref_run_id(e.name) and e.is_file())
-    with contextlib.suppress(FileNotFoundError):
-        ids.update(_packed_run_ids((repo.common_dir / "packed-refs").read_bytes()))
-    return ids
+        for entry in entries:
+            if is_ref_run_id(entry.name) and entry.is_file():
+                with contextlib.suppress(OSError):  # deleted since it was listed
+                    # a loose ref wins over its packed line, as in git
+                    shas[entry.name] = _read_loose_sha(entry.path)
+    return shas
 
 
-def _packed_run_ids(packed: bytes) -> set[str]:
-    """Run ids in packed-refs. git writes the file sorted by ref name, so the run refs
-    are one block of `<sha> refs/gitml/runs/<id>` lines: cut it out, then split it."""
+def _read_loose_sha(path: str) -> str:
+    """What a loose ref file says: a sha (a symbolic `ref: …` never equals one, so a
+    cache keyed by it is simply read again)."""
+    with open(path, "rb") as file:
+        return file.read(256).decode(errors="replace").strip()
+
+
+def _packed_run_shas(packed: bytes) -> dict[str, str]:
+    """run id → sha in packed-refs. git writes the file sorted by ref name, so the run
+    refs are one block of `<sha> refs/gitml/runs/<id>` lines: cut it out, then split it."""
     marker = b" " + RUNS_PREFIX.encode()
     first = packed.find(marker)
     if first < 0:
-        return set()
+        return {}
     start = packed.rfind(b"\n", 0, first) + 1
     end = packed.find(b"\n", packed.rfind(marker) + len(marker))
     block = packed[start : end if end >= 0 else len(packed)].decode(errors="replace")
     # One regex pass over the block keeps only well-formed ids (a foreign ref under
     # refs/gitml/runs/, say), far cheaper than matching ten thousand strings one by one.
-    return set(_PACKED_ID.findall(block))
+    return {run_id: sha for sha, run_id in _PACKED_RUN.findall(block)}
 
 
 @dataclass(frozen=True)

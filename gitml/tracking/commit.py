@@ -83,7 +83,7 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
     commit = _create_run_ref(repo, meta, commit)
     remove_ref(repo, snapshot_ref(meta["id"]))  # the run's commit holds the snapshot now
     summary.sha = commit.decode()
-    catalog.remember_name(repo, meta["id"], meta["name"])
+    catalog.remember_name(repo, meta["id"], summary.sha, meta["name"])
     shutil.rmtree(path, ignore_errors=True)
     if meta["id"][-1] in AUTO_GC_CHARS:
         start_auto_gc(repo)

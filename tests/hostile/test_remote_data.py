@@ -679,3 +679,32 @@ def test_caches_an_older_gitml_filled_from_fetched_trailers_are_not_read(attacke
     (cache / "names.v2.tsv").unlink(missing_ok=True)
     assert json.loads(gitml(attacker, "ls", "--all", "--json").stdout) == listed
     assert gitml(attacker, "show", "impostor", check=False).returncode == 1
+
+
+def test_a_run_ref_moved_by_a_plain_git_fetch_is_listed_as_its_new_commit(attacker):
+    """A plain `git fetch` through the refspec `gitml remote setup` adds fast-forwards a
+    run ref to a commit stacked on top of it: `ls` must not keep the cached summary of
+    the old commit while `show` reads the new one."""
+    (good,) = git(
+        attacker, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/"
+    ).split()
+    ref = f"refs/gitml/runs/{good}"
+    before = json.loads(gitml(attacker, "ls", "--all", "--json").stdout)  # fills the caches
+    assert before[0]["name"] == "good0"
+    old = git(attacker, "rev-parse", ref).strip()
+    text = message(good, "moved", "Metric: loss=42")
+    new = plumb(attacker, "commit-tree", f"{old}^{{tree}}", "-p", old, "-m", text)
+    git(attacker, "update-ref", ref, new, old)
+    (listed,) = json.loads(gitml(attacker, "ls", "--all", "--json").stdout)
+    shown = json.loads(gitml(attacker, "show", good, "--json").stdout)
+    assert (listed["commit"], listed["name"], listed["metrics"]) == (new, "moved", {"loss": 42})
+    assert shown["commit"] == new
+    assert gitml(attacker, "show", "moved", "--json").returncode == 0
+    assert gitml(attacker, "show", "good0", check=False).returncode == 1
+    again = plumb(
+        attacker, "commit-tree", f"{new}^{{tree}}", "-p", new, "-m", message(good, "twice")
+    )
+    git(attacker, "update-ref", ref, again, new)
+    git(attacker, "pack-refs", "--all")  # the ref is now a line of packed-refs
+    (listed,) = json.loads(gitml(attacker, "ls", "--all", "--json").stdout)
+    assert (listed["commit"], listed["name"]) == (again, "twice")
