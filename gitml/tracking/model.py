@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from gitml.envs import LOCAL
 from gitml.errors import RecordError
@@ -253,22 +254,14 @@ class RunRecord(Mapping):
         """The record a run's summary (its commit message) gives when its run.json cannot
         be read: the fields the summary has, last values for metrics."""
         return cls(
-            id=summary.id,
-            name=summary.name,
-            experiment=summary.experiment,
-            status=summary.status,
-            start_ms=summary.start_ms,
-            exit_code=summary.exit_code,
+            **_shared_fields(summary),
             command=_words(summary.command),
             params=dict(summary.params),
             tags=dict(summary.tags),
             metrics={key: MetricSummary(value) for key, value in summary.metrics.items()},
-            end_ms=summary.end_ms,
             user=summary.user or None,
-            base=summary.base,
             env_manager=None,
             commit=summary.sha,
-            damage=summary.damage,
         )
 
     def damaged(self, reason: str) -> RunRecord:
@@ -280,21 +273,13 @@ class RunRecord(Mapping):
         """What `gitml ls` lists of this run (`RunSummary`): the command as one line, the
         last value of each metric."""
         return RunSummary(
-            id=self.id,
-            name=self.name,
-            experiment=self.experiment,
-            status=self.status,
-            start_ms=self.start_ms,
-            end_ms=self.end_ms,
-            exit_code=self.exit_code,
-            base=self.base,
+            **_shared_fields(self),
             user=self.user or "",
             command=shlex.join(self.command),
             params=dict(self.params),
             metrics={key: summary.last for key, summary in self.metrics.items()},
             tags=dict(self.tags),
             sha=self.commit,
-            damage=self.damage,
         )
 
     # read as a mapping: its JSON form
@@ -314,6 +299,17 @@ class RunRecord(Mapping):
 
     def __repr__(self) -> str:
         return f"<RunRecord {self.name or self.id} ({self.id}) {self.status}>"
+
+
+# The fields a RunSummary and a RunRecord hold under the same name, as the same value;
+# the conversions between them spell out only the rest.
+_SHARED_FIELDS = (
+    "id", "name", "experiment", "status", "start_ms", "end_ms", "exit_code", "base", "damage",
+)  # fmt: skip
+
+
+def _shared_fields(source: RunSummary | RunRecord) -> dict[str, Any]:
+    return {key: getattr(source, key) for key in _SHARED_FIELDS}
 
 
 # checks of what a record read back holds
