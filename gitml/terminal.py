@@ -19,12 +19,14 @@ from __future__ import annotations  # the logging API imports this; Python 3.8 r
 
 import re
 
-# Controls (C0, DEL, C1), line and paragraph separators, surrogates and the
-# bidi formatting characters. Joiners and other format characters (U+200D in
-# emoji sequences) are left alone: a terminal shows them, it does not obey them.
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# Controls (C0, DEL, C1) and the line and paragraph separators, as the body of a
+# regex character class: `gitml.values` refuses them in names a user types.
+CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+
+# Those, surrogates and the bidi formatting characters. Joiners and other format
+# characters (U+200D in emoji sequences) are left alone: a terminal shows them, it
+# does not obey them.
+_UNSAFE = re.compile(f"[{CONTROLS}\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape(match: re.Match) -> str:

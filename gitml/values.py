@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 from gitml.errors import InvalidValueError
+from gitml.terminal import CONTROLS
 
-# C0 and C1 control characters, and the two separators that end a line too.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(f"[{CONTROLS}]")
 
 
 def is_utf8(text: str) -> bool:
