@@ -38,6 +38,16 @@ def git(repo: Path, *args: str) -> str:
     ).stdout
 
 
+def new_repo(prefix: str) -> Path:
+    """A repository on `main` with one commit holding train.py."""
+    repo = Path(tempfile.mkdtemp(prefix=prefix))
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "train.py").write_text("print('train')\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "initial")
+    return repo
+
+
 def make_repo(files: int, dirty: int = 3) -> Path:
     """A repository of `files` committed files with `dirty` uncommitted edits and one new file."""
     repo = Path(tempfile.mkdtemp(prefix="gitml-bench-"))

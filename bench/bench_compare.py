@@ -20,27 +20,17 @@ Runs are written directly as commits (the format `gitml run` writes), with
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, git, median, report, timed, write_synthetic_runs  # noqa: E402
+from _common import PYTHON, git, median, new_repo, report, timed, write_synthetic_runs  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPEAT = 5 if QUICK else 11
 GITML = [PYTHON, "-m", "gitml"]
 RAW_LISTING = ["git", "for-each-ref", "--format=%(refname)%00%(contents)", "refs/gitml/runs/"]
-
-
-def new_repo() -> Path:
-    repo = Path(tempfile.mkdtemp(prefix="gitml-bench-compare-"))
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "train.py").write_text("print('train')\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "initial")
-    return repo
 
 
 def write_runs(repo: Path, count: int, params: int, metrics: int, seed: int = 1) -> None:
@@ -60,7 +50,7 @@ def write_runs(repo: Path, count: int, params: int, metrics: int, seed: int = 1)
 def search_api(count: int = 1000) -> None:
     import gitml
 
-    repo = new_repo()
+    repo = new_repo("gitml-bench-compare-")
     write_runs(repo, count, params=5, metrics=5)
     raw = [timed(RAW_LISTING, repo) for _ in range(REPEAT)]
     api = []
@@ -83,7 +73,7 @@ def search_api(count: int = 1000) -> None:
 
 
 def search_cli(count: int = 10_000) -> None:
-    repo = new_repo()
+    repo = new_repo("gitml-bench-compare-")
     write_runs(repo, count, params=20, metrics=10)
     command = [
         *GITML,
@@ -115,7 +105,7 @@ def diff_runs(files: int = 100) -> None:
     from gitml.store.repository import open_repository
     from gitml.tracking.record import RunSummary, build_message
 
-    repo = new_repo()
+    repo = new_repo("gitml-bench-compare-")
     base_files = {
         f"src/module{i}.py": "".join(f"LINE_{j} = {j}\n" for j in range(50)).encode()
         for i in range(2 * files)

@@ -24,13 +24,12 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, environment, git, median, write_synthetic_runs  # noqa: E402
+from _common import PYTHON, environment, git, median, new_repo, write_synthetic_runs  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 REPEAT = int(os.environ.get("BENCH_REPEAT", 3 if QUICK else 5))
@@ -39,15 +38,6 @@ PARAMS = 5_000 if QUICK else 20_000
 TIMEOUT = 600  # seconds for one command; more is reported as a failure
 GITML = [PYTHON, "-m", "gitml"]
 RAW_LISTING = ["git", "for-each-ref", "--format=%(refname)%00%(contents)", "refs/gitml/runs/"]
-
-
-def new_repo() -> Path:
-    repo = Path(tempfile.mkdtemp(prefix="gitml-bench-limits-"))
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "train.py").write_text("print('train')\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "initial")
-    return repo
 
 
 def metric_file(points: int, seed: int = 1) -> tuple[bytes, dict]:
@@ -134,7 +124,7 @@ def report(name: str, command: list[str], repo: Path, repeat: int = REPEAT) -> N
 
 
 def metrics(points: int = POINTS) -> None:
-    repo = new_repo()
+    repo = new_repo("gitml-bench-limits-")
     started = time.perf_counter()
     run_id = write_metric_run(repo, points)
     print(f"(wrote a run of {points:,} points in {time.perf_counter() - started:.1f} s)")
@@ -159,7 +149,7 @@ def metrics(points: int = POINTS) -> None:
 
 
 def listing(params: int = PARAMS) -> None:
-    repo = new_repo()
+    repo = new_repo("gitml-bench-limits-")
     write_param_runs(repo, params)
     report("baseline git for-each-ref with messages, 101 runs", RAW_LISTING, repo)
     report(f"gitml ls -a, 101 runs, one of {params:,} params", [*GITML, "ls", "-a"], repo)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.utils import git, gitml
+from tests.utils import git, gitml, write
 
 MAKE_RUNS = """
 import sys, gitml
@@ -50,6 +50,20 @@ def make_runs_at_once(*batches: tuple[Path, int, str]) -> None:
 def clone(source: str | Path, target: Path) -> Path:
     git(target.parent, "clone", "-q", str(source), str(target))
     return target
+
+
+def seeded_remote(tmp_path: Path, *names: str, as_uri: bool = False) -> tuple[Path, list[Path]]:
+    """A bare remote holding one commit, and a clone of it per name (by file:// URI if as_uri)."""
+    remote = bare_remote(tmp_path)
+    source = remote.as_uri() if as_uri else str(remote)
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    git(seed, "init", "-q")
+    write(seed / "train.py", "print('train')\n")
+    git(seed, "add", "train.py")
+    git(seed, "commit", "-q", "-m", "initial")
+    git(seed, "push", "-q", source, "main")
+    return remote, [clone(source, tmp_path / name) for name in names]
 
 
 def run_refs(repo: Path) -> dict[str, str]:

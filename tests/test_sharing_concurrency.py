@@ -5,23 +5,13 @@ import sys
 
 import pytest
 
-from tests.sharing_helpers import bare_remote, clone, ls_json, make_runs_at_once, run_refs
-from tests.utils import assert_fsck_clean, git, gitml, write
+from tests.sharing_helpers import clone, ls_json, make_runs_at_once, run_refs, seeded_remote
+from tests.utils import assert_fsck_clean, gitml
 
 
 @pytest.mark.slow
 def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
-    remote = bare_remote(tmp_path)
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q")
-    write(seed / "train.py", "print('train')\n")
-    git(seed, "add", "train.py")
-    git(seed, "commit", "-q", "-m", "initial")
-    git(seed, "push", "-q", remote.as_uri(), "main")
-
-    first = clone(remote.as_uri(), tmp_path / "first")
-    second = clone(remote.as_uri(), tmp_path / "second")
+    remote, (first, second) = seeded_remote(tmp_path, "first", "second", as_uri=True)
     make_runs_at_once((first, 40, "first-"), (second, 40, "second-"))
 
     for _ in range(3):  # several rounds: each round races two pushes

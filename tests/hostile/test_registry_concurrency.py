@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gitml import registry
-from tests.sharing_helpers import bare_remote, clone
+from tests.sharing_helpers import seeded_remote
 from tests.test_registry import make_run
 from tests.utils import assert_fsck_clean, git, gitml, write
 
@@ -39,19 +39,6 @@ os.close(fd)
 TAG_FIELDS = "%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(contents)%00%1e"
 ASSIGN_TAG = re.compile(rf"^{MODEL}#(?P<stage>[a-z-]+)#(?P<counter>\d+)$")
 VERSION_TAG = re.compile(rf"^{MODEL}@(?P<version>v\d+\.\d+\.\d+)$")
-
-
-def seeded_remote(tmp_path: Path, *names: str) -> tuple[Path, list[Path]]:
-    """A bare remote holding one commit, and a clone of it per name."""
-    remote = bare_remote(tmp_path)
-    seed = tmp_path / "seed"
-    seed.mkdir()
-    git(seed, "init", "-q")
-    write(seed / "train.py", "print('train')\n")
-    git(seed, "add", "train.py")
-    git(seed, "commit", "-q", "-m", "initial")
-    git(seed, "push", "-q", str(remote), "main")
-    return remote, [clone(remote, tmp_path / name) for name in names]
 
 
 def tag_objects(repo: Path) -> dict[str, dict]:
