@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitml.errors import DocumentError, ModelInputError
+from gitml.models.scoring import CSV, PARQUET, Scored
 
 if TYPE_CHECKING:
     from gitml.models.load import PyFuncModel
-    from gitml.models.scoring import Scored
 
 INPUT_SUFFIXES = (".csv", ".json", ".parquet")
-_TABLES = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet"}
+_TABLES = {".csv": CSV, ".parquet": PARQUET}  # read as a served body of that type
 OUTPUT_SUFFIXES = (".json", ".csv")
 
 

@@ -32,8 +32,9 @@ from gitml.errors import MissingExtraError, ModelInputError, ServeError, Signatu
 from gitml.models.connections import error_body
 from gitml.models.parquet import ParquetLimits
 from gitml.models.scoring import CONTENT_TYPES
+from gitml.models.scoring import JSON as JSON_TYPE
 
-JSON = b"application/json"
+JSON = JSON_TYPE.encode()
 _ACCEPTED = tuple(kind.encode() for kind in CONTENT_TYPES)
 
 
