@@ -412,10 +412,16 @@ def connection_limit(wanted: int) -> int:
     return max(1, min(wanted, soft - spare))
 
 
+def _stop_quietly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def _run_worker(uvicorn, config, sock: socket.socket) -> int:
-    # uvicorn re-raises the signal that stopped it once it is done; a no-op handler
-    # turns that into a plain return, so the process exits 0 after a clean shutdown
+    # uvicorn re-raises the signal that stopped it once it is done: this handler turns
+    # that into exit 0 after a clean shutdown. It must stop the process, not ignore the
+    # signal: one that arrives before uvicorn has put its own handlers in place (a
+    # worker still starting) was swallowed, and the worker then served for ever.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, _stop_quietly)
     uvicorn.Server(config).run(sockets=[sock])
     return 0

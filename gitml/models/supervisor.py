@@ -17,6 +17,7 @@ from collections.abc import Callable
 FIRST_DELAY = 0.25
 MAX_DELAY = 5.0
 STABLE_SECONDS = 10.0
+KILL_AFTER_SECONDS = 20.0  # uvicorn gives connections 10 s to close on a stop; then it is SIGKILL
 
 
 def restart_delay(quick_deaths: int) -> float:
@@ -24,7 +25,12 @@ def restart_delay(quick_deaths: int) -> float:
     return 0.0 if quick_deaths == 0 else min(MAX_DELAY, FIRST_DELAY * 2 ** (quick_deaths - 1))
 
 
-def supervise(run_worker: Callable[[], int], workers: int, report: Callable[[str], None]) -> int:
+def supervise(
+    run_worker: Callable[[], int],
+    workers: int,
+    report: Callable[[str], None],
+    kill_after: float = KILL_AFTER_SECONDS,
+) -> int:
     """Fork `workers` processes running `run_worker`; replace those that die; 0 once stopped."""
     children: dict[int, float] = {}  # pid -> start time
     due: list[float] = []  # start times of the replacements to come
@@ -51,6 +57,16 @@ def supervise(run_worker: Callable[[], int], workers: int, report: Callable[[str
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        # a worker stuck in its shutdown must not keep the service up: an alarm (which
+        # also ends the wait below) kills what is left
+        signal.signal(signal.SIGALRM, kill_stragglers)
+        signal.setitimer(signal.ITIMER_REAL, kill_after)
+
+    def kill_stragglers(signum, frame) -> None:
+        report(f"{len(children)} worker(s) still running {kill_after:g} s after the stop: killed")
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -71,6 +87,7 @@ def supervise(run_worker: Callable[[], int], workers: int, report: Callable[[str
         later = f" in {delay:g} s" if delay else ""
         report(f"worker {pid} died (status {status}); starting another{later}")
         due.append(time.monotonic() + delay)
+    signal.setitimer(signal.ITIMER_REAL, 0)
     return 0
 
 

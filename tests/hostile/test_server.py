@@ -8,8 +8,12 @@ make health checks wait for predictions, nor grow its memory without bound.
 import contextlib
 import http.client
 import json
+import os
 import selectors
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -321,3 +325,29 @@ def test_limits_that_would_refuse_every_request_are_one_line_errors(tmp_path):
     out = gitml_cli(tmp_path, *serve, "--max-body", "lots", check=False)
     assert out.returncode != 0 and "'lots' is not a size" in out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_a_worker_that_ignores_the_stop_is_killed_and_the_service_ends(tmp_path):
+    """A worker stuck in its shutdown (or one whose stop signal was lost) cannot keep
+    `gitml serve` from ending: past the deadline the supervisor kills it."""
+    code = (
+        "import os, signal, sys, time\n"
+        "from gitml.models.supervisor import supervise\n"
+        "def stubborn():\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    time.sleep(600)\n"
+        "    return 0\n"
+        "sys.exit(supervise(stubborn, 2, lambda line: print(line, flush=True), kill_after=1))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    time.sleep(1.5)  # both workers forked and ignoring SIGTERM
+    child.send_signal(signal.SIGTERM)
+    try:
+        out, _ = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        raise AssertionError("the supervisor waited for ever on workers ignoring SIGTERM") from None
+    assert child.returncode == 0
+    assert "2 worker(s) still running 1 s after the stop: killed" in out
