@@ -85,6 +85,7 @@ COMMANDS = {
     "env": "gitml.cli.env:env",
     "predict": "gitml.cli.models:predict",
     "serve": "gitml.cli.models:serve",
+    "ui": "gitml.cli.ui:ui",
 }
 
 

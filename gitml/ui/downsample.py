@@ -1,0 +1,98 @@
+"""A metric's points for a chart: all of them within a range, or few enough to draw.
+
+A history of a million points is read a chunk at a time into flat arrays, cut to the
+range asked for, then, when more points remain than the chart wants, split into
+buckets of consecutive points (in logging order) of which each keeps its first,
+lowest, highest and last point: no spike or dip disappears, unlike a chart that
+keeps every n-th point.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_POINTS = 20_000  # the most a request gets; more is never needed to draw a line
+
+
+@dataclass
+class Points:
+    steps: array  # 'q'
+    values: array  # 'd'
+    times: array  # 'q'
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def collect(chunks: Iterable[tuple[list[int], list[float], list[int]]]) -> Points:
+    points = Points(array("q"), array("d"), array("q"))
+    for steps, values, times in chunks:
+        points.steps.extend(steps)
+        points.values.extend(values)
+        points.times.extend(times)
+    return points
+
+
+def in_range(points: Points, x: str, start: float | None, end: float | None) -> Points:
+    """The points whose x (`step` or `time`, unix ms) lies within [start, end]."""
+    if start is None and end is None:
+        return points
+    xs = points.steps if x == "step" else points.times
+    low = -math.inf if start is None else start
+    high = math.inf if end is None else end
+    kept = [i for i, value in enumerate(xs) if low <= value <= high]
+    if len(kept) == len(xs):
+        return points
+    return Points(
+        array("q", [points.steps[i] for i in kept]),
+        array("d", [points.values[i] for i in kept]),
+        array("q", [points.times[i] for i in kept]),
+    )
+
+
+def choose(values: array, wanted: int) -> list[int]:
+    """Indexes of at most `wanted` (>= 4) points of `values` that keep its shape: per
+    bucket of consecutive points the first, the lowest, the highest and the last."""
+    count = len(values)
+    if count <= wanted:
+        return list(range(count))
+    buckets = wanted // 4
+    kept: list[int] = []
+    for bucket in range(buckets):
+        first, stop = bucket * count // buckets, (bucket + 1) * count // buckets
+        chosen = {first, stop - 1, *_extremes(values, first, stop)}
+        kept.extend(sorted(chosen))
+    return kept
+
+
+def _extremes(values: array, first: int, stop: int) -> tuple[int, ...]:
+    """Where the lowest and highest values of values[first:stop] are (NaN left out)."""
+    part = values[first:stop]
+    low, high = min(part), max(part)
+    if low == low and high == high:  # no NaN met first: min and max are right
+        try:
+            return first + part.index(low), first + part.index(high)
+        except ValueError:
+            pass
+    numbers = [(v, i) for i, v in enumerate(part, first) if v == v]
+    if not numbers:
+        return ()
+    return min(numbers)[1], max(numbers)[1]
+
+
+def to_json(points: Points, chosen: list[int]) -> dict:
+    """The chosen points as three arrays; NaN and infinities as 'nan', 'inf', '-inf'."""
+    values = [points.values[i] for i in chosen]
+    if not all(map(math.isfinite, values)):
+        values = [
+            v if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+            for v in values
+        ]
+    return {
+        "step": [points.steps[i] for i in chosen],
+        "value": values,
+        "time": [points.times[i] for i in chosen],
+    }
