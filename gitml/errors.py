@@ -369,5 +369,9 @@ class MissingExtraError(GitmlError):
         )
 
 
+class MlflowImportError(GitmlError):
+    """An MLflow store cannot be read for `gitml import mlflow` (unreachable, damaged)."""
+
+
 class ServeError(GitmlError):
     """The model server cannot start (address in use, bad host, no server library, ...)."""

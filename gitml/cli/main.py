@@ -84,6 +84,7 @@ COMMANDS = {
     "tag": "gitml.cli.model:tag",
     "env": "gitml.cli.env:env",
     "predict": "gitml.cli.models:predict",
+    "import": "gitml.cli.imports:import_group",
     "serve": "gitml.cli.models:serve",
     "ui": "gitml.cli.ui:ui",
 }

@@ -7,8 +7,10 @@ run ends. Runs whose processes died are committed by `gitml.tracking.recovery`.
 
 import json
 import os
+import re
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunNameTakenError
 from gitml.project_file import repository_project
 from gitml.store.config import read_config
+from gitml.store.gitcmd import EMPTY_TREE, git_output, run_git
 from gitml.store.ids import is_run_id, new_run_id
-from gitml.store.layout import NAME_CLAIMS_DIR, TMP_DIR
+from gitml.store.layout import META_FILE, NAME_CLAIMS_DIR, TMP_DIR
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
 from gitml.store.repository import Repository, parse_size, read_head
 from gitml.store.secret_files import SecretRule, parse_patterns
@@ -27,6 +30,7 @@ from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_valid_run_name, new_run_name
 from gitml.tracking.record import (
+    ENDED,
     FORMAT_VERSION,
     RunSummary,
     branch_experiment,
@@ -281,3 +285,111 @@ def finish_run(
     staging.close()
     staging.write_end(status, exit_code)
     return commit_staged(repo, staging.path)
+
+
+# Runs recorded by another tool (gitml import mlflow)
+
+IMPORT_PREFIX = "import-"  # tmp/import-<run id>: the staging folder of a run being imported
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class ImportedRun:
+    """A run another tool recorded, with its own times, status and code (`base`, a
+    commit of this repository, or None: the run then holds no code)."""
+
+    name: str | None  # wanted; a taken one gets -2, -3, …; one gitml refuses is adapted
+    experiment: str
+    start_ms: int
+    end_ms: int
+    status: str  # one of ENDED
+    base: str | None = None
+    user: str | None = None
+    note: str = ""
+
+
+def record_imported_run(
+    repo: Repository, run: ImportedRun, fill: Callable[[Staging], None]
+) -> RunSummary:
+    """Write `run` as a gitml run: `fill` logs its params, metrics, tags and artifacts
+    into a staging folder of its own, which is then committed as any run's is.
+
+    The folder lives under tmp/, not among the runs in progress: a crash half-way
+    leaves no partial run for recovery to commit (the next import removes the folder
+    and imports the run again)."""
+    check_experiment(run.experiment)
+    check_utf8("the note", run.note)
+    if run.status not in ENDED:
+        raise InvalidValueError(f"an imported run has ended: status {run.status!r}")
+    _remove_abandoned_imports(repo)
+    run_id = new_run_id(run.start_ms)
+    name, claim = _choose_name(repo, importable_name(run.name), number_if_taken=True)
+    folder = repo.state_dir / TMP_DIR / f"{IMPORT_PREFIX}{run_id}"
+    try:
+        folder.mkdir(parents=True)
+        meta = {
+            "format": FORMAT_VERSION,
+            "id": run_id,
+            "name": name,
+            "experiment": run.experiment,
+            "command": [],
+            "cwd": None,
+            "entry_point": None,
+            "note": run.note,
+            "reproduces": None,
+            "base": run.base,
+            "branch": None,
+            "snapshot_tree": _code_tree(repo, run.base),
+            "start_ms": run.start_ms,
+            "size_limit": artifact_size_limit(repo),
+            "allow_secrets": list(secret_rule(repo).allowed),
+            "owner_pid": os.getpid(),
+            "owner_start": process_start_token(os.getpid()),
+            "env_manager": LOCAL,
+            "env_hash": None,
+            "env_vars": {},
+            "user": run.user,
+        }
+        write_json_atomic(folder / META_FILE, meta)
+        staging = Staging(folder)
+        fill(staging)
+        staging.close()
+        staging.write_end(run.status, None, run.end_ms)
+        return commit_staged(repo, folder)  # removes the folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        claim.unlink(missing_ok=True)
+
+
+def importable_name(name: str | None) -> str | None:
+    """A run name gitml accepts made of `name` (characters it refuses become `-`), or
+    None (a new name) when nothing usable is left or it would read as a run id."""
+    if not name:
+        return None
+    adapted = _NOT_IN_NAMES.sub("-", name).strip("-._")[:100].rstrip("-._")
+    if not adapted or is_run_id(adapted) or not is_valid_run_name(adapted):
+        return None
+    return adapted
+
+
+def _code_tree(repo: Repository, base: str | None) -> str:
+    """The tree of commit `base`, or the empty tree (written, so the commit finds it)."""
+    if base is None:
+        run_git(["mktree"], repo.cwd, input=b"")
+        return EMPTY_TREE
+    return git_output(["rev-parse", "--verify", "--end-of-options", f"{base}^{{tree}}"], repo.cwd)
+
+
+def _remove_abandoned_imports(repo: Repository) -> None:
+    """Staging folders of imports whose process died (killed half-way)."""
+    folder = repo.state_dir / TMP_DIR
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f"{IMPORT_PREFIX}*"):
+        try:
+            meta = json.loads((path / META_FILE).read_text())
+            alive = process_alive(meta["owner_pid"], meta.get("owner_start"))
+        except (OSError, ValueError, KeyError, TypeError):
+            alive = time.time() - path.stat().st_mtime < 60  # being made right now
+        if not alive:
+            shutil.rmtree(path, ignore_errors=True)

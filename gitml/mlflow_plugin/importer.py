@@ -1,0 +1,504 @@
+"""`gitml import mlflow SOURCE`: MLflow's runs and registry, written as gitml's (docs/mlflow.md).
+
+MLflow's own client reads the source (an `mlruns` folder, an `sqlite:///` database, a
+tracking server), so mlflow is needed for importing only. Each run is written through
+`tracking.run.record_imported_run` (the staging folder and commit every run has), with
+MLflow's times; its MLflow id stays in tag `gitml.mlflow.run_id`, which is how a later
+import knows it and adds nothing. Registered versions, stages and aliases follow
+(`gitml.mlflow_plugin.registry_import`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import GitmlError, InvalidValueError, MissingExtraError, MlflowImportError
+from gitml.store.gitcmd import run_git
+from gitml.store.repository import Repository, open_repository
+from gitml.tracking.catalog import list_runs
+from gitml.tracking.record import RunSummary
+from gitml.tracking.run import ImportedRun, record_imported_run
+from gitml.tracking.staging import MAX_ARTIFACT_DEPTH, Staging, check_artifact_name
+
+IMPORT_TAG = "gitml.mlflow.run_id"  # the MLflow run an imported run was made from
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+NOTE_TAG = "mlflow.note.content"
+_STATUSES = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_PAGE = 1000
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote (or, with `dry_run`, would write) and what it left out."""
+
+    dry_run: bool
+    imported: list[dict] = field(default_factory=list)  # mlflow_run_id, id, name, experiment
+    already: list[str] = field(default_factory=list)  # MLflow run ids imported before
+    registry: list[str] = field(default_factory=list)  # registry events, as sentences
+    skipped: list[str] = field(default_factory=list)  # each thing left out, with why
+
+    def to_json(self) -> dict:
+        return {
+            "dry_run": self.dry_run,
+            "imported": self.imported,
+            "already_imported": self.already,
+            "registry": self.registry,
+            "skipped": self.skipped,
+        }
+
+
+def import_mlflow(
+    repo: Repository | str,
+    source: str,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Write every active run of every active experiment of MLflow store `source`, then
+    its registered versions, stages and aliases, into `repo`; what is there already is
+    left as it is."""
+    repo = open_repository(repo)
+    report = ImportReport(dry_run)
+    tell = progress or (lambda line: None)
+    with _opened_source(source) as mlflow_source:
+        known = imported_runs(repo)
+        for experiment in mlflow_source.experiments():
+            _import_experiment(repo, mlflow_source, experiment, known, report, tell)
+        from gitml.mlflow_plugin.registry_import import import_registry
+
+        import_registry(repo, mlflow_source, imported_runs(repo), report, tell)
+    return report
+
+
+def imported_runs(repo: Repository) -> dict[str, RunSummary]:
+    """The runs of `repo` made by an import, by the MLflow run id they came from."""
+    return {run.tags[IMPORT_TAG]: run for run in list_runs(repo) if IMPORT_TAG in run.tags}
+
+
+# the source
+
+
+class MlflowSource:
+    """An MLflow store read through MLflow's client; MLflow's errors become one
+    MlflowImportError naming the source."""
+
+    def __init__(self, client: Any, uri: str, shown_as: str, local_root: Path):
+        self.client = client
+        self.uri = uri
+        self.shown_as = shown_as
+        self.local_root = local_root  # local artifact folders are read inside it only
+
+    @contextmanager
+    def reading(self, what: str) -> Iterator[None]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            yield
+        except MlflowException as error:
+            first = str(error.message).strip().splitlines()[0] if str(error.message) else ""
+            raise MlflowImportError(f"cannot read {what} from {self.shown_as}: {first}") from None
+
+    def experiments(self) -> list:
+        from mlflow.entities import ViewType
+
+        return self.pages(
+            "its experiments",
+            lambda token: self.client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE, page_token=token
+            ),
+        )
+
+    def runs(self, experiment_id: str) -> list:
+        from mlflow.entities import ViewType
+
+        return self.pages(
+            f"the runs of experiment {experiment_id}",
+            lambda token: self.client.search_runs(
+                [experiment_id],
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=_PAGE,
+                order_by=["attributes.start_time ASC"],
+                page_token=token,
+            ),
+        )
+
+    def logged_models(self, experiment_id: str) -> list:
+        """MLflow 3's logged models (where `log_model` puts a model) of an experiment."""
+        return self.pages(
+            f"the logged models of experiment {experiment_id}",
+            lambda token: self.client.search_logged_models(
+                experiment_ids=[experiment_id], max_results=100, page_token=token
+            ),
+        )
+
+    def pages(self, what: str, page: Callable[[str | None], Any]) -> list:
+        items: list = []
+        token = None
+        with self.reading(what):
+            while True:
+                found = page(token)
+                items.extend(found)
+                token = found.token
+                if not token:
+                    return items
+
+    def artifact_files(
+        self, root_uri: str, skipped: list[str], label: str
+    ) -> Iterator[tuple[str, int | None, Callable[[Path], Path]]]:
+        """(path, size or None, fetch) of each file under artifact location `root_uri`;
+        `fetch(scratch)` gives a local file holding it. A local folder is read only
+        inside the source's folder, and never through a symbolic link."""
+        local = _local_path(root_uri)
+        if local is not None:
+            yield from self._local_files(local, skipped, label)
+            return
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        with self.reading(f"the artifacts of {label}"):
+            repository = get_artifact_repository(root_uri, tracking_uri=self.uri)
+            yield from _remote_files(repository, None, 0, skipped, label)
+
+    def _local_files(
+        self, folder: Path, skipped: list[str], label: str
+    ) -> Iterator[tuple[str, int | None, Callable[[Path], Path]]]:
+        if not folder.exists():
+            return
+        root = self.local_root.resolve()
+        if not folder.resolve().is_relative_to(root):
+            skipped.append(
+                f"{label}: artifacts at {folder} are outside {root}, the folder of the "
+                "source; not read"
+            )
+            return
+        for current, folders, files in os.walk(folder):
+            here = Path(current)
+            for name in sorted(folders + files):
+                path = here / name
+                relative = path.relative_to(folder).as_posix()
+                if path.is_symlink():
+                    skipped.append(
+                        f"{label}: artifact {relative!r} is a symbolic link; not followed"
+                    )
+                elif path.is_file():
+                    yield relative, path.lstat().st_size, _already_local(path)
+            folders.sort()
+
+
+def _already_local(path: Path) -> Callable[[Path], Path]:
+    def fetch(scratch: Path) -> Path:
+        return path
+
+    return fetch
+
+
+def _remote_files(
+    repository: Any, folder: str | None, depth: int, skipped: list[str], label: str
+) -> Iterator[tuple[str, int | None, Callable[[Path], Path]]]:
+    if depth > MAX_ARTIFACT_DEPTH:
+        skipped.append(f"{label}: artifacts nested deeper than {MAX_ARTIFACT_DEPTH} levels")
+        return
+    for info in repository.list_artifacts(folder):
+        if info.is_dir:
+            yield from _remote_files(repository, info.path, depth + 1, skipped, label)
+        else:
+
+            def fetch(scratch: Path, path: str = info.path) -> Path:
+                return Path(repository.download_artifacts(path, dst_path=str(scratch)))
+
+            yield info.path, info.file_size, fetch
+
+
+def _local_path(uri: str) -> Path | None:
+    """The folder an artifact URI names on this machine, None for any other store."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        return Path(uri)
+    return None
+
+
+@contextmanager
+def _opened_source(source: str) -> Iterator[MlflowSource]:
+    """The MLflow store `source` names, opened read-only where MLflow would write: a
+    database is read from a copy (MLflow upgrades an older schema as it opens one)."""
+    with tempfile.TemporaryDirectory(prefix="gitml-import-") as scratch:
+        uri, local_root = _tracking_uri(source, Path(scratch))
+        with _quiet_reading(uri):
+            try:
+                from mlflow import MlflowClient
+            except ImportError:
+                raise MissingExtraError("gitml import mlflow", "mlflow", "mlflow") from None
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            yield MlflowSource(client, uri, source, local_root)
+
+
+def _tracking_uri(source: str, scratch: Path) -> tuple[str, Path]:
+    """The URI MLflow's client reads, and the folder local artifacts must lie in."""
+    if source.startswith("sqlite:"):
+        database = Path(urllib.parse.unquote(source.removeprefix("sqlite:").removeprefix("///")))
+        if not source.startswith("sqlite:///") or not database.is_file():
+            raise InvalidValueError(
+                f"{source!r} names no database file: give sqlite:///PATH of an MLflow "
+                "database (sqlite:////abs/path for an absolute one)"
+            )
+        copy = scratch / "mlflow.db"
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as original:
+            target = sqlite3.connect(copy)
+            original.backup(target)
+            target.close()
+        return f"sqlite:///{copy}", database.resolve().parent
+    if source.startswith(("http://", "https://")):
+        _check_server(source)
+        return source.rstrip("/"), Path.cwd()
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme not in ("", "file"):
+        raise InvalidValueError(
+            f"gitml imports from an mlruns folder, sqlite:///PATH or an http(s):// tracking "
+            f"server, not {source!r}"
+        )
+    folder = _local_path(source) or Path(source)
+    if not folder.is_dir():
+        hint = f"; for a database give sqlite:///{source}" if folder.is_file() else ""
+        raise InvalidValueError(f"{source!r} is no folder of MLflow runs (an mlruns folder){hint}")
+    folder = folder.resolve()
+    return folder.as_uri(), folder
+
+
+def _check_server(url: str) -> None:
+    """One quick request, so that a wrong URL is one line (MLflow's client would retry for
+    minutes)."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10) as answer:
+            answer.read(64)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise MlflowImportError(f"no MLflow tracking server answers at {url}: {reason}") from None
+
+
+@contextmanager
+def _quiet_reading(uri: str) -> Iterator[None]:
+    """MLflow set up to read `uri`, quietly (its warnings and INFO logs are not the
+    user's business here), for the time of the import; all is restored after.
+
+    MLflow 3 refuses its folder store unless MLFLOW_ALLOW_FILE_STORE is set, and its
+    folder registry reads logged models through the process's tracking URI (without
+    one, it would create mlflow.db in the current folder)."""
+    import logging
+    import warnings
+
+    wanted = {"MLFLOW_TRACKING_URI": uri}
+    if uri.startswith("file:"):
+        wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    before = {name: os.environ.get(name) for name in wanted}
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    os.environ.update(wanted)
+    logger.setLevel(logging.WARNING)  # not its INFO lines about database tables
+    try:
+        with warnings.catch_warnings():  # MLflow's about its plugins and deprecations
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# runs
+
+
+def _import_experiment(
+    repo: Repository,
+    source: MlflowSource,
+    experiment: Any,
+    known: dict[str, RunSummary],
+    report: ImportReport,
+    tell: Progress,
+) -> None:
+    runs = source.runs(experiment.experiment_id)
+    fresh = [run for run in runs if run.info.run_id not in known]
+    report.already.extend(run.info.run_id for run in runs if run.info.run_id in known)
+    if not fresh:
+        return
+    models: dict[str, list] = {}
+    for model in source.logged_models(experiment.experiment_id):
+        models.setdefault(model.source_run_id, []).append(model)
+    for position, run in enumerate(fresh, 1):
+        label = f"MLflow run {run.info.run_id}"
+        counted = f"[{position}/{len(fresh)}] {experiment.name}: {label}"
+        if report.dry_run:
+            tell(f"{counted} would be imported")
+            report.imported.append(_entry(run, None, experiment.name))
+            continue
+        try:
+            summary = _import_run(repo, source, experiment.name, run, models, report)
+        except GitmlError as error:
+            report.skipped.append(f"{label}: not imported: {error}")
+            tell(f"{counted} not imported: {error}")
+            continue
+        known[run.info.run_id] = summary
+        report.imported.append(_entry(run, summary, experiment.name))
+        tell(f"{counted} imported as run {summary.name} ({summary.id})")
+
+
+def _entry(run: Any, summary: RunSummary | None, experiment: str) -> dict:
+    return {
+        "mlflow_run_id": run.info.run_id,
+        "id": summary.id if summary else None,
+        "name": summary.name if summary else run.info.run_name,
+        "experiment": experiment,
+    }
+
+
+def _import_run(
+    repo: Repository,
+    source: MlflowSource,
+    experiment: str,
+    run: Any,
+    models: dict[str, list],
+    report: ImportReport,
+) -> RunSummary:
+    info, tags = run.info, dict(run.data.tags)
+    label = f"MLflow run {info.run_id}"
+    status = _STATUSES.get(str(info.status).upper())
+    if status is None:
+        report.skipped.append(f"{label}: MLflow shows it {info.status}: imported as killed")
+        status = "killed"
+    start_ms = int(info.start_time or 0)
+    base = _commit_here(repo, tags.get(GIT_COMMIT_TAG))
+    if tags.get(GIT_COMMIT_TAG) and base is None:
+        report.skipped.append(
+            f"{label}: its commit {str(tags[GIT_COMMIT_TAG])[:40]!r} is not in this "
+            "repository: imported without its code"
+        )
+    imported = ImportedRun(
+        name=info.run_name,
+        experiment=experiment,
+        start_ms=start_ms,
+        end_ms=max(int(info.end_time or start_ms), start_ms),
+        status=status,
+        base=base,
+        user=info.user_id or tags.get("mlflow.user"),
+        note=str(tags.get(NOTE_TAG) or ""),
+    )
+
+    def fill(staging: Staging) -> None:
+        skipped = report.skipped
+        _each(skipped, label, "param", run.data.params.items(), staging.log_param)
+        tags[IMPORT_TAG] = info.run_id
+        _each(skipped, label, "tag", tags.items(), staging.set_tag)
+        for key in sorted(run.data.metrics):
+            _log_history(source, staging, info.run_id, key, skipped, label)
+        top = _copy_artifacts(source, staging, info.artifact_uri, "", skipped, label)
+        for model in models.get(info.run_id, []):
+            folder = model_folder(model, top)
+            _copy_artifacts(source, staging, model.artifact_location, folder, skipped, label)
+
+    return record_imported_run(repo, imported, fill)
+
+
+def _each(
+    skipped: list[str],
+    label: str,
+    kind: str,
+    pairs: Any,
+    write: Callable[[str, str], None],
+) -> None:
+    for key, value in pairs:
+        try:
+            write(key, value)
+        except InvalidValueError as error:
+            skipped.append(f"{label}: {kind} left out: {error}")
+
+
+def _log_history(
+    source: MlflowSource, staging: Staging, run_id: str, key: str, skipped: list[str], label: str
+) -> None:
+    with source.reading(f"the history of metric {key!r} of {label}"):
+        history = source.client.get_metric_history(run_id, key)
+    try:
+        for point in history:
+            staging.log_metric(key, point.value, int(point.step), int(point.timestamp))
+    except InvalidValueError as error:
+        skipped.append(f"{label}: metric left out: {error}")
+
+
+def model_folder(model: Any, top_names: set[str]) -> str:
+    """Where a logged model of the run goes among its artifacts: its name, or its name and
+    id when the run has an artifact of that name already."""
+    name = str(model.name)
+    return f"{name}-{model.model_id}" if name in top_names else name
+
+
+def _copy_artifacts(
+    source: MlflowSource,
+    staging: Staging,
+    root_uri: str | None,
+    under: str,
+    skipped: list[str],
+    label: str,
+) -> set[str]:
+    """Copy the files at `root_uri` into the run under folder `under`; the first parts
+    of the paths found there (of files left out too)."""
+    if not root_uri:
+        return set()
+    top: set[str] = set()
+    limit = staging.size_limit
+    with tempfile.TemporaryDirectory(prefix="gitml-artifact-") as scratch:
+        for path, size, fetch in source.artifact_files(root_uri, skipped, label):
+            name = f"{under}/{path}" if under else path
+            top.add(path.split("/", 1)[0])
+            try:
+                name = check_artifact_name(name)
+                if size is not None and size > limit:
+                    skipped.append(
+                        f"{label}: artifact {name!r} ({size:,} bytes) is over the size limit "
+                        f"of {limit:,} bytes; not imported"
+                    )
+                    continue
+                with source.reading(f"artifact {name!r} of {label}"):
+                    local = fetch(Path(scratch))
+                staging.add_artifact_file(local, name)
+            except GitmlError as error:
+                skipped.append(f"{label}: artifact left out: {error}")
+            finally:
+                _clear(Path(scratch))
+    return top
+
+
+def _clear(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _commit_here(repo: Repository, sha: object) -> str | None:
+    """`sha` when it is a full commit id of a commit this repository holds, else None."""
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        return None
+    found = run_git(
+        ["rev-parse", "-q", "--verify", "--end-of-options", f"{sha}^{{commit}}"],
+        repo.cwd,
+        check=False,
+    )
+    return found.stdout.decode().strip() or None

@@ -1,0 +1,232 @@
+"""`gitml import mlflow`: real MLflow stores (a folder and a database, made by MLflow's
+client) written into real repositories, read back through gitml's command line."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import commit_a_few_files, init_repo
+from tests.mlflow_helpers import make_store
+from tests.utils import assert_fsck_clean, git, gitml, isolated, user_state, write
+
+pytestmark = pytest.mark.slow  # each import starts MLflow (seconds)
+
+STAGES = "stages: [staging, production, archived, champion]\n"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A repository with one commit (copied into each test) and two MLflow stores whose
+    run `alpha` names that commit; then a copy of the repository with the folder store
+    imported, for the tests that only read."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolated(monkeypatch, tmp_path_factory.mktemp("home"))
+        seed = commit_a_few_files(init_repo(tmp_path_factory.mktemp("seed") / "repo"))
+        git(seed, "config", "gitml.artifactSizeLimit", "1k")
+        write(seed / "gitml.yaml", STAGES)
+        git(seed, "add", "gitml.yaml")
+        git(seed, "commit", "-q", "-m", "stages")
+        commit = git(seed, "rev-parse", "HEAD").strip()
+        stores = tmp_path_factory.mktemp("stores")
+        (stores / "files").mkdir()
+        (stores / "db").mkdir()
+        folder_ids = make_store((stores / "files" / "mlruns").as_uri(), commit, stores / "files")
+        db_ids = make_store(f"sqlite:///{stores / 'db' / 'mlflow.db'}", commit, stores / "db")
+        imported = tmp_path_factory.mktemp("imported") / "repo"
+        shutil.copytree(seed, imported, symlinks=True)
+        result = gitml(imported, "import", "mlflow", str(stores / "files" / "mlruns"))
+    return {
+        "seed": seed,
+        "commit": commit,
+        "folder": stores / "files" / "mlruns",
+        "database": stores / "db" / "mlflow.db",
+        "folder_ids": folder_ids,
+        "db_ids": db_ids,
+        "imported": imported,
+        "result": result,
+    }
+
+
+def copy(source: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "repo"
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+def runs_by_name(repo: Path) -> dict:
+    listed = json.loads(gitml(repo, "ls", "--all", "--json").stdout)
+    return {run["name"]: run for run in listed}
+
+
+def gitml_state(repo: Path) -> str:
+    """Every ref and tag gitml could have written."""
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+def test_each_run_keeps_its_values_times_status_and_code(world):
+    repo = world["imported"]
+    assert world["result"].stdout == "imported 3 runs, 5 registry events\n"
+    runs = runs_by_name(repo)
+    assert sorted(runs) == ["alpha", "beta", "plain-run"]
+    alpha, beta, plain = runs["alpha"], runs["beta"], runs["plain-run"]
+    assert (alpha["status"], alpha["experiment"]) == ("finished", "wine")
+    assert (alpha["start_ms"], alpha["end_ms"]) == (1_700_000_000_000, 1_700_000_060_000)
+    assert alpha["params"] == {"lr": "0.1"}
+    assert alpha["metrics"] == {"loss": 0.2}
+    assert alpha["tags"]["team"] == "a"
+    assert alpha["tags"]["gitml.mlflow.run_id"] == world["folder_ids"]["alpha"]
+    assert alpha["base"] == world["commit"]  # MLflow's recorded commit, present here
+    assert (beta["status"], beta["base"]) == ("failed", None)  # its commit is not here
+    assert (plain["status"], plain["experiment"]) == ("killed", "Default")
+    history = json.loads(gitml(repo, "metrics", "alpha", "loss", "--json").stdout)["loss"]
+    assert [(p["step"], p["timestamp"]) for p in history] == [
+        (step * 10, 1_700_000_001_000 + step) for step in range(5)
+    ]
+    assert_fsck_clean(repo)
+
+
+def test_artifacts_up_to_the_size_limit_and_logged_models_come_along(world):
+    repo = world["imported"]
+    alpha = json.loads(gitml(repo, "show", "alpha", "--json").stdout)
+    assert [a["path"] for a in alpha["artifacts"]] == ["model/MLmodel", "notes/readme.txt"]
+    beta = json.loads(gitml(repo, "show", "beta", "--json").stdout)
+    assert [a["path"] for a in beta["artifacts"]] == ["clf/MLmodel", "clf/model.pkl"]
+    assert git(repo, "show", f"{beta['commit']}:.gitml/artifacts/clf/model.pkl") == "weights"
+    stderr = world["result"].stderr
+    assert "artifact 'big.bin' (4,096 bytes) is over the size limit of 1,024 bytes" in stderr
+    assert f"its commit '{'f' * 40}' is not in this repository" in stderr
+
+
+def test_versions_stages_and_aliases_become_registry_tags(world):
+    repo = world["imported"]
+    (model,) = json.loads(gitml(repo, "model", "ls", "--json").stdout)
+    assert model["model"] == "wine-model"  # MLflow's "Wine Model", mapped
+    assert model["latest"] == "v0.0.2"
+    assert model["stages"] == {
+        "staging": ["v0.0.1"],
+        "production": ["v0.0.2"],
+        "champion": ["v0.0.2"],
+    }
+    which = json.loads(gitml(repo, "model", "which", "wine-model@production", "--json").stdout)
+    assert (which["run_name"], which["artifact"]) == ("beta", "clf")
+    first = json.loads(gitml(repo, "model", "which", "wine-model@v0.0.1", "--json").stdout)
+    assert (first["run_name"], first["artifact"]) == ("alpha", "model")
+    tags = git(repo, "tag", "-l").split()
+    assert "wine-model@v0.0.1" in tags and "wine-model#production#4" in tags
+
+
+def test_importing_twice_adds_nothing(world, tmp_path):
+    repo = copy(world["imported"], tmp_path)
+    before = gitml_state(repo)
+    again = gitml(repo, "import", "mlflow", str(world["folder"]))
+    assert again.stdout == "imported 0 runs (3 imported before)\n"
+    assert gitml_state(repo) == before
+
+
+def test_a_dry_run_writes_nothing(world, tmp_path):
+    repo = copy(world["seed"], tmp_path)
+    before, state = gitml_state(repo), user_state(repo)
+    result = gitml(repo, "import", "mlflow", str(world["folder"]), "--dry-run")
+    assert result.stdout == "would import 3 runs, 5 registry events\n"
+    assert "MLflow run " + world["folder_ids"]["alpha"] + " would be imported" in result.stderr
+    assert gitml_state(repo) == before
+    assert user_state(repo) == state
+    assert not list((repo / ".git" / "gitml").glob("runs/*"))
+
+
+def test_a_database_is_read_without_being_changed(world, tmp_path):
+    repo = copy(world["seed"], tmp_path)
+    database = world["database"]
+    before = database.read_bytes()
+    result = gitml(repo, "import", "mlflow", f"sqlite:///{database}", "--json")
+    report = json.loads(result.stdout)
+    assert sorted(entry["name"] for entry in report["imported"]) == ["alpha", "beta", "plain-run"]
+    assert {entry["mlflow_run_id"] for entry in report["imported"]} == set(
+        world["db_ids"][key] for key in ("alpha", "beta", "plain")
+    )
+    assert database.read_bytes() == before
+    assert not (repo / "mlflow.db").exists()  # MLflow's default store was never opened
+    (model,) = json.loads(gitml(repo, "model", "ls", "--json").stdout)
+    assert model["stages"]["production"] == ["v0.0.2"]
+    assert runs_by_name(repo)["alpha"]["base"] == world["commit"]
+
+
+def test_a_missing_source_is_one_line_and_writes_nothing(world, tmp_path):
+    repo = copy(world["seed"], tmp_path)
+    before = gitml_state(repo)
+    for source, expected in (
+        (str(tmp_path / "nowhere"), "is no folder of MLflow runs"),
+        (f"sqlite:///{tmp_path / 'nothing.db'}", "names no database file"),
+        ("ftp://example.com/mlruns", "gitml imports from an mlruns folder"),
+    ):
+        result = gitml(repo, "import", "mlflow", source, check=False)
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("gitml: error: ") and expected in line, line
+    assert not (tmp_path / "nothing.db").exists()
+    assert gitml_state(repo) == before
+
+
+def test_without_mlflow_the_error_names_the_extra(world, tmp_path):
+    repo = copy(world["seed"], tmp_path)
+    fake = write(tmp_path / "fake" / "mlflow" / "__init__.py", "raise ImportError('no mlflow')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent.parent), *_paths()])}
+    result = gitml(repo, "import", "mlflow", str(world["folder"]), check=False, env=env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "gitml: error: gitml import mlflow needs mlflow, which is not installed: "
+        "pip install 'gitml[mlflow]'\n"
+    )
+
+
+def _paths() -> list[str]:
+    """The PYTHONPATH the tests run with (gitml's own tree first)."""
+    return [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
+
+
+def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_path):
+    """A run whose artifact location climbs out of the folder with `..`, an artifact that
+    is a link to a file outside, a 100,000-character param and a commit that is an
+    option of git's: the run is imported without any of them, each named on stderr."""
+    repo = copy(world["seed"], tmp_path)
+    mlruns = tmp_path / "mlruns"
+    shutil.copytree(world["folder"], mlruns, symlinks=True)
+    for meta in mlruns.rglob("meta.yaml"):  # MLflow wrote absolute artifact locations
+        meta.write_text(meta.read_text().replace(str(world["folder"]), str(mlruns)))
+    secret = write(tmp_path / "outside" / "secret.txt", "private")
+    run = next(path.parent for path in mlruns.glob("*/*/meta.yaml") if _names(path, "alpha"))
+    meta = run / "meta.yaml"
+    climbing = f"{run}/artifacts/../../../../outside"
+    meta.write_text(
+        "\n".join(
+            f"artifact_uri: file://{climbing}" if line.startswith("artifact_uri:") else line
+            for line in meta.read_text().splitlines()
+        )
+        + "\n"
+    )
+    beta = next(path.parent for path in mlruns.glob("*/*/meta.yaml") if _names(path, "beta"))
+    os.symlink(secret, beta / "artifacts" / "leak.txt")
+    write(beta / "params" / "huge", "x" * 100_000)
+    write(beta / "tags" / "mlflow.source.git.commit", "--output=" + str(tmp_path / "pwned"))
+
+    result = gitml(repo, "import", "mlflow", str(mlruns))
+
+    runs = runs_by_name(repo)
+    assert sorted(runs) == ["alpha", "beta", "plain-run"]
+    for name in ("alpha", "beta"):
+        shown = json.loads(gitml(repo, "show", name, "--json").stdout)
+        assert not any("secret" in a["path"] or "leak" in a["path"] for a in shown["artifacts"])
+    assert "huge" not in runs["beta"]["params"] and runs["beta"]["params"]["lr"] == "0.2"
+    assert runs["beta"]["base"] is None
+    assert not (tmp_path / "pwned").exists()
+    assert f"are outside {mlruns}" in result.stderr
+    assert "artifact 'leak.txt' is a symbolic link; not followed" in result.stderr
+    assert "param 'huge' is longer than 6,000 characters" in result.stderr
+    assert "private" not in git(repo, "log", "--all", "-p")
+
+
+def _names(meta: Path, run_name: str) -> bool:
+    return f"run_name: {run_name}" in meta.read_text()
