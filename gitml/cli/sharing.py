@@ -133,6 +133,11 @@ def _warn_differing(result) -> None:
             f"warning: run {run_id} is a different commit on {result.remote}; "
             "both copies were left as they are"
         )
+    for name in result.differing_views:
+        say(
+            f"warning: view {name} was saved differently here and on {result.remote}; "
+            "both were left as they are (save it under another name to share it)"
+        )
 
 
 @click.command("fetch")

@@ -25,9 +25,10 @@ from gitml.errors import (
     RemoteError,
     RunNotFoundError,
 )
-from gitml.sharing.refspecs import ALL_RUNS, batches, delete_refspec, transfer_refspec
+from gitml.sharing.refspecs import ALL_RUNS, VIEWS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
+from gitml.store.gitcmd import run_git
 from gitml.store.gitproc import (
     Progress,
     ask_remote,
@@ -36,7 +37,7 @@ from gitml.store.gitproc import (
     run_remote_git,
 )
 from gitml.store.ids import could_be_id_prefix
-from gitml.store.refs import RUNS_PREFIX, list_run_refs, parse_run_ref, run_ref
+from gitml.store.refs import RUNS_PREFIX, VIEWS_PREFIX, list_run_refs, parse_run_ref, run_ref
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
@@ -45,6 +46,7 @@ from gitml.tracking.record import RunSummary
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
 _NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
+_VIEW_REF = re.compile(r"refs/gitml/views/([^\s:]+)")
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
@@ -70,6 +72,7 @@ class TransferResult:
     runs: list[str] = field(default_factory=list)  # ids pushed, fetched or deleted
     already: int = 0  # selected runs the other side had already
     differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
+    differing_views: list[str] = field(default_factory=list)  # changed on both sides: left alone
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
@@ -81,6 +84,7 @@ class TransferResult:
             "runs": self.runs,
             "already": self.already,
             "differing": self.differing,
+            "differing_views": self.differing_views,
             "tags": self.tags,
             "renumbered": self.renumbered,
             "registry_changes": [change.to_json() for change in self.changes],
@@ -140,7 +144,36 @@ def push_runs(
             _push(repo, remote, [ALL_RUNS], progress)
     with _runs_reported_on_failure(result):
         _push_registry_tags(repo, remote, options.dry_run, result)
+        if not options.dry_run and _views(repo):
+            result.differing_views = _push_views(repo, remote, progress)
     return result
+
+
+def _push_views(repo: Repository, remote: str, progress: Progress | None) -> list[str]:
+    """Send the saved views, not forced and not atomic; the names of those the remote
+    refused because it has another commit of them (they are left as they are)."""
+    args = ["push", "--porcelain", "--no-verify", "--progress" if progress else "--quiet"]
+    done = run_remote_git(
+        repo, [*args, "--", remote, VIEWS], remote, progress=progress, check=False
+    )
+    return _rejected_views(done, remote)
+
+
+def _rejected_views(done, remote: str) -> list[str]:
+    """Views git refused to move (a fast-forward it could not make); any other failure
+    raises."""
+    lines = (done.stdout + done.stderr).splitlines()
+    found = (_VIEW_REF.search(line) for line in lines if "[rejected]" in line)
+    rejected = sorted({match.group(1) for match in found if match})
+    if done.status != 0 and not rejected:
+        raise remote_error(remote, done.stderr)
+    return rejected
+
+
+def _views(repo: Repository) -> list[str]:
+    """The refs of the saved views of `gitml ui` here."""
+    listing = run_git(["for-each-ref", "--format=%(refname)", VIEWS_PREFIX], repo.cwd)
+    return listing.stdout.decode().splitlines()
 
 
 @contextmanager
@@ -267,7 +300,20 @@ def fetch_runs(
         on_remote = tag_listing.result()
     with _runs_reported_on_failure(result):
         _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
+        result.differing_views = _fetch_views(repo, remote, progress)
     return result
+
+
+def _fetch_views(repo: Repository, remote: str, progress: Progress | None) -> list[str]:
+    """The remote's saved views, not forced and not atomic: a view changed here and
+    there (git rejects it) keeps its local commit, the others arrive; the names of
+    those left alone."""
+    args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
+    args += ["--progress" if progress else "--no-progress", "--", remote, VIEWS]
+    done = run_remote_git(
+        repo, args, remote, progress=progress, check=False, through_gitpython=False
+    )
+    return _rejected_views(done, remote)
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):

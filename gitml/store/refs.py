@@ -17,6 +17,7 @@ from gitml.store.ids import id_pattern, is_ref_run_id
 from gitml.store.repository import Repository
 
 RUNS_PREFIX = "refs/gitml/runs/"
+VIEWS_PREFIX = "refs/gitml/views/"  # saved views of `gitml ui` (gitml.ui.views)
 # A ref under RUNS_PREFIX whose name is no run id (gitml.store.ids) is no run:
 # fetched from a remote, it is left out of every listing.
 _PACKED_RUN = re.compile(rf"^([0-9a-f]+) {RUNS_PREFIX}({id_pattern()})$", re.MULTILINE)

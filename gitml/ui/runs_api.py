@@ -19,7 +19,6 @@ from gitml.ui.state import Ui
 
 DEFAULT_POINTS = 2_000
 MAX_PATCH = 4 << 20  # characters of a code diff sent; the rest is cut
-_CACHED_HISTORIES = 4  # long committed histories kept parsed, for zooming
 
 
 def _ui(request: Request) -> Ui:
@@ -127,17 +126,14 @@ def _history(ui: Ui, run: str, key: str):
 
     with open_run(ui.repo, run) as reader:
         commit = reader.summary.sha
-        cached = ui.points.get((commit, key)) if commit else None
+        cached = ui.cached_points((commit, key)) if commit else None
         if cached is not None:
-            ui.points.move_to_end((commit, key))
             return cached
         if key not in reader.metric_keys():
             raise BadRequest(404, f"{reader.label} has no metric {key[:200]!r}")
         points = collect(reader.metric_points(key))
     if commit:
-        ui.points[(commit, key)] = points
-        while len(ui.points) > _CACHED_HISTORIES:
-            ui.points.popitem(last=False)
+        ui.keep_points((commit, key), points)
     return points
 
 

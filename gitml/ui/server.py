@@ -78,6 +78,7 @@ def serve(
     )
     url = f"http://{shown}:{port}/"
     announce(f"gitml ui: serving {repo.root or repo.git_dir} at {url}")
+    threading.Thread(target=ui.refresh_forever, name="gitml-ui-runs", daemon=True).start()
     if options.open_browser:
         threading.Timer(0.5, _open, [url]).start()
     for sig in (signal.SIGTERM, signal.SIGINT):

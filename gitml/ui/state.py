@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from gitml.errors import GitmlError
 from gitml.store.repository import Repository
 from gitml.tracking.record import RunSummary
+from gitml.ui.downsample import Points
 from gitml.ui.watch import Stamp, Watcher
+
+_INCREMENTAL_LIMIT = 256  # more changed runs than this: one full listing is cheaper
+KEPT_HISTORIES = 4  # long committed histories kept parsed, for zooming (a million points: 24 MB)
 
 
 @dataclass
@@ -29,19 +36,68 @@ class Ui:
     watcher: Watcher
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _snapshot: RunsSnapshot | None = None
+    _committed: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
     # (commit, metric key) → its points, for zooming into a long committed history
-    points: OrderedDict = field(default_factory=OrderedDict)
+    _points: OrderedDict = field(default_factory=OrderedDict)
+    _points_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> RunsSnapshot:
         """The runs now: listed again only when a run ref or a run in progress changed."""
-        from gitml.tracking.catalog import list_runs
         from gitml.ui.answers import dumps
         from gitml.ui.table import runs_table
 
         stamp = self.watcher.runs()
         with self._lock:
             if self._snapshot is None or self._snapshot.stamp != stamp:
-                runs = list_runs(self.repo)
+                runs = self._list_runs()
                 body = dumps(runs_table(runs))
-                self._snapshot = RunsSnapshot(stamp, runs, body, gzip.compress(body, 5))
+                # level 1: a third of the time of level 5 for 7% more bytes
+                self._snapshot = RunsSnapshot(stamp, runs, body, gzip.compress(body, 1))
             return self._snapshot
+
+    def _list_runs(self) -> list[RunSummary]:
+        """`catalog.list_runs`, kept up to date from the summaries of the last listing:
+        only the runs whose ref is new or moved are read (a new run costs one
+        `git for-each-ref` of its ref, not a reading of every summary)."""
+        from gitml.store.refs import list_run_refs, run_shas
+        from gitml.tracking.catalog import committed_runs, running_runs, summary_of_ref
+
+        shas = run_shas(self.repo)
+        known = self._committed
+        changed = [
+            run_id
+            for run_id, sha in shas.items()
+            if run_id not in known or known[run_id].sha != sha
+        ]
+        if len(changed) > _INCREMENTAL_LIMIT:
+            known = {run.id: run for run in committed_runs(self.repo)}
+        elif changed:
+            refs = list_run_refs(self.repo, True, changed)
+            known = {**known, **{ref.run_id: summary_of_ref(ref) for ref in refs}}
+        known = {run_id: run for run_id, run in known.items() if run_id in shas}
+        self._committed = known
+        runs = [*known.values(), *running_runs(self.repo)]
+        runs.sort(key=lambda run: run.id, reverse=True)
+        return runs
+
+    def refresh_forever(self, period: float = 1.0) -> None:
+        """List the runs again whenever they change, so that a page's request after an
+        event finds the table ready (runs on a daemon thread of its own)."""
+        while True:
+            with contextlib.suppress(GitmlError, OSError):  # a change half made: next time
+                self.snapshot()
+            time.sleep(period)
+
+    def cached_points(self, key: tuple[str, str]) -> Points | None:
+        with self._points_lock:
+            found = self._points.get(key)
+            if found is not None:
+                self._points.move_to_end(key)
+            return found
+
+    def keep_points(self, key: tuple[str, str], points: Points) -> None:
+        """Keep the points of a committed run's metric (a few histories at most)."""
+        with self._points_lock:
+            self._points[key] = points
+            while len(self._points) > KEPT_HISTORIES:
+                self._points.popitem(last=False)

@@ -17,7 +17,6 @@ from gitml.tracking.record import RunSummary
 # attributes `gitml ls` filters and sorts on, then those only a listing row has
 _EXTRA: dict[str, Callable[[RunSummary], object]] = {
     "base": lambda run: run.base,
-    "commit": lambda run: run.sha,
     "exit_code": lambda run: run.exit_code,
     "damage": lambda run: run.damage,
 }

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError
 from gitml.store.gitcmd import run_git
+from gitml.store.refs import VIEWS_PREFIX
 from gitml.store.repository import Repository
 from gitml.values import shown
 
-VIEWS_PREFIX = "refs/gitml/views/"
 VIEW_FILE = "view.txt"
 MAX_VIEW_BYTES = 8 << 10  # a query string; a view's point is a short one
 MAX_VIEWS = 1_000  # listed at most

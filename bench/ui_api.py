@@ -1,0 +1,177 @@
+"""`gitml ui`'s JSON API over a large repository: the runs table, a filter, a long metric.
+
+    python bench/ui_api.py            # 10,000 runs x (20 params, 10 metrics of 100 steps)
+    python bench/ui_api.py --quick    # 1,000 runs, 100,000-point metric: to check the script
+
+The runs are written in gitml's format by one `git fast-import` stream
+(`_common.import_synthetic_runs`: one commit per run on a run ref, whose trailers carry
+its params and last metric values, and whose `.gitml/metrics/` holds each metric's 100
+points), then packed with `git gc`. One more run holds a metric of 1,000,000 points.
+
+Measured against a real `gitml ui --port 0` process, over HTTP on 127.0.0.1 (a new
+connection per request, as a page's first load), medians of several requests:
+- `GET /api/runs`: the first request after start (the server lists every run and
+  builds the table), a request after a new run was recorded (listing again from the
+  warm disk cache), and the steady state (cached answer); its size plain and gzipped
+  (the page's browser sends Accept-Encoding: gzip);
+- `GET /api/select` with a filter (what a keystroke in the filter box asks);
+- `GET /api/runs/<run>/metrics/big?points=2000` of the 1,000,000-point metric: the
+  first request (reads and downsamples every point) and a zoom into a range;
+baseline: `gitml ls --all --json` of the same repository, in the same run.
+Goals (issue 13): /api/runs <= 150 ms and <= 3 MB; a 1,000,000-point chart <= 1 s.
+"""
+
+import gzip
+import http.client
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from _common import (  # noqa: E402
+    PYTHON,
+    environment,
+    git,
+    import_synthetic_runs,
+    median,
+    new_repo,
+    report,
+    timed,
+)
+
+QUICK = "--quick" in sys.argv
+RUNS = 1_000 if QUICK else 10_000
+PARAMS, METRICS, STEPS = 20, 10, 100
+BIG_POINTS = 100_000 if QUICK else 1_000_000
+REPEAT = 5 if QUICK else 11
+GITML = [PYTHON, "-m", "gitml"]
+FILTER = "metrics.m0 > 0.5 and (params.p1 = 'a' or params.p2 in ('b', 'c'))"
+
+
+def metric_file(rng: random.Random, steps: int, start_ms: int) -> bytes:
+    return "".join(
+        f"{step}\t{rng.random()!r}\t{start_ms + step}\n" for step in range(steps)
+    ).encode()
+
+
+def write_repo() -> tuple[Path, str]:
+    """The repository, and the id of the run holding the long metric."""
+    repo = new_repo("gitml-bench-ui-")
+    rng = random.Random(13)
+    started = time.perf_counter()
+    import_synthetic_runs(
+        repo,
+        RUNS,
+        lambda i: {
+            "params": {f"p{k}": rng.choice(["a", "b", "c", str(k * i)]) for k in range(PARAMS)},
+            "metrics": {f"m{k}": rng.random() for k in range(METRICS)},
+        },
+        lambda i, summary: {
+            f"metrics/m{k}.tsv": metric_file(rng, STEPS, summary.start_ms) for k in range(METRICS)
+        },
+    )
+    (big,) = import_synthetic_runs(
+        repo,
+        1,
+        lambda i: {"params": {"kind": "long"}, "metrics": {"big": 0.0}},
+        lambda i, summary: {"metrics/big.tsv": metric_file(rng, BIG_POINTS, summary.start_ms)},
+        name="long",
+    )
+    git(repo, "gc", "-q")
+    print(f"wrote {RUNS + 1} runs in {time.perf_counter() - started:.1f} s", flush=True)
+    return repo, big
+
+
+class Server:
+    def __init__(self, repo: Path):
+        self.process = subprocess.Popen(
+            [*GITML, "ui", "--no-browser", "--port", "0", str(repo)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=environment(),
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        self.port = int(re.search(r":(\d+)/$", line.strip()).group(1))
+
+    def get(self, path: str, gzipped: bool = True) -> tuple[float, bytes]:
+        """(seconds, body) of one request on a new connection."""
+        headers = {"Host": f"127.0.0.1:{self.port}"}
+        if gzipped:
+            headers["Accept-Encoding"] = "gzip"
+        start = time.perf_counter()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port)
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - start
+        connection.close()
+        assert response.status == 200, body[:300]
+        return elapsed, body
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def main() -> None:
+    repo, big = write_repo()
+    baseline = [timed([*GITML, "ls", "--all", "--json"], repo) for _ in range(REPEAT)]
+    server = Server(repo)
+    try:
+        first, zipped = server.get("/api/runs")
+        steady = [server.get("/api/runs")[0] for _ in range(REPEAT)]
+        _, plain = server.get("/api/runs", gzipped=False)
+        after_new_run = []
+        for _ in range(max(3, REPEAT // 2)):
+            import_synthetic_runs(
+                repo, 1, lambda i: {"params": {"p0": "a"}, "metrics": {"m0": 1.0}}, name="new"
+            )
+            after_new_run.append(server.get("/api/runs")[0])
+        query = "/api/select?filter=" + FILTER.replace(" ", "%20").replace("'", "%27")
+        query = query.replace("(", "%28").replace(")", "%29").replace(",", "%2C")
+        select = [server.get(query)[0] for _ in range(REPEAT)]
+        chosen = len(server.get(query)[1].split(b'","'))
+        metric = f"/api/runs/{big}/metrics/big?points=2000"
+        metric_first, body = server.get(metric)
+        zoom = [
+            server.get(f"{metric}&start={BIG_POINTS // 3}&end={BIG_POINTS // 3 + 50_000}")[0]
+            for _ in range(REPEAT)
+        ]
+        returned = body.count(b",") // 3
+    finally:
+        server.stop()
+    count = RUNS + 1
+    assert len(gzip.decompress(zipped)) == len(plain)
+    report(f"gitml ls --all --json, {count} runs (baseline)", median(baseline))
+    report(
+        f"GET /api/runs, first request after start, {count} runs x ({PARAMS}+{METRICS})",
+        first,
+        extra=f"ratio {first / median(baseline):.2f} vs gitml ls --json",
+    )
+    report(
+        "GET /api/runs after each new run (listed again)",
+        median(after_new_run),
+        extra=f"ratio {median(after_new_run) / median(baseline):.2f} vs gitml ls --json",
+    )
+    report(
+        "GET /api/runs, steady state (nothing changed)",
+        median(steady),
+        extra=f"ratio {median(steady) / median(baseline):.3f} vs gitml ls --json",
+    )
+    report("GET /api/runs size, plain", len(plain) / 1e6, "MB")
+    report("GET /api/runs size, gzipped", len(zipped) / 1e6, "MB")
+    report(f"GET /api/select with a filter ({chosen} of {count} chosen)", median(select))
+    report(
+        f"GET metric of {BIG_POINTS:,} points, first request, to ~2,000 points ({returned})",
+        metric_first,
+    )
+    report("GET metric zoomed into 50,000 of them (kept parsed)", median(zoom))
+
+
+if __name__ == "__main__":
+    main()
