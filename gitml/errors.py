@@ -375,3 +375,32 @@ class MlflowImportError(GitmlError):
 
 class ServeError(GitmlError):
     """The model server cannot start (address in use, bad host, no server library, ...)."""
+
+
+class LargeObjectError(GitmlError):
+    """An object of the large-artifact store (docs/tracking.md#large-artifacts) that
+    cannot be stored, found or read."""
+
+
+class ObjectMissingError(LargeObjectError):
+    """No store reachable from here holds the object a pointer names."""
+
+    def __init__(self, artifact: str, sha256: str, where: str, hint: str):
+        self.artifact = artifact
+        self.sha256 = sha256
+        super().__init__(
+            f"artifact {artifact!r} ({where}) is stored by content (sha256 {sha256[:12]}) and "
+            f"no store reachable from here holds it; {hint}"
+        )
+
+
+class ObjectMismatchError(LargeObjectError):
+    """Bytes downloaded for an artifact whose sha256 is not the one its pointer names."""
+
+    def __init__(self, artifact: str, expected: str, found: str, source: str):
+        self.artifact = artifact
+        super().__init__(
+            f"artifact {artifact!r}: the bytes {source} gave have sha256 {found[:12]}, not "
+            f"{expected[:12]} as the run records; nothing was kept (the store's copy is "
+            "damaged or was replaced: upload it again from a machine that has it)"
+        )

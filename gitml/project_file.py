@@ -35,7 +35,8 @@ GOALS = {
     "maximize": "max",
     "higher": "max",
 }
-LIMITS = ("artifact_size",)  # artifact_size: like git config gitml.artifactSizeLimit
+# Like git config gitml.artifactSizeLimit, gitml.snapshotFileLimit, gitml.largeArtifactThreshold
+LIMITS = ("artifact_size", "snapshot_file_size", "large_artifact_threshold")
 _KNOWN_FIELDS = {
     "name",
     "conda_env",
@@ -82,7 +83,11 @@ class Project:
     @property
     def artifact_size(self) -> int | None:
         """`limits.artifact_size` in bytes, when the project sets it."""
-        value = self.limits.get("artifact_size")
+        return self.limit("artifact_size")
+
+    def limit(self, name: str) -> int | None:
+        """Limit `name` (one of LIMITS) in bytes, when the project sets it."""
+        value = self.limits.get(name)
         return None if value is None else parse_size(str(value))
 
     @property

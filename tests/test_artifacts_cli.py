@@ -59,17 +59,31 @@ def test_ls_lists_a_committed_run_s_artifacts_with_size_sha256_and_store(recorde
             "sha256": sha256(b"../../nowhere"),
             "link": "../../nowhere",
             "store": "git",
+            "here": True,
         },
-        {"path": "out/model.bin", "size": 1024, "sha256": sha256(model), "store": "git"},
-        {"path": "out/sub/deep.txt", "size": 5, "sha256": sha256(b"deep\n"), "store": "git"},
+        {
+            "path": "out/model.bin",
+            "size": 1024,
+            "sha256": sha256(model),
+            "store": "git",
+            "here": True,
+        },
+        {
+            "path": "out/sub/deep.txt",
+            "size": 5,
+            "sha256": sha256(b"deep\n"),
+            "store": "git",
+            "here": True,
+        },
         {
             "path": "out/sub_link",
             "size": 3,
             "sha256": sha256(b"sub"),
             "link": "sub",
             "store": "git",
+            "here": True,
         },
-        {"path": "score.txt", "size": 4, "sha256": sha256(b"0.9\n"), "store": "git"},
+        {"path": "score.txt", "size": 4, "sha256": sha256(b"0.9\n"), "store": "git", "here": True},
     ]
     assert [item["path"] for item in ls_json(repo, run, "out/sub/")] == ["out/sub/deep.txt"]
     assert [item["path"] for item in ls_json(repo, run, "score.txt")] == ["score.txt"]
@@ -146,7 +160,13 @@ def test_a_run_in_progress_is_listed_and_written_out(repo_with_commit, tmp_path)
             assert process.poll() is None, process.communicate()
         assert json.loads(gitml(repo, "show", "live", "--json").stdout)["status"] == "running"
         assert ls_json(repo, "live") == [
-            {"path": "notes/live.txt", "size": 5, "sha256": sha256(b"live\n"), "store": "git"}
+            {
+                "path": "notes/live.txt",
+                "size": 5,
+                "sha256": sha256(b"live\n"),
+                "store": "git",
+                "here": True,
+            }
         ]
         gitml(repo, "artifacts", "get", "live", "notes", "-o", str(tmp_path / "dest"))
         assert (tmp_path / "dest" / "notes" / "live.txt").read_text() == "live\n"

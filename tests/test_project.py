@@ -175,7 +175,12 @@ def test_missing_path_error_says_how_to_fix(project, tmp_path):
         ("- a list\n", "must be a mapping", None),
         ("limits: {artifact_size: lots}\n", "limits.artifact_size is 'lots'; set a positive", None),
         ("limits: {artifact_size: 0}\n", "limits.artifact_size is 0", None),
-        ("limits: {disk: 1g}\n", "unknown limit 'disk' (limits: artifact_size)", None),
+        (
+            "limits: {disk: 1g}\n",
+            "unknown limit 'disk' (limits: artifact_size, snapshot_file_size, "
+            "large_artifact_threshold)",
+            None,
+        ),
         ("metrics: {loss: up}\n", "metric 'loss' has the goal 'up'; use min or max", None),
         ("metrics: {acc: {goal: max, x: 1}}\n", "metric 'acc' has the goal", None),
         ("metrics: [loss]\n", "metrics must be a mapping", None),

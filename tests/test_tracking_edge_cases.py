@@ -413,7 +413,8 @@ def test_a_large_untracked_file_is_left_out_with_a_warning(repo_with_commit):
     write(repo_with_commit / "small.txt", "kept\n")
     result = gitml_cli(repo_with_commit, "run", "--", "python", "-c", "pass")
     warnings = [line for line in result.stderr.splitlines() if "dataset.bin" in line]
-    assert len(warnings) == 1 and "warning" in warnings[0] and "size limit" in warnings[0]
+    assert len(warnings) == 1 and "warning" in warnings[0]
+    assert "over the snapshot file limit of 10.0 MiB" in warnings[0]
     run = only_run(repo_with_commit)
     files = tree_files(repo_with_commit, run)
     assert "small.txt" in files and "dataset.bin" not in files
@@ -424,7 +425,7 @@ def test_a_large_untracked_file_is_left_out_with_a_warning(repo_with_commit):
 
 def test_awkward_untracked_file_names_are_excluded_literally(repo_with_commit):
     repo = repo_with_commit
-    git(repo, "config", "gitml.artifactSizeLimit", "1k")
+    git(repo, "config", "gitml.snapshotFileLimit", "1k")
     write(repo / "big[1]\nx.bin", "x" * 5000)  # glob characters and a newline
     write(repo / "big1\nx.bin", "small: must not be caught by a glob\n")
     write(repo / "we:ird" / "*" / ".env", "SECRET=1\n")
@@ -439,7 +440,7 @@ def test_awkward_untracked_file_names_are_excluded_literally(repo_with_commit):
 
 
 def test_a_large_tracked_file_stays_in_the_snapshot(repo_with_commit):
-    git(repo_with_commit, "config", "gitml.artifactSizeLimit", "1k")
+    git(repo_with_commit, "config", "gitml.snapshotFileLimit", "1k")
     write(repo_with_commit / "weights.txt", "w" * 4000)
     git(repo_with_commit, "add", "weights.txt")
     git(repo_with_commit, "commit", "-q", "-m", "weights")

@@ -61,16 +61,14 @@ def test_artifact_size_limit_comes_from_git_config(repo_with_commit):
 def test_the_project_file_sets_the_size_limit_and_git_config_wins(repo_with_commit):
     write(repo_with_commit / "gitml.yaml", "limits: {artifact_size: 1k}\n")
     write(repo_with_commit / "data" / "weights.bin", "x" * 2000)  # data/ is ignored
-    write(repo_with_commit / "notes.bin", "y" * 2000)  # untracked, over the limit
     command = ["run", "--artifact", "data/weights.bin", "--", "python", "-c", "pass"]
 
     refused = gitml(repo_with_commit, *command, check=False)
 
     assert refused.returncode == 1
-    assert "over the limit of 1.0 KiB" in refused.stderr
+    assert "over the limit of 1.0 KiB per artifact (gitml.artifactSizeLimit)" in refused.stderr
     ref = _only_run_ref(repo_with_commit)
     assert _record(repo_with_commit, ref)["artifacts"] == []
-    assert git(repo_with_commit, "ls-tree", "--name-only", ref, "notes.bin") == ""
     git(repo_with_commit, "update-ref", "-d", ref)
 
     git(repo_with_commit, "config", "gitml.artifactSizeLimit", "4k")
@@ -78,7 +76,34 @@ def test_the_project_file_sets_the_size_limit_and_git_config_wins(repo_with_comm
 
     ref = _only_run_ref(repo_with_commit)
     assert [a["path"] for a in _record(repo_with_commit, ref)["artifacts"]] == ["weights.bin"]
-    assert git(repo_with_commit, "ls-tree", "--name-only", ref, "notes.bin").strip() == "notes.bin"
+
+
+def test_the_artifact_limit_and_the_snapshot_limit_are_separate(repo_with_commit):
+    """One limit covered both: raising it to store a model snapshotted a 2 GB dataset
+    into every run. Now a raised artifact limit leaves the snapshot's alone, and the
+    snapshot's (project file, git config winning) leaves artifacts alone."""
+    repo = repo_with_commit
+    write(repo / "gitml.yaml", "limits: {artifact_size: 1k, snapshot_file_size: 1k}\n")
+    git(repo, "config", "gitml.artifactSizeLimit", "8k")
+    write(repo / "data" / "weights.bin", "x" * 3000)  # data/ is ignored
+    write(repo / "dataset.bin", "y" * 3000)  # untracked, over the snapshot's limit
+    command = ["run", "--artifact", "data/weights.bin", "--", "python", "-c", "pass"]
+
+    done = gitml(repo, *command)
+
+    ref = _only_run_ref(repo)
+    assert [a["path"] for a in _record(repo, ref)["artifacts"]] == ["weights.bin"]
+    assert git(repo, "ls-tree", "--name-only", ref, "dataset.bin") == ""
+    assert _record(repo, ref)["skipped"]["large"] == ["dataset.bin"]
+    assert "dataset.bin is over the snapshot file limit of 1.0 KiB" in done.stderr
+    assert "gitml.snapshotFileLimit" in done.stderr
+    git(repo, "update-ref", "-d", ref)
+
+    git(repo, "config", "gitml.snapshotFileLimit", "4k")
+    gitml(repo, *command)
+
+    ref = _only_run_ref(repo)
+    assert git(repo, "ls-tree", "--name-only", ref, "dataset.bin").strip() == "dataset.bin"
 
 
 def test_a_malformed_project_limit_is_one_line_and_records_nothing(repo_with_commit):

@@ -17,14 +17,16 @@ def artifacts() -> None:
 @json_option
 @click.pass_obj
 def ls(obj, run, path, as_json) -> None:
-    """List the artifacts of RUN (or those under PATH): path, size, sha256, store."""
+    """List the artifacts of RUN (or those under PATH): size, sha256, where each is
+    stored (git, or by content: the shared store, "not here" when this repository has
+    no copy yet), path."""
     from gitml.cli.format import printable
     from gitml.tracking.export import artifact_path, list_artifacts
     from gitml.tracking.readers import open_run
 
     folder = artifact_path(path)
     with open_run(obj.repo, run) as reader:
-        listed = list_artifacts(reader, folder)
+        listed = list_artifacts(obj.repo, reader, folder)
     if as_json:
         echo_json([item.to_json() for item in listed])
         return
@@ -37,7 +39,8 @@ def ls(obj, run, path, as_json) -> None:
         entry = item.entry
         shown = printable(entry.path) + (f" -> {printable(entry.link)}" if entry.link else "")
         digest = (entry.sha256 or "-")[:12]
-        rows.append(f"{entry.size:>{width},}  {digest}  {item.store}  {shown}")
+        store = item.store if item.here else f"{item.store} (not here)"
+        rows.append(f"{entry.size:>{width},}  {digest}  {store}  {shown}")
     echo_block("\n".join(rows))
 
 

@@ -187,6 +187,7 @@ def _describe(record: dict) -> str:
             f"  {value(a['path'])} -> {value(a['link'])}"
             if "link" in a
             else f"  {value(a['path'])}  {fmt.size(a['size'])}"
+            + (f"  (by content, {value(a['store'])})" if a.get("store") else "")
             for a in record["artifacts"]
         ]
     skipped = record.get("skipped") or {}

@@ -131,16 +131,21 @@ def launch_planned(
     `artifacts` (checked already) are stored once the command has ended."""
     from gitml.tracking.run import start_run
     from gitml.tracking.runner import check_command, execute, start_command
+    from gitml.tracking.staging import size_text
 
     command = planned.command
     check_command(command, planned.activation.search_path, planned.cwd)
     started = start_run(repo, planned.run_options(recording))
     child = start_command(repo, started, command, planned.activation, planned.cwd)
+    meta = started.staging.meta
     for path in started.snapshot.skipped_large:
-        progress.warning(f"{path} is over the size limit and was left out of the snapshot")
+        limit = size_text(meta["snapshot_limit"])
+        progress.warning(
+            f"{path} is over the snapshot file limit of {limit} and was left out of the "
+            "snapshot (git config gitml.snapshotFileLimit raises it)"
+        )
     for path in started.snapshot.skipped_secret:
         progress.warning(f"{path} looks like a secret and was left out of the snapshot")
-    meta = started.staging.meta
     progress.note(f"run {meta['name']} ({meta['id']}) started: {shlex.join(command)}")
     return execute(repo, started, command, artifacts, planned.activation, planned.cwd, child)
 

@@ -43,6 +43,7 @@ LOCKS_DIR = "locks"
 NAME_CLAIMS_DIR = "names"  # a file per run name being claimed
 RECOVERING_DIR = "recovering"  # staging folders a recovery has claimed
 REGISTRY_PENDING_FILE = "registry-pending"  # registry tags not yet pushed
+OBJECTS_DIR = "objects"  # large artifacts by sha256 (gitml.store.cas.folder), shared by runs
 CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
 # Version 2: gitml before it read the run id from the ref name cached what a fetched

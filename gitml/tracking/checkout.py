@@ -88,10 +88,10 @@ def plan_checkout(repo: Repository, source: str) -> CheckoutPlan:
     look) with `source`. Only paths where they differ are looked at: git computes the
     differences, so a large tree costs two `git diff-tree` calls, not a stat per file."""
     from gitml.store.snapshot import snapshot_work_tree
-    from gitml.tracking.run import artifact_size_limit
+    from gitml.tracking.limits import run_limits
 
     scratch = repo.state_dir / TMP_DIR / f"index-checkout-{time.time_ns()}"
-    current = snapshot_work_tree(repo, scratch, artifact_size_limit(repo))
+    current = snapshot_work_tree(repo, scratch, run_limits(repo).snapshot_file)
     differing = _tree_diff(repo, current.tree, source, CODE_PATHSPEC)
     snapshot = {path: now for path, (status, now, _) in differing.items() if status != "A"}
     disk = _Disk(repo.work_tree, _algorithm(current.tree))

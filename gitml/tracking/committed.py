@@ -15,9 +15,18 @@ from dataclasses import replace
 from gitml.documents import load_json
 from gitml.errors import DocumentError, RecordError, RunStateError, UnsafePathError
 from gitml.store.blobs import ObjectReader, TreeEntry
-from gitml.store.layout import RECORD_ARTIFACTS, RECORD_DIR, RECORD_METRICS, RUN_FILE, record_path
+from gitml.store.cas.pointer import Pointer
+from gitml.store.layout import (
+    ARTIFACTS_DIR,
+    RECORD_ARTIFACTS,
+    RECORD_DIR,
+    RECORD_METRICS,
+    RUN_FILE,
+    record_path,
+)
 from gitml.store.refs import MAX_MESSAGE_BYTES
 from gitml.store.repository import Repository
+from gitml.tracking.largefiles import MAX_POINTER_BYTES, is_artifact, object_blocks, pointer_in
 from gitml.tracking.model import ChangedFile, RunRecord, StoredFile
 from gitml.tracking.record import (
     ENDED,
@@ -40,7 +49,9 @@ class CommittedRunReader:
         self.summary = summary
         self._commit = summary.sha
         self.label = f"run {summary.name or summary.id} ({summary.id})"
+        self._repo = repo
         self._objects = ObjectReader(repo)
+        self._pointers: dict[str, Pointer | None] = {}  # blob id → the pointer it holds
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
         self._stored: RunRecord | None = None
         self._metrics: dict[str, str] | None = None  # metric key → blob id, read once
@@ -173,19 +184,40 @@ class CommittedRunReader:
         prefix = f"{folder}/" if folder else ""
         return [_stored(prefix + path, entry) for path, entry in self._walk(start.id, folder)]
 
+    def stored_by_content(self, path: str) -> Pointer | None:
+        """The pointer file `.gitml/<path>` holds, when it is an artifact stored by
+        content (see `gitml.tracking.largefiles`)."""
+        entry = self._entry(record_path(path)) if is_artifact(path) else None
+        if entry is None or not stat.S_ISREG(entry.mode):
+            return None
+        if entry.id not in self._pointers:
+            found = self._objects.read(entry.id, MAX_POINTER_BYTES, "blob")
+            self._pointers[entry.id] = pointer_in(found.data if found else None)
+        return self._pointers[entry.id]
+
     def file_blocks(self, path: str) -> Iterator[bytes] | None:
-        """The content of file `.gitml/<path>` (a link: its target's text), a block at a
-        time; None if the run has no such file."""
+        """The content of file `.gitml/<path>` (a link: its target's text; an artifact
+        stored by content: the object's), a block at a time; None if the run has no such
+        file."""
         entry = self._entry(record_path(path))
         if entry is None or not entry.is_file:
             return None
+        pointer = self.stored_by_content(path)
+        if pointer is not None:
+            return object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
         return self._objects.blocks(entry.id)
 
     def read_file(self, path: str, limit: int | None = None) -> bytes | None:
-        """The content of file `.gitml/<path>`; None if it is missing or over `limit`."""
+        """The content of file `.gitml/<path>` (see `file_blocks`); None if it is missing
+        or over `limit`."""
         entry = self._entry(record_path(path))
         if entry is None or not entry.is_file:
             return None
+        pointer = self.stored_by_content(path)
+        if pointer is not None:
+            if limit is not None and pointer.size > limit:
+                return None
+            return b"".join(object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
         found = self._objects.read(entry.id, limit)
         return None if found is None or found.kind != "blob" else found.data
 

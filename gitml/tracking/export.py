@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import ArtifactError, InvalidValueError
+from gitml.store.cas.folder import FolderStore
+from gitml.store.cas.stores import local_store
 from gitml.store.layout import ARTIFACTS_DIR
 from gitml.store.paths import check_tree_files, destination, tree_path_problem
+from gitml.store.repository import Repository
 from gitml.tracking.model import ArtifactEntry, StoredFile
 from gitml.tracking.readers import RunReader
 
@@ -24,13 +27,16 @@ MAX_LINK_BYTES = 4096  # a link target longer than any system takes is read as n
 @dataclass(frozen=True)
 class ListedArtifact:
     """An artifact as the run holds it: its path, size and sha256 (those of the target's
-    text for a symbolic link), and where its bytes are stored."""
+    text for a symbolic link), and where its bytes are stored: `git` (a blob of the run's
+    tree), else, stored by content, the shared store, and whether this repository holds
+    a copy (`here`)."""
 
     entry: ArtifactEntry
     store: str = GIT_STORE
+    here: bool = True
 
     def to_json(self) -> dict:
-        return {**self.entry.to_json(), "store": self.store}
+        return {**self.entry.to_json(), "store": self.store, "here": self.here}
 
 
 def artifact_path(path: str) -> str:
@@ -43,15 +49,21 @@ def artifact_path(path: str) -> str:
     return trimmed
 
 
-def list_artifacts(reader: RunReader, path: str = "") -> list[ListedArtifact]:
+def list_artifacts(repo: Repository, reader: RunReader, path: str = "") -> list[ListedArtifact]:
     """The artifacts of the run `reader` reads (all, or the file or folder `path`), by
-    path; each file's bytes are read, a block at a time, for its size and sha256.
-    ArtifactError when `path` names none."""
-    listed = [_listed(reader, file) for file in _files(reader, path)]
+    path; each file's bytes are read, a block at a time, for its size and sha256 (those
+    of a file stored by content come from its pointer). ArtifactError when `path` names
+    none."""
+    local = local_store(repo)
+    listed = [_listed(reader, file, local) for file in _files(reader, path)]
     return sorted(listed, key=lambda item: item.entry.path)
 
 
-def _listed(reader: RunReader, file: StoredFile) -> ListedArtifact:
+def _listed(reader: RunReader, file: StoredFile, local: FolderStore) -> ListedArtifact:
+    pointer = None if file.link else reader.stored_by_content(f"{ARTIFACTS_DIR}/{file.path}")
+    if pointer is not None:  # its size and sha256 are the pointer's: nothing is downloaded
+        entry = ArtifactEntry(file.path, pointer.size, pointer.sha256, None, pointer.store)
+        return ListedArtifact(entry, pointer.store, local.has(pointer.sha256))
     digest, size = hashlib.sha256(), 0
     for block in reader.file_blocks(f"{ARTIFACTS_DIR}/{file.path}") or ():
         digest.update(block)

@@ -43,11 +43,14 @@ class ArtifactEntry:
     size: int
     sha256: str | None = None
     link: str | None = None
+    store: str | None = None  # stored by content: the shared store (its tree holds a pointer)
 
     def to_json(self) -> dict:
         data: dict = {"path": self.path, "size": self.size, "sha256": self.sha256}
         if self.link is not None:
             data["link"] = self.link
+        if self.store is not None:
+            data["store"] = self.store
         return data
 
     @classmethod
@@ -56,11 +59,12 @@ class ArtifactEntry:
         if not (isinstance(data, dict) and isinstance(data.get("path"), str)):
             raise RecordError(problem)
         size, sha256, link = data.get("size"), data.get("sha256"), data.get("link")
+        store = data.get("store")
         if not isinstance(size, int) or isinstance(size, bool):
             raise RecordError(problem)
-        if not all(v is None or isinstance(v, str) for v in (sha256, link)):
+        if not all(v is None or isinstance(v, str) for v in (sha256, link, store)):
             raise RecordError(problem)
-        return cls(data["path"], size, sha256, link)
+        return cls(data["path"], size, sha256, link, store)
 
 
 @dataclass(frozen=True)

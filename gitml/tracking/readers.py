@@ -4,8 +4,10 @@
 (`gitml.tracking.staged.StagedRunReader`), a committed run from its commit through one
 `git cat-file` process (`gitml.tracking.committed.CommittedRunReader`). Callers never
 ask which: both give the run's summary, its record, its metric points (a chunk at a
-time), the files it holds and their bytes, and, for what only an ended run allows
-(pushing it, registering it, comparing its code), an error saying so while it runs.
+time), the files it holds and their bytes (those of an artifact stored by content,
+outside git, downloaded when needed: `gitml.tracking.largefiles`), and, for what only
+an ended run allows (pushing it, registering it, comparing its code), an error saying
+so while it runs.
 
 Imported by the logging API (`get_run` in a script): Python 3.8 syntax, PEP 563.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from gitml.store.cas.pointer import Pointer
 from gitml.store.repository import Repository
 from gitml.tracking.model import RunRecord, StoredFile
 from gitml.tracking.record import RunSummary
@@ -45,6 +48,11 @@ class RunReader(Protocol):
 
     def read_file(self, path: str, limit: int | None = None) -> bytes | None:
         """The bytes of file `path` (see `file_blocks`); None if missing or over `limit`."""
+
+    def stored_by_content(self, path: str) -> Pointer | None:
+        """The pointer of artifact file `path` (`artifacts/…`) when it is stored by
+        content, outside git (`file_blocks` and `read_file` give the object's bytes,
+        downloaded when this repository lacks them); None for any other file."""
 
     def require_ended(self, action: str) -> None:
         """RunStateError while the run is in progress, saying what the caller wanted to

@@ -16,19 +16,20 @@ from pathlib import Path
 
 from gitml.envs import LOCAL
 from gitml.errors import InvalidValueError, RunNameTakenError
-from gitml.project_file import repository_project
+from gitml.store.cas.stores import configured_store
 from gitml.store.config import read_config
 from gitml.store.gitcmd import EMPTY_TREE, git_output, run_git
 from gitml.store.ids import is_run_id, new_run_id
 from gitml.store.layout import META_FILE, NAME_CLAIMS_DIR, TMP_DIR
 from gitml.store.refs import create_ref, remove_ref, snapshot_ref
-from gitml.store.repository import Repository, parse_size, read_head
+from gitml.store.repository import Repository, read_head
 from gitml.store.secret_files import SecretRule, parse_patterns
 from gitml.store.snapshot import Snapshot, snapshot_work_tree
 from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_valid_run_name, new_run_name
+from gitml.tracking.limits import run_limits
 from gitml.tracking.record import (
     ENDED,
     FORMAT_VERSION,
@@ -39,8 +40,6 @@ from gitml.tracking.record import (
 )
 from gitml.tracking.staging import Staging, write_json_atomic
 from gitml.values import as_utf8, check_utf8
-
-DEFAULT_SIZE_LIMIT = 10 << 20
 
 
 @dataclass
@@ -69,25 +68,6 @@ class RunOptions:
 class StartedRun:
     staging: Staging
     snapshot: Snapshot
-
-
-def artifact_size_limit(repo: Repository) -> int:
-    """The largest artifact, and largest untracked file snapshotted: git config
-    `gitml.artifactSizeLimit`, else the project's `limits.artifact_size`, else 10 MiB."""
-    value = read_config(repo).get("gitml.artifactSizeLimit")
-    if value is None:
-        project = repository_project(repo)
-        limit = project.artifact_size if project else None
-        return DEFAULT_SIZE_LIMIT if limit is None else limit
-    try:
-        limit = parse_size(value)
-    except ValueError:
-        limit = 0
-    if limit <= 0:  # a limit of zero or less would leave every untracked file out
-        raise InvalidValueError(
-            f"gitml.artifactSizeLimit is {value!r}; set a positive number of bytes, e.g. 20m"
-        )
-    return limit
 
 
 def check_options(options: RunOptions) -> None:
@@ -122,12 +102,13 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     name, claim = _choose_name(repo, options.name, options.number_if_taken)
     try:  # the claim on the name lasts until the staging folder shows the name
         branch, base = read_head(repo)
-        size_limit = artifact_size_limit(repo)
+        limits = run_limits(repo)
+        large_store = configured_store(repo)
         secrets = secret_rule(repo, options.allow_secrets)
         cwd = working_folder(repo, options.cwd or Path.cwd())
         state = repo.state_dir
         scratch = state / TMP_DIR / f"index-{run_id}"
-        snapshot = snapshot_work_tree(repo, scratch, size_limit, secrets)
+        snapshot = snapshot_work_tree(repo, scratch, limits.snapshot_file, secrets)
         create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
         try:
             meta = {
@@ -146,7 +127,10 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
                 "skipped_large": [as_utf8(path) for path in snapshot.skipped_large],
                 "skipped_secret": [as_utf8(path) for path in snapshot.skipped_secret],
                 "start_ms": int(time.time() * 1000),
-                "size_limit": size_limit,
+                "size_limit": limits.artifact,  # None: no limit
+                "snapshot_limit": limits.snapshot_file,
+                "large_threshold": limits.large_threshold,
+                "large_store": large_store,
                 "allow_secrets": list(secrets.allowed),
                 "owner_pid": options.owner_pid,
                 "owner_start": process_start_token(options.owner_pid),

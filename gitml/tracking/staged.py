@@ -15,9 +15,11 @@ from pathlib import Path
 
 from gitml.envs import LOCAL
 from gitml.errors import RunStateError
+from gitml.store.cas.pointer import Pointer
 from gitml.store.layout import ARTIFACTS_DIR, ENV_DIR, LOGS_DIR, METRICS_DIR, OUTPUT_FILE
 from gitml.store.paths import tree_path_problem
 from gitml.store.repository import Repository
+from gitml.tracking.largefiles import MAX_POINTER_BYTES, is_artifact, object_blocks, pointer_in
 from gitml.tracking.model import ArtifactEntry, RunRecord, StoredFile
 from gitml.tracking.record import RUNNING, RunSummary
 from gitml.tracking.staging import StagedRun, Staging, runs_dir
@@ -74,9 +76,13 @@ def staged_summary(staging: Staging) -> RunSummary:
 
 def stored_artifact(name: str, path: Path) -> tuple[ArtifactEntry, bytes]:
     """The entry of artifact `name` (staged at `path`) and the bytes its blob holds: a
-    symbolic link is stored as a link, its blob the target's text."""
+    symbolic link is stored as a link, its blob the target's text; an artifact stored by
+    content is its pointer (the entry has the object's size, sha256 and store)."""
     link = os.readlink(path) if path.is_symlink() else None
     data = os.fsencode(link) if link is not None else path.read_bytes()
+    pointer = pointer_in(data) if link is None else None
+    if pointer is not None:
+        return ArtifactEntry(name, pointer.size, pointer.sha256, None, pointer.store), data
     return ArtifactEntry(name, len(data), hashlib.sha256(data).hexdigest(), link), data
 
 
@@ -86,6 +92,7 @@ class StagedRunReader:
     def __init__(self, repo: Repository, summary: RunSummary):
         self.summary = summary
         self.label = f"run {summary.name} ({summary.id})"
+        self._repo = repo
         self._staging = Staging(runs_dir(repo.state_dir) / summary.id)
         self._metric_paths: dict | None = None  # the metric files found so far
 
@@ -93,6 +100,13 @@ class StagedRunReader:
         staged = self._staging.read()
         artifacts = [stored_artifact(name, path)[0] for name, path in staged.artifacts.items()]
         return staged_record(staged, None, artifacts)
+
+    def stored_by_content(self, path: str) -> Pointer | None:
+        """The pointer file `path` holds, when it is an artifact stored by content."""
+        found = self._file(path) if is_artifact(path) else None
+        if found is None or found.is_symlink() or found.stat().st_size > MAX_POINTER_BYTES:
+            return None
+        return pointer_in(found.read_bytes())
 
     def metric_keys(self) -> list[str]:
         self._metric_paths = self._staging.metric_files()
@@ -124,6 +138,9 @@ class StagedRunReader:
             return None
         if found.is_symlink():
             return iter([os.fsencode(os.readlink(found))])
+        pointer = self.stored_by_content(path)
+        if pointer is not None:
+            return object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
         from gitml.tracking.points import file_blocks
 
         return file_blocks(found)
@@ -137,6 +154,11 @@ class StagedRunReader:
         if found.is_symlink():
             data = os.fsencode(os.readlink(found))
             return data if limit is None or len(data) <= limit else None
+        pointer = self.stored_by_content(path)
+        if pointer is not None:
+            if limit is not None and pointer.size > limit:
+                return None
+            return b"".join(object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
         if limit is not None and found.stat().st_size > limit:
             return None
         return found.read_bytes()

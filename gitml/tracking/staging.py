@@ -29,11 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitml.errors import ArtifactError, InvalidValueError, shortened
+from gitml.store.cas.folder import FolderStore, Stored
+from gitml.store.cas.pointer import LFS, Pointer, build_pointer, looks_like_pointer
 from gitml.store.layout import (
     ARTIFACTS_DIR,
     ENV_DIR,
     META_FILE,
     METRICS_DIR,
+    OBJECTS_DIR,
     OUTPUT_FILE,
     RUNS_DIR,
 )
@@ -148,8 +151,21 @@ class Staging:
         return self._meta
 
     @property
-    def size_limit(self) -> int:
-        return int(self.meta.get("size_limit", 10 << 20))
+    def size_limit(self) -> int | None:
+        """The largest artifact the run stores; None: no limit (a folder made by a gitml
+        before large artifacts were stored by content has 10 MiB)."""
+        limit = self.meta.get("size_limit", 10 << 20)
+        return None if limit is None else int(limit)
+
+    @property
+    def large_threshold(self) -> int | None:
+        """Artifacts over this many bytes are stored by content (None: none is)."""
+        threshold = self.meta.get("large_threshold")
+        return None if threshold is None else int(threshold)
+
+    def objects(self) -> FolderStore:
+        """The repository's own store of large artifacts (`.git/gitml/objects/`)."""
+        return FolderStore(self.path.parents[1] / OBJECTS_DIR)
 
     @property
     def secrets(self) -> SecretRule:
@@ -213,7 +229,25 @@ class Staging:
         size = source.stat().st_size
         self.check_sizes([(name, size)])
         target = self._artifact_target(name)
-        shutil.copyfile(source, target)
+        if self._by_content(size, _head(source)):
+            self._write_pointer(target, name, self.objects().put_file(source))
+        else:
+            shutil.copyfile(source, target)
+
+    def _by_content(self, size: int, head: bytes) -> bool:
+        """Whether an artifact is stored by content: over the threshold, or (so that no
+        file of a run is ever mistaken for a pointer) beginning as a pointer does."""
+        threshold = self.large_threshold
+        return (threshold is not None and size > threshold) or looks_like_pointer(head)
+
+    def _write_pointer(self, target: Path, name: str, stored: Stored) -> None:
+        """The pointer to a stored object, in the artifact's place: written after the
+        object, so that no pointer ever names an object that is not there."""
+        store = self.meta.get("large_store") or LFS
+        pointer = Pointer(name, stored.sha256, stored.size, store)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(build_pointer(pointer))
+        os.replace(tmp, target)
 
     def _refuse_secret(self, name: str, *sources: str) -> None:
         """ArtifactError when `name` (or a path its bytes are read from) is named like a
@@ -233,6 +267,9 @@ class Staging:
         self._refuse_secret(name)
         self.check_sizes([(name, len(data))])
         target = self._artifact_target(name)
+        if self._by_content(len(data), data):
+            self._write_pointer(target, name, self.objects().put_bytes(data))
+            return
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)
@@ -310,21 +347,23 @@ class Staging:
     def check_sizes(self, sizes: list[tuple[str, int]], whole: str | None = None) -> None:
         """Refuse, naming every one, the (name, size) pairs over the size limit; `whole`
         names the folder artifact they belong to, of which nothing is then stored."""
-        over = [(name, size) for name, size in sizes if size > self.size_limit]
-        limit = f"the limit of {_size_text(self.size_limit)} per artifact"
-        raise_it = "or raise the limit with `git config gitml.artifactSizeLimit <bytes>`"
+        most = self.size_limit
+        if most is None:
+            return
+        over = [(name, size) for name, size in sizes if size > most]
+        limit = f"the limit of {size_text(most)} per artifact (gitml.artifactSizeLimit)"
+        raise_it = "raise the limit with `git config gitml.artifactSizeLimit <bytes>`"
         if over and whole is None:
             name, size = over[0]
             raise ArtifactError(
-                f"artifact {name!r} is {_size_text(size)}, over {limit}; store it with "
-                f"git-lfs or an external store and log its location instead, {raise_it}"
+                f"artifact {name!r} is {size_text(size)}, over {limit}; log its location "
+                f"instead, or {raise_it}"
             )
         if over:
-            listed = shortened([f"{name} ({_size_text(size)})" for name, size in over], 10)
+            listed = shortened([f"{name} ({size_text(size)})" for name, size in over], 10)
             raise ArtifactError(
                 f"artifact {whole!r} holds files over {limit}: {listed}; nothing of it was "
-                f"stored. Leave them out of the folder (store them with git-lfs or an "
-                f"external store and log their location instead), {raise_it}"
+                f"stored. Leave them out of the folder, or {raise_it}"
             )
 
     def remove_artifacts(self, names: list[str]) -> None:
@@ -366,7 +405,13 @@ class Staging:
         return staged
 
 
-def _size_text(count: int) -> str:
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, enough to tell a pointer."""
+    with open(path, "rb") as file:
+        return file.read(64)
+
+
+def size_text(count: int) -> str:
     """Bytes in the largest unit that keeps a digit before the point (a 1k limit is
     "1.0 KiB", not "0.0 MiB")."""
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):

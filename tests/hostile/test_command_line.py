@@ -293,6 +293,7 @@ def test_file_names_that_are_not_utf8_break_no_run(repo_with_commit):
     error, or a run left for recovery that failed on every later command."""
     repo = repo_with_commit
     git(repo, "config", "gitml.artifactSizeLimit", "1k")
+    git(repo, "config", "gitml.snapshotFileLimit", "1k")
     (repo / os.fsdecode(b"big\xfe.bin")).write_bytes(b"x" * 4096)
     (repo / os.fsdecode(b"\xfe.env")).write_bytes(b"KEY=1\n")
     gitml(repo, "run", "--name", "odd", "--", "true")

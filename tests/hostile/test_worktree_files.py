@@ -105,7 +105,7 @@ def untracked_env(repo, outside):
 
 
 def large_file(repo, outside):
-    git(repo, "config", "gitml.artifactSizeLimit", "1k")
+    git(repo, "config", "gitml.snapshotFileLimit", "1k")
     run_with(repo, {"weights.bin": "small\n"})
     (repo / "weights.bin").write_bytes(b"w" * 5000)
     return ["weights.bin"]

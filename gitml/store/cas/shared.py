@@ -1,0 +1,55 @@
+"""Stores that several machines reach, where `gitml push` puts the objects of the runs
+it sends and where readers find those a run here lacks: a folder or mount (`file://`),
+Git LFS on a remote (`gitml.store.cas.lfs`) and S3 (`gitml.store.cas.s3`).
+
+Each takes objects from the repository's own folder store and gives them back into it,
+checked: bytes whose sha256 is not the one asked for are never kept.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gitml.store.cas.folder import FolderStore
+from gitml.store.cas.progress import start
+
+
+class SharedStore(Protocol):
+    label: str  # "the folder /mnt/models", for messages
+
+    def upload(self, local: FolderStore, sha256s: list[str]) -> None:
+        """Put the objects `sha256s` of `local` here (those already here are skipped); each
+        appears whole or not at all."""
+
+    def download(self, sha256: str, size: int, into: FolderStore) -> str | None:
+        """Copy object `sha256` into `into`; None when done, else why it could not be
+        found here. ValueError (the sha256 found) when the bytes are not the object's."""
+
+
+class FolderShared:
+    """A folder or mount: the same layout as the repository's own store."""
+
+    def __init__(self, folder: FolderStore):
+        self.folder = folder
+        self.label = f"the folder {folder.folder}"
+
+    def upload(self, local: FolderStore, sha256s: list[str]) -> None:
+        for sha256 in sha256s:
+            if self.folder.has(sha256):
+                continue
+            size = local.size(sha256) or 0
+            transfer = start(f"uploading to {self.folder.folder}", size)
+            try:
+                self.folder.put_blocks(local.blocks(sha256), sha256, transfer)
+            finally:
+                transfer.end()
+
+    def download(self, sha256: str, size: int, into: FolderStore) -> str | None:
+        if not self.folder.has(sha256):
+            return f"{self.label} does not hold it"
+        transfer = start(f"copying from {self.folder.folder}", size)
+        try:
+            into.put_blocks(self.folder.blocks(sha256), sha256, transfer)
+        finally:
+            transfer.end()
+        return None
