@@ -468,7 +468,7 @@ def _copy_artifacts(
             top.add(path.split("/", 1)[0])
             try:
                 name = check_artifact_name(name)
-                if size is not None and size > limit:
+                if size is not None and limit is not None and size > limit:
                     skipped.append(
                         f"{label}: artifact {name!r} ({size:,} bytes) is over the size limit "
                         f"of {limit:,} bytes; not imported"

@@ -70,6 +70,16 @@ class StartedRun:
     snapshot: Snapshot
 
 
+def _artifact_settings(repo: Repository) -> dict:
+    """What a staging folder's meta says of artifacts (see `Staging`)."""
+    limits = run_limits(repo)
+    return {
+        "size_limit": limits.artifact,  # None: no limit
+        "large_threshold": limits.large_threshold,
+        "large_store": configured_store(repo),
+    }
+
+
 def check_options(options: RunOptions) -> None:
     """Refuse, before anything is written, what a run could not record: a refused run
     leaves no snapshot, no staging folder and no name behind."""
@@ -103,7 +113,7 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
     try:  # the claim on the name lasts until the staging folder shows the name
         branch, base = read_head(repo)
         limits = run_limits(repo)
-        large_store = configured_store(repo)
+        artifact_settings = _artifact_settings(repo)
         secrets = secret_rule(repo, options.allow_secrets)
         cwd = working_folder(repo, options.cwd or Path.cwd())
         state = repo.state_dir
@@ -127,10 +137,8 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
                 "skipped_large": [as_utf8(path) for path in snapshot.skipped_large],
                 "skipped_secret": [as_utf8(path) for path in snapshot.skipped_secret],
                 "start_ms": int(time.time() * 1000),
-                "size_limit": limits.artifact,  # None: no limit
+                **artifact_settings,
                 "snapshot_limit": limits.snapshot_file,
-                "large_threshold": limits.large_threshold,
-                "large_store": large_store,
                 "allow_secrets": list(secrets.allowed),
                 "owner_pid": options.owner_pid,
                 "owner_start": process_start_token(options.owner_pid),
@@ -325,7 +333,7 @@ def record_imported_run(
             "branch": None,
             "snapshot_tree": _code_tree(repo, run.base),
             "start_ms": run.start_ms,
-            "size_limit": artifact_size_limit(repo),
+            **_artifact_settings(repo),
             "allow_secrets": list(secret_rule(repo).allowed),
             "owner_pid": os.getpid(),
             "owner_start": process_start_token(os.getpid()),
