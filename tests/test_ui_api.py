@@ -488,6 +488,7 @@ def test_events_tell_of_a_running_run_and_a_new_one(served):
         maker.join()
     assert "newcomer" in server.get("/api/runs").json["columns"]["name"]
     cli(repo, "rm", "newcomer")
+    assert "newcomer" not in server.get("/api/runs").json["columns"]["name"]
 
 
 # launching

@@ -1,0 +1,54 @@
+"""The points a chart gets of a long metric: per bucket the first, lowest, highest, last."""
+
+import math
+from array import array
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitml.ui.downsample import Points, choose, in_range, to_json
+
+
+def test_fewer_points_than_wanted_come_all():
+    assert choose(array("d", [3.0, 1.0, 2.0]), 8) == [0, 1, 2]
+
+
+def test_each_bucket_keeps_its_extremes_in_order():
+    values = array("d", [0.0] * 100)
+    values[37], values[62] = 9.0, -9.0
+    chosen = choose(values, 8)  # two buckets of 50
+    assert chosen == sorted(chosen)
+    assert {0, 49, 50, 99, 37, 62} <= set(chosen)
+    assert len(chosen) <= 8
+
+
+def test_nan_is_never_taken_for_an_extreme():
+    values = array("d", [math.nan, 5.0, -1.0, math.nan, 2.0, 0.0, 1.0, 3.0])
+    chosen = choose(values, 4)  # one bucket
+    assert {1, 2} <= set(chosen)  # the highest and the lowest number
+    assert to_json(Points(array("q", range(8)), values, array("q", range(8))), [0])["value"] == [
+        "nan"
+    ]
+
+
+def test_a_bucket_of_nan_only_keeps_its_ends():
+    assert choose(array("d", [math.nan] * 10), 4) == [0, 9]
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=300))
+def test_never_more_than_wanted_and_every_extreme_kept(values):
+    data = array("d", values)
+    chosen = choose(data, 40)
+    assert len(chosen) <= 40
+    assert chosen == sorted(set(chosen))
+    numbers = [v for v in values if not math.isnan(v)]
+    if numbers:
+        kept = [data[i] for i in chosen]
+        assert max(numbers) in kept and min(numbers) in kept
+
+
+def test_a_range_keeps_the_points_within_it():
+    points = Points(array("q", [0, 5, 10, 15]), array("d", [1, 2, 3, 4]), array("q", [7, 8, 9, 10]))
+    assert list(in_range(points, "step", 5, 10).values) == [2.0, 3.0]
+    assert list(in_range(points, "time", 9, None).steps) == [10, 15]
+    assert in_range(points, "step", None, None) is points
