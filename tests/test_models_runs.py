@@ -37,7 +37,9 @@ def test_log_model_commits_the_model_folder_in_the_run(logged):
                 "input_example.json",
                 "linear.npz",
                 "model.pkl",
+                "python_env.yaml",
                 "requirements.txt",
+                "serving_input_example.json",
             ]
         )
     ]

@@ -1,5 +1,6 @@
 """Saving and loading models as folders: sklearn, pytorch, python_function; signatures."""
 
+import json
 import subprocess
 import sys
 
@@ -21,10 +22,11 @@ def test_sklearn_model_round_trips_with_its_mlmodel_and_environment(tmp_path):
 
     folder = tmp_path / "m"
     mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
-    assert mlmodel["flavors"]["python_function"]["loader_module"] == "gitml.models.flavors.sklearn"
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.sklearn"
     assert mlmodel["flavors"]["sklearn"]["sklearn_version"] == version("scikit-learn")
     assert mlmodel["python_version"] == ".".join(map(str, sys.version_info[:3]))
-    assert mlmodel["signature"] == {"inputs": [{"name": c, "type": "double"} for c in COLUMNS]}
+    columns = [{"type": "double", "name": c, "required": True} for c in COLUMNS]
+    assert mlmodel["signature"] == {"inputs": json.dumps(columns), "outputs": None, "params": None}
     assert mlmodel["model_uuid"] == metadata.model_uuid and len(metadata.model_uuid) == 32
     assert mlmodel["utc_time_created"] and mlmodel["run_id"] is None
     requirements = (folder / "requirements.txt").read_text().splitlines()
@@ -33,8 +35,19 @@ def test_sklearn_model_round_trips_with_its_mlmodel_and_environment(tmp_path):
     conda = yaml.safe_load((folder / "conda.yaml").read_text())
     assert conda["dependencies"][0] == f"python={mlmodel['python_version']}"
     assert conda["dependencies"][2] == {"pip": requirements}
-    example = (folder / "input_example.json").read_text()
-    assert '"dataframe_split"' in example
+    example = json.loads((folder / "input_example.json").read_text())
+    assert example == {"columns": COLUMNS, "data": X.iloc[:2].to_numpy().tolist()}
+    request = json.loads((folder / "serving_input_example.json").read_text())
+    assert request == {"dataframe_split": example}
+    assert mlmodel["saved_input_example_info"] == {
+        "artifact_path": "input_example.json",
+        "type": "dataframe",
+        "pandas_orient": "split",
+        "serving_input_path": "serving_input_example.json",
+    }
+    python_env = yaml.safe_load((folder / "python_env.yaml").read_text())
+    assert python_env["python"] == mlmodel["python_version"]
+    assert python_env["dependencies"] == ["-r requirements.txt"]
 
     loaded = gitml.load_model(folder)
     expected = model.predict(X).tolist()
@@ -133,8 +146,8 @@ def test_pytorch_model_round_trips_as_state_dict_and_architecture(tmp_path):
 
     mlmodel = yaml.safe_load((tmp_path / "net" / "MLmodel").read_text())
     assert mlmodel["flavors"]["pytorch"]["pytorch_version"] == version("torch")
-    tensor = {"type": "tensor", "dtype": "float32", "shape": [-1, 3]}
-    assert mlmodel["signature"]["inputs"] == tensor
+    tensor = {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}
+    assert json.loads(mlmodel["signature"]["inputs"]) == [tensor]
     weights = torch.load(tmp_path / "net" / "state_dict.pt", weights_only=True)
     assert set(weights) == {"hidden.weight", "hidden.bias", "out.weight", "out.bias"}
 
@@ -219,7 +232,8 @@ def test_numeric_requests_give_each_flavor_what_it_takes(tmp_path):
 @pytest.mark.parametrize(
     ("signature", "message"),
     [
-        ({"inputs": "junk"}, "the signature's inputs must be a list of"),
+        ({"inputs": "junk"}, "the signature inputs: not valid JSON"),
+        ({"inputs": None}, "the signature's inputs must be a list of"),
         ({"inputs": [{"name": "a", "type": "decimal"}]}, "column 'a' has type 'decimal'"),
         ({"inputs": {"type": "tensor", "dtype": "floaty", "shape": [-1]}}, "not a numpy dtype"),
     ],

@@ -5,6 +5,10 @@ URIs: `runs:/<run>/<path>` (run id, id prefix or name), `models:/<name>/<version
 folder. A run's model is copied out once into a cache folder named by the content of its
 files, so later loads read plain files.
 
+Folders MLflow saved load too: the `loader_module` an MLmodel file names is looked up in
+LOADERS, which maps gitml's own loaders and MLflow's (`mlflow.sklearn`, …) to the gitml
+module that reads that flavor; any other name is refused before anything is imported.
+
 Loading unpickles the model, which runs code the model's author chose: load only models
 from runs and repositories you trust.
 """
@@ -99,17 +103,33 @@ def load_model(model_uri: str | os.PathLike, repo: str | os.PathLike | None = No
     return load_folder(model_folder(str(model_uri), repo))
 
 
+# the loader_module an MLmodel names → the gitml module that loads that flavor
+_SKLEARN = "gitml.models.flavors.sklearn"
+_PYTORCH = "gitml.models.flavors.pytorch"
+_PYFUNC = "gitml.models.flavors.pyfunc"
+LOADERS = {
+    _SKLEARN: _SKLEARN,
+    _PYTORCH: _PYTORCH,
+    _PYFUNC: _PYFUNC,
+    "mlflow.sklearn": _SKLEARN,
+    "mlflow.pytorch": _PYTORCH,
+    "mlflow.pyfunc.model": _PYFUNC,
+}
+
+
 def load_folder(folder: Path) -> PyFuncModel:
     metadata = MLModel.read(folder)
-    pyfunc = metadata.flavors["python_function"]
-    try:
-        loader = importlib.import_module(metadata.loader_module)
-    except ImportError as error:
+    named = metadata.loader_module
+    loader_name = LOADERS.get(named) if isinstance(named, str) else None
+    if loader_name is None:
         raise ModelError(
-            f"{folder}: cannot import its loader {metadata.loader_module!r} ({error})"
-        ) from None
+            f"{folder}: its MLmodel names the loader {named!r}, "
+            "which gitml does not load (it loads scikit-learn, PyTorch and python_function "
+            "models saved by gitml or MLflow); nothing of it was imported"
+        )
+    loader = importlib.import_module(loader_name)
     try:
-        predictor = loader.load(folder, pyfunc)
+        predictor = loader.load(folder, metadata)
     except ModelError:
         raise
     except ImportError as error:
@@ -123,6 +143,29 @@ def load_folder(folder: Path) -> PyFuncModel:
             + _version_hint(metadata)
         ) from None
     return PyFuncModel(predictor, metadata, folder)
+
+
+class MlflowEntry:
+    """What a gitml loader's `_load_pyfunc` gives `mlflow.pyfunc.load_model`: the model's
+    `predict`, under each name the MLmodel's `predict_fn` may give it (the flavor itself
+    applies the method it was saved with)."""
+
+    def __init__(self, model: PyFuncModel):
+        self.model = model
+
+    def predict(self, data: Any, params: dict | None = None) -> Any:
+        return self.model.predict(data, params)
+
+    predict_proba = predict_log_proba = decision_function = predict
+
+    def get_raw_model(self) -> Any:
+        return self.model.unwrap()
+
+
+def mlflow_entry(path: str | os.PathLike) -> MlflowEntry:
+    """MLflow's `_load_pyfunc(path)` for the folders gitml writes: MLflow passes the model
+    folder (gitml's MLmodel names no `data` folder)."""
+    return MlflowEntry(load_folder(Path(path)))
 
 
 def _version_hint(metadata: MLModel) -> str:
@@ -157,6 +200,31 @@ def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
             "(runs:/<run>/<path>, models:/<name>/<version>, models:/<name>@<stage>)"
         )
     return folder
+
+
+def write_uri_artifact(uri: str, target: Path, repo: str | os.PathLike | None = None) -> Path:
+    """Write the artifact (a file or a folder: a logged model, say) that the `runs:/` or
+    `models:/` URI `uri` names to `target/<its name>`; returns that path."""
+    from gitml.registry.tags import parse_model_uri
+    from gitml.store.paths import check_tree_path
+    from gitml.tracking.export import write_artifact
+    from gitml.tracking.readers import open_run
+
+    ref = parse_model_uri(uri)
+    repository = _open(repo)
+    if ref.run is not None and ref.path is not None:
+        from gitml.tracking.catalog import resolve
+
+        summary, path = resolve(repository, ref.run), ref.path
+    else:
+        from gitml.registry.resolve import resolve_model_uri
+
+        summary, path = resolve_model_uri(repository, uri)
+    name = check_tree_path(path, f"the artifact URI {uri}")[-1]
+    with open_run(repository, summary) as reader:
+        if not write_artifact(reader, path, target, reader.label, name):
+            raise ModelError(f"{reader.label} has no artifact {path!r} (named by {uri})")
+    return target / name
 
 
 def _open(repo: str | os.PathLike | Repository | None) -> Repository:

@@ -1,9 +1,11 @@
 """Saving a model to a folder, or logging it into a run's artifacts.
 
 A model folder holds the serialized model, an `MLmodel` file saying how to load it, its
-input signature and example, and the environment it needs (`requirements.txt` and
-`conda.yaml` pinned to the versions installed when it was saved). The folder is built
-in a temporary place and moved into position at the end: nothing half-written remains.
+input signature and example, and the environment it needs (`requirements.txt`,
+`conda.yaml` and `python_env.yaml`, pinned to the versions installed when it was saved):
+MLflow's layout, so that `mlflow.pyfunc.load_model` and `mlflow models serve` take it.
+The folder is built in a temporary place and moved into position at the end: nothing
+half-written remains.
 """
 
 import json
@@ -20,7 +22,9 @@ from gitml.models.mlmodel import (
     INPUT_EXAMPLE_FILE,
     MLMODEL_FILE,
     PYFUNC,
+    PYTHON_ENV_FILE,
     REQUIREMENTS_FILE,
+    SERVING_INPUT_FILE,
     MLModel,
 )
 
@@ -29,11 +33,15 @@ from gitml.models.mlmodel import (
 class SaveOptions:
     """How to save a model beyond the model itself."""
 
-    signature: dict | bool | None = None  # None: inferred from input_example; False: none
+    signature: Any = None  # None: inferred from input_example; False: none
     input_example: object = None
     requirements: list[str] | None = None  # added to the flavor's own packages
-    artifacts: dict[str, str] = field(default_factory=dict)  # python_function extra files
+    # python_function extra files: a local path, or a runs:/ or models:/ URI
+    artifacts: dict[str, str] = field(default_factory=dict)
     predict_fn: str = "predict"  # sklearn: predict, predict_proba, ...
+    code_paths: list[str] = field(default_factory=list)  # python_function: modules to ship
+    serialization_format: str = "pickle"  # sklearn: pickle or cloudpickle
+    metadata: dict | None = None  # MLflow's free-form metadata, kept in the MLmodel file
 
 
 @dataclass
@@ -54,9 +62,17 @@ def save_model(
     requirements: list[str] | None = None,
     artifacts: dict[str, str] | None = None,
     predict_fn: str = "predict",
+    *,
+    code_paths: list[str] | None = None,
 ) -> MLModel:
     """Save `model` into the new (or empty) folder `path`; returns its MLmodel."""
     options = SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
+    options.code_paths = list(code_paths or [])
+    return save_with(model, path, options)
+
+
+def save_with(model: Any, path: str | os.PathLike, options: SaveOptions) -> MLModel:
+    """`save_model` with every option (`SaveOptions`)."""
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ModelError(f"{target} already exists and is not empty; choose a new folder")
@@ -86,7 +102,8 @@ class LoggingRun(Protocol):
 
 def log_model(run: LoggingRun, model: Any, name: str, options: SaveOptions) -> ModelInfo:
     """Save `model` under `run`'s artifacts as `<name>/` (through the run's own
-    `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run."""
+    `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run.
+    (Registering it once the run is committed: `gitml.models.registration`.)"""
     from gitml.registry.tags import ModelRef, model_uri
     from gitml.tracking.staging import check_artifact_name
 
@@ -113,25 +130,27 @@ def write_model(
     from gitml.version import __version__
 
     folder.mkdir(parents=True)
+    signature = _signature(options)  # a wrong one is refused before the model is written
     saved = _save_flavor(model, folder, options)
-    pyfunc = {**saved.pyfunc, "env": {"conda": CONDA_FILE, "pip": REQUIREMENTS_FILE}}
+    pyfunc = {**saved.pyfunc, "env": {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE}}
     flavors = {PYFUNC: pyfunc}
     if saved.flavor:
         flavors[saved.flavor] = saved.conf
     metadata = MLModel(
         flavors=flavors,
-        signature=_signature(options),
+        signature=signature,
         run_id=run_id,
         artifact_path=artifact_path,
         gitml_version=__version__,
+        metadata=options.metadata,
     )
     pyfunc["python_version"] = metadata.python_version
     if options.input_example is not None:
-        _write_example(options.input_example, folder / INPUT_EXAMPLE_FILE)
-        metadata.saved_input_example = INPUT_EXAMPLE_FILE
+        metadata.saved_input_example_info = _write_example(options.input_example, folder)
     requirements = pinned_requirements(saved.packages, options.requirements or [])
     (folder / REQUIREMENTS_FILE).write_text("".join(f"{line}\n" for line in requirements))
     (folder / CONDA_FILE).write_text(conda_yaml(metadata.python_version, requirements))
+    (folder / PYTHON_ENV_FILE).write_text(python_env_yaml(metadata.python_version))
     (folder / MLMODEL_FILE).write_text(metadata.to_yaml())
     return metadata
 
@@ -140,11 +159,13 @@ def _save_flavor(model, folder: Path, options: SaveOptions) -> FlavorSave:
     from gitml.models.flavors import pyfunc, pytorch, sklearn
 
     if sklearn.matches(model):
-        return sklearn.save(model, folder, options.predict_fn)
+        return sklearn.save(model, folder, options.predict_fn, options.serialization_format)
     if pytorch.matches(model):
         return pytorch.save(model, folder)
     if pyfunc.matches(model):
-        return pyfunc.save(model, folder, options.artifacts)
+        with tempfile.TemporaryDirectory(prefix="gitml-artifacts-") as tmp:
+            sources = _artifact_sources(options.artifacts, Path(tmp))
+            return pyfunc.save(model, folder, sources, options.code_paths)
     raise ModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: pass a scikit-learn "
         "estimator, a torch.nn.Module, a gitml.PythonModel, an object with a predict method "
@@ -152,11 +173,31 @@ def _save_flavor(model, folder: Path, options: SaveOptions) -> FlavorSave:
     )
 
 
+def _artifact_sources(artifacts: dict[str, str], into: Path) -> dict[str, Path]:
+    """Each artifact's local file or folder: the path given, or the artifact a `runs:/` or
+    `models:/` URI names (another logged model, say), written out under `into`."""
+    from gitml.models.load import write_uri_artifact
+    from gitml.registry.tags import is_model_uri
+
+    sources = {}
+    for name, source in artifacts.items():
+        text = os.fspath(source)
+        if is_model_uri(text):
+            sources[name] = write_uri_artifact(text, into / str(name))
+        else:
+            sources[name] = Path(text)
+    return sources
+
+
 def _signature(options: SaveOptions) -> dict | None:
     from gitml.models.signature import infer_signature, validate_signature
+    from gitml.models.signature_json import from_mlmodel
 
     if options.signature is False:
         return None
+    if type(options.signature).__module__.startswith("mlflow."):  # MLflow's ModelSignature
+        converted = from_mlmodel(options.signature.to_dict(), "the signature")
+        return validate_signature(converted) if converted else None
     if isinstance(options.signature, dict):
         if "inputs" not in options.signature:
             raise ModelError("a signature is a dict with an 'inputs' entry (see infer_signature)")
@@ -177,21 +218,49 @@ def split_example(example: object) -> tuple[object, dict | None]:
     return example, None
 
 
-def _write_example(example, path: Path) -> None:
+def _write_example(example, folder: Path) -> dict:
+    """Write the example as MLflow does: the data itself (`input_example.json`) and as a
+    scoring request (`serving_input_example.json`); returns the MLmodel's entry for them."""
     import numpy as np
 
     from gitml.models.inputs import to_jsonable, to_model_input
 
     example, params = split_example(example)
     data = to_model_input(example)
+    info = {"artifact_path": INPUT_EXAMPLE_FILE}
     if isinstance(data, np.ndarray):
-        payload = {"inputs": to_jsonable(data)}
+        stored: object = to_jsonable(data)
+        request = {"inputs": stored}
+        info["type"] = "ndarray"
     else:
-        split = json.loads(data.to_json(orient="split", index=False, date_format="iso"))
-        payload = {"dataframe_split": split}
+        stored = {"columns": [str(c) for c in data.columns], "data": _rows(data)}
+        request = {"dataframe_split": stored}
+        info.update(type="dataframe", pandas_orient="split")
     if params:
-        payload["params"] = to_jsonable(params)
-    path.write_text(json.dumps(payload, indent=1))
+        stored = {"data": stored, "params": to_jsonable(params)}
+        request["params"] = to_jsonable(params)
+        info["params"] = "true"
+    (folder / INPUT_EXAMPLE_FILE).write_text(json.dumps(stored))
+    (folder / SERVING_INPUT_FILE).write_text(json.dumps(request, indent=1))
+    info["serving_input_path"] = SERVING_INPUT_FILE
+    return info
+
+
+def _rows(frame) -> list:
+    """The rows of a DataFrame as JSON values, numbers exact (pandas' own JSON keeps ten
+    digits), missing values null, times in ISO format."""
+    from gitml.models.inputs import to_jsonable
+
+    def plain(value: object) -> object:
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        if hasattr(value, "item"):
+            return value.item()
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        raise TypeError(f"an example value of type {type(value).__name__} is not JSON")
+
+    return json.loads(json.dumps(to_jsonable(frame.to_numpy(dtype=object)), default=plain))
 
 
 def pinned_requirements(packages: list[str], extra: list[str]) -> list[str]:
@@ -218,6 +287,23 @@ def pinned_requirements(packages: list[str], extra: list[str]) -> list[str]:
         elif line in extra:
             lines[key] = requirement.name
     return list(lines.values())
+
+
+def python_env_yaml(python_version: str) -> str:
+    """MLflow's `python_env.yaml`: the Python version, the tools that install the
+    packages (pinned to those installed here), and the packages of requirements.txt."""
+    import yaml
+
+    tools = []
+    for tool in ("pip", "setuptools", "wheel"):
+        version = installed_version(tool)
+        tools.append(f"{tool}=={version}" if version else tool)
+    spec = {
+        "python": python_version,
+        "build_dependencies": tools,
+        "dependencies": [f"-r {REQUIREMENTS_FILE}"],
+    }
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 def conda_yaml(python_version: str, requirements: list[str]) -> str:

@@ -16,7 +16,7 @@ A signature may also declare the params `predict` takes (`gitml.models.params`).
 from collections.abc import Iterable
 from typing import Any
 
-from gitml.errors import DocumentError, ModelError, ModelInputError, SignatureMismatchError
+from gitml.errors import ModelError, ModelInputError, SignatureMismatchError
 
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
 _NUMPY_TYPE = {
@@ -38,13 +38,50 @@ _ACCEPTED_KINDS = {
 }
 
 
+class ModelSignature(dict):
+    """MLflow's `ModelSignature`, as gitml holds one: a dict with `inputs` (a list of
+    `{"name", "type"}` columns or a `{"type": "tensor", "dtype", "shape"}` spec) and, when
+    known, `outputs` and `params`; the attributes of the same names read those entries.
+    `to_dict()` gives the form the MLmodel file holds (each schema a JSON string, as in
+    MLflow), `ModelSignature.from_dict` reads it back."""
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, params: Any = None):
+        super().__init__()
+        for key, value in (("inputs", inputs), ("outputs", outputs), ("params", params)):
+            if value is not None:
+                self[key] = value
+
+    @property
+    def inputs(self) -> Any:
+        return self.get("inputs")
+
+    @property
+    def outputs(self) -> Any:
+        return self.get("outputs")
+
+    @property
+    def params(self) -> Any:
+        return self.get("params")
+
+    def to_dict(self) -> dict:
+        from gitml.models.signature_json import to_mlmodel
+
+        return to_mlmodel(self) or {}
+
+    @classmethod
+    def from_dict(cls, signature_dict: dict) -> "ModelSignature":
+        from gitml.models.signature_json import from_mlmodel
+
+        return cls(**(from_mlmodel(signature_dict, "the signature") or {}))
+
+
 def infer_signature(
     model_input: Any, model_output: Any = None, params: dict | None = None
-) -> dict | None:
+) -> ModelSignature:
     """The signature of an input example (DataFrame, array, records or dict of columns)
     and, as in MLflow, of an output example when given (recorded; only inputs are checked)
     and of the params `predict` takes (`{name: default}`; their types come from the values)."""
-    signature = {"inputs": _schema(model_input)}
+    signature = ModelSignature(_schema(model_input))
     if model_output is not None:
         signature["outputs"] = _schema(model_output)
     if params:
@@ -90,21 +127,19 @@ def _column_type(series) -> str:
 
 
 def validate_signature(signature: dict) -> dict:
-    """`signature` itself if its inputs are a column list or a tensor spec, else ModelError."""
+    """`signature` (in MLflow's form, schemas as JSON strings, it is read first) if its
+    inputs are a column list or a tensor spec, else ModelError."""
     import numpy as np
 
-    from gitml.documents import load_json
+    from gitml.models.signature_json import SCHEMA_KEYS, from_mlmodel
 
+    if any(isinstance(signature.get(key), str) for key in SCHEMA_KEYS):
+        signature = from_mlmodel(signature, "the signature") or {}
     if signature.get("params") is not None:
         from gitml.models.params import validate_param_specs
 
         validate_param_specs(signature["params"])
     spec = signature.get("inputs")
-    if isinstance(spec, str):
-        try:
-            spec = load_json(spec, "the signature's inputs")
-        except DocumentError:
-            spec = None
     if isinstance(spec, dict) and spec.get("type") == "tensor":
         try:
             np.dtype(spec.get("dtype"))
@@ -117,6 +152,8 @@ def validate_signature(signature: dict) -> dict:
             return signature
     elif isinstance(spec, list) and spec and all(isinstance(c, dict) for c in spec):
         for column in spec:
+            if not isinstance(column.get("name", ""), str):
+                raise ModelError(f"the signature's column name {column['name']!r} is not text")
             if column.get("type") not in COLUMN_TYPES:
                 raise ModelError(
                     f"the signature's column {column.get('name', '?')!r} has type "
@@ -132,12 +169,7 @@ def validate_signature(signature: dict) -> dict:
 
 def input_spec(signature: dict | None) -> list | dict | None:
     """The signature's inputs: a list of columns, a tensor spec, or None."""
-    spec = (signature or {}).get("inputs")
-    if isinstance(spec, str):  # MLflow writes the spec as a JSON string
-        from gitml.documents import load_json
-
-        spec = load_json(spec, "the model's signature (inputs)")
-    return spec or None
+    return (signature or {}).get("inputs") or None
 
 
 def check_input(signature: dict | None, data: Any) -> Any:

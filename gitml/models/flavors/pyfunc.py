@@ -2,7 +2,11 @@
 
 The object is pickled with cloudpickle, so classes and functions defined in the training
 script itself travel inside the model. Extra files (`artifacts=`) are copied into the
-model folder and handed to `PythonModel.load_context` as local paths.
+model folder and handed to `PythonModel.load_context` as local paths; modules
+(`code_paths=`) are copied into its `code/` folder, importable when it is loaded.
+
+A `PythonModel` MLflow saved (loader `mlflow.pyfunc.model`) loads here too: its class
+derives from MLflow's, so unpickling it needs mlflow installed.
 """
 
 import inspect
@@ -12,17 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import ModelError
-from gitml.models.flavors.common import FlavorSave
+from gitml.models.flavors.common import FlavorSave, add_code_path, inside
+from gitml.models.mlmodel import PYFUNC, MLModel
 
 MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
+CODE_DIR = "code"
+# how MLflow may compress the pickle (its `python_model_compression`) → the module reading it
+_COMPRESSIONS = {"lzma": "lzma", "bzip2": "bz2", "gzip": "gzip"}
 
 
 @dataclass
 class PythonModelContext:
-    """What `load_context` gets: `artifacts` maps each name given at save time to a local path."""
+    """What `load_context` gets: `artifacts` maps each name given at save time to a local
+    path; `model_config` is MLflow's (a dict, empty unless the MLmodel gives one)."""
 
     artifacts: dict[str, str] = field(default_factory=dict)
+    model_config: dict = field(default_factory=dict)
 
 
 class PythonModel:
@@ -51,7 +61,12 @@ def kind_of(model: object) -> str:
     return "predict_method" if hasattr(model, "predict") else "callable"
 
 
-def save(model: Any, folder: Path, artifacts: dict[str, str] | None = None) -> FlavorSave:
+def save(
+    model: Any,
+    folder: Path,
+    artifacts: dict[str, Path] | None = None,
+    code_paths: list[str] | None = None,
+) -> FlavorSave:
     try:
         import cloudpickle
     except ImportError:
@@ -62,28 +77,27 @@ def save(model: Any, folder: Path, artifacts: dict[str, str] | None = None) -> F
     if kind == "python_model" and type(model).predict is PythonModel.predict:
         raise ModelError(f"{type(model).__name__} subclasses PythonModel but defines no predict")
     stored = _copy_artifacts(artifacts or {}, folder)
+    pyfunc: dict[str, object] = {"loader_module": __name__, "python_model": MODEL_FILE}
+    pyfunc.update(kind=kind, artifacts=stored)
+    if code_paths:
+        _copy_code(code_paths, folder / CODE_DIR)
+        pyfunc["code"] = CODE_DIR
     with open(folder / MODEL_FILE, "wb") as handle:
         cloudpickle.dump(model, handle)
-    return FlavorSave(
-        flavor=None,
-        conf={},
-        pyfunc={
-            "loader_module": __name__,
-            "python_model": MODEL_FILE,
-            "kind": kind,
-            "artifacts": stored,
-        },
-        packages=["cloudpickle"],
-    )
+    return FlavorSave(flavor=None, conf={}, pyfunc=pyfunc, packages=["cloudpickle"])
 
 
-def _copy_artifacts(artifacts: dict[str, str], folder: Path) -> dict[str, str]:
+def _copy_artifacts(artifacts: dict[str, Path], folder: Path) -> dict[str, str]:
     """Copy each named file or folder under `artifacts/<name>/`; name → path in the model."""
+    from gitml.store.paths import tree_path_problem
+
     stored = {}
-    for name, source in artifacts.items():
-        source_path = Path(source)
+    for name, source_path in artifacts.items():
+        problem = tree_path_problem(name) if isinstance(name, str) else "is not text"
+        if problem is not None or "/" in name:
+            raise ModelError(f"artifact name {name!r} {problem or 'holds a /'}; use a plain name")
         if not source_path.exists():
-            raise ModelError(f"artifact {name!r}: {source} does not exist")
+            raise ModelError(f"artifact {name!r}: {source_path} does not exist")
         target = folder / ARTIFACTS_DIR / name / source_path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source_path.is_dir():
@@ -92,6 +106,22 @@ def _copy_artifacts(artifacts: dict[str, str], folder: Path) -> dict[str, str]:
             shutil.copyfile(source_path, target)
         stored[name] = target.relative_to(folder).as_posix()
     return stored
+
+
+def _copy_code(code_paths: list[str], code_dir: Path) -> None:
+    """Each file or folder of `code_paths` into `code_dir`, under its own name (MLflow's
+    layout: the folder goes on `sys.path` when the model is loaded)."""
+    code_dir.mkdir()
+    for source in map(Path, code_paths):
+        if not source.exists():
+            raise ModelError(f"code path {source} does not exist")
+        target = code_dir / source.name
+        if target.exists():
+            raise ModelError(f"two code paths are named {source.name!r}; rename one")
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(source, target)
 
 
 class PyfuncPredictor:
@@ -146,15 +176,63 @@ def _parameters(function) -> list[inspect.Parameter]:
         return []
 
 
-def load(folder: Path, pyfunc: dict) -> PyfuncPredictor:
-    import pickle
-
-    with open(folder / pyfunc.get("python_model", MODEL_FILE), "rb") as handle:
-        model = pickle.load(handle)
+def load(folder: Path, metadata: MLModel) -> PyfuncPredictor:
+    """The model of a folder gitml saved, or of one MLflow saved from a `PythonModel`."""
+    pyfunc = metadata.flavors[PYFUNC]
+    if "model_code_path" in pyfunc:
+        raise ModelError(
+            f"{folder}: the model was saved from code (MLflow's models from code), which "
+            "gitml does not load; save the PythonModel object itself"
+        )
+    path = inside(folder, pyfunc.get("python_model", MODEL_FILE), "python_model")
+    compression = pyfunc.get("python_model_compression")
+    if compression is not None and compression not in _COMPRESSIONS:
+        raise ModelError(f"{folder}: the model is compressed as {compression!r}, unknown here")
     context = PythonModelContext(
-        artifacts={name: str(folder / path) for name, path in pyfunc.get("artifacts", {}).items()}
+        artifacts=_artifact_paths(folder, pyfunc.get("artifacts") or {}),
+        model_config=dict(pyfunc.get("model_config") or {}),
     )
     kind = pyfunc.get("kind", "python_model")
+    if kind not in ("python_model", "predict_method", "callable"):
+        raise ModelError(f"{folder}: the MLmodel's python_function kind {kind!r} is unknown")
+    add_code_path(folder, pyfunc)
+    model = _unpickle(path, compression)
     if kind == "python_model":
         model.load_context(context)
     return PyfuncPredictor(model, kind, context)
+
+
+def _artifact_paths(folder: Path, artifacts: object) -> dict[str, str]:
+    """name → local path of each artifact; gitml writes `name: path`, MLflow
+    `name: {path: …, uri: …}`. Each path is checked to stay inside the folder."""
+    if not isinstance(artifacts, dict):
+        raise ModelError(f"{folder}: the MLmodel's artifacts are not a mapping")
+    paths = {}
+    for name, entry in artifacts.items():
+        relative = entry.get("path") if isinstance(entry, dict) else entry
+        paths[str(name)] = str(inside(folder, relative, f"artifact {str(name)!r}"))
+    return paths
+
+
+def _unpickle(path: Path, compression: str | None) -> Any:
+    import importlib
+    import pickle
+
+    opener = importlib.import_module(_COMPRESSIONS[compression]).open if compression else open
+    with opener(path, "rb") as handle:
+        try:
+            return pickle.load(handle)
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] == "mlflow":
+                raise ModelError(
+                    f"{path.parent}: the model is an MLflow PythonModel, which needs mlflow "
+                    "installed to load (pip install mlflow)"
+                ) from None
+            raise
+
+
+def _load_pyfunc(path: str, model_config: dict | None = None) -> Any:
+    """MLflow's entry point, for the folders whose MLmodel names this module."""
+    from gitml.models.load import mlflow_entry
+
+    return mlflow_entry(path)
