@@ -262,3 +262,41 @@ def test_params_reach_a_plain_function_only_if_it_takes_them(tmp_path):
     assert gitml.load_model(tmp_path / "two").predict(frame).tolist() == [1, 2]  # the default
     with pytest.warns(UserWarning, match="params 'k' are not declared in the model's signature"):
         assert gitml.load_model(tmp_path / "undeclared").predict(frame, params={"k": 5}) is None
+
+
+def test_folders_gitml_wrote_before_mlflow_s_layout_still_load(tmp_path):
+    """Earlier gitml wrote its own loader names, the signature as YAML lists and the
+    example as a scoring request; those folders load and check input as before."""
+    model, X = train_sklearn()
+    gitml.save_model(model, tmp_path / "m")
+    old = {
+        "artifact_path": None,
+        "flavors": {
+            "python_function": {
+                "loader_module": "gitml.models.flavors.sklearn",
+                "model_path": "model.pkl",
+                "predict_fn": "predict",
+                "env": {"conda": "conda.yaml", "pip": "requirements.txt"},
+                "python_version": "3.11.7",
+            },
+            "sklearn": {"pickled_model": "model.pkl", "serialization_format": "pickle"},
+        },
+        "gitml_version": "0.1.0",
+        "python_version": "3.11.7",
+        "run_id": None,
+        "signature": {"inputs": [{"name": c, "type": "double"} for c in COLUMNS]},
+        "saved_input_example_info": {"artifact_path": "input_example.json"},
+    }
+    (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(old, sort_keys=False))
+    loaded = gitml.load_model(tmp_path / "m")
+    assert loaded.predict(X).tolist() == model.predict(X).tolist()
+    with pytest.raises(ModelInputError, match="input column 'b' is missing"):
+        loaded.predict(X.drop(columns=["b"]))
+
+    gitml.save_model(lambda rows: rows.sum(axis=1), tmp_path / "fn")
+    mlmodel = yaml.safe_load((tmp_path / "fn" / "MLmodel").read_text())
+    mlmodel["signature"] = {"inputs": {"type": "tensor", "dtype": "float64", "shape": [-1, 2]}}
+    (tmp_path / "fn" / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    assert gitml.load_model(tmp_path / "fn").predict([[1, 2]]).tolist() == [3.0]
+    with pytest.raises(ModelInputError, match=r"shape \[1, 3\] but .*expects \[-1, 2\]"):
+        gitml.load_model(tmp_path / "fn").predict([[1, 2, 3]])
