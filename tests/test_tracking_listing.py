@@ -266,7 +266,8 @@ def test_resolving_and_naming_read_only_the_head_of_a_run_in_progress(repo_with_
     """A script that has logged 300,000 points must not make every name lookup read them.
     An audit hook records the files opened (chmod 000 would not stop root)."""
     from gitml.store.repository import open_repository
-    from gitml.tracking.catalog import names_in_use, resolve
+    from gitml.tracking.catalog import NamesInUse, resolve
+    from gitml.tracking.index import open_index
 
     repo = open_repository(repo_with_runs)
     sys.addaudithook(_record_opens)
@@ -277,10 +278,12 @@ def test_resolving_and_naming_read_only_the_head_of_a_run_in_progress(repo_with_
         with open(loss, "ab") as file:
             file.write(b"".join(b"%d\t0.5\t1700000000000\n" % step for step in range(300_000)))
 
-        opened = _opened_while(lambda: (resolve(repo, "alpha"), names_in_use(repo)))
-        assert str(head) in opened
-        assert str(loss) not in opened
-        assert names_in_use(repo)["busy"] == run.info.run_id
+        with open_index(repo) as index:
+            names = NamesInUse(repo, index)
+            opened = _opened_while(lambda: (resolve(repo, "alpha"), names.owner("busy")))
+            assert str(head) in opened
+            assert str(loss) not in opened
+            assert names.owner("busy") == run.info.run_id
         assert str(loss) not in _opened_while(gitml.get_params)
 
         opened = _opened_while(lambda: resolve(repo, run.info.run_id[:-1]))  # the run itself

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # bench/ imports these helpers without pytest
+    from collections.abc import Callable
+
     import pytest
 
 
@@ -133,3 +135,114 @@ def build_wheel(folder: Path, name: str, version: str, code: str) -> Path:
         for path, text in files.items():
             archive.writestr(path, text)
     return wheel
+
+
+def write_runs_fast(
+    repo: Path,
+    count: int,
+    fields: "Callable[[int], dict] | None" = None,
+    packed: bool = True,
+    first_ms: int = 1_700_000_000_000,
+) -> list[str]:
+    """`count` finished runs on HEAD, written as gitml writes them but thousands a
+    second: each a commit whose message is gitml's (`build_message`) and whose tree is
+    HEAD's plus `.gitml/run.json`, `params.yaml` and a `metrics/<key>.tsv` per metric
+    (`RunRecord.to_json(stored=True)`, `params_yaml`, `key_to_filename`), all through
+    one `git fast-import`. Their refs become lines of packed-refs (`packed`, as after
+    `git gc`; a million loose files would cost more than the runs), else loose files.
+    `fields(i)`: run i's name, params, metrics, tags, experiment. Returns the run ids,
+    oldest first."""
+    import json
+
+    from gitml.store.ids import new_run_id
+    from gitml.tracking.commit import params_yaml
+    from gitml.tracking.model import RunRecord
+    from gitml.tracking.record import MetricSummary, build_message, format_float, key_to_filename
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    stream = subprocess.Popen(
+        ["git", "fast-import", "--quiet", "--done", f"--export-marks={repo / '.git' / 'marks'}"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+    )
+    assert stream.stdin is not None
+    ids = []
+
+    def data(text: str) -> bytes:
+        raw = text.encode()
+        return b"data %d\n%s\n" % (len(raw), raw)
+
+    for i in range(count):
+        chosen = {
+            "name": f"run-{i}",
+            "params": {},
+            "metrics": {},
+            "tags": {},
+            **(fields or dict)(i),
+        }
+        start = first_ms + i * 1000
+        run_id = new_run_id(start)
+        ids.append(run_id)
+        record = RunRecord(
+            id=run_id,
+            name=chosen["name"],
+            experiment=chosen.get("experiment", "main"),
+            status="finished",
+            start_ms=start,
+            exit_code=0,
+            command=["python", "train.py"],
+            cwd=".",
+            params=chosen["params"],
+            tags=chosen["tags"],
+            metrics={k: MetricSummary(v, v, v, 1, 0) for k, v in chosen["metrics"].items()},
+            end_ms=start + 500,
+            user="bench",
+            base=head,
+            branch="main",
+            dirty=False,
+            commit=None,
+        )
+        files = {
+            ".gitml/run.json": json.dumps(record.to_json(stored=True), indent=2),
+            ".gitml/params.yaml": params_yaml(record.params),
+        }
+        for key, value in chosen["metrics"].items():
+            files[f".gitml/metrics/{key_to_filename(key)}"] = f"0\t{format_float(value)}\t{start}\n"
+        chunk = [
+            b"reset refs/gitml/fast-import\ncommit refs/gitml/fast-import\n",
+            b"mark :%d\ncommitter bench <bench@example.com> %d +0000\n" % (i + 1, start // 1000),
+            data(build_message(record.summary())),
+            f"from {head}\n".encode(),
+        ]
+        for path, text in files.items():
+            chunk += [f"M 100644 inline {path}\n".encode(), data(text)]
+        stream.stdin.write(b"".join(chunk))
+    stream.stdin.write(b"done\n")
+    stream.stdin.close()
+    assert stream.wait() == 0
+    git(repo, "update-ref", "-d", "refs/gitml/fast-import")
+    marks = (repo / ".git" / "marks").read_text().split()
+    shas = dict(zip(marks[0::2], marks[1::2], strict=True))
+    lines = [f"{shas[f':{i + 1}']} refs/gitml/runs/{run_id}" for i, run_id in enumerate(ids)]
+    (repo / ".git" / "marks").unlink()
+    if not packed:
+        updates = "".join(f"create {line.split()[1]} {line.split()[0]}\n" for line in lines)
+        subprocess.run(
+            ["git", "update-ref", "--stdin"], cwd=repo, input=updates.encode(), check=True
+        )
+        return ids
+    git(repo, "pack-refs", "--all")
+    path = repo / ".git" / "packed-refs"
+    entries: dict[str, list[str]] = {}  # ref → its line and the peeled line after it
+    last = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("^"):
+            entries[last].append(line)  # a peeled line follows its ref
+        elif not line.startswith("#"):
+            last = line.split(" ", 1)[1]
+            entries[last] = [line]
+    for line in lines:
+        entries[line.split(" ", 1)[1]] = [line]
+    body = "".join(f"{line}\n" for ref in sorted(entries) for line in entries[ref])
+    path.write_text("# pack-refs with: peeled fully-peeled sorted \n" + body)
+    return ids

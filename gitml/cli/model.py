@@ -155,14 +155,14 @@ def ls(obj, include_deprecated, as_json) -> None:
 def history(obj, name, as_json) -> None:
     """Every event of model NAME in order: time, event, version, stage, run, author, note."""
     from gitml.registry import history
-    from gitml.tracking.catalog import names_in_use
+    from gitml.tracking.catalog import run_names
 
     repo = obj.repo
     events = history(repo, name)
     if as_json:
         echo_json([event.to_json() for event in events])
         return
-    names = {run_id: run_name for run_name, run_id in names_in_use(repo).items()}
+    names = run_names(repo, [e.run_id for e in events if e.run_id])
     rows = [
         [
             str(e.counter),

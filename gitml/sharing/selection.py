@@ -50,6 +50,6 @@ def started_ms(ref: RunRef) -> int:
 
 def summaries(refs: list[RunRef]) -> list[RunSummary]:
     """Summaries of run refs listed with their messages (damaged ones included)."""
-    from gitml.tracking.catalog import summary_of_ref
+    from gitml.tracking.index import summary_of_ref
 
     return [summary_of_ref(ref) for ref in refs]

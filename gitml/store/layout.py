@@ -8,7 +8,8 @@ module, spelled once (docs/format.md describes them).
   repository; `Repository.state_dir`): a staging folder per run in progress under
   `runs/<id>/` (its head in `meta.json`, then `metrics/`, `artifacts/`, `env/` and
   `output.txt` as the record names them), scratch indexes, locks, name claims,
-  runs being recovered, registry pushes pending and disposable caches.
+  runs being recovered, registry pushes pending and disposable caches (the run
+  index, `cache/runs.sqlite`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ REGISTRY_PENDING_FILE = "registry-pending"  # registry tags not yet pushed
 OBJECTS_DIR = "objects"  # large artifacts by sha256 (gitml.store.cas.folder), shared by runs
 CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
-# Version 2: gitml before it read the run id from the ref name cached what a fetched
-# commit's trailers claimed, possibly under another run's id; those caches are left.
-# Names version 3: each line holds the commit sha the name was read from.
-NAMES_CACHE = f"{CACHE_DIR}/names.v3.tsv"
-SUMMARIES_CACHE = f"{CACHE_DIR}/summaries.v2.json"
+# The run index (gitml.tracking.index): SQLite, with its -wal and -shm files beside it;
+# its schema version is inside (PRAGMA user_version).
+INDEX_FILE = f"{CACHE_DIR}/runs.sqlite"
+INDEX_LOCK = "index"  # held while the index file is built or replaced (store.locks)
+# The caches the index replaced (names, then summaries as JSON: 65 MB at 100k runs);
+# removed when the index is first built.
+REPLACED_CACHES = (f"{CACHE_DIR}/names.v3.tsv", f"{CACHE_DIR}/summaries.v2.json")

@@ -1,7 +1,8 @@
 """Run refs: their names, their creation (create-only) and their listing.
 
-Every lookup of runs goes through `list_run_refs`, so that folding old runs
-into archive commits later changes one place.
+Every listing of runs goes through `iter_run_refs` and the run index
+(`gitml.tracking.index`), so that folding old runs into archive commits later
+changes one place.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gitml.errors import GitCommandError, GitmlError
@@ -60,7 +62,7 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
     packed-refs, a rename), which spares starting git on every run; any other
     storage goes through `git update-ref`.
     """
-    if not _files_backend(repo):
+    if not files_backend(repo):
         _create_ref_with_git(repo, ref, sha, message)
         return
     path = repo.common_dir / ref
@@ -82,7 +84,7 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
     os.rename(lock, path)
 
 
-def _files_backend(repo: Repository) -> bool:
+def files_backend(repo: Repository) -> bool:
     """Whether refs are git's usual loose files and packed-refs (not reftable)."""
     from gitml.store.config import repository_extension
 
@@ -109,7 +111,7 @@ def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> 
 def remove_ref(repo: Repository, ref: str) -> None:
     """Delete `ref` if it exists: in process when it is a loose file (the usual case),
     through git when `git gc` packed it or refs are stored otherwise."""
-    if _files_backend(repo):
+    if files_backend(repo):
         with contextlib.suppress(FileNotFoundError):
             (repo.common_dir / ref).unlink()
         if not _is_packed(repo, ref):
@@ -143,24 +145,43 @@ def run_ids(repo: Repository) -> set[str]:
 
 def run_shas(repo: Repository) -> dict[str, str]:
     """run id → the sha its ref names, for every run ref, read from the ref files
-    without starting git.
-
-    The caches of `gitml.tracking.catalog` ask this on every listing and every new
-    run: at 10,000 runs a `git for-each-ref` costs tens of milliseconds, a folder
-    listing, its small files and one read of packed-refs a few. The sha lets them
-    tell a ref that moved (a plain `git fetch` fast-forwards one) from one that did not.
-    """
-    if not _files_backend(repo):
+    without starting git (see `packed_run_shas`, `loose_run_shas`)."""
+    if not files_backend(repo):
         return {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
+    shas = packed_run_shas(repo)
+    shas.update(loose_run_shas(repo))  # a loose ref wins over its packed line, as in git
+    return shas
+
+
+def packed_refs_stamp(repo: Repository) -> str:
+    """What changes whenever git rewrites packed-refs (it writes a new file and renames
+    it over the old): its inode, size and times; "" when there is none. Taken before
+    reading the file, a stamp is never newer than what was read."""
+    try:
+        info = os.stat(repo.common_dir / "packed-refs")
+    except FileNotFoundError:
+        return ""
+    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def packed_run_shas(repo: Repository) -> dict[str, str]:
+    """run id → sha of every run ref in packed-refs."""
+    try:
+        return _packed_run_shas((repo.common_dir / "packed-refs").read_bytes())
+    except FileNotFoundError:
+        return {}
+
+
+def loose_run_shas(repo: Repository) -> dict[str, str]:
+    """run id → what each loose run ref file says (a sha; a symbolic `ref: …` never
+    equals one). At 10,000 runs a `git for-each-ref` costs tens of milliseconds, a
+    folder listing and its few small files (git packs refs) a few."""
     shas: dict[str, str] = {}
-    with contextlib.suppress(FileNotFoundError):
-        shas.update(_packed_run_shas((repo.common_dir / "packed-refs").read_bytes()))
     folder = repo.common_dir / RUNS_PREFIX  # a folder in it (refs/gitml/runs/x/y) is no run
     with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
         for entry in entries:
             if is_ref_run_id(entry.name) and entry.is_file():
                 with contextlib.suppress(OSError):  # deleted since it was listed
-                    # a loose ref wins over its packed line, as in git
                     shas[entry.name] = _read_loose_sha(entry.path)
     return shas
 
@@ -199,16 +220,22 @@ class RunRef:
 def list_run_refs(
     repo: Repository, with_messages: bool = True, run_ids: list[str] | None = None
 ) -> list[RunRef]:
+    """Run refs (all, or those of `run_ids`), newest first (see `iter_run_refs`)."""
+    return list(iter_run_refs(repo, with_messages, run_ids))
+
+
+def iter_run_refs(
+    repo: Repository, with_messages: bool = True, run_ids: list[str] | None = None
+) -> Iterator[RunRef]:
     """Run refs (all, or those of `run_ids`), newest first, with their commit
     messages when asked: one `git for-each-ref`, read as it comes so that no
-    message holds more than MAX_MESSAGE_BYTES in memory."""
+    message holds more than MAX_MESSAGE_BYTES in memory, nor all of them at once."""
     fields = ["%(refname)", "%(objectname)"]
     fields += ["%(objecttype)", "%(contents)"] if with_messages else []
     patterns = [RUNS_PREFIX] if run_ids is None else [run_ref(i) for i in run_ids]
     if not patterns:
-        return []
+        return
     args = ["for-each-ref", "--sort=-refname", "--format=" + "%00".join(fields) + RECORD_FORMAT]
-    runs = []
     for record, oversized in git_records([*args, *patterns], repo.cwd, MAX_MESSAGE_BYTES):
         parts = record.split(_FIELD, 3)
         run_id = parse_run_ref(parts[0].decode(errors="surrogateescape"))
@@ -219,5 +246,4 @@ def list_run_refs(
         # a tag's message is no run's
         readable = len(parts) > 3 and not oversized and kind == "commit"
         message = parts[3].decode(errors="replace") if readable else ""
-        runs.append(RunRef(run_id, parts[1].decode(errors="replace"), message, oversized, kind))
-    return runs
+        yield RunRef(run_id, parts[1].decode(errors="replace"), message, oversized, kind)

@@ -1,40 +1,24 @@
 """Which runs exist: listing, names, resolving what a user typed (reading one:
 `gitml.tracking.readers`).
 
-Committed runs come from `store.refs.list_run_refs`; runs still in progress
-from their staging folders. Two disposable caches under `.git/gitml/cache/`
-(rebuilt from refs whenever needed) spare reading every run commit: run id →
-name, so that a new run picks an unused name, and run id → summary for listing.
-Both hold the commit sha they were read from: an entry is used only while its
-run's ref still names that commit (a plain `git fetch` may fast-forward a run ref).
+Committed runs come from the run index (`gitml.tracking.index`, brought up to date
+with the run refs first), runs still in progress from their staging folders. Nothing
+here reads every run: a name, an id prefix or a run is one index lookup.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-from pathlib import Path
-
 from gitml.errors import RunNotFoundError
 from gitml.store.ids import could_be_id_prefix
-from gitml.store.layout import NAMES_CACHE, SUMMARIES_CACHE
-from gitml.store.refs import MAX_MESSAGE_BYTES, RunRef, list_run_refs, run_shas
 from gitml.store.repository import Repository
-from gitml.tracking.record import (
-    RunSummary,
-    damaged_summary,
-    parse_message,
-    summary_from_json,
-)
+from gitml.tracking.index import RunIndex, using_index
+from gitml.tracking.record import RunSummary
 from gitml.tracking.staged import staged_summary
 from gitml.tracking.staging import Staging, runs_dir
 
-_BATCH_LIMIT = 256  # beyond this many unknown ids, one full listing is cheaper
-
 
 def list_runs(repo: Repository, include_running: bool = True) -> list[RunSummary]:
-    """Every run, newest first: committed ones from refs, running ones from staging."""
+    """Every run, newest first: committed ones from the index, running ones from staging."""
     runs = committed_runs(repo)
     if include_running:
         runs.extend(running_runs(repo))
@@ -43,75 +27,8 @@ def list_runs(repo: Repository, include_running: bool = True) -> list[RunSummary
 
 
 def committed_runs(repo: Repository) -> list[RunSummary]:
-    """Every committed run, newest first.
-
-    Summaries are cached by id in `.git/gitml/cache/summaries.v2.json` with the
-    commit they were read from; only runs new to the cache, or whose ref now names
-    another commit, have their commit messages read (at 10,000 runs: ~0.2 s
-    instead of ~0.6 s).
-    """
-    shas = run_shas(repo)
-    ids = sorted(shas, reverse=True)
-    cache = _read_json_cache(repo, SUMMARIES_CACHE)
-    missing = [run_id for run_id in ids if _cached_sha(cache.get(run_id)) != shas[run_id]]
-    if missing:
-        wanted = None if len(missing) > _BATCH_LIMIT else missing
-        for summary in _summaries(repo, wanted):
-            cache[summary.id] = summary.to_json()
-    current = {run_id: cache[run_id] for run_id in ids if run_id in cache}
-    if missing or len(current) != len(cache):
-        _write_json_cache(repo, SUMMARIES_CACHE, current)
-    return [summary_from_json(data) for data in current.values()]
-
-
-def _cached_sha(entry: object) -> str | None:
-    return entry.get("commit") if isinstance(entry, dict) else None
-
-
-def _read_json_cache(repo: Repository, name: str) -> dict:
-    try:
-        return json.loads((repo.state_dir / name).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json_cache(repo: Repository, name: str, data: dict) -> None:
-    _write_cache(repo.state_dir / name, json.dumps(data, ensure_ascii=False))
-
-
-def _write_cache(path: Path, text: str) -> None:
-    """Replace a cache file whole, or leave it as it was when it cannot be written.
-
-    Caches are disposable: a `.git/gitml` this user may not write (another user's
-    repository) must not stop read-only commands, which then read the refs each time.
-    """
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-
-
-def _summaries(repo: Repository, run_ids: list[str] | None = None) -> list[RunSummary]:
-    return [summary_of_ref(ref) for ref in list_run_refs(repo, True, run_ids)]
-
-
-def summary_of_ref(ref: RunRef) -> RunSummary:
-    """What a run ref's commit says about its run; a run whose message cannot be read
-    (malformed, or too long to read) is DAMAGED, never an error."""
-    if ref.kind != "commit":
-        return damaged_summary(ref.run_id, ref.sha, f"its ref names a {ref.kind}, not a commit")
-    if ref.oversized:
-        limit = MAX_MESSAGE_BYTES >> 20
-        return damaged_summary(
-            ref.run_id, ref.sha, f"its commit message is over {limit} MiB, more than gitml reads"
-        )
-    summary = parse_message(ref.message, ref.sha, ref.run_id)
-    assert summary is not None  # a message read under a run id always says something of it
-    return summary
+    """Every committed run, newest first."""
+    return using_index(repo, RunIndex.all_runs)
 
 
 def running_runs(repo: Repository) -> list[RunSummary]:
@@ -150,61 +67,44 @@ def running_heads(repo: Repository) -> dict[str, dict]:
 # names
 
 
-def names_in_use(repo: Repository) -> dict[str, str]:
-    """name → run id for every run, committed or running."""
-    return _index(repo)[1]
+class NamesInUse:
+    """The names runs have, asked one at a time (`name in names`, `owner`): committed
+    runs' in the index, those of runs in progress in their heads."""
+
+    def __init__(self, repo: Repository, index: RunIndex):
+        self.repo = repo
+        self.index = index
+        self._running: dict[str, str] | None = None  # name → id, read once for guesses
+
+    def __contains__(self, name: object) -> bool:
+        """Whether `name` is taken, as far as this object has seen (a guess to try)."""
+        if not isinstance(name, str):
+            return False
+        if self._running is None:
+            self._running = _running_names(self.repo)
+        return name in self._running or bool(self.index.ids_named(name))
+
+    def owner(self, name: str) -> str | None:
+        """The id of a run named `name`, read now (after claiming it), or None."""
+        committed = self.index.ids_named(name)
+        if committed:
+            return committed[0]
+        self._running = _running_names(self.repo)
+        return self._running.get(name)
 
 
-def _index(repo: Repository) -> tuple[dict[str, str], dict[str, str]]:
-    """(run id → name of every committed run, name → id of all runs) from refs and
-    the names cache."""
-    shas = run_shas(repo)
-    cache = _read_names_cache(repo)
-    missing = [run_id for run_id, sha in shas.items() if cache.get(run_id, ("", ""))[0] != sha]
-    if missing:
-        wanted = None if len(missing) > _BATCH_LIMIT else sorted(missing)
-        for summary in _summaries(repo, wanted):
-            cache[summary.id] = (summary.sha or "", summary.name)
-        _write_names_cache(repo, {run_id: cache[run_id] for run_id in shas if run_id in cache})
-    committed = {run_id: cache[run_id][1] for run_id in shas if run_id in cache}
-    names = {name: run_id for run_id, name in committed.items() if name}
+def _running_names(repo: Repository) -> dict[str, str]:
+    return {meta["name"]: run_id for run_id, meta in running_heads(repo).items()}
+
+
+def run_names(repo: Repository, run_ids: list[str]) -> dict[str, str]:
+    """run id → name, for those of `run_ids` that are runs (committed or running)."""
+    names = using_index(repo, lambda index: index.names(run_ids))
+    wanted = set(run_ids)
     for run_id, meta in running_heads(repo).items():
-        names[meta["name"]] = run_id
-    return committed, names
-
-
-def remember_name(repo: Repository, run_id: str, sha: str, name: str) -> None:
-    """Add a committed run to the names cache, unless it cannot be written (see _write_cache)."""
-    path = repo.state_dir / NAMES_CACHE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:
-        return
-    try:
-        os.write(fd, f"{run_id}\t{sha}\t{name}\n".encode())
-    finally:
-        os.close(fd)
-
-
-def _read_names_cache(repo: Repository) -> dict[str, tuple[str, str]]:
-    """run id → (commit sha, name)."""
-    try:
-        text = (repo.state_dir / NAMES_CACHE).read_text()
-    except OSError:
-        return {}
-    cache = {}
-    for line in text.splitlines():
-        run_id, tab, rest = line.partition("\t")
-        sha, tab, name = rest.partition("\t")
-        if tab:  # a damaged run may have no name: it is known all the same
-            cache[run_id] = (sha, name)
-    return cache
-
-
-def _write_names_cache(repo: Repository, cache: dict[str, tuple[str, str]]) -> None:
-    text = "".join(f"{run_id}\t{sha}\t{name}\n" for run_id, (sha, name) in cache.items())
-    _write_cache(repo.state_dir / NAMES_CACHE, text)
+        if run_id in wanted:
+            names[run_id] = meta["name"]
+    return names
 
 
 # resolving
@@ -217,16 +117,18 @@ def resolve(repo: Repository, text: str) -> RunSummary:
     abbreviated sha: a run named `01m8` is found by that name even though it is
     also the prefix of every id of the day.
     """
-    committed, names = _index(repo)
+    return using_index(repo, lambda index: _resolve(repo, index, text))
+
+
+def _resolve(repo: Repository, index: RunIndex, text: str) -> RunSummary:
     running = running_heads(repo)
-    matches = set()
-    if text in names:
-        matches.add(names[text])
-        # Names are unique among runs recorded here, but runs fetched from a
-        # clone may share one: every run with that name is a candidate.
-        matches.update(run_id for run_id, name in committed.items() if name == text)
-    elif could_be_id_prefix(text):
-        matches.update(i for i in [*committed, *running] if i.startswith(text))
+    # Names are unique among runs recorded here, but runs fetched from a clone may
+    # share one: every run with that name is a candidate.
+    matches = set(index.ids_named(text))
+    matches.update(run_id for run_id, meta in running.items() if meta.get("name") == text)
+    if not matches and could_be_id_prefix(text):
+        matches.update(index.ids_starting(text))
+        matches.update(run_id for run_id in running if run_id.startswith(text))
     if len(matches) > 1:
         raise RunNotFoundError(text, sorted(matches))
     if not matches:
@@ -239,8 +141,9 @@ def resolve(repo: Repository, text: str) -> RunSummary:
         except FileNotFoundError:
             if path.exists():
                 raise
-            return resolve(repo, run_id)  # committed since: its folder is gone
-    found = _summaries(repo, [run_id])
-    if not found:  # removed since it was listed
+            index.sync()  # committed since: its folder is gone
+            return _resolve(repo, index, run_id)
+    found = index.summary(run_id)
+    if found is None:  # removed since it was listed
         raise RunNotFoundError(text)
-    return found[0]
+    return found

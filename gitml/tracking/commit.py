@@ -31,8 +31,8 @@ from gitml.store.refs import (
     snapshot_ref,
 )
 from gitml.store.repository import Repository, start_auto_gc
-from gitml.tracking import catalog
 from gitml.tracking.identity import user_identity
+from gitml.tracking.index import record_run
 from gitml.tracking.model import ArtifactEntry
 from gitml.tracking.record import RunSummary, build_message, key_to_filename
 from gitml.tracking.staged import staged_record, stored_artifact
@@ -80,10 +80,12 @@ def commit_staged(repo: Repository, path: Path) -> RunSummary:
             author=user_identity(repo),
             when=end["end_ms"] / 1000,
         )
+    written = commit
     commit = _create_run_ref(repo, meta, commit)
     remove_ref(repo, snapshot_ref(meta["id"]))  # the run's commit holds the snapshot now
     summary.sha = commit.decode()
-    catalog.remember_name(repo, meta["id"], summary.sha, meta["name"])
+    if commit == written:  # else committed before a crash: its ref's commit is the run
+        record_run(repo, summary)
     shutil.rmtree(path, ignore_errors=True)
     if meta["id"][-1] in AUTO_GC_CHARS:
         start_auto_gc(repo)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Container
 
 from gitml.store.ids import is_run_id
 
@@ -48,8 +49,9 @@ yak zebra
 """.split()
 
 
-def new_run_name(taken: set[str], rng: random.Random | None = None) -> str:
-    """An adjective-noun name not in `taken`; a numeric suffix once pairs run short."""
+def new_run_name(taken: Container[str], rng: random.Random | None = None) -> str:
+    """An adjective-noun name not in `taken` (a set, or names looked up one at a time:
+    `gitml.tracking.catalog.NamesInUse`); a numeric suffix once pairs run short."""
     rng = rng or random.SystemRandom()
     for _ in range(50):
         name = f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}"

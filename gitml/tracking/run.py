@@ -29,6 +29,7 @@ from gitml.tracking import catalog
 from gitml.tracking.commit import commit_staged
 from gitml.tracking.environment import machine_facts, process_alive, process_start_token
 from gitml.tracking.ids import is_valid_run_name, new_run_name
+from gitml.tracking.index import open_index
 from gitml.tracking.limits import run_limits
 from gitml.tracking.record import (
     ENDED,
@@ -196,27 +197,25 @@ def _choose_name(
             f"run name {wanted!r} is not valid: use letters, digits, '.', '_' and '-' "
             "(up to 100 characters, starting with a letter or digit)"
         )
-    taken: set[str] = set()
-    base, number = wanted or "", 1  # a wanted name taken gets a number
-    while True:
-        name = wanted or new_run_name(taken)
-        claim = _claim_name(repo, name)
-        # Listed after claiming: a run that released its claim already shows its name.
-        names = (
-            catalog.names_in_use(repo)
-            if claim is not None
-            else {name: "that is starting right now"}
-        )
-        if claim is not None and name not in names:
-            return name, claim
-        if claim is not None:
-            claim.unlink(missing_ok=True)
-        if wanted is not None and not number_if_taken:
-            raise RunNameTakenError(wanted, names[wanted])
-        if wanted is not None:
-            number += 1
-            wanted = f"{base[: 99 - len(str(number))]}-{number}"
-        taken |= set(names)
+    with open_index(repo) as index:
+        taken = catalog.NamesInUse(repo, index)
+        base, number = wanted or "", 1  # a wanted name taken gets a number
+        while True:
+            name = wanted or new_run_name(taken)
+            claim = _claim_name(repo, name)
+            owner = "that is starting right now"
+            if claim is not None:
+                # Looked up after claiming: a run that released its claim shows its name.
+                found = taken.owner(name)
+                if found is None:
+                    return name, claim
+                claim.unlink(missing_ok=True)
+                owner = found
+            if wanted is not None and not number_if_taken:
+                raise RunNameTakenError(wanted, owner)
+            if wanted is not None:
+                number += 1
+                wanted = f"{base[: 99 - len(str(number))]}-{number}"
 
 
 def _claim_name(repo: Repository, name: str) -> Path | None:

@@ -1,0 +1,550 @@
+"""The run index: a disposable SQLite database of the summaries of committed runs, so
+that listing, search, names and id prefixes never read every run.
+
+`.git/gitml/cache/runs.sqlite` (`store.layout.INDEX_FILE`) holds a row per run ref —
+the summary its commit's trailers carry, the commit it was read from, and how the ref
+was stored when it was read (a line of packed-refs, a loose file) — and a row per
+param, metric and tag, with the number it reads as, so that `gitml.compare.query` can
+filter and sort in SQL. It is never the source of truth: a run is what its ref says.
+
+Every use starts with `sync`, which compares the run refs with what the index holds
+and reads only what changed. packed-refs is read again only when its stat data
+changed (git rewrites it whole); loose run refs are few (git packs them) and always
+read. Only runs whose ref is new or names another commit have their messages read,
+through one `git for-each-ref`; rows of removed refs are deleted. A sync writes in one
+transaction taken with SQLite's write lock (WAL mode: readers go on meanwhile), and the
+changes are worked out again under that lock, so concurrent gitml processes never
+write what another has already changed. `kill -9` mid-sync loses the transaction,
+never the index. A file that is missing, is no SQLite database, is damaged or has
+another schema version is rebuilt from refs, into a new file renamed into place
+under an flock. Where `.git/gitml` cannot be written (another user's repository) the
+index lives in memory for one command.
+
+Every SQL statement here and in `gitml.compare.query` is constant text; values only
+ever travel as parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from gitml.errors import LockTimeoutError
+from gitml.store.layout import INDEX_FILE, INDEX_LOCK, REPLACED_CACHES
+from gitml.store.locks import exclusive_lock
+from gitml.store.refs import (
+    MAX_MESSAGE_BYTES,
+    RunRef,
+    files_backend,
+    iter_run_refs,
+    loose_run_shas,
+    packed_refs_stamp,
+    packed_run_shas,
+)
+from gitml.store.repository import Repository
+from gitml.tracking.record import (
+    RunSummary,
+    damaged_summary,
+    parse_message,
+    summary_from_json,
+)
+
+SCHEMA_VERSION = 1
+WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
+_BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
+_CHUNK = 500  # ids per `IN (…)` of a statement
+_STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
+_OTHER_STORAGE = "-"  # its stamp where refs are not files: every sync compares all
+
+# Tables: runs (rid, id, the listed attributes, the summary as JSON, the sha it was read
+# from, `packed`: the sha packed-refs gave, `loose`: 1 when a loose file named it);
+# params, tags (run, key, value, num, nan) and metrics (run, key, num, nan). `num` is
+# the value as a number (NULL when it is none, or NaN), `nan` says how it failed to be
+# one (see `number_columns`).
+_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs(
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sha TEXT NOT NULL,
+    packed TEXT,
+    loose INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    user TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER,
+    duration_ms INTEGER,
+    summary TEXT NOT NULL
+);
+CREATE INDEX runs_name ON runs(name);
+CREATE INDEX runs_experiment ON runs(experiment, id);
+CREATE INDEX runs_loose ON runs(id) WHERE loose = 1;
+CREATE TABLE params(
+    run INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
+    nan INTEGER NOT NULL, PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX params_value ON params(key, value);
+CREATE INDEX params_num ON params(key, num);
+CREATE TABLE tags(
+    run INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, num REAL,
+    nan INTEGER NOT NULL, PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX tags_value ON tags(key, value);
+CREATE INDEX tags_num ON tags(key, num);
+CREATE TABLE metrics(
+    run INTEGER NOT NULL, key TEXT NOT NULL, num REAL, nan INTEGER NOT NULL,
+    PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE INDEX metrics_num ON metrics(key, num);
+"""
+KEY_TABLES = {"params": "params", "metrics": "metrics", "tags": "tags"}  # kind → table
+
+T = TypeVar("T")
+
+
+def number_columns(value: str | float) -> tuple[float | None, int]:
+    """(num, nan) of a param, tag or metric value: `num` is the number it reads as
+    (Python's float()), None when it reads as none or as NaN; `nan` is 1 when it is NaN
+    for a filter too (a float NaN, or the text 'nan' in any case), 2 when float() gives
+    NaN but a filter takes it for text ('-nan'), else 0. Sorting takes every NaN as
+    missing (`gitml.compare.sorting`), filters compare only 'nan' as a number
+    (`gitml.tracking.record.value_as_number`)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None, 0
+    if number == number:
+        return number, 0
+    return None, 1 if str(value).lower() == "nan" else 2
+
+
+@dataclass
+class _Plan:
+    """What a sync changes: rows to delete, runs to read (id → packed sha, loose), rows
+    whose ref storage changed (packed, loose, id), and packed-refs' stamp to keep."""
+
+    stamp: str
+    remove: list[str] = field(default_factory=list)
+    read: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    storage: list[tuple[str | None, int, str]] = field(default_factory=list)
+    restamp: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.remove or self.read or self.storage or self.restamp)
+
+
+class RunIndex:
+    """An open run index (see the module's docstring). Use `using_index`."""
+
+    def __init__(self, repo: Repository, connection: sqlite3.Connection, path: Path | None):
+        self.repo = repo
+        self.db = connection
+        self.path = path  # None: in memory
+
+    def close(self) -> None:
+        self.db.close()
+
+    # keeping up with the refs
+
+    def sync(self) -> None:
+        """Bring the index up to date with the run refs (see the module's docstring)."""
+        if not self._plan():
+            return
+        with self.writing():
+            plan = self._plan()  # again, under the write lock: another may have done it
+            if plan:
+                self._apply(plan)
+
+    def _plan(self) -> _Plan:
+        if not files_backend(self.repo):
+            plan = _Plan(_OTHER_STORAGE, restamp=self._meta(_STAMP) != _OTHER_STORAGE)
+            tips = {ref.run_id: ref.sha for ref in iter_run_refs(self.repo, False)}
+            return self._compare(plan, tips, {}, self._rows())
+        stamp = packed_refs_stamp(self.repo)  # before reading the file: never newer
+        loose = loose_run_shas(self.repo)
+        plan = _Plan(stamp)
+        if stamp == self._meta(_STAMP):
+            rows = self._rows("WHERE loose = 1")
+            unknown = [run_id for run_id in loose if run_id not in rows]
+            for chunk in _chunks(unknown):
+                marks = ",".join("?" * len(chunk))
+                rows.update(self._rows(f"WHERE id IN ({marks})", chunk))
+            # packed-refs is as it was: the packed sha of each row still holds, and a run
+            # with no row is in no packed line
+            packed = {run_id: row[1] for run_id, row in rows.items() if row[1] is not None}
+            return self._compare(plan, packed, loose, rows)
+        plan.restamp = True  # packed-refs changed, or was never read
+        return self._compare(plan, packed_run_shas(self.repo), loose, self._rows())
+
+    def _compare(
+        self,
+        plan: _Plan,
+        packed: dict[str, str],
+        loose: dict[str, str],
+        rows: dict[str, tuple[str, str | None, int]],
+    ) -> _Plan:
+        for run_id in rows.keys() | packed.keys() | loose.keys():
+            in_packed, is_loose = packed.get(run_id), int(run_id in loose)
+            tip = loose.get(run_id, in_packed)
+            row = rows.get(run_id)
+            if tip is None:
+                plan.remove.append(run_id)
+            elif row is None or row[0] != tip:
+                plan.read[run_id] = (in_packed, is_loose)
+            elif row[1:] != (in_packed, is_loose):
+                plan.storage.append((in_packed, is_loose, run_id))
+        return plan
+
+    def _apply(self, plan: _Plan) -> None:
+        for run_id in plan.remove:
+            self._delete(run_id)
+        self.db.executemany("UPDATE runs SET packed = ?, loose = ? WHERE id = ?", plan.storage)
+        if plan.read:
+            wanted = sorted(plan.read)
+            found = set()
+            some = None if len(wanted) > _BATCH_LIMIT else wanted
+            for ref in iter_run_refs(self.repo, True, some):
+                storage = plan.read.get(ref.run_id)
+                if storage is not None:
+                    found.add(ref.run_id)
+                    self._delete(ref.run_id)
+                    self._insert(summary_of_ref(ref), *storage)
+            for run_id in plan.read.keys() - found:  # removed since, or git skips it
+                self._delete(run_id)
+        if plan.restamp:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_STAMP, plan.stamp)
+            )
+
+    def _rows(
+        self, where: str = "", values: Iterable[str] = ()
+    ) -> dict[str, tuple[str, str | None, int]]:
+        """id → (sha, packed, loose) of the rows `where` selects (constant text)."""
+        query = f"SELECT id, sha, packed, loose FROM runs {where}"
+        return {
+            run_id: (sha, packed, loose)
+            for run_id, sha, packed, loose in self.db.execute(query, tuple(values))
+        }
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    # writing
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """One write transaction, holding SQLite's write lock (waiting for another's)."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                raise LockTimeoutError(self.path, WAIT_SECONDS) from None
+            raise
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
+
+    def record(self, summary: RunSummary) -> None:
+        """Add a run this process has just committed (its ref is a loose file), so that
+        the next sync finds it known. Its sha must be set."""
+        assert summary.sha is not None
+        packed = self.db.execute("SELECT packed FROM runs WHERE id = ?", (summary.id,)).fetchone()
+        self._delete(summary.id)
+        self._insert(summary, packed[0] if packed else None, 1)
+
+    def _insert(self, run: RunSummary, packed: str | None, loose: int) -> None:
+        text = json.dumps(run.to_json(), ensure_ascii=False)
+        cursor = self.db.execute(
+            "INSERT INTO runs(id, sha, packed, loose, name, experiment, status, user, start_ms,"
+            " end_ms, duration_ms, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run.id,
+                run.sha,
+                packed,
+                loose,
+                run.name,
+                run.experiment,
+                run.status,
+                run.user,
+                run.start_ms,
+                run.end_ms,
+                run.duration_ms,
+                text,
+            ),
+        )
+        rid = cursor.lastrowid
+        self.db.executemany(
+            "INSERT INTO params(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)",
+            [(rid, key, value, *number_columns(value)) for key, value in run.params.items()],
+        )
+        self.db.executemany(
+            "INSERT INTO tags(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)",
+            [(rid, key, value, *number_columns(value)) for key, value in run.tags.items()],
+        )
+        self.db.executemany(
+            "INSERT INTO metrics(run, key, num, nan) VALUES (?, ?, ?, ?)",
+            [(rid, key, *number_columns(value)) for key, value in run.metrics.items()],
+        )
+
+    def _delete(self, run_id: str) -> None:
+        row = self.db.execute("SELECT rid FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return
+        for statement in (
+            "DELETE FROM params WHERE run = ?",
+            "DELETE FROM tags WHERE run = ?",
+            "DELETE FROM metrics WHERE run = ?",
+            "DELETE FROM runs WHERE rid = ?",
+        ):
+            self.db.execute(statement, row)
+
+    # reading
+
+    def summaries(self, query: str, values: Iterable[object] = ()) -> Iterator[RunSummary]:
+        """The summaries a query selects: its first column is `runs.summary`."""
+        for (text,) in self.db.execute(query, tuple(values)):
+            yield summary_from_json(json.loads(text))
+
+    def all_runs(self) -> list[RunSummary]:
+        """Every run in the index, newest first."""
+        return list(self.summaries("SELECT summary FROM runs ORDER BY id DESC"))
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        found = list(self.summaries("SELECT summary FROM runs WHERE id = ?", (run_id,)))
+        return found[0] if found else None
+
+    def ids_named(self, name: str) -> list[str]:
+        """The ids of the runs named `name`: one, or several fetched from clones."""
+        rows = self.db.execute("SELECT id FROM runs WHERE name = ? ORDER BY id", (name,))
+        return [run_id for (run_id,) in rows]
+
+    def ids_starting(self, prefix: str) -> list[str]:
+        """The ids that start with `prefix` (an id prefix: lowercase letters and digits)."""
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self.db.execute(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id", (prefix, after)
+        )
+        return [run_id for (run_id,) in rows]
+
+    def names(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """run id → name, for those of `run_ids` the index holds."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, name FROM runs WHERE id IN ({marks})"
+            found.update(self.db.execute(query, chunk))
+        return found
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def has_key(self, kind: str, key: str) -> bool:
+        """Whether some run has param, metric or tag (`kind`) `key`."""
+        query = f"SELECT 1 FROM {KEY_TABLES[kind]} WHERE key = ? LIMIT 1"
+        return self.db.execute(query, (key,)).fetchone() is not None
+
+    def keys(self, kind: str) -> list[str]:
+        """Every param, metric or tag key (`kind`) some run has, sorted."""
+        query = f"SELECT DISTINCT key FROM {KEY_TABLES[kind]} ORDER BY key"
+        return [key for (key,) in self.db.execute(query)]
+
+
+def summary_of_ref(ref: RunRef) -> RunSummary:
+    """What a run ref's commit says about its run; a run whose message cannot be read
+    (malformed, or too long to read) is DAMAGED, never an error."""
+    if ref.kind != "commit":
+        return damaged_summary(ref.run_id, ref.sha, f"its ref names a {ref.kind}, not a commit")
+    if ref.oversized:
+        limit = MAX_MESSAGE_BYTES >> 20
+        return damaged_summary(
+            ref.run_id, ref.sha, f"its commit message is over {limit} MiB, more than gitml reads"
+        )
+    summary = parse_message(ref.message, ref.sha, ref.run_id)
+    assert summary is not None  # a message read under a run id always says something of it
+    return summary
+
+
+# opening
+
+
+def using_index(repo: Repository, action: Callable[[RunIndex], T]) -> T:
+    """`action(index)` on the repository's run index, synced first.
+
+    An index found damaged (when it is opened, or midway through `action`) is rebuilt
+    from refs and `action` done again, so `action` must only read.
+    """
+    for attempt in (1, 2):
+        index = _synced(repo)
+        try:
+            return action(index)
+        except sqlite3.DatabaseError as error:
+            if attempt == 2 or not _is_damage(error) or index.path is None:
+                raise
+            broken = index.path
+        finally:
+            index.close()
+        _rebuild(repo, broken, _inode(broken))
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def open_index(repo: Repository) -> Iterator[RunIndex]:
+    """The repository's run index, synced (rebuilt first if found damaged), for a caller
+    that also writes elsewhere meanwhile (`using_index` is for reading)."""
+    index = _synced(repo)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def _synced(repo: Repository) -> RunIndex:
+    for attempt in (1, 2):
+        index = _open(repo)
+        try:
+            index.sync()
+            return index
+        except sqlite3.DatabaseError as error:
+            index.close()
+            if attempt == 2 or not _is_damage(error) or index.path is None:
+                raise
+            _rebuild(repo, index.path, _inode(index.path))
+    raise AssertionError("unreachable")
+
+
+def record_run(repo: Repository, summary: RunSummary) -> None:
+    """Add a run just committed to the index, when there is one to add it to and it is
+    free: this only spares the next sync reading the run (which finds it anyway)."""
+    path = repo.state_dir / INDEX_FILE
+    if not path.exists():
+        return
+    with contextlib.suppress(sqlite3.Error, OSError, LockTimeoutError):
+        connection = _connect(path, timeout=2.0)
+        try:
+            index = RunIndex(repo, connection, path)
+            if _version(connection) == SCHEMA_VERSION:
+                with index.writing():
+                    index.record(summary)
+        finally:
+            connection.close()
+
+
+def _open(repo: Repository) -> RunIndex:
+    """The index of `repo`, built first if missing, damaged or of another version; in
+    memory where its file cannot be opened or written (another user's repository)."""
+    path = repo.state_dir / INDEX_FILE
+    for _ in range(3):
+        inode = _inode(path)
+        if inode is not None:
+            try:
+                connection = _connect(path)
+            except sqlite3.DatabaseError as error:
+                if not _is_damage(error):
+                    return _in_memory(repo)
+            else:
+                try:
+                    if _version(connection) == SCHEMA_VERSION:
+                        return RunIndex(repo, connection, path)
+                except sqlite3.DatabaseError as error:
+                    if not _is_damage(error):
+                        connection.close()
+                        raise
+                connection.close()
+        try:
+            _rebuild(repo, path, inode)
+        except (OSError, sqlite3.OperationalError):
+            return _in_memory(repo)
+    return _in_memory(repo)
+
+
+def _connect(path: Path | str, timeout: float = WAIT_SECONDS) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit: `RunIndex.writing`)."""
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        connection.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: safe from a crash
+    except sqlite3.DatabaseError:
+        connection.close()
+        raise
+    return connection
+
+
+def _version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _in_memory(repo: Repository) -> RunIndex:
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    _create(connection)
+    return RunIndex(repo, connection, None)
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    connection.executescript(_SCHEMA)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _rebuild(repo: Repository, path: Path, inode: int | None) -> None:
+    """Build the index of every run ref into a new file and rename it over `path`,
+    unless another process replaced the file found at `inode` (None: none) meanwhile."""
+    with exclusive_lock(repo, INDEX_LOCK, WAIT_SECONDS):
+        if _inode(path) != inode:
+            return  # built by another process while this one waited
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f"{path.name}.*.tmp"):
+            stale.unlink()  # of a build that was killed: no other can be under way
+        building = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        connection = sqlite3.connect(building, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode = OFF")  # a failed build is thrown away
+            connection.execute("PRAGMA synchronous = OFF")
+            _create(connection)
+            RunIndex(repo, connection, building).sync()
+            connection.execute("PRAGMA journal_mode = WAL")
+        except BaseException:
+            connection.close()
+            building.unlink(missing_ok=True)
+            raise
+        connection.close()
+        # the WAL of the file replaced must not be read as the new one's
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        os.replace(building, path)
+        for name in REPLACED_CACHES:
+            (repo.state_dir / name).unlink(missing_ok=True)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _is_damage(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is no database or a damaged one (not: busy, full)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return type(error) is sqlite3.DatabaseError
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
