@@ -60,7 +60,8 @@ class Ui:
         only the runs whose ref is new or moved are read (a new run costs one
         `git for-each-ref` of its ref, not a reading of every summary)."""
         from gitml.store.refs import list_run_refs, run_shas
-        from gitml.tracking.catalog import committed_runs, running_runs, summary_of_ref
+        from gitml.tracking.catalog import committed_runs, running_runs
+        from gitml.tracking.index import summary_of_ref
 
         shas = run_shas(self.repo)
         known = self._committed
