@@ -49,12 +49,15 @@ export const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRe
 /** Redraw every chart in `root` in the theme's colours when the theme changes. */
 export function followTheme(root) {
   const redraw = () => {
+    const fg = cssVar("--fg");
+    const grid = cssVar("--border");
     for (const el of root.querySelectorAll(".js-plotly-plot")) {
-      window.Plotly?.relayout(el, {
-        "font.color": cssVar("--fg"),
-        "xaxis.gridcolor": cssVar("--border"),
-        "yaxis.gridcolor": cssVar("--border"),
-      });
+      const update = { "font.color": fg };
+      for (const axis of ["xaxis", "yaxis"]) {
+        for (const part of ["gridcolor", "zerolinecolor", "linecolor"]) update[`${axis}.${part}`] = grid;
+      }
+      (el.layout?.annotations || []).forEach((_, k) => (update[`annotations[${k}].font.color`] = fg));
+      window.Plotly?.relayout(el, update);
     }
   };
   window.addEventListener("gitml-theme", redraw);

@@ -11,6 +11,7 @@ import { replaceParams, runHref } from "./state.js";
 
 export function mount(root, route) {
   const state = { ...route.params };
+  const open = new Set(); // models whose history is shown (kept when the board redraws)
   const board = h("div", { class: "models" });
   const message = h("p", { class: "message", role: "status" });
   replace(root, h("h1", null, "Models"), registerForm(message, () => load()), message, board);
@@ -28,7 +29,7 @@ export function mount(root, route) {
       return;
     }
     const stages = [...new Set(["staging", "production", ...models.flatMap((m) => Object.keys(m.stages || {}))])];
-    replace(board, h("datalist", { id: "stage-names" }, stages.map((s) => h("option", { value: s }))), models.map((m) => modelCard(m, state, message, load)));
+    replace(board, h("datalist", { id: "stage-names" }, stages.map((s) => h("option", { value: s }))), models.map((m) => modelCard(m, state, open, message, load)));
   };
   load();
   const stop = subscribe("models", load);
@@ -53,7 +54,7 @@ function registerForm(message, reload) {
   return h("div", { class: "form register" }, h("b", null, "Register"), name, run, path, text, h("button", { class: "primary", onclick: submit }, "Register"));
 }
 
-function modelCard(model, state, message, reload) {
+function modelCard(model, state, open, message, reload) {
   const name = model.model;
   const versions = model.versions || [];
   const held = {}; // version -> stages it holds
@@ -84,7 +85,12 @@ function modelCard(model, state, message, reload) {
   });
   const history = h("div", { class: "history" });
   const at = h("div", { class: "at" });
-  const historyButton = h("button", { class: "small", onclick: () => showHistory(name, history, historyButton) }, "History");
+  const historyButton = h("button", { class: "small", onclick: () => toggleHistory() }, "History");
+  const toggleHistory = () => {
+    if (open.has(name)) open.delete(name);
+    else open.add(name);
+    showHistory(name, open.has(name), history, historyButton);
+  };
   const date = h("input", { type: "date", value: state.model === name ? state.date || "" : "", "aria-label": `date for ${name}` });
   const when = h("button", { class: "small", onclick: () => showAt(name, date.value, at, state) }, "Show");
   const card = h(
@@ -98,17 +104,17 @@ function modelCard(model, state, message, reload) {
     history,
   );
   if (state.model === name && state.date) showAt(name, state.date, at, state);
+  if (open.has(name)) showHistory(name, true, history, historyButton);
   return card;
 }
 
-async function showHistory(name, into, button) {
-  if (into.childElementCount) {
+async function showHistory(name, shown, into, button) {
+  button.textContent = shown ? "Hide history" : "History";
+  if (!shown) {
     replace(into);
-    button.textContent = "History";
     return;
   }
-  button.textContent = "Hide history";
-  replace(into, note("reading…"));
+  if (!into.childElementCount) replace(into, note("reading…"));
   try {
     const answer = await get(`/api/models/${seg(name)}/history`);
     const events = [...(answer.events || [])].reverse();

@@ -170,9 +170,9 @@ function metrics(body, run, params) {
     grid,
   );
   for (const key of keys) {
-    const label = h("span", { class: "points" });
+    const label = h("span", { class: "points-label" });
     const plot = h("div", { class: "chart", "data-metric": key });
-    grid.appendChild(h("div", { class: "chart-card", id: `metric-${key}` }, h("div", { class: "chart-title" }, h("span", null, key), label), plot));
+    grid.appendChild(h("div", { class: "chart-card", "data-card": key }, h("div", { class: "chart-title" }, h("span", null, key), label), plot));
     const chart = new MetricChart(plot, run.id, key, {
       x,
       log,

@@ -146,6 +146,7 @@ class RunsPage {
     const sortText = this.sort.join(",");
     if (!this.filter.trim() && !sortText) {
       this.request = null;
+      this.table.el.removeAttribute("aria-busy");
       this.order = null;
       this.showError(null);
       this.arrange();
@@ -153,6 +154,7 @@ class RunsPage {
     }
     const controller = new AbortController();
     this.request = controller;
+    this.table.el.setAttribute("aria-busy", "true");
     try {
       const answer = await get("/api/select", { filter: this.filter, sort: this.sort }, controller.signal);
       if (controller.signal.aborted) return;
@@ -166,10 +168,12 @@ class RunsPage {
       this.showError(null);
     } catch (error) {
       if (error.name === "AbortError") return;
+      this.table.el.removeAttribute("aria-busy");
       if (error instanceof ApiError) this.showError(error.detail);
       else this.showError({ message: error.message });
       return;
     }
+    this.table.el.removeAttribute("aria-busy");
     this.arrange();
   }
 
