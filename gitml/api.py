@@ -15,7 +15,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,10 +242,11 @@ def _check_can_commit() -> None:
 
 def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo) -> ActiveRun:
     _check_can_commit()
+    from gitml.tracking.ids import as_run_name
     from gitml.tracking.run import RunOptions
     from gitml.tracking.run import start_run as start_domain_run
 
-    name = _as_run_name(wanted)
+    name = as_run_name(wanted)
     repository = _repository(repo)
     options = RunOptions(
         name=name,
@@ -268,17 +268,6 @@ def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo
         warn(f"gitml: run name {wanted!r} is stored as {run.name!r}")
     _install_exit_hooks()
     return run
-
-
-def _as_run_name(wanted: str | None) -> str | None:
-    """MLflow takes any run name; gitml's are words a command line can name (letters,
-    digits, '.', '_', '-'): other characters become '-'."""
-    from gitml.tracking.ids import is_valid_run_name
-
-    if wanted is None or is_valid_run_name(wanted):
-        return wanted
-    adapted = re.sub(r"[^A-Za-z0-9._-]+", "-", wanted).strip("-._")[:100]
-    return adapted if adapted and is_valid_run_name(adapted) else None
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> str:

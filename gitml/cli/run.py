@@ -188,7 +188,7 @@ def progress_on_stderr() -> Progress:
 
 def echo_run_problems(result: CommandResult) -> None:
     """What the run could not keep, once it ended: its output in full, and --artifact files."""
-    for problem in result.output_warnings:
+    for problem in result.output_warnings + result.logging_warnings:
         say(f"warning: {problem}")
     for note in result.artifact_warnings:
         say(f"warning: {note}")

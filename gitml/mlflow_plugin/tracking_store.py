@@ -1,11 +1,83 @@
-"""MLflow's tracking store on gitml runs (entry point `mlflow.tracking_store`, scheme `gitml`)."""
+"""MLflow's tracking store on gitml runs (entry point `mlflow.tracking_store`, scheme
+`gitml`): every MLflow run is a gitml run, written by gitml's own staging folder and
+commit, so `gitml ls`, `gitml show` and MLflow's clients see the same runs.
+
+What maps to what (docs/mlflow.md):
+- an experiment is a gitml experiment name, its id derived from the name
+  (`gitml.mlflow_plugin.experiments`);
+- `create_run` starts a gitml run, or, under `gitml run`, attaches to the run it
+  records (as `gitml.start_run` does); a terminal `update_run_info` commits the run
+  (a server with several workers: whichever ends it), except the run `gitml run`
+  records, which gets the status and is committed by gitml run when the command ends;
+- a logged model (MLflow 3) is the folder `<name>/` among its run's artifacts; its
+  id names the run and the folder, so it needs no state of its own;
+- datasets (`log_inputs`) are kept in the run's tag `gitml.datasets`.
+"""
 
 from __future__ import annotations
 
-from mlflow.store.tracking.abstract_store import AbstractStore
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from gitml.mlflow_plugin.uri import parse_uri
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    InputTag,
+    LifecycleStage,
+    LoggedModel,
+    LoggedModelStatus,
+    Metric,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+)
+from mlflow.store.entities.paged_list import PagedList
+from mlflow.store.tracking.abstract_store import AbstractStore
+from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
+
+from gitml.compare.sorting import sort_runs
+from gitml.errors import ArtifactError
+from gitml.mlflow_plugin import experiments as exps
+from gitml.mlflow_plugin.errors import mlflow_errors
+from gitml.mlflow_plugin.filters import RUN_NAME_TAG, run_predicate, sort_keys
+from gitml.mlflow_plugin.uri import build_uri, parse_uri, run_artifact_uri
+from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
+from gitml.tracking.catalog import list_runs
+from gitml.tracking.ids import as_run_name
+from gitml.tracking.model import RunRecord
+from gitml.tracking.readers import open_run
+from gitml.tracking.record import RunSummary
+from gitml.tracking.run import RunOptions, finish_run, start_run
+from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
+
+DATASETS_TAG = "gitml.datasets"  # the run's inputs, as JSON (log_inputs)
+SEARCH_MAX_RESULTS = 1000  # experiments listed when the caller says not
+MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
+_MODEL_ID_PREFIX = "m-"
+_STATUSES = {  # gitml's run status → MLflow's
+    "running": "RUNNING",
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "killed": "KILLED",
+}
+_attached: set[str] = set()  # `gitml run` runs an MLflow run of this process attached to
 
 
 class GitmlTrackingStore(AbstractStore):
@@ -13,5 +85,462 @@ class GitmlTrackingStore(AbstractStore):
 
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
         super().__init__()
-        self.uri = parse_uri(store_uri)
-        self.repo = open_repository(self.uri.folder())
+        with mlflow_errors():
+            self.uri = parse_uri(store_uri)
+            self.repo = open_repository(_folder(self.uri.path))
+        self._stagings: dict[str, Staging] = {}  # runs in progress this store logged to
+        self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
+
+    # experiments
+
+    def _experiments(self) -> list[exps.Experiment]:
+        return exps.experiments(self.repo, list_runs(self.repo))
+
+    def _experiment_entity(self, experiment: exps.Experiment) -> Experiment:
+        return Experiment(
+            experiment_id=experiment.id,
+            name=experiment.name,
+            artifact_location=build_uri(self.uri.__class__(path=self._root())),
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            tags=[],
+            creation_time=experiment.created_ms,
+            last_update_time=experiment.updated_ms,
+        )
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        found = []
+        if view_type != ViewType.DELETED_ONLY:
+            found = [self._experiment_entity(e) for e in self._experiments()]
+        found = SearchExperimentsUtils.filter(found, filter_string)
+        found = SearchExperimentsUtils.sort(found, order_by or ["creation_time DESC"])
+        page, token = SearchExperimentsUtils.paginate(found, page_token, max_results)
+        return PagedList(page, token)
+
+    def create_experiment(self, name: str, artifact_location: Any = None, tags: Any = None) -> str:
+        if artifact_location:
+            raise MlflowException(
+                "gitml: an experiment's artifacts live in its runs' commits; create it "
+                "without an artifact location",
+                INVALID_PARAMETER_VALUE,
+            )
+        if self.get_experiment_by_name(name) is not None:
+            raise MlflowException(
+                f"gitml: experiment {name!r} already exists", RESOURCE_ALREADY_EXISTS
+            )
+        with mlflow_errors():
+            return exps.create_experiment(self.repo, name)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        for experiment in self._experiments():
+            if experiment.id == str(experiment_id):
+                return self._experiment_entity(experiment)
+        raise MlflowException(
+            f"gitml: no experiment has the id {experiment_id!r}", RESOURCE_DOES_NOT_EXIST
+        )
+
+    def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
+        for experiment in self._experiments():
+            if experiment.name == experiment_name:
+                return self._experiment_entity(experiment)
+        return None
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        raise _unsupported(
+            "deleting an experiment (it is the name its runs are filed under): "
+            "delete its runs with `gitml rm` or `gitml gc --experiment NAME`"
+        )
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        raise _unsupported("restoring an experiment (experiments are never deleted)")
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        raise _unsupported("renaming an experiment (each run's commit names it)")
+
+    def _experiment_name(self, experiment_id: str | None) -> str:
+        """The experiment a new run of `experiment_id` is filed under: MLflow's default
+        ("0") is the URI's `?experiment=NAME` when it names one."""
+        if experiment_id in (None, exps.DEFAULT_ID) and self.uri.experiment:
+            return self.uri.experiment
+        return self.get_experiment(str(experiment_id or exps.DEFAULT_ID)).name
+
+    # runs
+
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: list[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        pairs = {tag.key: tag.value for tag in tags or [] if tag.key != RUN_NAME_TAG}
+        with mlflow_errors():
+            staging = self._wrapping_run()
+            if staging is not None:
+                for key, value in pairs.items():
+                    staging.set_tag(key, value)
+            else:
+                options = RunOptions(
+                    name=as_run_name(run_name or _tag(tags, RUN_NAME_TAG)),
+                    experiment=self._experiment_name(experiment_id),
+                    tags=pairs,
+                    command=list(sys.orig_argv),
+                    number_if_taken=True,
+                )
+                staging = start_run(self.repo, options).staging
+            self._stagings[staging.meta["id"]] = staging
+            return self.get_run(staging.meta["id"])
+
+    def _wrapping_run(self) -> Staging | None:
+        """The run `gitml run` records around this process, the first time an MLflow run
+        starts here in its repository: MLflow's `start_run()` attaches to it, as
+        `gitml.start_run()` does."""
+        run_dir = os.environ.get("GITML_RUN_DIR")
+        if not run_dir or run_dir in _attached or not Path(run_dir, META_FILE).is_file():
+            return None
+        if Path(run_dir).parent.resolve() != runs_dir(self.repo.state_dir).resolve():
+            return None  # another repository's run
+        _attached.add(run_dir)
+        return Staging(Path(run_dir))
+
+    def _staging(self, run_id: str) -> Staging:
+        """The staging folder of run `run_id`, in progress; MlflowException otherwise."""
+        staging = self._stagings.get(run_id)
+        if staging is not None and staging.path.is_dir():
+            return staging
+        path = runs_dir(self.repo.state_dir) / run_id
+        if staging is None and "/" not in run_id and Path(path, META_FILE).is_file():
+            staging = self._stagings[run_id] = Staging(path)
+            return staging
+        self._stagings.pop(run_id, None)
+        with mlflow_errors(), open_run(self.repo, _run_id(run_id)):
+            pass  # RunNotFoundError (404) when there is no such run
+        raise MlflowException(
+            f"gitml: run {run_id} has ended, and an ended run is a commit, never changed; "
+            "log to a new run",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+
+    def update_run_info(
+        self, run_id: str, run_status: Any, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        status = run_status if isinstance(run_status, str) else RunStatus.to_string(run_status)
+        if status not in ("RUNNING", "SCHEDULED"):
+            staging = self._staging(run_id)
+            with mlflow_errors():
+                if _wrapped(staging):  # `gitml run` commits it when the command ends
+                    staging.close()
+                    staging.declare_status(status.lower())
+                else:
+                    finish_run(self.repo, staging, status.lower(), None)
+                    self._stagings.pop(run_id, None)
+                    self._params.pop(run_id, None)
+        return self.get_run(run_id).info
+
+    def get_run(self, run_id: str) -> Run:
+        with mlflow_errors(), open_run(self.repo, _run_id(run_id)) as reader:
+            record = reader.record()
+        return self._run_entity(record)
+
+    def _run_entity(self, record: RunRecord) -> Run:
+        end = record.end_ms or record.start_ms
+        metrics = [
+            Metric(key, summary.last, end, summary.last_step or 0)
+            for key, summary in record.metrics.items()
+        ]
+        return self._run(record.summary(), metrics, _inputs(record.tags.get(DATASETS_TAG)))
+
+    def _run(self, summary: RunSummary, metrics: list[Metric] | None = None, inputs=None) -> Run:
+        if metrics is None:
+            end = summary.end_ms or summary.start_ms
+            metrics = [Metric(key, value, end, 0) for key, value in summary.metrics.items()]
+        tags = [RunTag(k, v) for k, v in summary.tags.items() if k != DATASETS_TAG]
+        tags.append(RunTag(RUN_NAME_TAG, summary.name))
+        info = RunInfo(
+            run_id=summary.id,
+            experiment_id=exps.experiment_id(summary.experiment),
+            user_id=summary.user or "",
+            status=_STATUSES.get(summary.status, "FAILED"),
+            start_time=summary.start_ms,
+            end_time=summary.end_ms,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+            artifact_uri=run_artifact_uri(self._root(), summary.id),
+            run_name=summary.name,
+        )
+        params = [Param(k, v) for k, v in summary.params.items()]
+        return Run(info, RunData(metrics, params, tags), inputs or RunInputs([]))
+
+    def _root(self) -> str:
+        return self.repo.cwd
+
+    def delete_run(self, run_id: str) -> None:
+        raise _unsupported(
+            "deleting a run from MLflow: a run is a commit; delete it with "
+            f"`gitml rm {run_id}` (and from a remote with `gitml push --delete`)"
+        )
+
+    def restore_run(self, run_id: str) -> None:
+        raise _unsupported("restoring a run (gitml never marks a run deleted)")
+
+    def log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
+        staging = self._staging(run_id)
+        with mlflow_errors():
+            if params:
+                self._log_params(run_id, staging, params)
+            for metric in metrics:
+                if metric.model_id is None or not self._has_point(run_id, metric):
+                    staging.log_metric(metric.key, metric.value, metric.step, metric.timestamp)
+            for tag in tags:
+                if tag.key != RUN_NAME_TAG:  # a run keeps the name it started with
+                    staging.set_tag(tag.key, tag.value)
+
+    def _log_params(self, run_id: str, staging: Staging, params: list) -> None:
+        """MLflow's rule: a param once logged keeps its value (the same value again is
+        fine)."""
+        known = self._params.get(run_id)
+        if known is None:
+            known = self._params[run_id] = staging.read_params()
+        for param in params:
+            value = str(param.value)
+            if param.key in known and known[param.key] != value:
+                raise MlflowException(
+                    f"gitml: param {param.key!r} of run {run_id} is {known[param.key]!r} "
+                    f"already and cannot become {value!r}; log it under another key",
+                    INVALID_PARAMETER_VALUE,
+                )
+        for param in params:
+            if param.key not in known:
+                staging.log_param(param.key, str(param.value))
+                known[param.key] = str(param.value)
+
+    def _has_point(self, run_id: str, metric: Metric) -> bool:
+        """Whether the run holds this point already: MLflow's log_model logs the run's
+        points again with the model's id, which would double them in gitml's history."""
+        return any(
+            (m.step, m.value, m.timestamp) == (metric.step, metric.value, metric.timestamp)
+            for m in self.get_metric_history(run_id, metric.key)
+        )
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        staging = self._staging(run_id)
+        with mlflow_errors():
+            if key not in staging.read().tags:
+                raise MlflowException(
+                    f"gitml: run {run_id} has no tag {key!r}", RESOURCE_DOES_NOT_EXIST
+                )
+            staging.delete_tag(key)
+
+    def get_metric_history(
+        self, run_id: str, metric_key: str, max_results: int | None = None, page_token=None
+    ) -> PagedList[Metric]:
+        points: list[Metric] = []
+        with mlflow_errors(), open_run(self.repo, _run_id(run_id)) as reader:
+            for steps, values, times in reader.metric_points(metric_key):
+                points.extend(
+                    Metric(metric_key, value, ms, step, run_id=run_id)
+                    for step, value, ms in zip(steps, values, times, strict=True)
+                )
+        if max_results is not None or page_token:
+            page, token = SearchUtils.paginate(points, page_token, max_results or len(points))
+            return PagedList(page, token)
+        return PagedList(points, None)
+
+    def _search_runs(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None,
+        run_view_type: int,
+        max_results: int,
+        order_by: list[str] | None,
+        page_token: str | None,
+    ) -> tuple[list[Run], str | None]:
+        if run_view_type == ViewType.DELETED_ONLY:
+            return [], None
+        with mlflow_errors():
+            runs = [run for run in list_runs(self.repo) if run.damage is None]
+            names = {exps.experiment_id(run.experiment): run.experiment for run in runs}
+            wanted = {str(e) for e in experiment_ids or []}
+            keep = run_predicate(filter_string, names)
+            keys = sort_keys(order_by)
+        chosen = [
+            run
+            for run in runs
+            if (not wanted or exps.experiment_id(run.experiment) in wanted) and keep(run)
+        ]
+        chosen = sort_runs(chosen, keys)
+        page, token = SearchUtils.paginate(chosen, page_token, max_results)
+        return [self._run(run) for run in page], token
+
+    def log_inputs(self, run_id: str, datasets=None, models=None) -> None:
+        if not datasets:
+            return
+        staging = self._staging(run_id)
+        with mlflow_errors():
+            kept = json.loads(staging.read().tags.get(DATASETS_TAG) or "[]")
+            kept.extend(_dataset_json(item) for item in datasets)
+            text = json.dumps(kept, ensure_ascii=False)
+            if len(text) > MAX_TAG_VALUE:  # schemas and profiles are what grows
+                for item in kept:
+                    item.pop("schema", None)
+                    item.pop("profile", None)
+                text = json.dumps(kept, ensure_ascii=False)
+            staging.set_tag(DATASETS_TAG, text)
+
+    def log_outputs(self, run_id: str, models: list) -> None:
+        """A logged model's id names its run already (see `create_logged_model`)."""
+        self._staging(run_id)
+
+    # logged models (MLflow 3)
+
+    def create_logged_model(
+        self,
+        experiment_id: str = exps.DEFAULT_ID,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Any = None,
+        params: Any = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        if source_run_id is None:
+            raise MlflowException(
+                "gitml: a model is stored among its run's artifacts; log it inside a run "
+                "(mlflow.start_run())",
+                INVALID_PARAMETER_VALUE,
+            )
+        staging = self._staging(source_run_id)
+        with mlflow_errors():
+            folder = check_artifact_name(name or "model")
+            if (staging.path / ARTIFACTS_DIR / folder).exists():
+                raise MlflowException(
+                    f"gitml: run {source_run_id} holds an artifact {folder!r} already; "
+                    "log the model under another name",
+                    RESOURCE_ALREADY_EXISTS,
+                )
+        return self.get_logged_model(_model_id(source_run_id, folder))
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        run_id, folder = _parse_model_id(model_id)
+        run = self.get_run(run_id)
+        with mlflow_errors(), open_run(self.repo, run_id) as reader:
+            ready = any(f.path == f"{folder}/MLmodel" for f in reader.artifact_files(folder))
+        return LoggedModel(
+            experiment_id=run.info.experiment_id,
+            model_id=model_id,
+            name=folder,
+            artifact_location=run_artifact_uri(self._root(), run_id, folder),
+            creation_timestamp=run.info.start_time,
+            last_updated_timestamp=run.info.end_time or int(time.time() * 1000),
+            source_run_id=run_id,
+            status=LoggedModelStatus.READY if ready else LoggedModelStatus.PENDING,
+            params=dict(run.data.params),
+        )
+
+    def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
+        return self.get_logged_model(model_id)
+
+    def search_logged_models(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        datasets: Any = None,
+        max_results: int | None = None,
+        order_by: Any = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """None: a run's models are read as its artifacts (`runs:/ID/NAME`) or by id."""
+        return PagedList([], None)
+
+
+def _wrapped(staging: Staging) -> bool:
+    """Whether `gitml run` records this run around a command (this process, or one that
+    wrote the run's child.json): then gitml run commits it, with the status given."""
+    return (staging.path / "child.json").exists() or os.environ.get("GITML_RUN_DIR") == str(
+        staging.path
+    )
+
+
+def _folder(path: str) -> str:
+    """Where `gitml:` (no path) points: the repository of the `gitml run` this process
+    runs under, else the one holding the current folder."""
+    if path:
+        return os.path.abspath(path)
+    return os.environ.get("GITML_REPO") or os.getcwd()
+
+
+def _run_id(text: str) -> str:
+    """MLflow names runs by id only; a name or prefix gitml would resolve is refused."""
+    from gitml.store.ids import is_ref_run_id
+
+    if not isinstance(text, str) or not is_ref_run_id(text):
+        raise MlflowException(f"gitml: {text!r} is no run id", RESOURCE_DOES_NOT_EXIST)
+    return text
+
+
+def _tag(tags: list[RunTag] | None, key: str) -> str | None:
+    return next((tag.value for tag in tags or [] if tag.key == key), None)
+
+
+def _unsupported(what: str) -> MlflowException:
+    return MlflowException(f"gitml does not support {what}", INVALID_PARAMETER_VALUE)
+
+
+def _model_id(run_id: str, folder: str) -> str:
+    return f"{_MODEL_ID_PREFIX}{run_id}-{folder.encode().hex()}"
+
+
+def _parse_model_id(model_id: str) -> tuple[str, str]:
+    """(run id, artifact folder) of a logged model's id; 404 when it names none."""
+    run_id, _, encoded = str(model_id).removeprefix(_MODEL_ID_PREFIX).partition("-")
+    try:
+        folder = bytes.fromhex(encoded).decode()
+        if str(model_id).startswith(_MODEL_ID_PREFIX) and folder:
+            return _run_id(run_id), check_artifact_name(folder)
+    except (ValueError, ArtifactError):  # not hex, not UTF-8, no artifact name
+        pass
+    raise MlflowException(
+        f"gitml: no logged model has the id {model_id!r}", RESOURCE_DOES_NOT_EXIST
+    )
+
+
+def _dataset_json(item: DatasetInput) -> dict:
+    dataset = item.dataset
+    found = {
+        "name": dataset.name,
+        "digest": dataset.digest,
+        "source_type": dataset.source_type,
+        "source": dataset.source,
+        "schema": dataset.schema,
+        "profile": dataset.profile,
+        "tags": {tag.key: tag.value for tag in item.tags},
+    }
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _inputs(text: str | None) -> RunInputs:
+    try:
+        items = json.loads(text) if text else []
+        return RunInputs(
+            [
+                DatasetInput(
+                    Dataset(
+                        item["name"],
+                        item["digest"],
+                        item["source_type"],
+                        item["source"],
+                        item.get("schema"),
+                        item.get("profile"),
+                    ),
+                    [InputTag(k, v) for k, v in (item.get("tags") or {}).items()],
+                )
+                for item in items
+            ]
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return RunInputs([])  # a tag set by hand, not by log_inputs

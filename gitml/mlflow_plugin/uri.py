@@ -31,11 +31,12 @@ from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError
 from gitml.store.ids import is_ref_run_id
+from gitml.store.layout import RECORD_DIR
 from gitml.store.paths import tree_path_problem
 
 SCHEME = "gitml"
 _PREFIX = SCHEME + ":"
-_RUNS_MARK = "/.gitml/runs/"
+_RUNS_MARK = f"/{RECORD_DIR}/runs/"
 _ARTIFACTS = "artifacts"
 _QUERY_KEYS = ("experiment",)
 # characters a path keeps as they are; the rest (space, %, ?, #, controls, non-ASCII) escaped
@@ -163,7 +164,7 @@ def _check(uri: GitmlUri) -> None:
                 f"gitml: path {uri.path!r} holds {_RUNS_MARK!r}, which names a run's artifacts"
             )
         return
-    if not uri.path.startswith("/") or ".gitml" in uri.path.split("/"):
+    if not uri.path.startswith("/") or RECORD_DIR in uri.path.split("/"):
         raise InvalidValueError(
             f"the artifacts of a run are named under an absolute repository root with no "
             f".gitml part, not {uri.path!r}"

@@ -65,3 +65,13 @@ def new_run_name(taken: Container[str], rng: random.Random | None = None) -> str
 
 def is_valid_run_name(name: str) -> bool:
     return _NAME.fullmatch(name) is not None and not is_run_id(name)
+
+
+def as_run_name(wanted: str | None) -> str | None:
+    """A run name gitml can store for `wanted`: MLflow takes any run name, gitml's are
+    words a command line can name (letters, digits, '.', '_', '-'), so other characters
+    become '-'; None (a new name) when nothing of it is left."""
+    if wanted is None or is_valid_run_name(wanted):
+        return wanted
+    adapted = re.sub(r"[^A-Za-z0-9._-]+", "-", wanted).strip("-._")[:100]
+    return adapted if adapted and is_valid_run_name(adapted) else None

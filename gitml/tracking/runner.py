@@ -37,6 +37,7 @@ class CommandResult:
     artifact_errors: list[str] = field(default_factory=list)
     artifact_warnings: list[str] = field(default_factory=list)  # files left out, and why
     output_warnings: list[str] = field(default_factory=list)  # output not captured in full
+    logging_warnings: list[str] = field(default_factory=list)  # MLflow logged elsewhere
 
     @property
     def exit_status(self) -> int:
@@ -174,6 +175,9 @@ def child_environment(started: StartedRun, repo: Repository) -> dict[str, str]:
             "GITML_RUN_NAME": meta["name"],
             "GITML_REPO": str(repo.work_tree),
             "GITML_PARAMS": json.dumps(started.staging.read_params()),
+            # MLflow's client logs into this run (gitml/mlflow_plugin: a bare `gitml:` is
+            # the repository of GITML_REPO); a script's own set_tracking_uri still wins
+            "MLFLOW_TRACKING_URI": "gitml:",
         }
     )
     env.setdefault("PYTHONUNBUFFERED", "1")  # so output streams live through the pipe
@@ -226,8 +230,46 @@ def execute(
     exit_code = 128 - returncode if returncode < 0 else returncode
     status = _status(staging, returncode, interrupted.is_set())
     errors, warnings = _store_artifacts(repo, staging, artifacts)
+    elsewhere = mlflow_logged_elsewhere(repo, cwd, staging.meta["start_ms"])
     summary = finish_run(repo, staging, status, exit_code)
-    return CommandResult(summary, exit_code, errors, warnings, capture.problems)
+    return CommandResult(summary, exit_code, errors, warnings, capture.problems, elsewhere)
+
+
+MLFLOW_STORES = ("mlruns", "mlflow.db")  # where MLflow logs when no tracking URI is set
+
+
+def mlflow_logged_elsewhere(repo: Repository, cwd: Path | None, start_ms: int) -> list[str]:
+    """One warning when MLflow's own store in the work tree (`mlruns/`, `mlflow.db`, at
+    its root or where the command ran) changed during the run: the script set its own
+    tracking URI, so what it logged with MLflow is not in the run."""
+    root = repo.work_tree.resolve()
+    changed = sorted(
+        path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        for folder in {root, (cwd or Path.cwd()).resolve()}
+        for path in (folder / name for name in MLFLOW_STORES)
+        if _newest_change(path) * 1000 >= start_ms
+    )
+    if not changed:
+        return []
+    return [
+        f"the command logged with MLflow to {' and '.join(changed)}, not to this run: it "
+        "sets its own tracking URI (mlflow.set_tracking_uri); leave that out to log into gitml"
+    ]
+
+
+def _newest_change(path: Path) -> float:
+    """When `path` last changed (a folder: it or an entry two levels down); 0 if absent."""
+    try:
+        newest = path.stat().st_mtime
+    except OSError:
+        return 0.0
+    if path.is_dir():
+        for child in path.iterdir():
+            with contextlib.suppress(OSError):
+                newest = max(newest, child.stat().st_mtime)
+                if child.is_dir():
+                    newest = max([newest, *(g.stat().st_mtime for g in child.iterdir())])
+    return newest
 
 
 def _status(staging, returncode: int, interrupted: bool) -> str:

@@ -8,7 +8,7 @@ turned into a commit when the run ends, or later by recovery.
 Layout:
     meta.json      written once at start (who, what, where, snapshot tree)
     params.jsonl   [key, value] per line, later lines win
-    tags.jsonl     [key, value] per line, later lines win
+    tags.jsonl     [key, value] per line, later lines win; [key, null] deletes the tag
     metrics/       one file per key (see record.key_to_filename), lines
                    step<TAB>value<TAB>unix_ms: the record's format already
     artifacts/     files logged so far (symbolic links kept as links)
@@ -183,6 +183,10 @@ class Staging:
         self._append_json(
             "tags.jsonl", [validate_key("tag", key), validate_value("tag", key, value)]
         )
+
+    def delete_tag(self, key: str) -> None:
+        """Remove tag `key` (MLflow's delete_tag): a later line without a value."""
+        self._append_json("tags.jsonl", [validate_key("tag", key), None])
 
     def log_metric(
         self, key: str, value: object, step: int | None = None, timestamp: int | None = None
@@ -391,7 +395,8 @@ class Staging:
     def read(self) -> StagedRun:
         staged = StagedRun(meta=self.meta)
         staged.params = self.read_params()
-        staged.tags = dict(_read_jsonl(self.path / "tags.jsonl"))
+        tags = dict(_read_jsonl(self.path / "tags.jsonl"))
+        staged.tags = {key: value for key, value in tags.items() if value is not None}
         staged.metrics = _read_metrics(self.path / METRICS_DIR)
         staged.artifacts = _files_under(self.path / ARTIFACTS_DIR)
         staged.env_files = _files_under(self.path / ENV_DIR)
