@@ -533,3 +533,79 @@ def test_without_the_extra_one_line_names_it(tmp_path):
     assert done.stderr == (
         "gitml: error: gitml ui needs starlette, which is not installed: pip install 'gitml[ui]'\n"
     )
+
+
+def test_a_host_that_is_not_loopback_warns_before_anything(repo):
+    done = subprocess.run(
+        [sys.executable, "-m", "gitml", "ui", "--no-browser", "--host", "no-such-host.invalid"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    warning, error = done.stderr.splitlines()
+    assert warning == (
+        "gitml: warning: listening on no-such-host.invalid: anyone who can reach this "
+        "address can read every run of the repository"
+    )
+    assert error.startswith("gitml: error: cannot resolve host 'no-such-host.invalid'")
+
+
+def test_a_port_in_use_is_one_line(served):
+    import socket
+
+    _, repo = served
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "gitml", "ui", "--no-browser", "--port", str(port), str(repo)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"gitml: error: cannot listen on 127.0.0.1:{port}: ")
+    assert done.stderr.count("\n") == 1
+
+
+def test_listening_on_every_address_answers_the_machines_own_names():
+    import socket
+
+    from gitml.ui.security import allowed_hosts, host_name
+
+    everywhere = allowed_hosts("0.0.0.0")
+    assert {socket.gethostname().lower(), "localhost", "127.0.0.1"} <= everywhere
+    assert "evil.example" not in everywhere
+    assert allowed_hosts("::1") == {"localhost", "127.0.0.1", "[::1]"}
+    assert host_name("[::1]:5050") == "[::1]" and host_name("LocalHost:80") == "localhost"
+
+
+def test_a_damaged_run_with_a_script_for_a_name_is_listed_as_damaged(served):
+    server, repo = served
+    from gitml.store.ids import new_run_id
+
+    run_id = new_run_id(int(time.time() * 1000))
+    message = (
+        f"x: finished\n\nGitml-Run: {run_id}\nGitml-Name: {HOSTILE}\nGitml-Status: finished\n"
+        f"Gitml-Param: lr={HOSTILE}\n"
+    )
+    tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
+    commit = subprocess.run(
+        ["git", "commit-tree", tree, "-m", message], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    git(repo, "update-ref", f"refs/gitml/runs/{run_id}", commit)
+    try:
+        columns = server.get("/api/runs").json["columns"]
+        row = columns["id"].index(run_id)
+        assert (columns["status"][row], columns["name"][row]) == ("damaged", "")
+        assert "<script>" in columns["damage"][row] or "not a run name" in columns["damage"][row]
+        record = server.get(f"/api/runs/{run_id}")
+        assert record.status == 200 and record.json["status"] == "damaged"
+        assert server.get("/api/select?filter=status%20%3D%20%27damaged%27").json == {
+            "ids": [run_id]
+        }
+    finally:
+        git(repo, "update-ref", "-d", f"refs/gitml/runs/{run_id}")

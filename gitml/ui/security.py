@@ -41,11 +41,30 @@ def new_token() -> str:
 
 def allowed_hosts(host: str) -> frozenset[str]:
     """The names a request may give in `Host`: the one the server listens on, and the
-    loopback names (the browser is opened on 127.0.0.1; users type localhost)."""
-    names = {"localhost", "127.0.0.1", "[::1]", host.lower()}
-    if ":" in host and not host.startswith("["):
-        names.add(f"[{host.lower()}]")
+    loopback names (the browser is opened on 127.0.0.1; users type localhost). Listening
+    on every address (0.0.0.0, ::), the machine's own names and addresses too."""
+    names = {"localhost", "127.0.0.1", "[::1]", _bracketed(host)}
+    if host.strip("[]") in ("0.0.0.0", "::"):
+        names |= {_bracketed(name) for name in _machine_names()}
     return frozenset(names)
+
+
+def _bracketed(host: str) -> str:
+    """An IPv6 address as `Host` writes it: in brackets."""
+    host = host.lower()
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _machine_names() -> set[str]:
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+    except OSError:
+        infos = []
+    names |= {str(info[4][0]) for info in infos}
+    return names
 
 
 def host_name(value: str) -> str:

@@ -65,7 +65,7 @@ def serve(
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     ui = Ui(repo, new_token(), Watcher(repo))
-    app = create_app(ui, allowed_hosts(shown))
+    app = create_app(ui, allowed_hosts(host))
     config = uvicorn.Config(
         app,
         ws="none",

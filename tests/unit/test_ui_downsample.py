@@ -3,7 +3,7 @@
 import math
 from array import array
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitml.ui.downsample import Points, choose, in_range, to_json
@@ -35,6 +35,7 @@ def test_a_bucket_of_nan_only_keeps_its_ends():
     assert choose(array("d", [math.nan] * 10), 4) == [0, 9]
 
 
+@settings(deadline=None)  # a loaded machine must not fail it
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=300))
 def test_never_more_than_wanted_and_every_extreme_kept(values):
     data = array("d", values)
@@ -52,3 +53,9 @@ def test_a_range_keeps_the_points_within_it():
     assert list(in_range(points, "step", 5, 10).values) == [2.0, 3.0]
     assert list(in_range(points, "time", 9, None).steps) == [10, 15]
     assert in_range(points, "step", None, None) is points
+
+
+def test_a_range_of_x_values_out_of_order_is_found_by_looking_at_each():
+    points = Points(array("q", [10, 0, 5, 20]), array("d", [1, 2, 3, 4]), array("q", [1, 2, 3, 4]))
+    assert list(in_range(points, "step", 4, 12).values) == [1.0, 3.0]
+    assert list(in_range(points, "time", 2, 3).values) == [2.0, 3.0]  # times are in order
