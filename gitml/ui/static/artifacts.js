@@ -187,10 +187,13 @@ function signatureSide(text, side) {
   const start = lines.findIndex((line) => line === "signature:");
   if (start < 0) return null;
   for (let i = start + 1; i < lines.length && /^\s/.test(lines[i]); i++) {
-    const inline = lines[i].match(new RegExp(`^  ${side}: '(.*)'$`));
-    if (inline) {
+    if (lines[i].startsWith(`  ${side}: '`)) {
+      // A single-quoted YAML scalar, folded over several lines when long: each line
+      // break (and the next line's indent) reads as one space; '' is a quote.
+      let quoted = lines[i].slice(side.length + 5);
+      for (let j = i + 1; !/(^|[^'])('')*'$/.test(quoted) && j < lines.length; j++) quoted += " " + lines[j].trim();
       try {
-        const parsed = JSON.parse(inline[1].replace(/''/g, "'"));
+        const parsed = JSON.parse(quoted.slice(0, -1).replace(/''/g, "'"));
         return Array.isArray(parsed) ? parsed : null;
       } catch {
         return null;
