@@ -240,11 +240,25 @@ class NotARemoteRepositoryError(RemoteError):
 class PushRejectedError(RemoteError):
     def __init__(self, remote: str, refs: list[str], reason: str, local: str | None = None):
         self.refs = refs
+        self.reason = reason
         shown = shortened(refs, 3)
         super().__init__(
             remote,
             f"remote '{remote}' rejected the push of {shown}: {reason}; "
             f"{local or 'nothing was changed locally'}",
+        )
+
+
+class RunsRefusedError(RemoteError):
+    """Runs a push could not send (the remote refused them, or their large artifacts
+    could not be uploaded), while the others were sent."""
+
+    def __init__(self, remote: str, refused: dict[str, str], sent: int):
+        self.refused = refused
+        listed = shortened([f"{run} ({why})" for run, why in refused.items()], 3)
+        others = f"the other {sent} run(s) were pushed" if sent else "no run was pushed"
+        super().__init__(
+            remote, f"remote '{remote}' did not take {len(refused)} run(s): {listed}; {others}"
         )
 
 

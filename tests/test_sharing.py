@@ -279,8 +279,9 @@ def test_rejected_push_names_the_refs(shared):
     hook.chmod(0o755)
     result = gitml(work, "push", check=False)
     assert result.returncode == 1
-    assert result.stderr.startswith("gitml: error: remote 'origin' rejected the push of refs/gitml")
-    assert "pre-receive hook declined" in result.stderr
+    assert result.stderr.startswith("gitml: error: remote 'origin' did not take 3 run(s): ")
+    assert "pre-receive hook declined) (the remote said: runs are frozen here)" in result.stderr
+    assert result.stderr.endswith("; no run was pushed\n")
     assert result.stderr.count("\n") == 1
     assert run_refs(remote) == {}
 

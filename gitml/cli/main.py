@@ -200,6 +200,10 @@ def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     """
     ctx.meta["gitml.traceback"] = traceback
     ctx.obj = Context(directory)
+    from gitml.cli.output import TransferBar
+    from gitml.store.cas.progress import listen
+
+    listen(TransferBar)  # large artifacts moving to or from a store
 
 
 def main() -> None:

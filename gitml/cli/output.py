@@ -81,3 +81,43 @@ def echo_progress(piece: str) -> None:
     how progress redraws its line); anything else a remote put in it is escaped."""
     body, end = (piece[:-1], piece[-1]) if piece.endswith(("\r", "\n")) else (piece, "")
     click.echo(escape_controls(body) + end, nl=False, err=True)
+
+
+class TransferBar:
+    """A progress bar on stderr for one transfer of large artifacts: drawn only once it
+    has taken a moment (`DELAY` s), on a terminal, redrawn at most ten times a second."""
+
+    DELAY = 1.0
+
+    def __init__(self, label: str, total: int):
+        import time
+
+        self._clock = time.monotonic
+        self._label = escape_controls(label)
+        self._total = total
+        self._done = 0
+        self._started = self._clock()
+        self._drawn = 0.0
+        self._shown = False
+
+    def advance(self, count: int) -> None:
+        self._done += count
+        now = self._clock()
+        if now - self._started >= self.DELAY and now - self._drawn >= 0.1:
+            self._drawn = now
+            self._draw("\r")
+
+    def end(self) -> None:
+        if self._shown:
+            self._draw("\n")
+
+    def _draw(self, end: str) -> None:
+        if not sys.stderr.isatty():
+            return
+        self._shown = True
+        share = self._done / self._total if self._total else 1.0
+        filled = int(share * 30)
+        mib = self._done / (1 << 20)
+        bar = "#" * filled + " " * (30 - filled)
+        line = f"gitml: {self._label} [{bar}] {share:4.0%} {mib:,.1f} MiB"
+        click.echo(line + end, nl=False, err=True)

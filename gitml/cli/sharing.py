@@ -138,6 +138,8 @@ def _warn_differing(result) -> None:
             f"warning: view {name} was saved differently here and on {result.remote}; "
             "both were left as they are (save it under another name to share it)"
         )
+    for missing in result.objects_missing:
+        say(f"warning: {missing}")
 
 
 @click.command("fetch")
@@ -157,7 +159,8 @@ def _echo_fetch(result, as_json: bool) -> None:
         echo_json(result.to_json())
         return
     tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
-    echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}")
+    objects = f" ({_count(result.objects, 'large artifact')} downloaded)" if result.objects else ""
+    echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}{objects}")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -314,20 +317,53 @@ def rm(obj, runs, force) -> None:
 @click.option("--older-than", help="Only runs started before then: 30d, 12h, 2026-11-01 …")
 @click.option("--keep", type=click.IntRange(min=1), help="Spare the newest N selected runs.")
 @click.option("--dry-run", "-n", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option(
+    "--objects",
+    "objects",
+    is_flag=True,
+    help="Also remove stored large artifacts no run points to (alone: only that).",
+)
+@click.option(
+    "--grace",
+    default="1d",
+    show_default=True,
+    help="With --objects: spare objects written or used within this long (30m, 12h, 2d).",
+)
 @json_option
 @click.pass_obj
-def gc(obj, experiment, status, filter_, older_than, keep, dry_run, as_json) -> None:
-    """Delete local runs by status, age and count; runs in the model registry are kept."""
-    from gitml.sharing.cleanup import GcOptions, collect_garbage
+def gc(
+    obj, experiment, status, filter_, older_than, keep, dry_run, objects, grace, as_json
+) -> None:
+    """Delete local runs by status, age and count; runs in the model registry are kept.
+    With --objects, then remove the large artifacts no run points to any more."""
+    import time
+
+    from gitml.sharing.cleanup import GcOptions, collect_garbage, collect_objects
     from gitml.sharing.selection import parse_time_point
 
-    older_ms = parse_time_point(older_than, "--older-than") if older_than else None
-    options = GcOptions(experiment, status, filter_, older_ms, keep, dry_run)
-    runs = collect_garbage(obj.repo, options)
+    chosen = (experiment, status, filter_, older_than, keep)
+    runs = []
+    if not objects or any(choice is not None for choice in chosen):
+        older_ms = parse_time_point(older_than, "--older-than") if older_than else None
+        options = GcOptions(experiment, status, filter_, older_ms, keep, dry_run)
+        runs = collect_garbage(obj.repo, options)
+    removed = []
+    if objects:
+        now_ms = int(time.time() * 1000)
+        grace_s = (now_ms - parse_time_point(grace, "--grace", now_ms)) / 1000
+        removed = collect_objects(obj.repo, grace_s, dry_run)
     if as_json:
-        echo_json([run.to_json() for run in runs])
+        if objects:
+            echo_json({"runs": [run.to_json() for run in runs],
+                       "objects": [item.to_json() for item in removed]})  # fmt: skip
+        else:
+            echo_json([run.to_json() for run in runs])
         return
     for run in runs:
         echo(f"{'would delete' if dry_run else 'deleted'} {run.name} ({run.id})")
-    if not runs:
+    if not runs and not objects:
         echo("no runs to delete")
+    if objects:
+        total = sum(item.size for item in removed)
+        verb = "would remove" if dry_run else "removed"
+        echo(f"{verb} {_count(len(removed), 'object')} of large artifacts ({total:,} bytes)")

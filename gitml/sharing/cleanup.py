@@ -97,3 +97,41 @@ def _refuse_registered(repo: Repository, runs: list[RunSummary]) -> None:
                 f"run {run.name} ({run.id}) is tagged {registered[run.sha]} in the model "
                 "registry; deregister it first, or pass --force to delete the run ref anyway"
             )
+
+
+@dataclass(frozen=True)
+class CollectedObject:
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict:
+        return {"sha256": self.sha256, "size": self.size}
+
+
+def collect_objects(repo: Repository, grace_s: float, dry_run: bool) -> list[CollectedObject]:
+    """Remove the objects of `.git/gitml/objects/` that no run points to (see
+    `gitml.store.cas.referenced`) and that were not written or used in the last `grace_s`
+    seconds (a run being logged may point to one soon), and leftovers of writers killed
+    half-way as old; only list them with `dry_run`."""
+    import time
+
+    from gitml.store.cas.referenced import pointed_objects
+    from gitml.store.cas.stores import local_store
+    from gitml.store.layout import TMP_DIR
+    from gitml.tracking.staging import runs_dir
+
+    local = local_store(repo)
+    kept = pointed_objects(repo, [runs_dir(repo.state_dir), repo.state_dir / TMP_DIR])
+    now = time.time()
+    collected = []
+    for sha256, path in local.objects():
+        stat = path.stat()
+        if sha256 in kept or now - stat.st_mtime < grace_s:
+            continue
+        collected.append(CollectedObject(sha256, stat.st_size))
+        if not dry_run:
+            path.unlink(missing_ok=True)
+    for leftover in local.leftovers():
+        if not dry_run and now - leftover.stat().st_mtime >= grace_s:
+            leftover.unlink(missing_ok=True)
+    return collected

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from gitml.errors import (
     GitmlError,
     InvalidValueError,
+    LargeObjectError,
     PartialTransferError,
     PushRejectedError,
     RemoteError,
     RunNotFoundError,
+    RunsRefusedError,
 )
+from gitml.sharing.objects import download_objects, upload_objects
 from gitml.sharing.refspecs import ALL_RUNS, VIEWS, batches, delete_refspec, transfer_refspec
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
@@ -34,6 +37,7 @@ from gitml.store.gitproc import (
     ask_remote,
     fetch_as_refs,
     remote_error,
+    remote_messages,
     run_remote_git,
 )
 from gitml.store.ids import could_be_id_prefix
@@ -76,6 +80,8 @@ class TransferResult:
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
+    objects: int = 0  # objects of large artifacts downloaded (fetch)
+    objects_missing: list[str] = field(default_factory=list)  # those no store had, and why
     dry_run: bool = False
 
     def to_json(self) -> dict:
@@ -88,6 +94,8 @@ class TransferResult:
             "tags": self.tags,
             "renumbered": self.renumbered,
             "registry_changes": [change.to_json() for change in self.changes],
+            "objects": self.objects,
+            "objects_missing": self.objects_missing,
             "dry_run": self.dry_run,
         }
 
@@ -136,17 +144,47 @@ def push_runs(
     result.already = len(selected) - len(missing)
     result.differing = [r.run_id for r in selected if on_remote.get(r.run_id, r.sha) != r.sha]
     filtered = options.runs or options.experiment is not None or options.since_ms is not None
+    refused: dict[str, str] = {}
     if missing and not options.dry_run:
-        if filtered or result.differing:
-            for batch in batches(missing):
-                _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
-        else:
-            _push(repo, remote, [ALL_RUNS], progress)
+        whole = not (filtered or result.differing)
+        refused = _push_new_runs(repo, remote, missing, progress, whole)
+        result.runs = [run_id for run_id in missing if run_id not in refused]
     with _runs_reported_on_failure(result):
         _push_registry_tags(repo, remote, options.dry_run, result)
         if not options.dry_run and _views(repo):
             result.differing_views = _push_views(repo, remote, progress)
+        if refused:
+            raise RunsRefusedError(remote, refused, len(result.runs))
     return result
+
+
+def _push_new_runs(
+    repo: Repository, remote: str, run_ids: list[str], progress: Progress | None, whole: bool
+) -> dict[str, str]:
+    """Push runs `run_ids`, each after the objects of its large artifacts are in the
+    shared store; `whole`: every new run in one refspec. When the remote refuses one (a
+    hook, a size limit) or an upload fails, the runs go one at a time, so that the others
+    still arrive; returns run id → why, for those that did not."""
+    try:
+        upload_objects(repo, remote, run_ids)
+        if whole:
+            _push(repo, remote, [ALL_RUNS], progress)
+        else:
+            for batch in batches(run_ids):
+                _push(repo, remote, [transfer_refspec(run_id) for run_id in batch], progress)
+        return {}
+    except (LargeObjectError, PushRejectedError):
+        pass
+    refused = {}
+    for run_id in run_ids:  # one by one: those sent already are "up to date"
+        try:
+            upload_objects(repo, remote, [run_id])
+            _push(repo, remote, [transfer_refspec(run_id)], progress)
+        except PushRejectedError as error:
+            refused[run_id] = error.reason
+        except LargeObjectError as error:
+            refused[run_id] = str(error)
+    return refused
 
 
 def _push_views(repo: Repository, remote: str, progress: Progress | None) -> list[str]:
@@ -275,7 +313,9 @@ def _push(repo: Repository, remote: str, refspecs: list[str], progress: Progress
         refs = [fields[1].partition(":")[2] for fields in rejected if len(fields) > 2]
         reasons = {fields[2] for fields in rejected if len(fields) > 2}
         real = sorted(r for r in reasons if "atomic push failed" not in r) or sorted(reasons)
-        raise PushRejectedError(remote, refs, "; ".join(real))
+        said = remote_messages(result.stderr)
+        because = f" (the remote said: {' / '.join(said)})" if said else ""
+        raise PushRejectedError(remote, refs, "; ".join(real) + because)
     raise remote_error(remote, result.stderr)
 
 
@@ -299,6 +339,8 @@ def fetch_runs(
             result = _fetch_listed(repo, remote, options.runs, progress)
         on_remote = tag_listing.result()
     with _runs_reported_on_failure(result):
+        moved = download_objects(repo, remote, result.runs)
+        result.objects, result.objects_missing = moved.count, moved.missing
         _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
         result.differing_views = _fetch_views(repo, remote, progress)
     return result

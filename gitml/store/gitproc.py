@@ -168,6 +168,19 @@ def _pump_stderr(stream, sink: list[bytes], progress: Progress | None) -> None:
                 progress(text)
 
 
+def remote_messages(stderr: str, most: int = 3) -> list[str]:
+    """The last lines a remote wrote (`remote: …`, a hook's reason for a refusal), without
+    its progress: at most `most`, each at most 200 characters."""
+    said = [
+        line[len("remote: ") :].strip()[:200]
+        for line in stderr.replace("\r", "\n").splitlines()
+        if line.startswith("remote: ")
+        and line[len("remote: ") :].strip()
+        and not _PROGRESS_LINE.match(line)
+    ]
+    return said[-most:]
+
+
 def remote_error(remote: str, stderr: str) -> RemoteError:
     """The one error that explains git's complaint about `remote`."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]

@@ -139,6 +139,9 @@ def write_artifact(
                 f"{existing[0]}{more} already exists; pass --force to replace it "
                 "(nothing was written)"
             )
+    for _, file in planned:  # large artifacts are downloaded (and checked) before any write
+        if not file.link and reader.stored_by_content(f"{ARTIFACTS_DIR}/{file.path}"):
+            reader.file_blocks(f"{ARTIFACTS_DIR}/{file.path}")
     linked = {relative for relative, file in planned if file.link} if links else set()
     for target, (relative, file) in zip(targets, planned, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ class FolderStore:
         file system), it is hashed, then hard-linked into place: no copy."""
         if link:
             digest, size = hash_file(source)
-            if self.has(digest):
+            if self._renew(digest):
                 return Stored(digest, size)
             tmp = self._tmp_name()
             try:
@@ -102,11 +102,24 @@ class FolderStore:
             raise
         return Stored(found, size)
 
+    def _renew(self, sha256: str) -> bool:
+        """Whether the object is here already; its time is then renewed, so that `gitml gc
+        --objects` grants it its grace period again (a new run may be about to point to
+        it)."""
+        try:
+            os.utime(self.path(sha256))
+        except OSError:
+            return False
+        return True
+
     def _tmp_name(self) -> Path:
         (self.folder / TMP).mkdir(parents=True, exist_ok=True)
         return self.folder / TMP / f"obj-{os.getpid()}-{time.monotonic_ns()}"
 
     def _place(self, tmp: Path, sha256: str) -> None:
+        if self._renew(sha256):
+            tmp.unlink(missing_ok=True)
+            return
         target = self.path(sha256)
         target.parent.mkdir(exist_ok=True)
         os.chmod(tmp, 0o444)

@@ -57,13 +57,16 @@ def open_shared(repo: Repository, name: str, remote: str | None = None) -> Share
     return S3Shared(store.location, read_config(repo).get(ENDPOINT_SETTING))
 
 
-def fetch_object(repo: Repository, pointer: Pointer, artifact: str) -> None:
+def fetch_object(
+    repo: Repository, pointer: Pointer, artifact: str, remote: str | None = None
+) -> None:
     """Bring the object of artifact `artifact` (its `pointer`) into the local store from
     the store configured here (never from one a pointer names: a fetched run may name
     any): ObjectMissingError when it lacks it, ObjectMismatchError when it gives other
-    bytes (nothing of them is kept)."""
+    bytes (nothing of them is kept). `remote`: the git remote whose Git LFS to ask
+    (default: git-lfs's own choice)."""
     configured = configured_store(repo)
-    shared = open_shared(repo, configured)
+    shared = open_shared(repo, configured, remote)
     reason = "no shared store is configured"
     if shared is not None:
         try:
