@@ -472,19 +472,18 @@ def search_runs(
     experiments. `output_format="pandas"` gives MLflow's DataFrame instead
     (`gitml.compare.frames`).
     """
-    from gitml.compare.sorting import RunQuery, select_runs
-    from gitml.tracking.catalog import list_runs
+    from gitml.compare.query import find_runs
+    from gitml.compare.sorting import RunQuery
     from gitml.tracking.record import parse_status
 
     if output_format not in ("list", "pandas"):
         raise InvalidValueError(f"output_format must be 'list' or 'pandas', not {output_format!r}")
     if status is not None:
         status = parse_status(status)
-    runs = list_runs(_repository(repo))
-    if experiment_names is not None:
-        runs = [run for run in runs if run.experiment in set(experiment_names)]
-    query = RunQuery(filter or filter_string, list(order_by or []), experiment, status, max_results)
-    found = [run.to_json() for run in select_runs(runs, query)]
+    text = filter or filter_string
+    names = None if experiment_names is None else list(experiment_names)
+    query = RunQuery(text, list(order_by or []), experiment, status, max_results, names)
+    found = [run.to_json() for run in find_runs(_repository(repo), query)]
     if output_format == "pandas":
         from gitml.compare.frames import runs_frame
 

@@ -4,8 +4,10 @@ import csv
 import io
 
 from gitml.cli import format as fmt
+from gitml.compare.query import check_columns
 from gitml.compare.search import Field, field_text, parse_columns
-from gitml.compare.sorting import check_known, column_values, default_columns
+from gitml.compare.sorting import column_values, default_columns
+from gitml.store.repository import Repository
 from gitml.tracking.record import RunSummary
 
 
@@ -14,13 +16,13 @@ def header(field: Field) -> str:
 
 
 def chosen_columns(
-    columns: str | None, selected: list[RunSummary], every_run: list[RunSummary]
+    repo: Repository, columns: str | None, selected: list[RunSummary]
 ) -> list[Field]:
     """The fields named by --columns (checked against every run), or all of them."""
     if columns is None:
         return default_columns(selected)
     fields = parse_columns(columns)
-    check_known(fields, every_run, "show column")
+    check_columns(repo, fields)
     return fields
 
 

@@ -52,24 +52,23 @@ def ls(
         from gitml.cli.sharing import echo_remote_runs
 
         return echo_remote_runs(obj.repo, remote, as_json)
-    from gitml.compare.sorting import RunQuery, select_runs
+    from gitml.compare.query import count_runs, find_runs
+    from gitml.compare.sorting import RunQuery
     from gitml.store.repository import read_head
-    from gitml.tracking.catalog import list_runs
     from gitml.tracking.record import branch_experiment
 
     repo = obj.repo
-    runs = list_runs(repo)
     if not all_experiments and experiment is None and repo.root is not None:
         experiment = branch_experiment(read_head(repo)[0])
     query = RunQuery(filter_, list(sort), experiment, status, limit)
-    selected = select_runs(runs, query)
+    selected = find_runs(repo, query)
     if as_json:
         echo_json_lines([run.to_json() for run in selected])
         return
     if columns is not None or as_csv:
         from gitml.cli.columns import chosen_columns, columns_csv, columns_table
 
-        fields = chosen_columns(columns, selected, runs)
+        fields = chosen_columns(repo, columns, selected)
         if as_csv:
             echo_data(columns_csv(selected, fields))
         else:
@@ -79,7 +78,7 @@ def ls(
         echo(f"no runs match the filter: {filter_}", err=True)
         return
     if not selected:
-        others = len(runs)
+        others = count_runs(repo)
         hint = f" ({others} in other experiments: gitml ls --all)" if others else ""
         echo(f"no runs{' in experiment ' + repr(experiment) if experiment else ''}{hint}", err=True)
         return

@@ -555,15 +555,15 @@ def compile_filter(node: Node | None) -> Predicate:
         inner = compile_filter(node.operand)
         return lambda run: not inner(run)
     if isinstance(node, And):
-        parts = [compile_filter(operand) for operand in _chain(node, And)]
+        parts = [compile_filter(operand) for operand in chain(node, And)]
         return lambda run: all(part(run) for part in parts)
     if isinstance(node, Or):
-        parts = [compile_filter(operand) for operand in _chain(node, Or)]
+        parts = [compile_filter(operand) for operand in chain(node, Or)]
         return lambda run: any(part(run) for part in parts)
     return _compile_comparison(node)
 
 
-def _chain(node: Node, kind: type[And] | type[Or]) -> list[Node]:
+def chain(node: Node, kind: type[And] | type[Or]) -> list[Node]:
     """The operands of a chain of `kind` nodes (And or Or), left to right, in a loop."""
     operands, pending = [], [node]
     while pending:

@@ -32,6 +32,7 @@ class RunQuery:
     experiment: str | None = None
     status: str | None = None
     max_results: int | None = None
+    experiments: list[str] | None = None  # runs of any of these (search_runs' experiment_names)
 
 
 def sort_runs(runs: list[RunSummary], keys: list[SortKey]) -> list[RunSummary]:
@@ -125,6 +126,7 @@ def select_runs(runs: list[RunSummary], query: RunQuery) -> list[RunSummary]:
         run
         for run in runs
         if (query.experiment is None or run.experiment == query.experiment)
+        and (query.experiments is None or run.experiment in query.experiments)
         and (query.status is None or run.status == query.status)
         and predicate(run)
     ]

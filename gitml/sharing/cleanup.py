@@ -7,12 +7,13 @@ removes the objects later. Runs on a remote are deleted only by an explicit
 
 from dataclasses import dataclass
 
-from gitml.compare.sorting import RunQuery, select_runs
+from gitml.compare.query import find_runs
+from gitml.compare.sorting import RunQuery
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.store.gitcmd import run_git
 from gitml.store.refs import run_ref
 from gitml.store.repository import Repository
-from gitml.tracking.catalog import list_runs, resolve
+from gitml.tracking.catalog import resolve
 from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
 
@@ -49,7 +50,7 @@ def select_for_gc(repo: Repository, options: GcOptions) -> list[RunSummary]:
     query = RunQuery(options.filter, [], options.experiment, options.status)
     runs = [
         run
-        for run in select_runs(list_runs(repo, include_running=False), query)
+        for run in find_runs(repo, query, include_running=False)
         if options.older_than_ms is None or run.start_ms < options.older_than_ms
     ]
     return runs[options.keep :] if options.keep else runs

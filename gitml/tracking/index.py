@@ -452,7 +452,7 @@ def _open(repo: Repository) -> RunIndex:
                 connection = _connect(path)
             except sqlite3.DatabaseError as error:
                 if not _is_damage(error):
-                    return _in_memory(repo)
+                    return memory_index(repo)
             else:
                 try:
                     if _version(connection) == SCHEMA_VERSION:
@@ -465,8 +465,8 @@ def _open(repo: Repository) -> RunIndex:
         try:
             _rebuild(repo, path, inode)
         except (OSError, sqlite3.OperationalError):
-            return _in_memory(repo)
-    return _in_memory(repo)
+            return memory_index(repo)
+    return memory_index(repo)
 
 
 def _connect(path: Path | str, timeout: float = WAIT_SECONDS) -> sqlite3.Connection:
@@ -484,7 +484,9 @@ def _version(connection: sqlite3.Connection) -> int:
     return connection.execute("PRAGMA user_version").fetchone()[0]
 
 
-def _in_memory(repo: Repository) -> RunIndex:
+def memory_index(repo: Repository) -> RunIndex:
+    """An empty index in memory: for one command where the file cannot be written, and
+    for checking queries against the evaluator on made-up runs."""
     connection = sqlite3.connect(":memory:", isolation_level=None)
     _create(connection)
     return RunIndex(repo, connection, None)

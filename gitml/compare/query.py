@@ -1,0 +1,324 @@
+"""Selecting runs through the run index: a filter tree and sort keys translated to SQL
+over its tables (`gitml.tracking.index`), `--limit` pushed down with them.
+
+One grammar, one evaluator: the filter is parsed once (`gitml.compare.search`) and
+every run the SQL yields is still tested by the evaluator's predicate. The SQL only
+narrows. Each node translates to a condition that is either exact (it selects the
+same runs as the predicate: property-tested in tests/unit/test_query_sql.py) or none
+at all (LIKE and ILIKE, a number compared with a text attribute, a filter of more than
+MAX_PUSHED comparisons), and a node holding an inexact one is inexact in turn (`not`,
+`or`) or keeps only its exact parts (`and`), so the SQL selects a superset of the
+matches whatever the filter. Sort keys on params, metrics, tags and the numeric
+attributes become ORDER BY terms that rank exactly as `gitml.compare.sorting` does
+(numbers, then text, then missing; ties newest first); a sort by a text attribute is
+done in Python on the runs the SQL selected. `--limit` becomes LIMIT when the filter
+is exact and the order is SQL's, else reading stops at the limit's last match.
+
+Every statement is built of constant fragments; keys and values are parameters.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gitml.compare.search import (
+    ATTRIBUTES,
+    COMPARISONS,
+    And,
+    Comparison,
+    Field,
+    Node,
+    Not,
+    Or,
+    SortKey,
+    chain,
+    compile_filter,
+    field_text,
+    parse_filter,
+    parse_sort_key,
+)
+from gitml.compare.sorting import RunQuery, sort_runs
+from gitml.errors import UnknownKeyError
+from gitml.store.repository import Repository
+from gitml.tracking.catalog import running_runs
+from gitml.tracking.index import KEY_TABLES, RunIndex, using_index
+from gitml.tracking.record import RunSummary
+
+MAX_PUSHED = 100  # comparisons; a longer filter is left to the evaluator alone
+_NUMERIC_COLUMNS = {"start_time": "r.start_ms", "end_time": "r.end_ms", "duration": "r.duration_ms"}
+_TEXT_COLUMNS = {
+    "id": "r.id",
+    "name": "r.name",
+    "status": "r.status",
+    "experiment": "r.experiment",
+    "user": "r.user",
+}
+_NUMBER_TESTS = {  # numeric comparisons of a key's `num` (NaN: `nan` = 1, num NULL)
+    "=": "num = ?",
+    "!=": "(num != ? OR nan = 1)",
+    "<": "num < ?",
+    "<=": "num <= ?",
+    ">": "num > ?",
+    ">=": "num >= ?",
+}
+assert set(_NUMBER_TESTS) == set(COMPARISONS)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A condition on `runs r`: its SQL (None: no condition), values, and whether it
+    selects exactly the runs the predicate does (else: at least those)."""
+
+    sql: str | None
+    values: tuple = ()
+    exact: bool = True
+
+
+_ANY = Part(None, (), False)
+
+
+def filter_sql(node: Node | None) -> Part:
+    """The SQL condition of a filter tree (see the module's docstring)."""
+    if node is None:
+        return Part(None)
+    if _comparisons(node) > MAX_PUSHED:
+        return _ANY
+    return _node(node)
+
+
+def _comparisons(node: Node) -> int:
+    count, pending = 0, [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, Comparison):
+            count += 1
+        elif isinstance(current, Not):
+            pending.append(current.operand)
+        else:
+            pending += [current.left, current.right]
+    return count
+
+
+def _node(node: Node) -> Part:
+    if isinstance(node, Comparison):
+        return _comparison(node)
+    if isinstance(node, Not):
+        inner = _node(node.operand)
+        if not inner.exact or inner.sql is None:
+            return _ANY
+        return Part(f"NOT ({inner.sql})", inner.values)
+    kind = And if isinstance(node, And) else Or
+    parts = [_node(operand) for operand in chain(node, kind)]
+    exact = all(part.exact for part in parts)
+    if kind is Or and any(part.sql is None for part in parts):
+        return _ANY
+    kept = [part for part in parts if part.sql is not None]
+    if not kept:
+        return Part(None, (), exact)
+    word = " AND " if kind is And else " OR "
+    values = tuple(value for part in kept for value in part.values)
+    return Part(word.join(f"({part.sql})" for part in kept), values, exact)
+
+
+def _comparison(node: Comparison) -> Part:
+    field, op = node.field, node.op
+    values = node.value if isinstance(node.value, tuple) else (node.value,)
+    if op not in COMPARISONS and op not in ("in", "not in"):
+        return _ANY  # LIKE, ILIKE: the evaluator's matcher alone
+    if field.kind == "attributes":
+        return _attribute(field.key, op, values)
+    table = KEY_TABLES[field.kind]
+    texts = tuple(value for value in values if isinstance(value, str))
+    numbers = tuple(float(value) for value in values if not isinstance(value, str))
+    if op in COMPARISONS:
+        test = f"value {op} ?" if texts else _NUMBER_TESTS[op]
+        return _has_key(table, field.key, test, values)
+    tests: list[str] = []
+    tested: tuple = ()
+    if texts:
+        tests.append(f"value IN ({_marks(texts)})")
+        tested += texts
+    if numbers:
+        tests.append(f"coalesce(num IN ({_marks(numbers)}), 0)")
+        tested += numbers
+    match = " OR ".join(tests)
+    return _has_key(table, field.key, match if op == "in" else f"NOT ({match})", tested)
+
+
+def _has_key(table: str, key: str, test: str, values: tuple) -> Part:
+    """Runs having `key` in `table` with a value that passes `test`."""
+    sql = f"r.rid IN (SELECT run FROM {table} WHERE key = ? AND ({test}))"
+    return Part(sql, (key, *values))
+
+
+def _attribute(name: str, op: str, values: tuple) -> Part:
+    if name in _NUMERIC_COLUMNS:  # the parser lets only numbers reach these
+        column = _NUMERIC_COLUMNS[name]
+        numbers = tuple(float(value) for value in values)
+        if op in COMPARISONS:
+            test = f"{column} {op} ?"
+        else:
+            test = f"{column} {op.upper()} ({_marks(numbers)})"
+        return Part(f"{column} IS NOT NULL AND {test}", numbers)
+    if not all(isinstance(value, str) for value in values):
+        return _ANY  # a text attribute read as a number: the evaluator alone
+    if name == "status":  # as the evaluator: MLflow writes 'FINISHED'
+        values = tuple(value.lower() for value in values)
+    column = _TEXT_COLUMNS[name]
+    if op in COMPARISONS:
+        return Part(f"{column} {op} ?", values)
+    return Part(f"{column} {op.upper()} ({_marks(values)})", values)
+
+
+def _marks(values: tuple) -> str:
+    return ",".join("?" * len(values))
+
+
+# sorting
+
+
+@dataclass(frozen=True)
+class Order:
+    """LEFT JOINs (with their values) and ORDER BY terms ranking runs as
+    `gitml.compare.sorting.sort_runs` does; None where SQL cannot (text attributes)."""
+
+    joins: str
+    values: tuple
+    terms: str
+
+
+def order_sql(keys: list[SortKey]) -> Order | None:
+    joins, values, terms = [], [], []
+    for number, key in enumerate(keys):
+        field, direction = key.field, "DESC" if key.descending else "ASC"
+        if field.kind == "attributes":
+            column = _NUMERIC_COLUMNS.get(field.key)
+            if column is None:
+                return None
+            terms += [f"{column} IS NULL", f"{column} {direction}"]
+            continue
+        alias = f"s{number}"
+        table = KEY_TABLES[field.kind]
+        joins.append(f"LEFT JOIN {table} {alias} ON {alias}.run = r.rid AND {alias}.key = ?")
+        values.append(field.key)
+        if field.kind == "metrics":  # numbers; NaN and absent are missing
+            terms += [f"{alias}.num IS NULL", f"{alias}.num {direction}"]
+            continue
+        # numbers first, then text, then missing (absent, or NaN as a number)
+        terms += [
+            f"CASE WHEN {alias}.num IS NOT NULL THEN 0 "
+            f"WHEN {alias}.run IS NULL OR {alias}.nan != 0 THEN 2 ELSE 1 END",
+            f"{alias}.num {direction}",
+            f"CASE WHEN {alias}.num IS NULL AND {alias}.nan = 0 THEN {alias}.value END {direction}",
+        ]
+    terms.append("r.id DESC")  # ties: newest first, as the listing they were sorted from
+    return Order(" ".join(joins), tuple(values), ", ".join(terms))
+
+
+# the query
+
+
+def select_indexed(
+    index: RunIndex, query: RunQuery, running: list[RunSummary] | None = None
+) -> list[RunSummary]:
+    """What `gitml.compare.sorting.select_runs` selects from every run, taken from
+    `index` and the runs in progress `running`."""
+    tree = parse_filter(query.filter or "")
+    keys = [parse_sort_key(text) for text in query.order_by]
+    running = running or []
+    check_known([key.field for key in keys], index, running, "sort by")
+    predicate = compile_filter(tree)
+    chosen = [run for run in running if _in_scope(run, query) and predicate(run)]
+    where = [filter_sql(tree)]
+    if query.experiment is not None:
+        where.append(Part("r.experiment = ?", (query.experiment,)))
+    if query.experiments is not None:
+        experiments = tuple(query.experiments)
+        where.append(Part(f"r.experiment IN ({_marks(experiments)})", experiments))
+    if query.status is not None:
+        where.append(Part("r.status = ?", (query.status,)))
+    kept = [part for part in where if part.sql is not None]
+    condition = " AND ".join(f"({part.sql})" for part in kept) or "1"
+    exact = all(part.exact for part in where)
+    order = order_sql(keys)
+    limit = query.max_results
+    statement = "SELECT r.summary FROM runs r "
+    values: tuple = ()
+    if order is not None:
+        statement += order.joins
+        values += order.values
+    statement += f" WHERE {condition} ORDER BY {order.terms if order else 'r.id DESC'}"
+    values += tuple(value for part in kept for value in part.values)
+    if exact and order is not None and limit is not None:
+        statement += " LIMIT ?"
+        values += (limit,)
+    found: Iterable[RunSummary] = filter(predicate, index.summaries(statement, values))
+    if order is not None and limit is not None:
+        found = _first(found, limit)
+    selected = [*found, *chosen]
+    selected.sort(key=lambda run: run.id, reverse=True)
+    selected = sort_runs(selected, keys)
+    return selected if limit is None else selected[:limit]
+
+
+def _in_scope(run: RunSummary, query: RunQuery) -> bool:
+    return (
+        (query.experiment is None or run.experiment == query.experiment)
+        and (query.experiments is None or run.experiment in query.experiments)
+        and (query.status is None or run.status == query.status)
+    )
+
+
+def _first(runs: Iterable[RunSummary], count: int) -> list[RunSummary]:
+    found: list[RunSummary] = []
+    for run in runs:
+        if len(found) == count:
+            break
+        found.append(run)
+    return found
+
+
+def find_runs(repo: Repository, query: RunQuery, include_running: bool = True) -> list[RunSummary]:
+    """The runs of `repo` that `query` selects, in its order (see `select_indexed`)."""
+    running = running_runs(repo) if include_running else []
+    return using_index(repo, lambda index: select_indexed(index, query, running))
+
+
+# keys that exist
+
+
+def check_known(
+    fields: list[Field], index: RunIndex, running: list[RunSummary], purpose: str
+) -> None:
+    """Refuse a param, metric or tag key that no run has (attributes always exist), as
+    `gitml.compare.sorting.check_known` does for a list of runs."""
+    wanted = [field for field in fields if field.kind != "attributes"]
+    if not wanted or (not running and not index.count()):
+        return
+    for field in wanted:
+        if index.has_key(field.kind, field.key):
+            continue
+        if any(field.key in getattr(run, field.kind) for run in running):
+            continue
+        raise UnknownKeyError(purpose, field_text(field), known_keys(index, running))
+
+
+def known_keys(index: RunIndex, running: list[RunSummary]) -> list[str]:
+    """Every field some run has, in the grammar's spelling."""
+    found: dict[str, None] = {f"attributes.{name}": None for name in ATTRIBUTES}
+    for kind in KEY_TABLES:
+        keys = dict.fromkeys(index.keys(kind))
+        for run in running:
+            keys.update(dict.fromkeys(getattr(run, kind)))
+        found.update(dict.fromkeys(field_text(Field(kind, key)) for key in keys))
+    return list(found)
+
+
+def check_columns(repo: Repository, fields: list[Field]) -> None:
+    """Refuse a column whose param, metric or tag key no run has."""
+    running = running_runs(repo)
+    using_index(repo, lambda index: check_known(fields, index, running, "show column"))
+
+
+def count_runs(repo: Repository) -> int:
+    """How many runs there are, committed or running."""
+    return using_index(repo, RunIndex.count) + len(running_runs(repo))
