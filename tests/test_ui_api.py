@@ -609,3 +609,10 @@ def test_a_damaged_run_with_a_script_for_a_name_is_listed_as_damaged(served):
         }
     finally:
         git(repo, "update-ref", "-d", f"refs/gitml/runs/{run_id}")
+
+
+def test_a_body_over_the_limit_is_refused_unread(served):
+    server, repo = served
+    answer = server.post("/api/views", {"name": "big", "query": "q" * 100_000})
+    assert answer.status == 413
+    assert git(repo, "for-each-ref", "refs/gitml/views/") == ""

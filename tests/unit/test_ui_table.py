@@ -1,0 +1,34 @@
+"""The runs table of `GET /api/runs`: one array per field, the grammar's field names."""
+
+import json
+import math
+
+from gitml.tracking.record import RunSummary
+from gitml.ui.table import runs_table
+
+
+def _run(run_id: str, **fields) -> RunSummary:
+    return RunSummary(run_id, f"n{run_id}", "main", "finished", 1000, end_ms=1500, **fields)
+
+
+def test_columns_hold_a_value_per_run_and_null_where_it_lacks_one():
+    runs = [
+        _run("b", params={"lr": "0.1", "my key": "x"}, metrics={"loss": 0.5}),
+        _run("a", metrics={"loss": math.nan, "acc": math.inf}, tags={"t": "1"}),
+    ]
+    table = runs_table(runs)
+    columns = table["columns"]
+    assert table["count"] == 2 and table["fields"] == list(columns)
+    assert columns["id"] == ["b", "a"] and columns["duration"] == [500, 500]
+    assert columns["start_time"] == [1000, 1000] and columns["base"] == [None, None]
+    assert columns["params.lr"] == ["0.1", None]
+    assert columns["params.`my key`"] == ["x", None]  # as the filter grammar writes it
+    assert columns["metrics.loss"] == [0.5, "nan"] and columns["metrics.acc"] == [None, "inf"]
+    assert columns["tags.t"] == [None, "1"]
+    json.dumps(table, allow_nan=False)  # valid JSON: no NaN or Infinity left
+
+
+def test_no_runs_is_an_empty_table_of_attributes():
+    table = runs_table([])
+    assert table["count"] == 0
+    assert "id" in table["fields"] and all(values == [] for values in table["columns"].values())
