@@ -39,11 +39,20 @@ _EXPORTS = {
     "load_model": "gitml.models.load",
     "infer_signature": "gitml.models.signature",
     "PythonModel": "gitml.models.flavors.pyfunc",
+    # MLflow's namespaces, for scripts that `import gitml as mlflow` (docs/models.md)
+    "models": "gitml.models",
+    "pyfunc": "gitml.pyfunc",
+    "pytorch": "gitml.pytorch",
+    "sklearn": "gitml.sklearn",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # what type checkers see; at run time each name loads on first use
+    from gitml import models as models
+    from gitml import pyfunc as pyfunc
+    from gitml import pytorch as pytorch
+    from gitml import sklearn as sklearn
     from gitml.api import ActiveRun as ActiveRun
     from gitml.api import RunInfo as RunInfo
     from gitml.api import active_run as active_run

@@ -298,7 +298,16 @@ def end_run(status: str = "finished") -> RunSummary | None:
         return None
     from gitml.tracking.run import finish_run
 
-    return finish_run(run._repo, run.staging, status, None)
+    requests = run.staging.registration_requests()  # log_model(registered_model_name=)
+    summary = finish_run(run._repo, run.staging, status, None)
+    if requests:
+        import warnings
+
+        from gitml.models.registration import register_requested
+
+        for problem in register_requested(run._repo, summary, requests)[1]:
+            warnings.warn(problem, UserWarning, stacklevel=2)
+    return summary
 
 
 def active_run() -> ActiveRun | None:
@@ -421,17 +430,30 @@ def log_model(
     artifact_path: str | None = None,
     pip_requirements: list[str] | None = None,
     run: ActiveRun | None = None,
+    registered_model_name: str | None = None,
+    code_paths: list[str] | None = None,
+    extra_pip_requirements: list[str] | None = None,
+    serialization_format: str | None = None,
+    metadata: dict | None = None,
 ) -> ModelInfo:
     """Save `model` under the artifacts of `run` (default: the active run) as `<name>/`;
     returns its `runs:/` URI. See `gitml.save_model` for the other arguments.
 
-    MLflow 2's `artifact_path` (for `name`) and `pip_requirements` (for
-    `requirements`) are accepted too."""
+    MLflow's spellings are accepted too: `artifact_path` (for `name`), `pip_requirements`
+    (for `requirements`) and `extra_pip_requirements` (added to them), `code_paths`
+    (modules saved with the model), `serialization_format` (scikit-learn: `pickle` or
+    `cloudpickle`), `metadata`. With `registered_model_name`, the model becomes that
+    registered model's next version once the run is committed (docs/models.md)."""
     from gitml.models import save
 
     requirements = requirements if requirements is not None else pip_requirements
+    requirements = [*(requirements or []), *(extra_pip_requirements or [])] or None
     options = save.SaveOptions(signature, input_example, requirements, artifacts or {}, predict_fn)
-    return save.log_model(run or _run(), model, artifact_path or name, options)
+    options.code_paths = list(code_paths or [])
+    options.serialization_format = serialization_format or options.serialization_format
+    options.metadata = metadata
+    target = run or _run()
+    return save.log_model(target, model, artifact_path or name, options, registered_model_name)
 
 
 def get_params() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Package attributes imported on first use.
 
-A package maps each public name to the module that defines it; the module is
-imported only when the name is first asked for, so importing the package
+A package maps each public name to the module that defines it (or, for a
+submodule, to the submodule itself); the module is imported only when the name
+is first asked for, so importing the package
 stays cheap (`import gitml` must not load the models, `gitml fetch` must not
 load the registry's operations).
 """
@@ -20,7 +21,9 @@ def lazy_attributes(
     def __getattr__(name: str):
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name]), name)
+        module = importlib.import_module(exports[name])
+        # a submodule (`gitml.sklearn`) is the module itself; any other name, its attribute
+        value = module if module.__name__ == f"{package}.{name}" else getattr(module, name)
         namespace[name] = value  # later look-ups skip this function
         return value
 

@@ -81,7 +81,7 @@ def branch(obj, run, name) -> None:
 def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None:
     """Run RUN's command again with its params, in a temporary worktree holding its
     code (your work tree is not touched), and record a new run that reproduces it."""
-    from gitml.cli.run import echo_run_problems, progress_on_stderr
+    from gitml.cli.run import echo_run_problems, progress_on_stderr, register_logged_models
     from gitml.projects.rerun import RerunOptions
     from gitml.projects.rerun import rerun as rerun_run
     from gitml.tracking.record import json_float
@@ -89,6 +89,7 @@ def rerun(obj, run, params, name, artifacts, check, rtol, atol, as_json) -> None
     options = RerunOptions(parse_pairs(params, "param"), name, list(artifacts), rtol, atol)
     result = rerun_run(obj.repo, run, options, progress_on_stderr())
     echo_run_problems(result.launched)
+    register_logged_models(obj.repo, result.launched)
     original, new = result.original, result.launched.summary
     if as_json:
         echo_json(

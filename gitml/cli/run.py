@@ -12,6 +12,7 @@ from gitml.envs import ENV_MANAGERS
 
 if TYPE_CHECKING:
     from gitml.projects.launch import Progress
+    from gitml.store.repository import Repository
     from gitml.tracking.runner import CommandResult
 
 _AFTER_SEPARATOR = "gitml.run.after"  # ctx.meta: how many words follow the `--`
@@ -168,6 +169,7 @@ def run(
     )
     result = launch(obj.repo, request, progress_on_stderr())
     echo_run_problems(result)
+    register_logged_models(obj.repo, result)
     say(
         f"run {result.summary.name} "
         f"{describe_end(result.summary.status, result.exit_code)}; "
@@ -184,6 +186,20 @@ def progress_on_stderr() -> Progress:
         note=say,
         warning=lambda text: say(f"warning: {text}"),
     )
+
+
+def register_logged_models(repo: Repository, result: CommandResult) -> None:
+    """Register the models the script logged with `registered_model_name=`, now that
+    the run is committed; one line each on stderr."""
+    if not result.registrations:
+        return
+    from gitml.models.registration import register_requested
+
+    done, failed = register_requested(repo, result.summary, result.registrations)
+    for sentence in done:
+        say(sentence)
+    for problem in failed:
+        say(f"warning: {problem}")
 
 
 def echo_run_problems(result: CommandResult) -> None:

@@ -120,6 +120,9 @@ class MLModel:
         return cls.read(path.parent if path.name == MLMODEL_FILE and path.is_file() else path)
 
 
+Model = MLModel  # MLflow's name: `gitml.models.Model.load(path)`
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 

@@ -13,10 +13,10 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitml.errors import ModelError
-from gitml.models.flavors.common import FlavorSave, installed_version
+from gitml.models.flavors.common import CODE_DIR, FlavorSave, installed_version
 from gitml.models.mlmodel import (
     CONDA_FILE,
     INPUT_EXAMPLE_FILE,
@@ -27,6 +27,9 @@ from gitml.models.mlmodel import (
     SERVING_INPUT_FILE,
     MLModel,
 )
+
+if TYPE_CHECKING:
+    from gitml.tracking.staging import Staging
 
 
 @dataclass
@@ -52,6 +55,19 @@ class ModelInfo:
     run_id: str
     artifact_path: str
     metadata: MLModel
+    registered_model_name: str | None = None  # registered once the run is committed
+
+    @property
+    def signature(self) -> dict | None:
+        return self.metadata.signature
+
+    @property
+    def flavors(self) -> dict:
+        return self.metadata.flavors
+
+    @property
+    def model_uuid(self) -> str:
+        return self.metadata.model_uuid
 
 
 def save_model(
@@ -99,15 +115,28 @@ class LoggingRun(Protocol):
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None) -> None: ...
 
+    @property
+    def staging(self) -> "Staging": ...
 
-def log_model(run: LoggingRun, model: Any, name: str, options: SaveOptions) -> ModelInfo:
+
+def log_model(
+    run: LoggingRun,
+    model: Any,
+    name: str,
+    options: SaveOptions,
+    registered_model_name: str | None = None,
+) -> ModelInfo:
     """Save `model` under `run`'s artifacts as `<name>/` (through the run's own
     `log_artifact`); returns its `runs:/` URI. `gitml.log_model` logs to the active run.
-    (Registering it once the run is committed: `gitml.models.registration`.)"""
+    With `registered_model_name`, the model is registered as that model's next version
+    once the run is committed (`gitml.models.registration`)."""
+    from gitml.models.registration import check_model_name
     from gitml.registry.tags import ModelRef, model_uri
     from gitml.tracking.staging import check_artifact_name
 
     name = check_artifact_name(name)
+    if registered_model_name is not None:
+        check_model_name(registered_model_name)
     if run.has_artifact(f"{name}/{MLMODEL_FILE}"):
         raise ModelError(f"run {run.name} already has a model at {name!r}; choose another name")
     with tempfile.TemporaryDirectory(prefix="gitml-model-") as tmp:
@@ -116,7 +145,10 @@ def log_model(run: LoggingRun, model: Any, name: str, options: SaveOptions) -> M
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             inside = file.parent.relative_to(folder).as_posix()
             run.log_artifact(file, name if inside == "." else f"{name}/{inside}")
-    return ModelInfo(model_uri(ModelRef(run=run.id, path=name)), run.id, name, metadata)
+    if registered_model_name is not None:
+        run.staging.request_registration(registered_model_name, name)
+    uri = model_uri(ModelRef(run=run.id, path=name))
+    return ModelInfo(uri, run.id, name, metadata, registered_model_name)
 
 
 def write_model(
@@ -133,6 +165,9 @@ def write_model(
     signature = _signature(options)  # a wrong one is refused before the model is written
     saved = _save_flavor(model, folder, options)
     pyfunc = {**saved.pyfunc, "env": {"conda": CONDA_FILE, "virtualenv": PYTHON_ENV_FILE}}
+    if options.code_paths:
+        copy_code(options.code_paths, folder / CODE_DIR)
+        pyfunc["code"] = saved.conf["code"] = CODE_DIR
     flavors = {PYFUNC: pyfunc}
     if saved.flavor:
         flavors[saved.flavor] = saved.conf
@@ -165,12 +200,30 @@ def _save_flavor(model, folder: Path, options: SaveOptions) -> FlavorSave:
     if pyfunc.matches(model):
         with tempfile.TemporaryDirectory(prefix="gitml-artifacts-") as tmp:
             sources = _artifact_sources(options.artifacts, Path(tmp))
-            return pyfunc.save(model, folder, sources, options.code_paths)
+            return pyfunc.save(model, folder, sources)
     raise ModelError(
         f"cannot save a {type(model).__module__}.{type(model).__name__}: pass a scikit-learn "
         "estimator, a torch.nn.Module, a gitml.PythonModel, an object with a predict method "
         "or a function"
     )
+
+
+def copy_code(code_paths: list[str], code_dir: Path) -> None:
+    """Each file or folder of `code_paths` into `code_dir`, under its own name (MLflow's
+    `code_paths`: the folder goes on `sys.path` when the model is loaded)."""
+    import shutil
+
+    code_dir.mkdir()
+    for source in map(Path, code_paths):
+        if not source.exists():
+            raise ModelError(f"code path {source} does not exist")
+        target = code_dir / source.name
+        if target.exists():
+            raise ModelError(f"two code paths are named {source.name!r}; rename one")
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copyfile(source, target)
 
 
 def _artifact_sources(artifacts: dict[str, str], into: Path) -> dict[str, Path]:

@@ -38,6 +38,8 @@ class CommandResult:
     artifact_warnings: list[str] = field(default_factory=list)  # files left out, and why
     output_warnings: list[str] = field(default_factory=list)  # output not captured in full
     logging_warnings: list[str] = field(default_factory=list)  # MLflow logged elsewhere
+    # models the script logged with registered_model_name=: (model name, artifact path)
+    registrations: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def exit_status(self) -> int:
@@ -231,8 +233,11 @@ def execute(
     status = _status(staging, returncode, interrupted.is_set())
     errors, warnings = _store_artifacts(repo, staging, artifacts)
     elsewhere = mlflow_logged_elsewhere(repo, cwd, staging.meta["start_ms"])
+    registrations = staging.registration_requests()
     summary = finish_run(repo, staging, status, exit_code)
-    return CommandResult(summary, exit_code, errors, warnings, capture.problems, elsewhere)
+    return CommandResult(
+        summary, exit_code, errors, warnings, capture.problems, elsewhere, registrations
+    )
 
 
 MLFLOW_STORES = ("mlruns", "mlflow.db")  # where MLflow logs when no tracking URI is set

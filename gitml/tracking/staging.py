@@ -16,6 +16,8 @@ Layout:
     output.txt     captured stdout+stderr (bounded)
     end.json       status, exit code and end time, once known
     declared.json  the status a script under `gitml run` gave gitml.end_run
+    registrations.jsonl  [model name, artifact path] per line: models logged with
+                   `registered_model_name=`, registered once the run is committed
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ MAX_FILENAME = 255  # bytes in a file name on common file systems
 MAX_ARTIFACT_DEPTH = 100  # parts of an artifact's path: deeper, Python's own walks fail
 OUTPUT_LIMIT = 1 << 20  # bytes of output kept: the tail
 DECLARED_FILE = "declared.json"
+REGISTRATIONS_FILE = "registrations.jsonl"
 
 
 @dataclass
@@ -338,6 +341,16 @@ class Staging:
             return json.loads((self.path / DECLARED_FILE).read_text())["status"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
+
+    def request_registration(self, model: str, artifact_path: str) -> None:
+        """Register the model logged at `artifact_path` as `model` once the run is committed
+        (whoever commits it does: `gitml.end_run`, or the `gitml run` that wraps it)."""
+        self._append_json(REGISTRATIONS_FILE, [model, artifact_path])
+
+    def registration_requests(self) -> list[tuple[str, str]]:
+        """The (model name, artifact path) pairs `request_registration` kept, in order."""
+        lines = _read_jsonl(self.path / REGISTRATIONS_FILE)
+        return [(str(line[0]), str(line[1])) for line in lines if len(line) == 2]
 
     def close(self) -> None:
         for fd in self._metric_fds.values():

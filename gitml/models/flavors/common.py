@@ -6,6 +6,8 @@ from pathlib import Path
 
 from gitml.errors import ModelError
 
+CODE_DIR = "code"  # modules saved with the model (`code_paths=`), importable once it loads
+
 
 @dataclass
 class FlavorSave:

@@ -2,8 +2,7 @@
 
 The object is pickled with cloudpickle, so classes and functions defined in the training
 script itself travel inside the model. Extra files (`artifacts=`) are copied into the
-model folder and handed to `PythonModel.load_context` as local paths; modules
-(`code_paths=`) are copied into its `code/` folder, importable when it is loaded.
+model folder and handed to `PythonModel.load_context` as local paths.
 
 A `PythonModel` MLflow saved (loader `mlflow.pyfunc.model`) loads here too: its class
 derives from MLflow's, so unpickling it needs mlflow installed.
@@ -21,7 +20,6 @@ from gitml.models.mlmodel import PYFUNC, MLModel
 
 MODEL_FILE = "python_model.pkl"
 ARTIFACTS_DIR = "artifacts"
-CODE_DIR = "code"
 # how MLflow may compress the pickle (its `python_model_compression`) → the module reading it
 _COMPRESSIONS = {"lzma": "lzma", "bzip2": "bz2", "gzip": "gzip"}
 
@@ -61,12 +59,7 @@ def kind_of(model: object) -> str:
     return "predict_method" if hasattr(model, "predict") else "callable"
 
 
-def save(
-    model: Any,
-    folder: Path,
-    artifacts: dict[str, Path] | None = None,
-    code_paths: list[str] | None = None,
-) -> FlavorSave:
+def save(model: Any, folder: Path, artifacts: dict[str, Path] | None = None) -> FlavorSave:
     try:
         import cloudpickle
     except ImportError:
@@ -79,9 +72,6 @@ def save(
     stored = _copy_artifacts(artifacts or {}, folder)
     pyfunc: dict[str, object] = {"loader_module": __name__, "python_model": MODEL_FILE}
     pyfunc.update(kind=kind, artifacts=stored)
-    if code_paths:
-        _copy_code(code_paths, folder / CODE_DIR)
-        pyfunc["code"] = CODE_DIR
     with open(folder / MODEL_FILE, "wb") as handle:
         cloudpickle.dump(model, handle)
     return FlavorSave(flavor=None, conf={}, pyfunc=pyfunc, packages=["cloudpickle"])
@@ -106,22 +96,6 @@ def _copy_artifacts(artifacts: dict[str, Path], folder: Path) -> dict[str, str]:
             shutil.copyfile(source_path, target)
         stored[name] = target.relative_to(folder).as_posix()
     return stored
-
-
-def _copy_code(code_paths: list[str], code_dir: Path) -> None:
-    """Each file or folder of `code_paths` into `code_dir`, under its own name (MLflow's
-    layout: the folder goes on `sys.path` when the model is loaded)."""
-    code_dir.mkdir()
-    for source in map(Path, code_paths):
-        if not source.exists():
-            raise ModelError(f"code path {source} does not exist")
-        target = code_dir / source.name
-        if target.exists():
-            raise ModelError(f"two code paths are named {source.name!r}; rename one")
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copyfile(source, target)
 
 
 class PyfuncPredictor:

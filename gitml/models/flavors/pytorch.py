@@ -94,6 +94,7 @@ def load(folder: Path, metadata: MLModel) -> TorchPredictor:
     if "data" in pyfunc:
         return _load_mlflow(folder, pyfunc)
     conf_weights = inside(folder, pyfunc.get("model_path", WEIGHTS_FILE), "pytorch model_path")
+    add_code_path(folder, pyfunc)
     with open(folder / ARCHITECTURE_FILE, "rb") as handle:
         skeleton = pickle.load(handle)
     model = skeleton.to_empty(device="cpu")
