@@ -95,11 +95,13 @@ class Server:
             env=environment(),
             text=True,
         )
+        self.server_times: list[float] = []
         line = self.process.stdout.readline()
         self.port = int(re.search(r":(\d+)/$", line.strip()).group(1))
 
     def get(self, path: str, gzipped: bool = True) -> tuple[float, bytes]:
-        """(seconds, body) of one request on a new connection."""
+        """(seconds, body) of one request on a new connection; the server's own time
+        (its Server-Timing header) is kept in `server_times`."""
         headers = {"Host": f"127.0.0.1:{self.port}"}
         if gzipped:
             headers["Accept-Encoding"] = "gzip"
@@ -111,6 +113,8 @@ class Server:
         elapsed = time.perf_counter() - start
         connection.close()
         assert response.status == 200, body[:300]
+        timing = response.getheader("server-timing", "app;dur=nan")
+        self.server_times.append(float(timing.partition("dur=")[2]) / 1000)
         return elapsed, body
 
     def stop(self) -> None:
@@ -122,55 +126,53 @@ def main() -> None:
     repo, big = write_repo()
     baseline = [timed([*GITML, "ls", "--all", "--json"], repo) for _ in range(REPEAT)]
     server = Server(repo)
+    results: dict[str, tuple[list[float], list[float]]] = {}
+
+    def measure(label: str, path: str, before=None, times: int = REPEAT) -> bytes:
+        """Ask `path` `times` times (after `before()` each time): round trips and the
+        server's own times, under `label`."""
+        trips, spent = results.setdefault(label, ([], []))
+        for _ in range(times):
+            if before is not None:
+                before()
+            elapsed, body = server.get(path)
+            trips.append(elapsed)
+            spent.append(server.server_times[-1])
+        return body
+
+    def new_run() -> None:
+        import_synthetic_runs(
+            repo, 1, lambda i: {"params": {"p0": "a"}, "metrics": {"m0": 1.0}}, name="new"
+        )
+
     try:
-        first, zipped = server.get("/api/runs")
-        steady = [server.get("/api/runs")[0] for _ in range(REPEAT)]
+        zipped = measure("GET /api/runs, first request after start", "/api/runs", times=1)
+        measure("GET /api/runs, steady state (nothing changed)", "/api/runs")
         _, plain = server.get("/api/runs", gzipped=False)
-        after_new_run = []
-        for _ in range(max(3, REPEAT // 2)):
-            import_synthetic_runs(
-                repo, 1, lambda i: {"params": {"p0": "a"}, "metrics": {"m0": 1.0}}, name="new"
-            )
-            after_new_run.append(server.get("/api/runs")[0])
+        measure("GET /api/runs after each new run (listed again)", "/api/runs", new_run, 5)
         query = "/api/select?filter=" + FILTER.replace(" ", "%20").replace("'", "%27")
         query = query.replace("(", "%28").replace(")", "%29").replace(",", "%2C")
-        select = [server.get(query)[0] for _ in range(REPEAT)]
-        chosen = len(server.get(query)[1].split(b'","'))
+        chosen = measure("GET /api/select with a filter", query).count(b'","') + 1
         metric = f"/api/runs/{big}/metrics/big?points=2000"
-        metric_first, body = server.get(metric)
-        zoom = [
-            server.get(f"{metric}&start={BIG_POINTS // 3}&end={BIG_POINTS // 3 + 50_000}")[0]
-            for _ in range(REPEAT)
-        ]
-        returned = body.count(b",") // 3
+        body = measure(f"GET metric of {BIG_POINTS:,} points to ~2,000, first", metric, times=1)
+        zoom = f"{metric}&start={BIG_POINTS // 3}&end={BIG_POINTS // 3 + 50_000}"
+        measure("GET metric zoomed into 50,000 of them (kept parsed)", zoom)
     finally:
         server.stop()
     count = RUNS + 1
     assert len(gzip.decompress(zipped)) == len(plain)
+    print(f"{count} runs x ({PARAMS} params, {METRICS} metrics of {STEPS} steps)", flush=True)
     report(f"gitml ls --all --json, {count} runs (baseline)", median(baseline))
-    report(
-        f"GET /api/runs, first request after start, {count} runs x ({PARAMS}+{METRICS})",
-        first,
-        extra=f"ratio {first / median(baseline):.2f} vs gitml ls --json",
-    )
-    report(
-        "GET /api/runs after each new run (listed again)",
-        median(after_new_run),
-        extra=f"ratio {median(after_new_run) / median(baseline):.2f} vs gitml ls --json",
-    )
-    report(
-        "GET /api/runs, steady state (nothing changed)",
-        median(steady),
-        extra=f"ratio {median(steady) / median(baseline):.3f} vs gitml ls --json",
-    )
+    for label, (trips, spent) in results.items():
+        report(
+            label,
+            median(spent),
+            extra=f"server time; round trip {median(trips) * 1000:.1f} ms; "
+            f"ratio {median(trips) / median(baseline):.3f} vs gitml ls --json",
+        )
     report("GET /api/runs size, plain", len(plain) / 1e6, "MB")
-    report("GET /api/runs size, gzipped", len(zipped) / 1e6, "MB")
-    report(f"GET /api/select with a filter ({chosen} of {count} chosen)", median(select))
-    report(
-        f"GET metric of {BIG_POINTS:,} points, first request, to ~2,000 points ({returned})",
-        metric_first,
-    )
-    report("GET metric zoomed into 50,000 of them (kept parsed)", median(zoom))
+    report("GET /api/runs size, gzipped (what a browser receives)", len(zipped) / 1e6, "MB")
+    print(f"the filter chose {chosen} runs; the metric answer held {body.count(b',') // 3} points")
 
 
 if __name__ == "__main__":

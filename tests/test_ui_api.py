@@ -616,3 +616,13 @@ def test_a_body_over_the_limit_is_refused_unread(served):
     answer = server.post("/api/views", {"name": "big", "query": "q" * 100_000})
     assert answer.status == 413
     assert git(repo, "for-each-ref", "refs/gitml/views/") == ""
+
+
+def test_the_runs_table_revalidates_and_says_the_servers_time(served):
+    server, _ = served
+    first = server.get("/api/runs")
+    assert first.headers["server-timing"].startswith("app;dur=")
+    etag = first.headers["etag"]
+    again = server.get("/api/runs", {"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    assert server.get("/api/runs", {"If-None-Match": '"other-1"'}).status == 200

@@ -50,10 +50,15 @@ def runs(request: Request) -> Response:
     if chosen:
         return answer(runs_table(selected))
     snapshot = ui.snapshot()
+    # the ETag names this launch and listing: a page coming back revalidates for free
+    headers = {"vary": "accept-encoding", "etag": f'"{ui.launch}-{snapshot.version}"'}
+    headers["cache-control"] = "no-cache"
+    if request.headers.get("if-none-match") == headers["etag"]:
+        return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):
-        headers = {"content-encoding": "gzip", "vary": "accept-encoding"}
+        headers["content-encoding"] = "gzip"
         return Response(snapshot.gzipped, media_type=JSON, headers=headers)
-    return Response(snapshot.body, media_type=JSON, headers={"vary": "accept-encoding"})
+    return Response(snapshot.body, media_type=JSON, headers=headers)
 
 
 def select(request: Request) -> Response:
