@@ -113,6 +113,7 @@ def _ls(repo: Path, *args: str) -> list[dict]:
     return json.loads(gitml(repo, "ls", "--json", *args).stdout)
 
 
+@pytest.mark.slow  # MLflow's scripts, once per module: a minute
 def test_a_quickstart_script_logs_a_gitml_run(scripted):
     repo, facts = scripted
     (run,) = _ls(repo, "-e", "Default")
@@ -131,6 +132,7 @@ def test_a_quickstart_script_logs_a_gitml_run(scripted):
     assert [line.split("\t")[:2] for line in history][:2] == [["0", "1.0"], ["1", "0.5"]]
 
 
+@pytest.mark.slow  # MLflow's scripts, once per module: a minute
 def test_mlflow_reads_back_what_it_logged(scripted):
     repo, facts = scripted
     client = MlflowClient(f"gitml:{repo}")
@@ -153,6 +155,7 @@ def test_mlflow_reads_back_what_it_logged(scripted):
     assert json.loads(Path(folder, "config.json").read_text()) == {"a": 1}
 
 
+@pytest.mark.slow  # MLflow's scripts, once per module: a minute
 def test_sklearn_log_model_is_stored_in_its_run_and_loads_back(scripted):
     repo, facts = scripted
     run_id = facts["sklearn"]["run"]
@@ -183,6 +186,7 @@ def test_sklearn_log_model_is_stored_in_its_run_and_loads_back(scripted):
         mlflow.set_tracking_uri(None)
 
 
+@pytest.mark.slow  # MLflow's scripts, once per module: a minute
 def test_under_gitml_run_mlflow_logs_into_the_recorded_run(scripted):
     repo, facts = scripted
     assert "gitml: warning" not in facts["wrapped"].stderr
@@ -194,6 +198,7 @@ def test_under_gitml_run_mlflow_logs_into_the_recorded_run(scripted):
     assert len(_ls(repo, "--all")) == 4  # quick, sklearn, wrapped, own: no run of its own
 
 
+@pytest.mark.slow  # MLflow's scripts, once per module: a minute
 def test_a_script_with_its_own_tracking_uri_keeps_it_and_gitml_says_so_once(scripted):
     repo, facts = scripted
     warnings = [line for line in facts["own"].stderr.splitlines() if "warning" in line]
@@ -204,6 +209,43 @@ def test_a_script_with_its_own_tracking_uri_keeps_it_and_gitml_says_so_once(scri
     (run,) = [run for run in _ls(repo, "--all") if run["name"] == "own"]
     assert run["metrics"] == {}
     assert (repo / "mlflow.db").is_file()
+
+
+def test_an_environment_without_gitml_installed_is_lent_the_plugins_entry_points(tmp_path):
+    """`gitml run --env-manager venv`: the command's Python sees gitml through a lent
+    folder on PYTHONPATH; MLflow finds plugins by entry points, so the folder lends
+    those too (read from gitml's installed metadata, as MLflow reads them)."""
+    from gitml.envs.activate import gitml_import_folder
+
+    folder = gitml_import_folder()
+    assert folder is not None
+    seen = subprocess.run(
+        [sys.executable, "-S", "-c", SEES_ENTRY_POINTS, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    from importlib.metadata import entry_points
+
+    installed = [
+        f"{group}:{point.name}={point.value}"
+        for group in ("mlflow.tracking_store", "mlflow.artifact_repository")
+        for point in entry_points(group=group)
+        if point.name == "gitml"
+    ]
+    assert len(installed) == 2 and sorted(seen) == sorted(installed)
+
+
+SEES_ENTRY_POINTS = """import sys
+folder = sys.argv[1]
+sys.path[:] = [folder] + [p for p in sys.path if "site-packages" not in p]
+from importlib.metadata import entry_points
+for group in ("mlflow.tracking_store", "mlflow.artifact_repository"):
+    for point in entry_points(group=group):
+        print(f"{group}:{point.name}={point.value}")
+import gitml.mlflow_plugin.entry  # the lent package itself, and nothing installed
+assert "mlflow" not in sys.modules
+"""
 
 
 # the store in this process, on a repository of each test's own
@@ -261,8 +303,16 @@ def test_runs_log_end_and_are_immutable_once_committed(client):
     with pytest.raises(MlflowException, match="has ended") as error:
         client.log_metric(run_id, "m", 2.0)
     assert error.value.error_code == "INVALID_PARAMETER_VALUE"
-    with pytest.raises(MlflowException, match="does not support deleting a run") as error:
-        client.delete_run(run_id)
+    running = client.create_run("0").info.run_id
+    with pytest.raises(MlflowException, match="still running; remove it once it has ended"):
+        client.delete_run(running)
+    client.delete_run(run_id)  # gitml rm
+    assert git(repo, "for-each-ref", "refs/gitml/runs") == ""
+    with pytest.raises(MlflowException) as error:
+        client.get_run(run_id)
+    assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException, match="does not support restoring a run"):
+        client.restore_run(run_id)
     with pytest.raises(MlflowException) as error:
         client.get_run("0123456789abcdefghjkmnpqrs")
     assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"

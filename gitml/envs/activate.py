@@ -4,7 +4,8 @@ A venv or conda environment goes first on the command's PATH. Whatever Python
 the command runs (an environment's, the user's own, any manager's), a script in
 it logs with `import gitml`: the child's PYTHONPATH ends with a folder holding
 only a link to this gitml package (its logging API needs nothing outside the
-standard library). It comes after the user's own PYTHONPATH entries, so a gitml
+standard library) and the entry points of its MLflow plugins, so that an MLflow
+script logs into the run too. It comes after the user's own PYTHONPATH entries, so a gitml
 they put there wins; the environment's packages stay exactly what they were.
 """
 
@@ -58,15 +59,55 @@ def gitml_import_folder() -> Path | None:
     package = Path(__file__).resolve().parent.parent
     key = hashlib.sha256(str(package).encode()).hexdigest()[:12]
     folder = cache_root().parent / "pythonpath" / key
-    if (folder / "gitml").resolve() == package:
-        return folder
-    link = folder / f".gitml-{os.getpid()}"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            link.unlink()
-        os.symlink(package, link)
-        os.replace(link, folder / "gitml")
-    except OSError:
-        return None
+    if (folder / "gitml").resolve() != package:
+        link = folder / f".gitml-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            os.symlink(package, link)
+            os.replace(link, folder / "gitml")
+        except OSError:
+            return None
+    _lend_entry_points(folder)
     return folder
+
+
+_LENT_DIST = "gitml_lent-0.dist-info"  # named apart from gitml's own, which may be there too
+
+
+def _lend_entry_points(folder: Path) -> None:
+    """Lend MLflow the entry points of gitml's plugins too (`gitml:` URIs,
+    docs/mlflow.md): Python finds them in a `.dist-info` folder on the path, so an
+    MLflow script in an environment without gitml installed logs into the run. They
+    are read from this gitml's installed metadata (none when it runs from a source
+    tree that was never installed)."""
+    from importlib import metadata
+
+    try:
+        points = list(metadata.distribution("gitml").entry_points)
+    except metadata.PackageNotFoundError:
+        points = []
+    groups: dict[str, list[str]] = {}
+    for point in points:
+        if point.group.startswith("mlflow."):
+            groups.setdefault(point.group, []).append(f"{point.name} = {point.value}")
+    text = "".join(f"[{group}]\n" + "\n".join(lines) + "\n\n" for group, lines in groups.items())
+    dist = folder / _LENT_DIST
+    try:
+        if (dist / "entry_points.txt").read_text() == text:
+            return
+    except OSError:
+        pass
+    tmp = folder / f".{_LENT_DIST}-{os.getpid()}"
+    try:
+        tmp.mkdir(exist_ok=True)
+        (tmp / "METADATA").write_text("Metadata-Version: 2.1\nName: gitml-lent\nVersion: 0\n")
+        (tmp / "entry_points.txt").write_text(text)
+        if dist.exists():
+            import shutil
+
+            shutil.rmtree(dist, ignore_errors=True)
+        os.replace(tmp, dist)
+    except OSError:
+        pass  # a read-only cache: MLflow scripts then need gitml installed

@@ -57,6 +57,7 @@ from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, run_predicate, sort_keys
 from gitml.mlflow_plugin.uri import build_uri, parse_uri, run_artifact_uri
+from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
 from gitml.tracking.catalog import list_runs
@@ -281,13 +282,17 @@ class GitmlTrackingStore(AbstractStore):
         return self.repo.cwd
 
     def delete_run(self, run_id: str) -> None:
-        raise _unsupported(
-            "deleting a run from MLflow: a run is a commit; delete it with "
-            f"`gitml rm {run_id}` (and from a remote with `gitml push --delete`)"
-        )
+        """`gitml rm`: the run's ref is deleted (git's gc removes its commit later); a
+        run in progress, or one a registry tag points at, is refused as gitml rm does."""
+        with mlflow_errors():
+            remove_runs(self.repo, [_run_id(run_id)])
+        self._stagings.pop(run_id, None)
 
     def restore_run(self, run_id: str) -> None:
-        raise _unsupported("restoring a run (gitml never marks a run deleted)")
+        raise _unsupported(
+            "restoring a run: deleting one removed its ref, as `gitml rm` does; a clone "
+            "or remote that still has it gives it back with `gitml fetch`"
+        )
 
     def log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
         staging = self._staging(run_id)
