@@ -626,3 +626,10 @@ def test_the_runs_table_revalidates_and_says_the_servers_time(served):
     again = server.get("/api/runs", {"If-None-Match": etag})
     assert again.status == 304 and again.body == b""
     assert server.get("/api/runs", {"If-None-Match": '"other-1"'}).status == 200
+
+
+def test_a_small_filtered_table_is_sent_as_it_is(served):
+    server, _ = served
+    answer = server.get("/api/runs?sort=name", {"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in answer.headers  # not worth compressing
+    assert answer.json["columns"]["name"] == sorted(answer.json["columns"]["name"])

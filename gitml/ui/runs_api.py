@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import gzip
 from collections.abc import Iterator
 
 from starlette.requests import Request
@@ -29,42 +30,51 @@ def _query(request: Request) -> tuple[str | None, list[str]]:
     return request.query_params.get("filter"), request.query_params.getlist("sort")
 
 
-def _selected(ui: Ui, request: Request) -> tuple[list[RunSummary], bool]:
-    """The runs the filter and sort keys choose (all, newest first, without them);
-    whether they were asked for."""
+def _selected(runs: list[RunSummary], request: Request) -> list[RunSummary] | None:
+    """The runs the filter and sort keys choose; None when none are given."""
     from gitml.compare.sorting import RunQuery, select_runs
 
-    runs = ui.snapshot().runs
     text, sort = _query(request)
     if not (text and text.strip()) and not sort:
-        return runs, False
-    return select_runs(runs, RunQuery(text, sort)), True
+        return None
+    return select_runs(runs, RunQuery(text, sort))
 
 
 def runs(request: Request) -> Response:
     """`GET /api/runs[?filter=&sort=]`: the table, column-wise."""
+    from gitml.ui.answers import dumps
     from gitml.ui.table import runs_table
 
     ui = _ui(request)
-    selected, chosen = _selected(ui, request)
-    if chosen:
-        return answer(runs_table(selected))
     snapshot = ui.snapshot()
+    selected = _selected(snapshot.runs, request)
+    if selected is not None:
+        return _json(request, dumps(runs_table(selected)))
     # the ETag names this launch and listing: a page coming back revalidates for free
-    headers = {"vary": "accept-encoding", "etag": f'"{ui.launch}-{snapshot.version}"'}
-    headers["cache-control"] = "no-cache"
+    headers = {"etag": f'"{ui.launch}-{snapshot.version}"', "cache-control": "no-cache"}
     if request.headers.get("if-none-match") == headers["etag"]:
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["content-encoding"] = "gzip"
-        return Response(snapshot.gzipped, media_type=JSON, headers=headers)
-    return Response(snapshot.body, media_type=JSON, headers=headers)
+    return _json(request, snapshot.body, snapshot.gzipped, headers)
+
+
+def _json(
+    request: Request, body: bytes, gzipped: bytes | None = None, headers: dict | None = None
+) -> Response:
+    """A JSON answer, gzipped (at level 1, unless given) when the client takes it and it
+    is worth it."""
+    headers = {**(headers or {}), "vary": "accept-encoding"}
+    worth_it = gzipped is not None or len(body) >= 64 << 10
+    if not worth_it or "gzip" not in request.headers.get("accept-encoding", ""):
+        return Response(body, media_type=JSON, headers=headers)
+    headers["content-encoding"] = "gzip"
+    return Response(gzipped or gzip.compress(body, 1), media_type=JSON, headers=headers)
 
 
 def select(request: Request) -> Response:
     """`GET /api/select?filter=&sort=`: only the ids, in order (for each keystroke)."""
-    selected, _ = _selected(_ui(request), request)
-    return answer({"ids": [run.id for run in selected]})
+    runs = _ui(request).snapshot().runs
+    selected = _selected(runs, request)
+    return answer({"ids": [run.id for run in (runs if selected is None else selected)]})
 
 
 @contextlib.contextmanager
