@@ -387,6 +387,11 @@ class MlflowImportError(GitmlError):
     """An MLflow store cannot be read for `gitml import mlflow` (unreachable, damaged)."""
 
 
+class SweepError(GitmlError):
+    """A sweep that cannot start, go on or be resumed as asked (its driver still runs,
+    its storage cannot be opened, ...)."""
+
+
 class ServeError(GitmlError):
     """The model server cannot start (address in use, bad host, no server library, ...)."""
 

@@ -47,7 +47,9 @@ _KNOWN_FIELDS = {
     "stages",
     "limits",
     "metrics",
+    "sweeps",
 }
+_SWEEP_FIELDS = ("params", "metric", "goal", "trials", "sampler")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,19 @@ class EntryPoint:
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """An entry point's search space (`sweeps: {ENTRY: {params: ...}}`): param forms as
+    written (their grammar is gitml.sweeps.space's) and the sweep's defaults."""
+
+    entry_point: str
+    params: dict[str, str]
+    metric: str | None = None
+    goal: str | None = None  # min | max
+    trials: int | None = None
+    sampler: str | None = None
+
+
+@dataclass(frozen=True)
 class Project:
     path: Path  # the project file
     name: str
@@ -79,6 +94,7 @@ class Project:
     stages: tuple[str, ...] = ()
     limits: dict = field(default_factory=dict)  # as written; checked
     metric_goals: dict[str, str] = field(default_factory=dict)  # metric key → min | max
+    sweeps: dict[str, SweepSpec] = field(default_factory=dict)  # entry point → its space
 
     @property
     def artifact_size(self) -> int | None:
@@ -155,6 +171,7 @@ def load_project(path: Path) -> Project:
         stages=tuple(_string_list(path, "stages", data.get("stages") or [])),
         limits=_limits(path, data.get("limits") or {}),
         metric_goals=_metric_goals(path, data.get("metrics") or {}),
+        sweeps=_sweeps(path, data.get("sweeps") or {}),
     )
 
 
@@ -311,3 +328,49 @@ def _metric_goals(path: Path, value) -> dict[str, str]:
             )
         goals[str(key)] = GOALS[goal.lower()]
     return goals
+
+
+def _sweeps(path: Path, value) -> dict[str, SweepSpec]:
+    """`sweeps: {train: {params: {lr: "loguniform(1e-4, 1e-1)", epochs: 10}, metric: loss,
+    goal: min, trials: 20, sampler: tpe}}`, keyed by entry point."""
+    sweeps = {}
+    for entry, body in _mapping(path, "sweeps", value).items():
+        body = _mapping(path, f"sweeps.{entry}", body)
+        unknown = sorted(set(body) - set(_SWEEP_FIELDS))
+        if unknown:
+            raise ProjectFileError(
+                str(path),
+                f"sweeps.{entry} has unknown field {unknown[0]!r} "
+                f"(fields: {', '.join(_SWEEP_FIELDS)})",
+            )
+        params = {}
+        for name, form in _mapping(
+            path, f"sweeps.{entry}.params", body.get("params") or {}
+        ).items():
+            if isinstance(form, bool):
+                form = "true" if form else "false"
+            if not isinstance(form, str | int | float):
+                raise ProjectFileError(
+                    str(path),
+                    f"sweeps.{entry}.params.{name} must be a value or a form such as "
+                    "loguniform(1e-4, 1e-1), choice(3, 5, 7) or range(0, 5)",
+                )
+            params[str(name)] = str(form)
+        goal = body.get("goal")
+        if goal is not None and (not isinstance(goal, str) or goal.lower() not in GOALS):
+            raise ProjectFileError(str(path), f"sweeps.{entry}.goal is {goal!r}; use min or max")
+        trials = body.get("trials")
+        if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int)):
+            raise ProjectFileError(str(path), f"sweeps.{entry}.trials must be a whole number")
+        for key in ("metric", "sampler"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise ProjectFileError(str(path), f"sweeps.{entry}.{key} must be a word")
+        sweeps[str(entry)] = SweepSpec(
+            entry_point=str(entry),
+            params=params,
+            metric=body.get("metric"),
+            goal=GOALS[goal.lower()] if goal else None,
+            trials=trials,
+            sampler=body.get("sampler"),
+        )
+    return sweeps

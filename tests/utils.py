@@ -76,6 +76,7 @@ def user_state(repo: Path) -> dict:
         "head_sha": git(repo, "rev-parse", "-q", "--verify", "HEAD", check=False),
         "branches": git(repo, "for-each-ref", "refs/heads"),
         "stash": git(repo, "stash", "list"),
+        "worktrees": git(repo, "worktree", "list", "--porcelain"),  # none left behind
         "status": git(
             repo, "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all"
         ),

@@ -87,6 +87,7 @@ COMMANDS = {
     "import": "gitml.cli.imports:import_group",
     "serve": "gitml.cli.models:serve",
     "ui": "gitml.cli.ui:ui",
+    "sweep": "gitml.cli.sweep:sweep",
 }
 
 

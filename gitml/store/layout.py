@@ -46,6 +46,7 @@ RECOVERING_DIR = "recovering"  # staging folders a recovery has claimed
 REGISTRY_PENDING_FILE = "registry-pending"  # registry tags not yet pushed
 OBJECTS_DIR = "objects"  # large artifacts by sha256 (gitml.store.cas.folder), shared by runs
 MLFLOW_EXPERIMENTS_FILE = "mlflow-experiments.jsonl"  # experiments MLflow made, no run yet
+SWEEPS_DIR = "sweeps"  # a folder per sweep: its journal storage, its driver's lock
 CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
 # The run index (gitml.tracking.index): SQLite, with its -wal and -shm files beside it;

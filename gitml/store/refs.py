@@ -42,6 +42,28 @@ SNAPSHOTS_PREFIX = "refs/gitml-snapshots/"
 BACKUPS_PREFIX = "refs/gitml-backups/"
 
 
+# A sweep (gitml.sweeps): one ref per sweep, its id made as a run's.
+SWEEPS_PREFIX = "refs/gitml/sweeps/"
+
+
+def sweep_ref(sweep_id: str) -> str:
+    return SWEEPS_PREFIX + sweep_id
+
+
+def parse_sweep_ref(ref: str) -> str | None:
+    """The sweep id in a sweep ref name, or None when `ref` is not one."""
+    if not ref.startswith(SWEEPS_PREFIX):
+        return None
+    sweep_id = ref[len(SWEEPS_PREFIX) :]
+    return sweep_id if is_ref_run_id(sweep_id) else None
+
+
+def update_ref(repo: Repository, ref: str, sha: str, old: str, message: str = "gitml") -> None:
+    """Move `ref` from `old` to `sha`, through git's own compare-and-swap: refused
+    (GitCommandError) when `ref` names anything but `old` by then."""
+    run_git(["update-ref", "-m", message, ref, sha, old], repo.cwd)
+
+
 def run_ref(run_id: str) -> str:
     return RUNS_PREFIX + run_id
 

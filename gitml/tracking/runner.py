@@ -194,13 +194,15 @@ def execute(
     activation: "Activation | None" = None,
     cwd: Path | None = None,
     child: subprocess.Popen | None = None,
+    echo: bool = True,
 ) -> CommandResult:
     """Run `command` for the started run, then commit the run. Returns the script's exit code.
 
     `activation` puts a venv or conda environment first on the command's PATH (default:
     the current one) and lends the command gitml's logging API; `cwd` is the folder it
     runs in (default: gitml's own); `child` is the command already started by
-    `start_command`, if it was.
+    `start_command`, if it was; `echo` False keeps its output off gitml's own (a sweep's
+    trials run side by side: their output is only captured).
     """
     from gitml.envs.activate import Activation
 
@@ -213,8 +215,8 @@ def execute(
     previous = _forward_signals(child, interrupted)
     capture = _Capture(staging)
     workers = [
-        threading.Thread(target=_pump, args=(child.stdout, _stream(sys.stdout), capture)),
-        threading.Thread(target=_pump, args=(child.stderr, _stream(sys.stderr), capture)),
+        threading.Thread(target=_pump, args=(child.stdout, echo and _stream(sys.stdout), capture)),
+        threading.Thread(target=_pump, args=(child.stderr, echo and _stream(sys.stderr), capture)),
         threading.Thread(
             target=_record_environment,
             args=(staging, command, activation.apply(env, with_gitml=False), cwd),
@@ -316,20 +318,22 @@ class _Capture:
 
 
 def _pump(pipe, terminal, capture: _Capture) -> None:
-    """Copy one of the script's streams to the terminal as it comes, and to the captured
-    output a whole line at a time: stdout and stderr share that file, and two pumps
-    appending raw chunks could cut a line of one with a piece of the other."""
+    """Copy one of the script's streams to the terminal as it comes (`terminal` False:
+    only captured), and to the captured output a whole line at a time: stdout and stderr
+    share that file, and two pumps appending raw chunks could cut a line of one with a
+    piece of the other."""
     fd = pipe.fileno()
     held = b""
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
             break
-        try:
-            terminal.write(chunk)
-            terminal.flush()
-        except (OSError, ValueError):
-            pass  # our own stdout went away; keep capturing
+        if terminal:
+            try:
+                terminal.write(chunk)
+                terminal.flush()
+            except (OSError, ValueError):
+                pass  # our own stdout went away; keep capturing
         held += chunk
         end = max(held.rfind(b"\n"), held.rfind(b"\r")) + 1  # progress bars end in \r
         if len(held) > _HELD_LINE_LIMIT:

@@ -1,0 +1,493 @@
+"""`gitml sweep`: plan a sweep, snapshot the code once, record the sweep, then run its
+trials (`--jobs` at a time) as Optuna asks for them; `resume` goes on with a sweep
+whose driver stopped or died.
+
+Everything a sweep needs is checked before anything is written: the space's grammar,
+the metric and its direction, the sampler, the storage, and one dry plan of a trial
+(its entry point, typed params and command), so that bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitml.errors import GitmlError, InvalidValueError, SweepError
+from gitml.projects.launch import LaunchRequest
+from gitml.store.repository import Repository
+from gitml.sweeps import study as studies
+from gitml.sweeps.record import SweepRecord, list_sweeps, resolve_sweep, write_record
+from gitml.sweeps.space import (
+    Choice,
+    IntRange,
+    Space,
+    Uniform,
+    check_command_fields,
+    fill_command,
+    parse_assignment,
+    parse_space,
+    value_text,
+)
+from gitml.sweeps.trial import PRUNED_TAG, SWEEP_TAG, TrialOutcome, auto_gc_off, run_trial
+
+DEFAULT_TRIALS = 10
+DIRECTION_OF_GOAL = {"min": "minimize", "max": "maximize"}
+
+
+@dataclass
+class SweepRequest:
+    """A sweep to start: its space (`-P` texts), what each trial runs (a command with
+    `{param}` fields, or an entry point), the objective and how to search."""
+
+    params: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    entry_point: str | None = None
+    metric: str | None = None
+    direction: str | None = None  # minimize | maximize; default: the project's goal
+    trials: int | None = None
+    jobs: int = 1
+    sampler: str | None = None
+    pruner: str = "median"
+    seed: int | None = None
+    storage: str | None = None  # a database URL; None: a journal file under .git/gitml
+    name: str | None = None
+    experiment: str | None = None
+    env_manager: str | None = None
+    directory: Path | None = None
+
+
+def _ignore(_outcome: TrialOutcome) -> None:
+    pass
+
+
+def _say_nothing(_text: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class SweepEvents:
+    """What a sweep tells its caller as it goes."""
+
+    trial_ended: Callable[[TrialOutcome], None] = _ignore
+    note: Callable[[str], None] = _say_nothing
+
+
+@dataclass
+class SweepResult:
+    record: SweepRecord
+    outcomes: list[TrialOutcome]
+    stopped: bool = False  # interrupted: `gitml sweep resume` goes on
+
+
+def start_sweep(
+    repo: Repository, request: SweepRequest, events: SweepEvents = SweepEvents()
+) -> SweepResult:
+    """Check the request, snapshot the work tree, record the sweep, run its trials."""
+    record, space = plan_sweep(repo, request)
+    url = request.storage or studies.JOURNAL
+    studies.open_storage(repo, record.id, url)  # a storage that cannot be opened: before writing
+    _snapshot(repo, record, events)
+    write_record(repo, record)
+    events.note(f"sweep {record.label} started: {record.trials} trials, {request.jobs} at a time")
+    with _driving(repo, record):
+        study = studies.open_study(repo, record, url, create=True)
+        return _drive(repo, record, space, study, request.jobs, events)
+
+
+def resume_sweep(
+    repo: Repository,
+    text: str,
+    jobs: int = 1,
+    storage: str | None = None,
+    events: SweepEvents = SweepEvents(),
+) -> SweepResult:
+    """Go on with sweep `text` where it stopped: trials its dead driver left running
+    are settled from their runs (recorded ones count, lost ones are queued again)."""
+    record = resolve_sweep(repo, text)
+    _check_jobs(jobs)
+    space = parse_space(record.params, f"sweep {record.name}")
+    url = storage or record.storage
+    with _driving(repo, record):
+        study = studies.open_study(repo, record, url, create=False)
+        _clean_after_dead_driver(repo, record, study, events)
+        return _drive(repo, record, space, study, jobs, events)
+
+
+def plan_sweep(repo: Repository, request: SweepRequest) -> tuple[SweepRecord, Space]:
+    """The record of the sweep `request` asks for, every part checked; nothing written."""
+    from gitml.project_file import find_project
+    from gitml.store.ids import new_run_id
+    from gitml.store.repository import read_head
+    from gitml.tracking.record import branch_experiment, check_experiment
+    from gitml.tracking.run import working_folder
+
+    directory = (request.directory or Path.cwd()).absolute()
+    _check_jobs(request.jobs)
+    if request.command and request.entry_point:
+        raise InvalidValueError("give an entry point (-e) or a command after `--`, not both")
+    project = find_project(directory, repo.work_tree)
+    spec = None
+    if not request.command and project is not None:
+        spec = project.sweeps.get(request.entry_point or "main")
+    given = dict(parse_assignment(text) for text in request.params)
+    space = (
+        parse_space(spec.params, f"{project.path.name} sweeps.{spec.entry_point}")
+        if (spec and project)
+        else Space({}, {})
+    )
+    cli_space = parse_space(given)
+    space = Space(
+        {**{k: v for k, v in space.dimensions.items() if k not in given}, **cli_space.dimensions},
+        {**{k: v for k, v in space.fixed.items() if k not in given}, **cli_space.fixed},
+    )
+    if not space.dimensions:
+        raise InvalidValueError(
+            "nothing to search: give at least one -P NAME=FORM with a form such as "
+            "loguniform(1e-4, 1e-1), uniform(0, 0.5), choice(3, 5, 7) or range(0, 5)"
+            + ("" if request.command else ", or a `sweeps:` section in gitml.yaml")
+        )
+    metric = request.metric or (spec.metric if spec else None)
+    if not metric:
+        raise InvalidValueError("say which metric the sweep optimizes: --metric KEY")
+    direction = request.direction or _project_direction(project, spec, metric)
+    sampler = request.sampler or (spec.sampler if spec else None) or "tpe"
+    if sampler not in studies.SAMPLERS:
+        raise InvalidValueError(f"sampler {sampler!r}: use one of {', '.join(studies.SAMPLERS)}")
+    if request.pruner not in studies.PRUNERS:
+        raise InvalidValueError(f"pruner {request.pruner!r}: use {', '.join(studies.PRUNERS)}")
+    trials = request.trials or (spec.trials if spec else None)
+    if sampler == "grid":
+        size = len(space.grid())
+        trials = min(trials or size, size)
+    trials = trials or DEFAULT_TRIALS
+    if trials < 1:
+        raise InvalidValueError(f"--trials {trials}: a sweep runs at least one trial")
+    if request.command:
+        check_command_fields(request.command, set(space.dimensions) | set(space.fixed))
+    if request.experiment is not None:
+        check_experiment(request.experiment)
+    _dry_plan(repo, request, space, directory)
+    branch, base = read_head(repo)
+    folder = working_folder(repo, directory)
+    if folder is None:
+        raise InvalidValueError(f"{directory} is outside the repository {repo.work_tree}")
+    record = SweepRecord(
+        id=new_run_id(),
+        name=_sweep_name(repo, request.name),
+        experiment=request.experiment or branch_experiment(branch),
+        snapshot="",
+        base=base,
+        params=space.forms(),
+        metric=metric,
+        direction=direction,
+        trials=trials,
+        sampler=sampler,
+        pruner=request.pruner,
+        storage=studies.redacted(request.storage or studies.JOURNAL),
+        command=list(request.command),
+        entry_point=None if request.command else (request.entry_point or "main"),
+        folder=folder,
+        env_manager=request.env_manager,
+        seed=request.seed,
+    )
+    return record, space
+
+
+def _check_jobs(jobs: int) -> None:
+    if jobs < 1:
+        raise InvalidValueError(f"--jobs {jobs}: run at least one trial at a time")
+
+
+def _project_direction(project, spec, metric: str) -> str:
+    goal = (spec.goal if spec else None) or (project.metric_goals.get(metric) if project else None)
+    if goal is None:
+        raise InvalidValueError(
+            f"say whether to --minimize or --maximize {metric} (or give its goal in "
+            f"gitml.yaml: metrics: {{{metric}: min}})"
+        )
+    return DIRECTION_OF_GOAL[goal]
+
+
+def _sweep_name(repo: Repository, wanted: str | None) -> str:
+    from gitml.tracking.ids import is_valid_run_name, new_run_name
+
+    taken = {sweep.name for sweep in list_sweeps(repo)}
+    if wanted is None:
+        return new_run_name(taken)
+    if not is_valid_run_name(wanted):
+        raise InvalidValueError(
+            f"sweep name {wanted!r} is not valid: use letters, digits, '.', '_' and '-'"
+        )
+    if wanted in taken:
+        raise InvalidValueError(f"a sweep is named {wanted!r} already; choose another --name")
+    return wanted
+
+
+def _dry_plan(repo: Repository, request: SweepRequest, space: Space, directory: Path) -> None:
+    """Plan one trial (its first values) as the launch would: an unknown entry point, a
+    value of the wrong type, a command that cannot start are refused now."""
+    from gitml.projects.launch import plan_launch
+    from gitml.tracking.runner import check_command
+
+    sample = {**space.fixed, **{name: _first(dim) for name, dim in space.dimensions.items()}}
+    launch_request = LaunchRequest(
+        command=fill_command(request.command, sample) if request.command else [],
+        params=sample,
+        entry_point=None if request.command else request.entry_point,
+        env_manager=request.env_manager,
+        directory=directory,
+    )
+    planned = plan_launch(repo, launch_request)
+    check_command(planned.command, planned.activation.search_path, planned.cwd)
+
+
+def _first(dim) -> str:
+    if isinstance(dim, Uniform):
+        return value_text(dim.low)
+    if isinstance(dim, IntRange):
+        return str(dim.start)
+    assert isinstance(dim, Choice)
+    return dim.values[0]
+
+
+def _snapshot(repo: Repository, record: SweepRecord, events: SweepEvents) -> None:
+    """The one code snapshot every trial runs: the work tree now, as a commit."""
+    from gitml.store.layout import TMP_DIR
+    from gitml.store.objects import ObjectStore
+    from gitml.store.snapshot import snapshot_work_tree
+    from gitml.tracking.identity import user_identity
+    from gitml.tracking.run import artifact_size_limit, secret_rule
+
+    scratch = repo.state_dir / TMP_DIR / f"index-{record.id}"
+    snapshot = snapshot_work_tree(repo, scratch, artifact_size_limit(repo), secret_rule(repo))
+    for path in snapshot.skipped_large:
+        events.note(f"warning: {path} is over the size limit and was left out of the snapshot")
+    for path in snapshot.skipped_secret:
+        events.note(f"warning: {path} looks like a secret and was left out of the snapshot")
+    with ObjectStore(repo) as store:
+        record.snapshot = store.write_commit(
+            tree=snapshot.tree.encode(),
+            parents=[record.base.encode()] if record.base else [],
+            message=f"sweep {record.name}: the code every trial runs\n",
+            author=user_identity(repo),
+        ).decode()
+
+
+@contextlib.contextmanager
+def _driving(repo: Repository, record: SweepRecord) -> Iterator[None]:
+    """This process drives the sweep: a second driver on this machine is refused while
+    it lives (a dead one's claim is taken over); automatic gc is off meanwhile."""
+    from gitml.tracking.environment import process_alive, process_start_token
+
+    folder = studies.sweep_dir(repo, record.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    claim = folder / "driver.json"
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        other = json.loads(claim.read_text())
+        if other["pid"] != os.getpid() and process_alive(other["pid"], other.get("start")):
+            raise SweepError(
+                f"sweep {record.label} is running (process {other['pid']}); "
+                "wait for it, or stop it first"
+            )
+    claim.write_text(json.dumps({"pid": os.getpid(), "start": process_start_token(os.getpid())}))
+    try:
+        with auto_gc_off():
+            yield
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def _clean_after_dead_driver(
+    repo: Repository, record: SweepRecord, study: Any, events: SweepEvents
+) -> None:
+    """What a driver killed mid-sweep left: trial commands still running (stopped, and
+    their runs recovered as killed), temporary worktrees, and trials the study still
+    thinks are running (settled from their runs, or queued again)."""
+    from gitml.tracking.catalog import list_runs
+    from gitml.tracking.recovery import recover_abandoned_runs
+
+    _stop_orphans(repo, record)
+    recover_abandoned_runs(repo)
+    _remove_leftover_worktrees(repo, record)
+    runs = {run.id: run for run in list_runs(repo, include_running=False)}
+    optuna = studies.import_optuna()
+    state = optuna.trial.TrialState
+    for trial in studies.dead_trials(study):
+        run = runs.get(str(trial.user_attrs.get(studies.RUN)))
+        value = run.metrics.get(record.metric) if run else None
+        if run is not None and run.status == "finished" and value is not None:
+            studies.settle(study, trial, state.COMPLETE, value)
+        elif run is not None and PRUNED_TAG in run.tags:
+            studies.settle(study, trial, state.PRUNED)
+        elif run is not None and run.status == "failed":
+            studies.settle(study, trial, state.FAIL)
+        elif studies.abandon(study, trial):
+            events.note(f"trial {trial.number} was cut short; its params are queued again")
+
+
+def _stop_orphans(repo: Repository, record: SweepRecord) -> None:
+    """Kill trial commands whose driver died: their runs cannot be committed as they end."""
+    import signal
+
+    from gitml.tracking.environment import process_alive
+    from gitml.tracking.recovery import staged_runs
+
+    for staging in staged_runs(repo):
+        meta = staging.meta
+        if process_alive(meta["owner_pid"], meta.get("owner_start")):
+            continue
+        if staging.read().tags.get(SWEEP_TAG) != record.id:
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            child = json.loads((staging.path / "child.json").read_text())
+            if process_alive(child["pid"], child.get("start")):
+                os.kill(child["pid"], signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child["pid"], 0)
+
+
+def _remove_leftover_worktrees(repo: Repository, record: SweepRecord) -> None:
+    import shutil
+
+    from gitml.store.gitcmd import git_output
+    from gitml.sweeps.trial import remove_worktree, worktree_prefix
+
+    listing = git_output(["worktree", "list", "--porcelain", "-z"], repo.cwd)
+    for entry in listing.split("\0"):
+        if not entry.startswith("worktree "):
+            continue
+        path = Path(entry[len("worktree ") :])
+        if path.parent.name.startswith(worktree_prefix(record.id)):
+            remove_worktree(repo, path)
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _drive(
+    repo: Repository,
+    record: SweepRecord,
+    space: Space,
+    study: Any,
+    jobs: int,
+    events: SweepEvents,
+) -> SweepResult:
+    """Run trials on `jobs` threads until the study has taken `record.trials`; Ctrl-C
+    stops the running trials (queued again for a resume) and the sweep."""
+    stop = threading.Event()
+    outcomes: list[TrialOutcome] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    ended = [threading.Event() for _ in range(jobs)]
+
+    def work(done: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                outcome = _one_trial(repo, record, space, study, stop)
+                if outcome is None:
+                    return
+                with lock:
+                    outcomes.append(outcome)
+                events.trial_ended(outcome)
+        except BaseException as error:  # ends the sweep; raised again by the main thread
+            errors.append(error)
+            stop.set()
+        finally:
+            done.set()
+
+    for done in ended:
+        threading.Thread(target=work, args=(done,), daemon=True).start()
+    # Waited for through events: a Ctrl-C that interrupts Thread.join() can leave the
+    # thread looking ended while it still runs (CPython's join is not safe to interrupt).
+    stopped = False
+    try:
+        _wait_all(ended)
+    except KeyboardInterrupt:
+        stopped = True
+        stop.set()
+        _wait_all(ended)
+    if errors:
+        raise errors[0]
+    stopped = stopped or studies.taken(study) < record.trials
+    _finish(repo, record, study, stopped)
+    return SweepResult(record, outcomes, stopped)
+
+
+def _wait_all(ended: list[threading.Event]) -> None:
+    for done in ended:
+        while not done.wait(0.2):
+            pass
+
+
+def _one_trial(
+    repo: Repository, record: SweepRecord, space: Space, study: Any, stop: threading.Event
+) -> TrialOutcome | None:
+    optuna = studies.import_optuna()
+    state = optuna.trial.TrialState
+    trial = studies.claim_trial(study, space, record.trials)
+    if trial is None:
+        return None
+    params = studies.trial_values(space, trial)
+    try:
+        outcome = run_trial(
+            repo,
+            record,
+            trial.number,
+            params,
+            watch=_optuna_watch(trial, record),
+            stop=stop,
+            started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
+        )
+    except GitmlError:
+        studies.abandon(study, trial, queue_again=False)
+        raise
+    if stop.is_set() and outcome.state == "failed" and outcome.run.status == "killed":
+        studies.abandon(study, trial)  # cut short by the stop: a resume runs it again
+        return outcome
+    if outcome.state == "complete":
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=state.PRUNED)
+    else:
+        study.tell(trial, state=state.FAIL)
+    return outcome
+
+
+def _optuna_watch(trial: Any, record: SweepRecord) -> Callable[[int, float], str | None]:
+    """Report each new point of the metric to the trial; the pruner's verdict back."""
+    seen: set[int] = set()
+
+    def watch(step: int, value: float) -> str | None:
+        if step in seen or not math.isfinite(value):
+            return None
+        seen.add(step)
+        trial.report(value, step)
+        if trial.should_prune():
+            return (
+                f"pruned by the {record.pruner} pruner at step {step} ({record.metric} {value!r})"
+            )
+        return None
+
+    return watch
+
+
+def _finish(repo: Repository, record: SweepRecord, study: Any, stopped: bool) -> None:
+    """The record's end: status and best trial, on top of the record it replaces."""
+    from gitml.sweeps.query import sweep_trials
+
+    rows = sweep_trials(repo, record)
+    best = rows[0] if rows and rows[0].value is not None and rows[0].state == "complete" else None
+    record.status = "stopped" if stopped else "finished"
+    record.best = {"trial": best.number, "run": best.run.id, "value": best.value} if best else None
+    previous = record.sha
+    try:
+        write_record(repo, record, previous)
+    except GitmlError:  # another driver (a resume elsewhere) wrote it meanwhile
+        fresh = resolve_sweep(repo, record.id)
+        fresh.status, fresh.best = record.status, record.best
+        write_record(repo, fresh, fresh.sha)
