@@ -263,10 +263,11 @@ def _snapshot(repo: Repository, record: SweepRecord, events: SweepEvents) -> Non
     from gitml.store.objects import ObjectStore
     from gitml.store.snapshot import snapshot_work_tree
     from gitml.tracking.identity import user_identity
-    from gitml.tracking.run import artifact_size_limit, secret_rule
+    from gitml.tracking.run import run_limits, secret_rule
 
     scratch = repo.state_dir / TMP_DIR / f"index-{record.id}"
-    snapshot = snapshot_work_tree(repo, scratch, artifact_size_limit(repo), secret_rule(repo))
+    limit = run_limits(repo).snapshot_file
+    snapshot = snapshot_work_tree(repo, scratch, limit, secret_rule(repo))
     for path in snapshot.skipped_large:
         events.note(f"warning: {path} is over the size limit and was left out of the snapshot")
     for path in snapshot.skipped_secret:
