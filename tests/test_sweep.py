@@ -253,6 +253,7 @@ def test_kill_9_of_the_driver_then_resume_records_every_trial_once(project):
     staged = project / ".git" / "gitml" / "runs"
     while not list(staged.glob("*/metrics/loss.tsv")):  # a trial in its pause after step 0
         time.sleep(0.02)
+    killed_at = [p.parent.parent.name for p in staged.glob("*/metrics/loss.tsv")]
     driver.send_signal(signal.SIGKILL)
     driver.wait()
 
@@ -265,7 +266,12 @@ def test_kill_9_of_the_driver_then_resume_records_every_trial_once(project):
     finished = [run for run in runs if run["status"] == "finished"]
     assert len(finished) == 6  # none lost, none extra
     cut_short = [run for run in runs if run["status"] == "killed"]
-    assert len(runs) == 6 + len(cut_short) and len(cut_short) >= 1
+    assert len(runs) == 6 + len(cut_short) and len(cut_short) >= 1, (
+        result.stderr,
+        git(project, "for-each-ref", "refs/gitml/runs"),
+        [(r["name"], r["status"], r["tags"]["trial"]) for r in runs],
+        killed_at,
+    )
     assert "queued again" in result.stderr
     assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not any((project / ".git" / "gitml" / "runs").iterdir())
@@ -321,3 +327,90 @@ def test_trial_runs_run_with_automatic_gc_off(project):
     assert output == "gc.auto 0\n"
     config = git(project, "config", "--list")  # nothing written to the repository's config
     assert "gc.auto" not in config
+
+
+def test_a_sweep_travels_with_push_and_fetch(project, tmp_path):
+    from tests.sharing_helpers import bare_remote, clone
+
+    remote = bare_remote(tmp_path)
+    git(project, "remote", "add", "origin", str(remote))
+    git(project, "push", "-q", "origin", "main")
+    gitml(
+        project,
+        *("sweep", "--name", "away", "--trials", "2", "--metric", "loss", "--minimize"),
+        *("-P", "x=choice(1, 2)", "--sampler", "grid", "--", "python", "train.py"),
+    )
+    gitml(project, "push", "origin")
+    other = clone(remote, tmp_path / "other")
+    gitml(other, "fetch", "origin")
+    here, there = shown(project, "away"), shown(other, "away")
+    assert there == here and len(there["trials_recorded"]) == 2
+    assert git(other, "cat-file", "-t", there["snapshot"]).strip() == "commit"
+
+
+def forge_sweep(
+    repo: Path, record: dict | str, sweep_id: str = "01m98cfd4t2t8a2pgv0f3c9cqz"
+) -> str:
+    """A sweep ref whose record says `record` (as a fetched one may), made with plain git."""
+    text = record if isinstance(record, str) else json.dumps(record)
+    blob = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=repo,
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", "mktree"],
+        cwd=repo,
+        input=f"100644 blob {blob}\tsweep.json\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-m", "sweep forged").strip()
+    git(repo, "update-ref", f"refs/gitml/sweeps/{sweep_id}", commit)
+    return sweep_id
+
+
+@pytest.mark.parametrize(
+    "change, damage",
+    [
+        ({"snapshot": "--upload-pack=touch /tmp/x"}, "snapshot is not a commit id"),
+        ({"folder": "../../outside"}, "its folder"),
+        ({"folder": "/etc"}, "its folder is absolute"),
+        ({"trials": "many"}, "'trials' is missing or of the wrong type"),
+        ({"params": {"lr": 3}}, "params must map names to text"),
+        ({"format": 99}, "record format 99 unknown"),
+    ],
+)
+def test_a_hostile_sweep_record_is_listed_damaged_and_never_used(project, change, damage):
+    gitml(
+        project,
+        *("sweep", "--name", "good", "--trials", "1", "--metric", "loss", "--minimize"),
+        *("-P", "x=choice(1)", "--", "python", "train.py"),
+    )
+    record = {**shown(project, "good"), "id": "01m98cfd4t2t8a2pgv0f3c9cqz", "name": "bad"}
+    del record["trials_recorded"], record["sha"]
+    forge_sweep(project, {**record, **change})
+    listed = {s["id"]: s for s in json.loads(gitml(project, "sweep", "ls", "--json").stdout)}
+    assert damage in listed["01m98cfd4t2t8a2pgv0f3c9cqz"]["damage"]
+    assert listed[shown(project, "good")["id"]]["status"] == "finished"  # the others stay
+    for command in (["show"], ["resume"]):
+        result = gitml(project, "sweep", *command, "01m98cfd4t2t", check=False)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1
+        assert "is damaged" in result.stderr
+    assert gitml(project, "sweep", "ls").stdout.count("damaged") == 1
+
+
+def test_a_record_that_is_no_json_or_too_big_is_damaged_too(project):
+    forge_sweep(project, "{not json", "01m98cfd4t2t8a2pgv0f3c9cq1")
+    forge_sweep(project, "x" * (2 << 20), "01m98cfd4t2t8a2pgv0f3c9cq2")
+    listed = json.loads(gitml(project, "sweep", "ls", "--json").stdout)
+    assert {
+        s["id"][-1]: "not valid JSON" in s["damage"] or "bytes" in s["damage"] for s in listed
+    } == {
+        "1": True,
+        "2": True,
+    }

@@ -140,6 +140,11 @@ def _warn_differing(result) -> None:
         )
     for missing in result.objects_missing:
         say(f"warning: {missing}")
+    for sweep_id in result.differing_sweeps:
+        say(
+            f"warning: sweep {sweep_id} was recorded differently here and on {result.remote}; "
+            "both records were left as they are"
+        )
 
 
 @click.command("fetch")

@@ -8,7 +8,7 @@ exists (see `gitml.sharing.transfer`).
 
 from collections.abc import Iterator
 
-from gitml.store.refs import RUNS_PREFIX, VIEWS_PREFIX, run_ref
+from gitml.store.refs import RUNS_PREFIX, SWEEPS_PREFIX, VIEWS_PREFIX, run_ref
 
 GITML_REFS = "refs/gitml/"
 REMOTE_PATTERN = GITML_REFS + "*"
@@ -23,6 +23,11 @@ ALL_RUNS = f"{RUNS_PREFIX}*:{RUNS_PREFIX}*"
 # Every saved view of `gitml ui`, not forced: saving a view again makes a child of its
 # last commit, so a view moves by fast-forward and one changed on both sides is left alone.
 VIEWS = f"{VIEWS_PREFIX}*:{VIEWS_PREFIX}*"
+
+# Every sweep's record (gitml sweep), not forced either: a sweep's record only moves
+# forward (its end is a child of its start), and its first parent is the code its
+# trials ran, which travels with it.
+SWEEPS = f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"
 
 # Refspecs per `git push`: far below the kernel's argument limit (2 MiB on
 # Linux; a run refspec is about 85 bytes) while 1,000 runs still go in one push.

@@ -28,7 +28,14 @@ from gitml.errors import (
     RunsRefusedError,
 )
 from gitml.sharing.objects import download_objects, upload_objects
-from gitml.sharing.refspecs import ALL_RUNS, VIEWS, batches, delete_refspec, transfer_refspec
+from gitml.sharing.refspecs import (
+    ALL_RUNS,
+    SWEEPS,
+    VIEWS,
+    batches,
+    delete_refspec,
+    transfer_refspec,
+)
 from gitml.sharing.remotes import choose_remote
 from gitml.sharing.selection import started_ms, summaries
 from gitml.store.gitcmd import run_git
@@ -41,7 +48,14 @@ from gitml.store.gitproc import (
     run_remote_git,
 )
 from gitml.store.ids import could_be_id_prefix
-from gitml.store.refs import RUNS_PREFIX, VIEWS_PREFIX, list_run_refs, parse_run_ref, run_ref
+from gitml.store.refs import (
+    RUNS_PREFIX,
+    SWEEPS_PREFIX,
+    VIEWS_PREFIX,
+    list_run_refs,
+    parse_run_ref,
+    run_ref,
+)
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
@@ -51,6 +65,10 @@ from gitml.tracking.record import RunSummary
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
 _NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 _VIEW_REF = re.compile(r"refs/gitml/views/([^\s:]+)")
+_SWEEP_REF = re.compile(r"refs/gitml/sweeps/([^\s:]+)")
+# Refs that only move forward, sent and fetched after the runs, not forced and not atomic
+# (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records.
+_FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX))
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
@@ -77,6 +95,7 @@ class TransferResult:
     already: int = 0  # selected runs the other side had already
     differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
     differing_views: list[str] = field(default_factory=list)  # changed on both sides: left alone
+    differing_sweeps: list[str] = field(default_factory=list)  # the same, for sweep records
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
@@ -91,6 +110,7 @@ class TransferResult:
             "already": self.already,
             "differing": self.differing,
             "differing_views": self.differing_views,
+            "differing_sweeps": self.differing_sweeps,
             "tags": self.tags,
             "renumbered": self.renumbered,
             "registry_changes": [change.to_json() for change in self.changes],
@@ -151,8 +171,9 @@ def push_runs(
         result.runs = [run_id for run_id in missing if run_id not in refused]
     with _runs_reported_on_failure(result):
         _push_registry_tags(repo, remote, options.dry_run, result)
-        if not options.dry_run and _views(repo):
-            result.differing_views = _push_views(repo, remote, progress)
+        specs = _forward_refspecs(repo)
+        if not options.dry_run and specs:
+            _take_rejected(result, _push_forward(repo, remote, specs, progress), remote)
         if refused:
             raise RunsRefusedError(remote, refused, len(result.runs))
     return result
@@ -187,31 +208,33 @@ def _push_new_runs(
     return refused
 
 
-def _push_views(repo: Repository, remote: str, progress: Progress | None) -> list[str]:
-    """Send the saved views, not forced and not atomic; the names of those the remote
-    refused because it has another commit of them (they are left as they are)."""
+def _push_forward(
+    repo: Repository, remote: str, specs: list[str], progress: Progress | None
+) -> object:
+    """Send the views and sweep records, not forced and not atomic."""
     args = ["push", "--porcelain", "--no-verify", "--progress" if progress else "--quiet"]
-    done = run_remote_git(
-        repo, [*args, "--", remote, VIEWS], remote, progress=progress, check=False
+    return run_remote_git(
+        repo, [*args, "--", remote, *specs], remote, progress=progress, check=False
     )
-    return _rejected_views(done, remote)
 
 
-def _rejected_views(done, remote: str) -> list[str]:
-    """Views git refused to move (a fast-forward it could not make); any other failure
-    raises."""
-    lines = (done.stdout + done.stderr).splitlines()
-    found = (_VIEW_REF.search(line) for line in lines if "[rejected]" in line)
-    rejected = sorted({match.group(1) for match in found if match})
-    if done.status != 0 and not rejected:
+def _take_rejected(result: TransferResult, done, remote: str) -> None:
+    """Views and sweeps git refused to move (a fast-forward it could not make: changed on
+    both sides, they are left as they are); any other failure raises."""
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "[rejected]" in line]
+    views = sorted({m.group(1) for m in map(_VIEW_REF.search, lines) if m})
+    sweeps = sorted({m.group(1) for m in map(_SWEEP_REF.search, lines) if m})
+    if done.status != 0 and not (views or sweeps):
         raise remote_error(remote, done.stderr)
-    return rejected
+    result.differing_views, result.differing_sweeps = views, sweeps
 
 
-def _views(repo: Repository) -> list[str]:
-    """The refs of the saved views of `gitml ui` here."""
-    listing = run_git(["for-each-ref", "--format=%(refname)", VIEWS_PREFIX], repo.cwd)
-    return listing.stdout.decode().splitlines()
+def _forward_refspecs(repo: Repository) -> list[str]:
+    """The refspecs of the forward-only refs this repository has any of."""
+    prefixes = [prefix for _, prefix in _FORWARD]
+    listing = run_git(["for-each-ref", "--format=%(refname)", *prefixes], repo.cwd)
+    refs = listing.stdout.decode().splitlines()
+    return [spec for spec, prefix in _FORWARD if any(ref.startswith(prefix) for ref in refs)]
 
 
 @contextmanager
@@ -342,20 +365,19 @@ def fetch_runs(
         moved = download_objects(repo, remote, result.runs)
         result.objects, result.objects_missing = moved.count, moved.missing
         _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
-        result.differing_views = _fetch_views(repo, remote, progress)
+        _take_rejected(result, _fetch_forward(repo, remote, progress), remote)
     return result
 
 
-def _fetch_views(repo: Repository, remote: str, progress: Progress | None) -> list[str]:
-    """The remote's saved views, not forced and not atomic: a view changed here and
-    there (git rejects it) keeps its local commit, the others arrive; the names of
-    those left alone."""
+def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> object:
+    """The remote's saved views and sweep records, not forced and not atomic: one
+    changed here and there (git rejects it) keeps its local commit, the others arrive."""
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
-    args += ["--progress" if progress else "--no-progress", "--", remote, VIEWS]
-    done = run_remote_git(
-        repo, args, remote, progress=progress, check=False, through_gitpython=False
+    args += ["--progress" if progress else "--no-progress", "--", remote]
+    specs = [spec for spec, _ in _FORWARD]
+    return run_remote_git(
+        repo, [*args, *specs], remote, progress=progress, check=False, through_gitpython=False
     )
-    return _rejected_views(done, remote)
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):

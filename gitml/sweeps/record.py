@@ -13,6 +13,7 @@ command reading it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -24,6 +25,7 @@ RECORD_FILE = "sweep.json"
 MAX_RECORD = 1 << 20
 DIRECTIONS = ("minimize", "maximize")
 STATUSES = ("running", "finished", "stopped")
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass
@@ -85,12 +87,27 @@ class SweepRecord:
             raise RecordError(f"sweep {sweep_id}: params must map names to text")
         if not isinstance(command, list) or not all(isinstance(w, str) for w in command):
             raise RecordError(f"sweep {sweep_id}: the command must be a list of words")
+        _check_places(data, sweep_id)
         known = {name for name in cls.__dataclass_fields__ if name not in ("sha", "damage")}
         return cls(**{key: value for key, value in data.items() if key in known})
 
     @property
     def label(self) -> str:
         return f"{self.name} ({self.id})"
+
+
+def _check_places(data: dict, sweep_id: str) -> None:
+    """The commits and the folder a fetched record names reach git and the file system:
+    shas only (never an option), a folder inside the work tree."""
+    from gitml.store.paths import tree_path_problem
+
+    for key in ("snapshot", "base"):
+        if data[key] is not None and not _SHA.fullmatch(data[key]):
+            raise RecordError(f"sweep {sweep_id}: {key} is not a commit id")
+    folder = data["folder"]
+    problem = None if folder == "." else tree_path_problem(folder)
+    if problem:
+        raise RecordError(f"sweep {sweep_id}: its folder {problem}")
 
 
 def _expect(data: dict, key: str, kinds, sweep_id: str) -> None:

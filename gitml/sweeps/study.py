@@ -75,19 +75,22 @@ def open_storage(repo: Repository, sweep_id: str, url: str) -> Any:
         folder = sweep_dir(repo, sweep_id)
         folder.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(folder / "journal.log")))
-    scheme = urlsplit(url).scheme
+    given, scheme = url, urlsplit(url).scheme
     if not scheme.startswith(("postgresql", "sqlite", "mysql")):
         raise SweepError(
             f"--storage {redacted(url)!r}: give a database URL (postgresql://USER@HOST/DB, "
             "sqlite:///FILE) or leave it out for a journal file under .git/gitml"
         )
-    if scheme.startswith("postgresql") and importlib.util.find_spec("psycopg2") is None:
-        raise MissingExtraError("a PostgreSQL storage", "psycopg2", "postgres")
+    # SQLAlchemy's default driver for postgresql:// is psycopg (3); psycopg2 is ours
+    if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is None:
+            raise MissingExtraError("a PostgreSQL storage", "psycopg2", "postgres")
+        url = "postgresql+psycopg2" + url[len(scheme) :]
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as error:  # SQLAlchemy's errors: the server is down, the URL wrong
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise SweepError(f"cannot open the storage {redacted(url)}: {detail}") from None
+        raise SweepError(f"cannot open the storage {redacted(given)}: {detail}") from None
 
 
 def sampler_for(name: str, seed: int | None) -> Any:
