@@ -300,3 +300,24 @@ def test_folders_gitml_wrote_before_mlflow_s_layout_still_load(tmp_path):
     assert gitml.load_model(tmp_path / "fn").predict([[1, 2]]).tolist() == [3.0]
     with pytest.raises(ModelInputError, match=r"shape \[1, 3\] but .*expects \[-1, 2\]"):
         gitml.load_model(tmp_path / "fn").predict([[1, 2, 3]])
+
+
+def test_mlflow_signatures_with_optional_and_nested_columns(tmp_path):
+    """MLflow's `required: false` columns may be left out; its array, object and map
+    columns are read as `any`: present, their values passed on as they are."""
+    columns = [
+        {"type": "double", "name": "a", "required": True},
+        {"type": "long", "name": "b", "required": False},
+        {"type": "array", "items": {"type": "string"}, "name": "tags", "required": True},
+    ]
+    signature = {"inputs": json.dumps(columns), "outputs": None, "params": None}
+    gitml.save_model(lambda rows: list(rows.columns), tmp_path / "m", signature=signature)
+    loaded = gitml.load_model(tmp_path / "m")
+    assert loaded.signature["inputs"][2] == {"name": "tags", "type": "any"}
+    full = pd.DataFrame({"tags": [["x"], []], "b": [1, 2], "a": [1.0, 2.0]})
+    assert loaded.predict(full) == ["a", "b", "tags"]
+    assert loaded.predict(full.drop(columns=["b"])) == ["a", "tags"]
+    with pytest.raises(ModelInputError, match="input column 'tags' is missing"):
+        loaded.predict(full.drop(columns=["tags"]))
+    with pytest.raises(ModelInputError, match="input column 'b' has text"):
+        loaded.predict(full.assign(b=["x", "y"]))

@@ -7,7 +7,7 @@ not fit its declared type is refused. A model that declares none gets none.
 """
 
 from gitml.errors import DocumentError, ModelError, ModelInputError, SignatureMismatchError
-from gitml.models.signature import COLUMN_TYPES, INTEGER_TYPES
+from gitml.models.signature import INTEGER_TYPES, PARAM_TYPES
 
 _INTEGER_BITS = {"integer": 31, "long": 63}
 
@@ -133,10 +133,10 @@ def validate_param_specs(specs: object) -> list[dict]:
             "(gitml.models.signature.infer_signature(example, params={...}) builds one)"
         )
     for spec in specs:
-        if spec.get("type") not in COLUMN_TYPES:
+        if spec.get("type") not in PARAM_TYPES:
             raise ModelError(
                 f"the signature's param {spec['name']!r} has type {spec.get('type')!r}; "
-                f"param types are: {', '.join(COLUMN_TYPES)}"
+                f"param types are: {', '.join(PARAM_TYPES)}"
             )
         if spec.get("shape") not in (None, [-1]):
             raise ModelError(

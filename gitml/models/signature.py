@@ -18,7 +18,11 @@ from typing import Any
 
 from gitml.errors import ModelError, ModelInputError, SignatureMismatchError
 
-COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
+PARAM_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
+# "any": MLflow's AnyType, and what its array, object and map columns are read as (the
+# column must be there; its values reach the model as they are)
+ANY = "any"
+COLUMN_TYPES = (*PARAM_TYPES, ANY)
 _NUMPY_TYPE = {
     "boolean": "bool",
     "integer": "int32",
@@ -188,6 +192,10 @@ def _check_columns(spec: list[dict], data):
 
     from gitml.models.inputs import NamedArray
 
+    present = getattr(data, "columns", None)
+    if present is not None and any(column.get("required") is False for column in spec):
+        given = set(present)  # an optional column (MLflow's required: false) may be left out
+        spec = [c for c in spec if c.get("required", True) or c.get("name") in given]
     names = [column["name"] for column in spec if "name" in column]
     if isinstance(data, NamedArray):
         checked = _check_named_array(spec, names, data)
@@ -251,6 +259,8 @@ def _check_named_array(spec: list[dict], names: list[str], data):
 def _check_column(name: str, wanted: str, dtype, data, position: int) -> str | None:
     """The numpy dtype to cast the column to, None to keep it; an error if it does not fit."""
     accepted = _ACCEPTED_KINDS.get(wanted)
+    if wanted == ANY:
+        return None
     if len(data) == 0:  # an empty batch: no value can be wrong
         target = _NUMPY_TYPE.get(wanted)
         return target if target and dtype != target else None

@@ -4,7 +4,8 @@ MLflow writes `signature: {inputs: '<json>', outputs: '<json>', params: '<json>'
 columns as `[{"type": "double", "name": "a", "required": true}, …]`, a tensor as
 `[{"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": [-1, 4]}}]`, params as
 `[{"name", "type", "default", "shape"}]`. gitml works on the same content as plain
-values (columns as a list, a tensor as one `{"type": "tensor", "dtype", "shape"}`), and
+values (columns as a list, a tensor as one `{"type": "tensor", "dtype", "shape"}`;
+MLflow's nested array, object and map columns as `any`, whose values are not checked), and
 folders gitml wrote before it used MLflow's form hold those plain values in the YAML
 itself: both are read.
 
@@ -15,8 +16,10 @@ over MAX_SCHEMA_CHARS is refused rather than parsed.
 import json
 
 from gitml.errors import DocumentError, ModelError
+from gitml.models.signature import ANY
 
 SCHEMA_KEYS = ("inputs", "outputs", "params")
+_UNCHECKED = ("array", "object", "map", "sparkml_vector")  # MLflow's nested types: not checked
 MAX_SCHEMA_CHARS = 4 << 20  # a table of 50,000 named columns takes about 3 MiB
 
 
@@ -95,7 +98,8 @@ def _schema_from_mlflow(value: object, where: str) -> list | dict:
         columns = []
         for item in value:
             column = {"name": item["name"]} if isinstance(item.get("name"), str) else {}
-            column["type"] = item.get("type")
+            kind = item.get("type")
+            column["type"] = ANY if kind in _UNCHECKED else kind
             if item.get("required") is False:
                 column["required"] = False
             columns.append(column)
