@@ -55,8 +55,12 @@ def echo_json_lines(items: list) -> None:
     """A JSON array with one object per line: readable, and encoded by json's C encoder."""
     import json
 
-    body = ",\n".join(json.dumps(item, ensure_ascii=False) for item in items)
-    echo_json_text(f"[\n{body}\n]" if items else "[]")
+    echo_json_items([json.dumps(item, ensure_ascii=False) for item in items])
+
+
+def echo_json_items(texts: list[str]) -> None:
+    """`echo_json_lines` of items already encoded (runs as the run index keeps them)."""
+    echo_json_text("[\n" + ",\n".join(texts) + "\n]" if texts else "[]")
 
 
 def echo_json_text(text: str, nl: bool = True) -> None:

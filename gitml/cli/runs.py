@@ -6,7 +6,13 @@ import click
 
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
-from gitml.cli.output import echo, echo_block, echo_data, echo_json, echo_json_lines
+from gitml.cli.output import (
+    echo,
+    echo_block,
+    echo_data,
+    echo_json,
+    echo_json_items,
+)
 from gitml.errors import RunStateError
 from gitml.tracking.record import LISTED_STATUSES, describe_end
 
@@ -52,7 +58,7 @@ def ls(
         from gitml.cli.sharing import echo_remote_runs
 
         return echo_remote_runs(obj.repo, remote, as_json)
-    from gitml.compare.query import count_runs, find_runs
+    from gitml.compare.query import count_runs, find_listed
     from gitml.compare.sorting import RunQuery
     from gitml.store.repository import read_head
     from gitml.tracking.record import branch_experiment
@@ -61,10 +67,11 @@ def ls(
     if not all_experiments and experiment is None and repo.root is not None:
         experiment = branch_experiment(read_head(repo)[0])
     query = RunQuery(filter_, list(sort), experiment, status, limit)
-    selected = find_runs(repo, query)
+    listed = find_listed(repo, query)
     if as_json:
-        echo_json_lines([run.to_json() for run in selected])
+        echo_json_items([row.json for row in listed])
         return
+    selected = [row.run for row in listed]
     if columns is not None or as_csv:
         from gitml.cli.columns import chosen_columns, columns_csv, columns_table
 

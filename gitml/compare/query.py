@@ -2,8 +2,8 @@
 over its tables (`gitml.tracking.index`), `--limit` pushed down with them.
 
 One grammar, one evaluator: the filter is parsed once (`gitml.compare.search`) and
-every run the SQL yields is still tested by the evaluator's predicate. The SQL only
-narrows. Each node translates to a condition that is either exact (it selects the
+the SQL only narrows; unless it was exact, every run it yields is then tested by the
+evaluator's predicate. Each node translates to a condition that is either exact (it selects the
 same runs as the predicate: property-tested in tests/unit/test_query_sql.py) or none
 at all (LIKE and ILIKE, a number compared with a text attribute, a filter of more than
 MAX_PUSHED comparisons), and a node holding an inexact one is inexact in turn (`not`,
@@ -17,6 +17,7 @@ is exact and the order is SQL's, else reading stops at the limit's last match.
 Every statement is built of constant fragments; keys and values are parameters.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from gitml.errors import UnknownKeyError
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import running_runs
 from gitml.tracking.index import KEY_TABLES, RunIndex, using_index
-from gitml.tracking.record import RunSummary
+from gitml.tracking.record import RunSummary, summary_from_json
 
 MAX_PUSHED = 100  # comparisons; a longer filter is left to the evaluator alone
 _NUMERIC_COLUMNS = {"start_time": "r.start_ms", "end_time": "r.end_ms", "duration": "r.duration_ms"}
@@ -217,9 +218,34 @@ def order_sql(keys: list[SortKey]) -> Order | None:
 # the query
 
 
+class Listed:
+    """A run selected: the JSON text of its summary as the index keeps it
+    (`RunSummary.to_json`), read into a RunSummary only when asked, so that listing
+    every run as JSON writes the stored text as it is."""
+
+    __slots__ = ("_json", "_run")
+
+    def __init__(self, text: str | None = None, run: RunSummary | None = None):
+        self._json = text
+        self._run = run
+
+    @property
+    def run(self) -> RunSummary:
+        if self._run is None:
+            assert self._json is not None  # one of the two is always given
+            self._run = summary_from_json(json.loads(self._json))
+        return self._run
+
+    @property
+    def json(self) -> str:
+        if self._json is None:
+            self._json = json.dumps(self.run.to_json(), ensure_ascii=False)
+        return self._json
+
+
 def select_indexed(
     index: RunIndex, query: RunQuery, running: list[RunSummary] | None = None
-) -> list[RunSummary]:
+) -> list[Listed]:
     """What `gitml.compare.sorting.select_runs` selects from every run, taken from
     `index` and the runs in progress `running`."""
     tree = parse_filter(query.filter or "")
@@ -227,7 +253,6 @@ def select_indexed(
     running = running or []
     check_known([key.field for key in keys], index, running, "sort by")
     predicate = compile_filter(tree)
-    chosen = [run for run in running if _in_scope(run, query) and predicate(run)]
     where = [filter_sql(tree)]
     if query.experiment is not None:
         where.append(Part("r.experiment = ?", (query.experiment,)))
@@ -251,13 +276,20 @@ def select_indexed(
     if exact and order is not None and limit is not None:
         statement += " LIMIT ?"
         values += (limit,)
-    found: Iterable[RunSummary] = filter(predicate, index.summaries(statement, values))
+    rows: Iterable[Listed] = (Listed(text) for text in index.summary_texts(statement, values))
+    if not exact:
+        rows = (row for row in rows if predicate(row.run))
     if order is not None and limit is not None:
-        found = _first(found, limit)
-    selected = [*found, *chosen]
-    selected.sort(key=lambda run: run.id, reverse=True)
-    selected = sort_runs(selected, keys)
-    return selected if limit is None else selected[:limit]
+        rows = _first(rows, limit)
+    found = list(rows)
+    chosen = [Listed(run=run) for run in running if _in_scope(run, query) and predicate(run)]
+    if order is not None and not chosen:
+        return found  # in SQL's order, which is the evaluator's
+    found += chosen
+    found.sort(key=lambda row: row.run.id, reverse=True)
+    rank = {id(row.run): row for row in found}
+    found = [rank[id(run)] for run in sort_runs([row.run for row in found], keys)]
+    return found if limit is None else found[:limit]
 
 
 def _in_scope(run: RunSummary, query: RunQuery) -> bool:
@@ -268,19 +300,24 @@ def _in_scope(run: RunSummary, query: RunQuery) -> bool:
     )
 
 
-def _first(runs: Iterable[RunSummary], count: int) -> list[RunSummary]:
-    found: list[RunSummary] = []
-    for run in runs:
+def _first(rows: Iterable[Listed], count: int) -> list[Listed]:
+    found: list[Listed] = []
+    for row in rows:
         if len(found) == count:
             break
-        found.append(run)
+        found.append(row)
     return found
 
 
-def find_runs(repo: Repository, query: RunQuery, include_running: bool = True) -> list[RunSummary]:
+def find_listed(repo: Repository, query: RunQuery, include_running: bool = True) -> list[Listed]:
     """The runs of `repo` that `query` selects, in its order (see `select_indexed`)."""
     running = running_runs(repo) if include_running else []
     return using_index(repo, lambda index: select_indexed(index, query, running))
+
+
+def find_runs(repo: Repository, query: RunQuery, include_running: bool = True) -> list[RunSummary]:
+    """The summaries of the runs `find_listed` selects."""
+    return [row.run for row in find_listed(repo, query, include_running)]
 
 
 # keys that exist

@@ -55,7 +55,7 @@ from gitml.tracking.record import (
     summary_from_json,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # bump it when the tables or the JSON of RunSummary.to_json change
 WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
 _BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
 _CHUNK = 500  # ids per `IN (…)` of a statement
@@ -314,8 +314,13 @@ class RunIndex:
 
     def summaries(self, query: str, values: Iterable[object] = ()) -> Iterator[RunSummary]:
         """The summaries a query selects: its first column is `runs.summary`."""
-        for (text,) in self.db.execute(query, tuple(values)):
+        for text in self.summary_texts(query, values):
             yield summary_from_json(json.loads(text))
+
+    def summary_texts(self, query: str, values: Iterable[object] = ()) -> Iterator[str]:
+        """The summaries a query selects as the JSON text they are kept as."""
+        for (text,) in self.db.execute(query, tuple(values)):
+            yield text
 
     def all_runs(self) -> list[RunSummary]:
         """Every run in the index, newest first."""

@@ -158,7 +158,7 @@ def test_a_query_selects_and_orders_as_select_runs(runs, tree, keys, limit, expe
             select_indexed(index, query)
         assert _said(raised.value) == _said(error)  # the keys listed in another order
     else:
-        assert [run.id for run in select_indexed(index, query)] == expected
+        assert [row.run.id for row in select_indexed(index, query)] == expected
     index.close()
 
 
