@@ -180,19 +180,11 @@ def _version_hint(metadata: MLModel) -> str:
 
 def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
     """A local folder holding the model `uri` names."""
-    from gitml.registry.tags import is_model_uri, parse_model_uri
+    from gitml.registry.tags import is_model_uri
 
     if is_model_uri(uri):
-        ref = parse_model_uri(uri)
         repository = _open(repo)
-        if ref.run is not None and ref.path is not None:  # runs:/RUN/PATH
-            from gitml.tracking.catalog import resolve
-
-            return run_model_folder(repository, resolve(repository, ref.run), ref.path)
-        from gitml.registry.resolve import resolve_model_uri
-
-        summary, path = resolve_model_uri(repository, uri)
-        return run_model_folder(repository, summary, path)
+        return run_model_folder(repository, *_run_and_path(repository, uri))
     folder = Path(uri.removeprefix("file://"))
     if not folder.is_dir():
         raise ModelError(
@@ -202,24 +194,30 @@ def model_folder(uri: str, repo: str | os.PathLike | None = None) -> Path:
     return folder
 
 
-def write_uri_artifact(uri: str, target: Path, repo: str | os.PathLike | None = None) -> Path:
-    """Write the artifact (a file or a folder: a logged model, say) that the `runs:/` or
-    `models:/` URI `uri` names to `target/<its name>`; returns that path."""
+def _run_and_path(repository: Repository, uri: str) -> tuple[RunSummary, str]:
+    """The run a `runs:/` or `models:/` URI names, and the artifact path in it."""
     from gitml.registry.tags import parse_model_uri
+
+    ref = parse_model_uri(uri)
+    if ref.run is not None and ref.path is not None:  # runs:/RUN/PATH
+        from gitml.tracking.catalog import resolve
+
+        return resolve(repository, ref.run), ref.path
+    from gitml.registry.resolve import resolve_model_uri
+
+    return resolve_model_uri(repository, uri)
+
+
+def write_uri_artifact(uri: str, target: Path) -> Path:
+    """Write the artifact (a file or a folder: a logged model, say) that the `runs:/` or
+    `models:/` URI `uri` names, in the current directory's repository, to
+    `target/<its name>`; returns that path."""
     from gitml.store.paths import check_tree_path
     from gitml.tracking.export import write_artifact
     from gitml.tracking.readers import open_run
 
-    ref = parse_model_uri(uri)
-    repository = _open(repo)
-    if ref.run is not None and ref.path is not None:
-        from gitml.tracking.catalog import resolve
-
-        summary, path = resolve(repository, ref.run), ref.path
-    else:
-        from gitml.registry.resolve import resolve_model_uri
-
-        summary, path = resolve_model_uri(repository, uri)
+    repository = _open(None)
+    summary, path = _run_and_path(repository, uri)
     name = check_tree_path(path, f"the artifact URI {uri}")[-1]
     with open_run(repository, summary) as reader:
         if not write_artifact(reader, path, target, reader.label, name):

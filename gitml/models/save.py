@@ -42,7 +42,7 @@ class SaveOptions:
     # python_function extra files: a local path, or a runs:/ or models:/ URI
     artifacts: dict[str, str] = field(default_factory=dict)
     predict_fn: str = "predict"  # sklearn: predict, predict_proba, ...
-    code_paths: list[str] = field(default_factory=list)  # python_function: modules to ship
+    code_paths: list[str] = field(default_factory=list)  # modules shipped in the folder
     serialization_format: str = "pickle"  # sklearn: pickle or cloudpickle
     metadata: dict | None = None  # MLflow's free-form metadata, kept in the MLmodel file
 
