@@ -187,3 +187,32 @@ def import_synthetic_runs(
     if importer.wait() != 0:
         raise RuntimeError("git fast-import failed")
     return ids
+
+
+# Runs a command and prints its seconds and peak RSS (KiB). A child's ru_maxrss starts
+# from its parent's at fork, so the command is started by this small process and not
+# by the bench, which holds the data it wrote.
+MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "elapsed = time.perf_counter() - start\n"
+    "print(code, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def measure(command: list[str], repo: Path, timeout: float = 600) -> tuple[float, float]:
+    """(seconds, peak resident MiB) of one command, its output thrown away; a command
+    over `timeout` seconds, or failing, stops the bench."""
+    result = subprocess.run(
+        [PYTHON, "-c", MEASURE, *command],
+        cwd=repo,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    code, elapsed, peak = result.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{' '.join(command)} exited {code}: {result.stderr[-500:]}")
+    return float(elapsed), int(peak) / 1024

@@ -22,20 +22,25 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, environment, git, median, new_repo, write_synthetic_runs  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    git,
+    measure,
+    median,
+    new_repo,
+    write_synthetic_runs,
+)
 
 QUICK = "--quick" in sys.argv
 REPEAT = int(os.environ.get("BENCH_REPEAT", 3 if QUICK else 5))
 POINTS = 1_000_000 if QUICK else 5_000_000
 PARAMS = 5_000 if QUICK else 20_000
-TIMEOUT = 600  # seconds for one command; more is reported as a failure
 GITML = [PYTHON, "-m", "gitml"]
 RAW_LISTING = ["git", "for-each-ref", "--format=%(refname)%00%(contents)", "refs/gitml/runs/"]
 
@@ -86,34 +91,6 @@ def write_param_runs(repo: Path, params: int, others: int = 100) -> None:
         },
     )
     git(repo, "gc", "-q")
-
-
-# Runs a command and prints its seconds and peak RSS (KiB). A child's ru_maxrss starts
-# from its parent's at fork, so the command is started by this small process and not
-# by the bench, which holds the data it wrote.
-MEASURE = (
-    "import resource, subprocess, sys, time\n"
-    "start = time.perf_counter()\n"
-    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
-    "elapsed = time.perf_counter() - start\n"
-    "print(code, elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-)
-
-
-def measure(command: list[str], repo: Path) -> tuple[float, float]:
-    """(seconds, peak resident MiB) of one command, its output thrown away."""
-    result = subprocess.run(
-        [PYTHON, "-c", MEASURE, *command],
-        cwd=repo,
-        env=environment(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    code, elapsed, peak = result.stdout.split()
-    if code != "0":
-        raise SystemExit(f"{' '.join(command)} exited {code}: {result.stderr[-500:]}")
-    return float(elapsed), int(peak) / 1024
 
 
 def report(name: str, command: list[str], repo: Path, repeat: int = REPEAT) -> None:

@@ -49,7 +49,7 @@ class CommittedRunReader:
         self.summary = summary
         self._commit = summary.sha
         self.label = f"run {summary.name or summary.id} ({summary.id})"
-        self._repo = repo
+        self.repo = repo
         self._objects = ObjectReader(repo)
         self._pointers: dict[str, Pointer | None] = {}  # blob id → the pointer it holds
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
@@ -204,7 +204,7 @@ class CommittedRunReader:
             return None
         pointer = self.stored_by_content(path)
         if pointer is not None:
-            return object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
+            return object_blocks(self.repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
         return self._objects.blocks(entry.id)
 
     def read_file(self, path: str, limit: int | None = None) -> bytes | None:
@@ -217,7 +217,7 @@ class CommittedRunReader:
         if pointer is not None:
             if limit is not None and pointer.size > limit:
                 return None
-            return b"".join(object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
+            return b"".join(object_blocks(self.repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
         found = self._objects.read(entry.id, limit)
         return None if found is None or found.kind != "blob" else found.data
 

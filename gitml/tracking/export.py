@@ -139,9 +139,12 @@ def write_artifact(
                 f"{existing[0]}{more} already exists; pass --force to replace it "
                 "(nothing was written)"
             )
+    stored_by_content = {}
     for _, file in planned:  # large artifacts are downloaded (and checked) before any write
-        if not file.link and reader.stored_by_content(f"{ARTIFACTS_DIR}/{file.path}"):
+        pointer = None if file.link else reader.stored_by_content(f"{ARTIFACTS_DIR}/{file.path}")
+        if pointer is not None:
             reader.file_blocks(f"{ARTIFACTS_DIR}/{file.path}")
+            stored_by_content[file.path] = pointer.sha256
     linked = {relative for relative, file in planned if file.link} if links else set()
     for target, (relative, file) in zip(targets, planned, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -155,6 +158,9 @@ def write_artifact(
                 continue
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         with os.fdopen(os.open(target, flags, 0o644), "wb") as out:
+            if file.path in stored_by_content:  # copied by the kernel from the local store
+                local_store(reader.repo).copy_to(stored_by_content[file.path], out.fileno())
+                continue
             for block in reader.file_blocks(stored) or ():
                 out.write(block)
     return targets

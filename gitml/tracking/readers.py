@@ -24,6 +24,7 @@ from gitml.tracking.record import RunSummary
 
 
 class RunReader(Protocol):
+    repo: Repository  # the repository it reads
     summary: RunSummary  # what `gitml ls` lists of the run
     label: str  # "run <name> (<id>)", for messages
 

@@ -92,7 +92,7 @@ class StagedRunReader:
     def __init__(self, repo: Repository, summary: RunSummary):
         self.summary = summary
         self.label = f"run {summary.name} ({summary.id})"
-        self._repo = repo
+        self.repo = repo
         self._staging = Staging(runs_dir(repo.state_dir) / summary.id)
         self._metric_paths: dict | None = None  # the metric files found so far
 
@@ -140,7 +140,7 @@ class StagedRunReader:
             return iter([os.fsencode(os.readlink(found))])
         pointer = self.stored_by_content(path)
         if pointer is not None:
-            return object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
+            return object_blocks(self.repo, pointer, path[len(ARTIFACTS_DIR) + 1 :])
         from gitml.tracking.points import file_blocks
 
         return file_blocks(found)
@@ -158,7 +158,7 @@ class StagedRunReader:
         if pointer is not None:
             if limit is not None and pointer.size > limit:
                 return None
-            return b"".join(object_blocks(self._repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
+            return b"".join(object_blocks(self.repo, pointer, path[len(ARTIFACTS_DIR) + 1 :]))
         if limit is not None and found.stat().st_size > limit:
             return None
         return found.read_bytes()

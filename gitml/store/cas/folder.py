@@ -2,25 +2,29 @@
 folder or mount (`file:///…`, the NFS case). Object `<sha256>` is the file
 `<folder>/<sha256[:2]>/<sha256[2:]>`, read-only once in place.
 
-An object is written into a temporary file of this process under `<folder>/tmp/`,
-flushed to disk, then renamed into place, so a writer killed half-way leaves no object
-with the wrong bytes, only a temporary file `gc` removes later. Bytes are moved and
-hashed a block at a time: memory does not grow with an object.
+An object is written into a temporary file of this process under `<folder>/tmp/`
+(flushed to disk first in a store other machines read), then renamed into place, so a
+writer killed half-way leaves no object with the wrong bytes, only a temporary file
+`gitml gc --objects` removes later. Bytes are moved and hashed a part at a time: memory
+does not grow with an object.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from gitml.store.cas.progress import Transfer
 
 BLOCK = 1 << 20
+COPY_PART = 16 << 20  # bytes the kernel copies while the part before is hashed
 TMP = "tmp"
 
 
@@ -52,48 +56,58 @@ class FolderStore:
             while block := file.read(BLOCK):
                 yield block
 
-    def put_file(self, source: Path, link: bool = False) -> Stored:
-        """Store the bytes of file `source`. With `link` (a file gitml owns, on the same
-        file system), it is hashed, then hard-linked into place: no copy."""
-        if link:
-            digest, size = hash_file(source)
-            if self._renew(digest):
-                return Stored(digest, size)
-            tmp = self._tmp_name()
-            try:
-                os.link(source, tmp)
-            except OSError:
-                tmp.unlink(missing_ok=True)
-            else:
-                self._place(tmp, digest)
-                return Stored(digest, size)
-        with open(source, "rb") as file:
-            return self.put_blocks(iter(lambda: file.read(BLOCK), b""))
+    def put_file(
+        self,
+        source: Path,
+        expected: str | None = None,
+        transfer: Transfer | None = None,
+        durable: bool = False,
+    ) -> Stored:
+        """Store the bytes of file `source` (see `put_blocks` for `expected` and
+        `durable`). The kernel copies them (sendfile: several times faster than reading
+        and writing them here) and each part is hashed from the copy while the next is
+        copied, so the object's name always fits the bytes stored, even when `source`
+        changes meanwhile."""
+        tmp = self._new_tmp()
+        try:
+            with open(source, "rb") as src, open(tmp, "r+b", buffering=0) as out:
+                found, size = _copy_hashing(src.fileno(), out, transfer)
+                if durable:
+                    os.fsync(out.fileno())
+            if expected is not None and found != expected:
+                raise ValueError(found)
+            self._place(tmp, found)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return Stored(found, size)
+
+    def copy_to(self, sha256: str, out: int) -> None:
+        """Write object `sha256` to the open file `out`, copied by the kernel."""
+        with open(self.path(sha256), "rb") as src:
+            _copy(src.fileno(), out)
 
     def put_bytes(self, data: bytes) -> Stored:
-        return self.put_blocks([data])
+        return self.put_blocks([data], durable=False)
 
     def put_blocks(
-        self, blocks: Iterable[bytes], expected: str | None = None, transfer: Transfer | None = None
+        self,
+        blocks: Iterable[bytes],
+        expected: str | None = None,
+        transfer: Transfer | None = None,
+        durable: bool = True,
     ) -> Stored:
         """Store the bytes `blocks` hold. With `expected`, bytes of another sha256 are not
-        kept: ValueError carries the sha256 found."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / TMP).mkdir(exist_ok=True)
-        descriptor, name = tempfile.mkstemp(prefix="obj-", dir=self.folder / TMP)
-        tmp = Path(name)
-        digest, size = hashlib.sha256(), 0
+        kept: ValueError carries the sha256 found. `durable`: flushed to disk before it
+        is renamed into place (a store other machines read; the repository's own folder
+        is as durable as git's loose objects, which git does not flush either)."""
+        tmp = self._new_tmp()
         try:
-            with os.fdopen(descriptor, "wb") as out:
-                for block in blocks:
-                    out.write(block)
-                    digest.update(block)
-                    size += len(block)
-                    if transfer is not None:
-                        transfer.advance(len(block))
-                out.flush()
-                os.fsync(out.fileno())
-            found = digest.hexdigest()
+            with open(tmp, "wb") as out:
+                found, size = _write_hashing(blocks, out, transfer)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
             if expected is not None and found != expected:
                 raise ValueError(found)
             self._place(tmp, found)
@@ -112,9 +126,12 @@ class FolderStore:
             return False
         return True
 
-    def _tmp_name(self) -> Path:
+    def _new_tmp(self) -> Path:
+        """A new empty file of this process under `tmp/`."""
         (self.folder / TMP).mkdir(parents=True, exist_ok=True)
-        return self.folder / TMP / f"obj-{os.getpid()}-{time.monotonic_ns()}"
+        descriptor, name = tempfile.mkstemp(prefix="obj-", dir=self.folder / TMP)
+        os.close(descriptor)
+        return Path(name)
 
     def _place(self, tmp: Path, sha256: str) -> None:
         if self._renew(sha256):
@@ -144,11 +161,75 @@ class FolderStore:
             yield from tmp.iterdir()
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, read a block at a time."""
+def _write_hashing(
+    blocks: Iterable[bytes], out: BinaryIO, transfer: Transfer | None
+) -> tuple[str, int]:
+    """Write `blocks` to `out`; their sha256 and size. Each block is hashed in a second
+    thread while it is written and the next one read (hashlib and file I/O release the
+    GIL): about as fast as a copy, and at most two blocks are held."""
     digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as file:
-        while block := file.read(BLOCK):
-            digest.update(block)
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        pending: Future | None = None
+        for block in blocks:
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(digest.update, block)
+            out.write(block)
             size += len(block)
+            if transfer is not None:
+                transfer.advance(len(block))
+        if pending is not None:
+            pending.result()
     return digest.hexdigest(), size
+
+
+def _copy_hashing(source: int, out: BinaryIO, transfer: Transfer | None) -> tuple[str, int]:
+    """Copy file `source` to `out` (both at their start) a part at a time, each part
+    hashed from `out` in a second thread while the next is copied; sha256 and size."""
+    digest, offset = hashlib.sha256(), 0
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        pending: Future | None = None
+        while sent := _copy_part(source, out.fileno(), offset, COPY_PART):
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(_hash_part, out.fileno(), offset, sent, digest)
+            offset += sent
+            if transfer is not None:
+                transfer.advance(sent)
+        if pending is not None:
+            pending.result()
+    return digest.hexdigest(), offset
+
+
+def _copy(source: int, out: int) -> None:
+    offset = 0
+    while sent := _copy_part(source, out, offset, COPY_PART):
+        offset += sent
+
+
+def _copy_part(source: int, out: int, offset: int, count: int) -> int:
+    """Copy up to `count` bytes at `offset` of `source` to the end of what was written to
+    `out`; how many (0 at the end). sendfile where the file systems allow it."""
+    try:
+        return os.sendfile(out, source, offset, count)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+    done = 0
+    while done < count and (data := os.pread(source, min(BLOCK, count - done), offset + done)):
+        os.write(out, data)
+        done += len(data)
+    return done
+
+
+def _hash_part(out: int, offset: int, count: int, digest) -> None:
+    """Add `count` bytes at `offset` of file `out` to `digest`, a block at a time."""
+    buffer = bytearray(BLOCK)
+    view = memoryview(buffer)
+    while count:
+        read = os.preadv(out, [view[: min(BLOCK, count)]], offset)
+        if not read:
+            raise OSError(errno.EIO, "the copy is shorter than what was written")
+        digest.update(view[:read])
+        offset += read
+        count -= read

@@ -122,7 +122,7 @@ class LfsShared:
         transfer = start(f"downloading from {self.label}", size)
         stdout = process.stdout
         try:
-            into.put_blocks(iter(lambda: stdout.read(BLOCK), b""), sha256, transfer)
+            into.put_blocks(iter(lambda: stdout.read(BLOCK), b""), sha256, transfer, False)
         except ValueError:
             if process.wait() != 0:  # git-lfs failed: what it wrote is no object
                 reader.join()

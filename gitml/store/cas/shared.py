@@ -40,7 +40,7 @@ class FolderShared:
             size = local.size(sha256) or 0
             transfer = start(f"uploading to {self.folder.folder}", size)
             try:
-                self.folder.put_blocks(local.blocks(sha256), sha256, transfer)
+                self.folder.put_file(local.path(sha256), sha256, transfer, durable=True)
             finally:
                 transfer.end()
 
@@ -49,7 +49,7 @@ class FolderShared:
             return f"{self.label} does not hold it"
         transfer = start(f"copying from {self.folder.folder}", size)
         try:
-            into.put_blocks(self.folder.blocks(sha256), sha256, transfer)
+            into.put_file(self.folder.path(sha256), sha256, transfer)
         finally:
             transfer.end()
         return None
