@@ -58,6 +58,7 @@ def served(templates, tmp_path_factory):
         repo = templates.copy(record_three_runs, tmp_path_factory.mktemp("ui") / "repo")
         _hostile_run(repo)
         cli(repo, "model", "register", "clf", "spiky", "--path", "config.json")
+        cli(repo, "model", "register", "team/clf", "spiky", "--path", "config.json")
         stop = tmp_path_factory.mktemp("live") / "stop"
         write(repo / "live.py", LIVE)
         live = subprocess.Popen(
@@ -309,7 +310,10 @@ def test_diff_is_gitml_diffs_answer(served):
 def test_models_board_history_and_date(served):
     server, _ = served
     models = server.get("/api/models").json["models"]
-    assert [m["model"] for m in models] == ["clf"]
+    assert [m["model"] for m in models] == ["clf", "team/clf"]
+    team = server.get("/api/models/team%2Fclf/history").json
+    assert team["model"] == "team/clf" and team["events"][0]["event"] == "register"
+    assert server.get("/api/models/team/clf/at?date=2000-01-01").json["model"] == "team/clf"
     history = server.get("/api/models/clf/history").json["events"]
     assert history[0]["event"] == "register" and history[0]["author"] == "Test User"
     before = server.get("/api/models/clf/at?date=2000-01-01").json
@@ -335,6 +339,8 @@ def test_registry_writes_need_the_token(served):
     gone = server.post("/api/models/clf/unassign", body)
     assert gone.status == 200 and gone.json["events"][0]["event"] == "unassign"
     assert server.post("/api/models/clf/rename", body).status == 404
+    team = server.post("/api/models/team/clf/promote", {"version": "v0.0.1", "stage": "staging"})
+    assert team.status == 200 and team.json["events"][0]["model"] == "team/clf"
     assert server.post("/api/models/clf/register", {"run": 3}).status == 400
 
 

@@ -105,9 +105,10 @@ def routes() -> list:
         Route("/api/diff", compare_api.diff, methods=get),
         Route("/api/diff/code", compare_api.code_diff, methods=get),
         Route("/api/models", models_api.models, methods=get),
-        Route("/api/models/{name}/history", models_api.history, methods=get),
-        Route("/api/models/{name}/at", models_api.at, methods=get),
-        Route("/api/models/{name}/{action}", models_api.write, methods=["POST"]),
+        # model names may hold '/' (team/churn): the name is all but the last part
+        Route("/api/models/{name:path}/history", models_api.history, methods=get),
+        Route("/api/models/{name:path}/at", models_api.at, methods=get),
+        Route("/api/models/{name:path}/{action}", models_api.write, methods=["POST"]),
         Route("/api/views", views_api.listing, methods=get),
         Route("/api/views", views_api.save, methods=["POST"]),
         Route("/api/views/{name}", views_api.delete, methods=["DELETE"]),
