@@ -62,3 +62,69 @@ def _number(value: float | None) -> float | str | None:
     if value is None or math.isfinite(value):
         return value
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+class TableJson:
+    """The JSON of `runs_table(runs)`, built again as runs come without encoding every
+    value again: the columns of the older committed runs (the "body", which a new run
+    does not change) are kept as JSON fragments, and only the runs before them (new
+    ones, runs in progress: the "head") are encoded at each change, then spliced in.
+
+    Runs are listed newest first, so a new run joins the head; when the body's runs are
+    no longer the list's tail (a run deleted or moved) or the head has grown long, the
+    body is made again from everything but the runs in progress.
+    """
+
+    HEAD_LIMIT = 500  # runs encoded at each change before the body is made again
+
+    def __init__(self) -> None:
+        self._body: list[tuple[str, str | None]] = []  # (id, commit) of each body run
+        self._fragments: dict[str, bytes] = {}  # field → its body values, comma-separated
+        self._body_keys: dict[str, list[str]] = {}  # kind → the body's keys, first seen first
+
+    def build(self, runs: list[RunSummary]) -> bytes:
+        from gitml.ui.answers import dumps
+
+        count = len(runs)
+        body_size = len(self._body)
+        fits = (
+            0 < body_size <= count
+            and count - body_size <= self.HEAD_LIMIT
+            and [(run.id, run.sha) for run in runs[count - body_size :]] == self._body
+        )
+        if not fits:
+            self._make_body(runs)
+            body_size = len(self._body)
+        head = runs[: count - body_size]
+        head_table = runs_table(head)["columns"]
+        fields = [*ATTRIBUTES, *_EXTRA]
+        for kind in ("params", "metrics", "tags"):
+            prefix = kind + "."
+            seen = [f for f in head_table if f.startswith(prefix) and f not in fields]
+            fields += list(dict.fromkeys([*seen, *self._body_keys[kind]]))
+        nulls = b",".join([b"null"] * body_size)
+        parts = []
+        for name in fields:
+            head_part = dumps(head_table.get(name, [None] * len(head)))[1:-1]
+            body_part = self._fragments.get(name, nulls)
+            joined = b",".join(part for part in (head_part, body_part) if part)
+            parts.append(dumps(name) + b":[" + joined + b"]")
+        return b'{"count":%d,"fields":%s,"columns":{%s}}' % (
+            count,
+            dumps(fields),
+            b",".join(parts),
+        )
+
+    def _make_body(self, runs: list[RunSummary]) -> None:
+        """The body: every run after the last one in progress (those change)."""
+        from gitml.ui.answers import dumps
+
+        last_running = max((i for i, run in enumerate(runs) if run.sha is None), default=-1)
+        body = runs[last_running + 1 :]
+        table = runs_table(body)["columns"]
+        self._body = [(run.id, run.sha) for run in body]
+        self._fragments = {name: dumps(values)[1:-1] for name, values in table.items()}
+        self._body_keys = {
+            kind: [f for f in table if f.startswith(kind + ".")]
+            for kind in ("params", "metrics", "tags")
+        }

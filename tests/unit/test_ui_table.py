@@ -32,3 +32,33 @@ def test_no_runs_is_an_empty_table_of_attributes():
     table = runs_table([])
     assert table["count"] == 0
     assert "id" in table["fields"] and all(values == [] for values in table["columns"].values())
+
+
+def test_the_table_built_again_as_runs_come_and_go_is_the_table_of_the_runs():
+    from gitml.ui.table import TableJson
+
+    builder = TableJson()
+    builder.HEAD_LIMIT = 3
+    committed = [
+        _run(f"r{i:03d}", params={f"p{i % 3}": str(i)}, metrics={"m": i / 7}) for i in range(10)
+    ]
+    committed = [RunSummary(**{**vars(run), "sha": f"c{run.id}"}) for run in committed]
+    running = _run("r900", metrics={"live": math.nan})  # no commit: in progress
+    steps = [
+        committed[:6],
+        committed[:7],  # a new run
+        [running, *committed[:7]],  # one in progress
+        [running, *committed[:9]],  # two more
+        [running, *committed[:9], _run("r950", tags={"new": "t"})],
+        committed[:5],  # runs deleted: the body is made again
+        [*committed[:3], *committed[4:8]],  # one from the middle gone
+        [],
+        committed,
+    ]
+    made = []
+    make_body = builder._make_body
+    builder._make_body = lambda runs: (made.append(len(runs)), make_body(runs))
+    for runs in steps:
+        runs = sorted(runs, key=lambda run: run.id, reverse=True)
+        assert json.loads(builder.build(runs)) == runs_table(runs)
+    assert len(made) < len(steps)  # some steps only encoded their new runs
