@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -220,7 +221,7 @@ def test_an_environment_without_gitml_installed_is_lent_the_plugins_entry_points
     folder = gitml_import_folder()
     assert folder is not None
     seen = subprocess.run(
-        [sys.executable, "-S", "-c", SEES_ENTRY_POINTS, str(folder)],
+        [sys.executable, "-S", "-c", SEES_ENTRY_POINTS, str(folder), *GROUPS],
         capture_output=True,
         text=True,
         check=True,
@@ -229,18 +230,21 @@ def test_an_environment_without_gitml_installed_is_lent_the_plugins_entry_points
 
     installed = [
         f"{group}:{point.name}={point.value}"
-        for group in ("mlflow.tracking_store", "mlflow.artifact_repository")
+        for group in GROUPS
         for point in entry_points(group=group)
         if point.name == "gitml"
     ]
-    assert len(installed) == 2 and sorted(seen) == sorted(installed)
+    assert len(installed) == 3 and sorted(seen) == sorted(installed)
+
+
+GROUPS = ("mlflow.tracking_store", "mlflow.model_registry_store", "mlflow.artifact_repository")
 
 
 SEES_ENTRY_POINTS = """import sys
 folder = sys.argv[1]
 sys.path[:] = [folder] + [p for p in sys.path if "site-packages" not in p]
 from importlib.metadata import entry_points
-for group in ("mlflow.tracking_store", "mlflow.artifact_repository"):
+for group in sys.argv[2:]:
     for point in entry_points(group=group):
         print(f"{group}:{point.name}={point.value}")
 import gitml.mlflow_plugin.entry  # the lent package itself, and nothing installed
@@ -415,18 +419,19 @@ def test_hostile_uris_and_values_are_refused_in_one_message(client, tmp_path):
 # mlflow server
 
 
-@pytest.mark.slow
-def test_mlflow_server_serves_gitml_runs_over_rest(scripted, tmp_path):
-    repo, facts = scripted
+@pytest.fixture(scope="module")
+def server(scripted, tmp_path_factory):
+    """`mlflow server --backend-store-uri gitml:REPO` on 127.0.0.1, started once for the
+    module (the scripted repository); its REST API's base URL."""
+    repo, _ = scripted
     port = free_port()
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"gitml:{repo}"]
         + ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=tmp_path,
+        cwd=tmp_path_factory.mktemp("server"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -434,22 +439,75 @@ def test_mlflow_server_serves_gitml_runs_over_rest(scripted, tmp_path):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
                 break
             except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert process.poll() is None, process.stderr.read().decode()[-2000:]
                 assert time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.3)
-        found = _post(f"{base}/experiments/search", {"max_results": 10})
-        assert {e["name"]: e["experiment_id"] for e in found["experiments"]}["Default"] == "0"
-        runs = _post(f"{base}/runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss < 1"})
-        (run,) = runs["runs"]
-        assert run["info"]["run_id"] == facts["quick"]
-        assert {p["key"]: p["value"] for p in run["data"]["params"]}["solver"] == "saga"
-        with pytest.raises(urllib.error.HTTPError) as error:
-            _post(f"{base}/runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss <"})
-        assert error.value.code == 400
-        assert json.loads(error.value.read())["error_code"] == "INVALID_PARAMETER_VALUE"
+        yield f"http://127.0.0.1:{port}/api/2.0/mlflow"
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_mlflow_server_serves_gitml_runs_over_rest(scripted, server):
+    repo, facts = scripted
+    found = _post(f"{server}/experiments/search", {"max_results": 10})
+    assert {e["name"]: e["experiment_id"] for e in found["experiments"]}["Default"] == "0"
+    runs = _post(f"{server}/runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss < 1"})
+    (run,) = runs["runs"]
+    assert run["info"]["run_id"] == facts["quick"]
+    assert {p["key"]: p["value"] for p in run["data"]["params"]}["solver"] == "saga"
+    with pytest.raises(urllib.error.HTTPError) as error:
+        _post(f"{server}/runs/search", {"experiment_ids": ["0"], "filter": "metrics.loss <"})
+    assert error.value.code == 400
+    assert json.loads(error.value.read())["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.slow
+def test_mlflow_server_serves_the_registry_as_gitml_tags(scripted, server):
+    """MLflow's registry REST API on gitml's registry: what it writes, `gitml model ls`
+    and plain git see; what gitml writes, it serves."""
+    repo, facts = scripted
+    run_id, model_uri = facts["sklearn"]["run"], facts["sklearn"]["model_uri"]
+    created = _post(f"{server}/registered-models/create", {"name": "Iris Model"})
+    assert created["registered_model"]["name"] == "iris-model"
+    version = _post(
+        f"{server}/model-versions/create",
+        {
+            "name": "Iris Model",
+            "source": model_uri,
+            "run_id": run_id,
+            "model_id": model_uri.removeprefix("models:/"),  # the server checks source by it
+        },
+    )["model_version"]
+    assert (version["version"], version["run_id"], version["status"]) == ("1", run_id, "READY")
+    _post(
+        f"{server}/model-versions/transition-stage",
+        {"name": "iris-model", "version": "1", "stage": "Production"},
+    )
+    (listed,) = _get(f"{server}/registered-models/search", filter="name LIKE 'iris%'")[
+        "registered_models"
+    ]
+    assert [(v["version"], v["current_stage"]) for v in listed["latest_versions"]] == [
+        ("1", "Production")
+    ]
+    uri = _get(f"{server}/model-versions/get-download-uri", name="iris-model", version="1")
+    assert uri["artifact_uri"].endswith(f"/.gitml/runs/{run_id}/artifacts/model")
+    (model,) = json.loads(gitml(repo, "model", "ls", "--json").stdout)
+    assert (model["model"], model["stages"]) == ("iris-model", {"production": ["v0.0.1"]})
+    assert "iris-model#production#2" in git(repo, "tag", "-l").split()
+    gitml(repo, "model", "promote", "iris-model", "v0.0.1", "staging")
+    version = _get(f"{server}/model-versions/get", name="iris-model", version="1")
+    assert version["model_version"]["current_stage"] == "Production"  # first of the three
+    with pytest.raises(urllib.error.HTTPError) as error:
+        _get(f"{server}/registered-models/get", name="nothing-here")
+    assert error.value.code == 404
+    assert json.loads(error.value.read())["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def _get(url: str, **query: str) -> dict:
+    with urllib.request.urlopen(f"{url}?{urllib.parse.urlencode(query)}", timeout=30) as answer:
+        return json.loads(answer.read())
 
 
 def _post(url: str, body: dict) -> dict:

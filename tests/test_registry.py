@@ -255,6 +255,17 @@ def test_unassign_deregister_deprecate(runs):
     assert_fsck_clean(runs)
 
 
+def test_a_stage_emptied_by_unassign_takes_a_version_again(runs):
+    """Promoting into a stage whose last version was unassigned crashed (IndexError)."""
+    repo = open_repository(runs)
+    registry.register(repo, "linear", "alpha")
+    registry.promote(repo, "linear", "v0.0.1", "staging")
+    registry.unassign(repo, "linear", "v0.0.1", "staging")
+    out = gitml_cli(runs, "model", "promote", "linear", "v0.0.1", "staging")
+    assert out.stdout.startswith("promoted linear v0.0.1 to staging")
+    assert registry.load_registry(repo)["linear"].stages["staging"] == ["v0.0.1"]
+
+
 # integrity
 
 

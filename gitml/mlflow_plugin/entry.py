@@ -18,6 +18,11 @@ def artifact_repository(artifact_uri, tracking_uri=None, registry_uri=None):
     return _stores().artifact_repo.GitmlArtifactRepository(artifact_uri, tracking_uri, registry_uri)
 
 
+def registry_store(store_uri=None, tracking_uri=None):
+    """MLflow's model registry store for `store_uri` (`gitml.mlflow_plugin.registry_store`)."""
+    return _stores().registry_store.GitmlModelRegistryStore(store_uri, tracking_uri)
+
+
 def _stores():
     import sys
 
@@ -31,6 +36,7 @@ def _stores():
             "under a newer Python"
         )
     import gitml.mlflow_plugin.artifact_repo
+    import gitml.mlflow_plugin.registry_store
     import gitml.mlflow_plugin.tracking_store
 
     return gitml.mlflow_plugin

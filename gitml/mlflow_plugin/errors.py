@@ -22,6 +22,7 @@ from gitml.errors import (
     GitmlError,
     InvalidValueError,
     NotARepositoryError,
+    RegistryError,
     RunNotFoundError,
     RunStateError,
     UnknownKeyError,
@@ -36,6 +37,7 @@ _CODES: list[tuple[tuple[type[GitmlError], ...], int]] = [
         INVALID_PARAMETER_VALUE,
     ),
     ((DocumentError,), INVALID_PARAMETER_VALUE),
+    ((RegistryError,), INVALID_PARAMETER_VALUE),  # a version that exists, a stage it holds
 ]
 
 

@@ -88,7 +88,7 @@ class GitmlTrackingStore(AbstractStore):
         super().__init__()
         with mlflow_errors():
             self.uri = parse_uri(store_uri)
-            self.repo = open_repository(_folder(self.uri.path))
+            self.repo = open_repository(repository_folder(self.uri.path))
         self._stagings: dict[str, Staging] = {}  # runs in progress this store logged to
         self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
 
@@ -240,9 +240,11 @@ class GitmlTrackingStore(AbstractStore):
                     staging.close()
                     staging.declare_status(status.lower())
                 else:
-                    finish_run(self.repo, staging, status.lower(), None)
+                    requests = staging.registration_requests()  # registered_model_name=
+                    summary = finish_run(self.repo, staging, status.lower(), None)
                     self._stagings.pop(run_id, None)
                     self._params.pop(run_id, None)
+                    _register_requested(self.repo, summary, requests)
         return self.get_run(run_id).info
 
     def get_run(self, run_id: str) -> Run:
@@ -450,6 +452,11 @@ class GitmlTrackingStore(AbstractStore):
     def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
         return self.get_logged_model(model_id)
 
+    def set_logged_model_tags(self, model_id: str, tags: Any) -> None:
+        """Accepted and not kept: MLflow tags a logged model with the registry versions made
+        of it (`registered_model_name=`), which the registry's tags hold already."""
+        self.get_logged_model(model_id)  # 404 for a model that does not exist
+
     def search_logged_models(
         self,
         experiment_ids: list[str],
@@ -471,7 +478,21 @@ def _wrapped(staging: Staging) -> bool:
     )
 
 
-def _folder(path: str) -> str:
+def _register_requested(repo: Any, summary: RunSummary, requests: list) -> None:
+    """Register the versions MLflow's registry asked for while the run was in progress
+    (`registry_store.create_model_version`); one that fails is a warning, as for
+    `gitml.end_run`: the run itself is committed."""
+    if not requests:
+        return
+    import warnings
+
+    from gitml.models.registration import register_requested
+
+    for problem in register_requested(repo, summary, requests)[1]:
+        warnings.warn(problem, UserWarning, stacklevel=3)
+
+
+def repository_folder(path: str) -> str:
     """Where `gitml:` (no path) points: the repository of the `gitml run` this process
     runs under, else the one holding the current folder."""
     if path:

@@ -179,7 +179,7 @@ def promote(
     check_stage(repo, stage)
     written: list[Event] = []
     model, version = _version_or_run(repo, name, ref, options, written)
-    if model.stages.get(stage, [None])[0] == version.version:
+    if model.stages.get(stage, [])[:1] == [version.version]:  # the newest assignment
         raise RegistryError(f"{name} {version.version} is already in {stage}")
 
     def assignment(counter: int) -> tuple[TagName, TagMessage]:
