@@ -6,12 +6,13 @@ gives the artifact's own bytes."""
 import hashlib
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gitml.store.cas.pointer import Pointer, parse_pointer
+from gitml.store.cas.pointer import Pointer, build_pointer, parse_pointer
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 WEIGHTS = bytes(range(256)) * 80  # 20 KiB: over the 4 KiB threshold of these tests
@@ -154,3 +155,49 @@ def test_load_model_reads_a_model_whose_files_are_stored_by_content(repo_with_co
     os.chdir(repo)
     loaded = gitml.load_model(f"runs:/{run_id}/model")
     assert list(loaded.predict(X)) == list(model.predict(X))
+
+
+def test_a_forged_pointer_reaches_no_store_and_no_path_it_names(trained, tmp_path):
+    """A run from a remote may hold any pointer: its name never becomes a path, and the
+    store it names is never asked (it could be anyone's bucket), even when it holds the
+    very bytes; only the store configured here is."""
+    repo = trained
+    payload = b"forged\n" * 1000
+    evil = tmp_path / "evil"
+    (evil / sha256(payload)[:2]).mkdir(parents=True)
+    (evil / sha256(payload)[:2] / sha256(payload)[2:]).write_bytes(payload)
+    forged = build_pointer(
+        Pointer("../../../outside.bin", sha256(payload), len(payload), evil.as_uri())
+    )
+    ref = run_ref(repo, "big")
+    blob = (
+        subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=forged, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    index = {**os.environ, "GIT_INDEX_FILE": str(tmp_path / "index")}
+    subprocess.run(["git", "read-tree", ref], cwd=repo, env=index, check=True)
+    subprocess.run(
+        ["git", "update-index", "--cacheinfo", f"100644,{blob},.gitml/artifacts/model/weights.bin"],
+        cwd=repo, env=index, check=True,
+    )  # fmt: skip
+    tree = (
+        subprocess.run(["git", "write-tree"], cwd=repo, env=index, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
+    message = git(repo, "log", "-1", "--format=%B", ref)
+    commit = git(repo, "commit-tree", tree, "-p", f"{ref}^", "-m", message).strip()
+    git(repo, "update-ref", ref, commit)
+
+    out = tmp_path / "out"
+    result = gitml(repo, "artifacts", "get", "big", "model", "-o", str(out), check=False)
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert "artifact 'model/weights.bin'" in line
+    assert f"if you trust it, set gitml.largeArtifactStore to '{evil.as_uri()}'" in line
+    assert not object_path(repo, sha256(payload)).exists()
+    assert not out.exists() and not (tmp_path / "outside.bin").exists()

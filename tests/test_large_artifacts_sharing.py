@@ -124,7 +124,7 @@ def test_bytes_that_are_not_the_artifact_s_are_refused_naming_it(tmp_path):
     stored.write_bytes(b"tampered" * 1000)  # the store's copy is damaged
 
     fetched = gitml(there, "fetch")
-    assert "warning: run " in fetched.stderr and "model/weights.bin" in fetched.stderr
+    assert "gitml: warning: artifact 'model/weights.bin': the bytes" in fetched.stderr
     result = gitml(
         there, "artifacts", "get", "checked", "model", "-o", str(tmp_path / "o"), check=False
     )

@@ -14,29 +14,22 @@ from dataclasses import dataclass, field
 
 from gitml.errors import LargeObjectError
 from gitml.store.cas.pointer import Pointer
+from gitml.store.cas.referenced import pointers_in
 from gitml.store.cas.stores import configured_store, fetch_object, local_store, open_shared
-from gitml.store.layout import ARTIFACTS_DIR
+from gitml.store.refs import list_run_refs
 from gitml.store.repository import Repository
-from gitml.tracking.catalog import resolve
-from gitml.tracking.readers import open_run
 
 
 @dataclass
 class MovedObjects:
     count: int = 0  # objects uploaded or downloaded
-    missing: list[str] = field(default_factory=list)  # "<run>: <artifact>: why", fetch only
+    missing: list[str] = field(default_factory=list)  # why each object is not here (fetch)
 
 
-def run_pointers(repo: Repository, run_id: str) -> list[tuple[str, Pointer]]:
-    """(artifact path, pointer) of each artifact of run `run_id` stored by content."""
-    found = []
-    with open_run(repo, resolve(repo, run_id)) as reader:
-        for file in reader.artifact_files():
-            if not file.link:
-                pointer = reader.stored_by_content(f"{ARTIFACTS_DIR}/{file.path}")
-                if pointer is not None:
-                    found.append((file.path, pointer))
-    return found
+def _pointers(repo: Repository, run_ids: list[str]) -> dict[str, tuple[str, Pointer]]:
+    """sha256 → (artifact path, pointer) of the objects runs `run_ids` point to."""
+    refs = list_run_refs(repo, with_messages=False, run_ids=run_ids)
+    return pointers_in(repo, [ref.sha for ref in refs if ref.kind == "commit"])
 
 
 def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> int:
@@ -44,10 +37,7 @@ def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> int:
     by default); those this repository lacks are downloaded first (a run fetched from
     elsewhere). Returns how many objects were sent; LargeObjectError when any cannot
     be, and then no run of `run_ids` may be pushed."""
-    wanted: dict[str, tuple[str, Pointer]] = {}
-    for run_id in run_ids:
-        for path, pointer in run_pointers(repo, run_id):
-            wanted.setdefault(pointer.sha256, (path, pointer))
+    wanted = _pointers(repo, run_ids)
     if not wanted:
         return 0
     shared = open_shared(repo, configured_store(repo), remote)
@@ -67,14 +57,13 @@ def download_objects(repo: Repository, remote: str, run_ids: list[str]) -> Moved
     """Bring the objects runs `run_ids` point to that this repository lacks."""
     moved = MovedObjects()
     local = local_store(repo)
-    for run_id in run_ids:
-        for path, pointer in run_pointers(repo, run_id):
-            if local.has(pointer.sha256):
-                continue
-            try:
-                fetch_object(repo, pointer, path, remote)
-            except LargeObjectError as error:
-                moved.missing.append(f"run {run_id}: {error}")
-            else:
-                moved.count += 1
+    for path, pointer in _pointers(repo, run_ids).values():
+        if local.has(pointer.sha256):
+            continue
+        try:
+            fetch_object(repo, pointer, path, remote)
+        except LargeObjectError as error:
+            moved.missing.append(str(error))
+        else:
+            moved.count += 1
     return moved

@@ -1,21 +1,68 @@
-"""Which objects of the local store some run still points to, for `gitml gc --objects`.
+"""The pointers runs hold, found in bulk: which objects `gitml push` must upload and
+`gitml fetch` download for a set of run commits, and which `gitml gc --objects` must
+keep (every ref's).
 
-Every blob small enough to be a pointer that any ref reaches (run refs, archives,
-snapshot refs, branches, tags) is read, through one `git rev-list --objects` and one
-`git cat-file --batch`; git streams both, so memory grows with the pointers found, not
-with the repository. Runs in progress point from their staging folders.
+One `git rev-list --objects` lists the objects the commits reach with their paths
+(blobs too large to be a pointer left out by git); the blobs under
+`.gitml/artifacts/` are read through one `git cat-file --batch`. Both stream, so time
+and memory grow with the objects git lists, in C, not with a process per run.
 """
 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 from gitml.errors import GitCommandError
 from gitml.store.blobs import ObjectReader
-from gitml.store.cas.pointer import MAX_POINTER_BYTES, looks_like_pointer, parse_pointer
+from gitml.store.cas.pointer import MAX_POINTER_BYTES, Pointer, looks_like_pointer, parse_pointer
 from gitml.store.gitcmd import git_environment
+from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.repository import Repository
+
+PREFIX = RECORD_ARTIFACTS + "/"
+
+
+def pointers_in(repo: Repository, commits: list[str] | None) -> dict[str, tuple[str, Pointer]]:
+    """sha256 → (artifact path, pointer) of each object a pointer under `.gitml/artifacts/`
+    names, in the trees of `commits` (None: of every ref)."""
+    found: dict[str, tuple[str, Pointer]] = {}
+    if commits is not None and not commits:
+        return found
+    args = ["git", "rev-list", "--objects", f"--filter=blob:limit={MAX_POINTER_BYTES + 1}"]
+    with tempfile.TemporaryFile() as listed:
+        if commits is None:
+            args.append("--all")
+        else:
+            args.append("--stdin")
+            listed.write("".join(f"{commit}\n" for commit in commits).encode())
+            listed.seek(0)
+        walk = subprocess.Popen(
+            args,
+            cwd=repo.cwd,
+            env=git_environment(),
+            stdin=listed,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert walk.stdout is not None  # a pipe
+        with ObjectReader(repo) as objects:
+            for line in walk.stdout:
+                object_id, _, path = line.rstrip(b"\n").partition(b" ")
+                name = path.decode(errors="surrogateescape")
+                if not name.startswith(PREFIX):
+                    continue
+                blob = objects.read(object_id.decode(), MAX_POINTER_BYTES, "blob")
+                if blob is None or blob.data is None or not looks_like_pointer(blob.data):
+                    continue
+                pointer = parse_pointer(blob.data)
+                if pointer is not None:
+                    found.setdefault(pointer.sha256, (name[len(PREFIX) :], pointer))
+        status = walk.wait()
+    if status != 0:  # never act on a partial listing
+        raise GitCommandError(["rev-list", "--objects"], "git could not list the objects", status)
+    return found
 
 
 def pointed_objects(repo: Repository, staging_folders: list[Path]) -> set[str]:
@@ -23,27 +70,7 @@ def pointed_objects(repo: Repository, staging_folders: list[Path]) -> set[str]:
     `staging_folders`, names. Staging folders are read first: a run committed meanwhile
     is then found in one place or the other."""
     found = _staged(staging_folders)
-    listing = subprocess.Popen(
-        ["git", "rev-list", "--objects", "--all", f"--filter=blob:limit={MAX_POINTER_BYTES}"],
-        cwd=repo.cwd,
-        env=git_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert listing.stdout is not None  # a pipe
-    with ObjectReader(repo) as objects:
-        for line in listing.stdout:
-            object_id = line.split(b" ", 1)[0].strip().decode()
-            blob = objects.read(object_id, MAX_POINTER_BYTES, "blob")
-            if blob is not None and blob.data is not None and looks_like_pointer(blob.data):
-                pointer = parse_pointer(blob.data)
-                if pointer is not None:
-                    found.add(pointer.sha256)
-    status = listing.wait()
-    if status != 0:  # never collect from a partial listing
-        raise GitCommandError(["rev-list", "--objects"], "git could not list the objects", status)
-    return found
+    return found | set(pointers_in(repo, None))
 
 
 def _staged(folders: list[Path]) -> set[str]:
