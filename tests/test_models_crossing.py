@@ -58,6 +58,7 @@ def test_an_mlflow_predict_proba_folder_answers_probabilities(mlflow, sklearn_mo
     assert np.allclose(loaded.predict(X), model.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_gitml_predict_and_serve_an_mlflow_folder(mlflow, sklearn_model, tmp_path):
     model, X = sklearn_model
     mlflow.sklearn.save_model(model, tmp_path / "m", input_example=X.iloc[:2])
