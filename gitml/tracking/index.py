@@ -60,6 +60,7 @@ WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs
 _BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
 _CHUNK = 500  # ids per `IN (…)` of a statement
 _STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
+_ANALYZED = "analyzed"  # the meta key of how many rows there were at the last ANALYZE
 _OTHER_STORAGE = "-"  # its stamp where refs are not files: every sync compares all
 
 # Tables: runs (rid, id, the listed attributes, the summary as JSON, the sha it was read
@@ -162,6 +163,7 @@ class RunIndex:
             plan = self._plan()  # again, under the write lock: another may have done it
             if plan:
                 self._apply(plan)
+                self._statistics()
 
     def _plan(self) -> _Plan:
         if not files_backend(self.repo):
@@ -263,6 +265,19 @@ class RunIndex:
         packed = self.db.execute("SELECT packed FROM runs WHERE id = ?", (summary.id,)).fetchone()
         self._delete(summary.id)
         self._insert(summary, packed[0] if packed else None, 1)
+        self._statistics()
+
+    def _statistics(self) -> None:
+        """Let SQLite's planner know the tables' sizes again once they have doubled
+        (`ANALYZE` of a sample: milliseconds): without, it takes an index on a column
+        holding one value (`experiment`) for a selective one and reads every run."""
+        rows = self.db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0
+        if rows > 2 * int(self._meta(_ANALYZED) or 0) + 1000:
+            self.db.execute("PRAGMA analysis_limit = 1000")
+            self.db.execute("ANALYZE")
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_ANALYZED, str(rows))
+            )
 
     def _insert(self, run: RunSummary, packed: str | None, loose: int) -> None:
         text = json.dumps(run.to_json(), ensure_ascii=False)
