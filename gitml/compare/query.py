@@ -30,6 +30,7 @@ from gitml.compare.search import (
     Node,
     Not,
     Or,
+    Predicate,
     SortKey,
     chain,
     compile_filter,
@@ -77,13 +78,16 @@ class Part:
 _ANY = Part(None, (), False)
 
 
-def filter_sql(node: Node | None) -> Part:
-    """The SQL condition of a filter tree (see the module's docstring)."""
+def filter_sql(node: Node | None, correlated: bool = False) -> Part:
+    """The SQL condition of a filter tree (see the module's docstring). A key's test is
+    `r.rid IN (…)`, a list SQLite builds once, or with `correlated`, `EXISTS (…)`
+    looked up run by run (for a query that reads runs in a metric's order and stops
+    at its limit)."""
     if node is None:
         return Part(None)
     if _comparisons(node) > MAX_PUSHED:
         return _ANY
-    return _node(node)
+    return _node(node, correlated)
 
 
 def _comparisons(node: Node) -> int:
@@ -99,16 +103,16 @@ def _comparisons(node: Node) -> int:
     return count
 
 
-def _node(node: Node) -> Part:
+def _node(node: Node, correlated: bool) -> Part:
     if isinstance(node, Comparison):
-        return _comparison(node)
+        return _comparison(node, correlated)
     if isinstance(node, Not):
-        inner = _node(node.operand)
+        inner = _node(node.operand, correlated)
         if not inner.exact or inner.sql is None:
             return _ANY
         return Part(f"NOT ({inner.sql})", inner.values)
     kind = And if isinstance(node, And) else Or
-    parts = [_node(operand) for operand in chain(node, kind)]
+    parts = [_node(operand, correlated) for operand in chain(node, kind)]
     exact = all(part.exact for part in parts)
     if kind is Or and any(part.sql is None for part in parts):
         return _ANY
@@ -120,7 +124,7 @@ def _node(node: Node) -> Part:
     return Part(word.join(f"({part.sql})" for part in kept), values, exact)
 
 
-def _comparison(node: Comparison) -> Part:
+def _comparison(node: Comparison, correlated: bool) -> Part:
     field, op = node.field, node.op
     values = node.value if isinstance(node.value, tuple) else (node.value,)
     if op not in COMPARISONS and op not in ("in", "not in"):
@@ -132,7 +136,7 @@ def _comparison(node: Comparison) -> Part:
     numbers = tuple(float(value) for value in values if not isinstance(value, str))
     if op in COMPARISONS:
         test = f"value {op} ?" if texts else _NUMBER_TESTS[op]
-        return _has_key(table, field.key, test, values)
+        return _has_key(table, field.key, test, values, correlated)
     tests: list[str] = []
     tested: tuple = ()
     if texts:
@@ -142,12 +146,16 @@ def _comparison(node: Comparison) -> Part:
         tests.append(f"coalesce(num IN ({_marks(numbers)}), 0)")
         tested += numbers
     match = " OR ".join(tests)
-    return _has_key(table, field.key, match if op == "in" else f"NOT ({match})", tested)
+    test = match if op == "in" else f"NOT ({match})"
+    return _has_key(table, field.key, test, tested, correlated)
 
 
-def _has_key(table: str, key: str, test: str, values: tuple) -> Part:
+def _has_key(table: str, key: str, test: str, values: tuple, correlated: bool) -> Part:
     """Runs having `key` in `table` with a value that passes `test`."""
-    sql = f"r.rid IN (SELECT run FROM {table} WHERE key = ? AND ({test}))"
+    if correlated:
+        sql = f"EXISTS (SELECT 1 FROM {table} WHERE run = r.rid AND key = ? AND ({test}))"
+    else:
+        sql = f"r.rid IN (SELECT run FROM {table} WHERE key = ? AND ({test}))"
     return Part(sql, (key, *values))
 
 
@@ -253,26 +261,19 @@ def select_indexed(
     running = running or []
     check_known([key.field for key in keys], index, running, "sort by")
     predicate = compile_filter(tree)
-    where = [filter_sql(tree)]
-    if query.experiment is not None:
-        where.append(Part("r.experiment = ?", (query.experiment,)))
-    if query.experiments is not None:
-        experiments = tuple(query.experiments)
-        where.append(Part(f"r.experiment IN ({_marks(experiments)})", experiments))
-    if query.status is not None:
-        where.append(Part("r.status = ?", (query.status,)))
-    kept = [part for part in where if part.sql is not None]
-    condition = " AND ".join(f"({part.sql})" for part in kept) or "1"
-    exact = all(part.exact for part in where)
+    condition, where_values, exact = _where(tree, query, correlated=False)
     order = order_sql(keys)
     limit = query.max_results
+    if exact and limit is not None and len(keys) == 1 and keys[0].field.kind == "metrics":
+        found = _top_by_metric(index, keys[0], tree, query, limit)
+        return _with_running(found, running, query, predicate, keys, limit)
     statement = "SELECT r.summary FROM runs r "
     values: tuple = ()
     if order is not None:
         statement += order.joins
         values += order.values
     statement += f" WHERE {condition} ORDER BY {order.terms if order else 'r.id DESC'}"
-    values += tuple(value for part in kept for value in part.values)
+    values += where_values
     if exact and order is not None and limit is not None:
         statement += " LIMIT ?"
         values += (limit,)
@@ -282,10 +283,67 @@ def select_indexed(
     if order is not None and limit is not None:
         rows = _first(rows, limit)
     found = list(rows)
+    # without an ORDER BY of its own, SQL's order is only the newest first
+    return _with_running(found, running, query, predicate, keys, limit, order is not None)
+
+
+def _where(tree: Node | None, query: RunQuery, correlated: bool) -> tuple[str, tuple, bool]:
+    """The condition selecting the runs of `query` (constant text), its values, and
+    whether it is exact."""
+    where = [filter_sql(tree, correlated)]
+    if query.experiment is not None:
+        where.append(Part("r.experiment = ?", (query.experiment,)))
+    if query.experiments is not None:
+        experiments = tuple(query.experiments)
+        where.append(Part(f"r.experiment IN ({_marks(experiments)})", experiments))
+    if query.status is not None:
+        where.append(Part("r.status = ?", (query.status,)))
+    kept = [part for part in where if part.sql is not None]
+    condition = " AND ".join(f"({part.sql})" for part in kept) or "1"
+    values = tuple(value for part in kept for value in part.values)
+    return condition, values, all(part.exact for part in where)
+
+
+def _top_by_metric(
+    index: RunIndex, key: SortKey, tree: Node | None, query: RunQuery, limit: int
+) -> list[Listed]:
+    """The first `limit` runs by one metric, read in the order of the metric's index
+    and stopping there (the filter tested run by run), then, if too few have it, the
+    newest of those that lack it: what the general ORDER BY gives, without sorting
+    every run that matches."""
+    condition, values, _ = _where(tree, query, correlated=True)
+    direction = "DESC" if key.descending else "ASC"
+    present = (
+        "SELECT r.summary FROM metrics s0 CROSS JOIN runs r ON r.rid = s0.run "
+        f"WHERE s0.key = ? AND s0.num IS NOT NULL AND ({condition}) "
+        f"ORDER BY s0.num {direction}, r.id DESC LIMIT ?"
+    )
+    found = [Listed(text) for text in index.summary_texts(present, (key.field.key, *values, limit))]
+    if len(found) < limit:
+        missing = (
+            "SELECT r.summary FROM runs r LEFT JOIN metrics s0 ON s0.run = r.rid AND s0.key = ? "
+            f"WHERE s0.num IS NULL AND ({condition}) ORDER BY r.id DESC LIMIT ?"
+        )
+        rest = (key.field.key, *values, limit - len(found))
+        found += [Listed(text) for text in index.summary_texts(missing, rest)]
+    return found
+
+
+def _with_running(
+    found: list[Listed],
+    running: list[RunSummary],
+    query: RunQuery,
+    predicate: Predicate,
+    keys: list[SortKey],
+    limit: int | None,
+    in_order: bool = True,
+) -> list[Listed]:
+    """`found` (committed runs, in order when `in_order`) with the runs in progress that
+    match, in the query's order."""
     chosen = [Listed(run=run) for run in running if _in_scope(run, query) and predicate(run)]
-    if order is not None and not chosen:
+    if in_order and not chosen:
         return found  # in SQL's order, which is the evaluator's
-    found += chosen
+    found = found + chosen
     found.sort(key=lambda row: row.run.id, reverse=True)
     rank = {id(row.run): row for row in found}
     found = [rank[id(run)] for run in sort_runs([row.run for row in found], keys)]
