@@ -4,13 +4,17 @@ client) written into real repositories, read back through gitml's command line."
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import commit_a_few_files, init_repo
 from tests.mlflow_helpers import make_store
-from tests.utils import assert_fsck_clean, git, gitml, isolated, user_state, write
+from tests.utils import assert_fsck_clean, free_port, git, gitml, isolated, user_state, write
 
 pytestmark = pytest.mark.slow  # each import starts MLflow (seconds)
 
@@ -230,3 +234,50 @@ def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_
 
 def _names(meta: Path, run_name: str) -> bool:
     return f"run_name: {run_name}" in meta.read_text()
+
+
+def test_a_tracking_server_is_read_through_its_rest_api(world, tmp_path):
+    """`mlflow server` on 127.0.0.1 (sqlite, artifacts proxied as mlflow-artifacts:), the
+    store filled through it; imported by URL. A URL nobody answers is one line."""
+    repo = copy(world["seed"], tmp_path)
+    folder = tmp_path / "server"
+    folder.mkdir()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workers", "1"]
+        + ["--artifacts-destination", str(folder / "artifacts")],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                assert time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(0.3)
+        ids = make_store(url, world["commit"], folder)
+        result = gitml(repo, "import", "mlflow", url)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.stdout == "imported 3 runs, 5 registry events\n"
+    runs = runs_by_name(repo)
+    assert runs["alpha"]["tags"]["gitml.mlflow.run_id"] == ids["alpha"]
+    alpha = json.loads(gitml(repo, "show", "alpha", "--json").stdout)
+    assert [a["path"] for a in alpha["artifacts"]] == ["model/MLmodel", "notes/readme.txt"]
+    beta = json.loads(gitml(repo, "show", "beta", "--json").stdout)
+    assert git(repo, "show", f"{beta['commit']}:.gitml/artifacts/clf/model.pkl") == "weights"
+    (model,) = json.loads(gitml(repo, "model", "ls", "--json").stdout)
+    assert model["stages"]["production"] == ["v0.0.2"]
+
+    gone = gitml(repo, "import", "mlflow", url, check=False)  # the server has stopped
+    assert gone.returncode == 1
+    (line,) = gone.stderr.splitlines()
+    assert line.startswith(f"gitml: error: no MLflow tracking server answers at {url}")
