@@ -5,6 +5,8 @@ kernel releases it when its holder exits, even by `kill -9`, so a crash never
 leaves a stale lock behind (unlike git's `.lock` files, which need deleting).
 """
 
+from __future__ import annotations
+
 import fcntl
 import os
 import time

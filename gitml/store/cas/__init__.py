@@ -6,3 +6,5 @@ be; the bytes are kept once, by sha256, in object stores: the repository's own f
 S3-compatible storage (`stores` opens them from their names). Every store streams: no
 object is ever held in memory whole.
 """
+
+from __future__ import annotations

@@ -7,8 +7,12 @@ listener every call does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # a type alias at run time would subscript a class, which Python 3.8 refuses
+    from collections.abc import Callable
+
+    Listener = Callable[[str, int], "Transfer"]
 
 
 class Transfer(Protocol):
@@ -25,7 +29,6 @@ class _Silent:
         pass
 
 
-Listener = Callable[[str, int], Transfer]
 _listener: Listener | None = None
 
 
