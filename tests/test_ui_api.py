@@ -210,6 +210,24 @@ def test_metric_requests_out_of_bounds(served, query, status):
         assert answer.json["returned"] <= 20_000
 
 
+def test_a_running_runs_metric_is_read_on_from_where_it_stopped(served):
+    server, _ = served
+    _wait_for(lambda: server.get("/api/runs/live/metrics/tick").status == 200)
+    first = server.get("/api/runs/live/metrics/tick?points=20000").json
+    _wait_for(
+        lambda: (
+            server.get("/api/runs/live/metrics/tick?points=20000").json["count"]
+            > first["count"] + 3
+        )
+    )
+    later = server.get("/api/runs/live/metrics/tick?points=20000").json
+    assert later["downsampled"] is False
+    assert later["step"] == list(range(later["count"]))  # each point once, in order
+    assert later["value"] == [float(step) for step in later["step"]]
+    part = server.get("/api/runs/live/metrics/tick?start=2&end=4").json
+    assert part["step"] == [2, 3, 4]
+
+
 def test_a_metric_the_run_lacks_is_not_found(served):
     server, _ = served
     answer = server.get("/api/runs/spiky/metrics/nothing")

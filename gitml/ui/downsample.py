@@ -30,6 +30,19 @@ class Points:
     def __len__(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def empty(cls) -> Points:
+        return cls(array("q"), array("d"), array("q"))
+
+    def extended(self, steps: list[int], values: list[float], times: list[int]) -> Points:
+        """These points and those given, as new arrays: a request still reading these
+        never sees them change."""
+        return Points(
+            self.steps + array("q", steps),
+            self.values + array("d", values),
+            self.times + array("q", times),
+        )
+
     def axis(self, x: str) -> array:
         return self.steps if x == "step" else self.times
 

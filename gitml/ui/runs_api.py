@@ -136,7 +136,7 @@ def metric(request: Request) -> Response:
 
 def _history(ui: Ui, run: str, key: str):
     """All points of metric `key` of `run`; a committed run's are kept for the next
-    request (a zoom asks for the same history again)."""
+    request (a zoom asks for the same history again), a running run's are read on."""
     from gitml.ui.downsample import collect
 
     with open_run(ui.repo, run) as reader:
@@ -146,9 +146,10 @@ def _history(ui: Ui, run: str, key: str):
             return cached
         if key not in reader.metric_keys():
             raise BadRequest(404, f"{reader.label} has no metric {key[:200]!r}")
+        if commit is None:  # in progress: read on from where the last request stopped
+            return ui.follow_points(reader, key)
         points = collect(reader.metric_points(key))
-    if commit:
-        ui.keep_points((commit, key), points)
+    ui.keep_points((commit, key), points)
     return points
 
 

@@ -11,8 +11,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from gitml.errors import GitmlError
+from gitml.store.layout import METRICS_DIR
 from gitml.store.repository import Repository
-from gitml.tracking.record import RunSummary
+from gitml.tracking.readers import RunReader
+from gitml.tracking.record import RunSummary, key_to_filename
 from gitml.ui.downsample import Points
 from gitml.ui.table import TableJson
 from gitml.ui.watch import Stamp, Watcher
@@ -45,6 +47,9 @@ class Ui:
     # (commit, metric key) → its points, for zooming into a long committed history
     _points: OrderedDict = field(default_factory=OrderedDict)
     _points_lock: threading.Lock = field(default_factory=threading.Lock)
+    # (run id, metric key) → the points of a run in progress read so far, and how far
+    _live: OrderedDict = field(default_factory=OrderedDict)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def snapshot(self) -> RunsSnapshot:
         """The runs now: listed again only when a run ref or a run in progress changed."""
@@ -85,6 +90,26 @@ class Ui:
         runs.sort(key=lambda run: run.id, reverse=True)
         return runs
 
+    def follow_points(self, reader: RunReader, key: str) -> Points:
+        """The points of metric `key` of a run in progress: the lines logged since the
+        last request are parsed and added to those read before (its file only grows),
+        so a live chart asking every second does not parse the whole history each time."""
+        from gitml.tracking.points import parse_lines
+
+        name = (reader.summary.id, key)
+        with self._live_lock:
+            points, offset = self._live.pop(name, (Points.empty(), 0))
+            blocks = reader.file_blocks(f"{METRICS_DIR}/{key_to_filename(key)}")
+            data = _tail(blocks, offset) if blocks is not None else b""
+            end = data.rfind(b"\n") + 1  # whole lines only: the last may be half written
+            if end:
+                steps, values, times = parse_lines(data[:end])
+                points = points.extended(steps, values, times)
+            self._live[name] = (points, offset + end)
+            while len(self._live) > KEPT_HISTORIES:
+                self._live.popitem(last=False)
+            return points
+
     def refresh_forever(self, period: float = 1.0) -> None:
         """List the runs again whenever they change, so that a page's request after an
         event finds the table ready (runs on a daemon thread of its own)."""
@@ -106,3 +131,15 @@ class Ui:
             self._points[key] = points
             while len(self._points) > KEPT_HISTORIES:
                 self._points.popitem(last=False)
+
+
+def _tail(blocks, offset: int) -> bytes:
+    """The bytes of `blocks` after the first `offset`."""
+    kept = []
+    for block in blocks:
+        if offset >= len(block):
+            offset -= len(block)
+            continue
+        kept.append(block[offset:])
+        offset = 0
+    return b"".join(kept)
