@@ -12,6 +12,7 @@ history. No mlflow here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ DEFAULT_NAME = "Default"
 DEFAULT_ID = "0"
 
 
+@functools.lru_cache(maxsize=4096)  # a search asks once per run
 def experiment_id(name: str) -> str:
     """The MLflow id of experiment `name`."""
     if name == DEFAULT_NAME:
