@@ -280,6 +280,14 @@ def test_experiments_ids_come_from_names_and_agree_across_clones(client, tmp_pat
     assert MlflowClient(f"gitml://{clone}").get_experiment_by_name("churn").experiment_id == made
     with pytest.raises(MlflowException, match="does not support deleting an experiment"):
         client.delete_experiment(made)
+    # ?experiment=NAME files the runs a script starts in MLflow's default experiment
+    named = MlflowClient(f"gitml://{repo}?experiment=nightly%20jobs")
+    run = named.create_run("0")
+    named.set_terminated(run.info.run_id)
+    assert client.get_run(run.info.run_id).info.experiment_id == (
+        client.get_experiment_by_name("nightly jobs").experiment_id
+    )
+    assert [r["id"] for r in _ls(repo, "-e", "nightly jobs")] == [run.info.run_id]
 
 
 def test_runs_log_end_and_are_immutable_once_committed(client):

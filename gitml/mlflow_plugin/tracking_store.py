@@ -56,7 +56,7 @@ from gitml.errors import ArtifactError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, run_predicate, sort_keys
-from gitml.mlflow_plugin.uri import build_uri, parse_uri, run_artifact_uri
+from gitml.mlflow_plugin.uri import GitmlUri, build_uri, parse_uri, run_artifact_uri
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
@@ -78,13 +78,15 @@ _STATUSES = {  # gitml's run status → MLflow's
     "failed": "FAILED",
     "killed": "KILLED",
 }
-_attached: set[str] = set()  # `gitml run` runs an MLflow run of this process attached to
+_attached: set[str] = set()  # staging folders of `gitml run` runs this process attached to
 
 
 class GitmlTrackingStore(AbstractStore):
     """Experiments and runs of one git repository, named by a `gitml:` URI."""
 
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
+        """`artifact_uri` (`mlflow server --default-artifact-root`) is not used: a run's
+        artifacts are in its commit."""
         super().__init__()
         with mlflow_errors():
             self.uri = parse_uri(store_uri)
@@ -101,7 +103,7 @@ class GitmlTrackingStore(AbstractStore):
         return Experiment(
             experiment_id=experiment.id,
             name=experiment.name,
-            artifact_location=build_uri(self.uri.__class__(path=self._root())),
+            artifact_location=build_uri(GitmlUri(path=self._root())),
             lifecycle_stage=LifecycleStage.ACTIVE,
             tags=[],
             creation_time=experiment.created_ms,
