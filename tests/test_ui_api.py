@@ -491,6 +491,7 @@ def _events(server: UiServer, wanted, seconds: float = 30) -> list[str]:
     return names
 
 
+@pytest.mark.slow  # a second server, or seconds of events
 def test_events_tell_of_a_running_run_and_a_new_one(served):
     server, repo = served
     live = server.get("/api/runs/live").json["id"]
@@ -518,6 +519,7 @@ def test_events_tell_of_a_running_run_and_a_new_one(served):
 # launching
 
 
+@pytest.mark.slow  # a second server, or seconds of events
 def test_a_bare_repository_is_served(served, tmp_path):
     _, repo = served
     bare = tmp_path / "bare.git"
