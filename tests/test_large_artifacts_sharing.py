@@ -214,3 +214,66 @@ def test_gc_objects_removes_only_what_no_run_points_to(tmp_path, repo_with_commi
     out = tmp_path / "out"
     gitml(repo, "artifacts", "get", "kept", "model/weights.bin", "-o", str(out))
     assert (out / "weights.bin").read_bytes() == weights("a")
+
+
+def test_a_host_without_git_lfs_is_named_and_holds_back_only_the_runs_needing_it(tmp_path):
+    from tests.gitservers import SmartHttpServer
+    from tests.sharing_helpers import bare_remote
+
+    remote = bare_remote(tmp_path)
+    with SmartHttpServer(tmp_path) as server:  # git's smart HTTP, no LFS endpoint
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        git(repo, "init", "-q")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "initial")
+        git(repo, "remote", "add", "origin", server.url(remote.name))
+        configure(repo)
+        log_run(repo, "large")
+        write(repo / "small.py", "import gitml\nwith gitml.start_run(name='small'):\n    pass\n")
+        subprocess.run([sys.executable, "small.py"], cwd=repo, check=True)
+
+        result = gitml(repo, "push", check=False)
+
+    assert result.returncode == 1
+    assert result.stdout == "pushed 1 run to origin\n"
+    (line,) = result.stderr.splitlines()
+    assert "cannot upload large artifacts to Git LFS on 'origin': " in line
+    assert "info/lfs/objects/batch" in line
+    assert "does the host take Git LFS objects? else set gitml.largeArtifactStore" in line
+    assert "the other 1 run(s) were pushed" in line
+    assert len(run_refs(remote)) == 1
+
+
+def test_uploads_and_downloads_tell_their_progress(tmp_path, giftless):
+    from gitml.sharing.transfer import FetchOptions, PushOptions, fetch_runs, push_runs
+    from gitml.store.cas import progress
+    from gitml.store.repository import open_repository
+
+    remote, (here, there) = seeded_remote(tmp_path, "here", "there")
+    configure(here, there, **{"lfs.url": giftless.url})
+    log_run(here, "told", "t")
+    told: list[tuple[str, int, int]] = []
+
+    class Recorder:
+        def __init__(self, label: str, total: int):
+            self.entry = [label, total, 0]
+            told.append(self.entry)
+
+        def advance(self, count: int) -> None:
+            self.entry[2] += count
+
+        def end(self) -> None:
+            pass
+
+    progress.listen(Recorder)
+    try:
+        push_runs(open_repository(here), PushOptions())
+        fetch_runs(open_repository(there), FetchOptions())
+    finally:
+        progress.listen(None)
+
+    size = len(weights("t"))
+    assert told == [
+        ["uploading to Git LFS on 'origin'", size, size],
+        ["downloading from Git LFS on 'origin'", size, size],
+    ]

@@ -18,12 +18,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 from gitml.errors import LargeObjectError
 from gitml.store.cas.folder import BLOCK, FolderStore
-from gitml.store.cas.progress import start
+from gitml.store.cas.progress import Transfer, start
 from gitml.store.gitcmd import git_environment
 from gitml.store.repository import Repository
 
@@ -65,26 +67,41 @@ class LfsShared:
         total = sum(local.size(sha256) or 0 for sha256 in sha256s)
         transfer = start(f"uploading to {self.label}", total)
         try:
-            done = subprocess.run(
-                [*self._git(), "lfs", "push", "--object-id", self.remote, *sha256s],
-                cwd=self.repo.cwd,
-                env=git_environment({"GIT_TERMINAL_PROMPT": "0"}),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-            )
+            with tempfile.TemporaryDirectory(prefix="gitml-lfs-") as folder:
+                report = Path(folder) / "progress"  # git-lfs writes its progress there
+                watching = _ProgressFile(report, transfer)
+                with subprocess.Popen(
+                    [*self._git(), "lfs", "push", "--object-id", self.remote, *sha256s],
+                    cwd=self.repo.cwd,
+                    env=git_environment(
+                        {"GIT_TERMINAL_PROMPT": "0", "GIT_LFS_PROGRESS": str(report)}
+                    ),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                ) as process:
+                    errors: list[bytes] = []
+                    said = threading.Thread(
+                        target=_keep_head, args=(process.stderr, errors), daemon=True
+                    )
+                    said.start()
+                    while process.poll() is None:
+                        watching.read()
+                        time.sleep(0.1)
+                    said.join()
+                    watching.read()
         finally:
             transfer.end()
             for path in linked:
                 if path is not None:
                     path.unlink(missing_ok=True)
-        if done.returncode != 0:
-            reason = _last_line(done.stderr) or f"git-lfs exited with {done.returncode}"
+        if process.returncode != 0:
+            reason = _last_line(b"".join(errors)) or f"git-lfs exited with {process.returncode}"
             raise LargeObjectError(
                 f"cannot upload large artifacts to {self.label}: {reason}; no run needing "
                 "them was pushed (does the host take Git LFS objects? else set "
                 "gitml.largeArtifactStore to a file:// folder or s3:// bucket)"
             )
-        transfer.advance(total)
 
     def _link(self, local: FolderStore, sha256: str) -> Path | None:
         """Put object `sha256` where git-lfs looks; the path when gitml made it."""
@@ -138,6 +155,35 @@ class LfsShared:
         return None
 
 
+class _ProgressFile:
+    """Lines git-lfs appends to GIT_LFS_PROGRESS (`upload 1/2 1048576/4194304 <name>`:
+    bytes of the current object so far), told to `transfer` as they grow."""
+
+    def __init__(self, path: Path, transfer: Transfer):
+        self.path = path
+        self.transfer = transfer
+        self.offset = 0
+        self.done: dict[str, int] = {}  # bytes told so far, by object
+
+    def read(self) -> None:
+        try:
+            with open(self.path, "rb") as file:
+                file.seek(self.offset)
+                data = file.read(1 << 16)
+        except FileNotFoundError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            fields = line.split(" ", 3)
+            if len(fields) == 4 and "/" in fields[2]:
+                moved = fields[2].split("/")[0]
+                if moved.isdigit():
+                    before = self.done.get(fields[3], 0)
+                    self.done[fields[3]] = int(moved)
+                    self.transfer.advance(max(0, int(moved) - before))
+
+
 def _keep_head(stream, kept: list[bytes]) -> None:
     size = 0
     while chunk := stream.read(4096):
@@ -147,9 +193,10 @@ def _keep_head(stream, kept: list[bytes]) -> None:
 
 
 def _last_line(data: bytes) -> str:
+    """What git-lfs said last: its last two lines (a reason, then what to check)."""
     lines = [
         line.strip()
         for line in data.decode(errors="replace").splitlines()
         if line.strip() and not line.startswith(("Errors logged to", "Use `git lfs logs"))
     ]
-    return lines[-1] if lines else ""
+    return " ".join(lines[-2:])
