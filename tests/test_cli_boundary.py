@@ -1,6 +1,7 @@
 """The CLI's error boundary with the operating system: a reader of gitml's output that
 goes away (`gitml metrics RUN | head -1`), and a `.git/gitml` this user may not write."""
 
+import json
 import os
 import shutil
 import stat
@@ -135,6 +136,29 @@ def test_reading_needs_no_write_access(read_only_state, args, expected):
     assert expected in result.stdout
     assert result.stderr == ""
     assert snapshot(state) == before  # the caches could not be written, and were skipped
+
+
+def test_a_run_index_another_user_left_is_read_without_writing(repo_with_runs):
+    """The owner's run index, in a .git/gitml this user may not write (SQLite cannot
+    make its -shm beside it): ls still lists every run, from the refs, and writes
+    nothing."""
+    git(repo_with_runs, "update-ref", "-d", f"refs/gitml/runs/{_run_id(repo_with_runs, 'beta')}")
+    state = repo_with_runs / ".git" / "gitml"
+    make_read_only(state)
+    try:
+        before = snapshot(state)
+        result = unprivileged(repo_with_runs, "ls", "--all", "--json")
+        assert result.returncode == 0, result.stderr
+        assert sorted(run["name"] for run in json.loads(result.stdout)) == ["alpha", "gamma"]
+        assert snapshot(state) == before
+    finally:
+        for path in [state, *state.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def _run_id(repo, name: str) -> str:
+    runs = json.loads(gitml(repo, "ls", "--all", "--json").stdout)  # builds the index
+    return next(run["id"] for run in runs if run["name"] == name)
 
 
 def test_gitml_run_says_which_folder_it_cannot_write(read_only_state):

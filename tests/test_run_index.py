@@ -110,7 +110,8 @@ def test_damaged_runs_stay_listed_as_damaged(many):
 
 def test_hostile_keys_and_values_reach_sqlite_as_values(repo_with_commit):
     """Quotes, SQL, NUL, `%`, newlines and non-ASCII in params, tags, metric keys and
-    experiments are stored and matched exactly: never formatted into SQL."""
+    experiments are stored and matched exactly, never formatted into SQL; a ref under
+    refs/gitml/runs/ whose name is no run id is no run."""
     evil = "x'); DROP TABLE runs; --"
     odd = "a\x00b'\"%\n\u202e\U0001f600"
 
@@ -124,7 +125,10 @@ def test_hostile_keys_and_values_reach_sqlite_as_values(repo_with_commit):
         }
 
     write_runs_fast(repo_with_commit, 2, hostile)
+    head = git(repo_with_commit, "rev-parse", "HEAD").strip()
+    git(repo_with_commit, "update-ref", "refs/gitml/runs/x');DROP-TABLE-runs;--", head)  # no id
     runs = listed(repo_with_commit)
+    assert len(runs) == 2
     assert [run["params"] for run in runs] == [{evil: odd, "lr": "0.1"}] * 2
     assert [run["tags"] for run in runs] == [{odd: evil}] * 2
     assert [run["experiment"] for run in runs] == [evil] * 2

@@ -438,6 +438,10 @@ def _synced(repo: Repository) -> RunIndex:
             return index
         except sqlite3.DatabaseError as error:
             index.close()
+            if index.path is not None and _is_unwritable(error):
+                index = memory_index(repo)  # another user's: read the refs into memory
+                index.sync()
+                return index
             if attempt == 2 or not _is_damage(error) or index.path is None:
                 raise
             _rebuild(repo, index.path, _inode(index.path))
@@ -480,7 +484,7 @@ def _open(repo: Repository) -> RunIndex:
                 except sqlite3.DatabaseError as error:
                     if not _is_damage(error):
                         connection.close()
-                        raise
+                        return memory_index(repo)  # readable, not usable (no -shm here)
                 connection.close()
         try:
             _rebuild(repo, path, inode)
@@ -560,6 +564,14 @@ def _is_damage(error: sqlite3.DatabaseError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     return type(error) is sqlite3.DatabaseError
+
+
+def _is_unwritable(error: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite may not write the file (read-only, or its -wal and -shm cannot be
+    made beside it)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    unwritable = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+    return code is not None and code & 0xFF in unwritable
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
