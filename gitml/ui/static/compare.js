@@ -57,6 +57,7 @@ class ComparePage {
 
   async build() {
     replace(this.root, note("reading runs…"));
+    plotly().catch(() => {}); // loads while the runs are read
     const results = await Promise.allSettled(this.ids.map((id) => get(`/api/runs/${seg(id)}`)));
     const failed = results.map((r, k) => (r.status === "rejected" ? `${this.ids[k]}: ${r.reason.message}` : null)).filter(Boolean);
     this.runs = results.filter((r) => r.status === "fulfilled").map((r) => r.value);

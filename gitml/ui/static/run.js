@@ -4,7 +4,7 @@
 
 import { get, seg } from "./api.js";
 import { artifactsView } from "./artifacts.js";
-import { MetricChart, followTheme } from "./charts.js";
+import { MetricChart, followTheme, plotly } from "./charts.js";
 import { h, note, replace, table } from "./dom.js";
 import * as fmt from "./format.js";
 import { subscribe } from "./live.js";
@@ -34,6 +34,7 @@ export function mount(root, route) {
     return record;
   };
 
+  if (tab === "metrics") plotly().catch(() => {}); // loads while the record is read
   load().then((found) => {
     if (!found) return;
     const draw = { overview, metrics, artifacts, output, environment, code }[tab];
