@@ -470,6 +470,12 @@ def test_a_new_run_appears_and_its_output_is_tailed_live(page, served, tmp_path)
         expect(output).to_contain_text("live output starts", timeout=30_000)
         expect(output).to_contain_text("tick 3", timeout=30_000)
         expect(page.locator(".tab-body .note")).to_contain_text("live")
+        # its chart follows as it logs
+        page.locator(".tabs a[data-tab=metrics]").click()
+        label = page.locator(".chart-card[data-card=tick] .points-label")
+        expect(label).to_have_text(re.compile(r"of [\d,]+ points$"))
+        first = label.inner_text()
+        expect(label).not_to_have_text(first)
     finally:
         stop.write_text("")
         live.wait(60)

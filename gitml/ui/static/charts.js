@@ -142,6 +142,7 @@ export class MetricChart {
     await Plotly.react(this.el, [trace], layout({ xaxis: { ...layout().xaxis, ...xaxis }, yaxis: { ...layout().yaxis, ...yaxis } }), CONFIG);
     this.ignoreRelayout = false;
     this.answer = answer;
+    this.zoomed = zoomed;
     this.el.dataset.returned = answer.returned;
     this.el.dataset.total = answer.total;
     this.onLabel(pointsLabel(answer, zoomed), false);

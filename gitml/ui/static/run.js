@@ -189,8 +189,18 @@ function metrics(body, run, params) {
     for (const chart of charts) await chart.draw();
   })();
   const stopTheme = followTheme(grid);
+  // A running run logs: its charts follow (those not zoomed into), at most every 2 s.
+  let timer = null;
+  const stopLive = subscribe(`run:${run.id}`, () => {
+    timer ||= setTimeout(() => {
+      timer = null;
+      for (const chart of charts) if (!chart.zoomed) chart.draw();
+    }, 2000);
+  });
   return () => {
     stopTheme();
+    stopLive();
+    clearTimeout(timer);
     charts.forEach((c) => c.destroy());
   };
 }

@@ -37,10 +37,13 @@ class RunsPage {
     this.build();
     this.load();
     this.stopLive = subscribe("runs", () => this.load());
+    this.watched = new Map(); // id of a running run -> its subscription
   }
 
   destroy() {
     this.stopLive();
+    for (const stop of this.watched.values()) stop();
+    clearTimeout(this.reloadTimer);
     this.table.destroy();
     this.request?.abort();
   }
@@ -129,7 +132,32 @@ class RunsPage {
     this.cols = this.cols.filter((c) => data.fields.includes(c));
     this.fillGroupSelect();
     this.setColumns();
+    this.watchRunning();
     await this.select();
+  }
+
+  /** A running run that logs (event run:<id>) changes its row: reload, at most every 2 s. */
+  watchRunning() {
+    const running = new Set(this.data.columns.id.filter((_, i) => this.data.columns.status[i] === "running"));
+    for (const [id, stop] of this.watched) {
+      if (!running.has(id)) {
+        stop();
+        this.watched.delete(id);
+      }
+    }
+    for (const id of running) {
+      if (this.watched.has(id)) continue;
+      this.watched.set(
+        id,
+        subscribe(`run:${id}`, () => {
+          if (this.reloadTimer) return;
+          this.reloadTimer = setTimeout(() => {
+            this.reloadTimer = null;
+            this.load();
+          }, 2000);
+        }),
+      );
+    }
   }
 
   defaultColumns() {
