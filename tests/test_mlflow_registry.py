@@ -169,6 +169,33 @@ def test_names_and_sources_gitml_cannot_hold_are_refused_and_nothing_is_written(
     assert git(repo, "tag", "-l") == ""
 
 
+def test_hostile_requests_are_refused_in_one_message_and_write_nothing(world):
+    """What a REST client of `mlflow server` may send: paths that climb, names and
+    aliases that are options or paths, numbers Python will not convert, bad filters."""
+    repo, (a, _, _), client = world
+    client.create_model_version("clf", f"runs:/{a}/model", run_id=a)
+    before = git(repo, "for-each-ref")
+    for call, expected in (
+        (lambda: client.create_model_version("clf", f"runs:/{a}/../../etc"), "no artifact"),
+        (lambda: client.create_model_version("clf", "runs:/../x/model"), "no run|not found"),
+        (lambda: client.create_model_version("-- /", f"runs:/{a}/model"), "model name"),
+        (lambda: client.get_model_version("clf", "9" * 5000), "is a number|no version"),
+        (lambda: client.set_registered_model_alias("clf", "../prod", "1"), "alias name"),
+        (lambda: client.set_registered_model_alias("clf", "-d", "1"), "gitml stage"),
+        (lambda: client.search_registered_models("name = "), "filter|Invalid"),
+        (lambda: client.search_model_versions(page_token="garbage"), "token|Invalid"),
+        (
+            lambda: client.create_model_version(
+                "clf", f"gitml:///elsewhere/.gitml/runs/{a}/artifacts/model"
+            ),
+            "another repository",
+        ),
+    ):
+        with pytest.raises(MlflowException, match=expected):
+            call()
+    assert git(repo, "for-each-ref") == before
+
+
 def test_a_version_of_a_run_in_progress_is_tagged_when_mlflow_ends_the_run(world):
     """MLflow registers inside the run; the tag is written when the run is committed."""
     repo, _, client = world

@@ -93,18 +93,20 @@ class GitmlModelRegistryStore(AbstractStore):
         with mlflow_errors():
             yield
 
-    def _waiting(self, name: str) -> list[_Waiting]:
-        """Registrations of model `name` that runs in progress keep, oldest run first."""
+    def _all_waiting(self) -> dict[str, list[_Waiting]]:
+        """Registrations runs in progress keep, by model, oldest run first."""
         from gitml.tracking.catalog import running_runs
         from gitml.tracking.staging import Staging, runs_dir
 
-        found = []
+        found: dict[str, list[_Waiting]] = {}
         for run in sorted(running_runs(self.repo), key=lambda run: run.id):
             staging = Staging(runs_dir(self.repo.state_dir) / run.id)
             for model, artifact in staging.registration_requests():
-                if model == name:
-                    found.append(_Waiting(run.id, artifact))
+                found.setdefault(model, []).append(_Waiting(run.id, artifact))
         return found
+
+    def _waiting(self, name: str) -> list[_Waiting]:
+        return self._all_waiting().get(name, [])
 
     def _state(self, name: str) -> ModelState:
         """The gitml model MLflow's `name` maps to; 404 when it has no version."""
@@ -118,12 +120,14 @@ class GitmlModelRegistryStore(AbstractStore):
             )
         return state
 
-    def _numbered(self, state: ModelState) -> list[_Numbered]:
+    def _numbered(
+        self, state: ModelState, waiting: list[_Waiting] | None = None
+    ) -> list[_Numbered]:
         registered = [v for v in state.versions.values() if v.registered is not None]
         registered.sort(key=lambda v: replay_order(v.registered))  # type: ignore[arg-type]
         numbered = [_Numbered(n, version=v) for n, v in enumerate(registered, 1)]
-        for waiting in self._waiting(state.name):
-            numbered.append(_Numbered(len(numbered) + 1, waiting=waiting))
+        for item in self._waiting(state.name) if waiting is None else waiting:
+            numbered.append(_Numbered(len(numbered) + 1, waiting=item))
         return numbered
 
     def _find(self, name: str, version: Any) -> tuple[ModelState, _Numbered]:
@@ -170,8 +174,22 @@ class GitmlModelRegistryStore(AbstractStore):
             aliases=sorted(s for s in stages if s not in _MLFLOW_STAGES),
         )
 
-    def _model_entity(self, state: ModelState) -> RegisteredModel:
-        numbered = self._numbered(state)
+    def _every_model(self) -> list[tuple[ModelState, list[_Waiting]]]:
+        """Every model MLflow lists, read in one pass: those with versions (not
+        deprecated), those created here, those only runs in progress register."""
+        registry = operations.load_registry(self.repo)
+        waiting = self._all_waiting()
+        names = {name for name, state in registry.items() if not state.deprecated}
+        names.update(self._created, waiting)
+        return [
+            (registry.get(name) or ModelState(name), waiting.get(name, []))
+            for name in sorted(names)
+        ]
+
+    def _model_entity(
+        self, state: ModelState, waiting: list[_Waiting] | None = None
+    ) -> RegisteredModel:
+        numbered = self._numbered(state, waiting)
         live = [n for n in numbered if not _deleted(n)]
         versions = [self._entity(state, n) for n in live]
         latest: dict[str, ModelVersion] = {}
@@ -222,9 +240,7 @@ class GitmlModelRegistryStore(AbstractStore):
         page_token: Any = None,
     ) -> PagedList[RegisteredModel]:
         with self._reading():
-            names = [m.name for m in operations.list_models(self.repo)]
-            names += sorted(self._created.difference(names))
-            models = [self._model_entity(self._state(name)) for name in names]
+            models = [self._model_entity(s, w) for s, w in self._every_model()]
             found = SearchModelUtils.filter(models, filter_string)
             return _page(SearchModelUtils.sort(found, order_by), max_results, page_token)
 
@@ -346,17 +362,14 @@ class GitmlModelRegistryStore(AbstractStore):
         page_token: Any = None,
     ) -> PagedList[ModelVersion]:
         with self._reading():
-            versions = []
-            for model in operations.list_models(self.repo):
-                state = self._state(model.name)
-                versions += [
-                    self._entity(state, n) for n in self._numbered(state) if not _deleted(n)
-                ]
+            versions = [
+                self._entity(state, item)
+                for state, waiting in self._every_model()
+                for item in self._numbered(state, waiting)
+                if not _deleted(item)
+            ]
             found = SearchModelVersionUtils.filter(versions, filter_string)
-            ordered = SearchModelVersionUtils.sort(
-                found,
-                order_by or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"],
-            )
+            ordered = SearchModelVersionUtils.sort(found, order_by or _VERSION_ORDER)
             return _page(ordered, max_results, page_token)
 
     def delete_model_version(self, name: Any, version: Any) -> None:
