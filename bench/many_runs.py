@@ -13,6 +13,8 @@ For each size: the time to write the runs and the disk they take, the first `git
 (which builds the run index) and the index's size; then the median of REPEAT timings of
 
   - `git for-each-ref refs/gitml/runs/` (the raw baseline: what listing from refs costs)
+  - `gitml --version` (the interpreter's start and gitml's imports, which every
+    command below pays whatever the number of runs)
   - `gitml ls --limit 20`
   - `gitml ls --filter "params.model = 'rf' and metrics.acc > 0.95" --sort -metrics.acc
     --limit 20` (goal at 1M: <= 0.3 s)
@@ -93,6 +95,7 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
     figures: dict[str, list[float]] = {}
     commands = {
         "raw git for-each-ref refs/gitml/runs/": ["git", "for-each-ref", "refs/gitml/runs/"],
+        "gitml --version (start and imports: every command's floor)": [*GITML, "--version"],
         "gitml ls --limit 20": [*GITML, "ls", "--limit", "20"],
         "gitml ls --filter --sort --limit 20": [
             *GITML,

@@ -3,16 +3,18 @@ over its tables (`gitml.tracking.index`), `--limit` pushed down with them.
 
 One grammar, one evaluator: the filter is parsed once (`gitml.compare.search`) and
 the SQL only narrows; unless it was exact, every run it yields is then tested by the
-evaluator's predicate. Each node translates to a condition that is either exact (it selects the
-same runs as the predicate: property-tested in tests/unit/test_query_sql.py) or none
-at all (LIKE and ILIKE, a number compared with a text attribute, a filter of more than
-MAX_PUSHED comparisons), and a node holding an inexact one is inexact in turn (`not`,
-`or`) or keeps only its exact parts (`and`), so the SQL selects a superset of the
-matches whatever the filter. Sort keys on params, metrics, tags and the numeric
-attributes become ORDER BY terms that rank exactly as `gitml.compare.sorting` does
-(numbers, then text, then missing; ties newest first); a sort by a text attribute is
-done in Python on the runs the SQL selected. `--limit` becomes LIMIT when the filter
-is exact and the order is SQL's, else reading stops at the limit's last match.
+evaluator's predicate. Each node translates to a condition that is either exact (it
+selects the runs the predicate keeps: property-tested in tests/unit/test_query_sql.py)
+or none at all (LIKE and ILIKE, a number compared with a text attribute, a filter of
+more than MAX_PUSHED comparisons), and a node holding an inexact one is inexact in
+turn (`not`, `or`) or keeps only its exact parts (`and`), so the SQL selects a
+superset of the matches whatever the filter. Sort keys on params, metrics, tags and
+the numeric attributes become ORDER BY terms that rank exactly as
+`gitml.compare.sorting` does (numbers, then text, then missing; ties newest first); a
+sort by a text attribute is done in Python on the runs the SQL selected. `--limit`
+becomes LIMIT when the filter is exact and the order is SQL's, else reading stops at
+the limit's last match; sorted by one metric, runs are read in the order of that
+metric's index and the reading stops at the limit (`_top_by_metric`).
 
 Every statement is built of constant fragments; keys and values are parameters.
 """
