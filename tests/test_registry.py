@@ -545,11 +545,17 @@ def test_concurrent_events_on_one_model_get_distinct_counters(runs):
     assert_fsck_clean(runs)
 
 
-def test_mlflow_style_versions_and_stages_get_a_hint(runs):
+def test_mlflow_style_numbers_and_stages_resolve_as_mlflow_reads_them(runs):
+    """MLflow's version N is the Nth registered (deregistered ones keep their number);
+    its stages are gitml's, case-insensitive."""
     from gitml.registry.resolve import resolve_model_uri
 
-    registry.promote(runs, "linear", "alpha", "production")
-    with pytest.raises(RegistryError, match=r"'1' is no version of linear: versions are semantic"):
-        resolve_model_uri(runs, "models:/linear/1")
-    with pytest.raises(RegistryError, match=r"stages are lowercase: production$"):
-        resolve_model_uri(runs, "models:/linear/Production")
+    registry.register(runs, "linear", "alpha", registry.RegisterOptions(version="v2.0.0"))
+    registry.promote(runs, "linear", "beta", "production")  # registers v2.0.1
+    registry.deregister(runs, "linear", "v2.0.0")
+    assert resolve_model_uri(runs, "models:/linear/2")[0].name == "beta"
+    assert resolve_model_uri(runs, "models:/linear/Production")[0].name == "beta"
+    assert gitml_cli(runs, "model", "which", "linear@PRODUCTION").stdout.split()[0] == "linear"
+    for number in ("1", "3", "9" * 5000):  # deregistered, not yet, and absurd
+        with pytest.raises(RegistryError, match=r"linear has no version [0-9]+: a number counts"):
+            resolve_model_uri(runs, f"models:/linear/{number}")

@@ -48,7 +48,7 @@ from gitml.mlflow_plugin.names import model_name, stage_name
 from gitml.mlflow_plugin.tracking_store import repository_folder
 from gitml.mlflow_plugin.uri import parse_uri, run_artifact_uri
 from gitml.registry import operations
-from gitml.registry.events import ModelState, Version, replay_order
+from gitml.registry.events import ModelState, Version
 from gitml.store.repository import open_repository
 
 _MLFLOW_STAGES = {stage.lower(): stage for stage in ALL_STAGES if stage != STAGE_NONE}
@@ -123,8 +123,7 @@ class GitmlModelRegistryStore(AbstractStore):
     def _numbered(
         self, state: ModelState, waiting: list[_Waiting] | None = None
     ) -> list[_Numbered]:
-        registered = [v for v in state.versions.values() if v.registered is not None]
-        registered.sort(key=lambda v: replay_order(v.registered))  # type: ignore[arg-type]
+        registered = state.registered_in_order()
         numbered = [_Numbered(n, version=v) for n, v in enumerate(registered, 1)]
         for item in self._waiting(state.name) if waiting is None else waiting:
             numbered.append(_Numbered(len(numbered) + 1, waiting=item))

@@ -105,6 +105,12 @@ class ModelState:
         active = self.active_versions
         return active[0] if active else None
 
+    def registered_in_order(self) -> list[Version]:
+        """Every version registered (deregistered ones too), in the order of their
+        registrations: MLflow's version N of the model is the Nth (docs/mlflow.md)."""
+        made = [v for v in self.versions.values() if v.registered is not None]
+        return sorted(made, key=lambda v: replay_order(v.registered))  # type: ignore[arg-type]
+
     def version_of_commit(self, commit: str, hint: str | None = None) -> Version | None:
         """The registered version naming `commit`: `hint` if it does, else the
         highest one not deregistered, else the highest one."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.errors import InvalidValueError, RegistryError
+from gitml.registry.events import ModelState, Version
 from gitml.registry.operations import find_model, find_version
 from gitml.registry.tags import MODELS_SCHEME, ModelRef, parse_model_uri, parse_reference
 from gitml.store.layout import RECORD_ARTIFACTS
@@ -95,7 +96,11 @@ def _resolve(repo: Repository, ref: ModelRef) -> Resolved:
     stage = ref.stage
     if ref.version is not None:
         version = find_version(model, ref.version)
+    elif stage is not None and stage.isdigit():  # MLflow's version number (no stage is one)
+        version = _numbered(model, stage)
+        stage = None
     elif stage is not None:
+        stage = stage if stage in model.stages else stage.lower()  # MLflow's `Production`
         holders = model.stages.get(stage)
         if not holders:
             raise _no_version(model, stage)
@@ -117,14 +122,20 @@ def _resolve(repo: Repository, ref: ModelRef) -> Resolved:
     )
 
 
-def _no_version(model, selector: str) -> RegistryError:
-    """What `selector` is not, with a hint for MLflow's forms (`/1`, `/Production`)."""
-    name = model.name
-    if selector.isdigit():
-        return RegistryError(
-            f"'{selector}' is no version of {name}: versions are semantic, like v0.0.1 "
-            f"(see `gitml model history {name}`)"
+def _numbered(model: ModelState, number: str) -> Version:
+    """The version MLflow numbers `number`: the Nth registered (`models:/NAME/1`)."""
+    made = model.registered_in_order()
+    index = int(number) - 1 if len(number) <= 18 else len(made)
+    if not 0 <= index < len(made) or made[index].deregistered:
+        live = [f"{n} ({v.version})" for n, v in enumerate(made, 1) if not v.deregistered]
+        raise RegistryError(
+            f"{model.name} has no version {number}: a number counts the versions in the "
+            f"order they were registered ({', '.join(live) or 'none'})"
         )
+    return made[index]
+
+
+def _no_version(model: ModelState, selector: str) -> RegistryError:
+    """No version holds stage `selector`: the stages that hold one."""
     stages = ", ".join(s for s, held in model.stages.items() if held) or "none"
-    hint = f"; stages are lowercase: {selector.lower()}" if selector.lower() != selector else ""
-    return RegistryError(f"no version of {name} is in {selector} (stages in use: {stages}){hint}")
+    return RegistryError(f"no version of {model.name} is in {selector} (stages in use: {stages})")
