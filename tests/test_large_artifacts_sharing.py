@@ -116,7 +116,13 @@ def test_bytes_that_are_not_the_artifact_s_are_refused_naming_it(tmp_path):
     remote, (here, there) = seeded_remote(tmp_path, "here", "there")
     configure(here, there, **{"gitml.largeArtifactStore": shared.as_uri()})
     log_run(here, "checked", "c")
+    (shared / "tmp").mkdir(parents=True)
+    stale, young = shared / "tmp" / "obj-killed", shared / "tmp" / "obj-going"
+    stale.write_bytes(b"half an upload")
+    young.write_bytes(b"another machine's upload")
+    os.utime(stale, (1, 1))
     gitml(here, "push")
+    assert not stale.exists() and young.exists()  # a writer killed long ago is forgotten
     digest = sha256(weights("c"))
     stored = shared / digest[:2] / digest[2:]
     assert stored.read_bytes() == weights("c")

@@ -8,10 +8,13 @@ checked: bytes whose sha256 is not the one asked for are never kept.
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from gitml.store.cas.folder import FolderStore
 from gitml.store.cas.progress import start
+
+LEFTOVER_AGE = 24 * 3600  # seconds after which a temporary file of a shared folder is stale
 
 
 class SharedStore(Protocol):
@@ -34,6 +37,7 @@ class FolderShared:
         self.label = f"the folder {folder.folder}"
 
     def upload(self, local: FolderStore, sha256s: list[str]) -> None:
+        self._forget_killed_writers()
         for sha256 in sha256s:
             if self.folder.has(sha256):
                 continue
@@ -43,6 +47,17 @@ class FolderShared:
                 self.folder.put_file(local.path(sha256), sha256, transfer, durable=True)
             finally:
                 transfer.end()
+
+    def _forget_killed_writers(self) -> None:
+        """Remove what uploads killed half-way left in the folder's `tmp/` a day or more
+        ago (no upload takes that long; a younger one may be another machine's, going)."""
+        now = time.time()
+        for leftover in self.folder.leftovers():
+            try:
+                if now - leftover.stat().st_mtime > LEFTOVER_AGE:
+                    leftover.unlink()
+            except OSError:
+                continue  # another machine took it away first
 
     def download(self, sha256: str, size: int, into: FolderStore) -> str | None:
         if not self.folder.has(sha256):
