@@ -73,6 +73,7 @@ COMMANDS = {
     "hooks": "gitml.cli.sharing:hooks_group",
     "rm": "gitml.cli.sharing:rm",
     "gc": "gitml.cli.sharing:gc",
+    "archive": "gitml.cli.sharing:archive",
     "diff": "gitml.cli.compare:diff",
     "compare": "gitml.cli.compare:compare",
     "metrics": "gitml.cli.compare:metrics",

@@ -372,3 +372,29 @@ def gc(
         total = sum(item.size for item in removed)
         verb = "would remove" if dry_run else "removed"
         echo(f"{verb} {_count(len(removed), 'object')} of large artifacts ({total:,} bytes)")
+
+
+@click.command("archive")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    help="Runs that keep a ref each, the newest (default: half of git config gitml.liveRuns).",
+)
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for another fold.")
+@json_option
+@click.pass_obj
+def archive(obj, keep, wait, as_json) -> None:
+    """Fold older runs into archive commits (refs/gitml/archive/*): every command still
+    finds them, and git's own push, fetch and gc no longer see a ref per run."""
+    from gitml.tracking.fold import fold_runs, live_runs_budget
+
+    if keep is None:
+        keep = live_runs_budget(obj.repo) // 2
+    result = fold_runs(obj.repo, keep, timeout=wait)
+    if as_json:
+        echo_json(result.to_json())
+        return
+    for sha, problems in result.problems:
+        for problem in problems:
+            echo(f"warning: archive commit {sha[:12]}: {problem}", err=True)
+    echo(f"folded {_count(len(result.folded))} into {_count(len(result.archives), 'archive')}")

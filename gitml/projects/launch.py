@@ -147,7 +147,24 @@ def launch_planned(
     for path in started.snapshot.skipped_secret:
         progress.warning(f"{path} looks like a secret and was left out of the snapshot")
     progress.note(f"run {meta['name']} ({meta['id']}) started: {shlex.join(command)}")
-    return execute(repo, started, command, artifacts, planned.activation, planned.cwd, child)
+    result = execute(repo, started, command, artifacts, planned.activation, planned.cwd, child)
+    _fold_if_over_budget(repo, progress)
+    return result
+
+
+def _fold_if_over_budget(repo: Repository, progress: Progress) -> None:
+    """Past gitml.liveRuns run refs, fold older runs into archive commits; the run is
+    recorded whatever happens here, so a failure is only a warning."""
+    from gitml.errors import GitmlError
+    from gitml.tracking.fold import fold_if_over_budget
+
+    try:
+        done = fold_if_over_budget(repo)
+    except GitmlError as error:
+        progress.warning(f"older runs were not folded into archives: {error}")
+        return
+    if done is not None and done.folded:
+        progress.note(f"{len(done.folded)} older runs folded into archive commits")
 
 
 def plan_launch(repo: Repository, request: LaunchRequest, progress: Progress = SILENT) -> Launch:

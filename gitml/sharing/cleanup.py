@@ -1,7 +1,9 @@
 """Deleting runs locally: `gitml rm` and `gitml gc`.
 
-Only refs are deleted, all of them in one git transaction; git's own gc
-removes the objects later. Runs on a remote are deleted only by an explicit
+Only refs are deleted, all of them in one git transaction, and archived runs get a
+tombstone in their archive (`gitml.tracking.fold.remove_archived`); git's own gc
+removes the objects of runs no ref reaches later (an archived run's stay while an
+archive commit holds them). Runs on a remote are deleted only by an explicit
 `gitml push --delete`.
 """
 
@@ -11,9 +13,11 @@ from gitml.compare.query import find_runs
 from gitml.compare.sorting import RunQuery
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.store.gitcmd import run_git
-from gitml.store.refs import run_ref
+from gitml.store.refs import run_ref, run_shas
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
+from gitml.tracking.fold import remove_archived
+from gitml.tracking.index import open_index
 from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
 
@@ -70,11 +74,20 @@ def collect_garbage(repo: Repository, options: GcOptions) -> list[RunSummary]:
 
 
 def delete_run_refs(repo: Repository, runs: list[RunSummary]) -> None:
-    """Delete the refs of `runs` in one transaction, each only if it still holds its commit."""
+    """Delete `runs`: the refs of those on a ref in one transaction, each only if it
+    still holds its commit, and those archived by a tombstone in their archive (a run
+    caught in both tiers by a fold that was killed goes from both)."""
     if not runs:
         return
-    commands = "".join(f"delete {run_ref(run.id)} {run.sha}\n" for run in runs)
-    run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+    with open_index(repo) as index:
+        archived = index.archived_shas(run.id for run in runs)
+    tombstones = {run.id: archived[run.id] for run in runs if archived.get(run.id) == run.sha}
+    live = run_shas(repo)
+    refs = [run for run in runs if run.id not in tombstones or live.get(run.id) == run.sha]
+    if refs:
+        commands = "".join(f"delete {run_ref(run.id)} {run.sha}\n" for run in refs)
+        run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+    remove_archived(repo, tombstones)
 
 
 def _registered_shas(repo: Repository) -> dict[str, str]:

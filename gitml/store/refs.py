@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,6 +41,74 @@ class RefExistsError(GitmlError):
 SNAPSHOTS_PREFIX = "refs/gitml-snapshots/"
 # Backups `gitml checkout --force` makes: local only, for the same reason.
 BACKUPS_PREFIX = "refs/gitml-backups/"
+
+
+# Archived runs (gitml.tracking.archive): a few refs, each the newest archive commit of
+# its bucket; a run goes to the bucket `archive_bucket` gives its id.
+ARCHIVE_PREFIX = "refs/gitml/archive/"
+ARCHIVE_BUCKETS = 4
+_PACKED_ARCHIVE = re.compile(rf"^([0-9a-f]{{40,64}}) {ARCHIVE_PREFIX}([0-9]+)$", re.MULTILINE)
+
+
+def archive_ref(bucket: int) -> str:
+    return f"{ARCHIVE_PREFIX}{bucket}"
+
+
+def archive_bucket(run_id: str) -> int:
+    """The bucket of a run: the same on every machine, so that two clones folding the
+    same run write it to the same archive ref."""
+    return zlib.crc32(run_id.encode()) % ARCHIVE_BUCKETS
+
+
+def parse_archive_ref(ref: str) -> int | None:
+    """The bucket an archive ref names, or None when `ref` is not one."""
+    if not ref.startswith(ARCHIVE_PREFIX):
+        return None
+    bucket = ref[len(ARCHIVE_PREFIX) :]
+    if not bucket.isascii() or not bucket.isdigit() or int(bucket) >= ARCHIVE_BUCKETS:
+        return None
+    return int(bucket) if str(int(bucket)) == bucket else None
+
+
+def archive_shas(repo: Repository, packed: bytes | None = None) -> dict[str, str]:
+    """archive ref → sha of every archive ref: packed-refs' lines (`packed`, the file's
+    bytes; read here when None), then loose files, which win as in git."""
+    if not files_backend(repo):
+        args = ["for-each-ref", "--format=%(refname) %(objectname)", ARCHIVE_PREFIX]
+        listing = run_git(args, repo.cwd)
+        pairs = (line.split(" ", 1) for line in listing.stdout.decode().splitlines())
+        return {ref: sha for ref, sha in pairs if parse_archive_ref(ref) is not None}
+    if packed is None:
+        packed = packed_refs(repo)
+    shas = packed_archive_shas(packed)
+    folder = repo.common_dir / ARCHIVE_PREFIX
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+        for entry in entries:
+            ref = ARCHIVE_PREFIX + entry.name
+            if parse_archive_ref(ref) is not None and entry.is_file():
+                with contextlib.suppress(OSError):
+                    shas[ref] = _read_loose_sha(entry.path)
+    return shas
+
+
+def packed_archive_shas(packed: bytes) -> dict[str, str]:
+    """archive ref → sha of the archive refs among packed-refs' lines."""
+    start = packed.find(b" " + ARCHIVE_PREFIX.encode())
+    if start < 0:
+        return {}
+    start = packed.rfind(b"\n", 0, start) + 1
+    end = start
+    for _ in range(ARCHIVE_BUCKETS + 16):  # git sorts the file: they are next to each other
+        end = packed.find(b"\n", end) + 1
+        if end == 0:
+            end = len(packed)
+            break
+    block = packed[start:end].decode(errors="replace")
+    return {
+        archive_ref(int(bucket)): sha
+        for sha, bucket in _PACKED_ARCHIVE.findall(block)
+        if parse_archive_ref(ARCHIVE_PREFIX + bucket) is not None
+    }
 
 
 # A sweep (gitml.sweeps): one ref per sweep, its id made as a run's.
@@ -184,6 +253,14 @@ def packed_refs_stamp(repo: Repository) -> str:
     except FileNotFoundError:
         return ""
     return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def packed_refs(repo: Repository) -> bytes:
+    """The bytes of packed-refs; empty when there is none."""
+    try:
+        return (repo.common_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def packed_run_shas(repo: Repository) -> dict[str, str]:

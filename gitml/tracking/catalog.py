@@ -31,6 +31,12 @@ def committed_runs(repo: Repository) -> list[RunSummary]:
     return using_index(repo, RunIndex.all_runs)
 
 
+def archived_runs(repo: Repository) -> list[RunSummary]:
+    """Every run the archives hold (removed ones aside), whether a run ref shadows it or
+    not (see `gitml.tracking.index`)."""
+    return using_index(repo, RunIndex.archived_runs)
+
+
 def running_runs(repo: Repository) -> list[RunSummary]:
     folder = runs_dir(repo.state_dir)
     if not folder.is_dir():

@@ -36,18 +36,23 @@ from pathlib import Path
 from typing import TypeVar
 
 from gitml.errors import LockTimeoutError
+from gitml.store.blobs import ObjectReader
 from gitml.store.layout import INDEX_FILE, INDEX_LOCK, REPLACED_CACHES
 from gitml.store.locks import exclusive_lock
 from gitml.store.refs import (
     MAX_MESSAGE_BYTES,
     RunRef,
+    archive_shas,
     files_backend,
     iter_run_refs,
     loose_run_shas,
+    packed_archive_shas,
+    packed_refs,
     packed_refs_stamp,
     packed_run_shas,
 )
 from gitml.store.repository import Repository
+from gitml.tracking.archive import Archive, read_archive
 from gitml.tracking.record import (
     RunSummary,
     damaged_summary,
@@ -55,16 +60,22 @@ from gitml.tracking.record import (
     summary_from_json,
 )
 
-SCHEMA_VERSION = 1  # bump it when the tables or the JSON of RunSummary.to_json change
+SCHEMA_VERSION = 2  # bump it when the tables or the JSON of RunSummary.to_json change
 WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
 _BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
 _CHUNK = 500  # ids per `IN (…)` of a statement
 _STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
 _ANALYZED = "analyzed"  # the meta key of how many rows there were at the last ANALYZE
 _OTHER_STORAGE = "-"  # its stamp where refs are not files: every sync compares all
+_TIPS = "archive-tips"  # the meta key of the archive refs (JSON: ref → sha) last read
+_PACKED_TIPS = "archive-packed"  # those of them packed-refs held at its stamp
 
 # Tables: runs (rid, id, the listed attributes, the summary as JSON, the sha it was read
-# from, `packed`: the sha packed-refs gave, `loose`: 1 when a loose file named it);
+# from, `packed`: the sha packed-refs gave, `loose`: 1 when a loose file named it,
+# `archive`: the archive commit it was read from, NULL for a run ref); a run of the
+# archives has a row in `archived` whether a run ref shadows it or not, `archives`
+# holds every archive commit read (and what was wrong with it), `removed` the
+# tombstones of the archives;
 # params, tags (run, key, value, num, nan) and metrics (run, key, num, nan). `num` is
 # the value as a number (NULL when it is none, or NaN), `nan` says how it failed to be
 # one (see `number_columns`).
@@ -83,9 +94,15 @@ CREATE TABLE runs(
     start_ms INTEGER NOT NULL,
     end_ms INTEGER,
     duration_ms INTEGER,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    archive TEXT
 );
 CREATE INDEX runs_name ON runs(name);
+CREATE INDEX runs_live ON runs(id) WHERE archive IS NULL;
+CREATE TABLE archived(id TEXT PRIMARY KEY, sha TEXT NOT NULL, archive TEXT NOT NULL,
+    summary TEXT NOT NULL);
+CREATE TABLE archives(sha TEXT PRIMARY KEY, problems TEXT NOT NULL);
+CREATE TABLE removed(id TEXT NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (id, sha)) WITHOUT ROWID;
 CREATE INDEX runs_experiment ON runs(experiment, id);
 CREATE INDEX runs_loose ON runs(id) WHERE loose = 1;
 CREATE TABLE params(
@@ -130,16 +147,21 @@ def number_columns(value: str | float) -> tuple[float | None, int]:
 @dataclass
 class _Plan:
     """What a sync changes: rows to delete, runs to read (id → packed sha, loose), rows
-    whose ref storage changed (packed, loose, id), and packed-refs' stamp to keep."""
+    whose ref storage changed (packed, loose, id), packed-refs' stamp to keep, and the
+    archive refs (all, and those packed-refs holds) when they changed."""
 
     stamp: str
     remove: list[str] = field(default_factory=list)
     read: dict[str, tuple[str | None, int]] = field(default_factory=dict)
     storage: list[tuple[str | None, int, str]] = field(default_factory=list)
     restamp: bool = False
+    tips: dict[str, str] = field(default_factory=dict)
+    packed_tips: dict[str, str] = field(default_factory=dict)
+    archives_moved: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.remove or self.read or self.storage or self.restamp)
+        changed = self.remove or self.read or self.storage or self.restamp
+        return bool(changed or self.archives_moved)
 
 
 class RunIndex:
@@ -168,23 +190,34 @@ class RunIndex:
     def _plan(self) -> _Plan:
         if not files_backend(self.repo):
             plan = _Plan(_OTHER_STORAGE, restamp=self._meta(_STAMP) != _OTHER_STORAGE)
+            self._plan_archives(plan, archive_shas(self.repo), {})
             tips = {ref.run_id: ref.sha for ref in iter_run_refs(self.repo, False)}
             return self._compare(plan, tips, {}, self._rows())
         stamp = packed_refs_stamp(self.repo)  # before reading the file: never newer
         loose = loose_run_shas(self.repo)
         plan = _Plan(stamp)
         if stamp == self._meta(_STAMP):
-            rows = self._rows("WHERE loose = 1")
+            packed_tips = json.loads(self._meta(_PACKED_TIPS) or "{}")
+            self._plan_archives(plan, archive_shas(self.repo, b""), packed_tips)
+            rows = self._rows("WHERE loose = 1 AND archive IS NULL")
             unknown = [run_id for run_id in loose if run_id not in rows]
             for chunk in _chunks(unknown):
                 marks = ",".join("?" * len(chunk))
-                rows.update(self._rows(f"WHERE id IN ({marks})", chunk))
+                rows.update(self._rows(f"WHERE archive IS NULL AND id IN ({marks})", chunk))
             # packed-refs is as it was: the packed sha of each row still holds, and a run
             # with no row is in no packed line
             packed = {run_id: row[1] for run_id, row in rows.items() if row[1] is not None}
             return self._compare(plan, packed, loose, rows)
         plan.restamp = True  # packed-refs changed, or was never read
-        return self._compare(plan, packed_run_shas(self.repo), loose, self._rows())
+        packed_tips = packed_archive_shas(packed_refs(self.repo))
+        self._plan_archives(plan, archive_shas(self.repo, b""), packed_tips)
+        rows = self._rows("WHERE archive IS NULL")
+        return self._compare(plan, packed_run_shas(self.repo), loose, rows)
+
+    def _plan_archives(self, plan: _Plan, loose: dict[str, str], packed: dict[str, str]) -> None:
+        plan.packed_tips = packed
+        plan.tips = {**packed, **loose}
+        plan.archives_moved = plan.tips != json.loads(self._meta(_TIPS) or "{}")
 
     def _compare(
         self,
@@ -206,8 +239,12 @@ class RunIndex:
         return plan
 
     def _apply(self, plan: _Plan) -> None:
+        if plan.archives_moved:
+            self._read_archives(plan.tips)
+            self._set_meta(_TIPS, json.dumps(plan.tips, sort_keys=True))
         for run_id in plan.remove:
             self._delete(run_id)
+            self._restore(run_id)
         self.db.executemany("UPDATE runs SET packed = ?, loose = ? WHERE id = ?", plan.storage)
         if plan.read:
             wanted = sorted(plan.read)
@@ -221,10 +258,78 @@ class RunIndex:
                     self._insert(summary_of_ref(ref), *storage)
             for run_id in plan.read.keys() - found:  # removed since, or git skips it
                 self._delete(run_id)
+                self._restore(run_id)
         if plan.restamp:
-            self.db.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_STAMP, plan.stamp)
-            )
+            self._set_meta(_STAMP, plan.stamp)
+            self._set_meta(_PACKED_TIPS, json.dumps(plan.packed_tips, sort_keys=True))
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # the archives
+
+    def _read_archives(self, tips: dict[str, str]) -> None:
+        """Read the archive commits not read yet that `tips` reach, oldest first; when an
+        archive ref moved elsewhere than ahead (reset, or deleted), forget every archived
+        row and read them all again."""
+        known = {sha for (sha,) in self.db.execute("SELECT sha FROM archives")}
+        with ObjectReader(self.repo) as objects:
+            archives, reached = _walk(objects, set(tips.values()), known)
+            previous = json.loads(self._meta(_TIPS) or "{}")
+            if set(previous.values()) - reached - {a.sha for a in archives}:
+                self._forget_archives()
+                archives, _ = _walk(objects, set(tips.values()), set())
+        for archive in archives:
+            self._take_archive(archive)
+
+    def _take_archive(self, archive: Archive) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO archives(sha, problems) VALUES (?, ?)",
+            (archive.sha, json.dumps(archive.problems)),
+        )
+        for run_id, sha in archive.removed:
+            self.db.execute("INSERT OR IGNORE INTO removed(id, sha) VALUES (?, ?)", (run_id, sha))
+            self.db.execute("DELETE FROM archived WHERE id = ? AND sha = ?", (run_id, sha))
+            row = self.db.execute(
+                "SELECT 1 FROM runs WHERE id = ? AND sha = ? AND archive IS NOT NULL",
+                (run_id, sha),
+            ).fetchone()
+            if row is not None:
+                self._delete(run_id)
+        for run in archive.runs:
+            gone = self.db.execute(
+                "SELECT 1 FROM removed WHERE id = ? AND sha = ?", (run.id, run.sha)
+            ).fetchone()
+            if gone is not None:
+                continue
+            text = json.dumps(run.to_json(), ensure_ascii=False)
+            added = self.db.execute(
+                "INSERT OR IGNORE INTO archived(id, sha, archive, summary) VALUES (?, ?, ?, ?)",
+                (run.id, run.sha, archive.sha, text),
+            ).rowcount
+            listed = self.db.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone()
+            if added and listed is None:
+                self._insert(run, None, 0, archive.sha)
+
+    def _restore(self, run_id: str) -> None:
+        """List the archived run `run_id` again, once its run ref is gone."""
+        row = self.db.execute(
+            "SELECT archive, summary FROM archived WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is not None:
+            self._insert(summary_from_json(json.loads(row[1])), None, 0, row[0])
+
+    def _forget_archives(self) -> None:
+        for statement in (
+            "DELETE FROM params WHERE run IN (SELECT rid FROM runs WHERE archive IS NOT NULL)",
+            "DELETE FROM tags WHERE run IN (SELECT rid FROM runs WHERE archive IS NOT NULL)",
+            "DELETE FROM metrics WHERE run IN (SELECT rid FROM runs WHERE archive IS NOT NULL)",
+            "DELETE FROM runs WHERE archive IS NOT NULL",
+            "DELETE FROM archived",
+            "DELETE FROM archives",
+            "DELETE FROM removed",
+        ):
+            self.db.execute(statement)
 
     def _rows(
         self, where: str = "", values: Iterable[str] = ()
@@ -279,11 +384,14 @@ class RunIndex:
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_ANALYZED, str(rows))
             )
 
-    def _insert(self, run: RunSummary, packed: str | None, loose: int) -> None:
+    def _insert(
+        self, run: RunSummary, packed: str | None, loose: int, archive: str | None = None
+    ) -> None:
         text = json.dumps(run.to_json(), ensure_ascii=False)
         cursor = self.db.execute(
             "INSERT INTO runs(id, sha, packed, loose, name, experiment, status, user, start_ms,"
-            " end_ms, duration_ms, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " end_ms, duration_ms, summary, archive)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.id,
                 run.sha,
@@ -297,6 +405,7 @@ class RunIndex:
                 run.end_ms,
                 run.duration_ms,
                 text,
+                archive,
             ),
         )
         rid = cursor.lastrowid
@@ -341,6 +450,10 @@ class RunIndex:
         """Every run in the index, newest first."""
         return list(self.summaries("SELECT summary FROM runs ORDER BY id DESC"))
 
+    def archived_runs(self) -> list[RunSummary]:
+        """Every run of the archives (removed ones aside), a run ref of its own or not."""
+        return list(self.summaries("SELECT summary FROM archived ORDER BY id DESC"))
+
     def summary(self, run_id: str) -> RunSummary | None:
         found = list(self.summaries("SELECT summary FROM runs WHERE id = ?", (run_id,)))
         return found[0] if found else None
@@ -375,10 +488,54 @@ class RunIndex:
         query = f"SELECT 1 FROM {KEY_TABLES[kind]} WHERE key = ? LIMIT 1"
         return self.db.execute(query, (key,)).fetchone() is not None
 
+    def live_count(self) -> int:
+        """How many runs have a run ref (the rest are archived)."""
+        return self.db.execute("SELECT count(*) FROM runs WHERE archive IS NULL").fetchone()[0]
+
+    def live_beyond(self, keep: int) -> list[tuple[str, str]]:
+        """(id, sha) of the runs with a run ref but the newest `keep` of them, newest first."""
+        query = "SELECT id, sha FROM runs WHERE archive IS NULL ORDER BY id DESC LIMIT -1 OFFSET ?"
+        return list(self.db.execute(query, (keep,)))
+
+    def archived_shas(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """run id → commit of those of `run_ids` the archives hold (a run ref may also)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(run_ids)):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(f"SELECT id, sha FROM archived WHERE id IN ({marks})", chunk)
+            )
+        return found
+
+    def archive_problems(self) -> list[tuple[str, list[str]]]:
+        """(archive commit, what is wrong with it) of those read that were not all right."""
+        rows = self.db.execute("SELECT sha, problems FROM archives WHERE problems != '[]'")
+        return [(sha, json.loads(problems)) for sha, problems in rows]
+
     def keys(self, kind: str) -> list[str]:
         """Every param, metric or tag key (`kind`) some run has, sorted."""
         query = f"SELECT DISTINCT key FROM {KEY_TABLES[kind]} ORDER BY key"
         return [key for (key,) in self.db.execute(query)]
+
+
+def _walk(objects: ObjectReader, tips: set[str], known: set[str]) -> tuple[list[Archive], set[str]]:
+    """The archive commits `tips` reach that are not `known`, each after those it
+    follows, and the known ones met on the way."""
+    found: dict[str, Archive] = {}
+    order: list[Archive] = []
+    met: set[str] = set()
+    stack = [(sha, False) for sha in sorted(tips)]
+    while stack:
+        sha, done = stack.pop()
+        if done:
+            order.append(found[sha])
+        elif sha in known:
+            met.add(sha)
+        elif sha not in found:
+            found[sha] = archive = read_archive(objects, sha)
+            stack.append((sha, True))
+            stack.extend((parent, False) for parent in archive.previous)
+    return order, met
 
 
 def summary_of_ref(ref: RunRef) -> RunSummary:

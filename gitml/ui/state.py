@@ -43,6 +43,8 @@ class Ui:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _snapshot: RunsSnapshot | None = None
     _committed: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
+    _archived: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
+    _archive_tips: dict[str, str] = field(default_factory=dict)  # the archive refs then
     _table: TableJson = field(default_factory=TableJson)
     # (commit, metric key) → its points, for zooming into a long committed history
     _points: OrderedDict = field(default_factory=OrderedDict)
@@ -67,9 +69,10 @@ class Ui:
     def _list_runs(self) -> list[RunSummary]:
         """`catalog.list_runs`, kept up to date from the summaries of the last listing:
         only the runs whose ref is new or moved are read (a new run costs one
-        `git for-each-ref` of its ref, not a reading of every summary)."""
-        from gitml.store.refs import list_run_refs, run_shas
-        from gitml.tracking.catalog import committed_runs, running_runs
+        `git for-each-ref` of its ref, not a reading of every summary); archived runs
+        are listed again only when an archive ref moved."""
+        from gitml.store.refs import archive_shas, list_run_refs, run_shas
+        from gitml.tracking.catalog import archived_runs, committed_runs, running_runs
         from gitml.tracking.index import summary_of_ref
 
         shas = run_shas(self.repo)
@@ -86,7 +89,12 @@ class Ui:
             known = {**known, **{ref.run_id: summary_of_ref(ref) for ref in refs}}
         known = {run_id: run for run_id, run in known.items() if run_id in shas}
         self._committed = known
-        runs = [*known.values(), *running_runs(self.repo)]
+        tips = archive_shas(self.repo)
+        if tips != self._archive_tips:  # archived runs change only with an archive ref
+            self._archived = {run.id: run for run in archived_runs(self.repo)}
+            self._archive_tips = tips
+        archived = [run for run_id, run in self._archived.items() if run_id not in known]
+        runs = [*known.values(), *archived, *running_runs(self.repo)]
         runs.sort(key=lambda run: run.id, reverse=True)
         return runs
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitml.store.refs import RUNS_PREFIX, run_shas
+from gitml.store.refs import ARCHIVE_PREFIX, RUNS_PREFIX, archive_shas, run_shas
 from gitml.store.repository import Repository
 from gitml.tracking.staging import runs_dir
 
@@ -45,8 +45,10 @@ class Watcher:
         """Changes when a run ref is created, moved or deleted."""
         common = self.repo.common_dir
         if not self.files:  # another ref storage: ask git
-            return tuple(sorted(run_shas(self.repo).items()))
-        return (_stat(common / "packed-refs"), _stat(common / RUNS_PREFIX))
+            shas = {**run_shas(self.repo), **archive_shas(self.repo)}
+            return tuple(sorted(shas.items()))
+        folders = (common / RUNS_PREFIX, common / ARCHIVE_PREFIX)
+        return (_stat(common / "packed-refs"), *map(_stat, folders))
 
     def tags(self) -> Stamp:
         """Changes when a tag (a registry event) is written or removed."""

@@ -1,0 +1,203 @@
+"""Folding old runs into archive commits, and removing archived runs.
+
+`fold_runs` keeps the newest runs on a ref each and folds the others into archive
+commits (`gitml.tracking.archive`), one chain per bucket. It runs in two steps, each
+one git transaction with old values: first the archive refs move to their new commits,
+then the folded run refs are deleted. A run is therefore never missing from both
+tiers: killed between the steps, a fold leaves some runs in both (listed once, the run
+ref winning), and the next fold only deletes their refs.
+
+One folder at a time: a lease, `.git/gitml/locks/fold.lock`, held by an flock (the
+kernel drops it when its holder dies, even by `kill -9`, so a dead folder's lease is
+simply taken over), and `fold.lease` beside it saying who holds it (pid, start time).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from gitml.errors import InvalidValueError, LockTimeoutError
+from gitml.store.config import read_config
+from gitml.store.gitcmd import run_git
+from gitml.store.layout import LOCKS_DIR
+from gitml.store.locks import exclusive_lock
+from gitml.store.refs import archive_bucket, archive_ref, archive_shas, iter_run_refs, run_ref
+from gitml.store.repository import Repository
+from gitml.tracking.archive import (
+    MAX_RUNS,
+    FoldedRun,
+    archive_files,
+    archive_message,
+    archive_parents,
+)
+from gitml.tracking.identity import user_identity
+from gitml.tracking.index import open_index
+
+LIVE_RUNS = "gitml.liveRuns"  # git config: the run refs kept before folding starts
+DEFAULT_LIVE_RUNS = 2000
+LEASE = "fold"
+LEASE_FILE = "fold.lease"  # beside the lock: who holds it
+WAIT_SECONDS = 30.0
+_ONE_READ = 256  # beyond this many runs, one listing of every run ref is cheaper
+
+
+@dataclass
+class FoldResult:
+    folded: list[str] = field(default_factory=list)  # run ids archived now
+    archives: dict[str, str] = field(default_factory=dict)  # archive ref → its new commit
+    problems: list[tuple[str, list[str]]] = field(default_factory=list)  # archives, what's wrong
+
+    def to_json(self) -> dict:
+        return {
+            "folded": len(self.folded),
+            "archives": self.archives,
+            "problems": [{"archive": sha, "problems": why} for sha, why in self.problems],
+        }
+
+
+@contextlib.contextmanager
+def fold_lease(repo: Repository, timeout: float = WAIT_SECONDS) -> Iterator[None]:
+    """Hold the one lease of folding and removing archived runs (see the docstring)."""
+    with exclusive_lock(repo, LEASE, timeout):
+        holder = repo.state_dir / LOCKS_DIR / LEASE_FILE
+        holder.write_text(f"{os.getpid()} {int(time.time())}\n")
+        yield
+
+
+def live_runs_budget(repo: Repository) -> int:
+    """How many run refs a repository keeps before `gitml run` folds older runs."""
+    value = read_config(repo).get(LIVE_RUNS)
+    if value is None:
+        return DEFAULT_LIVE_RUNS
+    try:
+        budget = int(value)
+    except ValueError:
+        budget = -1
+    if budget < 1:
+        raise InvalidValueError(f"{LIVE_RUNS} is {value!r}; set a positive number of runs")
+    return budget
+
+
+def fold_if_over_budget(repo: Repository) -> FoldResult | None:
+    """Fold down to half the budget once the run refs are over it; None when they are
+    not, or when another process is folding right now."""
+    budget = live_runs_budget(repo)
+    with open_index(repo) as index:
+        if index.live_count() <= budget:
+            return None
+    try:
+        return fold_runs(repo, budget // 2, timeout=0)
+    except LockTimeoutError:
+        return None
+
+
+def fold_runs(repo: Repository, keep: int, timeout: float = WAIT_SECONDS) -> FoldResult:
+    """Fold every run ref but the newest `keep` into archive commits."""
+    if keep < 0:
+        raise InvalidValueError(f"--keep is {keep}; give a number of runs, 0 or more")
+    with fold_lease(repo, timeout):
+        with open_index(repo) as index:
+            beyond = dict(index.live_beyond(keep))
+            archived = index.archived_shas(beyond)
+        # a run both archived and on its ref (a fold killed between its steps): its ref goes
+        done = {run_id: sha for run_id, sha in beyond.items() if archived.get(run_id) == sha}
+        wanted = {run_id: sha for run_id, sha in beyond.items() if run_id not in archived}
+        folding = _folded_runs(repo, wanted)
+        result = FoldResult([run.id for run in folding])
+        moves = write_archives(repo, folding, [])
+        move_archive_refs(repo, moves, "gitml: fold runs")
+        done.update((run.id, run.sha) for run in folding)
+        delete_run_refs(repo, done)
+        result.archives = {ref: new for ref, (new, _) in moves.items()}
+        with open_index(repo) as index:
+            result.problems = index.archive_problems()
+    return result
+
+
+def remove_archived(repo: Repository, runs: dict[str, str]) -> None:
+    """Remove archived runs (run id → commit): tombstones in a new archive commit."""
+    if not runs:
+        return
+    with fold_lease(repo):
+        moves = write_archives(repo, [], sorted(runs.items()))
+        move_archive_refs(repo, moves, "gitml: remove archived runs")
+
+
+def _folded_runs(repo: Repository, wanted: dict[str, str]) -> list[FoldedRun]:
+    """The runs of `wanted` (id → sha) still on that commit, with their messages; a run
+    whose ref names no commit, or whose message is too long to read, stays on its ref."""
+    if not wanted:
+        return []
+    some = sorted(wanted) if len(wanted) <= _ONE_READ else None
+    return [
+        FoldedRun(ref.run_id, ref.sha, ref.message)
+        for ref in iter_run_refs(repo, True, some)
+        if wanted.get(ref.run_id) == ref.sha and ref.kind == "commit" and not ref.oversized
+    ]
+
+
+def write_archives(
+    repo: Repository, runs: list[FoldedRun], removed: list[tuple[str, str]]
+) -> dict[str, tuple[str, str | None]]:
+    """Write archive commits holding `runs` (in their buckets) or the tombstones of
+    `removed` (in the bucket of each), after the archive refs' commits; archive ref →
+    (its new commit, its commit now or None). No ref moves here."""
+    from gitml.store.objects import ObjectStore
+
+    folded: dict[int, list[FoldedRun]] = defaultdict(list)
+    for run in runs:
+        folded[archive_bucket(run.id)].append(run)
+    gone: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for item in removed:
+        gone[archive_bucket(item[0])].append(item)
+    tips = archive_shas(repo)
+    author = user_identity(repo)
+    moves: dict[str, tuple[str, str | None]] = {}
+    with ObjectStore(repo) as store:
+        for bucket in sorted(folded.keys() | gone.keys()):
+            ref = archive_ref(bucket)
+            old = tips.get(ref)
+            tip = old
+            batches: list[tuple[list[FoldedRun], list[tuple[str, str]]]] = [
+                (folded[bucket][i : i + MAX_RUNS], [])
+                for i in range(0, len(folded[bucket]), MAX_RUNS)
+            ]
+            batches += [
+                ([], gone[bucket][i : i + MAX_RUNS]) for i in range(0, len(gone[bucket]), MAX_RUNS)
+            ]
+            for chunk, tombstones in batches:
+                previous = [tip] if tip else []
+                tree = store.write_tree_of_files(archive_files(previous, chunk, tombstones))
+                parents = archive_parents(previous, chunk)
+                message = archive_message(len(chunk), len(tombstones))
+                tip = store.write_commit(
+                    tree, [p.encode() for p in parents], message, author
+                ).decode()
+            assert tip is not None
+            moves[ref] = (tip, old)
+    return moves
+
+
+def move_archive_refs(
+    repo: Repository, moves: dict[str, tuple[str, str | None]], message: str
+) -> None:
+    """Move archive refs (ref → (new, old or None)) in one git transaction; refused
+    (GitCommandError) when one no longer names its old commit."""
+    if not moves:
+        return
+    lines = "".join(
+        f"update {ref} {new} {old or '0' * len(new)}\n" for ref, (new, old) in moves.items()
+    )
+    run_git(["update-ref", "-m", message, "--stdin"], repo.cwd, input=lines.encode())
+
+
+def delete_run_refs(repo: Repository, runs: dict[str, str]) -> None:
+    """Delete run refs (id → the commit each must still name) in one git transaction."""
+    if runs:
+        lines = "".join(f"delete {run_ref(run_id)} {sha}\n" for run_id, sha in runs.items())
+        run_git(["update-ref", "--stdin"], repo.cwd, input=lines.encode())
