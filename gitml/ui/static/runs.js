@@ -12,6 +12,8 @@ import { VirtualTable } from "./vtable.js";
 const DEFAULT_ATTRIBUTES = ["name", "experiment", "status", "start_time", "duration"];
 const GROUP_ATTRIBUTES = ["experiment", "branch", "base", "status"];
 const NO_STATS = new Set(["start_time", "end_time"]);
+const MAX_COMPARE = 50; // runs on one compare page
+const MAX_IN_URL = 200; // selected runs kept in the address (more make it unreadable)
 
 /** The page. Returns the function that leaves it. */
 export function mount(root, route) {
@@ -518,7 +520,8 @@ class RunsPage {
   updateSelection() {
     const n = this.selected.size;
     this.compareButton.textContent = n ? `Compare ${n}` : "Compare";
-    this.compareButton.disabled = n < 2;
+    this.compareButton.disabled = n < 2 || n > MAX_COMPARE;
+    this.compareButton.title = n > MAX_COMPARE ? `compare at most ${MAX_COMPARE} runs` : "";
     this.clearButton.disabled = n === 0;
     if (this.selectAllBox) this.selectAllBox.checked = n > 0 && this.rowsInView.every((i) => this.selected.has(this.data.columns.id[i]));
   }
@@ -529,9 +532,14 @@ class RunsPage {
 
   /** The shortest prefix (8 characters or more) that names each id among all runs. */
   shortIds(ids) {
-    const all = [...this.data.columns.id].sort();
+    if (!ids.length) return [];
+    if (this.sortedIds?.source !== this.data) {
+      const sorted = [...this.data.columns.id].sort();
+      this.sortedIds = { source: this.data, ids: sorted, at: new Map(sorted.map((id, k) => [id, k])) };
+    }
+    const all = this.sortedIds.ids;
     return ids.map((id) => {
-      const k = all.indexOf(id);
+      const k = this.sortedIds.at.get(id);
       let length = 8;
       for (const other of [all[k - 1], all[k + 1]]) {
         if (!other) continue;
@@ -553,7 +561,7 @@ class RunsPage {
       sort: this.sort.join(","),
       columns: sameColumns ? "" : this.cols.join(","),
       group: this.group,
-      sel: this.data ? this.shortIds([...this.selected]).join(",") : "",
+      sel: this.data && this.selected.size <= MAX_IN_URL ? this.shortIds([...this.selected]).join(",") : "",
     };
   }
 
