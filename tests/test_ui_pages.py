@@ -31,6 +31,7 @@ CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1400, "height": 900}
 SCREENSHOTS = os.environ.get("GITML_UI_SCREENSHOTS")  # read before fixtures clear GITML_*
 HOSTILE = "<img src=x onerror=alert(1)>"
+BOLD = '<b>bold</b> <a href="https://example.com/">link</a>'  # markup Plotly reads in its text
 GITML_RUN = [sys.executable, "-m", "gitml", "run"]
 LONG = 20_000  # points of the rich run's loss: more than a chart is sent
 LIVE = (
@@ -95,7 +96,7 @@ def _rich_run(repo: Path) -> None:
 def _hostile_run(repo: Path) -> None:
     """Markup everywhere a run's text shows: experiment, param, tag, artifacts."""
     with gitml.start_run(name="hostile", repo=repo, experiment=HOSTILE):
-        gitml.log_params({"note": HOSTILE, "lr": "0.3"})
+        gitml.log_params({"note": HOSTILE, "lr": "0.3", "html": BOLD})
         gitml.set_tag("owner", HOSTILE)
         gitml.log_metric("loss", 0.7)
         gitml.log_text(HOSTILE + "\n", "evil.md")
@@ -328,6 +329,18 @@ def test_select_and_compare_runs(page, served, shots):
     expect(page.locator("pre.text .add", has_text="+WEIGHT = 2")).to_be_visible()
     assert code.count() >= 1
     page.screenshot(path=shots / "compare.png", full_page=True)
+
+
+def test_chart_text_from_runs_is_text(page, served):
+    page.goto("/compare?runs=hostile,alpha")
+    scatter = page.locator("[data-chart=scatter]")
+    expect(scatter.locator(".main-svg").first).to_be_attached()
+    page.get_by_label("scatter x").select_option("params.html")
+    expect(scatter).to_contain_text(BOLD)
+    parallel = page.locator("[data-chart=parallel]")
+    expect(parallel).to_contain_text(HOSTILE)
+    expect(parallel).to_contain_text(BOLD)
+    assert page.locator(".js-plotly-plot a").count() == 0
 
 
 def test_run_page_facts_and_metric_chart_zoom(page, served, shots):

@@ -24,6 +24,15 @@ export function plotly() {
   return loading;
 }
 
+/**
+ * Text for Plotly (trace names, tick labels, titles, hover text, annotations): Plotly reads
+ * a few HTML tags in them (<a href>, <b>, <br>…) and decodes entities, so run data goes in
+ * with &, < and > as entities and shows exactly as written.
+ */
+export function esc(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 /** Colours and fonts of the current theme, over `extra`. */
 export function layout(extra) {
   const fg = cssVar("--fg");
@@ -127,7 +136,7 @@ export class MetricChart {
       mode: answer.returned > 200 ? "lines" : "lines+markers",
       line: { width: 1.5, color: cssVar("--accent") },
       marker: { size: 4 },
-      name: this.key,
+      name: esc(this.key),
       hovertemplate: "%{x}: %{y}<extra></extra>",
     };
     const zoomed = start !== null || end !== null;

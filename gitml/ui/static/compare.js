@@ -4,7 +4,7 @@
 // URL: /compare?runs=a,b,c&diff=1&metric=loss&smooth=0.6&log=1&x=time&sx=…&sy=…&ca=…&cb=…
 
 import { get, seg } from "./api.js";
-import { CONFIG, fetchMetric, followTheme, layout, plotly, toNumber } from "./charts.js";
+import { CONFIG, esc, fetchMetric, followTheme, layout, plotly, toNumber } from "./charts.js";
 import { h, note, replace } from "./dom.js";
 import * as fmt from "./format.js";
 import { go, list, replaceParams, runHref } from "./state.js";
@@ -214,7 +214,7 @@ class ComparePage {
           xs = answer.time.map((t) => (t - t0) / 1000);
         }
         const color = this.color.get(run.id);
-        const name = run.name || run.id;
+        const name = esc(run.name || run.id);
         if (alpha > 0) {
           traces.push({ x: xs, y: ys, type: "scatter", mode: "lines", line: { color, width: 1 }, opacity: 0.25, showlegend: false, hoverinfo: "skip", name });
           traces.push({ x: xs, y: ema(ys, alpha), type: "scatter", mode: "lines", line: { color, width: 2 }, name });
@@ -228,7 +228,7 @@ class ComparePage {
         traces,
         layout({
           xaxis: { ...base.xaxis, title: { text: xAxis.value === "time" ? "seconds since the first point" : "step" } },
-          yaxis: { ...base.yaxis, type: log.checked ? "log" : "linear", title: { text: metric.value } },
+          yaxis: { ...base.yaxis, type: log.checked ? "log" : "linear", title: { text: esc(metric.value) } },
           margin: { l: 60, r: 12, t: 10, b: 60 },
         }),
         CONFIG,
@@ -297,9 +297,9 @@ class ComparePage {
         plot,
         [
           {
-            x: xs.values,
-            y: ys.values,
-            text: this.rowNames,
+            x: xs.categorical ? xs.values.map(esc) : xs.values,
+            y: ys.categorical ? ys.values.map(esc) : ys.values,
+            text: this.rowNames.map(esc),
             type: "scatter",
             mode: "markers+text",
             textposition: "top center",
@@ -308,8 +308,8 @@ class ComparePage {
           },
         ],
         layout({
-          xaxis: { ...base.xaxis, title: { text: sx.value }, type: xs.categorical ? "category" : "linear" },
-          yaxis: { ...base.yaxis, title: { text: sy.value }, type: ys.categorical ? "category" : "linear" },
+          xaxis: { ...base.xaxis, title: { text: esc(sx.value) }, type: xs.categorical ? "category" : "linear" },
+          yaxis: { ...base.yaxis, title: { text: esc(sy.value) }, type: ys.categorical ? "category" : "linear" },
           showlegend: false,
         }),
         CONFIG,
@@ -340,21 +340,21 @@ class ComparePage {
     const Plotly = await plotly();
     const axes = fields.map((field) => scaled(this.column(field)));
     const traces = this.rowIds.map((id, k) => ({
-      x: fields,
+      x: fields.map(esc),
       y: axes.map((axis) => axis.positions[k]),
-      text: axes.map((axis) => axis.labels[k]),
+      text: axes.map((axis) => esc(axis.labels[k])),
       type: "scatter",
       mode: "lines+markers",
       line: { color: this.color.get(id), width: 2 },
       marker: { size: 7 },
-      name: this.rowNames[k],
+      name: esc(this.rowNames[k]),
       connectgaps: false,
       hovertemplate: "%{x}: %{text}<extra>%{fullData.name}</extra>",
     }));
     const fg = cssVar("--fg");
     const annotations = fields.flatMap((field, k) => [
-      { x: field, y: 1.04, text: axes[k].top, showarrow: false, font: { size: 11, color: fg }, yanchor: "bottom" },
-      { x: field, y: -0.04, text: axes[k].bottom, showarrow: false, font: { size: 11, color: fg }, yanchor: "top" },
+      { x: esc(field), y: 1.04, text: esc(axes[k].top), showarrow: false, font: { size: 11, color: fg }, yanchor: "bottom" },
+      { x: esc(field), y: -0.04, text: esc(axes[k].bottom), showarrow: false, font: { size: 11, color: fg }, yanchor: "top" },
     ]);
     const base = layout();
     await Plotly.react(
