@@ -79,6 +79,12 @@ def sweep() -> None:
     help="Optuna storage shared by machines (postgresql://USER@HOST/DB); default: a "
     "journal file under .git/gitml.",
 )
+@click.option(
+    "--remote",
+    metavar="REMOTE",
+    help="Send the sweep to REMOTE when it starts (workers in other clones join it: "
+    "gitml sweep worker) and the trials' runs as they end.",
+)
 @click.option("--name", help="Name of the sweep (default: a new adjective-noun name).")
 @click.option("--experiment", help="Experiment of the trials' runs (default: the branch's).")
 @click.option(
@@ -100,6 +106,7 @@ def start(
     pruner,
     seed,
     storage,
+    remote,
     name,
     experiment,
     env_manager,
@@ -130,6 +137,7 @@ def start(
         experiment=experiment,
         env_manager=env_manager,
         directory=obj.directory,
+        remote=remote,
     )
     _report(start_sweep(obj.repo, request, _events()))
 
@@ -144,6 +152,32 @@ def resume(obj, sweep_name, jobs, storage) -> None:
     from gitml.sweeps.driver import resume_sweep
 
     _report(resume_sweep(obj.repo, sweep_name, jobs, storage, _events()))
+
+
+@sweep.command()
+@click.argument("sweep_name", metavar="SWEEP")
+@click.option(
+    "--remote", metavar="REMOTE", help="The remote the sweep was sent to (default: origin)."
+)
+@click.option("--jobs", "-j", type=int, default=1, help="Trials run at once on this machine.")
+@click.option("--storage", metavar="URL", help="The storage URL again (when it needs a password).")
+@click.pass_obj
+def worker(obj, sweep_name, remote, jobs, storage) -> None:
+    """Join a sweep from another clone: fetch it, run trials, push their runs.
+
+    The sweep must keep its study in a shared storage (gitml sweep --storage
+    postgresql://… --remote REMOTE); each trial runs the sweep's snapshot in a
+    temporary worktree, and its run is pushed to REMOTE in batches.
+    """
+    from gitml.sweeps.driver import join_sweep
+
+    result = join_sweep(obj.repo, sweep_name, remote, jobs, storage, _events())
+    say(
+        f"sweep {result.record.name}: this worker ran {len(result.outcomes)} trials; "
+        f"their runs are on the remote"
+    )
+    if result.stopped:
+        click.get_current_context().exit(INTERRUPTED)
 
 
 @sweep.command(name="ls")

@@ -55,6 +55,7 @@ from gitml.store.refs import (
     list_run_refs,
     parse_run_ref,
     run_ref,
+    sweep_ref,
 )
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
@@ -227,6 +228,27 @@ def _take_rejected(result: TransferResult, done, remote: str) -> None:
     if done.status != 0 and not (views or sweeps):
         raise remote_error(remote, done.stderr)
     result.differing_views, result.differing_sweeps = views, sweeps
+
+
+def push_sweep_record(repo: Repository, remote: str | None, sweep_id: str) -> str:
+    """Send one sweep's record (and with it the code its trials run), so that workers
+    elsewhere can fetch it; the remote's name."""
+    remote = choose_remote(repo, remote)
+    _push(repo, remote, [f"{sweep_ref(sweep_id)}:{sweep_ref(sweep_id)}"], None)
+    return remote
+
+
+def fetch_sweep_records(repo: Repository, remote: str | None) -> str:
+    """Bring the remote's sweep records (not forced: one recorded differently here
+    stays as it is); the remote's name."""
+    remote = choose_remote(repo, remote)
+    args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
+    done = run_remote_git(
+        repo, [*args, "--no-progress", "--", remote, SWEEPS], remote, through_gitpython=False,
+        check=False,
+    )  # fmt: skip
+    _take_rejected(TransferResult(remote), done, remote)
+    return remote
 
 
 def _forward_refspecs(repo: Repository) -> list[str]:

@@ -23,6 +23,7 @@ from gitml.errors import GitmlError, InvalidValueError, SweepError
 from gitml.projects.launch import LaunchRequest
 from gitml.store.repository import Repository
 from gitml.sweeps import study as studies
+from gitml.sweeps.pushing import RunPusher
 from gitml.sweeps.record import SweepRecord, list_sweeps, resolve_sweep, write_record
 from gitml.sweeps.space import (
     Choice,
@@ -61,6 +62,7 @@ class SweepRequest:
     experiment: str | None = None
     env_manager: str | None = None
     directory: Path | None = None
+    remote: str | None = None  # where the record goes at the start, the runs as they end
 
 
 def _ignore(_outcome: TrialOutcome) -> None:
@@ -98,7 +100,8 @@ def start_sweep(
     events.note(f"sweep {record.label} started: {record.trials} trials, {request.jobs} at a time")
     with _driving(repo, record):
         study = studies.open_study(repo, record, url, create=True)
-        return _drive(repo, record, space, study, request.jobs, events)
+        pusher = _share(repo, record, request.remote, events)
+        return _drive(repo, record, space, study, request.jobs, events, pusher)
 
 
 def resume_sweep(
@@ -118,6 +121,50 @@ def resume_sweep(
         study = studies.open_study(repo, record, url, create=False)
         _clean_after_dead_driver(repo, record, study, events)
         return _drive(repo, record, space, study, jobs, events)
+
+
+def join_sweep(
+    repo: Repository,
+    text: str,
+    remote: str | None = None,
+    jobs: int = 1,
+    storage: str | None = None,
+    events: SweepEvents = SweepEvents(),
+) -> SweepResult:
+    """Work on sweep `text` of `remote` from this clone: fetch its record (and the code
+    its trials run), take trials from its shared study until N are taken, and push each
+    trial's run back, in batches. The sweep's record is its driver's to end."""
+    from gitml.sharing.transfer import fetch_sweep_records
+
+    _check_jobs(jobs)
+    remote = fetch_sweep_records(repo, remote)
+    record = resolve_sweep(repo, text)
+    url = storage or record.storage
+    if url == studies.JOURNAL:
+        raise SweepError(
+            f"sweep {record.label} keeps its study in a journal file on the machine that "
+            "drives it; workers elsewhere need a shared storage (gitml sweep --storage "
+            "postgresql://…)"
+        )
+    space = parse_space(record.params, f"sweep {record.name}")
+    with _driving(repo, record):
+        study = studies.open_study(repo, record, url, create=False)
+        _clean_after_dead_driver(repo, record, study, events)
+        pusher = RunPusher(repo, remote)
+        return _drive(repo, record, space, study, jobs, events, pusher, record_end=False)
+
+
+def _share(
+    repo: Repository, record: SweepRecord, remote: str | None, events: SweepEvents
+) -> RunPusher | None:
+    """With a remote: send the record now (workers fetch it), the runs as trials end."""
+    if remote is None:
+        return None
+    from gitml.sharing.transfer import push_sweep_record
+
+    remote = push_sweep_record(repo, remote, record.id)
+    events.note(f"sweep {record.name} sent to {remote}: `gitml sweep worker {record.id}` joins")
+    return RunPusher(repo, remote)
 
 
 def plan_sweep(repo: Repository, request: SweepRequest) -> tuple[SweepRecord, Space]:
@@ -377,9 +424,12 @@ def _drive(
     study: Any,
     jobs: int,
     events: SweepEvents,
+    pusher: RunPusher | None = None,
+    record_end: bool = True,
 ) -> SweepResult:
     """Run trials on `jobs` threads until the study has taken `record.trials`; Ctrl-C
-    stops the running trials (queued again for a resume) and the sweep."""
+    stops the running trials (queued again for a resume) and the sweep. `pusher` sends
+    each trial's run to a remote; `record_end` writes the sweep's end in its record."""
     stop = threading.Event()
     outcomes: list[TrialOutcome] = []
     errors: list[BaseException] = []
@@ -395,6 +445,8 @@ def _drive(
                 with lock:
                     outcomes.append(outcome)
                 events.trial_ended(outcome)
+                if pusher is not None:
+                    pusher.add(outcome.run.id)
         except BaseException as error:  # ends the sweep; raised again by the main thread
             errors.append(error)
             stop.set()
@@ -412,10 +464,20 @@ def _drive(
         stopped = True
         stop.set()
         _wait_all(ended)
+    if pusher is not None:  # every run of the sweep here: recovered ones (killed) too
+        from gitml.sweeps.query import sweep_trials
+
+        ended = [row.run.id for row in sweep_trials(repo, record) if row.state != "running"]
+        pusher.finish(ended)
     if errors:
         raise errors[0]
     stopped = stopped or studies.taken(study) < record.trials
-    _finish(repo, record, study, stopped)
+    if record_end:
+        _finish(repo, record, study, stopped)
+        if pusher is not None:  # its end, a fast-forward of the record sent at the start
+            from gitml.sharing.transfer import push_sweep_record
+
+            push_sweep_record(repo, pusher.remote, record.id)
     return SweepResult(record, outcomes, stopped)
 
 
