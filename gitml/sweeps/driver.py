@@ -467,8 +467,8 @@ def _drive(
     if pusher is not None:  # every run of the sweep here: recovered ones (killed) too
         from gitml.sweeps.query import sweep_trials
 
-        ended = [row.run.id for row in sweep_trials(repo, record) if row.state != "running"]
-        pusher.finish(ended)
+        done = [row.run.id for row in sweep_trials(repo, record) if row.state != "running"]
+        pusher.finish(done)
     if errors:
         raise errors[0]
     stopped = stopped or studies.taken(study) < record.trials
