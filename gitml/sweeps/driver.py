@@ -467,8 +467,7 @@ def _drive(
     if pusher is not None:  # every run of the sweep here: recovered ones (killed) too
         from gitml.sweeps.query import sweep_trials
 
-        done = [row.run.id for row in sweep_trials(repo, record) if row.state != "running"]
-        pusher.finish(done)
+        pusher.finish([row.run.id for row in sweep_trials(repo, record) if row.state != "running"])
     if errors:
         raise errors[0]
     stopped = stopped or studies.taken(study) < record.trials
