@@ -2,11 +2,13 @@
 // (the same grammar as `gitml ls --filter/--sort`), grouped, selected for comparison.
 // The whole view lives in the URL: /?filter=…&sort=…&columns=…&group=…&sel=…
 
-import { ApiError, get, post } from "./api.js";
+import { ApiError, get } from "./api.js";
+import { renderChooser } from "./chooser.js";
 import { h, replace } from "./dom.js";
 import * as fmt from "./format.js";
 import { subscribe } from "./live.js";
-import { go, list, parseQuery, query, replaceParams, runHref } from "./state.js";
+import { go, list, query, replaceParams, runHref } from "./state.js";
+import { SavedViews } from "./views.js";
 import { VirtualTable } from "./vtable.js";
 
 const DEFAULT_ATTRIBUTES = ["name", "experiment", "status", "start_time", "duration"];
@@ -72,9 +74,7 @@ class RunsPage {
     this.chooser = h("div", { class: "chooser", hidden: true });
     this.lsCommand = h("input", { class: "ls-command", readonly: true, "aria-label": "gitml ls command" });
     this.copyButton = h("button", { onclick: () => this.copyCommand() }, "Copy as gitml ls");
-    this.viewsSelect = h("select", { "aria-label": "saved views", onchange: () => this.openView() });
-    this.viewName = h("input", { class: "view-name", placeholder: "view name", "aria-label": "view name" });
-    this.saveButton = h("button", { onclick: () => this.saveView() }, "Save view");
+    this.views = new SavedViews(() => query(this.params()), (text) => this.flash(text));
     this.message = h("span", { class: "message" });
     this.table = new VirtualTable({
       rowHeight: 28,
@@ -99,16 +99,13 @@ class RunsPage {
           this.compareButton,
           this.clearButton,
           h("span", { class: "spacer" }),
-          this.viewsSelect,
-          this.viewName,
-          this.saveButton,
+          ...this.views.elements(),
         ),
         this.chooser,
         h("div", { class: "toolbar" }, this.lsCommand, this.copyButton, this.message),
         this.table.el,
       ),
     );
-    this.loadViews();
   }
 
   // ---- data -----------------------------------------------------------------------------------
@@ -449,36 +446,10 @@ class RunsPage {
 
   renderChooser() {
     if (!this.data) return;
-    const search = h("input", { type: "search", placeholder: "find a column", "aria-label": "find a column" });
-    const groups = [
-      ["Attributes", this.data.fields.filter((f) => !f.includes(".") || f.startsWith("attributes."))],
-      ["Params", this.data.fields.filter((f) => f.startsWith("params."))],
-      ["Metrics", this.data.fields.filter((f) => f.startsWith("metrics."))],
-      ["Tags", this.data.fields.filter((f) => f.startsWith("tags."))],
-    ];
-    const boxes = [];
-    const sections = groups
-      .filter(([, fields]) => fields.length)
-      .map(([title, fields]) =>
-        h(
-          "fieldset",
-          null,
-          h("legend", null, `${title} (${fields.length})`),
-          fields.map((field) => {
-            const box = h("input", { type: "checkbox", checked: this.cols.includes(field), value: field });
-            box.addEventListener("change", () => this.toggleColumn(field, box.checked));
-            const row = h("label", { class: "choice", dataset: { field } }, box, " ", field);
-            boxes.push(row);
-            return row;
-          }),
-        ),
-      );
-    search.addEventListener("input", () => {
-      const needle = search.value.toLowerCase();
-      for (const row of boxes) row.hidden = needle && !row.dataset.field.toLowerCase().includes(needle);
+    renderChooser(this.chooser, this.data.fields, this.cols, {
+      onToggle: (field, on) => this.toggleColumn(field, on),
+      onReset: () => this.resetColumns(),
     });
-    const reset = h("button", { onclick: () => this.resetColumns() }, "Default columns");
-    replace(this.chooser, h("div", { class: "chooser-head" }, search, reset), h("div", { class: "chooser-body" }, sections));
   }
 
   toggleColumn(field, on) {
@@ -593,47 +564,6 @@ class RunsPage {
     this.message.textContent = text;
     clearTimeout(this.flashTimer);
     this.flashTimer = setTimeout(() => (this.message.textContent = ""), 3000);
-  }
-
-  async loadViews() {
-    let views = [];
-    try {
-      const answer = await get("/api/views");
-      views = Array.isArray(answer) ? answer : answer.views || [];
-    } catch {
-      views = [];
-    }
-    this.views = views;
-    replace(
-      this.viewsSelect,
-      h("option", { value: "" }, views.length ? "Saved views…" : "No saved views"),
-      views.map((view) =>
-        h("option", { value: view.name, disabled: view.query === null, title: view.problem || view.query }, view.query === null ? `${view.name} (unreadable: ${view.problem})` : view.name),
-      ),
-    );
-  }
-
-  openView() {
-    const view = this.views.find((v) => v.name === this.viewsSelect.value);
-    if (!view || view.query === null) return;
-    go("/", parseQuery(String(view.query || "")));
-  }
-
-  async saveView() {
-    const name = this.viewName.value.trim();
-    if (!name) {
-      this.viewName.focus();
-      this.flash("name the view first");
-      return;
-    }
-    try {
-      await post("/api/views", { name, query: query(this.params()) });
-      this.flash(`saved view ${name}`);
-      this.viewName.value = "";
-      this.loadViews();
-    } catch (error) {
-      this.flash(`not saved: ${error.message}`);
-    }
   }
 }
 
