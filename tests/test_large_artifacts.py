@@ -66,6 +66,7 @@ def test_the_tree_holds_a_pointer_and_the_bytes_are_stored_once_by_sha256(traine
     gitml(repo, "run", "--name", "again", *RUN)
     objects = [p for p in (repo / ".git/gitml/objects").rglob("*") if p.is_file()]
     assert objects == [object_path(repo, sha256(WEIGHTS))]
+    assert "artifacts: no differences" in gitml(repo, "diff", "big", "again").stdout
 
 
 def test_artifacts_ls_says_where_each_file_is_stored_and_get_writes_its_bytes(trained, tmp_path):
