@@ -70,9 +70,11 @@ for experiment in client.search_experiments(view_type=ViewType.ACTIVE_ONLY):
 """
 
 
-def child(script: str, *args: object) -> dict:
+def child(script: str, folder: Path, *args: object) -> dict:
+    """Run `script` in `folder` (MLflow's sqlite store puts artifacts in ./mlruns)."""
     result = subprocess.run(
         [PYTHON, "-c", script, *map(str, args)],
+        cwd=folder,
         env=environment(),
         capture_output=True,
         text=True,
@@ -81,10 +83,12 @@ def child(script: str, *args: object) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def read_once(uri: str) -> float:
+def read_once(uri: str, folder: Path) -> float:
     """The baseline: MLflow's client reading the store, as a whole process, in seconds."""
     start = time.perf_counter()
-    subprocess.run([PYTHON, "-c", READ, uri], env=environment(), capture_output=True, check=True)
+    subprocess.run(
+        [PYTHON, "-c", READ, uri], cwd=folder, env=environment(), capture_output=True, check=True
+    )
     return time.perf_counter() - start
 
 
@@ -111,11 +115,11 @@ def import_once(uri: str) -> float:
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="gitml-bench-mlflow-"))
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    made = child(MAKE, uri, RUNS)["seconds"]
+    made = child(MAKE, folder, uri, RUNS)["seconds"]
     report(f"MLflow logging {RUNS} runs into sqlite (for information)", made / RUNS, "s", "per run")
     reads, imports = [], []
     for _ in range(REPEAT):
-        reads.append(read_once(uri))
+        reads.append(read_once(uri, folder))
         imports.append(import_once(uri))
     read, imported = median(reads), median(imports)
     report(f"MLflow's client reading the {RUNS} runs (median)", read)
