@@ -12,6 +12,7 @@ worktree is detached, made from the snapshot commit, and removed afterwards.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -106,6 +107,7 @@ def _launch(
     from gitml.tracking.runner import check_command, execute, start_command
 
     inner = open_repository(tree)
+    snapshot_tree = _tree_of(repo.cwd, sweep.snapshot)
     directory = tree / sweep.folder
     directory.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
     recording = Recording(
@@ -122,7 +124,9 @@ def _launch(
     )
     planned = plan_launch(inner, request, progress)
     check_command(planned.command, planned.activation.search_path, planned.cwd)
-    started = start_run(inner, planned.run_options(recording))
+    options = planned.run_options(recording)
+    options.snapshot_tree = snapshot_tree  # the worktree holds exactly the snapshot
+    started = start_run(inner, options)
     child = start_command(inner, started, planned.command, planned.activation, planned.cwd)
     if started_hook is not None:
         started_hook(started.staging.meta["id"])
@@ -143,6 +147,11 @@ def _launch(
         done.set()
         watcher.join()
     return _outcome(number, result.summary, sweep.metric, pruned, result.output_warnings)
+
+
+@functools.lru_cache(maxsize=64)
+def _tree_of(cwd: str, commit: str) -> str:
+    return run_git(["rev-parse", "--verify", f"{commit}^{{tree}}"], cwd).stdout.decode().strip()
 
 
 def _metric_file(staging: Path, metric: str) -> Path:

@@ -63,6 +63,9 @@ class RunOptions:
     cwd: Path | None = None  # where the command runs; default: the current folder
     number_if_taken: bool = False  # a taken name gets -2, -3, … (else RunNameTakenError)
     allow_secrets: list[str] = field(default_factory=list)  # patterns, with gitml.allowSecrets
+    # The work tree's snapshot when the caller has it already (a sweep's trial runs in a
+    # worktree checked out from one): its tree id. None: snapshot the work tree now.
+    snapshot_tree: str | None = None
 
 
 @dataclass
@@ -119,7 +122,11 @@ def start_run(repo: Repository, options: RunOptions) -> StartedRun:
         cwd = working_folder(repo, options.cwd or Path.cwd())
         state = repo.state_dir
         scratch = state / TMP_DIR / f"index-{run_id}"
-        snapshot = snapshot_work_tree(repo, scratch, limits.snapshot_file, secrets)
+        snapshot = (
+            Snapshot(options.snapshot_tree)
+            if options.snapshot_tree
+            else snapshot_work_tree(repo, scratch, limits.snapshot_file, secrets)
+        )
         create_ref(repo, snapshot_ref(run_id), snapshot.tree, message="gitml: run in progress")
         try:
             meta = {
