@@ -354,6 +354,10 @@ def test_search_runs_reads_mlflow_filters_and_order_by(client):
     assert [r.info.run_id for r in page] == ids[:0:-1] and page.token
     assert [r.info.run_id for r in client.search_runs(["0"], page_token=page.token)] == ids[:1]
     assert client.search_runs(["123"]) == []
+    unknown_key = client.search_runs(["0"], order_by=["metrics.nowhere DESC"])
+    assert [r.info.run_id for r in unknown_key] == ids[::-1]  # sorts nothing, as in MLflow
+    by_id = client.search_runs(["0"], "attributes.experiment_id = '0' and params.lr > 0.15")
+    assert [r.info.run_id for r in by_id] == ids[:0:-1]
     for bad in ["metrics.acc >", "datasets.name = 'x'", "params.lr = 'a' and (", "x" * 100_000]:
         with pytest.raises(MlflowException, match="gitml: ") as error:
             client.search_runs(["0"], bad)

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,13 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
 
-from gitml.compare.sorting import sort_runs
-from gitml.errors import ArtifactError
+from gitml.compare.query import find_runs
+from gitml.compare.search import SortKey
+from gitml.compare.sorting import RunQuery
+from gitml.errors import ArtifactError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin.errors import mlflow_errors
-from gitml.mlflow_plugin.filters import RUN_NAME_TAG, run_predicate, sort_keys
+from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
 from gitml.mlflow_plugin.uri import GitmlUri, build_uri, parse_uri, run_artifact_uri
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
@@ -93,11 +96,14 @@ class GitmlTrackingStore(AbstractStore):
             self.repo = open_repository(repository_folder(self.uri.path))
         self._stagings: dict[str, Staging] = {}  # runs in progress this store logged to
         self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
+        self._names: dict[str, str] = {}  # experiment id → name, as met
 
     # experiments
 
     def _experiments(self) -> list[exps.Experiment]:
-        return exps.experiments(self.repo, list_runs(self.repo))
+        found = exps.experiments(self.repo, list_runs(self.repo))
+        self._names.update((experiment.id, experiment.name) for experiment in found)
+        return found
 
     def _experiment_entity(self, experiment: exps.Experiment) -> Experiment:
         return Experiment(
@@ -372,20 +378,37 @@ class GitmlTrackingStore(AbstractStore):
     ) -> tuple[list[Run], str | None]:
         if run_view_type == ViewType.DELETED_ONLY:
             return [], None
+        names = None
+        if experiment_ids:
+            names = [n for n in map(self._experiment_named, experiment_ids) if n is not None]
+            if not names:
+                return [], None
         with mlflow_errors():
-            runs = [run for run in list_runs(self.repo) if run.damage is None]
-            names = {exps.experiment_id(run.experiment): run.experiment for run in runs}
-            wanted = {str(e) for e in experiment_ids or []}
-            keep = run_predicate(filter_string, names)
-            keys = sort_keys(order_by)
-        chosen = [
-            run
-            for run in runs
-            if (not wanted or exps.experiment_id(run.experiment) in wanted) and keep(run)
-        ]
-        chosen = sort_runs(chosen, keys)
-        page, token = SearchUtils.paginate(chosen, page_token, max_results)
+            keys = gitml_sort_keys(order_by)
+            query = RunQuery(gitml_filter(filter_string, self._experiment_named), experiments=names)
+            runs = self._find(query, keys)
+        page, token = SearchUtils.paginate(runs, page_token, max_results)
         return [self._run(run) for run in page], token
+
+    def _find(self, query: RunQuery, keys: list[SortKey]) -> list[RunSummary]:
+        """The runs `query` selects in the order of `keys`, through the run index. A
+        sort key no run has sorts nothing, as in MLflow (gitml ls refuses it)."""
+        try:
+            found = find_runs(self.repo, replace(query, order_by=sort_texts(keys)))
+        except UnknownKeyError as error:
+            known = set(error.known)
+            kept = [k for k in keys if k.field.kind == "attributes" or str(k.field) in known]
+            found = find_runs(self.repo, replace(query, order_by=sort_texts(kept)))
+        return [run for run in found if run.damage is None]
+
+    def _experiment_named(self, experiment_id: str) -> str | None:
+        """The name of the experiment whose id is `experiment_id`, None if none has it.
+        Ids are worked out from names, so the names met so far are kept: every runs'
+        experiments are listed again only for an id not met yet."""
+        experiment_id = str(experiment_id)
+        if experiment_id not in self._names:
+            self._experiments()
+        return self._names.get(experiment_id)
 
     def log_inputs(self, run_id: str, datasets=None, models=None) -> None:
         if not datasets:
