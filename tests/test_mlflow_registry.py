@@ -68,6 +68,9 @@ def test_versions_registered_through_mlflow_are_gto_tags(world):
     assert uri == f"gitml://{repo}/.gitml/runs/{b}/artifacts/model"
     with pytest.raises(MlflowException, match="already exists"):
         client.create_registered_model("WINE MODEL")
+    copied = client.copy_model_version("models:/wine-model/2", "Other Model")
+    assert (copied.name, copied.version, copied.run_id) == ("other-model", "1", b)
+    assert "other-model@v0.0.1" in git(repo, "tag", "-l").split()
 
 
 def test_stages_move_as_in_mlflow_and_gitml_agrees(world):
