@@ -32,25 +32,21 @@ def _pointers(repo: Repository, run_ids: list[str]) -> dict[str, tuple[str, Poin
     return pointers_in(repo, [ref.sha for ref in refs if ref.kind == "commit"])
 
 
-def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> int:
+def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> None:
     """Put the objects runs `run_ids` point to in the shared store (Git LFS on `remote`
     by default); those this repository lacks are downloaded first (a run fetched from
-    elsewhere). Returns how many objects were sent; LargeObjectError when any cannot
-    be, and then no run of `run_ids` may be pushed."""
+    elsewhere). LargeObjectError when any cannot be: then no run of `run_ids` may be
+    pushed."""
     wanted = _pointers(repo, run_ids)
     if not wanted:
-        return 0
+        return
     shared = open_shared(repo, configured_store(repo), remote)
-    if shared is None:
-        raise LargeObjectError(
-            "no shared store for large artifacts"
-        )  # configured_store refuses local
+    assert shared is not None  # configured_store never names the local folder
     local = local_store(repo)
     for path, pointer in wanted.values():
         if not local.has(pointer.sha256):
             fetch_object(repo, pointer, path, remote)
     shared.upload(local, sorted(wanted))
-    return len(wanted)
 
 
 def download_objects(repo: Repository, remote: str, run_ids: list[str]) -> MovedObjects:

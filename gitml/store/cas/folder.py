@@ -217,7 +217,9 @@ def _copy_part(source: int, out: int, offset: int, count: int) -> int:
             raise
     done = 0
     while done < count and (data := os.pread(source, min(BLOCK, count - done), offset + done)):
-        os.write(out, data)
+        view = memoryview(data)
+        while view:  # a write may take part of it
+            view = view[os.write(out, view) :]
         done += len(data)
     return done
 
