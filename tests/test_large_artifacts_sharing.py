@@ -144,6 +144,7 @@ def test_bytes_that_are_not_the_artifact_s_are_refused_naming_it(tmp_path):
     assert not (tmp_path / "o" / "model" / "weights.bin").exists()
 
 
+@pytest.mark.slow
 def test_a_push_killed_during_an_upload_leaves_no_run_without_its_object(tmp_path, giftless):
     remote, (here,) = seeded_remote(tmp_path, "here")
     with StallingLfsServer() as stalling:
