@@ -28,7 +28,7 @@ _EXPORTS = {
     "log_param": "gitml.api",
     "log_params": "gitml.api",
     "log_text": "gitml.api",
-    "RunInfo": "gitml.api",
+    "RunInfo": "gitml.entities",
     "search_runs": "gitml.api",
     "set_experiment": "gitml.api",
     "set_tag": "gitml.api",
@@ -39,22 +39,40 @@ _EXPORTS = {
     "load_model": "gitml.models.load",
     "infer_signature": "gitml.models.signature",
     "PythonModel": "gitml.models.flavors.pyfunc",
+    "MlflowClient": "gitml.client",
+    "get_tracking_uri": "gitml.client",
+    "set_tracking_uri": "gitml.client",
+    "create_experiment": "gitml.fluent",
+    "delete_run": "gitml.fluent",
+    "get_artifact_uri": "gitml.fluent",
+    "get_experiment": "gitml.fluent",
+    "get_experiment_by_name": "gitml.fluent",
+    "last_active_run": "gitml.fluent",
+    "log_image": "gitml.fluent",
+    "log_input": "gitml.fluent",
+    "log_table": "gitml.fluent",
+    "search_experiments": "gitml.fluent",
     # MLflow's namespaces, for scripts that `import gitml as mlflow` (docs/models.md)
     "models": "gitml.models",
     "pyfunc": "gitml.pyfunc",
     "pytorch": "gitml.pytorch",
     "sklearn": "gitml.sklearn",
+    "tracking": "gitml.tracking",  # mlflow.tracking.MlflowClient
+    "client": "gitml.client",  # mlflow.client.MlflowClient
+    "entities": "gitml.entities",  # mlflow.entities.Run & co.
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # what type checkers see; at run time each name loads on first use
+    from gitml import client as client
+    from gitml import entities as entities
     from gitml import models as models
     from gitml import pyfunc as pyfunc
     from gitml import pytorch as pytorch
     from gitml import sklearn as sklearn
+    from gitml import tracking as tracking
     from gitml.api import ActiveRun as ActiveRun
-    from gitml.api import RunInfo as RunInfo
     from gitml.api import active_run as active_run
     from gitml.api import end_run as end_run
     from gitml.api import get_params as get_params
@@ -74,6 +92,20 @@ if TYPE_CHECKING:  # what type checkers see; at run time each name loads on firs
     from gitml.api import set_tag as set_tag
     from gitml.api import set_tags as set_tags
     from gitml.api import start_run as start_run
+    from gitml.client import MlflowClient as MlflowClient
+    from gitml.client import get_tracking_uri as get_tracking_uri
+    from gitml.client import set_tracking_uri as set_tracking_uri
+    from gitml.entities import RunInfo as RunInfo
+    from gitml.fluent import create_experiment as create_experiment
+    from gitml.fluent import delete_run as delete_run
+    from gitml.fluent import get_artifact_uri as get_artifact_uri
+    from gitml.fluent import get_experiment as get_experiment
+    from gitml.fluent import get_experiment_by_name as get_experiment_by_name
+    from gitml.fluent import last_active_run as last_active_run
+    from gitml.fluent import log_image as log_image
+    from gitml.fluent import log_input as log_input
+    from gitml.fluent import log_table as log_table
+    from gitml.fluent import search_experiments as search_experiments
     from gitml.models.flavors.pyfunc import PythonModel as PythonModel
     from gitml.models.load import load_model as load_model
     from gitml.models.save import save_model as save_model

@@ -16,10 +16,10 @@ import atexit
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gitml.entities import Experiment, Run, RunInfo
 from gitml.errors import GitmlError, InvalidValueError, PermissionDeniedError, RunStateError
 from gitml.store.ids import is_run_id
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
@@ -30,11 +30,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from gitml.models.save import ModelInfo
-    from gitml.tracking.model import RunRecord
     from gitml.tracking.record import RunSummary
 
 _runs: list[ActiveRun] = []  # active runs, innermost (the one logged to) last
 _experiment: str | None = None  # set_experiment's choice for runs started later
+_last_run: tuple | None = None  # (run id, repository) of the run this process logged to last
 _exit_status: str | None = None
 _hooks_installed = False
 _repositories: dict = {}  # absolute path → Repository, see _repository
@@ -62,15 +62,18 @@ class ActiveRun:
 
     @property
     def info(self) -> RunInfo:
-        """MLflow's `run.info` (`run.info.run_id`, …), for scripts written for MLflow."""
-        meta = self.staging.meta
+        """MLflow's `run.info` (`run.info.run_id`, …), for scripts written for MLflow:
+        the experiment's id derived from its name, the run's `gitml:` artifact location."""
+        from gitml.mlflow_plugin.uri import run_artifact_uri
+        from gitml.tracking.record import experiment_id
+
         return RunInfo(
             run_id=self.id,
             run_name=self.name,
-            experiment_id=self.experiment,
+            experiment_id=experiment_id(self.experiment),
             status="RUNNING",
-            start_time=meta["start_ms"],
-            artifact_uri=f"runs:/{self.id}",
+            start_time=self.staging.meta["start_ms"],
+            artifact_uri=run_artifact_uri(_run_repository(self).cwd, self.id),
         )
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> None:
@@ -106,20 +109,6 @@ class ActiveRun:
         end_run(status)
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    """The fields of MLflow's `RunInfo` that scripts read. gitml's experiments are
-    names, so the name is the experiment's id; `artifact_uri` is the `runs:/` URI that
-    `load_model` and `gitml predict` take (add `/<path>`)."""
-
-    run_id: str
-    run_name: str
-    experiment_id: str
-    status: str
-    start_time: int
-    artifact_uri: str
-
-
 def _status_of(exc_type, exc) -> str:
     """How a run ends when this exception (or none) ends its block: `sys.exit(0)` and
     `sys.exit()` are a normal end, Ctrl-C is `killed`, anything else `failed`."""
@@ -147,8 +136,8 @@ def start_run(
     """Start (or, under `gitml run`, attach to) the run this process logs to.
 
     MLflow's arguments work too: `run_id` names the run to attach to (only the one
-    in progress: an ended run is immutable), `experiment_id` is the experiment's
-    name, `description` is the run's note, and `nested=True` starts a child run while
+    in progress: an ended run is immutable), `experiment_id` is the experiment's id
+    (or its name), `description` is the run's note, and `nested=True` starts a child run while
     another is active (tagged `mlflow.parentRunId`; each run is committed when it ends).
     """
     if note and description and note != description:
@@ -168,10 +157,10 @@ def start_run(
     if parent is None and attached and Path(attached, META_FILE).exists():
         run = ActiveRun(Staging(Path(attached)), owned=False)
     else:
-        run = _start_owned_run(
-            run_name or name, experiment or experiment_id or _experiment, note or description, repo
-        )
+        chosen = experiment or _experiment_of(experiment_id, repo) or _experiment
+        run = _start_owned_run(run_name or name, chosen, note or description, repo)
     _runs.append(run)
+    _note_last(run)
     if parent is not None:
         run.staging.set_tag("mlflow.parentRunId", parent.id)
     if params:
@@ -179,6 +168,32 @@ def start_run(
     if tags:
         set_tags(tags)
     return run
+
+
+def _note_last(run: ActiveRun) -> None:
+    global _last_run
+    _last_run = (run.id, _run_repository(run))
+
+
+def _experiment_of(experiment_id: str | None, repo) -> str | None:
+    """The name of the experiment MLflow's `experiment_id` names: an id ("0" is
+    "Default"), or, as gitml has always taken it, a name."""
+    return None if experiment_id is None else _experiment_name(str(experiment_id), repo)
+
+
+def _experiment_name(text: str, repo) -> str:
+    from gitml.mlflow_plugin.experiments import DEFAULT_ID, DEFAULT_NAME
+
+    if text == DEFAULT_ID:
+        return DEFAULT_NAME
+    from gitml.client import list_experiments
+
+    for found in list_experiments(_repository(repo)):
+        if found.experiment_id == text:
+            return found.name
+    if text.isdigit():
+        raise InvalidValueError(f"no experiment has the id {text!r}")
+    return text
 
 
 def _checked(kind: str, pairs: dict | None) -> dict | None:
@@ -200,6 +215,7 @@ def _attach(run_id: str, repo: str | os.PathLike | None) -> ActiveRun:
             raise RunStateError(f"run {_runs[-1].name} is active; call gitml.end_run() first")
         run = ActiveRun(Staging(Path(attached)), owned=False)
         _runs.append(run)
+        _note_last(run)
         return run
     raise _cannot_attach(run_id, repo)
 
@@ -248,6 +264,10 @@ def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo
 
     name = as_run_name(wanted)
     repository = _repository(repo)
+    if experiment is None:
+        from gitml.client import uri_experiment
+
+        experiment = uri_experiment()  # gitml:…?experiment=NAME
     options = RunOptions(
         name=name,
         experiment=experiment,
@@ -270,15 +290,24 @@ def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo
     return run
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> str:
-    """The experiment of runs this process starts from now on (MLflow's call); returns it.
-    Under `gitml run`, the wrapped run keeps its own (`gitml run --experiment`)."""
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """The experiment of runs this process starts from now on (MLflow's call), by name
+    or by id; returns it (`.name`, `.experiment_id`). Under `gitml run`, the wrapped run
+    keeps its own (`gitml run --experiment`)."""
     global _experiment
-    chosen = experiment_name or experiment_id
-    if not chosen or not isinstance(chosen, str):
+    from gitml.client import note_experiment, tracking_folder
+    from gitml.entities import experiment
+
+    if experiment_name is not None and not isinstance(experiment_name, str):
         raise InvalidValueError("set_experiment needs an experiment name")
+    chosen = experiment_name or _experiment_of(experiment_id, None)
+    if not chosen:
+        raise InvalidValueError("set_experiment needs an experiment name or id")
     _experiment = check_experiment(chosen)
-    return chosen
+    note_experiment(chosen)
+    return experiment(chosen, tracking_folder())
 
 
 def end_run(status: str = "finished") -> RunSummary | None:
@@ -318,14 +347,20 @@ def _run() -> ActiveRun:
     return _runs[-1] if _runs else start_run()
 
 
-def log_param(key: str, value: object) -> None:
-    _run().staging.log_param(key, value)
+def log_param(key: str, value: object) -> object:
+    """Log param `key`; returns `value`. A param keeps the first value logged (the same
+    again is fine): another is an InvalidValueError, as in MLflow."""
+    from gitml.client import log_params_once
+
+    log_params_once(_run().staging, {key: value})
+    return value
 
 
 def log_params(params: dict) -> None:
-    staging = _run().staging
-    for key, value in params.items():
-        staging.log_param(key, value)
+    """Log several params at once; if one would change a logged value, none is logged."""
+    from gitml.client import log_params_once
+
+    log_params_once(_run().staging, params)
 
 
 def log_metric(
@@ -465,14 +500,15 @@ def get_params() -> dict[str, str]:
     return {}
 
 
-def get_run(run: str, repo: str | os.PathLike | None = None) -> RunRecord:
-    """The full record of a run (a `RunRecord`), by id, id prefix or name; for a run in
-    progress, what it has recorded so far, with the same fields. It reads as the dict
-    `gitml show --json` prints (`record["metrics"]["loss"]["last"]`); `dict(record)`
-    makes it one."""
+def get_run(run: str, repo: str | os.PathLike | None = None) -> Run:
+    """The full record of a run, by id, id prefix or name; for a run in progress, what
+    it has recorded so far, with the same fields. It has MLflow's `.info` and `.data`
+    (`run.data.metrics["loss"]`), and reads as the dict `gitml show --json` prints
+    (`run["metrics"]["loss"]["last"]`); `dict(run)` makes it one."""
     from gitml.tracking.readers import read_record
 
-    return read_record(_repository(repo), run)
+    repository = _repository(repo)
+    return Run(read_record(repository, run), repository.cwd)
 
 
 def search_runs(
@@ -484,26 +520,39 @@ def search_runs(
     order_by: list[str] | None = None,
     filter_string: str | None = None,
     experiment_names: list[str] | None = None,
-    output_format: str = "list",
+    output_format: str | None = None,
+    experiment_ids: list[str] | None = None,
 ) -> list[dict] | pd.DataFrame:
-    """Runs as summaries (`gitml ls --json` objects), newest first unless `order_by`.
+    """Runs newest first unless `order_by`: MLflow's DataFrame (`output_format="pandas"`,
+    the default when pandas can be imported), or summaries (`gitml ls --json` objects,
+    `output_format="list"`, the default without pandas).
 
     `filter` (or MLflow's `filter_string`) and `order_by` use `gitml ls`'s
     grammar: "metrics.acc > 0.9 and (params.model = 'rf' or not tags.x = 'y')",
     ["metrics.loss", "-start_time"]. `experiment_names` keeps runs of any of those
-    experiments. `output_format="pandas"` gives MLflow's DataFrame instead
-    (`gitml.compare.frames`).
+    experiments, `experiment_ids` those of MLflow's ids. The DataFrame has MLflow's
+    columns (`run_id`, `experiment_id`, `status`, `start_time`, `params.x`, `metrics.y`,
+    `tags.z`; `gitml.compare.frames`).
     """
     from gitml.compare.query import find_runs
     from gitml.compare.sorting import RunQuery
     from gitml.tracking.record import parse_status
 
+    if output_format is None:  # MLflow's DataFrame when pandas is there
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            output_format = "list"
+        else:
+            output_format = "pandas"
     if output_format not in ("list", "pandas"):
         raise InvalidValueError(f"output_format must be 'list' or 'pandas', not {output_format!r}")
     if status is not None:
         status = parse_status(status)
     text = filter or filter_string
     names = None if experiment_names is None else list(experiment_names)
+    if experiment_ids is not None:
+        names = [*(names or []), *(_experiment_name(str(i), repo) for i in experiment_ids)]
     query = RunQuery(text, list(order_by or []), experiment, status, max_results, names)
     found = [run.to_json() for run in find_runs(_repository(repo), query)]
     if output_format == "pandas":
@@ -535,7 +584,11 @@ def _repository(path: str | os.PathLike | None):
     a script that starts hundreds of runs should not ask git where it is each time."""
     from gitml.store.repository import open_repository
 
-    key = os.path.abspath(path or os.getcwd())
+    if path is None:
+        from gitml.client import tracking_folder
+
+        path = tracking_folder()  # set_tracking_uri's, else the current folder's
+    key = os.path.abspath(path)
     if key not in _repositories:
         _repositories[key] = open_repository(key)
     return _repositories[key]

@@ -87,15 +87,22 @@ def test_search_runs_uses_the_same_grammar(repo_with_runs):
         filter="metrics.loss < 8 and not status = 'failed'",
         order_by=["metrics.acc DESC"],
         repo=repo_with_runs,
+        output_format="list",
     )
     assert [run["name"] for run in found] == ["beta"]
     found = gitml.search_runs(
-        filter_string="params.lr IN ('0.1', '0.4')", order_by=["-params.lr"], repo=repo_with_runs
+        filter_string="params.lr IN ('0.1', '0.4')",
+        order_by=["-params.lr"],
+        repo=repo_with_runs,
+        output_format="list",
     )
     assert [run["name"] for run in found] == ["gamma", "alpha"]
-    assert gitml.search_runs(filter="tags.x = 'y'", repo=repo_with_runs) == []
+    assert gitml.search_runs(filter="tags.x = 'y'", repo=repo_with_runs, output_format="list") == []
     assert [
-        r["name"] for r in gitml.search_runs(order_by=["name"], max_results=2, repo=repo_with_runs)
+        r["name"]
+        for r in gitml.search_runs(
+            order_by=["name"], max_results=2, repo=repo_with_runs, output_format="list"
+        )
     ] == [
         "alpha",
         "beta",

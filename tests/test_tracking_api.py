@@ -108,17 +108,21 @@ def test_search_runs_lists_newest_first_with_filters(repo_with_commit):
     for name, status in (("one", "finished"), ("two", "failed"), ("three", "finished")):
         gitml.start_run(name, repo=repo_with_commit, experiment="sweep" if name != "two" else None)
         gitml.end_run(status)
-    found = gitml.search_runs(repo=repo_with_commit)
+    found = gitml.search_runs(repo=repo_with_commit, output_format="list")
     assert [run["name"] for run in found] == ["three", "two", "one"]
     assert {"id", "name", "status", "params", "metrics", "tags", "commit"} <= found[0].keys()
-    assert [r["name"] for r in gitml.search_runs(status="finished", repo=repo_with_commit)] == [
+    assert [
+        r["name"]
+        for r in gitml.search_runs(status="finished", repo=repo_with_commit, output_format="list")
+    ] == [
         "three",
         "one",
     ]
-    assert [r["name"] for r in gitml.search_runs(experiment="main", repo=repo_with_commit)] == [
-        "two"
-    ]
-    assert len(gitml.search_runs(max_results=2, repo=repo_with_commit)) == 2
+    assert [
+        r["name"]
+        for r in gitml.search_runs(experiment="main", repo=repo_with_commit, output_format="list")
+    ] == ["two"]
+    assert len(gitml.search_runs(max_results=2, repo=repo_with_commit, output_format="list")) == 2
 
 
 def test_statuses_are_case_insensitive_and_unknown_ones_are_refused(repo_with_commit):
@@ -126,11 +130,14 @@ def test_statuses_are_case_insensitive_and_unknown_ones_are_refused(repo_with_co
         gitml.start_run(name, repo=repo_with_commit)
         gitml.end_run(status)
     for asked in ("FINISHED", "finished", "Finished"):
-        found = gitml.search_runs(status=asked, repo=repo_with_commit)
+        found = gitml.search_runs(status=asked, repo=repo_with_commit, output_format="list")
         assert [run["name"] for run in found] == ["ok"]
-    assert [r["name"] for r in gitml.search_runs(status="FAILED", repo=repo_with_commit)] == ["bad"]
+    assert [
+        r["name"]
+        for r in gitml.search_runs(status="FAILED", repo=repo_with_commit, output_format="list")
+    ] == ["bad"]
     with pytest.raises(InvalidValueError) as raised:
-        gitml.search_runs(status="done", repo=repo_with_commit)
+        gitml.search_runs(status="done", repo=repo_with_commit, output_format="list")
     assert str(raised.value) == (
         "unknown run status 'done': use one of running, finished, failed, killed (any case)"
     )
@@ -154,7 +161,7 @@ def test_a_step_or_timestamp_that_is_not_an_integer_is_refused(repo_with_commit)
         gitml.log_metric("a", 0.5, step=7, timestamp=1_700_000_000_000)
     record = gitml.get_run("steps", repo=repo_with_commit)
     assert set(record["metrics"]) == {"a"}  # nothing half-written by the refused calls
-    commit = gitml.search_runs(repo=repo_with_commit)[0]["commit"]
+    commit = gitml.search_runs(repo=repo_with_commit, output_format="list")[0]["commit"]
     assert blob(repo_with_commit, commit, ".gitml/metrics/a.tsv") == b"7\t0.5\t1700000000000\n"
 
 
@@ -214,7 +221,9 @@ def test_get_run_of_a_running_run_and_unknown_runs(repo_with_commit):
         assert running["status"] == "running"
         assert running["params"] == {"a": "1"}
         assert running["metrics"]["m"]["last"] == 3.0
-        assert [r["status"] for r in gitml.search_runs(repo=repo_with_commit)] == ["running"]
+        assert [
+            r["status"] for r in gitml.search_runs(repo=repo_with_commit, output_format="list")
+        ] == ["running"]
     ended = gitml.get_run("live", repo=repo_with_commit)
     assert ended["metrics"].keys() == running["metrics"].keys()
     assert ended["metrics"]["m"].keys() == running["metrics"]["m"].keys()  # one shape

@@ -8,6 +8,7 @@ import pytest
 
 import gitml
 from gitml.errors import RunStateError
+from gitml.tracking.record import experiment_id
 from tests.utils import assert_fsck_clean, write
 from tests.utils import gitml as gitml_cli
 
@@ -35,8 +36,10 @@ def test_run_info_set_experiment_and_names_mlflow_allows(repo_with_commit, capsy
     gitml.set_experiment("sweep")
     with gitml.start_run(run_name="fold 1/a", repo=repo_with_commit) as run:
         info = run.info
-        assert (info.run_id, info.run_name, info.experiment_id) == (run.id, "fold-1-a", "sweep")
-        assert (info.status, info.artifact_uri) == ("RUNNING", f"runs:/{run.id}")
+        assert (info.run_id, info.run_name) == (run.id, "fold-1-a")
+        assert info.experiment_id == experiment_id("sweep")  # MLflow's id, derived from the name
+        assert info.status == "RUNNING"
+        assert info.artifact_uri == f"gitml://{repo_with_commit}/.gitml/runs/{run.id}/artifacts"
     with gitml.start_run(run_name="fold 1/a", repo=repo_with_commit) as again:
         assert again.name == "fold-1-a-2"  # a script run twice makes two runs
     err = capsys.readouterr().err

@@ -3,13 +3,15 @@
 One row per run; columns `run_id`, `experiment_id`, `status` (MLflow's upper
 case), `start_time` and `end_time` (UTC datetimes), then `metrics.<key>` (last
 values), `params.<key>` and `tags.<key>`, with the run's name as
-`tags.mlflow.runName` as MLflow writes it. gitml's experiments are names, so
-`experiment_id` holds the name.
+`tags.mlflow.runName` as MLflow writes it. `experiment_id` is the id MLflow gives
+the experiment through the `gitml:` backend (derived from its name).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from gitml.tracking.record import experiment_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +31,7 @@ def runs_frame(runs: list[dict]) -> pd.DataFrame:
 def _row(run: dict) -> dict:
     row = {
         "run_id": run["id"],
-        "experiment_id": run["experiment"],
+        "experiment_id": experiment_id(run["experiment"]),
         "status": run["status"].upper(),
         "start_time": run["start_ms"],
         "end_time": run["end_ms"],

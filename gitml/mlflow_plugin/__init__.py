@@ -4,3 +4,5 @@
 are loaded only by MLflow itself (through the entry points in pyproject.toml) or
 by callers that have mlflow installed (`gitml[mlflow]`). See docs/mlflow.md.
 """
+
+from __future__ import annotations

@@ -2,18 +2,16 @@
 its MLflow id is derived from the name, so every clone gives it the same id.
 
 MLflow's own default experiment, "Default", has the id "0" that MLflow clients ask
-for when a script chooses none. Any other name's id is a decimal number made from
-the SHA-256 of its UTF-8 bytes (60 bits: two names share one with odds of about one
-in a billion billion). An experiment exists when a run is filed under it, or once
-MLflow created it here (`create_experiment`, `set_experiment`): such names are kept
-in `.git/gitml/mlflow-experiments.jsonl`, local state, until a run takes them into
+for when a script chooses none; any other name's id is derived from the name
+(`gitml.tracking.record.experiment_id`, which gitml's own API uses too). An
+experiment exists when a run is filed under it, or once MLflow created it here
+(`create_experiment`, `set_experiment`): such names are kept in
+`.git/gitml/mlflow-experiments.jsonl`, local state, until a run takes them into
 history. No mlflow here.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import time
@@ -21,19 +19,11 @@ from dataclasses import dataclass
 
 from gitml.store.layout import MLFLOW_EXPERIMENTS_FILE
 from gitml.store.repository import Repository
-from gitml.tracking.record import RunSummary, check_experiment
+from gitml.tracking.record import MLFLOW_DEFAULT_EXPERIMENT, RunSummary, check_experiment
+from gitml.tracking.record import experiment_id as experiment_id  # one derivation, shared
 
-DEFAULT_NAME = "Default"
-DEFAULT_ID = "0"
-
-
-@functools.lru_cache(maxsize=4096)  # a search asks once per run
-def experiment_id(name: str) -> str:
-    """The MLflow id of experiment `name`."""
-    if name == DEFAULT_NAME:
-        return DEFAULT_ID
-    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
-    return str((int.from_bytes(digest[:8], "big") >> 4) or 1)
+DEFAULT_NAME = MLFLOW_DEFAULT_EXPERIMENT
+DEFAULT_ID = experiment_id(DEFAULT_NAME)
 
 
 @dataclass(frozen=True)

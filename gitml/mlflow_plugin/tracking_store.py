@@ -59,7 +59,13 @@ from gitml.errors import ArtifactError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
-from gitml.mlflow_plugin.uri import GitmlUri, build_uri, parse_uri, run_artifact_uri
+from gitml.mlflow_plugin.uri import (
+    GitmlUri,
+    build_uri,
+    parse_uri,
+    repository_folder,
+    run_artifact_uri,
+)
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
@@ -515,14 +521,6 @@ def _register_requested(repo: Any, summary: RunSummary, requests: list) -> None:
 
     for problem in register_requested(repo, summary, requests)[1]:
         warnings.warn(problem, UserWarning, stacklevel=3)
-
-
-def repository_folder(path: str) -> str:
-    """Where `gitml:` (no path) points: the repository of the `gitml run` this process
-    runs under, else the one holding the current folder."""
-    if path:
-        return os.path.abspath(path)
-    return os.environ.get("GITML_REPO") or os.getcwd()
 
 
 def _run_id(text: str) -> str:

@@ -178,3 +178,11 @@ def _check(uri: GitmlUri) -> None:
                 f"gitml: URI artifact path {uri.artifact_path!r} {problem}; "
                 "name a file or folder inside the run's artifacts"
             )
+
+
+def repository_folder(path: str) -> str:
+    """Where a tracking URI's `path` points: `gitml:` (no path) is the repository of the
+    `gitml run` this process runs under, else the one holding the current folder."""
+    if path:
+        return os.path.abspath(path)
+    return os.environ.get("GITML_REPO") or os.getcwd()

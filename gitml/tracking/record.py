@@ -6,6 +6,8 @@ committed and read back by `gitml ls` from `git for-each-ref` output.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -234,6 +236,20 @@ def check_experiment(name: str) -> str:
     """`name` if runs can be filed under it: an experiment shows on a line of `gitml ls`
     and in a trailer of each run's commit."""
     return check_text("experiment", name, "use a name on one line, e.g. the branch's")
+
+
+MLFLOW_DEFAULT_EXPERIMENT = "Default"  # MLflow's default experiment, whose id is "0"
+
+
+@functools.lru_cache(maxsize=4096)  # a search asks once per run
+def experiment_id(name: str) -> str:
+    """The MLflow id of experiment `name`, the same on every clone: "0" for MLflow's
+    "Default", else a decimal number made from the SHA-256 of the name's UTF-8 bytes
+    (60 bits: two names share one with odds of about one in a billion billion)."""
+    if name == MLFLOW_DEFAULT_EXPERIMENT:
+        return "0"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return str((int.from_bytes(digest[:8], "big") >> 4) or 1)
 
 
 def validate_pairs(kind: str, pairs: dict) -> dict[str, str]:

@@ -461,7 +461,10 @@ def test_damaged_runs_are_listed_as_damaged_and_break_no_other_command(damaged, 
     assert "params" in gitml(repo, "diff", "good0", "other0").stdout
     found = gitml(repo, "run", "--name", "after", "--", sys.executable, "-c", "pass")
     assert "after" in found.stderr + found.stdout
-    search = "import gitml, json; print(json.dumps([r['status'] for r in gitml.search_runs()]))"
+    search = (
+        "import gitml, json; "
+        "print(json.dumps([r['status'] for r in gitml.search_runs(output_format='list')]))"
+    )
     statuses = json.loads(
         subprocess.run(
             [sys.executable, "-c", search], cwd=repo, capture_output=True, text=True, check=True

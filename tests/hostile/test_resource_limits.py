@@ -231,7 +231,7 @@ def test_log_dict_refuses_a_dict_nested_too_deep(project, monkeypatch):
                 with pytest.raises(InvalidValueError, match="nested more than 100 levels"):
                     gitml.log_dict(value, name)
         gitml.log_dict({"a": {"b": [1, 2]}}, "fine.json")
-    (run,) = gitml.search_runs()
+    (run,) = gitml.search_runs(output_format="list")
     assert [a["path"] for a in gitml.get_run(run["id"])["artifacts"]] == ["fine.json"]
 
 

@@ -1,0 +1,154 @@
+"""MLflow's shapes of gitml's runs and experiments, for scripts written for MLflow
+(`import gitml as mlflow`): `run.info.run_id`, `run.data.metrics`, `experiment.name`.
+
+A `Run` is a run's `RunRecord` seen as MLflow sees it: `.info` and `.data` are
+MLflow's, and everything the record offers stays (`run["metrics"]["loss"]["last"]`,
+`run.status`, `dict(run)`). An experiment's id is derived from its name
+(`gitml.tracking.record.experiment_id`), the id MLflow sees through the `gitml:`
+backend too; a run's `artifact_uri` is its `gitml:` artifact location, which
+`load_model`, `download_artifacts` and MLflow's client all read.
+
+No mlflow here, and Python 3.8 syntax: the logging API imports it (`active_run().info`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitml.mlflow_plugin.uri import GitmlUri, build_uri, run_artifact_uri
+from gitml.tracking.record import experiment_id
+
+RUN_NAME_TAG = "mlflow.runName"
+DATASETS_TAG = "gitml.datasets"  # a run's inputs, as JSON (the `gitml:` backend's tag too)
+ACTIVE = "active"
+_STATUSES = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
+
+
+def mlflow_status(status: str) -> str:
+    """MLflow's status of a gitml status (a damaged run is FAILED)."""
+    return _STATUSES.get(status, "FAILED")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """MLflow's `RunInfo`: `experiment_id` is the id derived from the experiment's name,
+    `artifact_uri` the run's `gitml:` artifact location (append `/<path>`)."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    start_time: int
+    end_time: int | None = None
+    artifact_uri: str = ""
+    user_id: str = ""
+    lifecycle_stage: str = ACTIVE
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+
+@dataclass(frozen=True)
+class RunData:
+    """MLflow's `RunData`: each metric's last value, params and tags as text (the run's
+    name as the tag `mlflow.runName`, as MLflow writes it)."""
+
+    metrics: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """MLflow's `Experiment`. A gitml experiment is the name its runs are filed under;
+    its artifacts are in its runs' commits, so `artifact_location` names the repository."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str = ""
+    lifecycle_stage: str = ACTIVE
+    tags: dict = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+def experiment(
+    name: str, root: str, created_ms: int | None = None, updated_ms: int | None = None
+) -> Experiment:
+    """The `Experiment` of name `name` in the repository whose root is `root`."""
+    location = build_uri(GitmlUri(path=root))
+    return Experiment(experiment_id(name), name, location, ACTIVE, {}, created_ms, updated_ms)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One point of a metric's history, as MLflow's `Metric`."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int = 0
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RunTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """An entry of `list_artifacts`: a file (with its size) or a folder."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+
+
+class Run(Mapping):
+    """A run as MLflow's `Run` (`.info`, `.data`) and as gitml's record: reading it as a
+    mapping, or any other attribute (`run.status`, `run.metrics`), reads the record."""
+
+    def __init__(self, record: Any, root: str) -> None:
+        self.record = record
+        self.info = RunInfo(
+            run_id=record.id,
+            run_name=record.name,
+            experiment_id=experiment_id(record.experiment),
+            status=mlflow_status(record.status),
+            start_time=record.start_ms,
+            end_time=record.end_ms,
+            artifact_uri=run_artifact_uri(root, record.id),
+            user_id=record.user or "",
+        )
+        tags = {k: v for k, v in record.tags.items() if k != DATASETS_TAG}
+        tags[RUN_NAME_TAG] = record.name
+        metrics = {key: summary.last for key, summary in record.metrics.items()}
+        self.data = RunData(metrics, dict(record.params), tags)
+
+    def __getitem__(self, key: str) -> object:
+        return self.record[key]
+
+    def __iter__(self):
+        return iter(self.record)
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "record":  # not set yet (copy, pickle)
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.info.run_name} ({self.info.run_id}) {self.info.status}>"
