@@ -23,6 +23,20 @@ For each size: the time to write the runs and the disk they take, the first `git
   - `gitml run -- python -c pass`, timed alternately with the same command in a
     repository without runs (goal: <= 1.1x of it)
 
+With --folded, the same synthetic runs are folded into archive commits (`gitml
+archive`, keeping gitml.liveRuns' default half, 1,000 run refs) and pushed by
+`gitml push` to a bare remote; then, against a remote and clones holding only the
+code (the baseline, measured in the same run, alternately), the median of REPEAT
+timings of the user's own git work (goal: <= 1.2x of the baseline):
+
+  - `git push origin main` of a new commit, from a clone of the code
+  - `git fetch origin` with nothing new, from that clone
+  - `git clone` of the remote (the code: git's default refspec)
+  - `git gc` in that clone; and in the repository that made the runs, which holds
+    their objects (against one without runs: not a goal, git packs every object)
+  - `gitml push` of one new run, against the raw `git push origin <its ref>` of another
+    new run of the same repository (goal: <= 1.5x)
+
 Every command is a real process (interpreter start and imports included).
 """
 
@@ -31,12 +45,13 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, environment, median, new_repo, report, timed  # noqa: E402
+from _common import PYTHON, environment, git, median, new_repo, report, timed  # noqa: E402
 
 from gitml.tracking.ids import new_run_name  # noqa: E402
 from tests.utils import write_runs_fast  # noqa: E402
@@ -129,11 +144,114 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
     shutil.rmtree(repo)
 
 
+def bench_folded(count: int, repeat: int) -> None:
+    """The user's git work with `count` runs folded, against a repository without runs."""
+    made = new_repo(f"gitml-bench-folded-{count}-")
+    start = time.perf_counter()
+    write_runs_fast(made, count, run_fields(count))
+    report(f"{count} folded: runs written by fast-import", time.perf_counter() - start)
+    start = time.perf_counter()
+    gitml_out(made, "archive")
+    report(f"{count} folded: gitml archive (all but 1,000)", time.perf_counter() - start)
+    plain = new_repo("gitml-bench-plain-")
+    remotes = {}
+    for label, repo in (("runs", made), ("plain", plain)):
+        remotes[label] = Path(tempfile.mkdtemp(prefix=f"gitml-bench-{label}-")) / "r.git"
+        git(repo, "init", "-q", "--bare", "-b", "main", str(remotes[label]))
+        git(repo, "remote", "add", "origin", str(remotes[label]))
+        git(repo, "push", "-q", "origin", "main")
+    start = time.perf_counter()
+    gitml_out(made, "push")
+    report(f"{count} folded: first gitml push of them all", time.perf_counter() - start)
+    refs = git(remotes["runs"], "for-each-ref", "--format=%(refname)").splitlines()
+    report(f"{count} folded: refs on the remote", len(refs), "refs")
+    clones = {
+        label: Path(tempfile.mkdtemp(prefix=f"gitml-bench-clone-{label}-")) / "c"
+        for label in remotes
+    }
+    for label, clone in clones.items():
+        git(clone.parent, "clone", "-q", str(remotes[label]), str(clone))
+    figures: dict[str, list[float]] = {}
+
+    def add(label: str, value: float) -> None:
+        figures.setdefault(label, []).append(value)
+
+    for i in range(repeat):
+        for label in ("runs", "plain"):  # alternately
+            clone = clones[label]
+            git(clone, "commit", "-q", "--allow-empty", "-m", f"work {i}")
+            add(
+                f"git push origin main: {label}",
+                timed(["git", "push", "-q", "origin", "main"], clone),
+            )
+            add(f"git fetch origin: {label}", timed(["git", "fetch", "-q", "origin"], clone))
+            target = Path(tempfile.mkdtemp(prefix="gitml-bench-clone-")) / "c"
+            add(
+                f"git clone: {label}",
+                timed(["git", "clone", "-q", str(remotes[label]), str(target)], target.parent),
+            )
+            shutil.rmtree(target.parent)
+        for label, clone in clones.items():
+            add(f"git gc: {label}", timed(["git", "gc", "-q"], clone))
+        for label, repo in (("runs", made), ("plain", plain)):
+            add(f"git gc, making repository: {label}", timed(["git", "gc", "-q"], repo))
+        for how in ("gitml", "raw"):
+            gitml_out(made, "run", "--", PYTHON, "-c", "pass")
+            (run_id,) = gitml_out(made, "ls", "--limit", "1", "--columns", "id", "--csv").split()[
+                1:
+            ]
+            full = git(made, "for-each-ref", "--format=%(refname)", f"refs/gitml/runs/{run_id}*")
+            ref = full.strip()
+            if how == "gitml":
+                add("push one run: gitml push", timed([*GITML, "push"], made))
+            else:
+                add(
+                    "push one run: raw git push",
+                    timed(["git", "push", "-q", "origin", f"{ref}:{ref}"], made),
+                )
+    for what, goal in (
+        ("git push origin main", 1.2),
+        ("git fetch origin", 1.2),
+        ("git clone", 1.2),
+        ("git gc", 1.2),
+        ("git gc, making repository", None),
+    ):
+        runs, base = median(figures[f"{what}: runs"]), median(figures[f"{what}: plain"])
+        report(f"{count} folded: {what}, no runs (median)", base)
+        report(
+            f"{count} folded: {what} (median)",
+            runs,
+            extra=f"{runs / base:.2f}x" + (f" (goal <= {goal}x)" if goal else " (holds the runs)"),
+        )
+    mine, raw = (
+        median(figures["push one run: gitml push"]),
+        median(figures["push one run: raw git push"]),
+    )
+    report(f"{count} folded: raw git push of one run ref (median)", raw)
+    report(
+        f"{count} folded: gitml push of one new run (median)",
+        mine,
+        extra=f"{mine / raw:.2f}x (goal <= 1.5x)",
+    )
+    for path in (
+        made,
+        plain,
+        *(r.parent for r in remotes.values()),
+        *(c.parent for c in clones.values()),
+    ):
+        shutil.rmtree(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--folded", action="store_true", help="the user's git work, runs folded")
     args = parser.parse_args()
+    if args.folded:
+        for count in (int(size) for size in args.sizes.split(",")):
+            bench_folded(count, args.repeat)
+        return
     empty = new_repo("gitml-bench-empty-")
     timed([*GITML, "run", "--", PYTHON, "-c", "pass"], empty)  # its index and caches
     for count in (int(size) for size in args.sizes.split(",")):

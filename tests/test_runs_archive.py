@@ -18,6 +18,7 @@ from gitml.tracking.catalog import list_runs
 from gitml.tracking.fold import move_archive_refs, write_archives
 from gitml.ui.state import Ui
 from gitml.ui.watch import Watcher
+from tests.sharing_helpers import clone, make_runs, make_runs_at_once, seeded_remote
 from tests.utils import assert_fsck_clean, git, write, write_runs_fast
 from tests.utils import gitml as gitml_cli
 
@@ -256,3 +257,82 @@ def test_hostile_archives_list_what_holds_and_say_what_does_not(repo_with_commit
     (repo / ".git" / "gitml" / "cache" / "runs.sqlite").unlink()
     listing = {run.id for run in list_runs(open_repository(repo))}
     assert a not in listing and {b, c, d} <= listing
+
+
+# sharing
+
+
+def _ids(repo) -> set[str]:
+    return {run["id"] for run in listed(repo)}
+
+
+def test_archives_travel_with_push_and_fetch(tmp_path):
+    remote, (a, b) = seeded_remote(tmp_path, "a", "b")
+    make_runs(a, 6, "a")
+    gitml_cli(a, "push")
+    gitml_cli(a, "archive", "--keep", "2")
+    everything = listed(a)
+    pushed = json.loads(gitml_cli(a, "push", "--json").stdout)
+    assert pushed["archives"]  # with the deletion of the remote's refs of folded runs
+    assert len(refs(remote, "refs/gitml/runs/")) == 2
+    assert refs(remote, "refs/gitml/archive/") == refs(a, "refs/gitml/archive/")
+
+    fetched = json.loads(gitml_cli(b, "fetch", "--json").stdout)  # a repository with none
+    assert sorted(fetched["archives"]) == sorted(refs(a, "refs/gitml/archive/"))
+    assert listed(b) == everything
+    c = clone(remote, tmp_path / "c")
+    make_runs(c, 1, "c")  # a run of its own: the fetch lists the remote first
+    gitml_cli(c, "fetch")
+    assert _ids(c) == {run["id"] for run in everything} | (_ids(c) - _ids(a))
+    assert len(_ids(c)) == 7 and len(run_shas(c)) == 3  # folded runs came archived
+    for repo in (b, c):
+        assert_fsck_clean(repo)
+
+
+def test_two_clones_folding_and_pushing_at_once_converge(tmp_path):
+    remote, (a, b) = seeded_remote(tmp_path, "a", "b")
+    make_runs_at_once((a, 8, "a"), (b, 8, "b"))
+    for repo in (a, b):
+        gitml_cli(repo, "archive", "--keep", "1")
+    pushes = [
+        subprocess.Popen([sys.executable, "-m", "gitml", "push"], cwd=repo,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for repo in (a, b)
+    ]  # fmt: skip
+    outputs = [push.communicate(timeout=300) for push in pushes]
+    assert [push.returncode for push in pushes] == [0, 0], outputs
+    for repo in (a, b):
+        gitml_cli(repo, "fetch")
+        gitml_cli(repo, "push")
+    for repo in (a, b):
+        gitml_cli(repo, "fetch")
+    assert refs(a, "refs/gitml/archive/") == refs(remote, "refs/gitml/archive/")
+    assert refs(b, "refs/gitml/archive/") == refs(remote, "refs/gitml/archive/")
+    assert len(_ids(a)) == 16 and _ids(a) == _ids(b)
+    assert "gitml archive: merge" in git(remote, "log", "--format=%s", "--all")
+    on_remote = refs(remote, "refs/gitml/")
+    for repo in (a, b):  # nothing moves back and forth
+        again = json.loads(gitml_cli(repo, "push", "--json").stdout)
+        assert again["runs"] == [] and again["archives"] == []
+    assert refs(remote, "refs/gitml/") == on_remote
+    third = clone(remote, tmp_path / "third")
+    gitml_cli(third, "fetch")
+    assert _ids(third) == _ids(a)
+    for repo in (a, b, third):
+        assert_fsck_clean(repo)
+        runs = listed(repo)
+        assert len(runs) == len({run["id"] for run in runs})
+
+
+def test_a_remote_archive_ref_naming_no_commit_is_left_alone(tmp_path):
+    remote, (a, b) = seeded_remote(tmp_path, "a", "b")
+    make_runs(a, 3, "a")
+    gitml_cli(a, "push")
+    args = ["git", "hash-object", "-w", "--stdin"]
+    blob = subprocess.run(args, cwd=remote, input=b"no archive", capture_output=True)
+    git(remote, "update-ref", "refs/gitml/archive/2", blob.stdout.decode().strip())
+    make_runs(b, 1, "b")  # a run here: the fetch lists the remote first
+    fetched = json.loads(gitml_cli(b, "fetch", "--json").stdout)
+    assert fetched["archives_ignored"] == ["refs/gitml/archive/2"]
+    assert len(listed(b)) == 4
+    assert "refs/gitml/archive/2" not in refs(b, "refs/gitml/archive/")

@@ -37,7 +37,26 @@ def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> None:
     by default); those this repository lacks are downloaded first (a run fetched from
     elsewhere). LargeObjectError when any cannot be: then no run of `run_ids` may be
     pushed."""
-    wanted = _pointers(repo, run_ids)
+    _upload(repo, remote, _pointers(repo, run_ids))
+
+
+def upload_archive_objects(
+    repo: Repository, remote: str, ours: list[str], theirs: list[str]
+) -> None:
+    """`upload_objects` for the runs that archive commits `ours` hold and `theirs`
+    (the remote's) do not."""
+    _upload(repo, remote, pointers_in(repo, [*ours, *(f"^{sha}" for sha in theirs)]))
+
+
+def download_archive_objects(
+    repo: Repository, remote: str, theirs: list[str], ours: list[str]
+) -> MovedObjects:
+    """`download_objects` for the runs that archive commits `theirs` (just fetched)
+    hold and `ours` (those here before) do not."""
+    return _download(repo, remote, pointers_in(repo, [*theirs, *(f"^{sha}" for sha in ours)]))
+
+
+def _upload(repo: Repository, remote: str, wanted: dict[str, tuple[str, Pointer]]) -> None:
     if not wanted:
         return
     shared = open_shared(repo, configured_store(repo), remote)
@@ -51,9 +70,15 @@ def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> None:
 
 def download_objects(repo: Repository, remote: str, run_ids: list[str]) -> MovedObjects:
     """Bring the objects runs `run_ids` point to that this repository lacks."""
+    return _download(repo, remote, _pointers(repo, run_ids))
+
+
+def _download(
+    repo: Repository, remote: str, wanted: dict[str, tuple[str, Pointer]]
+) -> MovedObjects:
     moved = MovedObjects()
     local = local_store(repo)
-    for path, pointer in _pointers(repo, run_ids).values():
+    for path, pointer in wanted.values():
         if local.has(pointer.sha256):
             continue
         try:

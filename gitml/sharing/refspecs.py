@@ -8,7 +8,7 @@ exists (see `gitml.sharing.transfer`).
 
 from collections.abc import Iterator
 
-from gitml.store.refs import RUNS_PREFIX, SWEEPS_PREFIX, VIEWS_PREFIX, run_ref
+from gitml.store.refs import ARCHIVE_PREFIX, RUNS_PREFIX, SWEEPS_PREFIX, VIEWS_PREFIX, run_ref
 
 GITML_REFS = "refs/gitml/"
 REMOTE_PATTERN = GITML_REFS + "*"
@@ -19,6 +19,10 @@ FETCH_ALL = f"{REMOTE_PATTERN}:{REMOTE_PATTERN}"
 # the selection is "every run the other side lacks", the pattern is used and
 # git itself skips the refs both sides already have.
 ALL_RUNS = f"{RUNS_PREFIX}*:{RUNS_PREFIX}*"
+
+# Every archive ref, not forced: into a repository that has none (a first fetch); an
+# archive ref that exists moves only through gitml.sharing.archives.
+ARCHIVES = f"{ARCHIVE_PREFIX}*:{ARCHIVE_PREFIX}*"
 
 # Every saved view of `gitml ui`, not forced: saving a view again makes a child of its
 # last commit, so a view moves by fast-forward and one changed on both sides is left alone.

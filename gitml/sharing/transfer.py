@@ -27,9 +27,17 @@ from gitml.errors import (
     RunNotFoundError,
     RunsRefusedError,
 )
-from gitml.sharing.objects import download_objects, upload_objects
+from gitml.sharing.archives import converge_archives, publish_refspecs
+from gitml.sharing.objects import (
+    download_archive_objects,
+    download_objects,
+    upload_archive_objects,
+    upload_objects,
+)
 from gitml.sharing.refspecs import (
     ALL_RUNS,
+    ARCHIVES,
+    PUSH_BATCH,
     SWEEPS,
     VIEWS,
     batches,
@@ -49,17 +57,22 @@ from gitml.store.gitproc import (
 )
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import (
+    ARCHIVE_PREFIX,
     RUNS_PREFIX,
     SWEEPS_PREFIX,
     VIEWS_PREFIX,
+    archive_shas,
     list_run_refs,
+    parse_archive_ref,
     parse_run_ref,
     run_ref,
+    run_shas,
     sweep_ref,
 )
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
+from gitml.tracking.index import open_index
 from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
 
@@ -70,6 +83,8 @@ _SWEEP_REF = re.compile(r"refs/gitml/sweeps/([^\s:]+)")
 # Refs that only move forward, sent and fetched after the runs, not forced and not atomic
 # (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records.
 _FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX))
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
@@ -102,6 +117,8 @@ class TransferResult:
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
     objects: int = 0  # objects of large artifacts downloaded (fetch)
     objects_missing: list[str] = field(default_factory=list)  # those no store had, and why
+    archives: list[str] = field(default_factory=list)  # archive refs moved (there, or here)
+    archives_ignored: list[str] = field(default_factory=list)  # theirs naming no commit
     dry_run: bool = False
 
     def to_json(self) -> dict:
@@ -117,6 +134,8 @@ class TransferResult:
             "registry_changes": [change.to_json() for change in self.changes],
             "objects": self.objects,
             "objects_missing": self.objects_missing,
+            "archives": self.archives,
+            "archives_ignored": self.archives_ignored,
             "dry_run": self.dry_run,
         }
 
@@ -129,15 +148,26 @@ class RemoteRun:
 
 
 def remote_run_shas(repo: Repository, remote: str) -> dict[str, str]:
-    """run id → commit sha of every run the remote has: one `git ls-remote`."""
-    listing = ask_remote(repo, ["ls-remote", "--refs", "--", remote, RUNS_PREFIX + "*"], remote)
-    shas = {}
+    """run id → commit sha of every run ref the remote has: one `git ls-remote`."""
+    return remote_refs(repo, remote)[0]
+
+
+def remote_refs(repo: Repository, remote: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(run id → sha of every run ref, archive ref → sha of every archive ref) of the
+    remote: one `git ls-remote`."""
+    patterns = [RUNS_PREFIX + "*", ARCHIVE_PREFIX + "*"]
+    listing = ask_remote(repo, ["ls-remote", "--refs", "--", remote, *patterns], remote)
+    runs, archives = {}, {}
     for line in listing.splitlines():
         sha, _, ref = line.partition("\t")
+        if not _SHA.fullmatch(sha):
+            continue
         run_id = parse_run_ref(ref)
         if run_id:
-            shas[run_id] = sha
-    return shas
+            runs[run_id] = sha
+        elif parse_archive_ref(ref) is not None:
+            archives[ref] = sha
+    return runs, archives
 
 
 def list_remote_runs(repo: Repository, remote: str | None) -> list[RemoteRun]:
@@ -159,18 +189,22 @@ def push_runs(
     if options.delete:
         return _delete_remote_runs(repo, remote, options, progress)
     selected = _runs_to_push(repo, options)
-    on_remote = remote_run_shas(repo, remote)
+    on_remote, their_archives = remote_refs(repo, remote)
     missing = [ref.run_id for ref in selected if ref.run_id not in on_remote]
+    archived = _archived_here(repo, missing) if their_archives or archive_shas(repo) else set()
+    missing = [run_id for run_id in missing if run_id not in archived]  # they go archived
     result = TransferResult(remote, missing, dry_run=options.dry_run)
     result.already = len(selected) - len(missing)
     result.differing = [r.run_id for r in selected if on_remote.get(r.run_id, r.sha) != r.sha]
     filtered = options.runs or options.experiment is not None or options.since_ms is not None
     refused: dict[str, str] = {}
     if missing and not options.dry_run:
-        whole = not (filtered or result.differing)
+        whole = not (filtered or result.differing or archived)
         refused = _push_new_runs(repo, remote, missing, progress, whole)
         result.runs = [run_id for run_id in missing if run_id not in refused]
     with _runs_reported_on_failure(result):
+        if not options.dry_run and (their_archives or archive_shas(repo)):
+            result.archives = _publish_archives(repo, remote, their_archives, on_remote, progress)
         _push_registry_tags(repo, remote, options.dry_run, result)
         specs = _forward_refspecs(repo)
         if not options.dry_run and specs:
@@ -207,6 +241,48 @@ def _push_new_runs(
         except LargeObjectError as error:
             refused[run_id] = str(error)
     return refused
+
+
+def _archived_here(repo: Repository, run_ids: list[str]) -> set[str]:
+    """Those of `run_ids` (run refs here) the archives here hold too (a fold was killed
+    before deleting their refs, or another machine folded them): they travel in the
+    archives, and the remote's refs of them are deleted, so they are not sent as refs."""
+    local = dict(run_shas(repo))
+    with open_index(repo) as index:
+        archived = index.archived_shas(run_ids)
+    return {run_id for run_id, sha in archived.items() if local.get(run_id) == sha}
+
+
+def _publish_archives(
+    repo: Repository,
+    remote: str,
+    theirs: dict[str, str],
+    their_runs: dict[str, str],
+    progress: Progress | None,
+) -> list[str]:
+    """Send the archive refs the remote lacks, with the deletion of its run refs whose
+    runs they hold, in one atomic push (further deletions, past PUSH_BATCH refspecs, in
+    more); when another machine pushed archives meanwhile, converge and try again.
+    Returns the archive refs moved on the remote."""
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        converge_archives(repo, remote, theirs, progress)
+        refs, deletions = publish_refspecs(repo, theirs, their_runs)
+        if not refs and not deletions:
+            return []
+        ours = archive_shas(repo)
+        upload_archive_objects(repo, remote, list(ours.values()), list(theirs.values()))
+        first = deletions[: max(PUSH_BATCH - len(refs), 0)]
+        try:
+            _push(repo, remote, [*refs, *first], progress)
+        except PushRejectedError:
+            if attempt == PUBLISH_ATTEMPTS:
+                raise
+            their_runs, theirs = remote_refs(repo, remote)
+            continue
+        for batch in batches(deletions[len(first) :]):
+            _push(repo, remote, batch, progress)
+        return [spec.partition(":")[0] for spec in refs]
+    raise AssertionError("unreachable")
 
 
 def _push_forward(
@@ -375,16 +451,27 @@ def fetch_runs(
     from gitml.registry.transfer import fetch_registry_tags, list_remote_registry
 
     remote = choose_remote(repo, options.remote)
+    archives_before = archive_shas(repo)
     # The remote's registry tags are listed while the runs come: one round trip less.
     with ThreadPoolExecutor(max_workers=1) as pool:
         tag_listing = pool.submit(list_remote_registry, repo, remote)
-        every = not options.runs and not local_run_ids(repo)  # no run here that git could move
+        # no run here that git could move
+        every = not options.runs and not local_run_ids(repo) and not archive_shas(repo)
         result = _fetch_every_run(repo, remote, progress) if every else None
         if result is None:
             result = _fetch_listed(repo, remote, options.runs, progress)
         on_remote = tag_listing.result()
     with _runs_reported_on_failure(result):
         moved = download_objects(repo, remote, result.runs)
+        archives = archive_shas(repo)
+        if archives != archives_before:  # the runs of archives that came: theirs too
+            more = download_archive_objects(
+                repo, remote, list(archives.values()), list(archives_before.values())
+            )
+            moved.count += more.count
+            moved.missing += more.missing
+            result.archives = sorted(ref for ref, sha in archives.items()
+                                     if archives_before.get(ref) != sha)  # fmt: skip
         result.objects, result.objects_missing = moved.count, moved.missing
         _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
         _take_rejected(result, _fetch_forward(repo, remote, progress), remote)
@@ -407,7 +494,7 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
     runs (git would fast-forward a run already here); with --verbose git names each
     ref (C locale). None when a run differs on the two sides (one made here since:
     the atomic fetch takes nothing): the listed fetch then takes the rest."""
-    args = [*_fetch_args(remote, progress, "--verbose"), ALL_RUNS]
+    args = [*_fetch_args(remote, progress, "--verbose"), ALL_RUNS, ARCHIVES]
     done = run_remote_git(
         repo, args, remote, progress=progress, check=False, through_gitpython=False
     )
@@ -425,11 +512,16 @@ def _fetch_listed(
     repo: Repository, remote: str, texts: list[str], progress: Progress | None
 ) -> TransferResult:
     """Ask the remote which runs it has, then fetch the wanted ones missing here."""
-    on_remote = remote_run_shas(repo, remote)
+    on_remote, their_archives = remote_refs(repo, remote)
     wanted = _remote_selection(on_remote, texts, remote) if texts else on_remote
+    converged = converge_archives(repo, remote, their_archives, progress)
     local = {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
+    with open_index(repo) as index:  # runs the archives hold are here too
+        local = {**index.archived_shas(wanted), **local}
     missing = sorted((i for i in wanted if i not in local), reverse=True)
     result = TransferResult(remote, missing, already=len(wanted) - len(missing))
+    if converged.ignored:
+        result.archives_ignored = converged.ignored
     result.differing = sorted(i for i in wanted if local.get(i, on_remote[i]) != on_remote[i])
     if missing:
         refs = {run_ref(run_id): on_remote[run_id] for run_id in missing}

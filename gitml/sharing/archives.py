@@ -1,0 +1,106 @@
+"""Archive refs between repositories (docs/sharing.md#archived-runs): they travel with
+the runs, and two machines that folded different runs converge.
+
+A bucket's archive ref here and on a remote are equal, one ahead of the other, or
+diverged (both folded since they last agreed). `converge_archives` fetches the
+remote's archive commits by id (no ref moves), then moves each local archive ref: to
+the remote's commit when that is ahead, nowhere when this one is, and to a new merge
+archive commit (its `previous`: both) when they diverged; so this side is then equal
+to or ahead of the remote, and a push of it is a fast-forward. What the remote's
+archive refs name is checked first: one that names no commit is left alone.
+
+`publish_refspecs` gives what a push then sends: the archive refs that differ, and the
+deletion of the remote's run refs of runs the archives hold. The caller pushes them in
+one atomic, non-forced push, so the remote never lacks a run from both tiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitml.sharing.refspecs import delete_refspec
+from gitml.store.gitcmd import run_git
+from gitml.store.gitproc import Progress, fetch_objects
+from gitml.store.refs import archive_shas, parse_archive_ref
+from gitml.store.repository import Repository
+from gitml.tracking.archive import archive_files, archive_message
+from gitml.tracking.fold import fold_lease, move_archive_refs
+from gitml.tracking.identity import user_identity
+from gitml.tracking.index import open_index
+
+
+@dataclass
+class Converged:
+    moved: list[str] = field(default_factory=list)  # local archive refs moved
+    merged: list[str] = field(default_factory=list)  # of them, those moved to a merge
+    ignored: list[str] = field(default_factory=list)  # remote archive refs naming no commit
+
+
+def converge_archives(
+    repo: Repository, remote: str, theirs: dict[str, str], progress: Progress | None = None
+) -> Converged:
+    """Bring this side's archive refs level with or ahead of the remote's (`theirs`:
+    archive ref → sha, as the remote lists them)."""
+    theirs = {ref: sha for ref, sha in theirs.items() if parse_archive_ref(ref) is not None}
+    done = Converged()
+    if not theirs:
+        return done
+    with fold_lease(repo):
+        ours = archive_shas(repo)
+        differing = {ref: sha for ref, sha in theirs.items() if ours.get(ref) != sha}
+        lacking = [sha for sha in differing.values() if _kind(repo, sha) is None]
+        if lacking:
+            fetch_objects(repo, remote, lacking, progress)
+        moves: dict[str, tuple[str, str | None]] = {}
+        for ref, sha in sorted(differing.items()):
+            mine = ours.get(ref)
+            if _kind(repo, sha) != "commit":
+                done.ignored.append(ref)
+            elif mine is None or _is_ancestor(repo, mine, sha):
+                moves[ref] = (sha, mine)
+            elif not _is_ancestor(repo, sha, mine):
+                moves[ref] = (_merge(repo, mine, sha), mine)
+                done.merged.append(ref)
+        move_archive_refs(repo, moves, f"gitml: archives of {remote}")
+    done.moved = sorted(moves)
+    return done
+
+
+def publish_refspecs(
+    repo: Repository, theirs: dict[str, str], their_runs: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """(the archive refs to push, the deletions of the remote's run refs whose runs the
+    archives hold): `theirs` are the remote's archive refs, `their_runs` its run refs
+    (run id → sha). Call after `converge_archives`."""
+    ours = archive_shas(repo)
+    refs = [f"{ref}:{ref}" for ref, sha in sorted(ours.items()) if theirs.get(ref) != sha]
+    with open_index(repo) as index:
+        archived = index.archived_shas(their_runs)
+    gone = [delete_refspec(run_id) for run_id, sha in sorted(their_runs.items())
+            if archived.get(run_id) == sha]  # fmt: skip
+    return refs, gone
+
+
+def _merge(repo: Repository, mine: str, theirs: str) -> str:
+    """A merge archive commit of two diverged chains of one bucket: no runs of its own."""
+    from gitml.store.objects import ObjectStore
+
+    previous = [mine, theirs]
+    with ObjectStore(repo) as store:
+        tree = store.write_tree_of_files(archive_files(previous, [], []))
+        message = archive_message(0, 0, merged=True)
+        parents = [sha.encode() for sha in previous]
+        return store.write_commit(tree, parents, message, user_identity(repo)).decode()
+
+
+def _kind(repo: Repository, sha: str) -> str | None:
+    """The type of object `sha` here (a listed sha: 40 or 64 hex), None when missing."""
+    done = run_git(["cat-file", "-t", sha], repo.cwd, check=False)
+    return done.stdout.decode().strip() or None if done.returncode == 0 else None
+
+
+def _is_ancestor(repo: Repository, older: str, newer: str) -> bool:
+    return (
+        run_git(["merge-base", "--is-ancestor", older, newer], repo.cwd, check=False).returncode
+        == 0
+    )
