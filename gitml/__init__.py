@@ -39,6 +39,7 @@ _EXPORTS = {
     "load_model": "gitml.models.load",
     "infer_signature": "gitml.models.signature",
     "PythonModel": "gitml.models.flavors.pyfunc",
+    "autolog": "gitml.autologging",
     "MlflowClient": "gitml.client",
     "get_tracking_uri": "gitml.client",
     "set_tracking_uri": "gitml.client",
@@ -92,6 +93,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time each name loads on firs
     from gitml.api import set_tag as set_tag
     from gitml.api import set_tags as set_tags
     from gitml.api import start_run as start_run
+    from gitml.autologging import autolog as autolog
     from gitml.client import MlflowClient as MlflowClient
     from gitml.client import get_tracking_uri as get_tracking_uri
     from gitml.client import set_tracking_uri as set_tracking_uri
