@@ -243,8 +243,9 @@ class RunIndex:
             self._read_archives(plan.tips)
             self._set_meta(_TIPS, json.dumps(plan.tips, sort_keys=True))
         for run_id in plan.remove:
-            self._delete(run_id)
-            self._restore(run_id)
+            if not self._archived_as_is(run_id):
+                self._delete(run_id)
+                self._restore(run_id)
         self.db.executemany("UPDATE runs SET packed = ?, loose = ? WHERE id = ?", plan.storage)
         if plan.read:
             wanted = sorted(plan.read)
@@ -310,6 +311,17 @@ class RunIndex:
             listed = self.db.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone()
             if added and listed is None:
                 self._insert(run, None, 0, archive.sha)
+
+    def _archived_as_is(self, run_id: str) -> bool:
+        """Mark the row of run `run_id`, whose ref is gone, as archived when an archive
+        holds that same commit (a fold: its summary is the same; nothing to read)."""
+        cursor = self.db.execute(
+            "UPDATE runs SET archive = (SELECT archive FROM archived WHERE archived.id = runs.id),"
+            " packed = NULL, loose = 0 WHERE id = ? AND archive IS NULL"
+            " AND sha = (SELECT sha FROM archived WHERE archived.id = runs.id)",
+            (run_id,),
+        )
+        return cursor.rowcount == 1
 
     def _restore(self, run_id: str) -> None:
         """List the archived run `run_id` again, once its run ref is gone."""
