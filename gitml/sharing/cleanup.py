@@ -16,7 +16,7 @@ from gitml.store.gitcmd import run_git
 from gitml.store.refs import run_ref, run_shas
 from gitml.store.repository import Repository
 from gitml.tracking.catalog import resolve
-from gitml.tracking.fold import remove_archived
+from gitml.tracking.fold import fold_lease, remove_archived
 from gitml.tracking.index import open_index
 from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
@@ -79,15 +79,16 @@ def delete_run_refs(repo: Repository, runs: list[RunSummary]) -> None:
     caught in both tiers by a fold that was killed goes from both)."""
     if not runs:
         return
-    with open_index(repo) as index:
-        archived = index.archived_shas(run.id for run in runs)
-    tombstones = {run.id: archived[run.id] for run in runs if archived.get(run.id) == run.sha}
-    live = run_shas(repo)
-    refs = [run for run in runs if run.id not in tombstones or live.get(run.id) == run.sha]
-    if refs:
-        commands = "".join(f"delete {run_ref(run.id)} {run.sha}\n" for run in refs)
-        run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
-    remove_archived(repo, tombstones)
+    with fold_lease(repo):  # no fold archives one of them meanwhile
+        with open_index(repo) as index:
+            archived = index.archived_shas(run.id for run in runs)
+        tombstones = {run.id: archived[run.id] for run in runs if archived.get(run.id) == run.sha}
+        live = run_shas(repo)
+        refs = [run for run in runs if run.id not in tombstones or live.get(run.id) == run.sha]
+        if refs:
+            commands = "".join(f"delete {run_ref(run.id)} {run.sha}\n" for run in refs)
+            run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+        remove_archived(repo, tombstones)
 
 
 def _registered_shas(repo: Repository) -> dict[str, str]:

@@ -21,12 +21,19 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from gitml.errors import InvalidValueError, LockTimeoutError
+from gitml.errors import GitCommandError, InvalidValueError, LockTimeoutError
 from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.layout import LOCKS_DIR
 from gitml.store.locks import exclusive_lock
-from gitml.store.refs import archive_bucket, archive_ref, archive_shas, iter_run_refs, run_ref
+from gitml.store.refs import (
+    archive_bucket,
+    archive_ref,
+    archive_shas,
+    iter_run_refs,
+    run_ref,
+    run_shas,
+)
 from gitml.store.repository import Repository
 from gitml.tracking.archive import (
     MAX_RUNS,
@@ -120,10 +127,9 @@ def fold_runs(repo: Repository, keep: int, timeout: float = WAIT_SECONDS) -> Fol
 
 
 def remove_archived(repo: Repository, runs: dict[str, str]) -> None:
-    """Remove archived runs (run id → commit): tombstones in a new archive commit."""
-    if not runs:
-        return
-    with fold_lease(repo):
+    """Remove archived runs (run id → commit): tombstones in a new archive commit. Call
+    it holding `fold_lease`, so that no fold archives a run being removed meanwhile."""
+    if runs:
         moves = write_archives(repo, [], sorted(runs.items()))
         move_archive_refs(repo, moves, "gitml: remove archived runs")
 
@@ -197,7 +203,16 @@ def move_archive_refs(
 
 
 def delete_run_refs(repo: Repository, runs: dict[str, str]) -> None:
-    """Delete run refs (id → the commit each must still name) in one git transaction."""
+    """Delete run refs (id → the commit each must still name) in one git transaction;
+    when one changed meanwhile (`gitml rm` deleted it), those still as they were."""
+    try:
+        _delete_refs(repo, runs)
+    except GitCommandError:
+        now = run_shas(repo)
+        _delete_refs(repo, {run_id: sha for run_id, sha in runs.items() if now.get(run_id) == sha})
+
+
+def _delete_refs(repo: Repository, runs: dict[str, str]) -> None:
     if runs:
         lines = "".join(f"delete {run_ref(run_id)} {sha}\n" for run_id, sha in runs.items())
         run_git(["update-ref", "--stdin"], repo.cwd, input=lines.encode())
