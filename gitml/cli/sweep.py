@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("tpe", "random", "grid")  # gitml.sweeps.study.SAMPLERS (not imported: no optuna)
 PRUNERS = ("median", "hyperband", "none")
+LAUNCHERS = ("local", "slurm", "ray")  # gitml.sweeps.launchers' (not imported: optuna)
+SLURM_EXECUTORS = ("slurm", "local")
 INTERRUPTED = 130
 
 
@@ -85,6 +87,24 @@ def sweep() -> None:
     help="Send the sweep to REMOTE when it starts (workers in other clones join it: "
     "gitml sweep worker) and the trials' runs as they end.",
 )
+@click.option(
+    "--launcher",
+    type=click.Choice(LAUNCHERS),
+    default="local",
+    help="Where trials run: local (--jobs threads here), slurm (--jobs workers as a Slurm "
+    "job array, through submitit) or ray (--jobs trials at a time as Ray tasks).",
+)
+@click.option(
+    "--slurm-executor",
+    type=click.Choice(SLURM_EXECUTORS),
+    default="slurm",
+    help="slurm submits with sbatch; local runs the array's tasks on this machine.",
+)
+@click.option("--slurm-partition", metavar="NAME", help="The array's Slurm partition.")
+@click.option("--slurm-time", type=click.IntRange(1), metavar="MINUTES", help="Each task's limit.")
+@click.option("--slurm-cpus-per-task", type=click.IntRange(1), help="CPUs of each array task.")
+@click.option("--slurm-gpus-per-node", type=click.IntRange(0), help="GPUs of each array task.")
+@click.option("--ray-address", metavar="HOST:PORT", help="The Ray cluster (default: RAY_ADDRESS).")
 @click.option("--name", help="Name of the sweep (default: a new adjective-noun name).")
 @click.option("--experiment", help="Experiment of the trials' runs (default: the branch's).")
 @click.option(
@@ -107,6 +127,13 @@ def start(
     seed,
     storage,
     remote,
+    launcher,
+    slurm_executor,
+    slurm_partition,
+    slurm_time,
+    slurm_cpus_per_task,
+    slurm_gpus_per_node,
+    ray_address,
     name,
     experiment,
     env_manager,
@@ -120,7 +147,14 @@ def start(
     while the sweep runs do not reach its trials.
     """
     from gitml.sweeps.driver import SweepRequest, start_sweep
+    from gitml.sweeps.launchers import SlurmOptions
 
+    given = click.get_current_context().get_parameter_source
+    for option in ("slurm_partition", "slurm_time", "slurm_cpus_per_task", "slurm_gpus_per_node"):
+        if given(option) == click.core.ParameterSource.COMMANDLINE and launcher != "slurm":
+            raise click.UsageError(f"--{option.replace('_', '-')} needs --launcher slurm")
+    if ray_address is not None and launcher != "ray":
+        raise click.UsageError("--ray-address needs --launcher ray")
     request = SweepRequest(
         params=list(params),
         command=list(command),
@@ -138,6 +172,11 @@ def start(
         env_manager=env_manager,
         directory=obj.directory,
         remote=remote,
+        launcher=launcher,
+        slurm=SlurmOptions(
+            slurm_executor, slurm_partition, slurm_time, slurm_cpus_per_task, slurm_gpus_per_node
+        ),
+        ray_address=ray_address,
     )
     _report(start_sweep(obj.repo, request, _events()))
 

@@ -23,6 +23,7 @@ from gitml.errors import GitmlError, InvalidValueError, SweepError
 from gitml.projects.launch import LaunchRequest
 from gitml.store.repository import Repository
 from gitml.sweeps import study as studies
+from gitml.sweeps.launchers import LAUNCHERS, SlurmOptions
 from gitml.sweeps.pushing import RunPusher
 from gitml.sweeps.record import SweepRecord, list_sweeps, resolve_sweep, write_record
 from gitml.sweeps.space import (
@@ -39,6 +40,10 @@ from gitml.sweeps.space import (
 from gitml.sweeps.trial import PRUNED_TAG, SWEEP_TAG, TrialOutcome, auto_gc_off, run_trial
 
 DEFAULT_TRIALS = 10
+
+# Runs a trial the driver took elsewhere (a Ray task): its outcome, or None when the
+# stop cancelled it.
+TrialRunner = Callable[[SweepRecord, Any, dict[str, str], threading.Event], TrialOutcome | None]
 DIRECTION_OF_GOAL = {"min": "minimize", "max": "maximize"}
 
 
@@ -63,6 +68,9 @@ class SweepRequest:
     env_manager: str | None = None
     directory: Path | None = None
     remote: str | None = None  # where the record goes at the start, the runs as they end
+    launcher: str = "local"  # local (threads here) | slurm (a job array) | ray (Ray tasks)
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    ray_address: str | None = None  # default: RAY_ADDRESS
 
 
 def _ignore(_outcome: TrialOutcome) -> None:
@@ -95,13 +103,77 @@ def start_sweep(
     record, space = plan_sweep(repo, request)
     url = request.storage or studies.JOURNAL
     studies.open_storage(repo, record.id, url)  # a storage that cannot be opened: before writing
+    runner = _launcher(repo, request, url)  # a missing extra, an unreachable cluster: too
     _snapshot(repo, record, events)
     write_record(repo, record)
     events.note(f"sweep {record.label} started: {record.trials} trials, {request.jobs} at a time")
     with _driving(repo, record):
         study = studies.open_study(repo, record, url, create=True)
         pusher = _share(repo, record, request.remote, events)
-        return _drive(repo, record, space, study, request.jobs, events, pusher)
+        if request.launcher == "slurm":
+            return _drive_slurm_array(repo, record, study, url, request, events, pusher)
+        return _drive(repo, record, space, study, request.jobs, events, pusher, runner=runner)
+
+
+def _launcher(repo: Repository, request: SweepRequest, url: str) -> TrialRunner | None:
+    """What runs each trial the driver takes: None for this machine's threads."""
+    from gitml.sweeps import launchers
+
+    if request.launcher not in LAUNCHERS:
+        raise InvalidValueError(f"--launcher {request.launcher!r}: use {', '.join(LAUNCHERS)}")
+    if request.launcher == "slurm":
+        launchers.check_slurm(request.slurm)
+    if request.launcher == "ray":
+        launchers.connect_ray(request.ray_address)
+        return launchers.RayTrials(repo, url)
+    return None
+
+
+def _drive_slurm_array(
+    repo: Repository,
+    record: SweepRecord,
+    study: Any,
+    url: str,
+    request: SweepRequest,
+    events: SweepEvents,
+    pusher: RunPusher | None,
+) -> SweepResult:
+    """`--jobs` workers as the tasks of one Slurm job array, then the record's end."""
+    from gitml.sweeps import launchers
+    from gitml.sweeps.query import sweep_trials
+
+    stopped = False
+    try:
+        lost = launchers.run_slurm_array(
+            repo, record, url, request.jobs, request.slurm, events.note
+        )
+    except KeyboardInterrupt:
+        stopped, lost = True, 0
+    if lost:
+        events.note(
+            f"{lost} array tasks ended early; `gitml sweep resume {record.name}` settles them"
+        )
+    rows = [row for row in sweep_trials(repo, record) if row.state != "running"]
+    if pusher is not None:
+        pusher.finish([row.run.id for row in rows])
+    stopped = stopped or bool(lost) or studies.taken(study) < record.trials
+    if not stopped:
+        stopped = any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False))
+    _finish(repo, record, study, stopped)
+    if pusher is not None:
+        from gitml.sharing.transfer import push_sweep_record
+
+        push_sweep_record(repo, pusher.remote, record.id)
+    return SweepResult(record, [], stopped)
+
+
+def work_on(
+    repo: Repository, record: SweepRecord, study: Any, jobs: int, events: SweepEvents
+) -> SweepResult:
+    """Take trials of `record`'s study on `jobs` threads until N are taken, in a process
+    that is not the sweep's driver (a Slurm array task): the record's end is not its."""
+    space = parse_space(record.params, f"sweep {record.name}")
+    return _drive(repo, record, space, study, jobs, events, record_end=False)
 
 
 def resume_sweep(
@@ -426,6 +498,7 @@ def _drive(
     events: SweepEvents,
     pusher: RunPusher | None = None,
     record_end: bool = True,
+    runner: TrialRunner | None = None,
 ) -> SweepResult:
     """Run trials on `jobs` threads until the study has taken `record.trials`; Ctrl-C
     stops the running trials (queued again for a resume) and the sweep. `pusher` sends
@@ -439,7 +512,7 @@ def _drive(
     def work(done: threading.Event) -> None:
         try:
             while not stop.is_set():
-                outcome = _one_trial(repo, record, space, study, stop)
+                outcome = _one_trial(repo, record, space, study, stop, runner)
                 if outcome is None:
                     return
                 with lock:
@@ -487,7 +560,12 @@ def _wait_all(ended: list[threading.Event]) -> None:
 
 
 def _one_trial(
-    repo: Repository, record: SweepRecord, space: Space, study: Any, stop: threading.Event
+    repo: Repository,
+    record: SweepRecord,
+    space: Space,
+    study: Any,
+    stop: threading.Event,
+    runner: TrialRunner | None = None,
 ) -> TrialOutcome | None:
     optuna = studies.import_optuna()
     state = optuna.trial.TrialState
@@ -496,17 +574,24 @@ def _one_trial(
         return None
     params = studies.trial_values(space, trial)
     try:
-        outcome = run_trial(
-            repo,
-            record,
-            trial.number,
-            params,
-            watch=_optuna_watch(trial, record),
-            stop=stop,
-            started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
-        )
+        if runner is None:
+            outcome = run_trial(
+                repo,
+                record,
+                trial.number,
+                params,
+                watch=optuna_watch(trial, record),
+                stop=stop,
+                started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
+            )
+        else:
+            ran = runner(record, trial, params, stop)
+            if ran is None:  # cancelled by the stop: a resume runs it again
+                studies.abandon(study, trial)
+                return None
+            outcome = ran
     except GitmlError:
-        studies.abandon(study, trial, queue_again=False)
+        studies.abandon(study, trial, queue_again=False)  # a lost Ray task was queued again
         raise
     if stop.is_set() and outcome.state == "failed" and outcome.run.status == "killed":
         studies.abandon(study, trial)  # cut short by the stop: a resume runs it again
@@ -520,7 +605,7 @@ def _one_trial(
     return outcome
 
 
-def _optuna_watch(trial: Any, record: SweepRecord) -> Callable[[int, float], str | None]:
+def optuna_watch(trial: Any, record: SweepRecord) -> Callable[[int, float], str | None]:
     """Report each new point of the metric to the trial; the pruner's verdict back."""
     seen: set[int] = set()
 
