@@ -576,6 +576,7 @@ function setCell(cell, key, text, title) {
     cell.firstChild.textContent = text;
     cell.firstChild.removeAttribute("href");
   } else cell.textContent = text;
+  if (key === "status") cell.className = "vt-cell status"; // a run's row coloured it
   cell.title = title || text;
 }
 
