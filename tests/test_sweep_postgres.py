@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from gitml.cli.main import cli as main_cli
 from tests.postgres_helpers import create_database, postgres_server
 from tests.sharing_helpers import clone, seeded_remote
-from tests.test_sweep import TRAIN, only_sweep, shown, sweep_runs
+from tests.test_sweep import TRAIN, in_first_step, only_sweep, shown, sweep_runs
 from tests.utils import assert_fsck_clean, git, gitml, write
 
 
@@ -114,9 +114,9 @@ def test_two_clones_finish_one_study_and_each_run_reaches_the_remote_once(server
     worker_command = [sys.executable, "-m", "gitml", "sweep", "worker", "team"]
     worker = subprocess.Popen(worker_command, cwd=second, stderr=subprocess.PIPE, text=True)
     staged = second / ".git" / "gitml" / "runs"
-    while not list(staged.glob("*/metrics/loss.tsv")):  # the worker in the middle of a trial
+    while not in_first_step(staged):  # the worker in the middle of a trial
         assert worker.poll() is None, worker.communicate()
-        time.sleep(0.02)
+        time.sleep(0.01)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     again = gitml(second, "sweep", "worker", "team", "--remote", "origin")  # goes on

@@ -629,8 +629,11 @@ def _finish(repo: Repository, record: SweepRecord, study: Any, stopped: bool) ->
 
     rows = sweep_trials(repo, record)
     best = rows[0] if rows and rows[0].value is not None and rows[0].state == "complete" else None
-    record.status = "stopped" if stopped else "finished"
-    record.best = {"trial": best.number, "run": best.run.id, "value": best.value} if best else None
+    status = "stopped" if stopped else "finished"
+    best_json = {"trial": best.number, "run": best.run.id, "value": best.value} if best else None
+    if (record.status, record.best) == (status, best_json):
+        return  # a resume that found nothing left to do: the record says it already
+    record.status, record.best = status, best_json
     previous = record.sha
     try:
         write_record(repo, record, previous)

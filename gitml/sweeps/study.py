@@ -36,7 +36,7 @@ PRUNERS = ("median", "hyperband", "none")
 VOID = "gitml.void"
 WORKER = "gitml.worker"  # host:pid:start of the process running the trial
 RUN = "gitml.run"  # the id of the trial's run
-UNCLAIMED_GRACE_S = 60  # a trial asked for but never given a worker, after this, is abandoned
+UNCLAIMED_GRACE_S = 10  # a trial asked for but never given a worker, after this, is abandoned
 
 
 def import_optuna() -> Any:
@@ -195,25 +195,31 @@ def claim_trial(study: optuna.Study, space: Space, n_trials: int) -> Any | None:
 
 
 def dead_trials(study: optuna.Study) -> list[Any]:
-    """The running trials whose worker on this machine died (a driver killed)."""
+    """The running trials whose worker on this machine died (a driver killed). A trial
+    asked for by a worker killed before it could name itself has no worker: it is
+    taken for dead once UNCLAIMED_GRACE_S have passed since it started (a live worker
+    names itself within milliseconds), waiting for that if need be."""
     from gitml.tracking.environment import process_alive
 
     optuna = import_optuna()
     host = socket.gethostname()
-    dead = []
-    now = time.time()
+    dead, unnamed = [], []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         worker = trial.user_attrs.get(WORKER)
         if worker is None:
-            started = trial.datetime_start.timestamp() if trial.datetime_start else now
-            if now - started > UNCLAIMED_GRACE_S:
-                dead.append(trial)
+            unnamed.append(trial)
             continue
         name, _, rest = str(worker).partition(":")
         pid, _, start = rest.partition(":")
         token = None if start == "None" else start
         if name == host and pid.isdigit() and not process_alive(int(pid), token):
             dead.append(trial)
+    for trial in unnamed:
+        started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+        time.sleep(max(0.0, started + UNCLAIMED_GRACE_S - time.time()))
+        fresh = study._storage.get_trial(trial._trial_id)
+        if fresh.state == optuna.trial.TrialState.RUNNING and WORKER not in fresh.user_attrs:
+            dead.append(fresh)
     return dead
 
 

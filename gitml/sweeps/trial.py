@@ -64,7 +64,9 @@ def run_trial(
     point of the sweep's metric, `stop` ends the trial early (the sweep is stopping),
     `started` is told the run's id once it exists."""
     folder = Path(tempfile.mkdtemp(prefix=f"{worktree_prefix(sweep.id)}{number}-"))
-    tree = folder / "tree"
+    # its own name: git names the worktree after it, and two `git worktree add` of one
+    # name at once race for the same numbered name under .git/worktrees/
+    tree = folder / folder.name
     try:
         _add_worktree(repo, sweep, tree)
         return _launch(repo, sweep, number, params, tree, watch, stop, started, progress)
