@@ -41,8 +41,8 @@ from gitml.sweeps.trial import PRUNED_TAG, SWEEP_TAG, TrialOutcome, auto_gc_off,
 
 DEFAULT_TRIALS = 10
 
-# Runs a trial the driver took elsewhere (a Ray task): its outcome, or None when the
-# stop cancelled it.
+# Runs a trial the driver took elsewhere (a Ray task) and tells the study how it ended:
+# its outcome, or None when the stop cancelled it.
 TrialRunner = Callable[[SweepRecord, Any, dict[str, str], threading.Event], TrialOutcome | None]
 DIRECTION_OF_GOAL = {"min": "minimize", "max": "maximize"}
 
@@ -567,42 +567,45 @@ def _one_trial(
     stop: threading.Event,
     runner: TrialRunner | None = None,
 ) -> TrialOutcome | None:
-    optuna = studies.import_optuna()
-    state = optuna.trial.TrialState
     trial = studies.claim_trial(study, space, record.trials)
     if trial is None:
         return None
     params = studies.trial_values(space, trial)
     try:
-        if runner is None:
-            outcome = run_trial(
-                repo,
-                record,
-                trial.number,
-                params,
-                watch=optuna_watch(trial, record),
-                stop=stop,
-                started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
-            )
-        else:
+        if runner is not None:  # it runs the trial and tells the study elsewhere
             ran = runner(record, trial, params, stop)
             if ran is None:  # cancelled by the stop: a resume runs it again
                 studies.abandon(study, trial)
-                return None
-            outcome = ran
+            return ran
+        outcome = run_trial(
+            repo,
+            record,
+            trial.number,
+            params,
+            watch=optuna_watch(trial, record),
+            stop=stop,
+            started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
+        )
     except GitmlError:
         studies.abandon(study, trial, queue_again=False)  # a lost Ray task was queued again
         raise
-    if stop.is_set() and outcome.state == "failed" and outcome.run.status == "killed":
-        studies.abandon(study, trial)  # cut short by the stop: a resume runs it again
-        return outcome
+    tell(study, trial, outcome, stop)
+    return outcome
+
+
+def tell(study: Any, trial: Any, outcome: TrialOutcome, stop: threading.Event | None) -> None:
+    """Tell the study how the trial ended; one cut short by `stop` is queued again."""
+    state = studies.import_optuna().trial.TrialState
+    cut_short = outcome.state == "failed" and outcome.run.status == "killed"
+    if stop is not None and stop.is_set() and cut_short:
+        studies.abandon(study, trial)  # a resume runs it again
+        return
     if outcome.state == "complete":
         study.tell(trial, outcome.value)
     elif outcome.state == "pruned":
         study.tell(trial, state=state.PRUNED)
     else:
         study.tell(trial, state=state.FAIL)
-    return outcome
 
 
 def optuna_watch(trial: Any, record: SweepRecord) -> Callable[[int, float], str | None]:

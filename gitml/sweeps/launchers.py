@@ -189,7 +189,8 @@ class RayTrials:
     def __call__(
         self, record: SweepRecord, trial: Any, params: dict[str, str], stop: threading.Event
     ) -> TrialOutcome | None:
-        """The trial's outcome; None when `stop` cancelled it."""
+        """The trial's outcome, told to the study by its task; None when `stop`
+        cancelled it."""
         ref = self.remote.remote(
             self.repo_path, record.id, self.storage, trial._trial_id, trial.number, params
         )
@@ -225,8 +226,10 @@ def ray_trial(
     params: dict[str, str],
 ) -> TrialOutcome:
     """A Ray task: trial `number` of the sweep, run and recorded in the repository at
-    `repo_path`; it reports the metric's steps to the study itself (pruning)."""
-    from gitml.sweeps.driver import optuna_watch
+    `repo_path`. The trial is this task's from now on (the study names its process as the
+    trial's worker): it reports the metric's steps (pruning) and tells how it ended, so
+    a driver that dies meanwhile neither loses the trial nor has it run twice."""
+    from gitml.sweeps.driver import optuna_watch, tell
 
     optuna = studies.import_optuna()
     repo = open_repository(repo_path)
@@ -234,11 +237,18 @@ def ray_trial(
     with auto_gc_off():
         study = studies.open_study(repo, record, url, create=False)
         trial = optuna.trial.Trial(study, trial_id)
-        return run_trial(
-            repo,
-            record,
-            number,
-            params,
-            watch=optuna_watch(trial, record),
-            started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
-        )
+        trial.set_user_attr(studies.WORKER, studies.worker_id())
+        try:
+            outcome = run_trial(
+                repo,
+                record,
+                number,
+                params,
+                watch=optuna_watch(trial, record),
+                started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
+            )
+        except GitmlError:
+            studies.abandon(study, trial, queue_again=False)
+            raise
+        tell(study, trial, outcome, None)
+        return outcome
