@@ -1,5 +1,5 @@
 """Sweep overhead per trial (issue 15). Run: python bench/sweep.py [--trials N] [--repeat R]
-[--dvc PATH-TO-DVC]
+[--dvc PATH-TO-DVC] [--slurm] [--ray]
 
 Every workload runs N trivial trials, 2 at a time, of the same objective: one Python
 process per trial (`python objective.py X`) that computes (x - 0.3)^2. Each workload is
@@ -12,11 +12,18 @@ one whole process, timed from start to end (imports included), median of R repea
            temporary worktree of its own (the script logs the metric with gitml)
   dvc      (with --dvc) dvc exp run --queue, N times, then dvc queue start -j 2, until
            the queue is empty
+  slurm    (with --slurm) gitml sweep --launcher slurm --slurm-executor local --jobs 2:
+           two workers as a job array of submitit's local executor
+  ray      (with --ray) gitml sweep --launcher ray --jobs 2: each trial a Ray task, on a
+           Ray head this script starts on 127.0.0.1 (its start is not timed)
 
 Overhead per trial = (workload - optuna) / N. Goal: gitml <= 0.2 s per trial.
 """
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +41,7 @@ def option(name: str, default: str) -> str:
 TRIALS = int(option("--trials", "200"))
 REPEAT = int(option("--repeat", "3"))
 DVC = option("--dvc", "")
+RAY_ADDRESS = ""  # set by main() when --ray starts a head
 
 OBJECTIVE = """\
 import os, sys
@@ -89,11 +97,49 @@ def optuna_mlflow(repo: Path) -> float:
     return run([PYTHON, "optuna_driver.py", str(TRIALS), "mlflow"], repo)
 
 
-def gitml_sweep(repo: Path) -> float:
+def gitml_sweep(repo: Path, *launcher: str) -> float:
     command = [PYTHON, "-m", "gitml", "sweep", "-P", "x=uniform(0, 1)", "--metric", "loss"]
     command += ["--minimize", "--trials", str(TRIALS), "--jobs", "2", "--sampler", "random"]
-    command += ["--pruner", "none", "--seed", "0", "--", "python", "objective.py", "{x}"]
-    return run(command, repo)
+    command += ["--pruner", "none", "--seed", "0", *launcher]
+    return run([*command, "--", "python", "objective.py", "{x}"], repo)
+
+
+def gitml_slurm(repo: Path) -> float:
+    return gitml_sweep(repo, "--launcher", "slurm", "--slurm-executor", "local")
+
+
+def gitml_ray(repo: Path) -> float:
+    return gitml_sweep(repo, "--launcher", "ray", "--ray-address", RAY_ADDRESS)
+
+
+@contextlib.contextmanager
+def ray_head():
+    """A Ray head on 127.0.0.1 in a process group of its own, ended as a whole."""
+    global RAY_ADDRESS
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ray = str(Path(PYTHON).parent / "ray")
+    head = subprocess.Popen(
+        [ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
+         "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats"],
+        env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    RAY_ADDRESS = f"127.0.0.1:{port}"
+    probe = f"import ray; ray.init(address={RAY_ADDRESS!r})"
+    try:
+        while subprocess.run([PYTHON, "-c", probe], capture_output=True).returncode:
+            if head.poll() is not None:
+                raise RuntimeError("ray start failed")
+            time.sleep(1)
+        yield
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(head.pid, sig)
+                time.sleep(10)
+        head.wait()
 
 
 def dvc_queue(repo: Path) -> float:
@@ -130,6 +176,15 @@ def main() -> None:
     workloads = {"optuna": optuna_alone, "mlflow": optuna_mlflow, "gitml": gitml_sweep}
     if DVC:
         workloads["dvc"] = dvc_queue
+    if "--slurm" in sys.argv:
+        workloads["slurm"] = gitml_slurm
+    with ray_head() if "--ray" in sys.argv else contextlib.nullcontext():
+        if "--ray" in sys.argv:
+            workloads["ray"] = gitml_ray
+        measure(workloads)
+
+
+def measure(workloads: dict) -> None:
     times: dict[str, list[float]] = {name: [] for name in workloads}
     for _ in range(REPEAT):  # interleaved: each repeat meets the machine's load of then
         for name, workload in workloads.items():
