@@ -30,6 +30,7 @@ LS_FIELDS = {
     "end_ms",
     "duration_ms",
     "base",
+    "branch",
     "user",
     "command",
     "params",
@@ -358,3 +359,80 @@ def test_show_text_lists_everything_a_user_asks_about(detailed_run):
     assert "loss = 0.6  (0.4 / 0.9, 3 points, last step 2)" in text
     assert "big.txt  2.0 KiB" in text
     assert "M  src/model.py" in text and "A  new_file.py" in text and "D  README.md" in text
+
+
+# the branch a run started on
+
+
+def _rewrite_message(repo, run_id: str, edit) -> None:
+    """Commit the run's tree again with `edit(message)` as its message (a run written
+    by an older gitml, or by a hostile clone) and point its ref there."""
+    ref = f"refs/gitml/runs/{run_id}"
+    message = git(repo, "log", "-1", "--format=%B", ref)
+    tree = git(repo, "rev-parse", f"{ref}^{{tree}}").strip()
+    commit = git(repo, "commit-tree", tree, "-p", f"{ref}^", "-m", edit(message)).strip()
+    git(repo, "update-ref", ref, commit)
+
+
+def _names(repo, *args: str) -> list[str]:
+    return [r["name"] for r in ls_json(repo, "--all", *args)]
+
+
+def test_ls_lists_filters_and_shows_the_branch_of_each_run(repo_with_runs):
+    repo = repo_with_runs
+    git(repo, "checkout", "-q", "-b", "feature/x")
+    with gitml.start_run(name="featured", repo=repo):
+        assert ls_json(repo, "--all")[0]["branch"] == "feature/x"  # in progress: from meta
+    git(repo, "checkout", "-q", "--detach")
+    with gitml.start_run(name="detached", repo=repo):
+        pass
+    assert [(r["name"], r["branch"]) for r in ls_json(repo, "--all")] == [
+        ("detached", None),
+        ("featured", "feature/x"),
+        ("gamma", "main"),
+        ("beta", "main"),
+        ("alpha", "main"),
+    ]
+    assert _names(repo, "--filter", "branch = 'main'") == ["gamma", "beta", "alpha"]
+    assert _names(repo, "--filter", "branch like 'feature/%'") == ["featured"]
+    assert _names(repo, "--filter", "branch != 'main'") == ["featured"]  # unknown: no match
+    assert _names(repo, "--filter", "not branch = 'main'") == ["detached", "featured"]
+    assert _names(repo, "--filter", "attributes.branch in ('feature/x')") == ["featured"]
+    table = invoke(repo, "ls", "--all", "--columns", "name,branch")
+    assert table.exit_code == 0, table.stderr
+    rows = [line.split() for line in table.stdout.splitlines()]
+    assert rows[0] == ["name", "branch"] and rows[1:3] == [
+        ["detached", "-"],
+        ["featured", "feature/x"],
+    ]
+    assert "branch     feature/x" in invoke(repo, "show", "featured").stdout
+
+
+def test_a_run_committed_without_the_branch_trailer_has_no_branch(repo_with_runs):
+    repo = repo_with_runs
+    beta = next(r for r in ls_json(repo) if r["name"] == "beta")
+    ls_json(repo)  # the index has beta with its branch; the rewrite must replace it
+    _rewrite_message(repo, beta["id"], lambda m: m.replace("Gitml-Branch: main\n", ""))
+    listed = {r["name"]: r for r in ls_json(repo)}
+    assert listed["beta"]["branch"] is None and listed["beta"]["status"] == "finished"
+    assert listed["alpha"]["branch"] == "main"
+    assert _names(repo, "--filter", "branch = 'main'") == ["gamma", "alpha"]
+    assert json.loads(invoke(repo, "show", "beta", "--json").stdout)["branch"] == "main"
+
+
+@pytest.mark.parametrize(
+    "branch", ["evil%1B[31mred", "a%0Ab", "tab%09", "c1%C2%9Bx", "..", "x y", "a..b", "/x"]
+)
+def test_a_hostile_branch_trailer_makes_the_run_damaged_and_reaches_no_terminal(
+    repo_with_runs, branch
+):
+    repo = repo_with_runs
+    beta = next(r for r in ls_json(repo) if r["name"] == "beta")
+    _rewrite_message(
+        repo, beta["id"], lambda m: m.replace("Gitml-Branch: main", f"Gitml-Branch: {branch}")
+    )
+    listed = {r["name"]: r for r in ls_json(repo)}
+    assert listed["beta"]["branch"] is None
+    assert listed["beta"]["status"] == "damaged" and "branch" in listed["beta"]["damage"]
+    table = invoke(repo, "ls", "--all", "--columns", "name,branch,status")
+    assert table.exit_code == 0 and "\x1b" not in table.stdout and "\x9b" not in table.stdout

@@ -108,6 +108,17 @@ def test_runs_come_column_wise_with_ls_field_names(served):
     assert columns["status"][columns["name"].index("live")] == "running"
 
 
+def test_runs_carry_the_branch_each_started_on(served):
+    server, repo = served
+    columns = server.get("/api/runs").json["columns"]
+    branches = dict(zip(columns["name"], columns["branch"], strict=True))
+    assert branches == dict.fromkeys(["live", "spiky", "gamma", "beta", "alpha"], "main")
+    query = "filter=branch%20%3D%20%27main%27%20and%20status%20%3D%20%27finished%27"
+    expected = _ids(repo, "--filter", "branch = 'main' and status = 'finished'")
+    assert server.get(f"/api/runs?{query}").json["columns"]["id"] == expected
+    assert len(expected) == 3
+
+
 def test_runs_answer_is_gzipped_when_the_client_takes_it(served):
     server, _ = served
     plain = server.get("/api/runs")

@@ -162,6 +162,7 @@ def _describe(record: dict) -> str:
         ("python", "python"),
         ("platform", "platform"),
         ("base", "base"),
+        ("branch", "branch"),
         ("commit", "commit"),
         ("env hash", "env_hash"),
     ):

@@ -55,6 +55,7 @@ _TEXT_COLUMNS = {
     "status": "r.status",
     "experiment": "r.experiment",
     "user": "r.user",
+    "branch": "r.branch",  # NULL: not known (see RunSummary.branch)
 }
 _NUMBER_TESTS = {  # numeric comparisons of a key's `num` (NaN: `nan` = 1, num NULL)
     "=": "num = ?",
@@ -175,9 +176,10 @@ def _attribute(name: str, op: str, values: tuple) -> Part:
     if name == "status":  # as the evaluator: MLflow writes 'FINISHED'
         values = tuple(value.lower() for value in values)
     column = _TEXT_COLUMNS[name]
+    # a run without the value matches no comparison, negated or not (as the evaluator)
     if op in COMPARISONS:
-        return Part(f"{column} {op} ?", values)
-    return Part(f"{column} {op.upper()} ({_marks(values)})", values)
+        return Part(f"{column} IS NOT NULL AND {column} {op} ?", values)
+    return Part(f"{column} IS NOT NULL AND {column} {op.upper()} ({_marks(values)})", values)
 
 
 def _marks(values: tuple) -> str:

@@ -54,6 +54,7 @@ ATTRIBUTES: dict[str, Callable[[RunSummary], object]] = {
     "status": lambda run: run.status,
     "experiment": lambda run: run.experiment,
     "user": lambda run: run.user,
+    "branch": lambda run: run.branch,
     "start_time": lambda run: run.start_ms,
     "end_time": lambda run: run.end_ms,
     "duration": lambda run: run.duration_ms,

@@ -60,7 +60,7 @@ from gitml.tracking.record import (
     summary_from_json,
 )
 
-SCHEMA_VERSION = 2  # bump it when the tables or the JSON of RunSummary.to_json change
+SCHEMA_VERSION = 3  # bump it when the tables or the JSON of RunSummary.to_json change
 WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
 _BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
 _CHUNK = 500  # ids per `IN (…)` of a statement
@@ -91,6 +91,7 @@ CREATE TABLE runs(
     experiment TEXT NOT NULL,
     status TEXT NOT NULL,
     user TEXT NOT NULL,
+    branch TEXT,
     start_ms INTEGER NOT NULL,
     end_ms INTEGER,
     duration_ms INTEGER,
@@ -401,9 +402,9 @@ class RunIndex:
     ) -> None:
         text = json.dumps(run.to_json(), ensure_ascii=False)
         cursor = self.db.execute(
-            "INSERT INTO runs(id, sha, packed, loose, name, experiment, status, user, start_ms,"
-            " end_ms, duration_ms, summary, archive)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs(id, sha, packed, loose, name, experiment, status, user, branch,"
+            " start_ms, end_ms, duration_ms, summary, archive)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.id,
                 run.sha,
@@ -413,6 +414,7 @@ class RunIndex:
                 run.experiment,
                 run.status,
                 run.user,
+                run.branch,
                 run.start_ms,
                 run.end_ms,
                 run.duration_ms,

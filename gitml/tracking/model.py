@@ -30,6 +30,7 @@ from gitml.tracking.record import (
     MAX_MS,
     MetricSummary,
     RunSummary,
+    is_branch_name,
     shown,
 )
 
@@ -264,6 +265,7 @@ class RunRecord(Mapping):
             tags=dict(summary.tags),
             metrics={key: MetricSummary(value) for key, value in summary.metrics.items()},
             user=summary.user or None,
+            branch=summary.branch,
             env_manager=None,
             commit=summary.sha,
         )
@@ -279,6 +281,8 @@ class RunRecord(Mapping):
         return RunSummary(
             **_shared_fields(self),
             user=self.user or "",
+            # a name git allows that a listing would not take back (a C1 control): unknown
+            branch=self.branch if self.branch and is_branch_name(self.branch) else None,
             command=shlex.join(self.command),
             params=dict(self.params),
             metrics={key: summary.last for key, summary in self.metrics.items()},

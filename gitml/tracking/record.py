@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from gitml.store.ids import is_run_id, run_id_time_ms
 from gitml.tracking.ids import NAME_RULE
-from gitml.values import check_text, check_utf8
+from gitml.values import check_text, check_utf8, text_problem
 
 FORMAT_VERSION = 1
 DEFAULT_EXPERIMENT = "default"  # runs started on a detached HEAD
@@ -77,6 +77,9 @@ class RunSummary:
     tags: dict[str, str] = field(default_factory=dict)
     sha: str | None = None
     damage: str | None = None  # why the run is DAMAGED, if it is
+    # the branch the run started on; None: detached, or a run committed before the
+    # Gitml-Branch trailer (its run.json has it, but a listing reads no run.json)
+    branch: str | None = None
 
     @property
     def duration_ms(self) -> int | None:
@@ -93,6 +96,7 @@ class RunSummary:
             "end_ms": self.end_ms,
             "duration_ms": self.duration_ms,
             "base": self.base,
+            "branch": self.branch,
             "user": self.user,
             "command": self.command,
             "params": dict(self.params),
@@ -121,6 +125,7 @@ def summary_from_json(data: dict) -> RunSummary:
         tags=data["tags"],
         sha=data["commit"],
         damage=data.get("damage"),
+        branch=data.get("branch"),
     )
 
 
@@ -321,6 +326,8 @@ def build_message(summary: RunSummary, note: str = "") -> str:
         trailers.append(("Exit-Code", str(summary.exit_code)))
     if summary.base:
         trailers.append(("Base", summary.base))
+    if summary.branch:
+        trailers.append(("Branch", summary.branch))
     if summary.user:
         trailers.append(("User", summary.user))
     if summary.command:
@@ -352,6 +359,22 @@ _MS = re.compile(r"[0-9]{1,15}")
 _EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _RUN_NAME = re.compile(NAME_RULE)
+
+
+# what git refuses in a ref name (`git check-ref-format`): control characters, space,
+# ~ ^ : ? * [ \\ and "..", "@{", "//"; a name never starts or ends with "/" or "."
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[/.]|[/.]$|\.lock$|/\.")
+
+
+def is_branch_name(text: str) -> bool:
+    """Whether `text` could be the name of a branch git made (a trailer fetched from
+    a clone is checked before it is listed)."""
+    return (
+        len(text) <= 1024
+        and text != "@"
+        and text_problem(text) is None  # also no C1 control (git allows those)
+        and not _BAD_REF.search(text)
+    )
 
 
 def _trailers(message: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
@@ -455,6 +478,10 @@ def parse_message(
     if base is not None and not _SHA.fullmatch(base):
         damage.add(f"its base {shown(base)} is not a commit id")
         base = None
+    branch = fields.get("Branch")
+    if branch is not None and not is_branch_name(branch):
+        damage.add(f"its branch {shown(branch)} is not a branch name")
+        branch = None
     metrics = {}
     for key, text in pairs["Metric"].items():
         try:
@@ -477,4 +504,5 @@ def parse_message(
         tags=pairs["Tag"],
         sha=sha,
         damage=damage.reason,
+        branch=branch,
     )

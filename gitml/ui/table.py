@@ -22,7 +22,8 @@ from gitml.tracking.record import RunSummary
 
 # the grammar's attributes read straight from the summary's fields where they are fields
 _FIELDS = {"id": "id", "name": "name", "status": "status", "experiment": "experiment",
-           "user": "user", "start_time": "start_ms", "end_time": "end_ms"}  # fmt: skip
+           "user": "user", "branch": "branch", "start_time": "start_ms",
+           "end_time": "end_ms"}  # fmt: skip
 # then what only a listing row has
 _EXTRA: dict[str, Callable[[RunSummary], object]] = {
     "base": attrgetter("base"),
