@@ -430,6 +430,7 @@ def test_registry_promote_history_date_and_unassign(page, served, shots):
     row.get_by_role("button", name="Promote").click()
     chip = card.locator(".stage[data-stage=production][data-version='v0.0.1']")
     expect(chip).to_be_visible()
+    expect(row.get_by_label("stage for v0.0.1")).to_have_value("")  # done: the box is cleared
     models = json.loads(cli(repo, "model", "ls", "--json").output)
     assert models[0]["stages"] == {"production": ["v0.0.1"]}
     # register a second version from the page
@@ -450,14 +451,18 @@ def test_registry_promote_history_date_and_unassign(page, served, shots):
     card.get_by_role("button", name="Show").click()
     expect(card.locator(".at-answer")).to_contain_text("no stage held a version")
     card.get_by_label("date for clf").fill("2099-01-01")
+    # a model registered elsewhere appears (the board redraws): the typed date stays
+    cli(repo, "model", "register", "other", "rich", "--path", "model")
+    expect(page.locator(".model-card[data-model=other]")).to_be_visible()
+    expect(card.get_by_label("date for clf")).to_have_value("2099-01-01")
     card.get_by_role("button", name="Show").click()
     expect(card.locator(".at-answer")).to_contain_text("production → v0.0.1")
     page.screenshot(path=shots / "models.png", full_page=True)
     # unassign: the chip goes, and so does the stage for gitml
     chip.get_by_role("button").click()
     expect(chip).to_have_count(0)
-    models = json.loads(cli(repo, "model", "ls", "--json").output)
-    assert models[0]["stages"] == {}
+    models = {m["model"]: m for m in json.loads(cli(repo, "model", "ls", "--json").output)}
+    assert models["clf"]["stages"] == {}
 
 
 def test_a_new_run_appears_and_its_output_is_tailed_live(page, served, tmp_path):

@@ -11,7 +11,10 @@ import { replaceParams, runHref } from "./state.js";
 
 export function mount(root, route) {
   const state = { ...route.params };
-  const open = new Set(); // models whose history is shown (kept when the board redraws)
+  // kept when the board redraws (after each write, on each `models` event): the models
+  // whose history is shown, and what was typed in a card's inputs
+  const open = new Set();
+  const drafts = new Map();
   const board = h("div", { class: "models" });
   const message = h("p", { class: "message", role: "status" });
   replace(root, h("h1", null, "Models"), registerForm(message, () => load()), message, board);
@@ -29,7 +32,7 @@ export function mount(root, route) {
       return;
     }
     const stages = [...new Set(["staging", "production", ...models.flatMap((m) => Object.keys(m.stages || {}))])];
-    replace(board, h("datalist", { id: "stage-names" }, stages.map((s) => h("option", { value: s }))), models.map((m) => modelCard(m, state, open, message, load)));
+    replace(board, h("datalist", { id: "stage-names" }, stages.map((s) => h("option", { value: s }))), models.map((m) => modelCard(m, { state, open, drafts, message, reload: load })));
   };
   load();
   const stop = subscribe("models", load);
@@ -54,7 +57,14 @@ function registerForm(message, reload) {
   return h("div", { class: "form register" }, h("b", null, "Register"), name, run, path, text, h("button", { class: "primary", onclick: submit }, "Register"));
 }
 
-function modelCard(model, state, open, message, reload) {
+/** A text input whose value outlives the board's redraws (kept in `drafts` under `key`). */
+function draftInput(drafts, key, attrs) {
+  const input = h("input", { ...attrs, value: drafts.get(key) ?? attrs.value ?? "" });
+  input.addEventListener("input", () => drafts.set(key, input.value));
+  return input;
+}
+
+function modelCard(model, { state, open, drafts, message, reload }) {
   const name = model.model;
   const versions = model.versions || [];
   const held = {}; // version -> stages it holds
@@ -71,8 +81,19 @@ function modelCard(model, state, open, message, reload) {
     ),
   );
   const rows = versions.map((v) => {
-    const stage = h("input", { placeholder: "stage", list: "stage-names", "aria-label": `stage for ${v.version}`, class: "stage-input" });
-    const promote = h("button", { class: "small", onclick: () => (stage.value.trim() ? write(message, name, "promote", { version: v.version, stage: stage.value.trim() }, reload) : stage.focus()) }, "Promote");
+    const stage = draftInput(drafts, `${name}\u0000${v.version}`, { placeholder: "stage", list: "stage-names", "aria-label": `stage for ${v.version}`, class: "stage-input" });
+    const promote = h(
+      "button",
+      {
+        class: "small",
+        onclick: async () => {
+          if (!stage.value.trim()) return stage.focus();
+          const body = { version: v.version, stage: stage.value.trim() };
+          await write(message, name, "promote", body, reload, () => drafts.delete(`${name}\u0000${v.version}`));
+        },
+      },
+      "Promote",
+    );
     return h(
       "tr",
       { "data-version": v.version, class: v.deregistered ? "dim" : null },
@@ -91,7 +112,7 @@ function modelCard(model, state, open, message, reload) {
     else open.add(name);
     showHistory(name, open.has(name), history, historyButton);
   };
-  const date = h("input", { type: "date", value: state.model === name ? state.date || "" : "", "aria-label": `date for ${name}` });
+  const date = draftInput(drafts, `${name}\u0000date`, { type: "date", value: state.model === name ? state.date || "" : "", "aria-label": `date for ${name}` });
   const when = h("button", { class: "small", onclick: () => showAt(name, date.value, at, state) }, "Show");
   const card = h(
     "article",
@@ -158,16 +179,19 @@ async function showAt(name, date, into, state) {
   }
 }
 
-async function write(message, name, action, body, reload) {
+/** POST a registry write; on success, `done()` then the board redrawn. */
+async function write(message, name, action, body, reload, done = () => {}) {
   say(message, `${action}…`, false);
   try {
     const answer = await post(`/api/models/${seg(name)}/${action}`, body);
-    const done = (answer.events || []).map((e) => e.tag).join(", ");
-    say(message, `${action}: ${name} ${done ? `(${done})` : ""}`, false);
-    await reload();
+    const tags = (answer.events || []).map((e) => e.tag).join(", ");
+    say(message, `${action}: ${name} ${tags ? `(${tags})` : ""}`, false);
   } catch (error) {
     say(message, `${action} refused: ${error.message}`, true);
+    return;
   }
+  done();
+  await reload();
 }
 
 function say(el, text, bad) {
