@@ -203,3 +203,26 @@ def test_without_the_extras_one_line_names_them_and_gitml_imports_neither(projec
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert loaded.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_ray_driver_mid_trial_then_resume(project, ray_head):
+    driver = start_driver(
+        project,
+        *("--name", "rayed", "--launcher", "ray", "--ray-address", ray_head),
+        *("--jobs", "2", "--trials", "4", "--pruner", "none", *SWEEP),
+        *("-P", "x=uniform(6, 7)", "-P", "steps=2", "-P", "pause=1"),
+        *("--", "python", "train.py"),
+    )
+    staged = project / ".git" / "gitml" / "runs"
+    while not list(staged.glob("*/metrics/loss.tsv")):  # a trial in its pause after step 0
+        assert driver.poll() is None, driver.communicate()
+        time.sleep(0.02)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    env = {**os.environ, "RAY_ADDRESS": ray_head}
+    gitml(project, "sweep", "resume", "rayed", "--jobs", "2", env=env)
+    runs = assert_one_run_per_trial(project, 4)
+    cut_short = [run for run in runs if run["status"] == "killed"]
+    assert len(runs) == 4 + len(cut_short)
