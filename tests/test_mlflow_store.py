@@ -423,9 +423,12 @@ def test_hostile_uris_and_values_are_refused_in_one_message(client, tmp_path):
         client.set_tag(run_id, "big", "v" * 10_000_000)
     with pytest.raises(MlflowException, match="longer than 250 characters"):
         client.log_metric(run_id, "k" * 300, 1.0)
+    # a datasets tag nested too deep for Python's JSON decoder (a fetched run's tags)
+    client.set_tag(run_id, "gitml.datasets", "[" * 7_000)
     client.set_terminated(run_id)
     run = client.get_run(run_id)
     assert "big" not in run.data.params and "big" not in run.data.tags
+    assert run.inputs.dataset_inputs == []
 
 
 # mlflow server

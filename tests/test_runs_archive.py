@@ -259,6 +259,30 @@ def test_hostile_archives_list_what_holds_and_say_what_does_not(repo_with_commit
     assert a not in listing and {b, c, d} <= listing
 
 
+def test_archives_nested_too_deep_are_reported_and_break_no_listing(repo_with_commit):
+    """JSON thousands of levels deep in a fetched archive's files: Python's decoder
+    fails with RecursionError, which must not escape as gitml ls's own failure."""
+    repo = repo_with_commit
+    write_runs_fast(repo, 2, lambda i: {})
+    before = run_shas(repo)
+    (a, sha_a), (b, sha_b) = sorted(before.items())
+    message = git(repo, "log", "-1", "--format=%B", sha_a)
+    good = json.dumps({"id": a, "sha": sha_a, "message": message}).encode()
+    deep = b"[" * 100_000
+    head = json.dumps({"format": 1, "previous": []}).encode()
+    in_head = _hostile_archive(repo, {"archive.json": deep}, [sha_b])
+    in_lines = _hostile_archive(
+        repo, {"archive.json": head, "runs.jsonl": good + b"\n" + deep + b"\n"}, [sha_a]
+    )
+    git(repo, "update-ref", "-d", f"refs/gitml/runs/{a}")
+    git(repo, "update-ref", "refs/gitml/archive/1", in_head)
+    git(repo, "update-ref", "refs/gitml/archive/2", in_lines)
+    assert_each_once(repo, before)
+    problems = json.loads(gitml_cli(repo, "archive", "--keep", "4", "--json").stdout)["problems"]
+    said = {p["archive"]: " ".join(p["problems"]) for p in problems}
+    assert "malformed" in said[in_head] and "malformed" in said[in_lines]
+
+
 # sharing
 
 

@@ -55,7 +55,8 @@ from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
 from gitml.compare.query import find_runs
 from gitml.compare.search import SortKey
 from gitml.compare.sorting import RunQuery
-from gitml.errors import ArtifactError, UnknownKeyError
+from gitml.documents import load_json
+from gitml.errors import ArtifactError, DocumentError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
@@ -574,7 +575,7 @@ def _dataset_json(item: DatasetInput) -> dict:
 
 def _inputs(text: str | None) -> RunInputs:
     try:
-        items = json.loads(text) if text else []
+        items = load_json(text, DATASETS_TAG) if text else []
         return RunInputs(
             [
                 DatasetInput(
@@ -591,5 +592,5 @@ def _inputs(text: str | None) -> RunInputs:
                 for item in items
             ]
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return RunInputs([])  # a tag set by hand, not by log_inputs
+    except (DocumentError, KeyError, TypeError, AttributeError):
+        return RunInputs([])  # a tag set by hand (or fetched), not by log_inputs

@@ -24,6 +24,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from gitml.documents import load_json
+from gitml.errors import DocumentError
 from gitml.store.blobs import ObjectReader
 from gitml.store.ids import is_ref_run_id
 from gitml.tracking.record import RunSummary, parse_message
@@ -161,8 +163,8 @@ def _read_json(objects: ObjectReader, blob: str | None, limit: int) -> object:
     if found is None or found.data is None:
         return None
     try:
-        return json.loads(found.data)
-    except ValueError:
+        return load_json(found.data, blob)
+    except DocumentError:  # not JSON, or nested too deep
         return None
 
 
@@ -178,8 +180,8 @@ def _read_lines(objects: ObjectReader, blob: str | None, archive: Archive, name:
         if not line:
             continue
         try:
-            item = json.loads(line)
-        except ValueError:
+            item = load_json(line, name)
+        except DocumentError:  # not JSON, or nested too deep
             item = None
         if isinstance(item, dict):
             yield item

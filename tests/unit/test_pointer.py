@@ -124,3 +124,9 @@ def test_store_names_taken_apart():
 )
 def test_other_store_names_are_refused(text):
     assert parse_store(text) is None
+
+
+def test_a_pointer_nested_too_deep_is_no_pointer():
+    """A fetched file shaped as a pointer whose value nests thousands of levels deep."""
+    data = b'{"gitml-pointer":' + b"[" * (MAX_POINTER_BYTES - 100)
+    assert parse_pointer(data) is None

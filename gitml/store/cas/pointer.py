@@ -64,9 +64,12 @@ def parse_pointer(data: bytes) -> Pointer | None:
     """The pointer `data` holds; None when it is no pointer (any other file)."""
     if len(data) > MAX_POINTER_BYTES or not data.startswith(MAGIC):
         return None
+    from gitml.documents import load_json
+    from gitml.errors import DocumentError
+
     try:
-        fields = json.loads(data)
-    except ValueError:
+        fields = load_json(data, "pointer")
+    except DocumentError:  # not JSON, or nested too deep (a fetched file may be anything)
         return None
     if not isinstance(fields, dict) or list(fields) != [
         "gitml-pointer",
