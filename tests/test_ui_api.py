@@ -448,7 +448,19 @@ def test_hostile_views_never_break_the_listing(served):
 # the guards
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:5050", "127.0.0.1.evil.example"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:5050",
+        "127.0.0.1.evil.example",
+        "localhost.",
+        "localhost:80@evil.example",
+        "localhost:evil.example",
+        "[::1]evil.example",
+        "127.0.0.1:5050:80",
+    ],
+)
 def test_a_foreign_host_name_is_refused(served, host):
     server, _ = served
     for path in ("/", "/api/runs", "/api/runs/alpha"):

@@ -69,11 +69,17 @@ def _machine_names() -> set[str]:
 
 
 def host_name(value: str) -> str:
-    """`Host` without its port: `127.0.0.1:5050` → `127.0.0.1`, `[::1]:80` → `[::1]`."""
+    """`Host` without its port: `127.0.0.1:5050` → `127.0.0.1`, `[::1]:80` → `[::1]`.
+    Only a port of digits is taken off: anything else after the name (`localhost:80@evil`,
+    `[::1]evil`) is kept, so the value names no host the server answers."""
     value = value.strip().lower()
-    if value.startswith("["):
-        return value[: value.find("]") + 1] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+    if value.startswith("[") and "]" in value:
+        name, rest = value[: value.find("]") + 1], value[value.find("]") + 1 :]
+    elif value.count(":") == 1:
+        name, rest = value.split(":")[0], ":" + value.split(":")[1]
+    else:
+        return value
+    return name if rest == "" or (rest[:1] == ":" and rest[1:].isdecimal()) else value
 
 
 class Guard:
