@@ -196,6 +196,20 @@ def _experiment_name(text: str, repo) -> str:
     return text
 
 
+def start_child_run() -> ActiveRun:
+    """A nested run of the active run that records its parent's snapshot as its code
+    instead of taking one: for runs that describe part of what the parent did (the
+    candidates of a search autologging records once the search is over)."""
+    if not _runs:
+        raise RunStateError("a child run needs an active run")
+    parent = _runs[-1]
+    tree = parent.staging.meta.get("snapshot_tree")
+    run = _start_owned_run(None, parent.experiment, "", _run_repository(parent).cwd, tree)
+    _runs.append(run)
+    run.staging.set_tag("mlflow.parentRunId", parent.id)
+    return run
+
+
 def _checked(kind: str, pairs: dict | None) -> dict | None:
     return validate_pairs(kind, pairs) if pairs else pairs
 
@@ -256,7 +270,9 @@ def _check_can_commit() -> None:
         )
 
 
-def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo) -> ActiveRun:
+def _start_owned_run(
+    wanted: str | None, experiment: str | None, note: str, repo, snapshot_tree: str | None = None
+) -> ActiveRun:
     _check_can_commit()
     from gitml.tracking.ids import as_run_name
     from gitml.tracking.run import RunOptions
@@ -274,6 +290,7 @@ def _start_owned_run(wanted: str | None, experiment: str | None, note: str, repo
         note=note,
         command=list(sys.orig_argv),  # the interpreter's own argv: `python -c CODE` whole
         number_if_taken=True,  # a script run twice with one run_name makes two runs
+        snapshot_tree=snapshot_tree,
     )
     try:
         started = start_domain_run(repository, options)

@@ -71,6 +71,8 @@ def autolog(
     )
     from sklearn.base import BaseEstimator
 
+    import gitml.tracking.run  # noqa: F401 (loaded now rather than in the first fit)
+
     _hook_subclasses(BaseEstimator)
     for cls in _subclasses(BaseEstimator):
         _patch(cls)
@@ -351,7 +353,7 @@ def _log_children(search: Any, results: dict, limit: int | None) -> None:
             for key, values in results.items()
             if key.startswith(("mean_", "std_", "rank_")) and _is_number(values[index])
         }
-        with api.start_run(nested=True):
+        with api.start_child_run():  # the search's snapshot: no snapshot of their own
             api.log_params({k: _text(v) for k, v in results["params"][index].items()})
             api.log_metrics(metrics)
             if base is not None:
