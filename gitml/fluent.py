@@ -93,13 +93,31 @@ def log_table(data: Any, artifact_file: str) -> None:
     staging = api._run().staging
     stored = staging.path / ARTIFACTS_DIR / check_artifact_name(artifact_file)
     if stored.is_file():
-        columns, rows = _concat(json.loads(stored.read_text(encoding="utf-8")), columns, rows)
+        old = _stored_json(stored.read_bytes(), f"the run's {artifact_file}")
+        columns, rows = _concat(old, columns, rows)
     text = json.dumps({"columns": columns, "data": rows}, ensure_ascii=False, default=str)
     staging.add_artifact_bytes(artifact_file, text.encode())
-    logged = json.loads(staging.read().tags.get(LOGGED_ARTIFACTS_TAG) or "[]")
+    logged = _stored_json(staging.read().tags.get(LOGGED_ARTIFACTS_TAG) or "[]", "")
+    logged = logged if isinstance(logged, list) else []  # a tag set by hand: started anew
     if {"path": artifact_file, "type": "table"} not in logged:
         logged.append({"path": artifact_file, "type": "table"})
         staging.set_tag(LOGGED_ARTIFACTS_TAG, json.dumps(logged))
+
+
+def _stored_json(text: str | bytes, where: str) -> Any:
+    """What the run holds already, read with gitml's bounds (nesting depth); a table
+    file that is no JSON is an InvalidValueError, a tag that is none reads as None."""
+    from gitml.documents import load_json
+    from gitml.errors import DocumentError
+
+    try:
+        return load_json(text, where or "a tag")
+    except DocumentError:
+        if where:
+            raise InvalidValueError(
+                f"log_table: {where} is there already and is no table"
+            ) from None
+        return None
 
 
 def _table(data: Any) -> tuple[list, list]:
@@ -179,7 +197,8 @@ def log_input(
     item = _dataset(dataset)
     item["tags"] = {**({"mlflow.data.context": context} if context else {}), **(tags or {})}
     staging = api._run().staging
-    kept = json.loads(staging.read().tags.get(DATASETS_TAG) or "[]")
+    kept = _stored_json(staging.read().tags.get(DATASETS_TAG) or "[]", "")
+    kept = kept if isinstance(kept, list) else []  # a tag set by hand: started anew
     kept.append({k: v for k, v in item.items() if v is not None})
     text = json.dumps(kept, ensure_ascii=False)
     if len(text) > MAX_TAG_VALUE:  # schemas and profiles are what grows

@@ -223,6 +223,11 @@ def test_log_table_adds_rows_as_mlflow_does(here):
             mlflow.log_table({"q": [1], "r": [1, 2]}, "t.json")
         with pytest.raises(ArtifactError):
             mlflow.log_table({"q": [1]}, "../t.json")
+        mlflow.log_text("[" * 100_000, "deep.json")  # nested past any parser's stack
+        with pytest.raises(InvalidValueError, match="deep.json is there already and is no table"):
+            mlflow.log_table({"q": [1]}, "deep.json")
+        mlflow.set_tag("gitml.datasets", "[" * 7_000)
+        mlflow.log_input({"name": "after"})  # the damaged tag is started anew
     ref = f"refs/gitml/runs/{run.info.run_id}"
     table = json.loads(git(here, "show", f"{ref}:.gitml/artifacts/eval/table.json"))
     assert table == {
@@ -231,6 +236,8 @@ def test_log_table_adds_rows_as_mlflow_does(here):
     }
     logged = json.loads(mlflow.get_run(run.info.run_id).data.tags["mlflow.loggedArtifacts"])
     assert logged == [{"path": "eval/table.json", "type": "table"}]
+    datasets = json.loads(mlflow.get_run(run.info.run_id)["tags"]["gitml.datasets"])
+    assert datasets == [{"name": "after", "tags": {}}]
 
 
 def test_log_image_writes_pngs_of_arrays_without_pillow(here, monkeypatch):
