@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from gitml.errors import GitCommandError, GitmlError
 from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
 from gitml.store.ids import id_pattern, is_ref_run_id
-from gitml.store.repository import Repository
+from gitml.store.repository import Repository, packed_ref_sha
 
 RUNS_PREFIX = "refs/gitml/runs/"
 VIEWS_PREFIX = "refs/gitml/views/"  # saved views of `gitml ui` (gitml.ui.views)
@@ -183,11 +183,7 @@ def files_backend(repo: Repository) -> bool:
 
 
 def _is_packed(repo: Repository, ref: str) -> bool:
-    try:
-        packed = (repo.common_dir / "packed-refs").read_bytes()
-    except FileNotFoundError:
-        return False
-    return f" {ref}\n".encode() in packed
+    return packed_ref_sha(repo, ref) is not None
 
 
 def _create_ref_with_git(repo: Repository, ref: str, sha: str, message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,59 @@ def resolve_ref_file(repo: Repository, ref: str) -> str | None:
         if value.startswith("ref: "):
             return resolve_ref_file(repo, value[5:])
         return value
+    return packed_ref_sha(repo, ref)
+
+
+def packed_ref_sha(repo: Repository, ref: str) -> str | None:
+    """The sha packed-refs gives `ref`, or None: a binary search when git wrote the file
+    sorted (as its first line says), so that reading HEAD's branch or creating a run's
+    ref costs the same at a million runs (a 60 MB file) as at ten."""
     try:
-        packed = (repo.common_dir / "packed-refs").read_text()
+        file = open(repo.common_dir / "packed-refs", "rb")  # noqa: SIM115  # closed below
     except FileNotFoundError:
         return None
-    for line in packed.splitlines():
-        if line.endswith(" " + ref) and not line.startswith(("#", "^")):
-            return line.split(" ", 1)[0]
+    with file:
+        if os.fstat(file.fileno()).st_size == 0:
+            return None
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            header = data[: data.find(b"\n") + 1]
+            wanted = ref.encode(errors="surrogateescape")
+            if header.startswith(b"# pack-refs with:") and b" sorted" in header:
+                line = _sorted_line(data, wanted)
+            else:
+                line = _scanned_line(data, wanted)
+    return None if line is None else line.partition(b" ")[0].decode(errors="replace")
+
+
+def _scanned_line(data: mmap.mmap, ref: bytes) -> bytes | None:
+    at = data.find(b" " + ref + b"\n")
+    while at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        if data[start : start + 1] not in (b"#", b"^"):
+            return data[start:at]
+        at = data.find(b" " + ref + b"\n", at + 1)
+    return None
+
+
+def _sorted_line(data: mmap.mmap, ref: bytes) -> bytes | None:
+    """The line `<sha> <ref>` of sorted packed-refs lines (each maybe followed by a
+    peeled `^<sha>` line, after a `#` header), found by bisection; None if absent."""
+    low, high = 0, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        start = data.rfind(b"\n", 0, middle) + 1
+        while data[start : start + 1] == b"^" and start > 0:  # peeled: its ref is above
+            start = data.rfind(b"\n", 0, start - 1) + 1
+        end = data.find(b"\n", start)
+        line = data[start : end if end >= 0 else len(data)]
+        name = None if line.startswith(b"#") else line.partition(b" ")[2]
+        if name is None or name < ref:
+            own_end = data.find(b"\n", middle)
+            low = len(data) if own_end < 0 else own_end + 1
+        elif name > ref:
+            high = start
+        else:
+            return line
     return None
 
 
