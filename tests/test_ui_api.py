@@ -514,6 +514,42 @@ def _events(server: UiServer, wanted, seconds: float = 30) -> list[str]:
     return names
 
 
+def test_a_flood_of_event_streams_is_bounded(served):
+    """Each open stream polls the repository once a second: past MAX_STREAMS a new one
+    is refused, and places come back as streams close."""
+    import http.client
+
+    from gitml.ui.events import MAX_STREAMS
+
+    server, _ = served
+    headers = {"Host": f"127.0.0.1:{server.port}"}
+
+    def open_stream() -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/api/events", headers=headers)
+        response = connection.getresponse()
+        if response.status == 200:
+            response.fp.readline()  # the first line: the stream's body runs
+        return connection, response
+
+    opened = [open_stream() for _ in range(MAX_STREAMS)]
+    try:
+        assert all(response.status == 200 for _, response in opened)
+        connection, refused = open_stream()
+        assert refused.status == 503 and b"event streams" in refused.read()
+        connection.close()
+    finally:
+        for connection, _ in opened:
+            connection.close()
+    for _ in range(100):  # the server sees the closed streams end within its next poll
+        connection, again = open_stream()
+        connection.close()
+        if again.status == 200:
+            break
+        time.sleep(0.1)
+    assert again.status == 200
+
+
 @pytest.mark.slow  # a second server, or seconds of events
 def test_events_tell_of_a_running_run_and_a_new_one(served):
     server, repo = served

@@ -18,12 +18,14 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from gitml.ui.answers import error
 from gitml.ui.watch import Watcher
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
+MAX_STREAMS = 32  # open at once: a page holds one; each polls the repository once a second
 
 
 def _event(name: str, data: dict) -> bytes:
@@ -60,14 +62,26 @@ async def changes(watcher: Watcher, poll: float = POLL_SECONDS) -> AsyncIterator
             quiet = 0.0
 
 
-async def stream(request: Request) -> StreamingResponse:
-    watcher = request.app.state.ui.watcher
+async def stream(request: Request) -> Response:
+    """The event stream; 503 while MAX_STREAMS are open (a flood of connections would
+    poll the repository as many times a second). Streams are counted while their body
+    runs, so one whose client left before it started holds no place."""
+    state = request.app.state
+    watcher = state.ui.watcher
+    if getattr(state, "event_streams", 0) >= MAX_STREAMS:
+        return error(503, f"{MAX_STREAMS} event streams are open already; close a page")
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in changes(watcher):
-            if await request.is_disconnected():
-                return
-            yield chunk
+        if getattr(state, "event_streams", 0) >= MAX_STREAMS:
+            return  # others took the places meanwhile
+        state.event_streams = getattr(state, "event_streams", 0) + 1
+        try:
+            async for chunk in changes(watcher):
+                if await request.is_disconnected():
+                    return
+                yield chunk
+        finally:
+            state.event_streams -= 1
 
     headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
