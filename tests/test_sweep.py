@@ -352,6 +352,9 @@ def test_a_sweep_travels_with_push_and_fetch(project, tmp_path):
     assert git(other, "cat-file", "-t", there["snapshot"]).strip() == "commit"
 
 
+MISSING = object()  # a field a forged record leaves out
+
+
 def forge_sweep(
     repo: Path, record: dict | str, sweep_id: str = "01m98cfd4t2t8a2pgv0f3c9cqz"
 ) -> str:
@@ -387,6 +390,8 @@ def forge_sweep(
         ({"trials": "many"}, "'trials' is missing or of the wrong type"),
         ({"params": {"lr": 3}}, "params must map names to text"),
         ({"format": 99}, "record format 99 unknown"),
+        ({"direction": MISSING}, "direction or status is not one gitml knows"),
+        ({"status": MISSING}, "direction or status is not one gitml knows"),
     ],
 )
 def test_a_hostile_sweep_record_is_listed_damaged_and_never_used(project, change, damage):
@@ -397,7 +402,7 @@ def test_a_hostile_sweep_record_is_listed_damaged_and_never_used(project, change
     )
     record = {**shown(project, "good"), "id": "01m98cfd4t2t8a2pgv0f3c9cqz", "name": "bad"}
     del record["trials_recorded"], record["sha"]
-    forge_sweep(project, {**record, **change})
+    forge_sweep(project, {k: v for k, v in {**record, **change}.items() if v is not MISSING})
     listed = {s["id"]: s for s in json.loads(gitml(project, "sweep", "ls", "--json").stdout)}
     assert damage in listed["01m98cfd4t2t8a2pgv0f3c9cqz"]["damage"]
     assert listed[shown(project, "good")["id"]]["status"] == "finished"  # the others stay

@@ -78,7 +78,7 @@ class SweepRecord:
         _expect(data, "created_ms", int, sweep_id)
         _expect(data, "seed", (int, type(None)), sweep_id)
         _expect(data, "best", (dict, type(None)), sweep_id)
-        if data["direction"] not in DIRECTIONS or data["status"] not in STATUSES:
+        if data.get("direction") not in DIRECTIONS or data.get("status") not in STATUSES:
             raise RecordError(f"sweep {sweep_id}: direction or status is not one gitml knows")
         params, command = data.get("params"), data.get("command")
         if not isinstance(params, dict) or not all(
