@@ -130,3 +130,17 @@ def test_a_malformed_column_or_sort_key_says_how_to_quote_it(repo_with_runs):
         "name,metrics.`val acc`,metrics.`val acc`",
         "spaced,0.75,0.75",
     ]
+
+
+def test_sorting_by_more_keys_than_sqlite_joins_orders_as_the_first_keys_say(repo_with_commit):
+    """Each sort key is a join in the run index's query, and SQLite joins at most 64
+    tables: a key repeated 100 times, or 70 keys, must still sort (not fail)."""
+    from tests.utils import write_runs_fast
+
+    repo = repo_with_commit
+    tied = {f"m{k:02d}": 1.0 for k in range(69)}  # all runs tie on these; m69 decides
+    write_runs_fast(repo, 3, lambda i: {"name": f"r{i}", "metrics": {**tied, "m69": -i}})
+    repeated = ["--sort", "-metrics.m69"] * 100
+    assert names(run_gitml(repo, "ls", *repeated, "--json")) == ["r0", "r1", "r2"]
+    many = [arg for k in range(70) for arg in ("--sort", f"metrics.m{k:02d}")]
+    assert names(run_gitml(repo, "ls", *many, "--json")) == ["r2", "r1", "r0"]

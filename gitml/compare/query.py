@@ -189,6 +189,9 @@ def _marks(values: tuple) -> str:
 # sorting
 
 
+MAX_ORDER_JOINS = 48  # sort keys the query joins (SQLite: 64 tables at most, runs included)
+
+
 @dataclass(frozen=True)
 class Order:
     """LEFT JOINs (with their values) and ORDER BY terms ranking runs as
@@ -200,15 +203,25 @@ class Order:
 
 
 def order_sql(keys: list[SortKey]) -> Order | None:
-    joins, values, terms = [], [], []
+    """A key given again is left out (runs it ties on were tied on it by its first
+    place); past MAX_ORDER_JOINS keys, None: SQLite joins at most 64 tables."""
+    joins: list[str] = []
+    values: list[str] = []
+    terms: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for number, key in enumerate(keys):
         field, direction = key.field, "DESC" if key.descending else "ASC"
+        if (field.kind, field.key) in seen:
+            continue
+        seen.add((field.kind, field.key))
         if field.kind == "attributes":
             column = _NUMERIC_COLUMNS.get(field.key)
             if column is None:
                 return None
             terms += [f"{column} IS NULL", f"{column} {direction}"]
             continue
+        if len(joins) == MAX_ORDER_JOINS:
+            return None
         alias = f"s{number}"
         table = KEY_TABLES[field.kind]
         joins.append(f"LEFT JOIN {table} {alias} ON {alias}.run = r.rid AND {alias}.key = ?")
