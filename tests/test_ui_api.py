@@ -407,6 +407,7 @@ def test_views_are_saved_as_refs_that_fast_forward(served):
         {"name": "ok", "query": "q" * 10_000},
         {"name": "ok", "query": 5},
         {"name": None, "query": "q"},
+        b'{"name": "ok", "query": ' + b"[" * 30_000,  # deeper than Python's decoder goes
     ],
 )
 def test_a_bad_view_is_refused(served, body):

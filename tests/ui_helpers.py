@@ -47,7 +47,8 @@ class UiServer:
     ) -> Answer:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         sent = {"Host": f"127.0.0.1:{self.port}", **(headers or {})}
-        data = None if body is None else json.dumps(body).encode()
+        # bytes are sent as they are (a body no JSON encoder would write)
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         if data is not None:
             sent.setdefault("Content-Type", "application/json")
         try:

@@ -3,7 +3,6 @@ the writes (register, promote, unassign: the tags `gitml model` writes)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -108,9 +107,12 @@ def _write(repo, name: str, action: str, body: dict) -> list:
 
 
 async def _json_body(request: Request) -> dict:
+    from gitml.documents import load_json
+    from gitml.errors import DocumentError
+
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+        body = load_json(await request.body(), "the body")
+    except DocumentError:  # not JSON, or nested too deep
         raise BadRequest(400, "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest(400, "the body must be a JSON object")
