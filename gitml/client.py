@@ -258,7 +258,7 @@ class MlflowClient:
     def delete_tag(self, run_id: str, key: str) -> None:
         staging = self._staging(run_id)
         if key not in staging.read().tags:
-            raise InvalidValueError(f"run {run_id} has no tag {key!r}")
+            raise InvalidValueError(f"No tag with name: {key!r} in run {run_id}")
         staging.delete_tag(key)
 
     def log_batch(

@@ -304,7 +304,7 @@ def test_runs_log_end_and_are_immutable_once_committed(client):
     with pytest.raises(MlflowException, match="'p' of run .* is '1' already"):
         client.log_param(run_id, "p", "2")
     client.delete_tag(run_id, "gone")
-    with pytest.raises(MlflowException, match="has no tag 'gone'"):
+    with pytest.raises(MlflowException, match="No tag with name: 'gone' in run "):
         client.delete_tag(run_id, "gone")
     assert client.get_run(run_id).info.status == "RUNNING"
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))

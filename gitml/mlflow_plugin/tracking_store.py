@@ -355,7 +355,7 @@ class GitmlTrackingStore(AbstractStore):
         with mlflow_errors():
             if key not in staging.read().tags:
                 raise MlflowException(
-                    f"gitml: run {run_id} has no tag {key!r}", RESOURCE_DOES_NOT_EXIST
+                    f"gitml: No tag with name: {key!r} in run {run_id}", RESOURCE_DOES_NOT_EXIST
                 )
             staging.delete_tag(key)
 
