@@ -123,17 +123,7 @@ def ray_head(tmp_path_factory):
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while (
-            not (folder / "session_latest").exists()
-            or subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    f"import ray; ray.init(address={address!r}); ray.shutdown()",
-                ],
-                capture_output=True,
-            ).returncode
-        ):
+        while not (folder / "session_latest").exists() or not _answers(address):
             assert head.poll() is None and time.monotonic() < deadline, "ray start failed"
             time.sleep(1)
         yield address
@@ -147,6 +137,16 @@ def ray_head(tmp_path_factory):
             while time.monotonic() < end and _group_alive(head.pid):
                 time.sleep(0.2)
         head.wait()
+
+
+def _answers(address: str) -> bool:
+    """Whether a Ray client connects to the head (a connection that hangs counts as no)."""
+    probe = f"import ray; ray.init(address={address!r}); ray.shutdown()"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
 
 
 def _group_alive(pgid: int) -> bool:
