@@ -47,13 +47,18 @@ def save_model(
 ) -> MLModel:
     """Save `python_model` (a `PythonModel`, an object with `predict`, or a function) to
     the new folder `path`; returns its MLmodel."""
-    from gitml.models.save import SaveOptions, save_with
+    from gitml.models.save import options_from_mlflow, save_with
 
     _check(python_model, loader_module, data_path)
-    requirements = [*(pip_requirements or []), *(extra_pip_requirements or [])] or None
-    options = SaveOptions(signature, input_example, requirements, artifacts or {})
-    options.code_paths = list(code_paths or [])
-    options.metadata = metadata
+    options = options_from_mlflow(
+        signature,
+        input_example,
+        pip_requirements,
+        extra_pip_requirements,
+        code_paths,
+        metadata,
+        artifacts=artifacts or {},
+    )
     return save_with(python_model, path, options)
 
 

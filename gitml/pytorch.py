@@ -29,13 +29,12 @@ def save_model(
     metadata: dict | None = None,
 ) -> MLModel:
     """Save a `torch.nn.Module` to the new folder `path`; returns its MLmodel."""
-    from gitml.models.save import SaveOptions, save_with
+    from gitml.models.save import options_from_mlflow, save_with
 
     _check(pytorch_model)
-    requirements = [*(pip_requirements or []), *(extra_pip_requirements or [])] or None
-    options = SaveOptions(signature, input_example, requirements)
-    options.code_paths = list(code_paths or [])
-    options.metadata = metadata
+    options = options_from_mlflow(
+        signature, input_example, pip_requirements, extra_pip_requirements, code_paths, metadata
+    )
     return save_with(pytorch_model, path, options)
 
 

@@ -33,14 +33,19 @@ def save_model(
 ) -> MLModel:
     """Save a scikit-learn estimator or pipeline to the new folder `path`; returns its
     MLmodel. `serialization_format` is `pickle` (the default) or `cloudpickle`."""
-    from gitml.models.save import SaveOptions, save_with
+    from gitml.models.save import options_from_mlflow, save_with
 
     _check(sk_model)
-    requirements = [*(pip_requirements or []), *(extra_pip_requirements or [])] or None
-    options = SaveOptions(signature, input_example, requirements, {}, pyfunc_predict_fn)
-    options.code_paths = list(code_paths or [])
-    options.serialization_format = serialization_format or options.serialization_format
-    options.metadata = metadata
+    options = options_from_mlflow(
+        signature,
+        input_example,
+        pip_requirements,
+        extra_pip_requirements,
+        code_paths,
+        metadata,
+        predict_fn=pyfunc_predict_fn,
+        serialization_format=serialization_format or "pickle",
+    )
     return save_with(sk_model, path, options)
 
 

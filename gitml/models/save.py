@@ -47,6 +47,28 @@ class SaveOptions:
     metadata: dict | None = None  # MLflow's free-form metadata, kept in the MLmodel file
 
 
+def options_from_mlflow(
+    signature: Any,
+    input_example: object,
+    pip_requirements: list[str] | None,
+    extra_pip_requirements: list[str] | None,
+    code_paths: list[str] | None,
+    metadata: dict | None,
+    **flavor_options: Any,
+) -> SaveOptions:
+    """`SaveOptions` from the arguments MLflow's `save_model`/`log_model` take (the
+    namespaces gitml.sklearn, gitml.pyfunc, gitml.pytorch spell them so)."""
+    requirements = [*(pip_requirements or []), *(extra_pip_requirements or [])] or None
+    return SaveOptions(
+        signature,
+        input_example,
+        requirements,
+        code_paths=list(code_paths or []),
+        metadata=metadata,
+        **flavor_options,
+    )
+
+
 @dataclass
 class ModelInfo:
     """What `log_model` returns: where the model is and what its MLmodel says."""
