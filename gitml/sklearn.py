@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from gitml.autologging.sklearn import autolog as autolog  # MLflow's gitml.sklearn.autolog
 from gitml.errors import ModelError
 
 if TYPE_CHECKING:
@@ -101,26 +102,3 @@ def _check(sk_model: Any) -> None:
     if not sklearn.matches(sk_model):
         kind = f"{type(sk_model).__module__}.{type(sk_model).__name__}"
         raise ModelError(f"gitml.sklearn saves scikit-learn estimators, not a {kind}")
-
-
-def autolog(
-    log_models: bool = True,
-    disable: bool = False,
-    silent: bool = False,
-    max_tuning_runs: int | None = 5,
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-) -> None:
-    """Log every scikit-learn `fit` from now on: params, training metrics, the model,
-    and for GridSearchCV/RandomizedSearchCV the best candidate and child runs
-    (`gitml.autologging.sklearn`)."""
-    from gitml.autologging import sklearn
-
-    sklearn.autolog(
-        log_models=log_models,
-        disable=disable,
-        silent=silent,
-        max_tuning_runs=max_tuning_runs,
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-    )
