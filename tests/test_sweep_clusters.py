@@ -4,10 +4,12 @@ started on 127.0.0.1 for this module. Trials are runs of the repository, each on
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,25 +108,33 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory):
-    """A Ray head on this machine for the module; its processes ended with it."""
+def ray_head():
+    """A Ray head on this machine for the module; its processes ended with it.
+
+    Its folder is a short one under /tmp: Ray's sockets live inside it, and a socket
+    path longer than 107 bytes (as pytest's nested temporary folders give) makes
+    `ray start` exit at once."""
     port = free_port()
-    folder = tmp_path_factory.mktemp("ray")
-    head = subprocess.Popen(
-        [
-            *(os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head", "--block"),
-            *("--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2"),
-            *("--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(folder)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: ended as a whole below
-    )
+    folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    log = folder / "head.log"
+    with log.open("wb") as output:
+        head = subprocess.Popen(
+            [
+                *(os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--head"),
+                *("--block", "--node-ip-address", "127.0.0.1", "--port", str(port)),
+                *("--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats"),
+                *("--temp-dir", str(folder)),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: ended as a whole below
+        )
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while not (folder / "session_latest").exists() or not _answers(address):
-            assert head.poll() is None and time.monotonic() < deadline, "ray start failed"
+            started = head.poll() is None and time.monotonic() < deadline
+            assert started, "ray start failed:\n" + log.read_text(errors="replace")[-3000:]
             time.sleep(1)
         yield address
     finally:
@@ -137,6 +147,7 @@ def ray_head(tmp_path_factory):
             while time.monotonic() < end and _group_alive(head.pid):
                 time.sleep(0.2)
         head.wait()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _answers(address: str) -> bool:

@@ -469,8 +469,19 @@ def _stop_orphans(repo: Repository, record: SweepRecord) -> None:
             child = json.loads((staging.path / "child.json").read_text())
             if process_alive(child["pid"], child.get("start")):
                 os.kill(child["pid"], signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(child["pid"], 0)
+                _wait_gone(child["pid"], child.get("start"))
+
+
+def _wait_gone(pid: int, start: str | None, timeout_s: float = 30.0) -> None:
+    """Wait until a killed process is gone (a zombie counts as gone): SIGKILL takes a
+    moment to land, and a run counts as abandoned only once its command no longer runs."""
+    import time
+
+    from gitml.tracking.environment import process_alive
+
+    deadline = time.monotonic() + timeout_s
+    while process_alive(pid, start) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _remove_leftover_worktrees(repo: Repository, record: SweepRecord) -> None:
