@@ -3,6 +3,8 @@ writes and reads, and `gitml model` and plain `git tag` see the same registry.""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,25 @@ def test_stages_move_as_in_mlflow_and_gitml_agrees(world):
     assert client.get_model_version("wine", "3").current_stage == "Staging"
     client.transition_model_version_stage("wine", "3", "None")
     assert "staging" not in model_ls(repo)[0]["stages"]
+
+
+def test_mlflow_gitml_and_gto_agree_on_what_is_in_each_stage(world):
+    repo, (a, b, c), client = world
+    for run in (a, b, c):
+        client.create_model_version("wine", f"runs:/{run}/model", run_id=run)
+    client.transition_model_version_stage("wine", "1", "Production")
+    client.transition_model_version_stage("wine", "3", "Staging")
+    in_mlflow = {
+        v.current_stage.lower(): f"v0.0.{v.version}"
+        for v in client.get_latest_versions("wine", ["Production", "Staging"])
+    }
+    in_gitml = {stage: versions[0] for stage, versions in model_ls(repo)[0]["stages"].items()}
+    gto = Path(sys.executable).parent / "gto"  # GTO itself, reading the same tags
+    shown = subprocess.run([gto, "show", "--json"], cwd=repo, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    in_gto = json.loads(shown.stdout)["wine"]
+    assert in_mlflow == in_gitml == in_gto["stage"] == {"production": "v0.0.1", "staging": "v0.0.3"}
+    assert in_gto["version"] == "v0.0.3" and in_gto["registered"]
 
 
 def test_aliases_are_stages_and_models_uris_resolve(world):
