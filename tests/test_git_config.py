@@ -119,6 +119,22 @@ def test_config_is_parsed_once_per_repository_until_a_file_of_it_changes(repo_wi
     assert second.get("gitml.recordenv") == "SEED, PAD_TO_CHANGE_THE_SIZE"
 
 
+def test_a_change_to_an_included_file_or_to_the_branch_is_read_again(repo_with_commit):
+    repo = open_repository(repo_with_commit)
+    team = repo_with_commit / ".git" / "team.gitconfig"
+    team.write_text("[gitml]\n\tliveRuns = 10\n")
+    git(repo_with_commit, "config", "include.path", "team.gitconfig")  # relative: from .git/
+    branch = repo_with_commit / ".git" / "branch.gitconfig"
+    branch.write_text("[gitml]\n\tprePush = false\n")
+    git(repo_with_commit, "config", "includeIf.onbranch:side.path", str(branch))
+    assert read_config(repo).get("gitml.liveruns") == "10"
+    assert read_config(repo).get("gitml.prepush") is None
+    team.write_text("[gitml]\n\tliveRuns = 200\n")  # only the included file changes
+    assert read_config(repo).get("gitml.liveruns") == "200"
+    git(repo_with_commit, "checkout", "-q", "-b", "side")  # only HEAD changes
+    assert read_config(repo).get("gitml.prepush") == "false"
+
+
 def test_committer_and_author_variables_and_sections_are_honoured(repo_with_commit, monkeypatch):
     repo = open_repository(repo_with_commit)
     git(repo_with_commit, "config", "committer.name", "Committer Section")

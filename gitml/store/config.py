@@ -35,7 +35,8 @@ _ENV_NAMES = (
     "HOME",
     "XDG_CONFIG_HOME",
 )
-_cache: dict[Repository, tuple[tuple, GitConfig]] = {}
+# per repository: the files whose change invalidates it, their stamp, the config
+_cache: dict[Repository, tuple[list[Path], tuple, GitConfig]] = {}
 
 
 class GitConfig:
@@ -79,15 +80,40 @@ class GitConfig:
 
 
 def read_config(repo: Repository) -> GitConfig:
-    """The repository's git config, parsed once and kept until a file of it changes."""
-    paths = _config_paths(repo)
-    stamp = (tuple(_stat(path) for path in paths), tuple(map(os.environ.get, _ENV_NAMES)))
+    """The repository's git config, parsed once and kept until a file of it changes (an
+    included file, and HEAD when an `onbranch:` condition depends on it, count too)."""
     cached = _cache.get(repo)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    config = GitConfig([*_override_files(), *_read_files(repo, paths)])
-    _cache[repo] = (stamp, config)
+    if cached is not None and cached[1] == _stamp(cached[0]):
+        return cached[2]
+    paths = _config_paths(repo)
+    read = _read_files(repo, paths)
+    watched = [*paths, *_dependencies(repo, read)]
+    stamp = _stamp(watched)
+    config = GitConfig([*_override_files(), *(file for _, file in read)])
+    _cache[repo] = (watched, stamp, config)
     return config
+
+
+def _stamp(paths: list[Path]) -> tuple:
+    return tuple(_stat(path) for path in paths), tuple(map(os.environ.get, _ENV_NAMES))
+
+
+def _dependencies(repo: Repository, read: list[tuple[Path, ConfigFile]]) -> list[Path]:
+    """The files a parsed config also depends on: those its `include.path` and
+    `includeIf.*.path` name (relative ones from the including file's folder), and HEAD
+    when a condition is `onbranch:`."""
+    found: list[Path] = []
+    for path, file in read:
+        for names in file.sections():
+            kind = _text(names[0]).lower()
+            if kind not in ("include", "includeif"):
+                continue
+            if kind == "includeif" and len(names) > 1 and names[1].startswith(b"onbranch:"):
+                found.append(repo.git_dir / "HEAD")
+            for key, value in file.items(names):
+                if key.lower() == b"path":
+                    found.append(path.parent / Path(_text(value)).expanduser())
+    return found
 
 
 def repository_extension(repo: Repository, name: str) -> str | None:
@@ -135,14 +161,14 @@ def _config_paths(repo: Repository) -> list[Path]:
     return paths
 
 
-def _read_files(repo: Repository, paths: list[Path]) -> list[ConfigFile]:
+def _read_files(repo: Repository, paths: list[Path]) -> list[tuple[Path, ConfigFile]]:
     from dulwich.config import ConfigFile
 
     matchers = _condition_matchers(repo)
     files = []
     for path in paths:
         try:
-            files.append(ConfigFile.from_path(str(path), condition_matchers=matchers))
+            files.append((path, ConfigFile.from_path(str(path), condition_matchers=matchers)))
         except (FileNotFoundError, NotADirectoryError):
             continue
         except (OSError, ValueError) as error:
