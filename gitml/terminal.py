@@ -31,6 +31,9 @@ _UNSAFE = re.compile(f"[{CONTROLS}{_OTHERS}]")
 # The same less the newline, which JSON's layout holds (a line per run at 100,000 runs:
 # matching each newline to keep it cost a second).
 _UNSAFE_IN_JSON = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029{_OTHERS}]")
+# Those of them that are ASCII, as bytes: ASCII text is checked by bytes.translate,
+# some twenty times faster than the regex (listing 100,000 runs: 58 MB of JSON).
+_ASCII_UNSAFE_IN_JSON = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
 
 
 def _escape(match: re.Match) -> str:
@@ -51,6 +54,10 @@ def escape_json(text: str) -> str:
     """JSON text with those characters inside its strings as `\\uXXXX`: the same data
     for any JSON reader, and nothing a terminal obeys. `json.dumps` escapes C0 in
     strings already; outside strings there is only layout (newlines, spaces)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _ASCII_UNSAFE_IN_JSON)) == len(raw):
+            return text
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 

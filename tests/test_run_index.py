@@ -191,3 +191,24 @@ def test_kill_9_during_an_index_update_leaves_ls_correct(repo_with_commit):
     _kill_when(process, lambda: wal.exists() and wal.stat().st_size > 256 << 10)
     runs = listed(repo)
     assert len(runs) == 8000 and len(set(ids(runs))) == 8000
+
+
+def test_live_runs_are_counted_without_reading_the_archived_ones(repo):
+    """After a fold most rows are archived, yet the statistics of the last ANALYZE
+    still count them live: counting and choosing the live runs must not read them all."""
+    from gitml.store.ids import new_run_id
+    from gitml.store.repository import open_repository
+    from gitml.tracking.index import memory_index
+    from gitml.tracking.record import damaged_summary
+
+    index = memory_index(open_repository(repo))
+    with index.writing():
+        for i in range(3000):
+            run_id = new_run_id(1_700_000_000_000 + i)
+            index._insert(damaged_summary(run_id, "a" * 40, "x"), None, 0)
+        index._statistics()  # ANALYZE: every row live
+        index.db.execute("UPDATE runs SET archive = 'b' WHERE rid > 5")  # folded
+    steps = []
+    index.db.set_progress_handler(lambda: steps.append(1), 10)
+    assert index.live_count() == 5 and len(index.live_beyond(2)) == 3
+    assert len(steps) < 100  # a scan of every row is over 3,000 steps of ten

@@ -24,6 +24,7 @@ import click
 from gitml.terminal import escape_controls, escape_json
 
 LAYOUT = "\n\t"
+_ITEMS_AT_ONCE = 1000  # JSON items written at once (echo_json_items)
 
 
 def echo(line: str = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
@@ -59,13 +60,22 @@ def echo_json_lines(items: list) -> None:
 
 
 def echo_json_items(texts: list[str]) -> None:
-    """`echo_json_lines` of items already encoded (runs as the run index keeps them)."""
-    echo_json_text("[\n" + ",\n".join(texts) + "\n]" if texts else "[]")
+    """`echo_json_lines` of items already encoded (runs as the run index keeps them),
+    written a slice of them at a time: a hundred thousand runs are some 60 MB of JSON,
+    never joined, escaped and encoded whole."""
+    if not texts:
+        echo_json_text("[]")
+        return
+    for start in range(0, len(texts), _ITEMS_AT_ONCE):
+        before = "[\n" if start == 0 else ",\n"
+        echo_json_text(before + ",\n".join(texts[start : start + _ITEMS_AT_ONCE]), nl=False)
+    echo_json_text("\n]")
 
 
 def echo_json_text(text: str, nl: bool = True) -> None:
-    """JSON text made elsewhere (predictions), or a piece of it (a long metric history)."""
-    click.echo(escape_json(text), nl=nl)
+    """JSON text made elsewhere (predictions), or a piece of it (a long metric history).
+    color=True: once escaped it holds no ESC, which click would look for in vain."""
+    click.echo(escape_json(text), nl=nl, color=True)
 
 
 def echo_data(text: str, nl: bool = True) -> None:

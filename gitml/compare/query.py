@@ -294,7 +294,7 @@ def select_indexed(
     if exact and order is not None and limit is not None:
         statement += " LIMIT ?"
         values += (limit,)
-    rows: Iterable[Listed] = (Listed(text) for text in index.summary_texts(statement, values))
+    rows: Iterable[Listed] = map(Listed, index.summary_texts(statement, values))
     if not exact:
         rows = (row for row in rows if predicate(row.run))
     if order is not None and limit is not None:

@@ -580,3 +580,14 @@ def test_json_output_is_the_same_data(data):
     text = escape_json(json.dumps(data, indent=2, ensure_ascii=False))
     assert not _OBEYED.search(text)
     assert json.loads(text) == data
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)) | st.text())
+def test_json_escaping_keeps_newlines_and_nothing_else_a_terminal_obeys(text):
+    """ASCII text is checked apart (bytes.translate): its controls and DEL are escaped too."""
+    from gitml.terminal import escape_json
+
+    escaped = escape_json(text)
+    assert not _OBEYED.search(escaped) and "\t" not in escaped
+    assert escaped.count("\n") == text.count("\n")
+    assert escaped.isascii() or not text.isascii()
