@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -237,6 +238,45 @@ def test_a_running_runs_metric_is_read_on_from_where_it_stopped(served):
     assert later["value"] == [float(step) for step in later["step"]]
     part = server.get("/api/runs/live/metrics/tick?start=2&end=4").json
     assert part["step"] == [2, 3, 4]
+
+
+def test_a_points_cache_damaged_or_elsewhere_is_parsed_again(served, tmp_path):
+    """Each committed metric is looked for in `.git/gitml/cache/points/<blob>` first: a
+    file there the server did not write whole, or no regular file of that folder, is
+    passed over and the metric parsed from its blob; an intact file is taken."""
+    from array import array
+
+    from gitml.store.layout import POINTS_CACHE
+    from gitml.ui import points_cache
+    from gitml.ui.downsample import Points
+
+    server, repo = served
+    ids = {run["name"]: run["id"] for run in json.loads(cli(repo, "ls", "--json").output)}
+
+    def blob(name: str, key: str) -> str:
+        return git(repo, "rev-parse", f"refs/gitml/runs/{ids[name]}:.gitml/metrics/{key}.tsv").strip()
+
+    many = points_cache.CACHED_FROM
+    other = Points(array("q", range(many)), array("d", [7.0] * many), array("q", range(many)))
+    outside = tmp_path / "outside"
+    points_cache.save(outside, "ef" * 20, other)  # a valid file, out of the folder
+    valid = (outside / POINTS_CACHE / ("ef" * 20)).read_bytes()
+    folder = repo / ".git" / "gitml" / POINTS_CACHE
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / blob("alpha", "loss")).write_bytes(b"garbage")
+    (folder / blob("alpha", "acc")).write_bytes(valid[:-100])  # cut short
+    (folder / blob("beta", "loss")).write_bytes(valid[:50] + bytes([valid[50] ^ 1]) + valid[51:])
+    (folder / blob("beta", "acc")).symlink_to(outside / POINTS_CACHE / ("ef" * 20))
+    os.mkfifo(folder / blob("gamma", "loss"))
+    (folder / blob("gamma", "acc")).write_bytes(valid)  # intact: taken as it is
+    expected = {("alpha", "loss"): 10.0, ("alpha", "acc"): 0.2, ("beta", "loss"): 5.0}
+    expected |= {("beta", "acc"): 0.4, ("gamma", "loss"): 2.5}
+    for (name, key), value in expected.items():
+        answer = server.get(f"/api/runs/{name}/metrics/{key}").json
+        assert (answer["count"], answer["value"]) == (1, [value]), (name, key)
+    taken = server.get("/api/runs/gamma/metrics/acc?points=4").json
+    assert taken["count"] == many and set(taken["value"]) == {7.0}
+    assert (outside / POINTS_CACHE / ("ef" * 20)).read_bytes() == valid
 
 
 def test_a_metric_the_run_lacks_is_not_found(served):

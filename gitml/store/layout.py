@@ -9,7 +9,7 @@ module, spelled once (docs/format.md describes them).
   `runs/<id>/` (its head in `meta.json`, then `metrics/`, `artifacts/`, `env/` and
   `output.txt` as the record names them), scratch indexes, locks, name claims,
   runs being recovered, registry pushes pending and disposable caches (the run
-  index, `cache/runs.sqlite`).
+  index, `cache/runs.sqlite`; long metrics parsed, `cache/points/`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ MLFLOW_EXPERIMENTS_FILE = "mlflow-experiments.jsonl"  # experiments MLflow made,
 SWEEPS_DIR = "sweeps"  # a folder per sweep: its journal storage, its driver's lock
 CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
+POINTS_CACHE = f"{CACHE_DIR}/points"  # long metrics parsed, a file per blob (gitml.ui.points_cache)
 # The run index (gitml.tracking.index): SQLite, with its -wal and -shm files beside it;
 # its schema version is inside (PRAGMA user_version).
 INDEX_FILE = f"{CACHE_DIR}/runs.sqlite"

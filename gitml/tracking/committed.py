@@ -162,6 +162,9 @@ class CommittedRunReader:
         blob = self._metric_files().get(key)
         return iter(()) if blob is None else parse_blocks(self._objects.blocks(blob), True)
 
+    def metric_blob(self, key: str) -> str | None:
+        return self._metric_files().get(key)
+
     def _metric_files(self) -> dict[str, str]:
         """metric key → blob id of each file directly in `.gitml/metrics/`; read once, as
         every key's points are asked for in turn (3,000 metrics took 100 s)."""

@@ -39,6 +39,11 @@ class RunReader(Protocol):
         `gitml.tracking.points.Chunk`) at a time, in memory that does not grow with them;
         lines that are no point are left out."""
 
+    def metric_blob(self, key: str) -> str | None:
+        """The blob id of metric `key`'s file, which names its points for good (a cache
+        may keep them under it); None while the run is in progress (its file grows) or
+        when it has no such metric."""
+
     def artifact_files(self, folder: str = "") -> list[StoredFile]:
         """The files the run holds under `artifacts/`: all, or the file or folder `folder`."""
 

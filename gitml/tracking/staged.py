@@ -122,6 +122,10 @@ class StagedRunReader:
         path = self._metric_paths.get(key)
         return iter(()) if path is None else parse_blocks(file_blocks(path), keep_last_line=False)
 
+    def metric_blob(self, key: str) -> str | None:
+        """None: a metric of a run in progress still grows."""
+        return None
+
     def artifact_files(self, folder: str = "") -> list[StoredFile]:
         """The artifacts logged so far: all, or the file or folder `folder`."""
         return [

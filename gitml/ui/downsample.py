@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 MAX_POINTS = 20_000  # the most a request gets; more is never needed to draw a line
+KEPT_CHOICES = 4  # answers of `choose` kept per history (a page asks for one or two sizes)
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Points:
     values: array  # 'd'
     times: array  # 'q'
     _ordered: dict[str, bool] = field(default_factory=dict)  # x → whether it never decreases
+    _chosen: dict[int, list[int]] = field(default_factory=dict)  # wanted → `choose`'s answer
 
     def __len__(self) -> int:
         return len(self.values)
@@ -52,6 +54,17 @@ class Points:
             xs = self.axis(x)
             self._ordered[x] = all(map(operator.le, xs, islice(xs, 1, None)))
         return self._ordered[x]
+
+    def chosen(self, wanted: int) -> list[int]:
+        """`choose(self.values, wanted)`, found once: the whole history of a long metric
+        is asked for again by each view of it."""
+        found = self._chosen.get(wanted)
+        if found is None:
+            found = choose(self.values, wanted)
+            while len(self._chosen) >= KEPT_CHOICES:  # a client asking for every size
+                self._chosen.pop(next(iter(self._chosen)), None)
+            self._chosen[wanted] = found
+        return found
 
     def part(self, first: int, stop: int) -> Points:
         return Points(self.steps[first:stop], self.values[first:stop], self.times[first:stop])

@@ -116,7 +116,7 @@ def _points_wanted(request: Request) -> int:
 
 def metric(request: Request) -> Response:
     """`GET /api/runs/<run>/metrics/<key>?points=&start=&end=&x=step|time`."""
-    from gitml.ui.downsample import choose, in_range, to_json
+    from gitml.ui.downsample import in_range, to_json
 
     x = request.query_params.get("x", "step")
     if x not in ("step", "time"):
@@ -126,7 +126,7 @@ def metric(request: Request) -> Response:
     key = request.path_params["key"]
     points = _history(_ui(request), request.path_params["run"], key)
     shown = in_range(points, x, start, end)
-    chosen = choose(shown.values, wanted)
+    chosen = shown.chosen(wanted)
     data = {"key": key, "x": x, "count": len(points), "total": len(shown)}
     data["returned"] = len(chosen)
     data["downsampled"] = len(chosen) < len(shown)
@@ -135,22 +135,16 @@ def metric(request: Request) -> Response:
 
 
 def _history(ui: Ui, run: str, key: str):
-    """All points of metric `key` of `run`; a committed run's are kept for the next
-    request (a zoom asks for the same history again), a running run's are read on."""
-    from gitml.ui.downsample import collect
-
+    """All points of metric `key` of `run`: a committed run's kept by its blob (in
+    memory, then on disk) for the next request (a zoom asks for the same history
+    again), a running run's read on from where the last request stopped."""
     with open_run(ui.repo, run) as reader:
-        commit = reader.summary.sha
-        cached = ui.cached_points((commit, key)) if commit else None
-        if cached is not None:
-            return cached
         if key not in reader.metric_keys():
             raise BadRequest(404, f"{reader.label} has no metric {key[:200]!r}")
-        if commit is None:  # in progress: read on from where the last request stopped
+        blob = reader.metric_blob(key)
+        if blob is None:
             return ui.follow_points(reader, key)
-        points = collect(reader.metric_points(key))
-    ui.keep_points((commit, key), points)
-    return points
+        return ui.committed_points(blob, lambda: reader.metric_points(key))
 
 
 # files

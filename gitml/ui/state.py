@@ -8,11 +8,13 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from gitml.errors import GitmlError
 from gitml.store.layout import METRICS_DIR
 from gitml.store.repository import Repository
+from gitml.tracking.points import Chunk
 from gitml.tracking.readers import RunReader
 from gitml.tracking.record import RunSummary, key_to_filename
 from gitml.ui.downsample import Points
@@ -46,7 +48,7 @@ class Ui:
     _archived: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
     _archive_tips: dict[str, str] = field(default_factory=dict)  # the archive refs then
     _table: TableJson = field(default_factory=TableJson)
-    # (commit, metric key) → its points, for zooming into a long committed history
+    # blob id → the points of a committed metric, for zooming into a long history
     _points: OrderedDict = field(default_factory=OrderedDict)
     _points_lock: threading.Lock = field(default_factory=threading.Lock)
     # (run id, metric key) → the points of a run in progress read so far, and how far
@@ -126,19 +128,27 @@ class Ui:
                 self.snapshot()
             time.sleep(period)
 
-    def cached_points(self, key: tuple[str, str]) -> Points | None:
-        with self._points_lock:
-            found = self._points.get(key)
-            if found is not None:
-                self._points.move_to_end(key)
-            return found
+    def committed_points(self, blob: str, read: Callable[[], Iterable[Chunk]]) -> Points:
+        """The points of a committed metric whose file is blob `blob`: kept in memory
+        (a few histories), else on disk (`gitml.ui.points_cache`), else parsed from
+        `read()` and kept in both."""
+        from gitml.ui import points_cache
+        from gitml.ui.downsample import collect
 
-    def keep_points(self, key: tuple[str, str], points: Points) -> None:
-        """Keep the points of a committed run's metric (a few histories at most)."""
         with self._points_lock:
-            self._points[key] = points
+            found = self._points.get(blob)
+            if found is not None:
+                self._points.move_to_end(blob)
+                return found
+        found = points_cache.load(self.repo.state_dir, blob)
+        if found is None:
+            found = collect(read())
+            points_cache.save(self.repo.state_dir, blob, found)
+        with self._points_lock:
+            self._points[blob] = found
             while len(self._points) > KEPT_HISTORIES:
                 self._points.popitem(last=False)
+        return found
 
 
 def _tail(blocks, offset: int) -> bytes:

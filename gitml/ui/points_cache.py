@@ -1,0 +1,154 @@
+"""Long committed metrics kept parsed on disk, so that a history is parsed once.
+
+Parsing a metric of a million points (`gitml.tracking.points`) takes a second or more;
+reading its columns back as machine numbers takes milliseconds. A committed metric
+file never changes (its blob id names its content), so its parsed points are kept
+under `.git/gitml/cache/points/<blob id>` (`store.layout.POINTS_CACHE`) for the next
+view, by this server or the next one.
+
+The cache is never the truth: a file missing, cut short, damaged, of another format
+or byte order, or anything but a regular file in that folder (a symbolic link, a
+FIFO) is a miss, and the points are parsed from the blob again and written over it.
+A file is MAGIC, the count n, the steps (n 8-byte integers), values (n doubles) and
+times (n 8-byte integers) in the machine's byte order, then the CRC-32 of all that.
+It is written to a new file renamed into place, so a reader never sees one half
+written. The folder is kept under MAX_BYTES: the oldest files written go first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import struct
+import sys
+import threading
+import zlib
+from array import array
+from pathlib import Path
+
+from gitml.store.layout import POINTS_CACHE
+from gitml.ui.downsample import Points
+
+MAGIC = b"gmlpts1" + (b"l" if sys.byteorder == "little" else b"b")
+CACHED_FROM = 20_000  # points; fewer parse in a few milliseconds
+MAX_BYTES = 1 << 30  # of the folder; the oldest files beyond it are removed
+_HEAD = struct.Struct("=8sQ")  # MAGIC, n
+_CRC = struct.Struct("=I")
+_NAME_CHARS = frozenset("0123456789abcdef")
+
+
+def load(state_dir: Path, blob: str) -> Points | None:
+    """The points kept for `blob`, or None (missing, or not to be trusted)."""
+    if not _is_blob_id(blob):
+        return None
+    try:
+        folder = _open_folder(state_dir, create=False)
+    except OSError:
+        return None
+    try:
+        fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    try:
+        body = _read_regular(fd)
+    except (OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
+    if body is None:
+        return None
+    count = len(body) // 24
+    view = memoryview(body)
+    steps, values, times = array("q"), array("d"), array("q")
+    for column, start in ((steps, 0), (values, 8 * count), (times, 16 * count)):
+        column.frombytes(view[start : start + 8 * count])
+    return Points(steps, values, times)
+
+
+def _read_regular(fd: int) -> bytes | None:
+    """The columns a cache file holds (checked against its CRC), or None when the file
+    is no regular file or not one this module wrote whole."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size < _HEAD.size + _CRC.size:
+        return None
+    head = os.read(fd, _HEAD.size)
+    magic, count = _HEAD.unpack(head)
+    if magic != MAGIC or info.st_size != _HEAD.size + 24 * count + _CRC.size:
+        return None
+    with open(fd, "rb", closefd=False) as file:
+        body = file.read(24 * count)
+        (crc,) = _CRC.unpack(file.read(_CRC.size))
+    if len(body) != 24 * count or zlib.crc32(body, zlib.crc32(head)) != crc:
+        return None  # changed while read, or damaged
+    return body
+
+
+def save(state_dir: Path, blob: str, points: Points) -> None:
+    """Keep `points` for `blob` when they are worth it; anything in the way (a folder
+    that cannot be written, a full disk, a name taken by a folder) leaves it uncached."""
+    if len(points) < CACHED_FROM or not _is_blob_id(blob):
+        return
+    with contextlib.suppress(OSError):
+        folder = _open_folder(state_dir, create=True)
+        try:
+            _write(folder, blob, points)
+            _trim(folder, keep=blob)
+        finally:
+            os.close(folder)
+
+
+def _write(folder: int, blob: str, points: Points) -> None:
+    temporary = f".{blob}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(temporary, flags, 0o644, dir_fd=folder)
+    try:
+        with open(fd, "wb") as file:
+            head = _HEAD.pack(MAGIC, len(points))
+            crc = zlib.crc32(head)
+            file.write(head)
+            for column in (points.steps, points.values, points.times):
+                data = memoryview(column).cast("B")
+                crc = zlib.crc32(data, crc)
+                file.write(data)
+            file.write(_CRC.pack(crc))
+        os.replace(temporary, blob, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+
+
+def _trim(folder: int, keep: str) -> None:
+    """Remove the oldest files until the folder holds at most MAX_BYTES."""
+    files = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                files.append((info.st_mtime, info.st_size, entry.name))
+    total = sum(size for _, size, _ in files)
+    for _, size, name in sorted(files):
+        if total <= MAX_BYTES:
+            break
+        if name != keep:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=folder)
+                total -= size
+
+
+def _open_folder(state_dir: Path, create: bool) -> int:
+    """A descriptor of the cache folder, itself never a symbolic link (whatever one
+    points at is not this cache)."""
+    path = state_dir / POINTS_CACHE
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def _is_blob_id(blob: str) -> bool:
+    return len(blob) in (40, 64) and _NAME_CHARS.issuperset(blob)
