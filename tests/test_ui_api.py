@@ -254,7 +254,9 @@ def test_a_points_cache_damaged_or_elsewhere_is_parsed_again(served, tmp_path):
     ids = {run["name"]: run["id"] for run in json.loads(cli(repo, "ls", "--json").output)}
 
     def blob(name: str, key: str) -> str:
-        return git(repo, "rev-parse", f"refs/gitml/runs/{ids[name]}:.gitml/metrics/{key}.tsv").strip()
+        return git(
+            repo, "rev-parse", f"refs/gitml/runs/{ids[name]}:.gitml/metrics/{key}.tsv"
+        ).strip()
 
     many = points_cache.CACHED_FROM
     other = Points(array("q", range(many)), array("d", [7.0] * many), array("q", range(many)))
