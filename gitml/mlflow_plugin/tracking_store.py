@@ -16,13 +16,16 @@ What maps to what (docs/mlflow.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow.entities import (
     Dataset,
@@ -89,6 +92,22 @@ _STATUSES = {  # gitml's run status → MLflow's
     "killed": "KILLED",
 }
 _attached: set[str] = set()  # staging folders of `gitml run` runs this process attached to
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_writer(method: _Method) -> _Method:
+    """Run `method` holding the store's lock. MLflow's async logging
+    (`synchronous=False`, `MLFLOW_ENABLE_ASYNC_LOGGING`) calls log_batch from up to 10
+    threads at once: one writer at a time gives a run in progress one Staging (one set
+    of open metric files, all closed when the run ends), and checks and writes a
+    param's first value in one step."""
+
+    @functools.wraps(method)
+    def locked(self: GitmlTrackingStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 class GitmlTrackingStore(AbstractStore):
@@ -104,6 +123,7 @@ class GitmlTrackingStore(AbstractStore):
         self._stagings: dict[str, Staging] = {}  # runs in progress this store logged to
         self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
         self._names: dict[str, str] = {}  # experiment id → name, as met
+        self._lock = threading.RLock()  # see _one_writer
 
     # experiments
 
@@ -188,6 +208,7 @@ class GitmlTrackingStore(AbstractStore):
 
     # runs
 
+    @_one_writer
     def create_run(
         self,
         experiment_id: str,
@@ -226,6 +247,7 @@ class GitmlTrackingStore(AbstractStore):
         _attached.add(run_dir)
         return Staging(Path(run_dir))
 
+    @_one_writer
     def _staging(self, run_id: str) -> Staging:
         """The staging folder of run `run_id`, in progress; MlflowException otherwise."""
         staging = self._stagings.get(run_id)
@@ -244,6 +266,7 @@ class GitmlTrackingStore(AbstractStore):
             error_code=INVALID_PARAMETER_VALUE,
         )
 
+    @_one_writer
     def update_run_info(
         self, run_id: str, run_status: Any, end_time: int | None, run_name: str | None
     ) -> RunInfo:
@@ -311,6 +334,7 @@ class GitmlTrackingStore(AbstractStore):
             "or remote that still has it gives it back with `gitml fetch`"
         )
 
+    @_one_writer
     def log_batch(self, run_id: str, metrics: list, params: list, tags: list) -> None:
         staging = self._staging(run_id)
         with mlflow_errors():
@@ -350,6 +374,7 @@ class GitmlTrackingStore(AbstractStore):
             for m in self.get_metric_history(run_id, metric.key)
         )
 
+    @_one_writer
     def delete_tag(self, run_id: str, key: str) -> None:
         staging = self._staging(run_id)
         with mlflow_errors():
@@ -417,6 +442,7 @@ class GitmlTrackingStore(AbstractStore):
             self._experiments()
         return self._names.get(experiment_id)
 
+    @_one_writer
     def log_inputs(self, run_id: str, datasets=None, models=None) -> None:
         if not datasets:
             return
