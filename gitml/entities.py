@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitml.mlflow_plugin.uri import GitmlUri, build_uri, run_artifact_uri
-from gitml.tracking.record import experiment_id
+from gitml.tracking.record import LOGGED_MODELS_TAG, experiment_id
 
 RUN_NAME_TAG = "mlflow.runName"
 DATASETS_TAG = "gitml.datasets"  # a run's inputs, as JSON (the `gitml:` backend's tag too)
@@ -131,7 +131,7 @@ class Run(Mapping):
             artifact_uri=run_artifact_uri(root, record.id),
             user_id=record.user or "",
         )
-        tags = {k: v for k, v in record.tags.items() if k != DATASETS_TAG}
+        tags = {k: v for k, v in record.tags.items() if k not in (DATASETS_TAG, LOGGED_MODELS_TAG)}
         tags[RUN_NAME_TAG] = record.name
         metrics = {key: summary.last for key, summary in record.metrics.items()}
         self.data = RunData(metrics, dict(record.params), tags)

@@ -90,3 +90,73 @@ def test_log_batch_from_many_threads_at_once_keeps_one_staging(repo, client):
         assert len(refused) == 11 and all("cannot become" in text for text in refused)
         assert run.data.params["seed"] in {str(n) for n in range(12)}
         assert _open_files_under(repo / ".git" / "gitml" / "runs") == []
+
+
+# logged models (MLflow 3)
+
+
+@pytest.fixture(scope="module")
+def fluent(repo):
+    """MLflow's fluent API on the module's repository (its tracking URI put back after)."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(f"gitml://{repo}")
+    yield mlflow
+    mlflow.set_tracking_uri(before)
+
+
+def test_logged_models_are_searchable_with_their_params_tags_and_metrics(client, fluent):
+    import mlflow.sklearn
+    from sklearn.linear_model import LinearRegression
+
+    experiment = client.create_experiment("models")
+    with fluent.start_run(experiment_id=experiment) as run:
+        fluent.log_param("alpha", "0.5")
+        fluent.log_metric("rmse", 0.25)
+        info = mlflow.sklearn.log_model(
+            LinearRegression().fit([[0], [1]], [0, 1]), name="model",
+            pip_requirements=["scikit-learn"], params={"kind": "linear"}, tags={"team": "ml"},
+        )  # fmt: skip
+        pending = client.create_logged_model(experiment, "later", run.info.run_id)
+        client.set_logged_model_tags(pending.model_id, {"note": "not saved"})
+        client.finalize_logged_model(pending.model_id, "FAILED")
+    found = fluent.search_logged_models([experiment], output_format="list")
+    assert sorted((m.name, m.status.name) for m in found) == [
+        ("later", "FAILED"),
+        ("model", "READY"),
+    ]
+    model = client.get_logged_model(info.model_id)
+    assert model.params == {"alpha": "0.5", "kind": "linear"} and model.tags["team"] == "ml"
+    assert [(m.key, m.value) for m in model.metrics] == [("rmse", 0.25)]
+    assert model.source_run_id == run.info.run_id and model.experiment_id == experiment
+    assert client.get_logged_model(pending.model_id).tags["note"] == "not saved"
+    # MLflow's filter, order and pages
+    (linear,) = fluent.search_logged_models(
+        [experiment], "params.kind = 'linear' and metrics.rmse < 0.5", output_format="list"
+    )
+    assert linear.model_id == info.model_id
+    page = client.search_logged_models([experiment], order_by=[{"field_name": "name"}],
+                                       max_results=1)  # fmt: skip
+    assert [m.name for m in page] == ["later"] and page.token
+    rest = client.search_logged_models([experiment], order_by=[{"field_name": "name"}],
+                                       page_token=page.token)  # fmt: skip
+    assert [m.name for m in rest] == ["model"]
+    assert fluent.search_logged_models(["123"], output_format="list") == []
+    # the run is a commit now: the registry's versions are accepted (its tags hold
+    # them), anything else is refused
+    client.set_logged_model_tags(info.model_id, {"mlflow.modelVersions": "[]"})
+    with pytest.raises(MlflowException, match="has ended"):
+        client.set_logged_model_tags(info.model_id, {"k": "v"})
+    assert "gitml.logged_models" not in client.get_run(run.info.run_id).data.tags
+
+
+def test_a_logged_model_id_naming_no_model_is_not_found(client):
+    from gitml.mlflow_plugin.logged_models import model_id
+
+    run_id = client.create_run("0").info.run_id
+    client.set_terminated(run_id)
+    for text in [model_id(run_id, "nothing"), f"m-{run_id}-zz", "m-../../x-6161", "m-"]:
+        with pytest.raises(MlflowException) as error:
+            client.get_logged_model(text)
+        assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -53,14 +52,20 @@ from mlflow.protos.databricks_pb2 import (
 )
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.tracking.abstract_store import AbstractStore
-from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS as MODEL_VERSIONS_TAG
+from mlflow.utils.search_utils import (
+    SearchExperimentsUtils,
+    SearchLoggedModelsUtils,
+    SearchUtils,
+)
 
 from gitml.compare.query import find_runs
 from gitml.compare.search import SortKey
 from gitml.compare.sorting import RunQuery
 from gitml.documents import load_json
-from gitml.errors import ArtifactError, DocumentError, UnknownKeyError
+from gitml.errors import DocumentError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
+from gitml.mlflow_plugin import logged_models as models
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
 from gitml.mlflow_plugin.uri import (
@@ -73,10 +78,10 @@ from gitml.mlflow_plugin.uri import (
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
-from gitml.tracking.catalog import list_runs
+from gitml.tracking.catalog import list_runs, resolve
 from gitml.tracking.ids import as_run_name
 from gitml.tracking.model import RunRecord
-from gitml.tracking.readers import open_run
+from gitml.tracking.readers import model_folders, open_run
 from gitml.tracking.record import RunSummary
 from gitml.tracking.run import RunOptions, finish_run, start_run
 from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
@@ -84,7 +89,7 @@ from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
 DATASETS_TAG = "gitml.datasets"  # the run's inputs, as JSON (log_inputs)
 SEARCH_MAX_RESULTS = 1000  # experiments listed when the caller says not
 MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
-_MODEL_ID_PREFIX = "m-"
+_OWN_TAGS = (DATASETS_TAG, models.MODELS_TAG)  # the store's records, not shown as tags
 _STATUSES = {  # gitml's run status → MLflow's
     "running": "RUNNING",
     "finished": "FINISHED",
@@ -302,11 +307,11 @@ class GitmlTrackingStore(AbstractStore):
         if metrics is None:
             end = summary.end_ms or summary.start_ms
             metrics = [Metric(key, value, end, 0) for key, value in summary.metrics.items()]
-        tags = [RunTag(k, v) for k, v in summary.tags.items() if k != DATASETS_TAG]
+        tags = [RunTag(k, v) for k, v in summary.tags.items() if k not in _OWN_TAGS]
         tags.append(RunTag(RUN_NAME_TAG, summary.name))
         info = RunInfo(
             run_id=summary.id,
-            experiment_id=exps.experiment_id(summary.experiment),
+            experiment_id=self._experiment_id(summary),
             user_id=summary.user or "",
             status=_STATUSES.get(summary.status, "FAILED"),
             start_time=summary.start_ms,
@@ -317,6 +322,9 @@ class GitmlTrackingStore(AbstractStore):
         )
         params = [Param(k, v) for k, v in summary.params.items()]
         return Run(info, RunData(metrics, params, tags), inputs or RunInputs([]))
+
+    def _experiment_id(self, run: RunSummary) -> str:
+        return exps.experiment_id(run.experiment)
 
     def _root(self) -> str:
         return self.repo.cwd
@@ -462,8 +470,9 @@ class GitmlTrackingStore(AbstractStore):
         """A logged model's id names its run already (see `create_logged_model`)."""
         self._staging(run_id)
 
-    # logged models (MLflow 3)
+    # logged models (MLflow 3): gitml.mlflow_plugin.logged_models
 
+    @_one_writer
     def create_logged_model(
         self,
         experiment_id: str = exps.DEFAULT_ID,
@@ -482,38 +491,79 @@ class GitmlTrackingStore(AbstractStore):
         staging = self._staging(source_run_id)
         with mlflow_errors():
             folder = check_artifact_name(name or "model")
-            if (staging.path / ARTIFACTS_DIR / folder).exists():
+            staged = staging.read()
+            record = models.models_record(staged.tags)
+            if (staging.path / ARTIFACTS_DIR / folder).exists() or folder in record:
                 raise MlflowException(
                     f"gitml: run {source_run_id} holds an artifact {folder!r} already; "
                     "log the model under another name",
                     RESOURCE_ALREADY_EXISTS,
                 )
-        return self.get_logged_model(_model_id(source_run_id, folder))
+            record[folder] = models.new_entry(tags, params, model_type, staging.read_params())
+            staging.set_tag(models.MODELS_TAG, models.tag_text(record, source_run_id))
+        return self.get_logged_model(models.model_id(source_run_id, folder))
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        run_id, folder = _parse_model_id(model_id)
-        run = self.get_run(run_id)
-        with mlflow_errors(), open_run(self.repo, run_id) as reader:
-            ready = any(f.path == f"{folder}/MLmodel" for f in reader.artifact_files(folder))
-        return LoggedModel(
-            experiment_id=run.info.experiment_id,
-            model_id=model_id,
-            name=folder,
-            artifact_location=run_artifact_uri(self._root(), run_id, folder),
-            creation_timestamp=run.info.start_time,
-            last_updated_timestamp=run.info.end_time or int(time.time() * 1000),
-            source_run_id=run_id,
-            status=LoggedModelStatus.READY if ready else LoggedModelStatus.PENDING,
-            params=dict(run.data.params),
-        )
+        run_id, folder = models.parse_model_id(model_id)
+        with mlflow_errors():
+            run = resolve(self.repo, run_id)
+            ready = folder in model_folders(self.repo, [run])[run.id]
+        if not ready and folder not in models.models_record(run.tags):
+            raise MlflowException(
+                f"gitml: no logged model has the id {model_id!r}", RESOURCE_DOES_NOT_EXIST
+            )
+        return models.entity(run, folder, ready, self._root(), self._experiment_id(run))
+
+    @_one_writer
+    def _change_model(self, model_id: str, change: Callable[[dict], None]) -> None:
+        """Apply `change` to logged model `model_id`'s entry in its run's tag; the run
+        must be in progress (an ended run is a commit, never changed)."""
+        run_id, folder = models.parse_model_id(model_id)
+        self.get_logged_model(model_id)  # 404 for a model that does not exist
+        staging = self._staging(run_id)
+        with mlflow_errors():
+            record = models.models_record(staging.read().tags)
+            change(record.setdefault(folder, {}))
+            staging.set_tag(models.MODELS_TAG, models.tag_text(record, run_id))
 
     def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
-        return self.get_logged_model(model_id)
+        """READY once its MLmodel file is there; FAILED is kept while its run is in
+        progress."""
+        found = self.get_logged_model(model_id)
+        if LoggedModelStatus(status) != found.status:
+            wanted = LoggedModelStatus(status).name
+            self._change_model(model_id, lambda entry: entry.update(status=wanted))
+            found = self.get_logged_model(model_id)
+        return found
 
     def set_logged_model_tags(self, model_id: str, tags: Any) -> None:
-        """Accepted and not kept: MLflow tags a logged model with the registry versions made
-        of it (`registered_model_name=`), which the registry's tags hold already."""
-        self.get_logged_model(model_id)  # 404 for a model that does not exist
+        """Kept with the model while its run is in progress. MLflow tags a logged model
+        with the registry versions made of it (`mlflow.modelVersions`), after its run
+        has ended too: the registry's tags hold those already, so that one is accepted
+        for an ended run and not kept."""
+        pairs = {tag.key: str(tag.value) for tag in tags or []}
+        run_id, _ = models.parse_model_id(model_id)
+        with mlflow_errors():
+            ended = resolve(self.repo, run_id).sha is not None
+        if set(pairs) <= {MODEL_VERSIONS_TAG} and ended:
+            self.get_logged_model(model_id)
+            return
+        self._change_model(model_id, lambda entry: entry.setdefault("tags", {}).update(pairs))
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        def delete(entry: dict) -> None:
+            if key not in entry.get("tags", {}):
+                raise MlflowException(
+                    f"gitml: No tag with key {key!r} on logged model {model_id}",
+                    RESOURCE_DOES_NOT_EXIST,
+                )
+            del entry["tags"][key]
+
+        self._change_model(model_id, delete)
+
+    def log_logged_model_params(self, model_id: str, params: list) -> None:
+        pairs = {param.key: str(param.value) for param in params}
+        self._change_model(model_id, lambda entry: entry.setdefault("params", {}).update(pairs))
 
     def search_logged_models(
         self,
@@ -524,8 +574,26 @@ class GitmlTrackingStore(AbstractStore):
         order_by: Any = None,
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        """None: a run's models are read as its artifacts (`runs:/ID/NAME`) or by id."""
-        return PagedList([], None)
+        """The models of the runs of `experiment_ids`: every artifact folder holding an
+        MLmodel file, and those a run in progress is logging; MLflow's filter, order
+        and pages."""
+        names = [n for n in map(self._experiment_named, experiment_ids or []) if n is not None]
+        found = []
+        if names:
+            with mlflow_errors():
+                runs = self._find(RunQuery(None, experiments=names), [])
+                folders = model_folders(self.repo, runs)
+            for run in runs:
+                ready = folders[run.id]
+                for folder in sorted({*ready, *models.models_record(run.tags)}):
+                    experiment = self._experiment_id(run)
+                    found.append(
+                        models.entity(run, folder, folder in ready, self._root(), experiment)
+                    )
+        found = SearchLoggedModelsUtils.filter_logged_models(found, filter_string, datasets)
+        found = SearchLoggedModelsUtils.sort(found, order_by)
+        page, token = SearchUtils.paginate(found, page_token, max_results or 100)
+        return PagedList(page, token)
 
 
 def _wrapped(staging: Staging) -> bool:
@@ -565,24 +633,6 @@ def _tag(tags: list[RunTag] | None, key: str) -> str | None:
 
 def _unsupported(what: str) -> MlflowException:
     return MlflowException(f"gitml does not support {what}", INVALID_PARAMETER_VALUE)
-
-
-def _model_id(run_id: str, folder: str) -> str:
-    return f"{_MODEL_ID_PREFIX}{run_id}-{folder.encode().hex()}"
-
-
-def _parse_model_id(model_id: str) -> tuple[str, str]:
-    """(run id, artifact folder) of a logged model's id; 404 when it names none."""
-    run_id, _, encoded = str(model_id).removeprefix(_MODEL_ID_PREFIX).partition("-")
-    try:
-        folder = bytes.fromhex(encoded).decode()
-        if str(model_id).startswith(_MODEL_ID_PREFIX) and folder:
-            return _run_id(run_id), check_artifact_name(folder)
-    except (ValueError, ArtifactError):  # not hex, not UTF-8, no artifact name
-        pass
-    raise MlflowException(
-        f"gitml: no logged model has the id {model_id!r}", RESOURCE_DOES_NOT_EXIST
-    )
 
 
 def _dataset_json(item: DatasetInput) -> dict:

@@ -96,3 +96,49 @@ def read_record(repo: Repository, run: str | RunSummary) -> RunRecord:
     """Everything recorded about run `run` (see `open_run`)."""
     with open_run(repo, run) as reader:
         return reader.record()
+
+
+MODEL_FILE = "MLmodel"  # a folder holding it at its top is a model
+
+
+def model_folders(repo: Repository, runs: list[RunSummary]) -> dict[str, list[str]]:
+    """The artifact folders at the top of each run that hold a model (an `MLmodel`
+    file), by run id: committed runs read through one `git cat-file` process, runs in
+    progress from their staging folders. A folder whose name gitml would refuse as an
+    artifact name (from a fetched tree) is left out."""
+    from gitml.errors import ArtifactError
+    from gitml.store.blobs import ObjectReader
+    from gitml.store.layout import ARTIFACTS_DIR, RECORD_DIR
+    from gitml.store.refs import MAX_MESSAGE_BYTES
+    from gitml.tracking.staging import check_artifact_name, runs_dir
+
+    def kept(names: list[str]) -> list[str]:
+        found = []
+        for name in sorted(names):
+            try:
+                found.append(check_artifact_name(name))
+            except ArtifactError:
+                continue
+        return found
+
+    found: dict[str, list[str]] = {}
+    with ObjectReader(repo) as objects:
+        for run in runs:
+            if run.sha is None:
+                folder = runs_dir(repo.state_dir) / run.id / ARTIFACTS_DIR
+                models = [p.parent.name for p in folder.glob(f"*/{MODEL_FILE}") if p.is_file()]
+                found[run.id] = kept(models)
+                continue
+            commit = objects.commit(run.sha, MAX_MESSAGE_BYTES)
+            tree = [] if commit is None else objects.tree(commit.tree) or []
+            for part in (RECORD_DIR, ARTIFACTS_DIR):
+                entry = next((e for e in tree if e.name == part and e.is_tree), None)
+                tree = [] if entry is None else objects.tree(entry.id) or []
+            models = [
+                entry.name
+                for entry in tree
+                if entry.is_tree
+                and any(e.name == MODEL_FILE and e.is_file for e in objects.tree(entry.id) or [])
+            ]
+            found[run.id] = kept(models)
+    return found

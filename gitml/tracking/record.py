@@ -244,6 +244,9 @@ def check_experiment(name: str) -> str:
 
 
 MLFLOW_DEFAULT_EXPERIMENT = "Default"  # MLflow's default experiment, whose id is "0"
+# the tag where a run keeps what MLflow says of its logged models (beyond their folders):
+# gitml.mlflow_plugin.logged_models; a record of the backend, not a tag MLflow shows
+LOGGED_MODELS_TAG = "gitml.logged_models"
 
 
 @functools.lru_cache(maxsize=4096)  # a search asks once per run
