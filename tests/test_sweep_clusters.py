@@ -138,13 +138,16 @@ def ray_head():
             time.sleep(1)
         yield address
     finally:
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 15)):
+        # `ray start --block` waits on its monitor for well over 15 s after a SIGTERM:
+        # a short grace, then the group is killed (its folder goes with it below)
+        for sig, wait in ((signal.SIGTERM, 2), (signal.SIGKILL, 15)):
             try:
                 os.killpg(head.pid, sig)
             except ProcessLookupError:
                 break
             end = time.monotonic() + wait
-            while time.monotonic() < end and _group_alive(head.pid):
+            # poll() reaps the head: a zombie leader would keep its group alive to the end
+            while time.monotonic() < end and (head.poll() is None or _group_alive(head.pid)):
                 time.sleep(0.2)
         head.wait()
         shutil.rmtree(folder, ignore_errors=True)
