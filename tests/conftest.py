@@ -14,6 +14,24 @@ import pytest
 from tests.utils import git, gitml, isolated, write
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with the most tests marked slow first, each module's tests kept in order.
+
+    xdist (`--dist loadfile --no-loadscope-reorder`) hands modules to the workers in this
+    order as each frees up: the long modules start at once and the many short ones even
+    out the end, instead of a long module starting last on one worker while the other
+    sits idle."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    slow = {
+        name: sum(t.get_closest_marker("slow") is not None for t in ts)
+        for name, ts in modules.items()
+    }
+    order = sorted(modules, key=lambda name: (-slow[name], -len(modules[name])))
+    items[:] = [item for name in order for item in modules[name]]
+
+
 @pytest.fixture(autouse=True)
 def isolate(tmp_path_factory, monkeypatch):
     """No test sees the developer's git identity, config, caches or GIT_* variables."""

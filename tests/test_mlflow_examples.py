@@ -116,6 +116,7 @@ def show(repo, run: str) -> dict:
     return json.loads(gitml(repo, "show", run, "--json").stdout)
 
 
+@pytest.mark.slow  # four scripts, each importing scikit-learn
 def test_examples_run_with_gitml_as_mlflow_and_read_back_with_gitml(repo_with_commit):
     repo = repo_with_commit
     run_id, rest = run_script(repo, "quickstart.py", QUICKSTART, GITML)

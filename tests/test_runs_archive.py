@@ -313,6 +313,7 @@ def test_archives_travel_with_push_and_fetch(tmp_path):
         assert_fsck_clean(repo)
 
 
+@pytest.mark.slow
 def test_two_clones_folding_and_pushing_at_once_converge(tmp_path):
     remote, (a, b) = seeded_remote(tmp_path, "a", "b")
     make_runs_at_once((a, 8, "a"), (b, 8, "b"))

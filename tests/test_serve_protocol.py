@@ -315,6 +315,7 @@ def test_without_pyarrow_parquet_is_one_clear_answer(models, tmp_path):
 # gitml predict reads files as gitml serve reads bodies
 
 
+@pytest.mark.slow  # a gitml predict process per file
 def test_gitml_predict_reads_files_as_the_server_reads_bodies(models, tmp_path):
     (tmp_path / "rows.csv").write_text("0.1,0.2,0.3\n0.4,0.5,0.6\n")
     out = gitml_cli(tmp_path, "predict", str(models / "net"), "-i", "rows.csv", check=False)

@@ -32,6 +32,7 @@ def project(repo_with_commit):
     return repo_with_commit
 
 
+@pytest.mark.slow
 def test_a_sweep_keeps_its_study_in_postgresql_and_its_record_no_password(server, project):
     url = create_database(server, "shared")
     with_password = url.replace("postgres@", "postgres:s3cret@")

@@ -117,6 +117,7 @@ def indexed(runs: list[RunSummary]):
     return index
 
 
+@pytest.mark.slow  # 200 examples
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(run_lists(), st.lists(filters, min_size=1, max_size=4))
 def test_an_exact_condition_selects_what_the_evaluator_keeps(runs, trees):
@@ -134,6 +135,7 @@ def test_an_exact_condition_selects_what_the_evaluator_keeps(runs, trees):
     index.close()
 
 
+@pytest.mark.slow  # 200 examples
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     run_lists(),
