@@ -88,6 +88,26 @@ def test_refs_changed_by_plain_git_show_in_ls(many, tmp_path):
     assert gitml(other, "show", "run-7").stdout.startswith("run        run-7 ")
 
 
+def test_a_listing_reuses_the_summaries_of_runs_whose_commit_is_the_same(many):
+    """`list_runs(known=…)` (the ui's listing as runs come and go) parses only what
+    changed: a run moved to another commit is read again, a removed one is gone."""
+    from gitml.store.repository import open_repository
+    from gitml.tracking.catalog import list_runs
+
+    repo = open_repository(many)
+    first = list_runs(repo)
+    known = {run.id: run for run in first}
+    moved, removed = first[3], first[5]
+    git(many, "update-ref", f"refs/gitml/runs/{moved.id}", first[4].sha)
+    git(many, "update-ref", "-d", f"refs/gitml/runs/{removed.id}")
+    again = list_runs(repo, known=known)
+    assert [run.id for run in again] == [run.id for run in first if run is not removed]
+    assert all(run is known[run.id] for run in again if run.id != moved.id)
+    (read,) = [run for run in again if run.id == moved.id]
+    assert read is not moved and read.sha == first[4].sha
+    assert list_runs(repo) == again  # what a listing from nothing gives
+
+
 def test_damaged_runs_stay_listed_as_damaged(many):
     blob = (
         subprocess.run(

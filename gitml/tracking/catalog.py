@@ -8,6 +8,8 @@ here reads every run: a name, an id prefix or a run is one index lookup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gitml.errors import RunNotFoundError
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.repository import Repository
@@ -17,24 +19,18 @@ from gitml.tracking.staged import staged_summary
 from gitml.tracking.staging import Staging, runs_dir
 
 
-def list_runs(repo: Repository, include_running: bool = True) -> list[RunSummary]:
-    """Every run, newest first: committed ones from the index, running ones from staging."""
-    runs = committed_runs(repo)
+def list_runs(
+    repo: Repository, include_running: bool = True, known: Mapping[str, RunSummary] | None = None
+) -> list[RunSummary]:
+    """Every run, newest first: committed ones from the index, running ones from staging.
+
+    `known` (id → summary), the committed runs of an earlier listing, spares parsing
+    again those whose commit is the same (see `RunIndex.all_runs`)."""
+    runs = using_index(repo, lambda index: index.all_runs(known))
     if include_running:
         runs.extend(running_runs(repo))
         runs.sort(key=lambda run: run.id, reverse=True)
     return runs
-
-
-def committed_runs(repo: Repository) -> list[RunSummary]:
-    """Every committed run, newest first."""
-    return using_index(repo, RunIndex.all_runs)
-
-
-def archived_runs(repo: Repository) -> list[RunSummary]:
-    """Every run the archives hold (removed ones aside), whether a run ref shadows it or
-    not (see `gitml.tracking.index`)."""
-    return using_index(repo, RunIndex.archived_runs)
 
 
 def running_runs(repo: Repository) -> list[RunSummary]:

@@ -30,8 +30,9 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import TypeVar
@@ -65,6 +66,7 @@ SCHEMA_VERSION = 3  # bump it when the tables or the JSON of RunSummary.to_json 
 WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
 _BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
 _CHUNK = 500  # ids per `IN (…)` of a statement
+_DECODED = 1000  # summaries decoded at once
 _STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
 _ANALYZED = "analyzed"  # the meta key of how many rows there were at the last ANALYZE
 _OTHER_STORAGE = "-"  # its stamp where refs are not files: every sync compares all
@@ -456,21 +458,35 @@ class RunIndex:
     # reading
 
     def summaries(self, query: str, values: Iterable[object] = ()) -> Iterator[RunSummary]:
-        """The summaries a query selects: its first column is `runs.summary`."""
-        for text in self.summary_texts(query, values):
-            yield summary_from_json(json.loads(text))
+        """The summaries a query selects: its first column is `runs.summary`. They are
+        decoded _DECODED at a time, as one JSON array (a quarter faster than one by one)."""
+        texts = self.summary_texts(query, values)
+        while batch := list(islice(texts, _DECODED)):
+            for data in json.loads("[" + ",".join(batch) + "]"):
+                yield summary_from_json(data)
 
     def summary_texts(self, query: str, values: Iterable[object] = ()) -> Iterator[str]:
         """The summaries a query selects as the JSON text they are kept as."""
         return map(itemgetter(0), self.db.execute(query, tuple(values)))
 
-    def all_runs(self) -> list[RunSummary]:
-        """Every run in the index, newest first."""
-        return list(self.summaries("SELECT summary FROM runs ORDER BY id DESC"))
-
-    def archived_runs(self) -> list[RunSummary]:
-        """Every run of the archives (removed ones aside), a run ref of its own or not."""
-        return list(self.summaries("SELECT summary FROM archived ORDER BY id DESC"))
+    def all_runs(self, known: Mapping[str, RunSummary] | None = None) -> list[RunSummary]:
+        """Every run in the index, newest first; a run of `known` (id → summary) read
+        from the same commit is taken from there instead of being parsed again (a
+        long-lived reader of the listing parses only the runs that changed)."""
+        if not known:
+            return list(self.summaries("SELECT summary FROM runs ORDER BY id DESC"))
+        rows = self.db.execute("SELECT id, sha FROM runs ORDER BY id DESC").fetchall()
+        kept = {}
+        for run_id, sha in rows:
+            run = known.get(run_id)
+            if run is not None and run.sha == sha:
+                kept[run_id] = run
+        unknown = [run_id for run_id, _ in rows if run_id not in kept]
+        for chunk in _chunks(unknown):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT summary FROM runs WHERE id IN ({marks})"
+            kept.update((run.id, run) for run in self.summaries(query, chunk))
+        return [kept[run_id] for run_id, _ in rows if run_id in kept]
 
     def summary(self, run_id: str) -> RunSummary | None:
         found = list(self.summaries("SELECT summary FROM runs WHERE id = ?", (run_id,)))

@@ -21,7 +21,6 @@ from gitml.ui.downsample import Points
 from gitml.ui.table import TableJson
 from gitml.ui.watch import Stamp, Watcher
 
-_INCREMENTAL_LIMIT = 256  # more changed runs than this: one full listing is cheaper
 KEPT_HISTORIES = 4  # long committed histories kept parsed, for zooming (a million points: 24 MB)
 
 
@@ -45,8 +44,6 @@ class Ui:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _snapshot: RunsSnapshot | None = None
     _committed: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
-    _archived: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
-    _archive_tips: dict[str, str] = field(default_factory=dict)  # the archive refs then
     _table: TableJson = field(default_factory=TableJson)
     # blob id → the points of a committed metric, for zooming into a long history
     _points: OrderedDict = field(default_factory=OrderedDict)
@@ -69,35 +66,12 @@ class Ui:
             return self._snapshot
 
     def _list_runs(self) -> list[RunSummary]:
-        """`catalog.list_runs`, kept up to date from the summaries of the last listing:
-        only the runs whose ref is new or moved are read (a new run costs one
-        `git for-each-ref` of its ref, not a reading of every summary); archived runs
-        are listed again only when an archive ref moved."""
-        from gitml.store.refs import archive_shas, list_run_refs, run_shas
-        from gitml.tracking.catalog import archived_runs, committed_runs, running_runs
-        from gitml.tracking.index import summary_of_ref
+        """`catalog.list_runs`, reusing the summaries of the last listing: only the
+        runs whose commit is new are parsed (a new run costs one summary, not 10,000)."""
+        from gitml.tracking.catalog import list_runs
 
-        shas = run_shas(self.repo)
-        known = self._committed
-        changed = [
-            run_id
-            for run_id, sha in shas.items()
-            if run_id not in known or known[run_id].sha != sha
-        ]
-        if len(changed) > _INCREMENTAL_LIMIT:
-            known = {run.id: run for run in committed_runs(self.repo)}
-        elif changed:
-            refs = list_run_refs(self.repo, True, changed)
-            known = {**known, **{ref.run_id: summary_of_ref(ref) for ref in refs}}
-        known = {run_id: run for run_id, run in known.items() if run_id in shas}
-        self._committed = known
-        tips = archive_shas(self.repo)
-        if tips != self._archive_tips:  # archived runs change only with an archive ref
-            self._archived = {run.id: run for run in archived_runs(self.repo)}
-            self._archive_tips = tips
-        archived = [run for run_id, run in self._archived.items() if run_id not in known]
-        runs = [*known.values(), *archived, *running_runs(self.repo)]
-        runs.sort(key=lambda run: run.id, reverse=True)
+        runs = list_runs(self.repo, known=self._committed)
+        self._committed = {run.id: run for run in runs if run.sha is not None}
         return runs
 
     def follow_points(self, reader: RunReader, key: str) -> Points:
