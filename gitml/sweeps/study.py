@@ -13,6 +13,7 @@ than N counted trials have a lower number, so concurrent askers never overshoot 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
@@ -44,8 +45,15 @@ def import_optuna() -> Any:
         import optuna
     except ImportError:
         raise MissingExtraError("gitml sweep", "optuna", "sweep") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet(optuna)
     return optuna
+
+
+@functools.cache
+def _quiet(optuna: Any) -> None:
+    """Optuna's INFO lines off, once per process: setting a logger's level clears the
+    cache of every logger, too dear for a call made for each trial of a study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def sweep_dir(repo: Repository, sweep_id: str) -> Path:
