@@ -37,7 +37,14 @@ from gitml.sweeps.space import (
     parse_space,
     value_text,
 )
-from gitml.sweeps.trial import PRUNED_TAG, SWEEP_TAG, TrialOutcome, auto_gc_off, run_trial
+from gitml.sweeps.trial import (
+    PRUNED_TAG,
+    SWEEP_TAG,
+    TrialOutcome,
+    TrialTree,
+    auto_gc_off,
+    run_trial,
+)
 
 DEFAULT_TRIALS = 10
 
@@ -485,19 +492,27 @@ def _wait_gone(pid: int, start: str | None, timeout_s: float = 30.0) -> None:
 
 
 def _remove_leftover_worktrees(repo: Repository, record: SweepRecord) -> None:
+    """Remove the sweep's trial worktrees whose process died (those of a live worker on
+    this machine go on being used)."""
     import shutil
 
     from gitml.store.gitcmd import git_output
-    from gitml.sweeps.trial import remove_worktree, worktree_prefix
+    from gitml.sweeps.trial import OWNER_FILE, remove_worktree, worktree_prefix
+    from gitml.tracking.environment import process_alive
 
     listing = git_output(["worktree", "list", "--porcelain", "-z"], repo.cwd)
     for entry in listing.split("\0"):
         if not entry.startswith("worktree "):
             continue
         path = Path(entry[len("worktree ") :])
-        if path.parent.name.startswith(worktree_prefix(record.id)):
-            remove_worktree(repo, path)
-            shutil.rmtree(path.parent, ignore_errors=True)
+        if not path.parent.name.startswith(worktree_prefix(record.id)):
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            owner = json.loads((path.parent / OWNER_FILE).read_text())
+            if process_alive(owner["pid"], owner.get("start")):
+                continue
+        remove_worktree(repo, path)
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def _drive(
@@ -521,11 +536,15 @@ def _drive(
     ended = [threading.Event() for _ in range(jobs)]
 
     def work(done: threading.Event) -> None:
+        tree = TrialTree(repo, record) if runner is None else None  # this thread's trials'
         try:
             while not stop.is_set():
-                outcome = _one_trial(repo, record, space, study, stop, runner)
-                if outcome is None:
+                trial = studies.claim_trial(study, space, record.trials)
+                if trial is None:
                     return
+                outcome = _one_trial(repo, record, space, study, trial, stop, events, runner, tree)
+                if outcome is None:
+                    continue
                 with lock:
                     outcomes.append(outcome)
                 events.trial_ended(outcome)
@@ -535,6 +554,8 @@ def _drive(
             errors.append(error)
             stop.set()
         finally:
+            if tree is not None:
+                tree.remove()
             done.set()
 
     for done in ended:
@@ -575,19 +596,26 @@ def _one_trial(
     record: SweepRecord,
     space: Space,
     study: Any,
+    trial: Any,
     stop: threading.Event,
+    events: SweepEvents,
     runner: TrialRunner | None = None,
+    tree: TrialTree | None = None,
 ) -> TrialOutcome | None:
-    trial = studies.claim_trial(study, space, record.trials)
-    if trial is None:
-        return None
+    """Run a trial the study gave and tell the study how it ended; None when it has no
+    outcome: cancelled by the stop (queued again), or failed before its run could be
+    recorded (the study is told it failed, the reason is noted, the sweep goes on)."""
     params = studies.trial_values(space, trial)
-    try:
-        if runner is not None:  # it runs the trial and tells the study elsewhere
+    if runner is not None:  # it runs the trial and tells the study elsewhere
+        try:
             ran = runner(record, trial, params, stop)
-            if ran is None:  # cancelled by the stop: a resume runs it again
-                studies.abandon(study, trial)
-            return ran
+        except GitmlError:
+            studies.abandon(study, trial, queue_again=False)  # a lost Ray task was queued again
+            raise
+        if ran is None:  # cancelled by the stop: a resume runs it again
+            studies.abandon(study, trial)
+        return ran
+    try:
         outcome = run_trial(
             repo,
             record,
@@ -596,12 +624,19 @@ def _one_trial(
             watch=optuna_watch(trial, record),
             stop=stop,
             started=lambda run_id: trial.set_user_attr(studies.RUN, run_id),
+            tree=tree,
         )
-    except GitmlError:
-        studies.abandon(study, trial, queue_again=False)  # a lost Ray task was queued again
-        raise
+    except (GitmlError, OSError) as error:  # this trial's, not the sweep's
+        studies.settle(study, trial, studies.import_optuna().trial.TrialState.FAIL)
+        events.note(f"trial {trial.number} failed: {_first_line(error)}")
+        return None
     tell(study, trial, outcome, stop)
     return outcome
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def tell(study: Any, trial: Any, outcome: TrialOutcome, stop: threading.Event | None) -> None:

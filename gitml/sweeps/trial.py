@@ -1,18 +1,19 @@
 """One trial: run trial N of a sweep, with its params, on the sweep's snapshot in a
-temporary worktree of its own, and record it as a gitml run tagged `sweep=<id>`,
-`trial=<n>`.
+temporary worktree (its job's, reset to the snapshot, or one of its own), and record it
+as a gitml run tagged `sweep=<id>`, `trial=<n>`.
 
 `run_trial` is the whole of it and knows nothing of Optuna: whoever drives trials (the
 sweep driver's threads, a worker on another machine, a cluster job) calls it with the
 params it was given, and may watch the metric as the run logs it (`Watch`) to stop a
 trial early (pruning). The user's work tree, index and HEAD are never touched: the
-worktree is detached, made from the snapshot commit, and removed afterwards.
+worktree is detached, holds the snapshot commit's files, and is removed afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitml.errors import GitmlError
 from gitml.projects.launch import SILENT, LaunchRequest, Progress, Recording
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository
@@ -59,20 +61,21 @@ def run_trial(
     stop: threading.Event | None = None,
     started: Callable[[str], None] | None = None,
     progress: Progress = SILENT,
+    tree: TrialTree | None = None,
 ) -> TrialOutcome:
     """Run trial `number` of `sweep` with `params` and record it; `watch` sees each new
     point of the sweep's metric, `stop` ends the trial early (the sweep is stopping),
-    `started` is told the run's id once it exists."""
-    folder = Path(tempfile.mkdtemp(prefix=f"{worktree_prefix(sweep.id)}{number}-"))
-    # its own name: git names the worktree after it, and two `git worktree add` of one
-    # name at once race for the same numbered name under .git/worktrees/
-    tree = folder / folder.name
+    `started` is told the run's id once it exists. `tree` is the worktree of the job
+    running it (reset to the snapshot first); without one, the trial has a worktree of
+    its own, removed when it ends."""
+    own = tree is None
+    tree = tree or TrialTree(repo, sweep)
     try:
-        _add_worktree(repo, sweep, tree)
-        return _launch(repo, sweep, number, params, tree, watch, stop, started, progress)
+        path, inner = tree.checkout()
+        return _launch(repo, inner, sweep, number, params, path, watch, stop, started, progress)
     finally:
-        remove_worktree(repo, tree)
-        shutil.rmtree(folder, ignore_errors=True)
+        if own:
+            tree.remove()
 
 
 def worktree_prefix(sweep_id: str) -> str:
@@ -80,12 +83,75 @@ def worktree_prefix(sweep_id: str) -> str:
     return f"gitml-sweep-{sweep_id}-"
 
 
-def _add_worktree(repo: Repository, sweep: SweepRecord, tree: Path) -> None:
-    """A detached worktree at the sweep's base (so each run's parent is the commit the
-    user was on), holding the snapshot's files: one checkout, of the snapshot."""
-    start = sweep.base or sweep.snapshot
-    run_git(["worktree", "add", "--detach", "--no-checkout", "--quiet", str(tree), start], repo.cwd)
-    run_git(["read-tree", "-u", "--reset", sweep.snapshot], str(tree))
+OWNER_FILE = "owner.json"  # beside a trial worktree: the process that made it
+
+
+class TrialTree:
+    """A detached worktree at the sweep's base holding the snapshot's files, where the
+    trials of one job run one after the other: made for the first, reset to the
+    snapshot before each next one (tracked files as the snapshot has them, every other
+    file removed, HEAD at the base), removed when the job ends. Each job has its own, so
+    parallel trials never share a work tree or an index. Its folder holds OWNER_FILE, the
+    process that made it: a resume removes the trees of dead processes only."""
+
+    def __init__(self, repo: Repository, sweep: SweepRecord):
+        self.repo = repo
+        self.sweep = sweep
+        self.path: Path | None = None
+        self.inner: Repository | None = None
+
+    def checkout(self) -> tuple[Path, Repository]:
+        """The worktree, holding exactly the snapshot; and the repository seen from it."""
+        if self.path is not None and self.inner is not None:
+            try:
+                self._reset(self.path, self.inner)
+                return self.path, self.inner
+            except (GitmlError, OSError):  # the last trial broke it (removed its .git, say)
+                self.remove()
+        try:
+            self._add()
+        except BaseException:
+            self.remove()
+            raise
+        assert self.path is not None and self.inner is not None
+        return self.path, self.inner
+
+    def remove(self) -> None:
+        if self.path is None:
+            return
+        remove_worktree(self.repo, self.path)
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+        self.path = self.inner = None
+
+    def _add(self) -> None:
+        from gitml.store.repository import open_repository
+        from gitml.tracking.environment import process_start_token
+
+        sweep, pid = self.sweep, os.getpid()
+        folder = Path(tempfile.mkdtemp(prefix=f"{worktree_prefix(sweep.id)}{pid}-"))
+        owner = {"pid": pid, "start": process_start_token(pid)}
+        (folder / OWNER_FILE).write_text(json.dumps(owner))
+        # its own name: git names the worktree after it, and two `git worktree add` of
+        # one name at once race for the same numbered name under .git/worktrees/
+        self.path = folder / folder.name
+        start = sweep.base or sweep.snapshot  # each run's parent: the commit the user was on
+        run_git(
+            ["worktree", "add", "--detach", "--no-checkout", "--quiet", str(self.path), start],
+            self.repo.cwd,
+        )
+        run_git(["read-tree", "-u", "--reset", sweep.snapshot], str(self.path))
+        self.inner = open_repository(self.path)
+
+    def _reset(self, path: Path, inner: Repository) -> None:
+        """Undo what the last trial did: its edits of tracked files, the files it made
+        (ignored ones too), a HEAD it moved, an index it changed."""
+        from gitml.store.repository import read_head
+
+        start = self.sweep.base or self.sweep.snapshot
+        if read_head(inner) != (None, start):
+            run_git(["update-ref", "--no-deref", "HEAD", start], str(path))
+        run_git(["read-tree", "-u", "--reset", self.sweep.snapshot], str(path))
+        run_git(["clean", "-ffdxq"], str(path))
 
 
 def remove_worktree(repo: Repository, tree: Path) -> None:
@@ -94,6 +160,7 @@ def remove_worktree(repo: Repository, tree: Path) -> None:
 
 def _launch(
     repo: Repository,
+    inner: Repository,
     sweep: SweepRecord,
     number: int,
     params: dict[str, str],
@@ -104,11 +171,9 @@ def _launch(
     progress: Progress,
 ) -> TrialOutcome:
     from gitml.projects.launch import plan_launch
-    from gitml.store.repository import open_repository
     from gitml.tracking.run import start_run
     from gitml.tracking.runner import check_command, execute, start_command
 
-    inner = open_repository(tree)
     snapshot_tree = _tree_of(repo.cwd, sweep.snapshot)
     directory = tree / sweep.folder
     directory.mkdir(parents=True, exist_ok=True)  # a folder holding no snapshotted file
