@@ -1,6 +1,6 @@
 """`gitml sweep` on real repositories, real Optuna studies and real trial processes: each
-trial a run on the one snapshot taken at the start, in a worktree of its own; the
-sweep's record, pruning, Ctrl-C and kill -9 then resume, with exact counts."""
+trial a run on the one snapshot taken at the start, in its job's worktree (reset between
+trials); the sweep's record, pruning, Ctrl-C and kill -9 then resume, with exact counts."""
 
 import json
 import os
@@ -224,6 +224,50 @@ def test_pruned_and_failed_trials_are_recorded_with_why(project):
     assert "no trial completed" in failing.stderr
 
 
+def test_a_job_resets_its_worktree_between_trials_and_one_bad_trial_fails_alone(project):
+    # One job runs the grid's trials one after the other in one worktree. Each checks it
+    # starts from the snapshot, then edits a tracked file, leaves an untracked and an
+    # ignored file, stages a file and commits (moving HEAD). x is an int of the entry
+    # point: the dry plan (x=1) passes, trial 1 (x=deep) is refused when it is planned:
+    # it fails, in one line, and the others run.
+    write(
+        project / "gitml.yaml",
+        "entry_points:\n  main:\n    parameters: {x: int}\n    command: sh messy.sh\n",
+    )
+    write(project / ".gitignore", "*.log\n")
+    write(project / "data.txt", "v1\n")
+    write(
+        project / "messy.sh",
+        "set -e\n"
+        "test ! -e left.txt && test ! -e out.log && test ! -e made/deep\n"
+        "grep -q v1 data.txt\n"
+        'test -z "$(git status --porcelain)"\n'
+        "echo edited > data.txt; echo x > left.txt; echo x > out.log\n"
+        "mkdir -p made && echo x > made/deep && git add made\n"
+        "git -c user.name=t -c user.email=t@t commit -qm trial\n"
+        "python train.py\n",
+    )
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "messy trials")
+    result = gitml(
+        project,
+        *("sweep", "--name", "messy", "--sampler", "grid", "-P", "x=choice(1, deep, 2)"),
+        *("--metric", "loss", "--minimize"),
+    )
+    said = [line for line in result.stderr.splitlines() if "trial 1" in line]
+    assert len(said) == 1 and said[0].startswith("gitml: trial 1 failed: "), result.stderr
+    assert "deep" in said[0]
+    assert result.stderr.count(" complete: ") == 2, result.stderr  # none found a mess
+    record = only_sweep(project)
+    assert record["status"] == "finished" and record["best"]["trial"] == 0
+    runs = sweep_runs(project, record["id"])
+    assert sorted(run["tags"]["trial"] for run in runs) == ["0", "2"]
+    head = git(project, "rev-parse", "HEAD").strip()
+    for run in runs:  # each run's parent is the commit the user was on, not a trial's
+        assert git(project, "rev-parse", f"refs/gitml/runs/{run['id']}^").strip() == head
+    assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
 def start_driver(repo: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "gitml", "sweep", *args],
@@ -245,7 +289,7 @@ def committed_runs(repo: Path) -> int:
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_driver_then_resume_records_every_trial_once(project):
+def test_kill_9_of_the_driver_then_resume_records_every_trial_once(project, tmp_path):
     driver = start_driver(
         project,
         *("--name", "crash", "--trials", "6", "--jobs", "2", "--metric", "loss", "--minimize"),
@@ -262,8 +306,17 @@ def test_kill_9_of_the_driver_then_resume_records_every_trial_once(project):
         time.sleep(0.01)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
+    # a trial worktree of a live process (another worker of the sweep here) is its own
+    sweep_id = only_sweep(project)["id"]
+    live = tmp_path / f"gitml-sweep-{sweep_id}-{os.getpid()}-x"
+    live.mkdir()
+    (live / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+    git(project, "worktree", "add", "-q", "--detach", str(live / live.name), "HEAD")
 
     result = gitml(project, "sweep", "resume", "crash", "--jobs", "2")
+    listed = git(project, "worktree", "list", "--porcelain")
+    assert listed.count("worktree ") == 2 and str(live / live.name) in listed
+    git(project, "worktree", "remove", str(live / live.name))
     record = only_sweep(project)
     assert record["status"] == "finished"
     runs = sweep_runs(project, record["id"])
