@@ -434,6 +434,24 @@ def forge_sweep(
     return sweep_id
 
 
+def record_a_good_sweep(repo: Path) -> None:
+    """train.py committed, then a sweep `good` of one trial (once per session)."""
+    write(repo / "train.py", TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "add train.py")
+    gitml(
+        repo,
+        *("sweep", "--name", "good", "--trials", "1", "--metric", "loss", "--minimize"),
+        *("-P", "x=choice(1)", "--", "python", "train.py"),
+    )
+
+
+@pytest.fixture
+def swept(templates, tmp_path) -> Path:
+    """A copy of a repository with the finished sweep `good`."""
+    return templates.copy(record_a_good_sweep, tmp_path / "repo")
+
+
 @pytest.mark.parametrize(
     "change, damage",
     [
@@ -447,12 +465,8 @@ def forge_sweep(
         ({"status": MISSING}, "direction or status is not one gitml knows"),
     ],
 )
-def test_a_hostile_sweep_record_is_listed_damaged_and_never_used(project, change, damage):
-    gitml(
-        project,
-        *("sweep", "--name", "good", "--trials", "1", "--metric", "loss", "--minimize"),
-        *("-P", "x=choice(1)", "--", "python", "train.py"),
-    )
+def test_a_hostile_sweep_record_is_listed_damaged_and_never_used(swept, change, damage):
+    project = swept
     record = {**shown(project, "good"), "id": "01m98cfd4t2t8a2pgv0f3c9cqz", "name": "bad"}
     del record["trials_recorded"], record["sha"]
     forge_sweep(project, {k: v for k, v in {**record, **change}.items() if v is not MISSING})
