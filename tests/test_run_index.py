@@ -108,6 +108,21 @@ def test_a_listing_reuses_the_summaries_of_runs_whose_commit_is_the_same(many):
     assert list_runs(repo) == again  # what a listing from nothing gives
 
 
+def test_a_rebuild_reads_a_loose_ref_over_its_packed_line_and_skips_missing_commits(many):
+    """A rebuild streams packed-refs: a run ref moved since it was packed (a loose file
+    naming another commit) is listed as that commit, one naming no object not at all."""
+    runs = ids(listed(many))
+    moved, missing = runs[3], runs[5]
+    other = git(many, "rev-parse", f"refs/gitml/runs/{runs[4]}").strip()
+    git(many, "update-ref", f"refs/gitml/runs/{moved}", other)  # a loose file now
+    ref = many / ".git" / "refs" / "gitml" / "runs" / missing
+    ref.write_text("1" * 40 + "\n")  # as a clone that lost the object would have it
+    many.joinpath(*INDEX).unlink()
+    rebuilt = {run["id"]: run for run in listed(many)}
+    assert sorted(rebuilt) == sorted(set(runs) - {missing})
+    assert rebuilt[moved]["name"] == rebuilt[runs[4]]["name"]  # the commit it names now
+
+
 def test_damaged_runs_stay_listed_as_damaged(many):
     blob = (
         subprocess.run(
@@ -223,9 +238,8 @@ def test_live_runs_are_counted_without_reading_the_archived_ones(repo):
 
     index = memory_index(open_repository(repo))
     with index.writing():
-        for i in range(3000):
-            run_id = new_run_id(1_700_000_000_000 + i)
-            index._insert(damaged_summary(run_id, "a" * 40, "x"), None, 0)
+        runs = [new_run_id(1_700_000_000_000 + i) for i in range(3000)]
+        index._insert_many([(damaged_summary(i, "a" * 40, "x"), None, 0, None, None) for i in runs])
         index._statistics()  # ANALYZE: every row live
         index.db.execute("UPDATE runs SET archive = 'b' WHERE rid > 5")  # folded
     steps = []

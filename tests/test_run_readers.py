@@ -162,6 +162,36 @@ def test_the_object_reader_bounds_what_it_reads_and_takes_only_ids(repo_with_com
         assert objects.tree(blob) is None  # not a tree
 
 
+def test_the_object_reader_answers_many_ids_at_once_in_order(repo_with_commit):
+    """`read_many` (the run index reads every run's commit so): ids that are none and
+    missing objects answer None, an object over the limit comes unread; a listing left
+    midway, or several thousand ids asked at once, leave the reader working."""
+    repo = repo_with_commit
+    big = (
+        subprocess.run(
+            ["git", "hash-object", "-w", "--stdin"],
+            cwd=repo,
+            input=b"x" * 5000,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    head = git(repo, "rev-parse", "HEAD").strip()
+    asked = [head, "--help", "0" * 40, big, "HEAD", head]
+    with ObjectReader(open_repository(repo)) as objects:
+        answers = list(objects.read_many(asked, 1000))
+        assert [object_id for object_id, _ in answers] == asked
+        found = [answer and (answer.kind, answer.size) for _, answer in answers]
+        assert found[1:5] == [None, None, ("blob", 5000), None] and answers[3][1].data is None
+        assert answers[0][1].data == answers[5][1].data and answers[0][1].kind == "commit"
+        listing = objects.read_many([big] * 20_000, 10_000)  # more ids than a pipe holds
+        assert next(listing)[1].data == b"x" * 5000
+        listing.close()  # left midway
+        assert objects.commit(head).message == b"initial\n"
+        assert sum(1 for _ in objects.read_many([head] * 5000, 1000)) == 5000
+
+
 def test_get_run_reads_one_shape_from_a_script(repo_with_commit):
     with gitml.start_run(name="shape", repo=repo_with_commit):
         gitml.log_metric("m", 1)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gitml.errors import GitCommandError, GitmlError
+from gitml.store.blobs import COMMIT_HEAD, ObjectReader
 from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
 from gitml.store.ids import id_pattern, is_ref_run_id
 from gitml.store.repository import Repository, packed_ref_sha
@@ -301,6 +302,44 @@ def _packed_run_shas(packed: bytes) -> dict[str, str]:
     # One regex pass over the block keeps only well-formed ids (a foreign ref under
     # refs/gitml/runs/, say), far cheaper than matching ten thousand strings one by one.
     return {run_id: sha for sha, run_id in _PACKED_RUN.findall(block)}
+
+
+def iter_packed_run_shas(repo: Repository) -> Iterator[list[tuple[str, str]]]:
+    """(run id, sha) of the run refs in packed-refs, in the file's order (by id), a
+    block of the file at a time: at a million runs the file is 60 MB, and its pairs in
+    a dict would take several hundred."""
+    try:
+        file = open(repo.common_dir / "packed-refs", "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    with file:  # git renames a new file over it: this one stays as it was
+        rest = b""
+        while block := file.read(1 << 20):
+            lines = rest + block
+            cut = lines.rfind(b"\n") + 1
+            lines, rest = lines[:cut], lines[cut:]
+            if pairs := _PACKED_RUN.findall(lines.decode(errors="replace")):
+                yield [(run_id, sha) for sha, run_id in pairs]
+        if pairs := _PACKED_RUN.findall(rest.decode(errors="replace")):
+            yield [(run_id, sha) for sha, run_id in pairs]
+
+
+def read_run_refs(objects: ObjectReader, refs: list[tuple[str, str]]) -> Iterator[RunRef]:
+    """The RunRef of each (run id, sha) whose object the repository has, its commit
+    read through `objects` (one `git cat-file --batch`): `git for-each-ref` holds every
+    message it prints until it ends (3.7 GB at a million runs)."""
+    answers = objects.read_many([sha for _, sha in refs], MAX_MESSAGE_BYTES + COMMIT_HEAD)
+    for (run_id, sha), (_, found) in zip(refs, answers, strict=True):
+        if found is None:
+            continue  # no such object: git lists no such ref either
+        if found.kind != "commit":
+            yield RunRef(run_id, sha, "", False, found.kind)
+            continue
+        message = (found.data or b"").partition(b"\n\n")[2].lstrip(b"\n")
+        if found.data is None or len(message) > MAX_MESSAGE_BYTES:
+            yield RunRef(run_id, sha, "", True)
+        else:  # as for-each-ref gives it: what is no UTF-8 shows as U+FFFD
+            yield RunRef(run_id, sha, message.decode(errors="replace"))
 
 
 @dataclass(frozen=True)

@@ -107,25 +107,11 @@ def read_archive(objects: ObjectReader, sha: str) -> Archive:
     """What archive commit `sha` says (see the module's docstring); never raises for
     what it holds."""
     archive = Archive(sha)
-    commit = objects.commit(sha, MAX_HEAD_BYTES)
-    if commit is None or commit.message is None:
-        archive.problem("it is no archive commit (missing, not a commit, or too large)")
+    head = _read_head(objects, archive)
+    if head is None:
         return archive
-    entries = objects.tree(commit.tree)
-    files = {entry.name: entry.id for entry in entries or [] if entry.is_file}
-    head = _read_json(objects, files.get(HEAD_FILE), MAX_HEAD_BYTES)
-    previous = head.get("previous") if isinstance(head, dict) else None
-    if (
-        not isinstance(head, dict)
-        or head.get("format") != FORMAT
-        or not isinstance(previous, list)
-        or len(previous) > MAX_PREVIOUS
-        or previous != commit.parents[: len(previous)]
-    ):
-        archive.problem(f"its {HEAD_FILE} is missing or malformed, or does not match its parents")
-        return archive
-    archive.previous = previous
-    held = set(commit.parents[len(previous) :])
+    files, parents = head
+    held = set(parents[len(archive.previous) :])
     seen: set[str] = set()
     for line in _read_lines(objects, files.get(RUNS_FILE), archive, RUNS_FILE):
         run_id, run_sha, message = line.get("id"), line.get("sha"), line.get("message")
@@ -145,6 +131,38 @@ def read_archive(objects: ObjectReader, sha: str) -> Archive:
         else:
             archive.problem(f"a line of its {REMOVED_FILE} is malformed")
     return archive
+
+
+def read_previous(objects: ObjectReader, sha: str) -> list[str]:
+    """The archive commits archive commit `sha` follows (none when it is not one): what
+    walking the archives needs, without reading the runs they hold."""
+    archive = Archive(sha)
+    _read_head(objects, archive)
+    return archive.previous
+
+
+def _read_head(objects: ObjectReader, archive: Archive) -> tuple[dict[str, str], list[str]] | None:
+    """The files of `archive`'s commit (name → blob) and its parents, its `previous` set
+    from its archive.json; None (and a problem said) when it is no archive commit."""
+    commit = objects.commit(archive.sha, MAX_HEAD_BYTES)
+    if commit is None or commit.message is None:
+        archive.problem("it is no archive commit (missing, not a commit, or too large)")
+        return None
+    entries = objects.tree(commit.tree)
+    files = {entry.name: entry.id for entry in entries or [] if entry.is_file}
+    head = _read_json(objects, files.get(HEAD_FILE), MAX_HEAD_BYTES)
+    previous = head.get("previous") if isinstance(head, dict) else None
+    if (
+        not isinstance(head, dict)
+        or head.get("format") != FORMAT
+        or not isinstance(previous, list)
+        or len(previous) > MAX_PREVIOUS
+        or previous != commit.parents[: len(previous)]
+    ):
+        archive.problem(f"its {HEAD_FILE} is missing or malformed, or does not match its parents")
+        return None
+    archive.previous = previous
+    return files, commit.parents
 
 
 def _is_run(run_id: object, sha: object) -> bool:

@@ -30,7 +30,7 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
@@ -46,15 +46,17 @@ from gitml.store.refs import (
     RunRef,
     archive_shas,
     files_backend,
+    iter_packed_run_shas,
     iter_run_refs,
     loose_run_shas,
     packed_archive_shas,
     packed_refs,
     packed_refs_stamp,
     packed_run_shas,
+    read_run_refs,
 )
 from gitml.store.repository import Repository
-from gitml.tracking.archive import Archive, read_archive
+from gitml.tracking.archive import Archive, read_archive, read_previous
 from gitml.tracking.record import (
     RunSummary,
     damaged_summary,
@@ -64,7 +66,7 @@ from gitml.tracking.record import (
 
 SCHEMA_VERSION = 3  # bump it when the tables or the JSON of RunSummary.to_json change
 WAIT_SECONDS = 600.0  # for another process's write (a rebuild of a million runs: minutes)
-_BATCH_LIMIT = 256  # beyond this many runs to read, one listing of all is cheaper
+_READ_BATCH = 1000  # run commits read, then inserted, at once
 _CHUNK = 500  # ids per `IN (…)` of a statement
 _DECODED = 1000  # summaries decoded at once
 _STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
@@ -76,6 +78,8 @@ _PACKED_TIPS = "archive-packed"  # those of them packed-refs held at its stamp
 # archived without adding any, so the statistics (`_statistics`) still count them live
 # and SQLite would read every run to find the few live ones.
 _LIVE = "INDEXED BY runs_live WHERE archive IS NULL"
+_ARCHIVED_IDS = "SELECT id FROM archived WHERE id IN ({})"
+_LISTED_IDS = "SELECT id FROM runs WHERE id IN ({})"
 
 # Tables: runs (rid, id, the listed attributes, the summary as JSON, the sha it was read
 # from, `packed`: the sha packed-refs gave, `loose`: 1 when a loose file named it,
@@ -154,18 +158,22 @@ def number_columns(value: str | float) -> tuple[float | None, int]:
 
 @dataclass
 class _Plan:
-    """What a sync changes: rows to delete, runs to read (id → packed sha, loose), rows
-    whose ref storage changed (packed, loose, id), packed-refs' stamp to keep, and the
-    archive refs (all, and those packed-refs holds) when they changed."""
+    """What a sync changes: rows to delete, runs to read (id → the sha its ref names,
+    its packed sha, loose), rows whose ref storage changed (packed, loose, id),
+    packed-refs' stamp to keep, and the archive refs (all, and those packed-refs holds)
+    when they changed. With `read_packed`, every run ref is read as packed-refs streams
+    (`loose` the loose ones): the index holds no run ref's row (a rebuild)."""
 
     stamp: str
     remove: list[str] = field(default_factory=list)
-    read: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    read: dict[str, tuple[str, str | None, int]] = field(default_factory=dict)
     storage: list[tuple[str | None, int, str]] = field(default_factory=list)
     restamp: bool = False
     tips: dict[str, str] = field(default_factory=dict)
     packed_tips: dict[str, str] = field(default_factory=dict)
     archives_moved: bool = False
+    read_packed: bool = False
+    loose: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         changed = self.remove or self.read or self.storage or self.restamp
@@ -219,6 +227,9 @@ class RunIndex:
         plan.restamp = True  # packed-refs changed, or was never read
         packed_tips = packed_archive_shas(packed_refs(self.repo))
         self._plan_archives(plan, archive_shas(self.repo, b""), packed_tips)
+        if self.db.execute(f"SELECT 1 FROM runs {_LIVE} LIMIT 1").fetchone() is None:
+            plan.read_packed, plan.loose = True, loose  # read every ref as it streams
+            return plan
         rows = self._rows(_LIVE)
         return self._compare(plan, packed_run_shas(self.repo), loose, rows)
 
@@ -241,7 +252,7 @@ class RunIndex:
             if tip is None:
                 plan.remove.append(run_id)
             elif row is None or row[0] != tip:
-                plan.read[run_id] = (in_packed, is_loose)
+                plan.read[run_id] = (tip, in_packed, is_loose)
             elif row[1:] != (in_packed, is_loose):
                 plan.storage.append((in_packed, is_loose, run_id))
         return plan
@@ -252,25 +263,51 @@ class RunIndex:
             self._set_meta(_TIPS, json.dumps(plan.tips, sort_keys=True))
         for run_id in plan.remove:
             if not self._archived_as_is(run_id):
-                self._delete(run_id)
+                self._delete_many([run_id])
                 self._restore(run_id)
         self.db.executemany("UPDATE runs SET packed = ?, loose = ? WHERE id = ?", plan.storage)
-        if plan.read:
-            wanted = sorted(plan.read)
-            found = set()
-            some = None if len(wanted) > _BATCH_LIMIT else wanted
-            for ref in iter_run_refs(self.repo, True, some):
-                storage = plan.read.get(ref.run_id)
-                if storage is not None:
-                    found.add(ref.run_id)
-                    self._delete(ref.run_id)
-                    self._insert(summary_of_ref(ref), *storage)
-            for run_id in plan.read.keys() - found:  # removed since, or git skips it
-                self._delete(run_id)
-                self._restore(run_id)
+        with ObjectReader(self.repo) as objects:
+            if plan.read_packed:
+                self._read_every_ref(objects, plan.loose)
+            read = [(run_id, *ref) for run_id, ref in sorted(plan.read.items())]
+            for start in range(0, len(read), _READ_BATCH):
+                self._read_refs(objects, read[start : start + _READ_BATCH])
         if plan.restamp:
             self._set_meta(_STAMP, plan.stamp)
             self._set_meta(_PACKED_TIPS, json.dumps(plan.packed_tips, sort_keys=True))
+
+    def _read_every_ref(self, objects: ObjectReader, loose: dict[str, str]) -> None:
+        """Read every run ref, a batch at a time as packed-refs streams (its loose file
+        winning, as in git), so that memory stays the same whatever the number of runs."""
+        packed_loose: dict[str, str] = {}  # the packed sha of the loose ones
+        for pairs in iter_packed_run_shas(self.repo):
+            batch = []
+            for run_id, sha in pairs:
+                if run_id in loose:
+                    packed_loose[run_id] = sha
+                else:
+                    batch.append((run_id, sha, sha, 0))
+            for start in range(0, len(batch), _READ_BATCH):
+                self._read_refs(objects, batch[start : start + _READ_BATCH])
+        rest = [(run_id, sha, packed_loose.get(run_id), 1) for run_id, sha in sorted(loose.items())]
+        for start in range(0, len(rest), _READ_BATCH):
+            self._read_refs(objects, rest[start : start + _READ_BATCH])
+
+    def _read_refs(
+        self, objects: ObjectReader, refs: Sequence[tuple[str, str, str | None, int]]
+    ) -> None:
+        """Read the commits of run refs (id, sha, packed sha, loose) and list each as its
+        ref says, over any row of the same id; a run whose commit is missing is listed
+        as the archives hold it, if they do."""
+        storage = {run_id: (packed, loose) for run_id, _, packed, loose in refs}
+        self._delete_many(list(storage))
+        rows = [
+            (summary_of_ref(ref), *storage.pop(ref.run_id), None, None)
+            for ref in read_run_refs(objects, [(run_id, sha) for run_id, sha, _, _ in refs])
+        ]
+        self._insert_many(rows)
+        for run_id in storage:  # removed since, or no such object
+            self._restore(run_id)
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
@@ -283,13 +320,13 @@ class RunIndex:
         row and read them all again."""
         known = {sha for (sha,) in self.db.execute("SELECT sha FROM archives")}
         with ObjectReader(self.repo) as objects:
-            archives, reached = _walk(objects, set(tips.values()), known)
+            order, reached = _walk(objects, set(tips.values()), known)
             previous = json.loads(self._meta(_TIPS) or "{}")
-            if set(previous.values()) - reached - {a.sha for a in archives}:
+            if set(previous.values()) - reached - set(order):
                 self._forget_archives()
-                archives, _ = _walk(objects, set(tips.values()), set())
-        for archive in archives:
-            self._take_archive(archive)
+                order, _ = _walk(objects, set(tips.values()), set())
+            for sha in order:  # one at a time: a million runs' summaries are gigabytes
+                self._take_archive(read_archive(objects, sha))
 
     def _take_archive(self, archive: Archive) -> None:
         self.db.execute(
@@ -304,21 +341,33 @@ class RunIndex:
                 (run_id, sha),
             ).fetchone()
             if row is not None:
-                self._delete(run_id)
-        for run in archive.runs:
-            gone = self.db.execute(
-                "SELECT 1 FROM removed WHERE id = ? AND sha = ?", (run.id, run.sha)
-            ).fetchone()
-            if gone is not None:
-                continue
-            text = json.dumps(run.to_json(), ensure_ascii=False)
-            added = self.db.execute(
-                "INSERT OR IGNORE INTO archived(id, sha, archive, summary) VALUES (?, ?, ?, ?)",
-                (run.id, run.sha, archive.sha, text),
-            ).rowcount
-            listed = self.db.execute("SELECT 1 FROM runs WHERE id = ?", (run.id,)).fetchone()
-            if added and listed is None:
-                self._insert(run, None, 0, archive.sha)
+                self._delete_many([run_id])
+        for start in range(0, len(archive.runs), _CHUNK):
+            runs = archive.runs[start : start + _CHUNK]  # each id once (read_archive)
+            ids = [run.id for run in runs]
+            gone = set(self._select_in("SELECT id, sha FROM removed WHERE id IN ({})", ids))
+            held = {run_id for (run_id,) in self._select_in(_ARCHIVED_IDS, ids)}
+            listed = {run_id for (run_id,) in self._select_in(_LISTED_IDS, ids)}
+            new = [run for run in runs if (run.id, run.sha) not in gone and run.id not in held]
+            texts = [json.dumps(run.to_json(), ensure_ascii=False) for run in new]
+            self.db.executemany(
+                "INSERT INTO archived(id, sha, archive, summary) VALUES (?, ?, ?, ?)",
+                [
+                    (run.id, run.sha, archive.sha, text)
+                    for run, text in zip(new, texts, strict=True)
+                ],
+            )
+            self._insert_many(
+                [
+                    (run, None, 0, archive.sha, text)
+                    for run, text in zip(new, texts, strict=True)
+                    if run.id not in listed
+                ]
+            )
+
+    def _select_in(self, query: str, ids: list[str]) -> list[tuple]:
+        """The rows of `query` (constant text, `{}` where the marks of `ids` go)."""
+        return self.db.execute(query.format(",".join("?" * len(ids))), ids).fetchall()
 
     def _archived_as_is(self, run_id: str) -> bool:
         """Mark the row of run `run_id`, whose ref is gone, as archived when an archive
@@ -337,7 +386,7 @@ class RunIndex:
             "SELECT archive, summary FROM archived WHERE id = ?", (run_id,)
         ).fetchone()
         if row is not None:
-            self._insert(summary_from_json(json.loads(row[1])), None, 0, row[0])
+            self._insert_many([(summary_from_json(json.loads(row[1])), None, 0, row[0], row[1])])
 
     def _forget_archives(self) -> None:
         for statement in (
@@ -388,8 +437,8 @@ class RunIndex:
         the next sync finds it known. Its sha must be set."""
         assert summary.sha is not None
         packed = self.db.execute("SELECT packed FROM runs WHERE id = ?", (summary.id,)).fetchone()
-        self._delete(summary.id)
-        self._insert(summary, packed[0] if packed else None, 1)
+        self._delete_many([summary.id])
+        self._insert_many([(summary, packed[0] if packed else None, 1, None, None)])
         self._statistics()
 
     def _statistics(self) -> None:
@@ -404,56 +453,66 @@ class RunIndex:
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_ANALYZED, str(rows))
             )
 
-    def _insert(
-        self, run: RunSummary, packed: str | None, loose: int, archive: str | None = None
+    def _insert_many(
+        self, rows: Sequence[tuple[RunSummary, str | None, int, str | None, str | None]]
     ) -> None:
-        text = json.dumps(run.to_json(), ensure_ascii=False)
-        cursor = self.db.execute(
-            "INSERT INTO runs(id, sha, packed, loose, name, experiment, status, user, branch,"
-            " start_ms, end_ms, duration_ms, summary, archive)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run.id,
-                run.sha,
-                packed,
-                loose,
-                run.name,
-                run.experiment,
-                run.status,
-                run.user,
-                run.branch,
-                run.start_ms,
-                run.end_ms,
-                run.duration_ms,
-                text,
-                archive,
-            ),
-        )
-        rid = cursor.lastrowid
-        self.db.executemany(
-            "INSERT INTO params(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)",
-            [(rid, key, value, *number_columns(value)) for key, value in run.params.items()],
-        )
-        self.db.executemany(
-            "INSERT INTO tags(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)",
-            [(rid, key, value, *number_columns(value)) for key, value in run.tags.items()],
-        )
-        self.db.executemany(
-            "INSERT INTO metrics(run, key, num, nan) VALUES (?, ?, ?, ?)",
-            [(rid, key, *number_columns(value)) for key, value in run.metrics.items()],
-        )
-
-    def _delete(self, run_id: str) -> None:
-        row = self.db.execute("SELECT rid FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        """Insert runs (summary, packed sha, loose, archive commit or None, the summary's
+        JSON or None) whose ids have no row, a statement per table for them all. Their
+        rids are numbered here, as SQLite would (a write transaction holds the lock)."""
+        if not rows:
             return
-        for statement in (
-            "DELETE FROM params WHERE run = ?",
-            "DELETE FROM tags WHERE run = ?",
-            "DELETE FROM metrics WHERE run = ?",
-            "DELETE FROM runs WHERE rid = ?",
-        ):
-            self.db.execute(statement, row)
+        first = (self.db.execute("SELECT max(rid) FROM runs").fetchone()[0] or 0) + 1
+        runs, params, tags, metrics = [], [], [], []
+        for rid, (run, packed, loose, archive, stored) in enumerate(rows, first):
+            runs.append(
+                (
+                    rid,
+                    run.id,
+                    run.sha,
+                    packed,
+                    loose,
+                    run.name,
+                    run.experiment,
+                    run.status,
+                    run.user,
+                    run.branch,
+                    run.start_ms,
+                    run.end_ms,
+                    run.duration_ms,
+                    stored or json.dumps(run.to_json(), ensure_ascii=False),
+                    archive,
+                )
+            )
+            params += [
+                (rid, key, value, *number_columns(value)) for key, value in run.params.items()
+            ]
+            tags += [(rid, key, value, *number_columns(value)) for key, value in run.tags.items()]
+            metrics += [(rid, key, *number_columns(value)) for key, value in run.metrics.items()]
+        self.db.executemany(
+            "INSERT INTO runs(rid, id, sha, packed, loose, name, experiment, status, user, branch,"
+            " start_ms, end_ms, duration_ms, summary, archive)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            runs,
+        )
+        self.db.executemany(
+            "INSERT INTO params(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)", params
+        )
+        self.db.executemany(
+            "INSERT INTO tags(run, key, value, num, nan) VALUES (?, ?, ?, ?, ?)", tags
+        )
+        self.db.executemany("INSERT INTO metrics(run, key, num, nan) VALUES (?, ?, ?, ?)", metrics)
+
+    def _delete_many(self, run_ids: list[str]) -> None:
+        """Delete the rows of `run_ids` (those there are), with their keys."""
+        for chunk in _chunks(run_ids):
+            rids = self._select_in("SELECT rid FROM runs WHERE id IN ({})", chunk)
+            for statement in (
+                "DELETE FROM params WHERE run = ?",
+                "DELETE FROM tags WHERE run = ?",
+                "DELETE FROM metrics WHERE run = ?",
+                "DELETE FROM runs WHERE rid = ?",
+            ):
+                self.db.executemany(statement, rids)
 
     # reading
 
@@ -553,23 +612,23 @@ class RunIndex:
         return [key for (key,) in self.db.execute(query)]
 
 
-def _walk(objects: ObjectReader, tips: set[str], known: set[str]) -> tuple[list[Archive], set[str]]:
+def _walk(objects: ObjectReader, tips: set[str], known: set[str]) -> tuple[list[str], set[str]]:
     """The archive commits `tips` reach that are not `known`, each after those it
-    follows, and the known ones met on the way."""
-    found: dict[str, Archive] = {}
-    order: list[Archive] = []
+    follows, and the known ones met on the way. Only their heads are read here."""
+    previous: dict[str, list[str]] = {}
+    order: list[str] = []
     met: set[str] = set()
     stack = [(sha, False) for sha in sorted(tips)]
     while stack:
         sha, done = stack.pop()
         if done:
-            order.append(found[sha])
+            order.append(sha)
         elif sha in known:
             met.add(sha)
-        elif sha not in found:
-            found[sha] = archive = read_archive(objects, sha)
+        elif sha not in previous:
+            previous[sha] = read_previous(objects, sha)
             stack.append((sha, True))
-            stack.extend((parent, False) for parent in archive.previous)
+            stack.extend((parent, False) for parent in previous[sha])
     return order, met
 
 
