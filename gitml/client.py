@@ -127,8 +127,11 @@ class MlflowClient:
         page_token: str | None = None,
     ) -> PagedList:
         """Experiments, newest first (`order_by=["name"]` and `["name DESC"]` too);
-        `filter_string` compares the name (`name = 'x'`, `name LIKE 'x%'`, `!=`, `ILIKE`)."""
-        found = _ordered(_matching(self._experiments(), filter_string), order_by)
+        `filter_string` compares the name (`name = 'x'`, `name LIKE 'x%'`, `!=`, `ILIKE`);
+        `view_type` as MLflow's ViewType: 1 active ones, 2 deleted ones, 3 all."""
+        shown = {1: ("active",), 2: ("deleted",)}.get(view_type, ("active", "deleted"))
+        found = [e for e in self._experiments() if e.lifecycle_stage in shown]
+        found = _ordered(_matching(found, filter_string), order_by)
         return PagedList(found[:max_results] if max_results else found)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -141,7 +144,7 @@ class MlflowClient:
         return next((e for e in self._experiments() if e.name == name), None)
 
     def create_experiment(self, name: str, artifact_location: Any = None, tags: Any = None) -> str:
-        """Keep experiment `name` (no run yet); its id."""
+        """Record experiment `name` (no run yet) with `tags`; its id."""
         from gitml.mlflow_plugin.experiments import create_experiment
 
         if artifact_location:
@@ -151,7 +154,7 @@ class MlflowClient:
             )
         if self.get_experiment_by_name(name) is not None:
             raise InvalidValueError(f"experiment {name!r} already exists")
-        return create_experiment(self.repo, name)
+        return create_experiment(self.repo, name, dict(tags or {}))
 
     def experiment_name(self, experiment_id: str) -> str:
         """The name of the experiment of id `experiment_id`."""
@@ -354,14 +357,24 @@ class MlflowClient:
 
 
 def list_experiments(repo: Repository) -> list[Experiment]:
-    """Every experiment of `repo` (`gitml.mlflow_plugin.experiments`), and those this
-    process named in set_experiment."""
+    """Every experiment of `repo` (`gitml.mlflow_plugin.experiments`), deleted ones too,
+    and those this process named in set_experiment."""
+    from dataclasses import replace
+
     from gitml.mlflow_plugin.experiments import experiments
     from gitml.tracking.catalog import list_runs
 
     found = {e.name: e for e in experiments(repo, list_runs(repo))}
     root = repo.cwd
-    shown = [experiment(e.name, root, e.created_ms, e.updated_ms) for e in found.values()]
+    shown = [
+        replace(
+            experiment(e.name, root, e.created_ms, e.updated_ms),
+            experiment_id=e.id,  # a renamed experiment keeps its first name's
+            lifecycle_stage=e.lifecycle,
+            tags=dict(e.tags),
+        )
+        for e in found.values()
+    ]
     shown += [experiment(n, root, ms, ms) for n, ms in _set_experiments.items() if n not in found]
     return shown
 

@@ -6,7 +6,9 @@ async logging on the store from many threads.
 MLflow is slow to import: one repository for the module, each test with runs and
 experiments of its own."""
 
+import json
 import os
+import subprocess
 import threading
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from gitml.mlflow_plugin.tracking_store import GitmlTrackingStore
 from tests.conftest import commit_a_few_files, init_repo
-from tests.utils import isolated
+from tests.utils import git, gitml, isolated
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +162,111 @@ def test_a_logged_model_id_naming_no_model_is_not_found(client):
         with pytest.raises(MlflowException) as error:
             client.get_logged_model(text)
         assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+# experiments' own record
+
+
+def test_experiment_tags_rename_delete_and_restore_travel_with_push_and_fetch(
+    repo, client, tmp_path
+):
+    from mlflow.entities import ViewType
+
+    experiment = client.create_experiment("churn", tags={"owner": "ana"})
+    client.set_experiment_tag(experiment, "team", "ml")
+    client.delete_experiment_tag(experiment, "owner")
+    with pytest.raises(MlflowException) as error:
+        client.delete_experiment_tag(experiment, "owner")
+    assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    first = client.create_run(experiment).info.run_id
+    client.set_terminated(first)
+    client.rename_experiment(experiment, "churn v2")
+    renamed = client.get_experiment(experiment)
+    assert (renamed.name, renamed.tags) == ("churn v2", {"team": "ml"})
+    assert client.get_experiment_by_name("churn") is None
+    assert client.get_experiment_by_name("churn v2").experiment_id == experiment
+    second = client.create_run(experiment).info.run_id
+    client.set_terminated(second)
+    assert client.get_run(first).info.experiment_id == experiment  # filed under "churn"
+    assert [r["id"] for r in _ls(repo, "-e", "churn v2")] == [second]
+    assert {r.info.run_id for r in client.search_runs([experiment])} == {first, second}
+    for taken in ["Default", "churn"]:
+        other = client.create_experiment(f"other {taken}")
+        with pytest.raises(MlflowException) as error:
+            client.rename_experiment(other, taken)
+        assert error.value.error_code == "RESOURCE_ALREADY_EXISTS"
+
+    client.delete_experiment(experiment)
+    assert experiment not in [e.experiment_id for e in client.search_experiments()]
+    (deleted,) = client.search_experiments(ViewType.DELETED_ONLY)
+    assert (deleted.experiment_id, deleted.lifecycle_stage) == (experiment, "deleted")
+    assert client.search_runs([experiment]) == []
+    gone = client.search_runs([experiment], run_view_type=ViewType.DELETED_ONLY)
+    assert {(r.info.run_id, r.info.lifecycle_stage) for r in gone} == {
+        (first, "deleted"), (second, "deleted"),
+    }  # fmt: skip
+    with pytest.raises(MlflowException, match="is deleted; restore it first"):
+        client.create_run(experiment)
+    with pytest.raises(MlflowException, match="cannot be deleted"):
+        client.delete_experiment("0")
+
+    # the record is pushed and fetched with the runs
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    gitml(repo, "push", "origin")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    git(clone, "remote", "set-url", "origin", str(remote))
+    gitml(clone, "fetch", "origin")
+    there = MlflowClient(f"gitml://{clone}")
+    assert there.get_experiment(experiment).lifecycle_stage == "deleted"
+    there.restore_experiment(experiment)
+    restored = there.get_experiment(experiment)
+    assert (restored.name, restored.tags, restored.lifecycle_stage) == (
+        "churn v2", {"team": "ml"}, "active",
+    )  # fmt: skip
+    assert {r.info.run_id for r in there.search_runs([experiment])} == {first, second}
+    assert client.get_experiment(experiment).lifecycle_stage == "deleted"  # until fetched
+
+
+def test_a_hostile_experiment_record_is_left_out(repo, client):
+    from gitml.mlflow_plugin.experiments import experiment_id
+
+    git(
+        repo,
+        "update-ref",
+        "refs/gitml/experiments/1",
+        _git_in(repo, "not a record", "hash-object", "-w", "--stdin"),
+    )
+    liar = json.dumps({"format": 1, "id": "2", "names": ["Default"], "lifecycle": "deleted",
+                       "tags": {}, "created_ms": 0})  # fmt: skip
+    git(repo, "update-ref", "refs/gitml/experiments/2", _record(repo, liar))
+    long = json.dumps({"format": 1, "id": experiment_id("x"), "names": ["x"],
+                       "lifecycle": "active", "tags": {"k": "v" * 9000},
+                       "created_ms": 0})  # fmt: skip
+    git(repo, "update-ref", f"refs/gitml/experiments/{experiment_id('x')}", _record(repo, long))
+    deep = '{"format": 1, "names": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    git(repo, "update-ref", "refs/gitml/experiments/3", _record(repo, deep))
+    names = {e.name: e.lifecycle_stage for e in client.search_experiments()}
+    assert names["Default"] == "active" and "x" not in names
+    assert client.get_experiment("0").lifecycle_stage == "active"
+    for ref in ["1", "2", "3", experiment_id("x")]:
+        git(repo, "update-ref", "-d", f"refs/gitml/experiments/{ref}")
+
+
+def _git_in(repo: Path, text: str, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, input=text, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _record(repo: Path, text: str) -> str:
+    """A commit whose tree holds `text` as experiment.json."""
+    blob = _git_in(repo, text, "hash-object", "-w", "--stdin")
+    tree = _git_in(repo, f"100644 blob {blob}\texperiment.json\n", "mktree")
+    return git(repo, "commit-tree", tree, "-m", "record").strip()
+
+
+def _ls(repo: Path, *args: str) -> list[dict]:
+    return json.loads(gitml(repo, "ls", "--json", *args).stdout)

@@ -145,6 +145,11 @@ def _warn_differing(result) -> None:
             f"warning: sweep {sweep_id} was recorded differently here and on {result.remote}; "
             "both records were left as they are"
         )
+    for experiment_id in result.differing_experiments:
+        say(
+            f"warning: experiment {experiment_id} was changed differently here and on "
+            f"{result.remote}; both records were left as they are"
+        )
 
 
 @click.command("fetch")

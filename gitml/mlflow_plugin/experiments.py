@@ -4,63 +4,220 @@ its MLflow id is derived from the name, so every clone gives it the same id.
 MLflow's own default experiment, "Default", has the id "0" that MLflow clients ask
 for when a script chooses none; any other name's id is derived from the name
 (`gitml.tracking.record.experiment_id`, which gitml's own API uses too). An
-experiment exists when a run is filed under it, or once MLflow created it here
-(`create_experiment`, `set_experiment`): such names are kept in
-`.git/gitml/mlflow-experiments.jsonl`, local state, until a run takes them into
-history. No mlflow here.
+experiment exists when a run is filed under it, or once it has a record.
+
+The record, `refs/gitml/experiments/<id>`, is what MLflow says of an experiment
+beyond its runs: a commit whose tree holds one file, `experiment.json` (format,
+id, every name it has had, the last one current, `active` or `deleted`, tags,
+creation time). MLflow's create_experiment (and set_experiment of a new name),
+experiment tags, delete, restore and rename each write one: a change is a child
+commit of the last, so the ref only fast-forwards and travels with `gitml push`
+and `gitml fetch` (one changed on both sides is left as it is, and said so).
+The id is the first name's: a renamed experiment keeps it, its runs keep the
+name they were filed under (their commits never change) and count as its runs,
+and runs started in it since are filed under its new name. A record fetched
+from elsewhere is hostile: one that does not parse, or whose id is not its first
+name's, is left out. Names MLflow created here before records existed are read
+from `.git/gitml/mlflow-experiments.jsonl`. No mlflow here.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+from gitml.errors import InvalidValueError, RecordError
+from gitml.store.gitcmd import run_git
 from gitml.store.layout import MLFLOW_EXPERIMENTS_FILE
+from gitml.store.refs import EXPERIMENTS_PREFIX
 from gitml.store.repository import Repository
-from gitml.tracking.record import MLFLOW_DEFAULT_EXPERIMENT, RunSummary, check_experiment
+from gitml.tracking.record import (
+    MLFLOW_DEFAULT_EXPERIMENT,
+    RunSummary,
+    check_experiment,
+    validate_key,
+    validate_value,
+)
 from gitml.tracking.record import experiment_id as experiment_id  # one derivation, shared
 
 DEFAULT_NAME = MLFLOW_DEFAULT_EXPERIMENT
 DEFAULT_ID = experiment_id(DEFAULT_NAME)
+ACTIVE, DELETED = "active", "deleted"
+FORMAT = 1
+RECORD_FILE = "experiment.json"
+MAX_RECORD_BYTES = 1 << 20
+MAX_NAMES = 100  # names an experiment has had
+MAX_TAGS = 1000
+MAX_RECORDS = 10_000  # read at most
 
 
 @dataclass(frozen=True)
 class Experiment:
-    name: str
-    created_ms: int  # its first run's start, or when MLflow created it here
+    name: str  # the current name
+    created_ms: int  # its first run's start, or when its record was made if earlier
     updated_ms: int  # its last run's start
+    names: tuple[str, ...] = ()  # every name it has had, oldest first (its id is the first's)
+    lifecycle: str = ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    sha: str | None = None  # its record's commit, when it has one
 
     @property
     def id(self) -> str:
-        return experiment_id(self.name)
+        return experiment_id(self.names[0] if self.names else self.name)
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return self.names or (self.name,)
 
 
 def experiments(repo: Repository, runs: list[RunSummary]) -> list[Experiment]:
-    """Every experiment: "Default", those MLflow created here, those of `runs`; by name."""
-    times: dict[str, list[int]] = {DEFAULT_NAME: [0]}
-    for name, created in _created(repo).items():
-        times.setdefault(name, []).append(created)
-    for run in runs:
-        times.setdefault(run.experiment, []).append(run.start_ms)
-    return [Experiment(name, min(ms), max(ms)) for name, ms in sorted(times.items())]
+    """Every experiment: "Default", those with a record, those of `runs`; by name."""
+    records = read_records(repo)
+    owners = name_owners(records)
+    times: dict[str, list[int]] = {}
+    for record in records:
+        times.setdefault(record.name, []).append(record.created_ms)
+    found = [(DEFAULT_NAME, 0), *_created(repo).items()]
+    found += [(run.experiment, run.start_ms) for run in runs]
+    for name, ms in found:
+        owner = owners.get(name)
+        times.setdefault(owner.name if owner else name, []).append(ms)
+    by_name = {record.name: record for record in records}
+    listed = []
+    for name, every in sorted(times.items()):
+        kept = by_name.get(name)
+        if kept is None:
+            listed.append(Experiment(name, min(every), max(every)))
+        else:
+            listed.append(replace(kept, created_ms=min(every), updated_ms=max(every)))
+    return listed
 
 
-def create_experiment(repo: Repository, name: str) -> str:
-    """Keep `name` as an experiment with no run yet; its id."""
-    check_experiment(name)
-    line = json.dumps({"name": name, "created_ms": int(time.time() * 1000)}, ensure_ascii=False)
-    path = repo.state_dir / MLFLOW_EXPERIMENTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return experiment_id(name)
+def name_owners(records: list[Experiment]) -> dict[str, Experiment]:
+    """The experiment each name of a record belongs to: the one whose id is derived from
+    it, else the record of the lowest id naming it (a name is one experiment's)."""
+    owners: dict[str, Experiment] = {}
+    for record in sorted(records, key=lambda record: record.id):
+        for name in record.all_names:
+            if name not in owners or record.id == experiment_id(name):
+                owners[name] = record
+    return owners
+
+
+def create_experiment(repo: Repository, name: str, tags: dict[str, str] | None = None) -> str:
+    """Record experiment `name` (no run yet), with `tags`; its id."""
+    now = int(time.time() * 1000)
+    made = Experiment(check_experiment(name), now, now, (name,), ACTIVE, dict(tags or {}))
+    _save(repo, made, f"experiment {made.id}: created\n")
+    return made.id
+
+
+def set_tag(repo: Repository, experiment: Experiment, key: str, value: str) -> None:
+    tags = {**experiment.tags, key: value}
+    _save(repo, replace(experiment, tags=tags), f"experiment {experiment.id}: tag {key} set\n")
+
+
+def delete_tag(repo: Repository, experiment: Experiment, key: str) -> None:
+    tags = {k: v for k, v in experiment.tags.items() if k != key}
+    _save(repo, replace(experiment, tags=tags), f"experiment {experiment.id}: tag removed\n")
+
+
+def set_lifecycle(repo: Repository, experiment: Experiment, lifecycle: str) -> None:
+    changed = replace(experiment, lifecycle=lifecycle)
+    _save(repo, changed, f"experiment {experiment.id}: {lifecycle}\n")
+
+
+def rename(repo: Repository, experiment: Experiment, new_name: str) -> None:
+    """Experiment `experiment` is called `new_name` from now on (its id stays)."""
+    names = (*experiment.all_names, check_experiment(new_name))
+    if len(names) > MAX_NAMES:
+        raise InvalidValueError(f"experiment {experiment.name!r} has had {MAX_NAMES} names")
+    changed = replace(experiment, name=new_name, names=names)
+    _save(repo, changed, f"experiment {experiment.id}: renamed\n")
+
+
+def _save(repo: Repository, experiment: Experiment, message: str) -> None:
+    """A new record commit of `experiment` on top of its last one; compare-and-swap, so
+    a change made meanwhile by another writer is never lost (RecordError)."""
+    from gitml.store.objects import ObjectStore
+    from gitml.tracking.identity import user_identity
+
+    tags = {validate_key("tag", k): validate_value("tag", k, v) for k, v in experiment.tags.items()}
+    data = {
+        "format": FORMAT,
+        "id": experiment.id,
+        "names": list(experiment.all_names),
+        "lifecycle": experiment.lifecycle,
+        "tags": tags,
+        "created_ms": experiment.created_ms,
+    }
+    if len(tags) > MAX_TAGS:
+        raise InvalidValueError(f"an experiment keeps at most {MAX_TAGS} tags")
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode()
+    old = experiment.sha or ""
+    with ObjectStore(repo) as store:
+        tree = store.write_tree_of_files({RECORD_FILE: text})
+        parents = [old.encode()] if old else []
+        commit = store.write_commit(tree, parents, message, user_identity(repo)).decode()
+    ref = EXPERIMENTS_PREFIX + experiment.id
+    done = run_git(["update-ref", "-m", message.strip(), ref, commit, old], repo.cwd, check=False)
+    if done.returncode != 0:
+        raise RecordError(
+            f"experiment {experiment.name!r} was changed by another writer meanwhile; "
+            "read it again and retry"
+        )
+
+
+def read_records(repo: Repository) -> list[Experiment]:
+    """Every experiment record that can be read; one that cannot is left out."""
+    from gitml.store.blobs import ObjectReader
+
+    listing = run_git(
+        ["for-each-ref", "--format=%(refname)%00%(objectname)", EXPERIMENTS_PREFIX], repo.cwd
+    ).stdout.decode(errors="replace")
+    found = []
+    with ObjectReader(repo) as objects:
+        for line in listing.splitlines()[:MAX_RECORDS]:
+            ref, _, sha = line.partition("\x00")
+            record = _read(objects, ref[len(EXPERIMENTS_PREFIX) :], sha)
+            if record is not None:
+                found.append(record)
+    return found
+
+
+def _read(objects, ref_id: str, sha: str) -> Experiment | None:
+    commit = objects.commit(sha, 4096)
+    tree = objects.tree(commit.tree) if commit is not None else None
+    entry = next((e for e in tree or [] if e.name == RECORD_FILE and e.is_file), None)
+    blob = objects.read(entry.id, MAX_RECORD_BYTES, kind="blob") if entry else None
+    if blob is None or blob.data is None:
+        return None
+    try:
+        data = json.loads(blob.data)
+        names = tuple(check_experiment(name) for name in data["names"])
+        tags = {
+            validate_key("tag", k): validate_value("tag", k, v) for k, v in data["tags"].items()
+        }
+        created = data["created_ms"]
+        valid = (
+            data["format"] == FORMAT
+            and data["id"] == ref_id
+            and 0 < len(names) <= MAX_NAMES
+            and experiment_id(names[0]) == ref_id
+            and data["lifecycle"] in (ACTIVE, DELETED)
+            and len(tags) <= MAX_TAGS
+            and isinstance(created, int)
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidValueError):
+        return None
+    if not valid:
+        return None
+    return Experiment(names[-1], created, created, names, data["lifecycle"], tags, sha)
 
 
 def _created(repo: Repository) -> dict[str, int]:
+    """Names MLflow created here before experiments had records (local state)."""
     try:
         text = (repo.state_dir / MLFLOW_EXPERIMENTS_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -30,6 +30,7 @@ from mlflow.entities import (
     Dataset,
     DatasetInput,
     Experiment,
+    ExperimentTag,
     InputTag,
     LifecycleStage,
     LoggedModel,
@@ -89,6 +90,11 @@ from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
 DATASETS_TAG = "gitml.datasets"  # the run's inputs, as JSON (log_inputs)
 SEARCH_MAX_RESULTS = 1000  # experiments listed when the caller says not
 MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
+_LIFECYCLES = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED}
+_VIEWS = {  # experiments' lifecycles each view shows
+    ViewType.ACTIVE_ONLY: ("active",),
+    ViewType.DELETED_ONLY: ("deleted",),
+}
 _OWN_TAGS = (DATASETS_TAG, models.MODELS_TAG)  # the store's records, not shown as tags
 _STATUSES = {  # gitml's run status → MLflow's
     "running": "RUNNING",
@@ -127,23 +133,60 @@ class GitmlTrackingStore(AbstractStore):
             self.repo = open_repository(repository_folder(self.uri.path))
         self._stagings: dict[str, Staging] = {}  # runs in progress this store logged to
         self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
-        self._names: dict[str, str] = {}  # experiment id → name, as met
+        self._names = {exps.DEFAULT_ID: exps.DEFAULT_NAME}  # experiment id → name, as met
         self._lock = threading.RLock()  # see _one_writer
 
-    # experiments
+    # experiments: gitml.mlflow_plugin.experiments
 
     def _experiments(self) -> list[exps.Experiment]:
         found = exps.experiments(self.repo, list_runs(self.repo))
         self._names.update((experiment.id, experiment.name) for experiment in found)
         return found
 
+    def _find_experiment(
+        self, experiment_id: str, records: list[exps.Experiment] | None = None
+    ) -> exps.Experiment | None:
+        """The experiment of id `experiment_id`, None if none has it: a record, or a name
+        runs are filed under. Such a name's id is worked out from it, so the names met so
+        far are kept: every run's experiment is listed again only for an id not met yet."""
+        experiment_id = str(experiment_id)
+        records = exps.read_records(self.repo) if records is None else records
+        for record in records:
+            if record.id == experiment_id:
+                return record
+        if experiment_id not in self._names:
+            self._experiments()
+        name = self._names.get(experiment_id)
+        if name is None or name in exps.name_owners(records):
+            return None  # a name a renamed experiment has had is that one's
+        return exps.Experiment(name, 0, 0)
+
+    def _experiment(self, experiment_id: str) -> exps.Experiment:
+        """The experiment of id `experiment_id` as listed; 404 when none has it."""
+        for experiment in self._experiments():
+            if experiment.id == str(experiment_id):
+                return experiment
+        raise MlflowException(
+            f"gitml: no experiment has the id {experiment_id!r}", RESOURCE_DOES_NOT_EXIST
+        )
+
+    def _active_experiment(self, experiment_id: str) -> exps.Experiment:
+        experiment = self._experiment(experiment_id)
+        if experiment.lifecycle != exps.ACTIVE:
+            raise MlflowException(
+                f"gitml: experiment {experiment.name!r} ({experiment.id}) is deleted; "
+                "restore it first (restore_experiment)",
+                INVALID_PARAMETER_VALUE,
+            )
+        return experiment
+
     def _experiment_entity(self, experiment: exps.Experiment) -> Experiment:
         return Experiment(
             experiment_id=experiment.id,
             name=experiment.name,
             artifact_location=build_uri(GitmlUri(path=self._root())),
-            lifecycle_stage=LifecycleStage.ACTIVE,
-            tags=[],
+            lifecycle_stage=_LIFECYCLES[experiment.lifecycle],
+            tags=[ExperimentTag(key, value) for key, value in experiment.tags.items()],
             creation_time=experiment.created_ms,
             last_update_time=experiment.updated_ms,
         )
@@ -156,9 +199,8 @@ class GitmlTrackingStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
-        found = []
-        if view_type != ViewType.DELETED_ONLY:
-            found = [self._experiment_entity(e) for e in self._experiments()]
+        wanted = _VIEWS.get(view_type, (exps.ACTIVE, exps.DELETED))
+        found = [self._experiment_entity(e) for e in self._experiments() if e.lifecycle in wanted]
         found = SearchExperimentsUtils.filter(found, filter_string)
         found = SearchExperimentsUtils.sort(found, order_by or ["creation_time DESC"])
         page, token = SearchExperimentsUtils.paginate(found, page_token, max_results)
@@ -171,20 +213,23 @@ class GitmlTrackingStore(AbstractStore):
                 "without an artifact location",
                 INVALID_PARAMETER_VALUE,
             )
-        if self.get_experiment_by_name(name) is not None:
-            raise MlflowException(
-                f"gitml: experiment {name!r} already exists", RESOURCE_ALREADY_EXISTS
-            )
+        self._refuse_taken(name)
         with mlflow_errors():
-            return exps.create_experiment(self.repo, name)
+            return exps.create_experiment(self.repo, name, {t.key: t.value for t in tags or []})
+
+    def _refuse_taken(self, name: str, renamed: exps.Experiment | None = None) -> None:
+        """RESOURCE_ALREADY_EXISTS when an experiment (deleted ones too) has or had
+        `name`, other than `renamed`."""
+        for experiment in self._experiments():
+            if name in experiment.all_names and experiment.id != getattr(renamed, "id", None):
+                raise MlflowException(
+                    f"gitml: experiment {name!r} already exists"
+                    + (f" (as {experiment.name!r})" if experiment.name != name else ""),
+                    RESOURCE_ALREADY_EXISTS,
+                )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
-        for experiment in self._experiments():
-            if experiment.id == str(experiment_id):
-                return self._experiment_entity(experiment)
-        raise MlflowException(
-            f"gitml: no experiment has the id {experiment_id!r}", RESOURCE_DOES_NOT_EXIST
-        )
+        return self._experiment_entity(self._experiment(experiment_id))
 
     def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
         for experiment in self._experiments():
@@ -193,23 +238,55 @@ class GitmlTrackingStore(AbstractStore):
         return None
 
     def delete_experiment(self, experiment_id: str) -> None:
-        raise _unsupported(
-            "deleting an experiment (it is the name its runs are filed under): "
-            "delete its runs with `gitml rm` or `gitml gc --experiment NAME`"
-        )
+        """The experiment is marked deleted in its record (its runs stay, listed by
+        search_runs as deleted); restore_experiment brings it back."""
+        if str(experiment_id) == exps.DEFAULT_ID:
+            raise MlflowException(
+                "gitml: the default experiment (id 0) cannot be deleted", INVALID_PARAMETER_VALUE
+            )
+        experiment = self._active_experiment(experiment_id)
+        with mlflow_errors():
+            exps.set_lifecycle(self.repo, experiment, exps.DELETED)
 
     def restore_experiment(self, experiment_id: str) -> None:
-        raise _unsupported("restoring an experiment (experiments are never deleted)")
+        experiment = self._experiment(experiment_id)
+        if experiment.lifecycle != exps.DELETED:
+            raise MlflowException(
+                f"gitml: experiment {experiment.name!r} ({experiment.id}) is not deleted",
+                INVALID_PARAMETER_VALUE,
+            )
+        with mlflow_errors():
+            exps.set_lifecycle(self.repo, experiment, exps.ACTIVE)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        raise _unsupported("renaming an experiment (each run's commit names it)")
+        """The experiment keeps its id; its runs keep the name they were filed under and
+        stay its runs; runs started in it from now on are filed under `new_name`."""
+        experiment = self._active_experiment(experiment_id)
+        self._refuse_taken(new_name, renamed=experiment)
+        with mlflow_errors():
+            exps.rename(self.repo, experiment, new_name)
+
+    def set_experiment_tag(self, experiment_id: str, tag: Any) -> None:
+        experiment = self._active_experiment(experiment_id)
+        with mlflow_errors():
+            exps.set_tag(self.repo, experiment, tag.key, tag.value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        experiment = self._active_experiment(experiment_id)
+        if key not in experiment.tags:
+            raise MlflowException(
+                f"gitml: No tag with name: {key!r} in experiment {experiment.id}",
+                RESOURCE_DOES_NOT_EXIST,
+            )
+        with mlflow_errors():
+            exps.delete_tag(self.repo, experiment, key)
 
     def _experiment_name(self, experiment_id: str | None) -> str:
         """The experiment a new run of `experiment_id` is filed under: MLflow's default
         ("0") is the URI's `?experiment=NAME` when it names one."""
         if experiment_id in (None, exps.DEFAULT_ID) and self.uri.experiment:
             return self.uri.experiment
-        return self.get_experiment(str(experiment_id or exps.DEFAULT_ID)).name
+        return self._active_experiment(str(experiment_id or exps.DEFAULT_ID)).name
 
     # runs
 
@@ -303,7 +380,19 @@ class GitmlTrackingStore(AbstractStore):
         ]
         return self._run(record.summary(), metrics, _inputs(record.tags.get(DATASETS_TAG)))
 
-    def _run(self, summary: RunSummary, metrics: list[Metric] | None = None, inputs=None) -> Run:
+    def _run(
+        self,
+        summary: RunSummary,
+        metrics: list[Metric] | None = None,
+        inputs: RunInputs | None = None,
+        owners: dict[str, exps.Experiment] | None = None,
+    ) -> Run:
+        """MLflow's Run of `summary`; `owners` (`exps.name_owners`) are read when not
+        given: the experiment a renamed experiment's runs belong to, and whether it is
+        deleted."""
+        if owners is None:
+            owners = exps.name_owners(exps.read_records(self.repo))
+        owner = owners.get(summary.experiment)
         if metrics is None:
             end = summary.end_ms or summary.start_ms
             metrics = [Metric(key, value, end, 0) for key, value in summary.metrics.items()]
@@ -311,20 +400,25 @@ class GitmlTrackingStore(AbstractStore):
         tags.append(RunTag(RUN_NAME_TAG, summary.name))
         info = RunInfo(
             run_id=summary.id,
-            experiment_id=self._experiment_id(summary),
+            experiment_id=self._experiment_id(summary, owners),
             user_id=summary.user or "",
             status=_STATUSES.get(summary.status, "FAILED"),
             start_time=summary.start_ms,
             end_time=summary.end_ms,
-            lifecycle_stage=LifecycleStage.ACTIVE,
+            lifecycle_stage=_LIFECYCLES[owner.lifecycle if owner else exps.ACTIVE],
             artifact_uri=run_artifact_uri(self._root(), summary.id),
             run_name=summary.name,
         )
         params = [Param(k, v) for k, v in summary.params.items()]
         return Run(info, RunData(metrics, params, tags), inputs or RunInputs([]))
 
-    def _experiment_id(self, run: RunSummary) -> str:
-        return exps.experiment_id(run.experiment)
+    def _experiment_id(
+        self, run: RunSummary, owners: dict[str, exps.Experiment] | None = None
+    ) -> str:
+        if owners is None:
+            owners = exps.name_owners(exps.read_records(self.repo))
+        owner = owners.get(run.experiment)
+        return exps.experiment_id(run.experiment) if owner is None else owner.id
 
     def _root(self) -> str:
         return self.repo.cwd
@@ -416,19 +510,33 @@ class GitmlTrackingStore(AbstractStore):
         order_by: list[str] | None,
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
-        if run_view_type == ViewType.DELETED_ONLY:
-            return [], None
-        names = None
+        records = exps.read_records(self.repo)
+        chosen = None  # every experiment
         if experiment_ids:
-            names = [n for n in map(self._experiment_named, experiment_ids) if n is not None]
+            found = (self._find_experiment(i, records) for i in experiment_ids)
+            chosen = [experiment for experiment in found if experiment is not None]
+        wanted = _VIEWS.get(run_view_type, (exps.ACTIVE, exps.DELETED))
+        if chosen is None and any(r.lifecycle not in wanted for r in records):
+            chosen = self._experiments()
+        if chosen is not None:
+            names = [n for e in chosen if e.lifecycle in wanted for n in e.all_names]
             if not names:
                 return [], None
+
+        def name_of(experiment_id: str) -> str | None:
+            experiment = self._find_experiment(experiment_id, records)
+            return None if experiment is None else experiment.name
+
         with mlflow_errors():
             keys = gitml_sort_keys(order_by)
-            query = RunQuery(gitml_filter(filter_string, self._experiment_named), experiments=names)
+            query = RunQuery(
+                gitml_filter(filter_string, name_of),
+                experiments=None if chosen is None else names,
+            )
             runs = self._find(query, keys)
         page, token = SearchUtils.paginate(runs, page_token, max_results)
-        return [self._run(run) for run in page], token
+        owners = exps.name_owners(records)
+        return [self._run(run, owners=owners) for run in page], token
 
     def _find(self, query: RunQuery, keys: list[SortKey]) -> list[RunSummary]:
         """The runs `query` selects in the order of `keys`, through the run index. A
@@ -440,15 +548,6 @@ class GitmlTrackingStore(AbstractStore):
             kept = [k for k in keys if k.field.kind == "attributes" or str(k.field) in known]
             found = find_runs(self.repo, replace(query, order_by=sort_texts(kept)))
         return [run for run in found if run.damage is None]
-
-    def _experiment_named(self, experiment_id: str) -> str | None:
-        """The name of the experiment whose id is `experiment_id`, None if none has it.
-        Ids are worked out from names, so the names met so far are kept: every runs'
-        experiments are listed again only for an id not met yet."""
-        experiment_id = str(experiment_id)
-        if experiment_id not in self._names:
-            self._experiments()
-        return self._names.get(experiment_id)
 
     @_one_writer
     def log_inputs(self, run_id: str, datasets=None, models=None) -> None:
@@ -577,7 +676,10 @@ class GitmlTrackingStore(AbstractStore):
         """The models of the runs of `experiment_ids`: every artifact folder holding an
         MLmodel file, and those a run in progress is logging; MLflow's filter, order
         and pages."""
-        names = [n for n in map(self._experiment_named, experiment_ids or []) if n is not None]
+        records = exps.read_records(self.repo)
+        chosen = [self._find_experiment(i, records) for i in experiment_ids or []]
+        names = [n for e in chosen if e is not None for n in e.all_names]
+        owners = exps.name_owners(records)
         found = []
         if names:
             with mlflow_errors():
@@ -586,7 +688,7 @@ class GitmlTrackingStore(AbstractStore):
             for run in runs:
                 ready = folders[run.id]
                 for folder in sorted({*ready, *models.models_record(run.tags)}):
-                    experiment = self._experiment_id(run)
+                    experiment = self._experiment_id(run, owners)
                     found.append(
                         models.entity(run, folder, folder in ready, self._root(), experiment)
                     )

@@ -8,7 +8,14 @@ exists (see `gitml.sharing.transfer`).
 
 from collections.abc import Iterator
 
-from gitml.store.refs import ARCHIVE_PREFIX, RUNS_PREFIX, SWEEPS_PREFIX, VIEWS_PREFIX, run_ref
+from gitml.store.refs import (
+    ARCHIVE_PREFIX,
+    EXPERIMENTS_PREFIX,
+    RUNS_PREFIX,
+    SWEEPS_PREFIX,
+    VIEWS_PREFIX,
+    run_ref,
+)
 
 GITML_REFS = "refs/gitml/"
 REMOTE_PATTERN = GITML_REFS + "*"
@@ -32,6 +39,11 @@ VIEWS = f"{VIEWS_PREFIX}*:{VIEWS_PREFIX}*"
 # forward (its end is a child of its start), and its first parent is the code its
 # trials ran, which travels with it.
 SWEEPS = f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"
+
+# Every experiment's record (MLflow's experiment tags, deletion, renames), not forced:
+# a change is a child commit of the record's last, so one changed on both sides is
+# left alone as a view is.
+EXPERIMENTS = f"{EXPERIMENTS_PREFIX}*:{EXPERIMENTS_PREFIX}*"
 
 # Refspecs per `git push`: far below the kernel's argument limit (2 MiB on
 # Linux; a run refspec is about 85 bytes) while 1,000 runs still go in one push.

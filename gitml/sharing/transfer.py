@@ -37,6 +37,7 @@ from gitml.sharing.objects import (
 from gitml.sharing.refspecs import (
     ALL_RUNS,
     ARCHIVES,
+    EXPERIMENTS,
     PUSH_BATCH,
     SWEEPS,
     VIEWS,
@@ -58,6 +59,7 @@ from gitml.store.gitproc import (
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import (
     ARCHIVE_PREFIX,
+    EXPERIMENTS_PREFIX,
     RUNS_PREFIX,
     SWEEPS_PREFIX,
     VIEWS_PREFIX,
@@ -80,9 +82,11 @@ from gitml.tracking.record import RunSummary
 _NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 _VIEW_REF = re.compile(r"refs/gitml/views/([^\s:]+)")
 _SWEEP_REF = re.compile(r"refs/gitml/sweeps/([^\s:]+)")
+_EXPERIMENT_REF = re.compile(r"refs/gitml/experiments/([^\s:]+)")
 # Refs that only move forward, sent and fetched after the runs, not forced and not atomic
-# (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records.
-_FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX))
+# (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records,
+# experiment records.
+_FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX), (EXPERIMENTS, EXPERIMENTS_PREFIX))
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
@@ -112,6 +116,7 @@ class TransferResult:
     differing: list[str] = field(default_factory=list)  # same id, another commit: left alone
     differing_views: list[str] = field(default_factory=list)  # changed on both sides: left alone
     differing_sweeps: list[str] = field(default_factory=list)  # the same, for sweep records
+    differing_experiments: list[str] = field(default_factory=list)  # and experiment records
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
@@ -129,6 +134,7 @@ class TransferResult:
             "differing": self.differing,
             "differing_views": self.differing_views,
             "differing_sweeps": self.differing_sweeps,
+            "differing_experiments": self.differing_experiments,
             "tags": self.tags,
             "renumbered": self.renumbered,
             "registry_changes": [change.to_json() for change in self.changes],
@@ -301,9 +307,11 @@ def _take_rejected(result: TransferResult, done, remote: str) -> None:
     lines = [line for line in (done.stdout + done.stderr).splitlines() if "[rejected]" in line]
     views = sorted({m.group(1) for m in map(_VIEW_REF.search, lines) if m})
     sweeps = sorted({m.group(1) for m in map(_SWEEP_REF.search, lines) if m})
-    if done.status != 0 and not (views or sweeps):
+    experiments = sorted({m.group(1) for m in map(_EXPERIMENT_REF.search, lines) if m})
+    if done.status != 0 and not (views or sweeps or experiments):
         raise remote_error(remote, done.stderr)
     result.differing_views, result.differing_sweeps = views, sweeps
+    result.differing_experiments = experiments
 
 
 def push_sweep_record(repo: Repository, remote: str | None, sweep_id: str) -> str:

@@ -112,6 +112,10 @@ def packed_archive_shas(packed: bytes) -> dict[str, str]:
     }
 
 
+# An experiment's record (gitml.mlflow_plugin.experiments): one ref per experiment,
+# named by its MLflow id.
+EXPERIMENTS_PREFIX = "refs/gitml/experiments/"
+
 # A sweep (gitml.sweeps): one ref per sweep, its id made as a run's.
 SWEEPS_PREFIX = "refs/gitml/sweeps/"
 
