@@ -278,6 +278,120 @@ def test_filter_error_sort_group_and_the_url(page, served):
     expect(page.locator(".vt-th[data-key='metrics.loss'] .arrow")).to_have_text("▼")
 
 
+# the filter box tested in the page (filter.js) against the server's evaluator
+TRICKY = ["1_000", " 5 ", "nan", "NaN", "-nan", "+nan", "inf", "-Infinity", "0x10", "1e3", "",
+          "abc", "0.5", ".5", "5.", "1__0", "Z", "a b", "5\x1c"]  # fmt: skip
+NOT_ASCII = ["\u0663", "\u00e9", "\U0001f600"]  # an Arabic-Indic 3 reads as 3.0 in Python
+NUMBERS = ["0", "1", "-1", "0.5", "3", "5", "1000", "1e3", "-0", ".5", "1e400"]
+TEXTS = ["'a'", "'Z'", "'nan'", "'1_000'", "'finished'", "'FINISHED'", "'Failed'", "''",
+         "'\u00e9'", "'a b'", "'it''s'"]  # fmt: skip
+FIELDS = ["metrics.m", "metrics.`odd key`", "params.p", "params.q", "tags.t", "status", "name",
+          "start_time", "duration", "end_time", "branch", "attributes.user", "run_id",
+          "params.missing", "metrics.missing"]  # fmt: skip
+OPS = ["=", "==", "!=", "<>", "<", "<=", ">", ">=", "in", "not in", "like", "ilike"]
+
+
+def _tricky_runs(texts: list[str]) -> list:
+    import random
+
+    from gitml.tracking.record import RunSummary
+
+    rng = random.Random(7)
+    runs = []
+    for i in range(60):
+        metric = rng.choice([0.0, 0.5, 1.0, -1.0, 3.0, math.nan, math.inf, -math.inf, 1000.0])
+        runs.append(
+            RunSummary(
+                id=f"run{i:03d}",
+                name=rng.choice(["a", "b", "Z", "a b", "it's", texts[-1]]),
+                experiment="e",
+                status=rng.choice(["finished", "failed", "running"]),
+                start_ms=1_700_000_000_000 + i * rng.choice([1, 1000]),
+                end_ms=rng.choice([None, 1_700_000_000_500 + i]),
+                user=rng.choice(["ann", "bob"]),
+                params={k: rng.choice(texts) for k in ("p", "q") if rng.random() < 0.8},
+                metrics={"m": metric, "odd key": rng.choice([0.5, 2.0])} if i % 7 else {},
+                tags={"t": rng.choice(texts)} if i % 3 else {},
+                branch=rng.choice([None, "main", "dev"]),
+            )
+        )
+    return runs
+
+
+def _random_filters(count: int) -> list[str]:
+    import random
+
+    rng = random.Random(11)
+
+    def comparison() -> str:
+        field, op = rng.choice(FIELDS), rng.choice(OPS)
+        value = lambda: rng.choice(NUMBERS + TEXTS)  # noqa: E731
+        if op in ("in", "not in"):
+            listed = ", ".join(value() for _ in range(rng.randint(1, 3)))
+            return f"{field} {op} ({listed})"
+        return f"{field} {op} {value()}"
+
+    def expression(depth: int) -> str:
+        roll = rng.random()
+        if depth > 2 or roll < 0.45:
+            return comparison()
+        if roll < 0.6:
+            return f"not {expression(depth + 1)}"
+        if roll < 0.75:
+            return f"({expression(depth + 1)})"
+        word = rng.choice(["and", "or", "AND", "Or"])
+        return f"{expression(depth + 1)} {word} {expression(depth + 1)}"
+
+    return [expression(0) for _ in range(count)]
+
+
+def test_the_filter_box_reads_filters_as_the_server_does(page):
+    """Every filter the page tests itself (filter.js, on the table's columns) selects
+    what the server's evaluator selects; the ones it leaves to the server are few."""
+    from gitml.compare.sorting import RunQuery, select_runs
+    from gitml.errors import GitmlError
+    from gitml.ui.table import runs_table
+
+    everyday = [
+        "metrics.m > 0.5",
+        "params.p > 0.5 or tags.t = 'nan'",
+        "status = 'FINISHED' and not branch in ('main')",
+        "metrics.m != 1",
+        "params.p = 'abc' and name < 'b'",
+        "params.p > 1 and metrics.m > 1 and duration > 0 and start_time >= 1700000000000",
+    ]
+    filters = _random_filters(400) + everyday
+    page.goto("/")
+    decided = 0
+    for texts in (TRICKY, TRICKY + NOT_ASCII):
+        runs = _tricky_runs(texts)
+        table = runs_table(runs)
+        answers = page.evaluate(
+            """async ({table, filters}) => {
+              const {filterFor} = await import('/static/filter.js');
+              const rows = Int32Array.from({length: table.count}, (_, i) => i);
+              return filters.map((text) => {
+                const test = filterFor(text, table);
+                const kept = test && test(rows);
+                return kept ? Array.from(kept, (i) => table.columns.id[i]) : null;
+              });
+            }""",
+            {"table": table, "filters": filters},
+        )
+        for text, local in zip(filters, answers, strict=True):
+            try:
+                expected = [run.id for run in select_runs(runs, RunQuery(text))]
+            except GitmlError:
+                assert local is None, text  # the server says what is wrong with it
+                continue
+            if local is not None:
+                decided += 1
+                assert local == expected, text
+        if texts is TRICKY:
+            assert all(answer is not None for answer in answers[-len(everyday) :])
+    assert decided >= len(filters) // 2
+
+
 def test_a_saved_view_is_a_ref_and_opens_again(page, served):
     _, repo, _ = served
     _open_runs(page)

@@ -4,6 +4,7 @@
 
 import { ApiError, get } from "./api.js";
 import { renderChooser } from "./chooser.js";
+import { filterFor } from "./filter.js";
 import { h, replace } from "./dom.js";
 import * as fmt from "./format.js";
 import { subscribe } from "./live.js";
@@ -167,17 +168,45 @@ class RunsPage {
     return [...present, ...params, ...metrics];
   }
 
-  /** Ask the server which runs pass the filter, in which order; then redraw. */
+  /**
+   * The runs that pass the filter, in the sort's order; then redraw. The filter is tested
+   * here on the table's columns when this page reads it exactly as the server does
+   * (filter.js), on the runs in the sort's order (asked of the server once per sort: a
+   * stable sort of all runs, then the filter, is the filter, then the sort); else the
+   * server answers both (it also says what is wrong with a filter that does not parse).
+   */
   async select() {
+    if (!this.data) return; // the table, once loaded, is selected from with what is typed then
     this.request?.abort();
+    this.request = null;
+    const generation = (this.generation = (this.generation || 0) + 1);
     const sortText = this.sort.join(",");
     if (!this.filter.trim() && !sortText) {
-      this.request = null;
       this.table.el.removeAttribute("aria-busy");
       this.order = null;
       this.showError(null);
       this.arrange();
       return;
+    }
+    const filter = filterFor(this.filter, this.data);
+    if (filter) {
+      let rows;
+      try {
+        if (sortText) this.table.el.setAttribute("aria-busy", "true");
+        rows = sortText ? await this.sortedRows(sortText) : this.allRows();
+      } catch (error) {
+        if (generation === this.generation) this.failed(error);
+        return;
+      }
+      if (generation !== this.generation) return; // a later keystroke took over
+      const order = filter(rows);
+      if (order) {
+        this.order = order;
+        this.table.el.removeAttribute("aria-busy");
+        this.showError(null);
+        this.arrange();
+        return;
+      }
     }
     const controller = new AbortController();
     this.request = controller;
@@ -185,23 +214,50 @@ class RunsPage {
     try {
       const answer = await get("/api/select", { filter: this.filter, sort: this.sort }, controller.signal);
       if (controller.signal.aborted) return;
-      const order = new Int32Array(answer.ids.length);
-      let n = 0;
-      for (const id of answer.ids) {
-        const i = this.index.get(id);
-        if (i !== undefined) order[n++] = i;
-      }
-      this.order = order.subarray(0, n);
+      this.order = this.rowsOf(answer.ids);
       this.showError(null);
     } catch (error) {
-      if (error.name === "AbortError") return;
-      this.table.el.removeAttribute("aria-busy");
-      if (error instanceof ApiError) this.showError(error.detail);
-      else this.showError({ message: error.message });
+      if (error.name !== "AbortError") this.failed(error);
       return;
     }
     this.table.el.removeAttribute("aria-busy");
     this.arrange();
+  }
+
+  failed(error) {
+    this.table.el.removeAttribute("aria-busy");
+    if (error instanceof ApiError) this.showError(error.detail);
+    else this.showError({ message: error.message });
+  }
+
+  /** Table rows of run ids, in their order (ids the table lacks left out). */
+  rowsOf(ids) {
+    const rows = new Int32Array(ids.length);
+    let n = 0;
+    for (const id of ids) {
+      const i = this.index.get(id);
+      if (i !== undefined) rows[n++] = i;
+    }
+    return rows.subarray(0, n);
+  }
+
+  allRows() {
+    if (this.naturalRows?.length !== this.data.count) {
+      this.naturalRows = Int32Array.from({ length: this.data.count }, (_, i) => i);
+    }
+    return this.naturalRows;
+  }
+
+  /** Every run in the order of sort keys `sortText`, asked once per table and sort. */
+  sortedRows(sortText) {
+    const cached = this.sorted;
+    if (cached?.data === this.data && cached.sortText === sortText) return cached.rows;
+    const rows = get("/api/select", { sort: this.sort }).then((answer) => this.rowsOf(answer.ids));
+    this.sorted = { data: this.data, sortText, rows };
+    rows.catch(() => {
+      if (this.sorted?.rows === rows) this.sorted = null; // asked again next time
+    });
+    return rows;
   }
 
   /** Rows in view order, in groups when grouping. */
