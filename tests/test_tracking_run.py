@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gitml.store.refs import RefExistsError, create_ref, resolve_ref
+from gitml.store.refs import RefExistsError, create_ref, remove_ref, resolve_ref
 from gitml.store.repository import open_repository
 from tests.utils import assert_fsck_clean, cli, git, gitml, user_state, write
 
@@ -116,6 +116,24 @@ def test_run_refs_are_created_only_once(repo_with_commit):
     else:
         raise AssertionError("an existing run ref was overwritten")
     assert resolve_ref(repo, ref) == head
+
+
+def test_a_ref_removed_while_git_packs_refs_is_not_left_in_packed_refs(repo_with_commit):
+    # `git pack-refs` (a sweep runs it) holds packed-refs.lock, reads the loose refs,
+    # writes them to the lock, renames it to packed-refs, then drops the loose files: a
+    # ref removed in between would come back from packed-refs
+    repo = open_repository(repo_with_commit)
+    head = git(repo_with_commit, "rev-parse", "HEAD").strip()
+    ref = "refs/gitml/snapshots/" + "0" * 26
+    create_ref(repo, ref, head)
+    lock = repo_with_commit / ".git" / "packed-refs.lock"
+    lock.write_text(f"# pack-refs with: peeled fully-peeled sorted \n{head} {ref}\n")
+    remover = threading.Thread(target=remove_ref, args=(repo, ref))
+    remover.start()
+    time.sleep(0.2)  # the loose file goes meanwhile
+    lock.rename(repo_with_commit / ".git" / "packed-refs")
+    remover.join()
+    assert git(repo_with_commit, "for-each-ref", ref) == ""
 
 
 def test_ls_json_lists_every_committed_run_from_refs(repo_with_commit):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,9 +207,29 @@ def remove_ref(repo: Repository, ref: str) -> None:
     if files_backend(repo):
         with contextlib.suppress(FileNotFoundError):
             (repo.common_dir / ref).unlink()
+        # a `git pack-refs` under way may have read the loose file before it went: once
+        # its packed-refs is in place, the ref is found there
+        _wait_for_packing(repo)
         if not _is_packed(repo, ref):
             return
     run_git(["update-ref", "-d", ref], repo.cwd, check=False)
+
+
+PACKING_WAIT_S = 1.0  # git's own wait for packed-refs.lock (core.packedRefsTimeout)
+
+
+def _wait_for_packing(repo: Repository) -> None:
+    lock = repo.common_dir / "packed-refs.lock"
+    deadline = time.monotonic() + PACKING_WAIT_S
+    while lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def pack_refs(repo: Repository) -> None:
+    """Pack the loose refs into packed-refs, as `git gc` does (their values unchanged);
+    nothing when another process is packing them or refs are not files."""
+    if files_backend(repo):
+        run_git(["pack-refs", "--all"], repo.cwd, check=False)
 
 
 def break_stale_lock(repo: Repository, ref: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from gitml.errors import GitmlError, InvalidValueError, SweepError
 from gitml.projects.launch import LaunchRequest
+from gitml.store.refs import pack_refs
 from gitml.store.repository import Repository
 from gitml.sweeps import study as studies
 from gitml.sweeps.launchers import LAUNCHERS, SlurmOptions
@@ -47,6 +48,10 @@ from gitml.sweeps.trial import (
 )
 
 DEFAULT_TRIALS = 10
+# Automatic gc is off while trials run, and with it the packing of refs: each trial's
+# run ref would stay a loose file, and every run start reads them all (the run index's
+# sync), a cost that would grow with the trials. The sweep packs them itself.
+PACK_REFS_EVERY = 100  # trials recorded
 
 # Runs a trial the driver took elsewhere (a Ray task) and tells the study how it ended:
 # its outcome, or None when the stop cancelled it.
@@ -547,9 +552,12 @@ def _drive(
                     continue
                 with lock:
                     outcomes.append(outcome)
+                    pack = len(outcomes) % PACK_REFS_EVERY == 0
                 events.trial_ended(outcome)
                 if pusher is not None:
                     pusher.add(outcome.run.id)
+                if pack:
+                    pack_refs(repo)
         except BaseException as error:  # ends the sweep; raised again by the main thread
             errors.append(error)
             stop.set()
