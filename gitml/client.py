@@ -20,11 +20,14 @@ from gitml.entities import (
     Experiment,
     FileInfo,
     Metric,
+    PagedList,
     Run,
     experiment,
+    matching_names,
 )
 from gitml.errors import InvalidValueError, RunStateError
 from gitml.mlflow_plugin.uri import parse_uri, repository_folder
+from gitml.registry_client import RegistryMethods
 
 if TYPE_CHECKING:
     from gitml.store.repository import Repository
@@ -84,17 +87,9 @@ def note_experiment(name: str) -> None:
     _set_experiments.setdefault(name, int(time.time() * 1000))
 
 
-class PagedList(list):
-    """A page of results (MLflow's `PagedList`): a list with `token`, None on the last."""
-
-    def __init__(self, items: Iterable = (), token: str | None = None) -> None:
-        super().__init__(items)
-        self.token = token
-
-
-class MlflowClient:
+class MlflowClient(RegistryMethods):
     """MLflow's client on the repository a `gitml:` tracking URI names (default: the
-    current tracking URI)."""
+    current tracking URI); its registry methods are `gitml.registry_client`'s."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None):
         self._tracking_uri = check_tracking_uri(tracking_uri or get_tracking_uri())
@@ -131,7 +126,7 @@ class MlflowClient:
         `view_type` as MLflow's ViewType: 1 active ones, 2 deleted ones, 3 all."""
         shown = {1: ("active",), 2: ("deleted",)}.get(view_type, ("active", "deleted"))
         found = [e for e in self._experiments() if e.lifecycle_stage in shown]
-        found = _ordered(_matching(found, filter_string), order_by)
+        found = _ordered(matching_names(found, filter_string), order_by)
         return PagedList(found[:max_results] if max_results else found)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -459,32 +454,6 @@ def download(repo: Repository, run_id: str, path: str, dst_path: str | None) -> 
         for top in tops:  # kept at its path below `out`, as MLflow writes it
             write_out(reader, top, out / posixpath.dirname(top), force=True)
     return str(out / name) if name else str(out)
-
-
-def _matching(found: list, filter_string: str | None) -> list:
-    """The experiments whose name passes `filter_string`: `name OP 'value'` with OP one
-    of =, !=, LIKE, ILIKE (MLflow's experiment filters on names)."""
-    import re
-
-    if not filter_string or not filter_string.strip():
-        return found
-    match = re.fullmatch(
-        r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*",
-        filter_string,
-        re.IGNORECASE | re.DOTALL,
-    )
-    if match is None:
-        raise InvalidValueError(
-            f"experiment filter {filter_string!r} is not `name = 'x'`, `name != 'x'`, "
-            "`name LIKE 'x%'` or `name ILIKE 'x%'`; gitml's experiments have names only"
-        )
-    op, value = match.group(1).upper(), match.group(3)
-    if op in ("=", "!="):
-        return [e for e in found if (e.name == value) == (op == "=")]
-    from gitml.compare.like import like_matcher
-
-    test = like_matcher(value, ignore_case=op == "ILIKE")
-    return [e for e in found if test(e.name)]
 
 
 def _ordered(found: list, order_by: list[str] | None) -> list:

@@ -13,10 +13,11 @@ No mlflow here, and Python 3.8 syntax: the logging API imports it (`active_run()
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitml.errors import InvalidValueError
 from gitml.mlflow_plugin.uri import GitmlUri, build_uri, run_artifact_uri
 from gitml.tracking.record import LOGGED_MODELS_TAG, experiment_id
 
@@ -152,3 +153,72 @@ class Run(Mapping):
 
     def __repr__(self) -> str:
         return f"<Run {self.info.run_name} ({self.info.run_id}) {self.info.status}>"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """MLflow's `ModelVersion`: version N of a registered model is the Nth registered
+    (docs/mlflow.md); its stage is MLflow's (Production, Staging, Archived or None), its
+    aliases the other gitml stages holding it; its source a `gitml:` artifact URI."""
+
+    name: str
+    version: str
+    creation_timestamp: int
+    last_updated_timestamp: int | None
+    current_stage: str
+    source: str | None
+    run_id: str | None
+    user_id: str | None = None
+    aliases: list = field(default_factory=list)
+    status: str = "READY"
+    status_message: str | None = None
+    description: str | None = None
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """MLflow's `RegisteredModel`: the latest version in each stage, and its aliases
+    (alias → version)."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    latest_versions: list = field(default_factory=list)
+    aliases: dict = field(default_factory=dict)
+    description: str | None = None
+    tags: dict = field(default_factory=dict)
+
+
+class PagedList(list):
+    """A page of results (MLflow's `PagedList`): a list with `token`, None on the last."""
+
+    def __init__(self, items: Iterable = (), token: str | None = None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+def matching_names(found: list, filter_string: str | None) -> list:
+    """The experiments (or models) whose name passes `filter_string`: `name OP 'value'` with OP one
+    of =, !=, LIKE, ILIKE (MLflow's experiment filters on names)."""
+    import re
+
+    if not filter_string or not filter_string.strip():
+        return found
+    match = re.fullmatch(
+        r"\s*(?:attributes\.)?name\s*(=|!=|LIKE|ILIKE)\s*(['\"])(.*)\2\s*",
+        filter_string,
+        re.IGNORECASE | re.DOTALL,
+    )
+    if match is None:
+        raise InvalidValueError(
+            f"filter {filter_string!r} is not `name = 'x'`, `name != 'x'`, `name LIKE 'x%'` "
+            "or `name ILIKE 'x%'`: gitml filters experiments and registered models by name"
+        )
+    op, value = match.group(1).upper(), match.group(3)
+    if op in ("=", "!="):
+        return [e for e in found if (e.name == value) == (op == "=")]
+    from gitml.compare.like import like_matcher
+
+    test = like_matcher(value, ignore_case=op == "ILIKE")
+    return [e for e in found if test(e.name)]

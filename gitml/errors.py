@@ -357,6 +357,14 @@ class RegistryError(GitmlError):
     version or stage assignment, a version that exists, a run without the artifact."""
 
 
+class ModelNotFoundError(RegistryError):
+    """A registered model, version or alias that does not exist (MLflow's 404)."""
+
+
+class ModelExistsError(RegistryError):
+    """A registered model created again (MLflow's RESOURCE_ALREADY_EXISTS)."""
+
+
 class RegistryConflictError(RemoteError):
     """A registry tag here and one on the remote have the same name but differ, and
     the one here cannot be renamed: it was pushed to another remote already."""

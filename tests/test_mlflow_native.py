@@ -298,3 +298,59 @@ def git_bytes(repo, spec: str) -> bytes:
     return subprocess.run(
         ["git", "cat-file", "blob", spec], cwd=repo, capture_output=True, check=True
     ).stdout
+
+
+def test_the_client_registers_versions_stages_and_aliases_as_registry_tags(here):
+    from gitml.errors import ModelExistsError, ModelNotFoundError, RegistryError
+
+    c = mlflow.MlflowClient()
+    runs = []
+    for _ in range(2):
+        with mlflow.start_run() as run:
+            mlflow.log_text("flavors: {}\n", "model/MLmodel")
+        runs.append(run.info.run_id)
+    assert c.create_registered_model("Wine Model").name == "wine-model"
+    with pytest.raises(ModelExistsError):
+        c.create_registered_model("wine model")
+    assert c.get_registered_model("Wine Model").latest_versions == []
+    first = c.create_model_version("Wine Model", f"runs:/{runs[0]}/model", run_id=runs[0])
+    second = c.create_model_version(
+        "Wine Model", f"gitml://{here}/.gitml/runs/{runs[1]}/artifacts/model"
+    )
+    assert (first.version, second.version, first.current_stage) == ("1", "2", "None")
+    assert c.get_model_version_download_uri("wine-model", 2) == second.source
+    c.transition_model_version_stage("Wine Model", 1, "Production")
+    c.transition_model_version_stage("Wine Model", "2", "staging")
+    latest = {v.current_stage: v.version for v in c.get_latest_versions("Wine Model")}
+    assert latest == {"Production": "1", "Staging": "2"}
+    assert [v.version for v in c.get_latest_versions("Wine Model", ["production"])] == ["1"]
+    c.transition_model_version_stage("Wine Model", 2, "Production", archive_existing_versions=True)
+    assert c.get_model_version("Wine Model", 1).current_stage == "Archived"
+    c.set_registered_model_alias("Wine Model", "Dev", 1)
+    assert c.get_model_version_by_alias("Wine Model", "dev").version == "1"
+    assert c.get_registered_model("Wine Model").aliases == {"dev": "1"}
+    assert [m.name for m in c.search_registered_models("name LIKE 'wine%'")] == ["wine-model"]
+    # gitml's own registry and MLflow's numbers agree
+    shown = json.loads(gitml_cli(here, "model", "ls", "--json").stdout)
+    assert shown[0]["stages"] == {
+        "production": ["v0.0.2"],
+        "archived": ["v0.0.1"],
+        "dev": ["v0.0.1"],
+    }
+    c.delete_registered_model_alias("Wine Model", "dev")
+    with pytest.raises(ModelNotFoundError, match="no version with alias 'dev'"):
+        c.get_model_version_by_alias("Wine Model", "dev")
+    with pytest.raises(ModelNotFoundError, match=r"has no version 3 \(versions: 1, 2\)"):
+        c.get_model_version("Wine Model", 3)
+    with pytest.raises(RegistryError, match="no MLflow stage"):
+        c.transition_model_version_stage("Wine Model", 1, "Prod")
+    for source in [
+        "s3://bucket/model",
+        f"runs:/{runs[0]}",
+        "gitml:///elsewhere/.gitml/runs/x/artifacts/m",
+    ]:
+        with pytest.raises((RegistryError, InvalidValueError)):
+            c.create_model_version("Wine Model", source)
+    with pytest.raises(RegistryError, match="does not keep tags"):
+        c.create_model_version("Wine Model", f"runs:/{runs[0]}/model", tags={"k": "v"})
+    assert len(c.search_model_versions("name = 'wine-model'")) == 2

@@ -12,6 +12,7 @@ from mlflow.protos.databricks_pb2 import (
     INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
     INVALID_STATE,
+    RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
 )
 
@@ -21,6 +22,8 @@ from gitml.errors import (
     FilterSyntaxError,
     GitmlError,
     InvalidValueError,
+    ModelExistsError,
+    ModelNotFoundError,
     NotARepositoryError,
     RegistryError,
     RunNotFoundError,
@@ -30,7 +33,8 @@ from gitml.errors import (
 )
 
 _CODES: list[tuple[tuple[type[GitmlError], ...], int]] = [
-    ((RunNotFoundError, NotARepositoryError), RESOURCE_DOES_NOT_EXIST),
+    ((RunNotFoundError, NotARepositoryError, ModelNotFoundError), RESOURCE_DOES_NOT_EXIST),
+    ((ModelExistsError,), RESOURCE_ALREADY_EXISTS),
     ((RunStateError,), INVALID_STATE),
     (
         (InvalidValueError, FilterSyntaxError, UnknownKeyError, ArtifactError, UnsafePathError),
