@@ -9,8 +9,12 @@ Each run has 4 params (model: one of 4, lr, depth, seed), 3 metrics (acc uniform
 [0.5, 1), loss, f1) and a tag, and an adjective-noun name as gitml picks them (a number
 added once the pairs run out).
 
-For each size: the time to write the runs and the disk they take, the first `gitml ls`
-(which builds the run index) and the index's size; then the median of REPEAT timings of
+For each size: the time to write the runs and the disk they take; the first `gitml ls`,
+which builds the run index from the run refs, its peak resident memory (with git's) and
+the index's size; `gitml archive` folding all but 1,000 of them (half gitml.liveRuns'
+default, as `gitml run` would fold them); the index built again from the archives, and
+its peak memory (goal: the same whatever the number of runs); then, runs folded as
+`gitml run` keeps them, the median of REPEAT timings of
 
   - `git for-each-ref refs/gitml/runs/` (the raw baseline: what listing from refs costs)
   - `gitml --version` (the interpreter's start and gitml's imports, which every
@@ -51,7 +55,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import PYTHON, environment, git, median, new_repo, report, timed  # noqa: E402
+from _common import (  # noqa: E402
+    PYTHON,
+    environment,
+    git,
+    measure,
+    median,
+    new_repo,
+    report,
+    timed,
+)
 
 from gitml.tracking.ids import new_run_name  # noqa: E402
 from tests.utils import write_runs_fast  # noqa: E402
@@ -102,10 +115,19 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
     write_runs_fast(repo, count, run_fields(count))
     report(f"{count} runs: written by fast-import", time.perf_counter() - start)
     report(f"{count} runs: .git size", disk(repo / ".git") / 2**20, "MiB")
-    build = timed([*GITML, "ls", "--limit", "1"], repo)
-    report(f"{count} runs: first gitml ls (builds the index)", build)
     index = repo / ".git" / "gitml" / "cache" / "runs.sqlite"
+    build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
+    report(f"{count} runs: first gitml ls (builds the index from run refs)", build)
+    report(f"{count} runs: its peak RSS", peak, "MiB")
     report(f"{count} runs: index size", index.stat().st_size / 2**20, "MiB")
+    start = time.perf_counter()
+    gitml_out(repo, "archive")
+    report(f"{count} runs: gitml archive (all but 1,000)", time.perf_counter() - start)
+    for stale in index.parent.glob("runs.sqlite*"):
+        stale.unlink()
+    build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
+    report(f"{count} runs folded: first gitml ls (builds the index from archives)", build)
+    report(f"{count} runs folded: its peak RSS", peak, "MiB")
     names = gitml_out(repo, "ls", "--limit", "2", "--columns", "name", "--csv").split()[1:]
     figures: dict[str, list[float]] = {}
     commands = {

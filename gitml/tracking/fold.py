@@ -22,15 +22,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gitml.errors import GitCommandError, InvalidValueError, LockTimeoutError
+from gitml.store.blobs import ObjectReader
 from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.layout import LOCKS_DIR
 from gitml.store.locks import exclusive_lock
 from gitml.store.refs import (
+    ARCHIVE_BUCKETS,
     archive_bucket,
     archive_ref,
     archive_shas,
-    iter_run_refs,
+    read_run_refs,
     run_ref,
     run_shas,
 )
@@ -50,7 +52,7 @@ DEFAULT_LIVE_RUNS = 2000
 LEASE = "fold"
 LEASE_FILE = "fold.lease"  # beside the lock: who holds it
 WAIT_SECONDS = 30.0
-_ONE_READ = 256  # beyond this many runs, one listing of every run ref is cheaper
+_FOLD_BATCH = MAX_RUNS * ARCHIVE_BUCKETS  # runs whose messages are held at once
 
 
 @dataclass
@@ -113,12 +115,24 @@ def fold_runs(repo: Repository, keep: int, timeout: float = WAIT_SECONDS) -> Fol
             archived = index.archived_shas(beyond)
         # a run both archived and on its ref (a fold killed between its steps): its ref goes
         done = {run_id: sha for run_id, sha in beyond.items() if archived.get(run_id) == sha}
-        wanted = {run_id: sha for run_id, sha in beyond.items() if run_id not in archived}
-        folding = _folded_runs(repo, wanted)
-        result = FoldResult([run.id for run in folding])
-        moves = write_archives(repo, folding, [])
+        now = run_shas(repo)
+        wanted = [  # not archived yet, and still on that commit
+            (run_id, sha)
+            for run_id, sha in sorted(beyond.items())
+            if run_id not in archived and now.get(run_id) == sha
+        ]
+        result = FoldResult()
+        before = archive_shas(repo)
+        tips = dict(before)
+        with ObjectReader(repo) as objects:
+            for start in range(0, len(wanted), _FOLD_BATCH):  # their messages a batch at a time
+                folding = _folded_runs(objects, wanted[start : start + _FOLD_BATCH])
+                moved = write_archives(repo, folding, [], tips)
+                tips.update((ref, new) for ref, (new, _) in moved.items())
+                result.folded += [run.id for run in folding]
+                done.update((run.id, run.sha) for run in folding)
+        moves = {ref: (new, before.get(ref)) for ref, new in tips.items() if new != before.get(ref)}
         move_archive_refs(repo, moves, "gitml: fold runs")
-        done.update((run.id, run.sha) for run in folding)
         delete_run_refs(repo, done)
         result.archives = {ref: new for ref, (new, _) in moves.items()}
         with open_index(repo) as index:
@@ -134,25 +148,26 @@ def remove_archived(repo: Repository, runs: dict[str, str]) -> None:
         move_archive_refs(repo, moves, "gitml: remove archived runs")
 
 
-def _folded_runs(repo: Repository, wanted: dict[str, str]) -> list[FoldedRun]:
-    """The runs of `wanted` (id → sha) still on that commit, with their messages; a run
-    whose ref names no commit, or whose message is too long to read, stays on its ref."""
-    if not wanted:
-        return []
-    some = sorted(wanted) if len(wanted) <= _ONE_READ else None
+def _folded_runs(objects: ObjectReader, wanted: list[tuple[str, str]]) -> list[FoldedRun]:
+    """The runs of `wanted` (id, sha) with their messages; a run whose ref names no
+    commit, or whose message is too long to read, stays on its ref."""
     return [
         FoldedRun(ref.run_id, ref.sha, ref.message)
-        for ref in iter_run_refs(repo, True, some)
-        if wanted.get(ref.run_id) == ref.sha and ref.kind == "commit" and not ref.oversized
+        for ref in read_run_refs(objects, wanted)
+        if ref.kind == "commit" and not ref.oversized
     ]
 
 
 def write_archives(
-    repo: Repository, runs: list[FoldedRun], removed: list[tuple[str, str]]
+    repo: Repository,
+    runs: list[FoldedRun],
+    removed: list[tuple[str, str]],
+    tips: dict[str, str] | None = None,
 ) -> dict[str, tuple[str, str | None]]:
     """Write archive commits holding `runs` (in their buckets) or the tombstones of
-    `removed` (in the bucket of each), after the archive refs' commits; archive ref →
-    (its new commit, its commit now or None). No ref moves here."""
+    `removed` (in the bucket of each), after `tips` (archive ref → commit; the archive
+    refs' commits when None); archive ref → (its new commit, the one it follows or
+    None). No ref moves here."""
     from gitml.store.objects import ObjectStore
 
     folded: dict[int, list[FoldedRun]] = defaultdict(list)
@@ -161,7 +176,8 @@ def write_archives(
     gone: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for item in removed:
         gone[archive_bucket(item[0])].append(item)
-    tips = archive_shas(repo)
+    if tips is None:
+        tips = archive_shas(repo)
     author = user_identity(repo)
     moves: dict[str, tuple[str, str | None]] = {}
     with ObjectStore(repo) as store:
