@@ -9,8 +9,11 @@ view, by this server or the next one.
 The cache is never the truth: a file missing, cut short, damaged, of another format
 or byte order, or anything but a regular file in that folder (a symbolic link, a
 FIFO) is a miss, and the points are parsed from the blob again and written over it.
-A file is MAGIC, the count n, the steps (n 8-byte integers), values (n doubles) and
-times (n 8-byte integers) in the machine's byte order, then the CRC-32 of all that.
+A file is MAGIC, the count n, whether the steps never decrease (a byte: 1 or 0; a zoom
+then finds its range by bisection), the steps (n 8-byte integers), values (n doubles) and
+times (n 8-byte integers), then where each block of `downsample.BLOCK` points has its
+lowest and its highest value (`Points.blocks`: two columns of 8-byte integers), all in
+the machine's byte order, then the CRC-32 of all that.
 It is written to a new file renamed into place, so a reader never sees one half
 written. The folder is kept under MAX_BYTES: the oldest files written go first.
 """
@@ -28,12 +31,12 @@ from array import array
 from pathlib import Path
 
 from gitml.store.layout import POINTS_CACHE
-from gitml.ui.downsample import Points
+from gitml.ui.downsample import BLOCK, Points
 
-MAGIC = b"gmlpts1" + (b"l" if sys.byteorder == "little" else b"b")
+MAGIC = b"gmlpts2" + (b"l" if sys.byteorder == "little" else b"b")  # 2: with the blocks
 CACHED_FROM = 20_000  # points; fewer parse in a few milliseconds
 MAX_BYTES = 1 << 30  # of the folder; the oldest files beyond it are removed
-_HEAD = struct.Struct("=8sQ")  # MAGIC, n
+_HEAD = struct.Struct("=8sQB")  # MAGIC, n, steps in order
 _CRC = struct.Struct("=I")
 _NAME_CHARS = frozenset("0123456789abcdef")
 
@@ -53,37 +56,57 @@ def load(state_dir: Path, blob: str) -> Points | None:
     finally:
         os.close(folder)
     try:
-        body = _read_regular(fd)
+        found = _read_regular(fd)
     except (OSError, struct.error):
         return None
     finally:
         os.close(fd)
-    if body is None:
+    if found is None:
         return None
-    count = len(body) // 24
-    view = memoryview(body)
-    steps, values, times = array("q"), array("d"), array("q")
-    for column, start in ((steps, 0), (values, 8 * count), (times, 16 * count)):
-        column.frombytes(view[start : start + 8 * count])
-    return Points(steps, values, times)
+    count, ordered, body = found
+    points = _points(memoryview(body), count)
+    if points is not None:
+        points.known_order("step", ordered)
+    return points
 
 
-def _read_regular(fd: int) -> bytes | None:
-    """The columns a cache file holds (checked against its CRC), or None when the file
-    is no regular file or not one this module wrote whole."""
+def _points(body: memoryview, count: int) -> Points | None:
+    """The points of a file's checked body, or None when its blocks are not where the
+    blocks of `count` points can be (the file was not written by this module)."""
+    steps, values, times, lows, highs = array("q"), array("d"), array("q"), array("q"), array("q")
+    start = 0
+    for column, size in ((steps, count), (values, count), (times, count)):
+        column.frombytes(body[start : start + 8 * size])
+        start += 8 * size
+    for column in (lows, highs):
+        column.frombytes(body[start : start + 8 * _blocks(count)])
+        start += 8 * _blocks(count)
+    for block, (low, high) in enumerate(zip(lows, highs, strict=True)):
+        first = block * BLOCK
+        within = range(first, min(first + BLOCK, count))
+        if not ((low in within and high in within) or low == high == -1):
+            return None
+    return Points(steps, values, times, block_extremes=(lows, highs))
+
+
+def _read_regular(fd: int) -> tuple[int, bool, bytes] | None:
+    """The count of points a cache file holds, whether its steps are in order, and its
+    columns (checked against its CRC); None when the file is no regular file or not one
+    this module wrote whole."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size < _HEAD.size + _CRC.size:
         return None
     head = os.read(fd, _HEAD.size)
-    magic, count = _HEAD.unpack(head)
-    if magic != MAGIC or info.st_size != _HEAD.size + 24 * count + _CRC.size:
+    magic, count, ordered = _HEAD.unpack(head)
+    size = _body_size(count)
+    if magic != MAGIC or ordered > 1 or info.st_size != _HEAD.size + size + _CRC.size:
         return None
     with open(fd, "rb", closefd=False) as file:
-        body = file.read(24 * count)
+        body = file.read(size)
         (crc,) = _CRC.unpack(file.read(_CRC.size))
-    if len(body) != 24 * count or zlib.crc32(body, zlib.crc32(head)) != crc:
+    if len(body) != size or zlib.crc32(body, zlib.crc32(head)) != crc:
         return None  # changed while read, or damaged
-    return body
+    return count, bool(ordered), body
 
 
 def save(state_dir: Path, blob: str, points: Points) -> None:
@@ -106,10 +129,10 @@ def _write(folder: int, blob: str, points: Points) -> None:
     fd = os.open(temporary, flags, 0o644, dir_fd=folder)
     try:
         with open(fd, "wb") as file:
-            head = _HEAD.pack(MAGIC, len(points))
+            head = _HEAD.pack(MAGIC, len(points), points.ordered("step"))
             crc = zlib.crc32(head)
             file.write(head)
-            for column in (points.steps, points.values, points.times):
+            for column in (points.steps, points.values, points.times, *points.blocks()):
                 data = memoryview(column).cast("B")
                 crc = zlib.crc32(data, crc)
                 file.write(data)
@@ -148,6 +171,15 @@ def _open_folder(state_dir: Path, create: bool) -> int:
         with contextlib.suppress(FileExistsError):
             path.mkdir()
     return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def _blocks(count: int) -> int:
+    return -(-count // BLOCK)
+
+
+def _body_size(count: int) -> int:
+    """Bytes of the columns of `count` points and of their blocks."""
+    return 24 * count + 16 * _blocks(count)
 
 
 def _is_blob_id(blob: str) -> bool:

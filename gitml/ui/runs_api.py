@@ -124,13 +124,17 @@ def metric(request: Request) -> Response:
     wanted = _points_wanted(request)
     start, end = _number(request, "start"), _number(request, "end")
     key = request.path_params["key"]
-    points = _history(_ui(request), request.path_params["run"], key)
-    shown = in_range(points, x, start, end)
-    chosen = shown.chosen(wanted)
-    data = {"key": key, "x": x, "count": len(points), "total": len(shown)}
+    points = history = _history(_ui(request), request.path_params["run"], key)
+    span = points.span(x, start, end)
+    if span is None:  # x values out of order: those in range picked one by one
+        points = in_range(history, x, start, end)
+        span = (0, len(points))
+    chosen = points.chosen(wanted, *span)
+    total = span[1] - span[0]
+    data = {"key": key, "x": x, "count": len(history), "total": total}
     data["returned"] = len(chosen)
-    data["downsampled"] = len(chosen) < len(shown)
-    data.update(to_json(shown, chosen))
+    data["downsampled"] = len(chosen) < total
+    data.update(to_json(points, chosen))
     return answer(data)
 
 

@@ -3,9 +3,11 @@
 import math
 from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitml.ui import downsample
 from gitml.ui.downsample import Points, choose, in_range, to_json
 
 
@@ -59,3 +61,53 @@ def test_a_range_of_x_values_out_of_order_is_found_by_looking_at_each():
     points = Points(array("q", [10, 0, 5, 20]), array("d", [1, 2, 3, 4]), array("q", [1, 2, 3, 4]))
     assert list(in_range(points, "step", 4, 12).values) == [1.0, 3.0]
     assert list(in_range(points, "time", 2, 3).values) == [2.0, 3.0]  # times are in order
+
+
+def _first_extremes(values: list[float], first: int, stop: int) -> set[int]:
+    numbers = [i for i in range(first, stop) if values[i] == values[i]]
+    if not numbers:
+        return set()
+    low = min(numbers, key=lambda i: (values[i], i))
+    high = max(numbers, key=lambda i: (values[i], -i))
+    return {low, high}
+
+
+VALUES = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, math.nan, math.inf, -math.inf]) | st.floats()
+
+
+@settings(deadline=None)
+@given(st.lists(VALUES, max_size=300), st.data())
+def test_blocks_choose_what_looking_at_every_point_chooses(values, data):
+    """Per bucket: its ends, and the first of its lowest and of its highest values, be
+    they found point by point or from the blocks (4 points each here) it covers."""
+    count = len(values)
+    first = data.draw(st.integers(0, count))
+    stop = data.draw(st.integers(first, count))
+    wanted = data.draw(st.integers(4, 40))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(downsample, "BLOCK", 4)
+        points = Points(array("q", range(count)), array("d", values), array("q", range(count)))
+        by_blocks = choose(points.values, wanted, first, stop, points.blocks())
+    by_points = choose(points.values, wanted, first, stop)
+    assert by_blocks == by_points
+    size = stop - first
+    if size <= wanted:
+        assert by_points == list(range(first, stop))
+        return
+    buckets = wanted // 4
+    expected = []
+    for bucket in range(buckets):
+        start, end = first + bucket * size // buckets, first + (bucket + 1) * size // buckets
+        expected += sorted({start, end - 1} | _first_extremes(values, start, end))
+    assert by_points == expected
+
+
+def test_a_zoom_is_chosen_within_its_span():
+    values = array("d", [float(i % 17) for i in range(10_000)])
+    values[6000] = 99.0
+    points = Points(array("q", range(10_000)), values, array("q", range(10_000)))
+    first, stop = points.span("step", 5000, 6999)
+    assert (first, stop) == (5000, 7000)
+    chosen = points.chosen(40, first, stop)
+    assert chosen[0] == 5000 and chosen[-1] == 6999 and 6000 in chosen
+    assert points.chosen(40) == choose(values, 40)  # the whole history, kept

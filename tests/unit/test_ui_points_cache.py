@@ -109,12 +109,25 @@ def test_a_name_that_is_no_blob_id_is_never_a_path(state):
 
 
 def test_the_oldest_files_go_beyond_the_size_limit(state, monkeypatch):
-    size = 24 * points_cache.CACHED_FROM + 20
-    monkeypatch.setattr(points_cache, "MAX_BYTES", 2 * size)
     names = [f"{i:040x}" for i in range(3)]
     for age, name in enumerate(names):
         points_cache.save(state, name, _points())
         os.utime(state / POINTS_CACHE / name, (1000 + age, 1000 + age))
+    size = (state / POINTS_CACHE / names[0]).stat().st_size
+    monkeypatch.setattr(points_cache, "MAX_BYTES", 2 * size)
     points_cache.save(state, OTHER, _points())
     kept = sorted(p.name for p in (state / POINTS_CACHE).iterdir())
     assert kept == sorted([names[2], OTHER])
+
+
+def test_blocks_are_kept_with_the_points_and_checked(state):
+    points = _points()
+    lows, highs = points.blocks()
+    points_cache.save(state, BLOB, points)
+    found = points_cache.load(state, BLOB)
+    assert found is not None and found.block_extremes == (lows, highs)
+    # a file whose CRC holds but whose blocks point out of their block: not used
+    other = _points()
+    other.blocks()[0][0] = len(other) + 5
+    points_cache.save(state, OTHER, other)
+    assert points_cache.load(state, OTHER) is None
