@@ -161,7 +161,9 @@ class MlflowClient(RegistryMethods):
         """The run of id `run_id` (a name or a unique prefix resolves too)."""
         from gitml.tracking.readers import read_record
 
-        return Run(read_record(self.repo, run_id), self.repo.cwd)
+        return Run(
+            read_record(self.repo, run_id), self.repo.cwd, recorded_experiment_ids(self.repo)
+        )
 
     def search_runs(
         self,
@@ -176,14 +178,16 @@ class MlflowClient(RegistryMethods):
         filtered and ordered by gitml's grammar (MLflow's is a subset); newest first."""
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [experiment_ids]
+        ids = recorded_experiment_ids(self.repo)
         names = None
         if experiment_ids:
             wanted = {str(e) for e in experiment_ids}
             names = [e.name for e in self._experiments() if e.experiment_id in wanted]
+            names += [name for name, found in ids.items() if found in wanted and name not in names]
             if not names:
                 return PagedList()
         return PagedList(
-            Run(record, self.repo.cwd)
+            Run(record, self.repo.cwd, ids)
             for record in find_records(
                 self.repo, filter_string or None, order_by, names, max_results
             )
@@ -206,7 +210,12 @@ class MlflowClient(RegistryMethods):
 
         name = MLFLOW_DEFAULT_EXPERIMENT
         if experiment_id not in (None, "0", 0):
-            name = self.experiment_name(str(experiment_id))
+            chosen = self.get_experiment(str(experiment_id))
+            if chosen.lifecycle_stage != "active":
+                raise RunStateError(
+                    f"experiment {chosen.name!r} is deleted; restore it before starting runs in it"
+                )
+            name = chosen.name
         options = RunOptions(
             name=as_run_name(run_name),
             experiment=name,
@@ -349,6 +358,14 @@ class MlflowClient(RegistryMethods):
 
         text = json.dumps(dictionary, indent=2, ensure_ascii=False)
         self._staging(run_id).add_artifact_bytes(artifact_file, text.encode())
+
+
+def recorded_experiment_ids(repo: Repository) -> dict[str, str]:
+    """The experiment id of each name an experiment record holds (a renamed
+    experiment's runs are its own whatever name they were filed under)."""
+    from gitml.mlflow_plugin.experiments import name_owners, read_records
+
+    return {name: owner.id for name, owner in name_owners(read_records(repo)).items()}
 
 
 def list_experiments(repo: Repository) -> list[Experiment]:

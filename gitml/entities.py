@@ -120,12 +120,15 @@ class Run(Mapping):
     """A run as MLflow's `Run` (`.info`, `.data`) and as gitml's record: reading it as a
     mapping, or any other attribute (`run.status`, `run.metrics`), reads the record."""
 
-    def __init__(self, record: Any, root: str) -> None:
+    def __init__(self, record: Any, root: str, experiment_ids: Mapping | None = None) -> None:
+        """`experiment_ids`: the id of each name a renamed experiment has had
+        (`client.recorded_experiment_ids`); any other name's id is derived from it."""
         self.record = record
+        known = (experiment_ids or {}).get(record.experiment)
         self.info = RunInfo(
             run_id=record.id,
             run_name=record.name,
-            experiment_id=experiment_id(record.experiment),
+            experiment_id=known or experiment_id(record.experiment),
             status=mlflow_status(record.status),
             start_time=record.start_ms,
             end_time=record.end_ms,

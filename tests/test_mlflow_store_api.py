@@ -17,6 +17,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
+from gitml.client import MlflowClient as NativeClient
+from gitml.errors import RunStateError
 from gitml.mlflow_plugin.tracking_store import GitmlTrackingStore
 from tests.conftest import commit_a_few_files, init_repo
 from tests.utils import git, gitml, isolated
@@ -209,6 +211,12 @@ def test_experiment_tags_rename_delete_and_restore_travel_with_push_and_fetch(
         client.create_run(experiment)
     with pytest.raises(MlflowException, match="cannot be deleted"):
         client.delete_experiment("0")
+    native = NativeClient(f"gitml://{repo}")  # gitml's own, no mlflow: the same record
+    assert native.get_experiment(experiment).lifecycle_stage == "deleted"
+    assert {r.info.experiment_id for r in native.search_runs([experiment])} == {experiment}
+    assert len(native.search_runs([experiment])) == 2
+    with pytest.raises(RunStateError, match="is deleted"):
+        native.create_run(experiment)
 
     # the record is pushed and fetched with the runs
     remote = tmp_path / "remote.git"
