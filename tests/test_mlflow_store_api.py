@@ -156,11 +156,11 @@ def test_logged_models_are_searchable_with_their_params_tags_and_metrics(client,
 
 
 def test_a_logged_model_id_naming_no_model_is_not_found(client):
-    from gitml.mlflow_plugin.logged_models import model_id
+    from gitml.mlflow_plugin.names import logged_model_id
 
     run_id = client.create_run("0").info.run_id
     client.set_terminated(run_id)
-    for text in [model_id(run_id, "nothing"), f"m-{run_id}-zz", "m-../../x-6161", "m-"]:
+    for text in [logged_model_id(run_id, "nothing"), f"m-{run_id}-zz", "m-../../x-6161", "m-"]:
         with pytest.raises(MlflowException) as error:
             client.get_logged_model(text)
         assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"

@@ -19,36 +19,17 @@ from typing import Any
 
 from mlflow.entities import LoggedModel, LoggedModelStatus, Metric
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from gitml.documents import load_json
-from gitml.errors import ArtifactError, DocumentError
+from gitml.errors import DocumentError
+from gitml.mlflow_plugin.names import logged_model_id
 from gitml.mlflow_plugin.uri import run_artifact_uri
 from gitml.tracking.record import LOGGED_MODELS_TAG, RunSummary
-from gitml.tracking.staging import check_artifact_name
 
 MODELS_TAG = LOGGED_MODELS_TAG
 MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
-_PREFIX = "m-"
 _STATUSES = {status.name for status in LoggedModelStatus}
-
-
-def model_id(run_id: str, folder: str) -> str:
-    return f"{_PREFIX}{run_id}-{folder.encode().hex()}"
-
-
-def parse_model_id(text: str) -> tuple[str, str]:
-    """(run id, artifact folder) of a logged model's id; 404 when it names none."""
-    from gitml.store.ids import is_ref_run_id
-
-    run_id, _, encoded = str(text).removeprefix(_PREFIX).partition("-")
-    try:
-        folder = bytes.fromhex(encoded).decode()
-        if str(text).startswith(_PREFIX) and folder and is_ref_run_id(run_id):
-            return run_id, check_artifact_name(folder)
-    except (ValueError, ArtifactError):  # not hex, not UTF-8, no artifact name
-        pass
-    raise MlflowException(f"gitml: no logged model has the id {text!r}", RESOURCE_DOES_NOT_EXIST)
 
 
 def models_record(tags: dict[str, str]) -> dict[str, dict]:
@@ -95,7 +76,7 @@ def entity(run: RunSummary, folder: str, ready: bool, root: str, experiment_id: 
     if status is None:
         status = "READY" if ready else "PENDING"
     created = entry.get("created_ms")
-    identifier = model_id(run.id, folder)
+    identifier = logged_model_id(run.id, folder)
     return LoggedModel(
         experiment_id=experiment_id,
         model_id=identifier,

@@ -10,12 +10,13 @@ refused with the rule. MLflow stages and aliases are gitml stages, case-insensit
 
 import re
 
-from gitml.errors import InvalidValueError
+from gitml.errors import ArtifactError, InvalidValueError, ModelNotFoundError
 from gitml.registry.tags import NAME_RULE, is_valid_name
 from gitml.values import shown
 
 _OTHER = re.compile(r"[^a-z0-9/]+")
 NO_STAGE = "none"  # MLflow's stage of a version in no stage
+_LOGGED_MODEL = "m-"  # MLflow 3 logged model ids: m-<run id>-<hex of the artifact folder>
 
 
 def model_name(mlflow_name: str) -> str:
@@ -37,3 +38,24 @@ def stage_name(mlflow_stage: str) -> str:
             f"stage or alias {shown(str(mlflow_stage))} cannot be a gitml stage: use {NAME_RULE}"
         )
     return mapped
+
+
+def logged_model_id(run_id: str, folder: str) -> str:
+    """The id of the logged model that is artifact folder `folder` of run `run_id`."""
+    return f"{_LOGGED_MODEL}{run_id}-{folder.encode().hex()}"
+
+
+def parse_logged_model_id(text: str) -> tuple[str, str]:
+    """(run id, artifact folder) of a logged model's id; ModelNotFoundError when `text`
+    is no such id (`logged_model_id`'s inverse)."""
+    from gitml.store.ids import is_ref_run_id
+    from gitml.tracking.staging import check_artifact_name
+
+    run_id, _, encoded = str(text).removeprefix(_LOGGED_MODEL).partition("-")
+    try:
+        folder = bytes.fromhex(encoded).decode()
+        if str(text).startswith(_LOGGED_MODEL) and folder and is_ref_run_id(run_id):
+            return run_id, check_artifact_name(folder)
+    except (ValueError, ArtifactError):  # not hex, not UTF-8, no artifact name
+        pass
+    raise ModelNotFoundError(f"no logged model has the id {shown(str(text))}")

@@ -69,6 +69,7 @@ from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin import logged_models as models
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
+from gitml.mlflow_plugin.names import logged_model_id, parse_logged_model_id
 from gitml.mlflow_plugin.uri import (
     GitmlUri,
     build_uri,
@@ -600,10 +601,10 @@ class GitmlTrackingStore(AbstractStore):
                 )
             record[folder] = models.new_entry(tags, params, model_type, staging.read_params())
             staging.set_tag(models.MODELS_TAG, models.tag_text(record, source_run_id))
-        return self.get_logged_model(models.model_id(source_run_id, folder))
+        return self.get_logged_model(logged_model_id(source_run_id, folder))
 
     def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
-        run_id, folder = models.parse_model_id(model_id)
+        run_id, folder = _parse_model_id(model_id)
         with mlflow_errors():
             run = resolve(self.repo, run_id)
             ready = folder in model_folders(self.repo, [run])[run.id]
@@ -617,7 +618,7 @@ class GitmlTrackingStore(AbstractStore):
     def _change_model(self, model_id: str, change: Callable[[dict], None]) -> None:
         """Apply `change` to logged model `model_id`'s entry in its run's tag; the run
         must be in progress (an ended run is a commit, never changed)."""
-        run_id, folder = models.parse_model_id(model_id)
+        run_id, folder = _parse_model_id(model_id)
         self.get_logged_model(model_id)  # 404 for a model that does not exist
         staging = self._staging(run_id)
         with mlflow_errors():
@@ -641,7 +642,7 @@ class GitmlTrackingStore(AbstractStore):
         has ended too: the registry's tags hold those already, so that one is accepted
         for an ended run and not kept."""
         pairs = {tag.key: str(tag.value) for tag in tags or []}
-        run_id, _ = models.parse_model_id(model_id)
+        run_id, _ = _parse_model_id(model_id)
         with mlflow_errors():
             ended = resolve(self.repo, run_id).sha is not None
         if set(pairs) <= {MODEL_VERSIONS_TAG} and ended:
@@ -718,6 +719,11 @@ def _register_requested(repo: Any, summary: RunSummary, requests: list) -> None:
 
     for problem in register_requested(repo, summary, requests)[1]:
         warnings.warn(problem, UserWarning, stacklevel=3)
+
+
+def _parse_model_id(model_id: str) -> tuple[str, str]:
+    with mlflow_errors():
+        return parse_logged_model_id(model_id)
 
 
 def _run_id(text: str) -> str:

@@ -4,8 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitml.errors import InvalidValueError
-from gitml.mlflow_plugin.names import model_name, stage_name
+from gitml.errors import InvalidValueError, ModelNotFoundError
+from gitml.mlflow_plugin.names import (
+    logged_model_id,
+    model_name,
+    parse_logged_model_id,
+    stage_name,
+)
 from gitml.registry.tags import is_valid_name
 
 
@@ -43,3 +48,26 @@ def test_stages_and_aliases_are_case_insensitive():
     assert stage_name("Champion") == "champion"
     with pytest.raises(InvalidValueError, match="cannot be a gitml stage"):
         stage_name("no spaces")
+
+
+@given(
+    folder=st.text(
+        st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, max_size=30
+    ).filter(
+        lambda name: "/" not in name and name not in (".", "..") and ".git" not in name.lower()
+    )
+)
+def test_logged_model_ids_round_trip(folder):
+    run_id = "01j9zq8m4x7c2v5b3n6k8p0r1s"
+    assert parse_logged_model_id(logged_model_id(run_id, folder)) == (run_id, folder)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["m-", "model", "m-01j9zq8m4x7c2v5b3n6k8p0r1s-zz", "m-01j9zq8m4x7c2v5b3n6k8p0r1s-",
+     "m-../etc-6d", f"m-01j9zq8m4x7c2v5b3n6k8p0r1s-{b'../x'.hex()}",
+     "x-01j9zq8m4x7c2v5b3n6k8p0r1s-6d"],
+)  # fmt: skip
+def test_what_is_no_logged_model_id_is_not_found(text):
+    with pytest.raises(ModelNotFoundError, match="no logged model has the id"):
+        parse_logged_model_id(text)
