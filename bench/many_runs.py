@@ -29,9 +29,11 @@ its peak memory (goal: the same whatever the number of runs); then, runs folded 
 
 With --folded, the same synthetic runs are folded into archive commits (`gitml
 archive`, keeping gitml.liveRuns' default half, 1,000 run refs) and pushed by
-`gitml push` to a bare remote; then, against a remote and clones holding only the
-code (the baseline, measured in the same run, alternately), the median of REPEAT
-timings of the user's own git work (goal: <= 1.2x of the baseline):
+`gitml push` to a bare remote, which folds all but the newest few of those 1,000 too
+(gitml.remoteLiveRuns: the remote keeps at most 32 run refs); then, against a remote
+and clones holding only the code (the baseline, measured in the same run,
+alternately), the median of REPEAT timings of the user's own git work (goal: <= 1.2x
+of the baseline):
 
   - `git push origin main` of a new commit, from a clone of the code
   - `git fetch origin` with nothing new, from that clone
@@ -39,7 +41,8 @@ timings of the user's own git work (goal: <= 1.2x of the baseline):
   - `git gc` in that clone (the repository that made the runs holds their objects:
     its gc packs them, whatever the refs)
   - `gitml push` of one new run, against the raw `git push origin <its ref>` of another
-    new run of the same repository (goal: <= 1.5x)
+    new run of the same repository (goal: <= 1.5x); then, once, a `gitml push` of one
+    run that takes the remote over its budget, so that it folds (every 16th push)
 
 Every command is a real process (interpreter start and imports included).
 """
@@ -234,6 +237,12 @@ def measure_folded(
             else:
                 raw = ["git", "push", "-q", "origin", f"{ref}:{ref}"]
                 add("push one run: raw git push", timed(raw, made))
+    live = git(remotes["runs"], "for-each-ref", "--format=%(refname)", "refs/gitml/runs/")
+    report(f"{count} folded: run refs on the remote after the pushes", len(live.split()), "refs")
+    git(made, "config", "gitml.remoteLiveRuns", str(len(live.split())))
+    gitml_out(made, "run", "--", PYTHON, "-c", "pass")
+    folding = timed([*GITML, "push"], made)
+    git(made, "config", "--unset", "gitml.remoteLiveRuns")
     for what in ("git push origin main", "git fetch origin", "git clone", "git gc"):
         runs, base = median(figures[f"{what}: runs"]), median(figures[f"{what}: plain"])
         report(f"{count} folded: {what}, no runs (median)", base)
@@ -243,6 +252,8 @@ def measure_folded(
     report(f"{count} folded: raw git push of one run ref (median)", raw_push)
     extra = f"{mine / raw_push:.2f}x (goal <= 1.5x)"
     report(f"{count} folded: gitml push of one new run (median)", mine, extra=extra)
+    extra = f"{folding / raw_push:.2f}x (one timing)"
+    report(f"{count} folded: gitml push of one new run that folds", folding, extra=extra)
     for clone in clones.values():
         shutil.rmtree(clone.parent)
 

@@ -338,13 +338,18 @@ def test_ls_remote_lists_ids_without_fetching(shared, tmp_path):
     other = clone(remote, tmp_path / "other")
     alpha = next(run["id"] for run in ls_json(work) if run["name"] == "alpha")
     lines = gitml(other, "ls", "--remote", "origin").stdout.splitlines()
-    assert lines[0].split() == ["ID", "STARTED", "LOCAL"]
-    assert lines[1].split()[0] == alpha and lines[1].split()[-1] == "no"
+    assert lines[0].split() == ["ID", "STARTED", "LOCAL", "ARCHIVED"]
+    assert lines[1].split()[0] == alpha and lines[1].split()[-2:] == ["no", "no"]
     assert len(lines) == 2
     assert run_refs(other) == {}
     listed = json.loads(gitml(work, "ls", "--remote", "origin", "--json").stdout)
     assert listed == [
-        {"id": alpha, "commit": run_refs(work)[f"refs/gitml/runs/{alpha}"], "local": True}
+        {
+            "id": alpha,
+            "commit": run_refs(work)[f"refs/gitml/runs/{alpha}"],
+            "local": True,
+            "archived": False,
+        }
     ]
 
 

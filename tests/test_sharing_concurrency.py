@@ -6,12 +6,14 @@ import sys
 import pytest
 
 from tests.sharing_helpers import clone, ls_json, make_runs_at_once, run_refs, seeded_remote
-from tests.utils import assert_fsck_clean, gitml
+from tests.utils import assert_fsck_clean, git, gitml
 
 
 @pytest.mark.slow
 def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
     remote, (first, second) = seeded_remote(tmp_path, "first", "second", as_uri=True)
+    for repo in (first, second):  # every run on a ref there (folding: test_sharing_archives)
+        git(repo, "config", "gitml.remoteLiveRuns", "1000")
     make_runs_at_once((first, 40, "first-"), (second, 40, "second-"))
 
     for _ in range(3):  # several rounds: each round races two pushes

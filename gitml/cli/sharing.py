@@ -217,18 +217,27 @@ def _echo_pull(repo, result, as_json: bool) -> None:
 
 
 def echo_remote_runs(repo: Repository, remote: str, as_json: bool) -> None:
-    """`gitml ls --remote REMOTE`: the run ids a remote has, and which are here too."""
+    """`gitml ls --remote REMOTE`: the run ids a remote has (on a run ref or in its
+    archives), and which are here too."""
     from gitml.sharing.transfer import list_remote_runs
 
     runs = list_remote_runs(repo, remote)
     if as_json:
-        echo_json_lines([{"id": r.id, "commit": r.sha, "local": r.local} for r in runs])
+        echo_json_lines(
+            [{"id": r.id, "commit": r.sha, "local": r.local, "archived": r.archived} for r in runs]
+        )
         return
     if not runs:
         echo(f"no runs on {remote}", err=True)
         return
-    rows = [[r.id, fmt.when(run_id_time_ms(r.id)), "yes" if r.local else "no"] for r in runs]
-    echo_block(fmt.table(["ID", "STARTED", "LOCAL"], rows, 3))
+    rows = [
+        [r.id, fmt.when(run_id_time_ms(r.id)), _yes(r.local), _yes(r.archived)] for r in runs
+    ]
+    echo_block(fmt.table(["ID", "STARTED", "LOCAL", "ARCHIVED"], rows, 4))
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 @click.group("remote")

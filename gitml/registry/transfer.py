@@ -24,8 +24,13 @@ from dataclasses import dataclass, field, replace
 
 from gitml.errors import PushRejectedError, RegistryConflictError
 from gitml.registry.converge import Rewrite, plan
+from gitml.registry.listing import (
+    LAST_PUSH_REF,
+    PATTERNS,
+    RemoteRegistry,
+    parse_registry_listing,
+)
 from gitml.registry.pending import add_pending, pending_events, remove_pending
-from gitml.registry.tags import parse_tag
 from gitml.registry.tagstore import (
     REGISTRY_LOCK,
     TAGS_PREFIX,
@@ -40,9 +45,7 @@ from gitml.store.gitproc import ask_remote, fetch_objects, remote_error, run_rem
 from gitml.store.locks import exclusive_lock
 from gitml.store.repository import Repository, open_repository
 
-LAST_PUSH_REF = "refs/gitml-registry/last-push"
 _ATTEMPTS = 8
-_PEELED = "^{}"
 # A push waits for the other gitml commands of this repository that write the registry,
 # and they for it: long enough for a push over a slow network.
 _PUSH_LOCK_SECONDS = 300.0
@@ -80,15 +83,6 @@ class MovedTags:
             )
 
 
-@dataclass(frozen=True)
-class RemoteRegistry:
-    """What a remote holds of the registry, from one `git ls-remote`."""
-
-    tags: dict[str, str]  # annotated registry tags: name → tag object
-    names: frozenset[str] = frozenset()  # every tag name, registry event or not
-    last_push: str | None = None  # LAST_PUSH_REF
-
-
 @dataclass
 class _PushStatus:
     pushed: list[str] = field(default_factory=list)
@@ -96,7 +90,12 @@ class _PushStatus:
     reasons: list[str] = field(default_factory=list)
 
 
-def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = False) -> MovedTags:
+def push_registry_tags(
+    repo: Repository | str,
+    remote: str,
+    dry_run: bool = False,
+    listing: RemoteRegistry | None = None,
+) -> MovedTags:
     """Send the registry tags the remote lacks; returns their names.
 
     The remote's events we lack are fetched and ours fitted after them, then one
@@ -104,18 +103,21 @@ def push_registry_tags(repo: Repository | str, remote: str, dry_run: bool = Fals
     meanwhile is retried the same way; `result.changes` says what changed here.
     The registry's lock is held throughout, so that no other command of this
     repository renames an event while it is on its way. `dry_run` only reports
-    what would be sent (nothing is fetched or changed).
+    what would be sent (nothing is fetched or changed). `listing` is the remote's,
+    when the caller asked for it already: the first attempt uses it (a stale one is
+    refused by the remote's lease, and the next attempt lists the remote again).
     """
     repo = open_repository(repo)
     if dry_run:
-        unsent = _unsent(repo, list_remote_registry(repo, remote))
+        unsent = _unsent(repo, listing or list_remote_registry(repo, remote))
         return MovedTags(_push(repo, remote, unsent, None).pushed if unsent else [])
     moved = MovedTags()
     status = _PushStatus()
     known = None
     with exclusive_lock(repo, REGISTRY_LOCK, timeout=_PUSH_LOCK_SECONDS):
-        for _ in range(_ATTEMPTS):
-            listing = list_remote_registry(repo, remote)
+        for attempt in range(_ATTEMPTS):
+            if listing is None or attempt > 0:
+                listing = list_remote_registry(repo, remote)
             if listing == known:
                 break  # nothing learnt from the remote: retrying would be refused again
             known = listing
@@ -166,27 +168,9 @@ def fetch_registry_tags(
 def list_remote_registry(repo: Repository, remote: str) -> RemoteRegistry:
     """The remote's registry tags and last push: one `git ls-remote` (the git executable
     started directly: it only asks)."""
-    out = ask_remote(repo, ["ls-remote", "--", remote, f"{TAGS_PREFIX}*", LAST_PUSH_REF], remote)
-    shas: dict[str, str] = {}
-    annotated: set[str] = set()
-    names: set[str] = set()
-    last_push = None
-    for line in out.splitlines():
-        sha, _, ref = line.partition("\t")
-        if ref == LAST_PUSH_REF:
-            last_push = sha
-            continue
-        if not ref.startswith(TAGS_PREFIX):
-            continue
-        name = ref.removeprefix(TAGS_PREFIX)
-        if name.endswith(_PEELED):
-            annotated.add(name[: -len(_PEELED)])
-            continue
-        names.add(name)
-        if parse_tag(name) is not None:
-            shas[name] = sha
-    tags = {name: sha for name, sha in shas.items() if name in annotated}
-    return RemoteRegistry(tags, frozenset(names), last_push)
+    out = ask_remote(repo, ["ls-remote", "--", remote, *PATTERNS], remote)
+    pairs = (line.partition("\t") for line in out.splitlines())
+    return parse_registry_listing([(sha, ref) for sha, _, ref in pairs])
 
 
 def _unsent(repo: Repository, listing: RemoteRegistry) -> dict[str, str]:

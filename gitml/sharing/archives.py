@@ -24,7 +24,7 @@ from gitml.store.gitproc import Progress, fetch_objects
 from gitml.store.refs import archive_shas, parse_archive_ref
 from gitml.store.repository import Repository
 from gitml.tracking.archive import archive_files, archive_message
-from gitml.tracking.fold import fold_lease, move_archive_refs
+from gitml.tracking.fold import commit_times, fold_lease, move_archive_refs
 from gitml.tracking.identity import user_identity
 from gitml.tracking.index import open_index
 
@@ -43,8 +43,8 @@ def converge_archives(
     archive ref → sha, as the remote lists them)."""
     theirs = {ref: sha for ref, sha in theirs.items() if parse_archive_ref(ref) is not None}
     done = Converged()
-    if not theirs:
-        return done
+    if all(archive_shas(repo).get(ref) == sha for ref, sha in theirs.items()):
+        return done  # level already (read again under the lease otherwise)
     with fold_lease(repo):
         ours = archive_shas(repo)
         differing = {ref: sha for ref, sha in theirs.items() if ours.get(ref) != sha}
@@ -66,19 +66,35 @@ def converge_archives(
     return done
 
 
+@dataclass
+class Publication:
+    """What a push of the archives sends: `refspecs` (archive refs), `deletions` (of the
+    remote's run refs whose runs the archives hold) and `moved`, the archive refs that
+    differ there."""
+
+    refspecs: list[str] = field(default_factory=list)
+    deletions: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+
+
 def publish_refspecs(
     repo: Repository, theirs: dict[str, str], their_runs: dict[str, str]
-) -> tuple[list[str], list[str]]:
-    """(the archive refs to push, the deletions of the remote's run refs whose runs the
-    archives hold): `theirs` are the remote's archive refs, `their_runs` its run refs
-    (run id → sha). Call after `converge_archives`."""
+) -> Publication:
+    """What to push for the remote to hold this side's archives: `theirs` are the
+    remote's archive refs, `their_runs` its run refs (run id → sha). Call after
+    `converge_archives`. With deletions, every archive ref goes, those the remote has
+    as no-ops: a run ref is then deleted only in the push that lands the archive
+    holding its run, whatever the remote holds meanwhile."""
     ours = archive_shas(repo)
-    refs = [f"{ref}:{ref}" for ref, sha in sorted(ours.items()) if theirs.get(ref) != sha]
+    moved = [ref for ref, sha in sorted(ours.items()) if theirs.get(ref) != sha]
+    if not ours or not their_runs:
+        return Publication([f"{ref}:{ref}" for ref in moved], [], moved)
     with open_index(repo) as index:
         archived = index.archived_shas(their_runs)
     gone = [delete_refspec(run_id) for run_id, sha in sorted(their_runs.items())
             if archived.get(run_id) == sha]  # fmt: skip
-    return refs, gone
+    sent = sorted(ours) if gone else moved
+    return Publication([f"{ref}:{ref}" for ref in sent], gone, moved)
 
 
 def _merge(repo: Repository, mine: str, theirs: str) -> str:
@@ -86,11 +102,12 @@ def _merge(repo: Repository, mine: str, theirs: str) -> str:
     from gitml.store.objects import ObjectStore
 
     previous = [mine, theirs]
+    when = max(commit_times(repo, previous).values(), default=0) or None  # see commit_times
     with ObjectStore(repo) as store:
         tree = store.write_tree_of_files(archive_files(previous, [], []))
         message = archive_message(0, 0, merged=True)
         parents = [sha.encode() for sha in previous]
-        return store.write_commit(tree, parents, message, user_identity(repo)).decode()
+        return store.write_commit(tree, parents, message, user_identity(repo), when).decode()
 
 
 def _kind(repo: Repository, sha: str) -> str | None:

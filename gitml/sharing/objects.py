@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 
 from gitml.errors import LargeObjectError
 from gitml.store.cas.pointer import Pointer
-from gitml.store.cas.referenced import pointers_in
-from gitml.store.cas.stores import configured_store, fetch_object, local_store, open_shared
-from gitml.store.refs import list_run_refs
+from gitml.store.cas.referenced import pointers_in, run_pointers
+from gitml.store.refs import run_shas
 from gitml.store.repository import Repository
 
 
@@ -27,9 +26,12 @@ class MovedObjects:
 
 
 def _pointers(repo: Repository, run_ids: list[str]) -> dict[str, tuple[str, Pointer]]:
-    """sha256 → (artifact path, pointer) of the objects runs `run_ids` point to."""
-    refs = list_run_refs(repo, with_messages=False, run_ids=run_ids)
-    return pointers_in(repo, [ref.sha for ref in refs if ref.kind == "commit"])
+    """sha256 → (artifact path, pointer) of the objects runs `run_ids` (run refs here)
+    point to."""
+    if not run_ids:
+        return {}
+    shas = run_shas(repo)
+    return run_pointers(repo, [shas[run_id] for run_id in run_ids if run_id in shas])
 
 
 def upload_objects(repo: Repository, remote: str, run_ids: list[str]) -> None:
@@ -59,6 +61,8 @@ def download_archive_objects(
 def _upload(repo: Repository, remote: str, wanted: dict[str, tuple[str, Pointer]]) -> None:
     if not wanted:
         return
+    from gitml.store.cas.stores import configured_store, fetch_object, local_store, open_shared
+
     shared = open_shared(repo, configured_store(repo), remote)
     assert shared is not None  # configured_store never names the local folder
     local = local_store(repo)
@@ -77,6 +81,10 @@ def _download(
     repo: Repository, remote: str, wanted: dict[str, tuple[str, Pointer]]
 ) -> MovedObjects:
     moved = MovedObjects()
+    if not wanted:
+        return moved
+    from gitml.store.cas.stores import fetch_object, local_store
+
     local = local_store(repo)
     for path, pointer in wanted.values():
         if local.has(pointer.sha256):

@@ -13,14 +13,15 @@ otherwise replace that run's code and record here.
 
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gitml.errors import (
     GitmlError,
     InvalidValueError,
     LargeObjectError,
+    LockTimeoutError,
     PartialTransferError,
     PushRejectedError,
     RemoteError,
@@ -28,6 +29,7 @@ from gitml.errors import (
     RunsRefusedError,
 )
 from gitml.sharing.archives import converge_archives, publish_refspecs
+from gitml.sharing.listing import RemoteListing, list_remote, remote_archived_runs
 from gitml.sharing.objects import (
     download_archive_objects,
     download_objects,
@@ -46,11 +48,8 @@ from gitml.sharing.refspecs import (
     transfer_refspec,
 )
 from gitml.sharing.remotes import choose_remote
-from gitml.sharing.selection import started_ms, summaries
-from gitml.store.gitcmd import run_git
 from gitml.store.gitproc import (
     Progress,
-    ask_remote,
     fetch_as_refs,
     remote_error,
     remote_messages,
@@ -58,14 +57,13 @@ from gitml.store.gitproc import (
 )
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import (
-    ARCHIVE_PREFIX,
     EXPERIMENTS_PREFIX,
-    RUNS_PREFIX,
     SWEEPS_PREFIX,
     VIEWS_PREFIX,
+    RunRef,
     archive_shas,
+    has_refs,
     list_run_refs,
-    parse_archive_ref,
     parse_run_ref,
     run_ref,
     run_shas,
@@ -73,10 +71,12 @@ from gitml.store.refs import (
 )
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
-from gitml.tracking.catalog import resolve
+from gitml.tracking.fold import fold_runs, remote_live_runs_budget
 from gitml.tracking.index import open_index
-from gitml.tracking.readers import open_run
 from gitml.tracking.record import RunSummary
+
+if TYPE_CHECKING:
+    from gitml.registry.listing import RemoteRegistry
 
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
 _NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
@@ -89,6 +89,9 @@ _EXPERIMENT_REF = re.compile(r"refs/gitml/experiments/([^\s:]+)")
 _FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX), (EXPERIMENTS, EXPERIMENTS_PREFIX))
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
+# New runs sent by name in the push that also sends archives (git matches each explicit
+# refspec against every local ref); more go by the run pattern, in a push of their own.
+_EXPLICIT_RUNS = 64
 _UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
@@ -150,38 +153,35 @@ class TransferResult:
 class RemoteRun:
     id: str
     sha: str
-    local: bool
+    local: bool  # here too, on a ref or archived
+    archived: bool = False  # in the remote's archive commits only (no run ref there)
 
 
 def remote_run_shas(repo: Repository, remote: str) -> dict[str, str]:
     """run id → commit sha of every run ref the remote has: one `git ls-remote`."""
-    return remote_refs(repo, remote)[0]
-
-
-def remote_refs(repo: Repository, remote: str) -> tuple[dict[str, str], dict[str, str]]:
-    """(run id → sha of every run ref, archive ref → sha of every archive ref) of the
-    remote: one `git ls-remote`."""
-    patterns = [RUNS_PREFIX + "*", ARCHIVE_PREFIX + "*"]
-    listing = ask_remote(repo, ["ls-remote", "--refs", "--", remote, *patterns], remote)
-    runs, archives = {}, {}
-    for line in listing.splitlines():
-        sha, _, ref = line.partition("\t")
-        if not _SHA.fullmatch(sha):
-            continue
-        run_id = parse_run_ref(ref)
-        if run_id:
-            runs[run_id] = sha
-        elif parse_archive_ref(ref) is not None:
-            archives[ref] = sha
-    return runs, archives
+    return list_remote(repo, remote).runs
 
 
 def list_remote_runs(repo: Repository, remote: str | None) -> list[RemoteRun]:
-    """The runs a remote has, newest first, without fetching them."""
+    """The runs a remote has, on a run ref or in its archive commits, newest first,
+    without fetching them: no ref moves here (the archive commits it has and this
+    repository lacks are fetched by id, to be read)."""
     remote = choose_remote(repo, remote)
-    local = {ref.run_id for ref in list_run_refs(repo, with_messages=False)}
-    shas = remote_run_shas(repo, remote)
-    return [RemoteRun(i, shas[i], i in local) for i in sorted(shas, reverse=True)]
+    there = list_remote(repo, remote)
+    shas = remote_archived_runs(repo, remote, there.archives)
+    shas.update(there.runs)  # a run on both tiers: its ref
+    here = _here(repo, list(shas))
+    return [
+        RemoteRun(run_id, shas[run_id], run_id in here, run_id not in there.runs)
+        for run_id in sorted(shas, reverse=True)
+    ]
+
+
+def _here(repo: Repository, run_ids: list[str]) -> dict[str, str]:
+    """run id → commit of those of `run_ids` this repository has, on a ref or archived."""
+    with open_index(repo) as index:
+        archived = index.archived_shas(run_ids)
+    return {**archived, **run_shas(repo)}
 
 
 # push
@@ -190,34 +190,141 @@ def list_remote_runs(repo: Repository, remote: str | None) -> list[RemoteRun]:
 def push_runs(
     repo: Repository, options: PushOptions, progress: Progress | None = None
 ) -> TransferResult:
-    """Send the selected runs the remote lacks (all new runs by default), then registry tags."""
+    """Send the selected runs the remote lacks (all new runs by default), then registry tags.
+
+    One `git ls-remote` asks the remote for its runs, archives and registry; one atomic
+    `git push` then sends the new run refs, the archive refs the remote lacks and the
+    deletion of its refs of runs those archives hold. Past gitml.remoteLiveRuns run refs
+    on the remote, the older runs it holds on a ref are folded into archives first, so
+    that its run refs stay few (docs/sharing.md#scale)."""
     remote = choose_remote(repo, options.remote)
     if options.delete:
         return _delete_remote_runs(repo, remote, options, progress)
     selected = _runs_to_push(repo, options)
-    on_remote, their_archives = remote_refs(repo, remote)
-    missing = [ref.run_id for ref in selected if ref.run_id not in on_remote]
-    archived = _archived_here(repo, missing) if their_archives or archive_shas(repo) else set()
+    tagged = _has_registry_tags(repo)
+    there = list_remote(repo, remote, registry=tagged)
+    if not options.dry_run:
+        converge_archives(repo, remote, there.archives, progress)  # theirs are here first
+    missing = [ref.run_id for ref in selected if ref.run_id not in there.runs]
+    archived = _archived_here(repo, missing) if there.archives or archive_shas(repo) else set()
     missing = [run_id for run_id in missing if run_id not in archived]  # they go archived
     result = TransferResult(remote, missing, dry_run=options.dry_run)
     result.already = len(selected) - len(missing)
-    result.differing = [r.run_id for r in selected if on_remote.get(r.run_id, r.sha) != r.sha]
+    result.differing = [r.run_id for r in selected if there.runs.get(r.run_id, r.sha) != r.sha]
     filtered = options.runs or options.experiment is not None or options.since_ms is not None
     refused: dict[str, str] = {}
-    if missing and not options.dry_run:
+    if not options.dry_run:
         whole = not (filtered or result.differing or archived)
-        refused = _push_new_runs(repo, remote, missing, progress, whole)
-        result.runs = [run_id for run_id in missing if run_id not in refused]
+        shas = {ref.run_id: ref.sha for ref in selected}
+        refused = _send(repo, remote, there, {i: shas[i] for i in missing}, whole, progress, result)
     with _runs_reported_on_failure(result):
-        if not options.dry_run and (their_archives or archive_shas(repo)):
-            result.archives = _publish_archives(repo, remote, their_archives, on_remote, progress)
-        _push_registry_tags(repo, remote, options.dry_run, result)
+        if tagged:
+            _push_registry_tags(repo, remote, options.dry_run, result, there.registry)
         specs = _forward_refspecs(repo)
         if not options.dry_run and specs:
             _take_rejected(result, _push_forward(repo, remote, specs, progress), remote)
         if refused:
             raise RunsRefusedError(remote, refused, len(result.runs))
     return result
+
+
+def _send(
+    repo: Repository,
+    remote: str,
+    there: RemoteListing,
+    missing: dict[str, str],
+    whole: bool,
+    progress: Progress | None,
+    result: TransferResult,
+) -> dict[str, str]:
+    """Send the runs `missing` (id → commit) and the archives the remote lacks: in one
+    atomic push when nothing stands in the way, else the runs first (one at a time once
+    the remote refuses one) and the archives after them. Sets `result.runs` and
+    `result.archives`; returns run id → why, for the runs the remote refused."""
+    budget = remote_live_runs_budget(repo)
+    if len(there.runs) + len(missing) > budget:
+        _fold_for_remote(repo, _kept_there(repo, there.runs), len(missing), budget)
+    archives = publish_refspecs(repo, there.archives, there.runs)
+    deletions = archives.deletions
+    run_specs = [transfer_refspec(run_id) for run_id in missing]
+    if whole and missing and not (deletions and _deleted_here(repo, deletions)):
+        run_specs = [ALL_RUNS]  # git skips what the remote has, in one pass
+    specs = [*run_specs, *archives.refspecs, *deletions]
+    if not specs:
+        return {}
+    if len(specs) <= PUSH_BATCH and len(run_specs) <= _EXPLICIT_RUNS:
+        try:
+            upload_objects(repo, remote, list(missing))
+            if archives.moved:
+                tips = list(there.archives.values())
+                upload_archive_objects(repo, remote, list(archive_shas(repo).values()), tips)
+            _push(repo, remote, specs, progress)
+        except (LargeObjectError, PushRejectedError):
+            pass  # one run the remote refuses, or archives pushed from elsewhere meanwhile
+        else:
+            result.runs = list(missing)
+            gone = {spec.removeprefix(":") for spec in deletions}
+            now = {i: sha for i, sha in there.runs.items() if run_ref(i) not in gone}
+            folded = _fold_pushed(repo, remote, {**now, **missing}, budget, progress)
+            result.archives = sorted({*archives.moved, *folded})
+            return {}
+    refused = _push_new_runs(repo, remote, list(missing), progress, whole)
+    result.runs = [run_id for run_id in missing if run_id not in refused]
+    with _runs_reported_on_failure(result):
+        their_runs, theirs = (there.runs, there.archives)
+        if specs != run_specs:  # archives to send: the remote is asked again (it moved)
+            again = list_remote(repo, remote)
+            their_runs, theirs = again.runs, again.archives
+        result.archives = _publish_archives(repo, remote, theirs, their_runs, progress)
+    return refused
+
+
+def _kept_there(repo: Repository, their_runs: dict[str, str]) -> dict[str, str]:
+    """Those of the remote's run refs (id → commit) that no archive here holds: what
+    stays on a ref there after a push."""
+    with open_index(repo) as index:
+        archived = index.archived_shas(their_runs)
+    return {i: sha for i, sha in their_runs.items() if archived.get(i) != sha}
+
+
+def _fold_for_remote(
+    repo: Repository, kept: dict[str, str], incoming: int, budget: int
+) -> list[str]:
+    """When the remote would hold more than `budget` run refs (`kept` and `incoming`
+    more), fold the runs it holds on a ref (and this repository too), but the newest of
+    them, so that it is left with half the budget; never a run still on its way there,
+    so that a run the remote refuses holds back no archive. The runs folded (none when
+    another process is folding here right now)."""
+    if not kept or len(kept) + incoming <= budget:
+        return []
+    try:
+        return fold_runs(repo, max(budget // 2 - incoming, 0), among=kept).folded
+    except LockTimeoutError:
+        return []  # the next push folds them
+
+
+def _fold_pushed(
+    repo: Repository,
+    remote: str,
+    their_runs: dict[str, str],
+    budget: int,
+    progress: Progress | None,
+) -> list[str]:
+    """After a push that left the remote more than `budget` run refs (`their_runs`: more
+    new runs than the budget), fold and publish the older of them; the archive refs moved
+    there."""
+    theirs = archive_shas(repo)  # the remote's now: those just pushed
+    if not _fold_for_remote(repo, their_runs, 0, budget):
+        return []
+    return _publish_archives(repo, remote, theirs, their_runs, progress)
+
+
+def _deleted_here(repo: Repository, deletions: list[str]) -> bool:
+    """Whether a run ref here is among the refs `deletions` delete on the remote (a
+    fold killed before it deleted its run refs): the run pattern would then send it
+    too, twice one ref in one push."""
+    here = run_shas(repo)
+    return any(parse_run_ref(spec.removeprefix(":")) in here for spec in deletions)
 
 
 def _push_new_runs(
@@ -227,6 +334,8 @@ def _push_new_runs(
     shared store; `whole`: every new run in one refspec. When the remote refuses one (a
     hook, a size limit) or an upload fails, the runs go one at a time, so that the others
     still arrive; returns run id → why, for those that did not."""
+    if not run_ids:
+        return {}
     try:
         upload_objects(repo, remote, run_ids)
         if whole:
@@ -272,7 +381,8 @@ def _publish_archives(
     Returns the archive refs moved on the remote."""
     for attempt in range(1, PUBLISH_ATTEMPTS + 1):
         converge_archives(repo, remote, theirs, progress)
-        refs, deletions = publish_refspecs(repo, theirs, their_runs)
+        archives = publish_refspecs(repo, theirs, their_runs)
+        refs, deletions = archives.refspecs, archives.deletions
         if not refs and not deletions:
             return []
         ours = archive_shas(repo)
@@ -283,11 +393,12 @@ def _publish_archives(
         except PushRejectedError:
             if attempt == PUBLISH_ATTEMPTS:
                 raise
-            their_runs, theirs = remote_refs(repo, remote)
+            again = list_remote(repo, remote)
+            their_runs, theirs = again.runs, again.archives
             continue
         for batch in batches(deletions[len(first) :]):
             _push(repo, remote, batch, progress)
-        return [spec.partition(":")[0] for spec in refs]
+        return archives.moved
     raise AssertionError("unreachable")
 
 
@@ -328,8 +439,7 @@ def fetch_sweep_records(repo: Repository, remote: str | None) -> str:
     remote = choose_remote(repo, remote)
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
     done = run_remote_git(
-        repo, [*args, "--no-progress", "--", remote, SWEEPS], remote, through_gitpython=False,
-        check=False,
+        repo, [*args, "--no-progress", "--", remote, SWEEPS], remote, check=False,
     )  # fmt: skip
     _take_rejected(TransferResult(remote), done, remote)
     return remote
@@ -337,10 +447,7 @@ def fetch_sweep_records(repo: Repository, remote: str | None) -> str:
 
 def _forward_refspecs(repo: Repository) -> list[str]:
     """The refspecs of the forward-only refs this repository has any of."""
-    prefixes = [prefix for _, prefix in _FORWARD]
-    listing = run_git(["for-each-ref", "--format=%(refname)", *prefixes], repo.cwd)
-    refs = listing.stdout.decode().splitlines()
-    return [spec for spec, prefix in _FORWARD if any(ref.startswith(prefix) for ref in refs)]
+    return [spec for spec, prefix in _FORWARD if has_refs(repo, prefix)]
 
 
 @contextmanager
@@ -353,13 +460,22 @@ def _runs_reported_on_failure(result: TransferResult) -> Iterator[None]:
         raise PartialTransferError(error, result) from error
 
 
-def _push_registry_tags(repo: Repository, remote: str, dry_run: bool, result) -> None:
-    """The registry's own push, skipped (with its remote listing) when there are no tags."""
+def _has_registry_tags(repo: Repository) -> bool:
+    """Whether this repository has registry tags (git is asked only when it has tags)."""
+    if not has_refs(repo, "refs/tags/"):
+        return False
     from gitml.registry.tagstore import list_registry_tags
+
+    return bool(list_registry_tags(repo))
+
+
+def _push_registry_tags(
+    repo: Repository, remote: str, dry_run: bool, result, listing: "RemoteRegistry | None"
+) -> None:
+    """The registry's own push (`listing`: the remote's registry, listed already)."""
     from gitml.registry.transfer import push_registry_tags
 
-    if list_registry_tags(repo):
-        _take_registry(result, push_registry_tags(repo, remote, dry_run))
+    _take_registry(result, push_registry_tags(repo, remote, dry_run, listing))
 
 
 def _take_registry(result: TransferResult, moved) -> None:
@@ -367,7 +483,14 @@ def _take_registry(result: TransferResult, moved) -> None:
     result.tags, result.renumbered, result.changes = moved.names, moved.renumbered, moved.changes
 
 
-def _runs_to_push(repo: Repository, options: PushOptions):
+def _runs_to_push(repo: Repository, options: PushOptions) -> list[RunRef]:
+    """The run refs selected, newest first (all of them without a filter: read from the
+    ref files, no git started)."""
+    from gitml.sharing.selection import started_ms, summaries
+
+    if not options.runs and options.experiment is None and options.since_ms is None:
+        shas = run_shas(repo)
+        return [RunRef(run_id, shas[run_id], "") for run_id in sorted(shas, reverse=True)]
     run_ids = [_committed_run(repo, text).id for text in options.runs] if options.runs else None
     refs = list_run_refs(repo, with_messages=options.experiment is not None, run_ids=run_ids)
     if options.experiment is not None:
@@ -379,6 +502,9 @@ def _runs_to_push(repo: Repository, options: PushOptions):
 
 
 def _committed_run(repo: Repository, text: str) -> RunSummary:
+    from gitml.tracking.catalog import resolve
+    from gitml.tracking.readers import open_run
+
     summary = resolve(repo, text)
     with open_run(repo, summary) as reader:
         reader.require_ended("push it")
@@ -401,6 +527,8 @@ def _delete_remote_runs(
 
 def _remote_run_id(repo: Repository, text: str, on_remote: dict[str, str], remote: str) -> str:
     """The remote run `text` names: a local name or id, else a unique id prefix there."""
+    from gitml.tracking.catalog import resolve
+
     try:
         run_id = resolve(repo, text).id
     except RunNotFoundError as error:
@@ -455,20 +583,29 @@ def fetch_runs(
     repo: Repository, options: FetchOptions, progress: Progress | None = None
 ) -> TransferResult:
     """Bring the selected runs (all by default) the repository lacks, then registry tags;
-    a run here that differs on the remote (even by a commit on top of it) is left alone."""
+    a run here that differs on the remote (even by a commit on top of it) is left alone.
+    The remote is asked once: for its registry alone while the runs come when this
+    repository has no runs yet, else for its runs, archives and registry at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from gitml.registry.transfer import fetch_registry_tags, list_remote_registry
 
     remote = choose_remote(repo, options.remote)
     archives_before = archive_shas(repo)
-    # The remote's registry tags are listed while the runs come: one round trip less.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        tag_listing = pool.submit(list_remote_registry, repo, remote)
-        # no run here that git could move
-        every = not options.runs and not local_run_ids(repo) and not archive_shas(repo)
-        result = _fetch_every_run(repo, remote, progress) if every else None
-        if result is None:
-            result = _fetch_listed(repo, remote, options.runs, progress)
-        on_remote = tag_listing.result()
+    # no run here that git could move
+    every = not options.runs and not local_run_ids(repo) and not archives_before
+    result = None
+    if every:
+        # The remote's registry tags are listed while the runs come: one round trip less.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            tag_listing = pool.submit(list_remote_registry, repo, remote)
+            result = _fetch_every_run(repo, remote, progress)
+            registry = tag_listing.result()
+    if result is None:
+        there = list_remote(repo, remote, registry=True)
+        assert there.registry is not None  # asked for
+        registry = there.registry
+        result = _fetch_listed(repo, remote, there, options.runs, progress)
     with _runs_reported_on_failure(result):
         moved = download_objects(repo, remote, result.runs)
         archives = archive_shas(repo)
@@ -481,7 +618,7 @@ def fetch_runs(
             result.archives = sorted(ref for ref, sha in archives.items()
                                      if archives_before.get(ref) != sha)  # fmt: skip
         result.objects, result.objects_missing = moved.count, moved.missing
-        _take_registry(result, fetch_registry_tags(repo, remote, on_remote))
+        _take_registry(result, fetch_registry_tags(repo, remote, registry))
         _take_rejected(result, _fetch_forward(repo, remote, progress), remote)
     return result
 
@@ -492,9 +629,7 @@ def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> 
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
     args += ["--progress" if progress else "--no-progress", "--", remote]
     specs = [spec for spec, _ in _FORWARD]
-    return run_remote_git(
-        repo, [*args, *specs], remote, progress=progress, check=False, through_gitpython=False
-    )
+    return run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
@@ -503,9 +638,7 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
     ref (C locale). None when a run differs on the two sides (one made here since:
     the atomic fetch takes nothing): the listed fetch then takes the rest."""
     args = [*_fetch_args(remote, progress, "--verbose"), ALL_RUNS, ARCHIVES]
-    done = run_remote_git(
-        repo, args, remote, progress=progress, check=False, through_gitpython=False
-    )
+    done = run_remote_git(repo, args, remote, progress=progress, check=False)
     if done.status != 0:
         if "[rejected]" in done.stderr:
             return None
@@ -517,22 +650,30 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
 
 
 def _fetch_listed(
-    repo: Repository, remote: str, texts: list[str], progress: Progress | None
+    repo: Repository,
+    remote: str,
+    there: RemoteListing,
+    texts: list[str],
+    progress: Progress | None,
 ) -> TransferResult:
-    """Ask the remote which runs it has, then fetch the wanted ones missing here."""
-    on_remote, their_archives = remote_refs(repo, remote)
-    wanted = _remote_selection(on_remote, texts, remote) if texts else on_remote
-    converged = converge_archives(repo, remote, their_archives, progress)
-    local = {ref.run_id: ref.sha for ref in list_run_refs(repo, with_messages=False)}
-    with open_index(repo) as index:  # runs the archives hold are here too
-        local = {**index.archived_shas(wanted), **local}
-    missing = sorted((i for i in wanted if i not in local), reverse=True)
-    result = TransferResult(remote, missing, already=len(wanted) - len(missing))
-    if converged.ignored:
-        result.archives_ignored = converged.ignored
-    result.differing = sorted(i for i in wanted if local.get(i, on_remote[i]) != on_remote[i])
-    if missing:
-        refs = {run_ref(run_id): on_remote[run_id] for run_id in missing}
+    """Fetch the wanted runs (`texts`: ids or prefixes of runs the remote holds, on a
+    ref or in its archives; all when empty) missing here: the remote's archives first
+    (by id, then merged here: `converge_archives`), then the run refs still missing."""
+    on_remote = dict(there.runs)
+    if texts:  # a run the remote only holds archived is one to choose too
+        archived = remote_archived_runs(repo, remote, there.archives, progress)
+        on_remote = {**archived, **on_remote}
+    wanted = _remote_selection(on_remote, texts, remote) if texts else list(on_remote)
+    before = _here(repo, wanted)
+    converged = converge_archives(repo, remote, there.archives, progress)
+    here = _here(repo, wanted) if converged.moved else before  # runs the archives hold too
+    refs = {run_ref(i): there.runs[i] for i in wanted if i not in here and i in there.runs}
+    arrived = [i for i in wanted if i not in before and (i in here or run_ref(i) in refs)]
+    result = TransferResult(remote, sorted(arrived, reverse=True))
+    result.already = len(wanted) - len(arrived)
+    result.archives_ignored = converged.ignored
+    result.differing = sorted(i for i in wanted if before.get(i, on_remote[i]) != on_remote[i])
+    if refs:
         fetch_as_refs(repo, remote, refs, progress)
     return result
 
@@ -558,7 +699,10 @@ def _remote_selection(on_remote: dict[str, str], texts: list[str], remote: str) 
 
 
 def arrived(repo: Repository, run_ids: list[str]) -> list[RunSummary]:
-    """Summaries of runs just fetched, newest first (for `gitml pull`)."""
+    """Summaries of runs just fetched, on a ref or archived, newest first (for `gitml
+    pull`)."""
     if not run_ids:
         return []
-    return summaries(list_run_refs(repo, with_messages=True, run_ids=run_ids))
+    with open_index(repo) as index:
+        found = [index.summary(run_id) for run_id in sorted(run_ids, reverse=True)]
+    return [summary for summary in found if summary is not None]

@@ -1,9 +1,8 @@
 """Run the git executable.
 
-The snapshot and the ref updates on the run path call `git` directly through
-`subprocess` rather than through GitPython: importing GitPython costs about
-50 ms, a third of the time budget of `gitml run`. GitPython drives pushes
-(`gitml.store.gitproc`).
+gitml calls `git` directly through `subprocess`, never through GitPython:
+importing GitPython costs about 50 ms, a third of the time budget of `gitml run`
+(commands that talk to a remote: `gitml.store.gitproc`).
 """
 
 from __future__ import annotations

@@ -266,6 +266,19 @@ def run_shas(repo: Repository) -> dict[str, str]:
     return shas
 
 
+def has_refs(repo: Repository, prefix: str) -> bool:
+    """Whether some ref lies under `prefix` (ending in `/`), read from the ref files
+    without starting git (any file there counts: a hint for whether to look closer)."""
+    if not files_backend(repo):
+        found = run_git(["for-each-ref", "--count=1", "--format=%(refname)", prefix], repo.cwd)
+        return bool(found.stdout.strip())
+    if b" " + prefix.encode() in packed_refs(repo):
+        return True
+    from gitml.store.walk import walk
+
+    return any(files for _, _, files in walk(repo.common_dir / prefix))
+
+
 def packed_refs_stamp(repo: Repository) -> str:
     """What changes whenever git rewrites packed-refs (it writes a new file and renames
     it over the old): its inode, size and times; "" when there is none. Taken before

@@ -165,6 +165,43 @@ def _read_head(objects: ObjectReader, archive: Archive) -> tuple[dict[str, str],
     return files, commit.parents
 
 
+def walk_archives(
+    objects: ObjectReader, tips: set[str], known: set[str]
+) -> tuple[list[str], set[str]]:
+    """The archive commits `tips` reach that are not `known`, each after those it
+    follows, and the known ones met on the way. Only their heads are read here."""
+    previous: dict[str, list[str]] = {}
+    order: list[str] = []
+    met: set[str] = set()
+    stack = [(sha, False) for sha in sorted(tips)]
+    while stack:
+        sha, done = stack.pop()
+        if done:
+            order.append(sha)
+        elif sha in known:
+            met.add(sha)
+        elif sha not in previous:
+            previous[sha] = read_previous(objects, sha)
+            stack.append((sha, True))
+            stack.extend((parent, False) for parent in previous[sha])
+    return order, met
+
+
+def held_runs(objects: ObjectReader, tips: set[str]) -> dict[str, str]:
+    """run id → commit of every run the archive commits `tips` hold, as the run index
+    reads them: each in the oldest archive that lists it, none a tombstone removes.
+    Archive commits are read one at a time (a million runs' summaries are gigabytes)."""
+    order, _ = walk_archives(objects, tips, set())
+    held: dict[str, str] = {}
+    removed: set[tuple[str, str]] = set()
+    for sha in order:
+        archive = read_archive(objects, sha)
+        removed.update(archive.removed)
+        for run in archive.runs:
+            held.setdefault(run.id, str(run.sha))
+    return {run_id: sha for run_id, sha in held.items() if (run_id, sha) not in removed}
+
+
 def _is_run(run_id: object, sha: object) -> bool:
     return (
         isinstance(run_id, str)

@@ -49,6 +49,8 @@ from gitml.tracking.index import open_index
 
 LIVE_RUNS = "gitml.liveRuns"  # git config: the run refs kept before folding starts
 DEFAULT_LIVE_RUNS = 2000
+REMOTE_LIVE_RUNS = "gitml.remoteLiveRuns"  # git config: the run refs `gitml push` leaves a remote
+DEFAULT_REMOTE_LIVE_RUNS = 32
 LEASE = "fold"
 LEASE_FILE = "fold.lease"  # beside the lock: who holds it
 WAIT_SECONDS = 30.0
@@ -80,15 +82,25 @@ def fold_lease(repo: Repository, timeout: float = WAIT_SECONDS) -> Iterator[None
 
 def live_runs_budget(repo: Repository) -> int:
     """How many run refs a repository keeps before `gitml run` folds older runs."""
-    value = read_config(repo).get(LIVE_RUNS)
+    return _budget(repo, LIVE_RUNS, DEFAULT_LIVE_RUNS)
+
+
+def remote_live_runs_budget(repo: Repository) -> int:
+    """How many run refs `gitml push` leaves a remote before it folds the older of them:
+    every `git push` to that remote reads each (docs/sharing.md#scale)."""
+    return _budget(repo, REMOTE_LIVE_RUNS, DEFAULT_REMOTE_LIVE_RUNS)
+
+
+def _budget(repo: Repository, key: str, default: int) -> int:
+    value = read_config(repo).get(key)
     if value is None:
-        return DEFAULT_LIVE_RUNS
+        return default
     try:
         budget = int(value)
     except ValueError:
         budget = -1
     if budget < 1:
-        raise InvalidValueError(f"{LIVE_RUNS} is {value!r}; set a positive number of runs")
+        raise InvalidValueError(f"{key} is {value!r}; set a positive number of runs")
     return budget
 
 
@@ -105,13 +117,20 @@ def fold_if_over_budget(repo: Repository) -> FoldResult | None:
         return None
 
 
-def fold_runs(repo: Repository, keep: int, timeout: float = WAIT_SECONDS) -> FoldResult:
-    """Fold every run ref but the newest `keep` into archive commits."""
+def fold_runs(
+    repo: Repository,
+    keep: int,
+    timeout: float = WAIT_SECONDS,
+    among: dict[str, str] | None = None,
+) -> FoldResult:
+    """Fold every run ref but the newest `keep` into archive commits; with `among`
+    (run id → commit), only the runs whose ref names that commit, but the newest `keep`
+    of them (`gitml push`: the runs a remote holds on a ref)."""
     if keep < 0:
         raise InvalidValueError(f"--keep is {keep}; give a number of runs, 0 or more")
     with fold_lease(repo, timeout):
         with open_index(repo) as index:
-            beyond = dict(index.live_beyond(keep))
+            beyond = dict(index.live_beyond(keep, among))
             archived = index.archived_shas(beyond)
         # a run both archived and on its ref (a fold killed between its steps): its ref goes
         done = {run_id: sha for run_id, sha in beyond.items() if archived.get(run_id) == sha}
@@ -180,8 +199,10 @@ def write_archives(
         tips = archive_shas(repo)
     author = user_identity(repo)
     moves: dict[str, tuple[str, str | None]] = {}
+    buckets = sorted(folded.keys() | gone.keys())
+    times = commit_times(repo, [*(run.sha for run in runs), *tips.values()])
     with ObjectStore(repo) as store:
-        for bucket in sorted(folded.keys() | gone.keys()):
+        for bucket in buckets:
             ref = archive_ref(bucket)
             old = tips.get(ref)
             tip = old
@@ -197,12 +218,37 @@ def write_archives(
                 tree = store.write_tree_of_files(archive_files(previous, chunk, tombstones))
                 parents = archive_parents(previous, chunk)
                 message = archive_message(len(chunk), len(tombstones))
+                when = max((times.get(sha, 0) for sha in parents), default=0) or None
                 tip = store.write_commit(
-                    tree, [p.encode() for p in parents], message, author
+                    tree, [p.encode() for p in parents], message, author, when
                 ).decode()
+                if when is not None:
+                    times[tip] = when
             assert tip is not None
             moves[ref] = (tip, old)
     return moves
+
+
+def commit_times(repo: Repository, shas: list[str]) -> dict[str, int]:
+    """sha → committer time of the commits `shas` (one `git log`).
+
+    An archive commit is dated as its newest parent, not now: git's walks go newest
+    first, and one that meets an archive commit reads every parent it has. Every
+    `git push` to a remote checks what it brings against all the remote's refs
+    (receive-pack's `rev-list --not --all`), and stops a few commits past the newest
+    of them; dated now, the archive commits would be those few, and reading their
+    thousands of parents would cost the user's push more than the run refs folded."""
+    if not shas:
+        return {}
+    args = ["log", "--no-walk=unsorted", "--stdin", "--format=%H %ct"]
+    wanted = "".join(f"{sha}\n" for sha in shas).encode()
+    listing = run_git(args, repo.cwd, input=wanted, check=False)  # a time missing: now
+    times = {}
+    for line in listing.stdout.decode().splitlines():
+        sha, _, when = line.partition(" ")
+        if when.isdigit():
+            times[sha] = int(when)
+    return times
 
 
 def move_archive_refs(

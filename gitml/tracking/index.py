@@ -56,7 +56,7 @@ from gitml.store.refs import (
     read_run_refs,
 )
 from gitml.store.repository import Repository
-from gitml.tracking.archive import Archive, read_archive, read_previous
+from gitml.tracking.archive import Archive, read_archive, walk_archives
 from gitml.tracking.record import (
     RunSummary,
     damaged_summary,
@@ -320,11 +320,11 @@ class RunIndex:
         row and read them all again."""
         known = {sha for (sha,) in self.db.execute("SELECT sha FROM archives")}
         with ObjectReader(self.repo) as objects:
-            order, reached = _walk(objects, set(tips.values()), known)
+            order, reached = walk_archives(objects, set(tips.values()), known)
             previous = json.loads(self._meta(_TIPS) or "{}")
             if set(previous.values()) - reached - set(order):
                 self._forget_archives()
-                order, _ = _walk(objects, set(tips.values()), set())
+                order, _ = walk_archives(objects, set(tips.values()), set())
             for sha in order:  # one at a time: a million runs' summaries are gigabytes
                 self._take_archive(read_archive(objects, sha))
 
@@ -586,10 +586,18 @@ class RunIndex:
         query = f"SELECT count(*) FROM runs {_LIVE}"
         return self.db.execute(query).fetchone()[0]
 
-    def live_beyond(self, keep: int) -> list[tuple[str, str]]:
-        """(id, sha) of the runs with a run ref but the newest `keep` of them, newest first."""
-        query = f"SELECT id, sha FROM runs {_LIVE} ORDER BY id DESC LIMIT -1 OFFSET ?"
-        return list(self.db.execute(query, (keep,)))
+    def live_beyond(self, keep: int, among: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """(id, sha) of the runs with a run ref but the newest `keep` of them, newest
+        first; with `among` (id → sha), of those runs whose ref names that commit."""
+        if among is None:
+            query = f"SELECT id, sha FROM runs {_LIVE} ORDER BY id DESC LIMIT -1 OFFSET ?"
+            return list(self.db.execute(query, (keep,)))
+        found: list[tuple[str, str]] = []
+        for chunk in _chunks(list(among)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, sha FROM runs {_LIVE} AND id IN ({marks})"
+            found += [(i, sha) for i, sha in self.db.execute(query, chunk) if among[i] == sha]
+        return sorted(found, reverse=True)[keep:]
 
     def archived_shas(self, run_ids: Iterable[str]) -> dict[str, str]:
         """run id → commit of those of `run_ids` the archives hold (a run ref may also)."""
@@ -610,26 +618,6 @@ class RunIndex:
         """Every param, metric or tag key (`kind`) some run has, sorted."""
         query = f"SELECT DISTINCT key FROM {KEY_TABLES[kind]} ORDER BY key"
         return [key for (key,) in self.db.execute(query)]
-
-
-def _walk(objects: ObjectReader, tips: set[str], known: set[str]) -> tuple[list[str], set[str]]:
-    """The archive commits `tips` reach that are not `known`, each after those it
-    follows, and the known ones met on the way. Only their heads are read here."""
-    previous: dict[str, list[str]] = {}
-    order: list[str] = []
-    met: set[str] = set()
-    stack = [(sha, False) for sha in sorted(tips)]
-    while stack:
-        sha, done = stack.pop()
-        if done:
-            order.append(sha)
-        elif sha in known:
-            met.add(sha)
-        elif sha not in previous:
-            previous[sha] = read_previous(objects, sha)
-            stack.append((sha, True))
-            stack.extend((parent, False) for parent in previous[sha])
-    return order, met
 
 
 def summary_of_ref(ref: RunRef) -> RunSummary:

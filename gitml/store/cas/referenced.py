@@ -10,6 +10,7 @@ and memory grow with the objects git lists, in C, not with a process per run.
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from gitml.store.layout import RECORD_ARTIFACTS
 from gitml.store.repository import Repository
 
 PREFIX = RECORD_ARTIFACTS + "/"
+MAX_RUN_COMMIT_BYTES = 8 << 20  # as a run ref's message is read (gitml.store.refs)
 
 
 def pointers_in(repo: Repository, commits: list[str] | None) -> dict[str, tuple[str, Pointer]]:
@@ -63,6 +65,45 @@ def pointers_in(repo: Repository, commits: list[str] | None) -> dict[str, tuple[
     if status != 0:  # never act on a partial listing
         raise GitCommandError(["rev-list", "--objects"], "git could not list the objects", status)
     return found
+
+
+def run_pointers(repo: Repository, commits: list[str]) -> dict[str, tuple[str, Pointer]]:
+    """`pointers_in` for run commits: only each one's own `.gitml/artifacts/` folder is
+    read (one `git cat-file --batch`), never its code nor the history under it."""
+    found: dict[str, tuple[str, Pointer]] = {}
+    if not commits:
+        return found
+    with ObjectReader(repo) as objects:
+        for commit_id in dict.fromkeys(commits):
+            commit = objects.commit(commit_id, MAX_RUN_COMMIT_BYTES)
+            if commit is None:
+                continue  # a run ref naming no commit (a damaged run) points to nothing
+            folder = _subtree(objects, commit.tree, PREFIX.strip("/").split("/"))
+            pending = [("", folder)] if folder else []
+            while pending:
+                path, tree_id = pending.pop()
+                for entry in objects.tree(tree_id) or []:
+                    name = path + entry.name
+                    if entry.is_tree:
+                        pending.append((name + "/", entry.id))
+                    elif stat.S_ISREG(entry.mode):
+                        blob = objects.read(entry.id, MAX_POINTER_BYTES, "blob")
+                        if blob is None or blob.data is None or not looks_like_pointer(blob.data):
+                            continue
+                        pointer = parse_pointer(blob.data)
+                        if pointer is not None:
+                            found.setdefault(pointer.sha256, (name, pointer))
+    return found
+
+
+def _subtree(objects: ObjectReader, tree_id: str, names: list[str]) -> str | None:
+    """The id of folder `names` (one name a level) in tree `tree_id`, None when none."""
+    for name in names:
+        entry = next((e for e in objects.tree(tree_id) or [] if e.name == name), None)
+        if entry is None or not entry.is_tree:
+            return None
+        tree_id = entry.id
+    return tree_id
 
 
 def pointed_objects(repo: Repository, staging_folders: list[Path]) -> set[str]:
