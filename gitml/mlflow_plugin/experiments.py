@@ -24,6 +24,7 @@ from `.git/gitml/mlflow-experiments.jsonl`. No mlflow here.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 
@@ -167,6 +168,41 @@ def _save(repo: Repository, experiment: Experiment, message: str) -> None:
             f"experiment {experiment.name!r} was changed by another writer meanwhile; "
             "read it again and retry"
         )
+
+
+class RecordCache:
+    """The records last read, kept while the refs they came from are unchanged: a search
+    asks for them each time, and reading them costs a git process or two."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple | None = None
+        self._records: list[Experiment] = []
+
+    def records(self, repo: Repository) -> list[Experiment]:
+        stamp = _refs_stamp(repo)
+        if stamp is None or stamp != self._stamp:
+            self._records = read_records(repo)
+            self._stamp = stamp
+        return self._records
+
+
+def _refs_stamp(repo: Repository) -> tuple | None:
+    """What changes whenever an experiment ref does: packed-refs' stamp and each loose
+    ref file's (git replaces a ref's file by renaming a new one over it: a new inode);
+    None when refs are not files (reftable), so nothing is kept."""
+    from gitml.store.refs import files_backend, packed_refs_stamp
+
+    if not files_backend(repo):
+        return None
+    loose = []
+    try:
+        with os.scandir(repo.common_dir / EXPERIMENTS_PREFIX) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                loose.append((entry.name, info.st_ino, info.st_size, info.st_mtime_ns))
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return packed_refs_stamp(repo), tuple(sorted(loose))
 
 
 def read_records(repo: Repository) -> list[Experiment]:

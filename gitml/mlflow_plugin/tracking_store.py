@@ -136,6 +136,7 @@ class GitmlTrackingStore(AbstractStore):
         self._params: dict[str, dict[str, str]] = {}  # their params, to refuse changes
         self._names = {exps.DEFAULT_ID: exps.DEFAULT_NAME}  # experiment id → name, as met
         self._lock = threading.RLock()  # see _one_writer
+        self._records = exps.RecordCache()  # experiments' records, read again when changed
 
     # experiments: gitml.mlflow_plugin.experiments
 
@@ -151,7 +152,7 @@ class GitmlTrackingStore(AbstractStore):
         runs are filed under. Such a name's id is worked out from it, so the names met so
         far are kept: every run's experiment is listed again only for an id not met yet."""
         experiment_id = str(experiment_id)
-        records = exps.read_records(self.repo) if records is None else records
+        records = self._records.records(self.repo) if records is None else records
         for record in records:
             if record.id == experiment_id:
                 return record
@@ -392,7 +393,7 @@ class GitmlTrackingStore(AbstractStore):
         given: the experiment a renamed experiment's runs belong to, and whether it is
         deleted."""
         if owners is None:
-            owners = exps.name_owners(exps.read_records(self.repo))
+            owners = exps.name_owners(self._records.records(self.repo))
         owner = owners.get(summary.experiment)
         if metrics is None:
             end = summary.end_ms or summary.start_ms
@@ -417,7 +418,7 @@ class GitmlTrackingStore(AbstractStore):
         self, run: RunSummary, owners: dict[str, exps.Experiment] | None = None
     ) -> str:
         if owners is None:
-            owners = exps.name_owners(exps.read_records(self.repo))
+            owners = exps.name_owners(self._records.records(self.repo))
         owner = owners.get(run.experiment)
         return exps.experiment_id(run.experiment) if owner is None else owner.id
 
@@ -511,7 +512,7 @@ class GitmlTrackingStore(AbstractStore):
         order_by: list[str] | None,
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
-        records = exps.read_records(self.repo)
+        records = self._records.records(self.repo)
         chosen = None  # every experiment
         if experiment_ids:
             found = (self._find_experiment(i, records) for i in experiment_ids)
@@ -677,7 +678,7 @@ class GitmlTrackingStore(AbstractStore):
         """The models of the runs of `experiment_ids`: every artifact folder holding an
         MLmodel file, and those a run in progress is logging; MLflow's filter, order
         and pages."""
-        records = exps.read_records(self.repo)
+        records = self._records.records(self.repo)
         chosen = [self._find_experiment(i, records) for i in experiment_ids or []]
         names = [n for e in chosen if e is not None for n in e.all_names]
         owners = exps.name_owners(records)
