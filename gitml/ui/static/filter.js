@@ -8,18 +8,19 @@
 // ASCII in the filter, and, found while testing, a number to read from text that is not
 // ASCII or an order of texts that are not. tests/test_ui_pages.py checks both agree.
 
-const KINDS = {
+// Maps, not objects: a word typed ("constructor") never finds what every object inherits
+const KINDS = new Map(Object.entries({
   metrics: "metrics", metric: "metrics", params: "params", param: "params", parameters: "params",
   tags: "tags", tag: "tags", attributes: "attributes", attribute: "attributes", attr: "attributes",
   run: "attributes",
-};
+}));
 const ATTRIBUTES = new Set(["id", "name", "status", "experiment", "user", "branch", "start_time", "end_time", "duration"]);
 const NUMERIC_ATTRIBUTES = new Set(["start_time", "end_time", "duration"]);
-const ALIASES = {
+const ALIASES = new Map(Object.entries({
   run_id: "id", run_name: "name", user_id: "user", experiment_id: "experiment",
   experiment_name: "experiment", start: "start_time", end: "end_time",
-};
-const OP_ALIASES = { "==": "=", "<>": "!=" };
+}));
+const OP_ALIASES = new Map([["==", "="], ["<>", "!="]]);
 const MAX_NESTING = 100;
 const TOKEN = /(?<space>\s+)|(?<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_]))|(?<word>[A-Za-z0-9_][A-Za-z0-9_\-/:]*)|(?<op>==|!=|<>|<=|>=|=|<|>)|(?<sign>[-+])|(?<punct>[().,])|(?<quote>['"`])/y;
 const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_\-/:]*(?:\.[A-Za-z_][A-Za-z0-9_\-/:]*)*$/;
@@ -155,13 +156,13 @@ function parse(text) {
     if (first.kind !== "word") throw new Unsure();
     advance();
     const name = first.text.toLowerCase();
-    if (isPunct(".") && name in KINDS) {
+    if (isPunct(".") && KINDS.has(name)) {
       advance();
-      const kind = KINDS[name];
+      const kind = KINDS.get(name);
       const key = keyText();
       return kind === "attributes" ? { kind, key: attribute(key) } : { kind, key };
     }
-    if (name in KINDS) throw new Unsure();
+    if (KINDS.has(name)) throw new Unsure();
     return { kind: "attributes", key: attribute(first.text) };
   }
   function keyText() {
@@ -182,7 +183,7 @@ function parse(text) {
   }
   function attribute(name) {
     const lower = name.toLowerCase();
-    const found = ALIASES[lower] || lower;
+    const found = ALIASES.get(lower) || lower;
     if (!ATTRIBUTES.has(found)) throw new Unsure();
     return found;
   }
@@ -199,7 +200,7 @@ function parse(text) {
     const t = token();
     if (t.kind === "op") {
       advance();
-      return OP_ALIASES[t.text] || t.text;
+      return OP_ALIASES.get(t.text) || t.text;
     }
     if (atKeyword("in")) return advance().text.toLowerCase();
     if (atKeyword("not")) {
