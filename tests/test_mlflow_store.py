@@ -181,6 +181,9 @@ def test_sklearn_log_model_is_stored_in_its_run_and_loads_back(scripted):
         assert list(mlflow.sklearn.load_model(f"runs:/{run_id}/model").predict(frame)) == [0]
         model = MlflowClient().get_logged_model(model_uri.removeprefix("models:/"))
         assert (model.source_run_id, model.name, model.status.to_int()) == (run_id, "model", 2)
+        iris = mlflow.get_experiment_by_name("iris").experiment_id
+        (found,) = mlflow.search_logged_models([iris], output_format="list")
+        assert (found.model_id, found.params) == (model.model_id, {"max_iter": "300"})
         inputs = MlflowClient().get_run(run_id).inputs.dataset_inputs
         assert [(i.dataset.name, i.tags[0].value) for i in inputs] == [("iris", "training")]
     finally:

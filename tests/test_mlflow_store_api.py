@@ -110,18 +110,22 @@ def fluent(repo):
     mlflow.set_tracking_uri(before)
 
 
-def test_logged_models_are_searchable_with_their_params_tags_and_metrics(client, fluent):
-    import mlflow.sklearn
-    from sklearn.linear_model import LinearRegression
-
+def test_logged_models_are_searchable_with_their_params_tags_and_metrics(client, fluent, tmp_path):
+    """MLflow 3's logged-model calls, as `log_model` makes them (create, artifacts,
+    finalize); test_mlflow_store.py searches the model a real sklearn log_model saved."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "MLmodel").write_text("flavors: {}\n")
     experiment = client.create_experiment("models")
     with fluent.start_run(experiment_id=experiment) as run:
         fluent.log_param("alpha", "0.5")
         fluent.log_metric("rmse", 0.25)
-        info = mlflow.sklearn.log_model(
-            LinearRegression().fit([[0], [1]], [0, 1]), name="model",
-            pip_requirements=["scikit-learn"], params={"kind": "linear"}, tags={"team": "ml"},
+        info = client.create_logged_model(
+            experiment, "model", run.info.run_id, tags={"team": "ml"},
+            params={"kind": "linear", "alpha": "0.5"},
         )  # fmt: skip
+        client.log_model_artifacts(info.model_id, str(folder))
+        client.finalize_logged_model(info.model_id, "READY")
         pending = client.create_logged_model(experiment, "later", run.info.run_id)
         client.set_logged_model_tags(pending.model_id, {"note": "not saved"})
         client.finalize_logged_model(pending.model_id, "FAILED")
@@ -169,6 +173,7 @@ def test_a_logged_model_id_naming_no_model_is_not_found(client):
 # experiments' own record
 
 
+@pytest.mark.slow  # gitml push and fetch to a bare remote: seconds
 def test_experiment_tags_rename_delete_and_restore_travel_with_push_and_fetch(
     repo, client, tmp_path
 ):
