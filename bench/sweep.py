@@ -8,8 +8,8 @@ one whole process, timed from start to end (imports included), median of R repea
   optuna   Optuna alone, no tracking: study.optimize(n_jobs=2), the objective runs the
            script as a subprocess (the baseline)
   mlflow   the same with MLflow's MLflowCallback, into an sqlite tracking store
-  gitml    gitml sweep --jobs 2: each trial a run of the sweep's snapshot, in a
-           temporary worktree of its own (the script logs the metric with gitml)
+  gitml    gitml sweep --jobs 2: each trial a run of the sweep's snapshot, in its job's
+           temporary worktree, reset between trials (the script logs the metric with gitml)
   dvc      (with --dvc) dvc exp run --queue, N times, then dvc queue start -j 2, until
            the queue is empty
   slurm    (with --slurm) gitml sweep --launcher slurm --slurm-executor local --jobs 2:
