@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitml.errors import GitmlError
+from gitml.errors import GitCommandError, GitmlError
 from gitml.projects.launch import SILENT, LaunchRequest, Progress, Recording
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository
@@ -135,10 +135,13 @@ class TrialTree:
         # one name at once race for the same numbered name under .git/worktrees/
         self.path = folder / folder.name
         start = sweep.base or sweep.snapshot  # each run's parent: the commit the user was on
-        run_git(
-            ["worktree", "add", "--detach", "--no-checkout", "--quiet", str(self.path), start],
-            self.repo.cwd,
-        )
+        add = ["worktree", "add", "--detach", "--no-checkout", "--quiet", str(self.path), start]
+        try:
+            run_git(add, self.repo.cwd)
+        except GitCommandError:
+            # the removal of the last other worktree (another job's, a Ray task's) deletes
+            # .git/worktrees/, then empty, under an add that is making its entry there
+            run_git(add, self.repo.cwd)
         run_git(["read-tree", "-u", "--reset", sweep.snapshot], str(self.path))
         self.inner = open_repository(self.path)
 
