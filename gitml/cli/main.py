@@ -33,11 +33,13 @@ class Context:
     def repo(self) -> Repository:
         """The repository, opened once; abandoned runs are recovered first."""
         if self._repo is None:
+            from gitml.store.layout import may_need_recovery
             from gitml.store.repository import open_repository
-            from gitml.tracking.recovery import recover_abandoned_runs
 
             repo = self._repo = open_repository(self.directory)
-            if repo.root is not None:
+            if repo.root is not None and may_need_recovery(repo.state_dir):
+                from gitml.tracking.recovery import recover_abandoned_runs
+
                 recovery = recover_abandoned_runs(repo)
                 self.recovered = recovery.committed
                 self.unrecovered = recovery.failed

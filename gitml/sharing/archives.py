@@ -78,19 +78,24 @@ class Publication:
 
 
 def publish_refspecs(
-    repo: Repository, theirs: dict[str, str], their_runs: dict[str, str]
+    repo: Repository,
+    theirs: dict[str, str],
+    their_runs: dict[str, str],
+    archived: dict[str, str] | None = None,
 ) -> Publication:
     """What to push for the remote to hold this side's archives: `theirs` are the
     remote's archive refs, `their_runs` its run refs (run id → sha). Call after
     `converge_archives`. With deletions, every archive ref goes, those the remote has
     as no-ops: a run ref is then deleted only in the push that lands the archive
-    holding its run, whatever the remote holds meanwhile."""
+    holding its run, whatever the remote holds meanwhile. `archived`: run id → commit
+    of the runs of `their_runs` the archives here hold, when the caller knows already."""
     ours = archive_shas(repo)
     moved = [ref for ref, sha in sorted(ours.items()) if theirs.get(ref) != sha]
     if not ours or not their_runs:
         return Publication([f"{ref}:{ref}" for ref in moved], [], moved)
-    with open_index(repo) as index:
-        archived = index.archived_shas(their_runs)
+    if archived is None:
+        with open_index(repo) as index:
+            archived = index.archived_shas(their_runs)
     gone = [delete_refspec(run_id) for run_id, sha in sorted(their_runs.items())
             if archived.get(run_id) == sha]  # fmt: skip
     sent = sorted(ours) if gone else moved

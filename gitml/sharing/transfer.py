@@ -206,8 +206,12 @@ def push_runs(
     if not options.dry_run:
         converge_archives(repo, remote, there.archives, progress)  # theirs are here first
     missing = [ref.run_id for ref in selected if ref.run_id not in there.runs]
-    archived = _archived_here(repo, missing) if there.archives or archive_shas(repo) else set()
-    missing = [run_id for run_id in missing if run_id not in archived]  # they go archived
+    held = _held_here(repo, [*there.runs, *missing]) if there.archives or archive_shas(repo) else {}
+    # a run here that the archives here hold too (a fold killed before deleting its ref,
+    # or another machine folded it) travels in them: the remote's ref of it is deleted
+    shas = {ref.run_id: ref.sha for ref in selected}
+    archived = {run_id for run_id in missing if held.get(run_id) == shas[run_id]}
+    missing = [run_id for run_id in missing if run_id not in archived]
     result = TransferResult(remote, missing, dry_run=options.dry_run)
     result.already = len(selected) - len(missing)
     result.differing = [r.run_id for r in selected if there.runs.get(r.run_id, r.sha) != r.sha]
@@ -215,8 +219,8 @@ def push_runs(
     refused: dict[str, str] = {}
     if not options.dry_run:
         whole = not (filtered or result.differing or archived)
-        shas = {ref.run_id: ref.sha for ref in selected}
-        refused = _send(repo, remote, there, {i: shas[i] for i in missing}, whole, progress, result)
+        new = {run_id: shas[run_id] for run_id in missing}
+        refused = _send(repo, remote, there, new, held, whole, progress, result)
     with _runs_reported_on_failure(result):
         if tagged:
             _push_registry_tags(repo, remote, options.dry_run, result, there.registry)
@@ -233,18 +237,21 @@ def _send(
     remote: str,
     there: RemoteListing,
     missing: dict[str, str],
+    held: dict[str, str],
     whole: bool,
     progress: Progress | None,
     result: TransferResult,
 ) -> dict[str, str]:
     """Send the runs `missing` (id → commit) and the archives the remote lacks: in one
     atomic push when nothing stands in the way, else the runs first (one at a time once
-    the remote refuses one) and the archives after them. Sets `result.runs` and
-    `result.archives`; returns run id → why, for the runs the remote refused."""
+    the remote refuses one) and the archives after them. `held`: run id → commit of the
+    remote's runs the archives here hold. Sets `result.runs` and `result.archives`;
+    returns run id → why, for the runs the remote refused."""
     budget = remote_live_runs_budget(repo)
-    if len(there.runs) + len(missing) > budget:
-        _fold_for_remote(repo, _kept_there(repo, there.runs), len(missing), budget)
-    archives = publish_refspecs(repo, there.archives, there.runs)
+    kept = {i: sha for i, sha in there.runs.items() if held.get(i) != sha}
+    folded = _fold_for_remote(repo, kept, len(missing), budget)
+    known = None if folded else held  # after a fold, the archives here are asked again
+    archives = publish_refspecs(repo, there.archives, there.runs, known)
     deletions = archives.deletions
     run_specs = [transfer_refspec(run_id) for run_id in missing]
     if whole and missing and not (deletions and _deleted_here(repo, deletions)):
@@ -277,14 +284,6 @@ def _send(
             their_runs, theirs = again.runs, again.archives
         result.archives = _publish_archives(repo, remote, theirs, their_runs, progress)
     return refused
-
-
-def _kept_there(repo: Repository, their_runs: dict[str, str]) -> dict[str, str]:
-    """Those of the remote's run refs (id → commit) that no archive here holds: what
-    stays on a ref there after a push."""
-    with open_index(repo) as index:
-        archived = index.archived_shas(their_runs)
-    return {i: sha for i, sha in their_runs.items() if archived.get(i) != sha}
 
 
 def _fold_for_remote(
@@ -358,14 +357,10 @@ def _push_new_runs(
     return refused
 
 
-def _archived_here(repo: Repository, run_ids: list[str]) -> set[str]:
-    """Those of `run_ids` (run refs here) the archives here hold too (a fold was killed
-    before deleting their refs, or another machine folded them): they travel in the
-    archives, and the remote's refs of them are deleted, so they are not sent as refs."""
-    local = dict(run_shas(repo))
+def _held_here(repo: Repository, run_ids: list[str]) -> dict[str, str]:
+    """run id → commit of those of `run_ids` the archives here hold (a run ref may too)."""
     with open_index(repo) as index:
-        archived = index.archived_shas(run_ids)
-    return {run_id for run_id, sha in archived.items() if local.get(run_id) == sha}
+        return index.archived_shas(run_ids)
 
 
 def _publish_archives(

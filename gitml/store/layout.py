@@ -14,6 +14,9 @@ module, spelled once (docs/format.md describes them).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 # the record, in a run commit's tree
 RECORD_DIR = ".gitml"
 RUN_FILE = "run.json"
@@ -57,3 +60,17 @@ INDEX_LOCK = "index"  # held while the index file is built or replaced (store.lo
 # The caches the index replaced (names, then summaries as JSON: 65 MB at 100k runs);
 # removed when the index is first built.
 REPLACED_CACHES = (f"{CACHE_DIR}/names.v3.tsv", f"{CACHE_DIR}/summaries.v2.json")
+
+
+def may_need_recovery(state_dir: Path) -> bool:
+    """Whether a recovery of abandoned runs (`gitml.tracking.recovery`) could find
+    anything to do: some staging folder, claim or scratch index exists. One folder
+    listing each, so that a command spares importing the recovery when there is none."""
+    for name in (RUNS_DIR, RECOVERING_DIR, TMP_DIR):
+        try:
+            with os.scandir(state_dir / name) as entries:
+                if any(True for _ in entries):
+                    return True
+        except OSError:
+            continue
+    return False
