@@ -47,7 +47,11 @@ from gitml.tracking.record import LISTED_STATUSES, describe_end
 )
 @click.option("--columns", metavar="KEY,...", help="Show these keys, e.g. name,params.lr.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (all keys, or --columns).")
-@click.option("--remote", metavar="REMOTE", help="List the run ids REMOTE has, without fetching.")
+@click.option(
+    "--remote",
+    metavar="REMOTE",
+    help="List the run ids REMOTE has, archived ones too, moving no ref.",
+)
 @json_option
 @click.pass_obj
 def ls(
