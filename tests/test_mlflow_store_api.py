@@ -156,6 +156,8 @@ def test_logged_models_are_searchable_with_their_params_tags_and_metrics(client,
     client.set_logged_model_tags(info.model_id, {"mlflow.modelVersions": "[]"})
     with pytest.raises(MlflowException, match="has ended"):
         client.set_logged_model_tags(info.model_id, {"k": "v"})
+    with pytest.raises(MlflowException, match="does not support deleting a logged model"):
+        client.delete_logged_model(info.model_id)
     assert "gitml.logged_models" not in client.get_run(run.info.run_id).data.tags
 
 

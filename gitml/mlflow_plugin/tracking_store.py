@@ -666,6 +666,13 @@ class GitmlTrackingStore(AbstractStore):
         pairs = {param.key: str(param.value) for param in params}
         self._change_model(model_id, lambda entry: entry.setdefault("params", {}).update(pairs))
 
+    def delete_logged_model(self, model_id: str) -> None:
+        self.get_logged_model(model_id)  # 404 for a model that does not exist
+        raise _unsupported(
+            "deleting a logged model: it is a folder of its run's artifacts, and a run's "
+            "commit never changes (gitml rm removes the whole run)"
+        )
+
     def search_logged_models(
         self,
         experiment_ids: list[str],
