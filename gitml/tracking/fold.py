@@ -187,6 +187,8 @@ def write_archives(
     `removed` (in the bucket of each), after `tips` (archive ref → commit; the archive
     refs' commits when None); archive ref → (its new commit, the one it follows or
     None). No ref moves here."""
+    if not runs and not removed:
+        return {}
     from gitml.store.objects import ObjectStore
 
     folded: dict[int, list[FoldedRun]] = defaultdict(list)
