@@ -44,6 +44,7 @@ _EXPORTS = {
     "get_tracking_uri": "gitml.client",
     "set_tracking_uri": "gitml.client",
     "create_experiment": "gitml.fluent",
+    "delete_experiment": "gitml.fluent",
     "delete_run": "gitml.fluent",
     "get_artifact_uri": "gitml.fluent",
     "get_experiment": "gitml.fluent",
@@ -53,6 +54,8 @@ _EXPORTS = {
     "log_input": "gitml.fluent",
     "log_table": "gitml.fluent",
     "search_experiments": "gitml.fluent",
+    "set_experiment_tag": "gitml.fluent",
+    "set_experiment_tags": "gitml.fluent",
     # MLflow's namespaces, for scripts that `import gitml as mlflow` (docs/models.md)
     "models": "gitml.models",
     "pyfunc": "gitml.pyfunc",

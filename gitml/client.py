@@ -130,10 +130,12 @@ class MlflowClient(RegistryMethods):
         return PagedList(found[:max_results] if max_results else found)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
+        from gitml.errors import ExperimentNotFoundError
+
         for found in self._experiments():
             if found.experiment_id == str(experiment_id):
                 return found
-        raise InvalidValueError(f"no experiment has the id {experiment_id!r}")
+        raise ExperimentNotFoundError(f"no experiment has the id {experiment_id!r}")
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         return next((e for e in self._experiments() if e.name == name), None)
@@ -147,9 +149,58 @@ class MlflowClient(RegistryMethods):
                 "an experiment's artifacts live in its runs' commits; create it without "
                 "an artifact location"
             )
-        if self.get_experiment_by_name(name) is not None:
-            raise InvalidValueError(f"experiment {name!r} already exists")
+        from gitml.mlflow_plugin import experiments as exps
+
+        exps.check_free(exps.experiments(self.repo, self._runs()), name)
         return create_experiment(self.repo, name, dict(tags or {}))
+
+    def _runs(self) -> list:
+        from gitml.tracking.catalog import list_runs
+
+        return list_runs(self.repo)
+
+    def _recorded(self, experiment_id: str, active: bool = True):
+        """The experiment of id `experiment_id` with its record (deleted ones refused
+        when `active`)."""
+        from gitml.mlflow_plugin import experiments as exps
+
+        listed = exps.experiments(self.repo, self._runs())
+        named = {e.name for e in listed}  # and those set_experiment named here, no run yet
+        listed += [
+            exps.Experiment(n, ms, ms) for n, ms in _set_experiments.items() if n not in named
+        ]
+        return (exps.active if active else exps.find)(listed, experiment_id)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Tag experiment `experiment_id` (its record, pushed and fetched with runs)."""
+        from gitml.mlflow_plugin.experiments import set_tag
+
+        set_tag(self.repo, self._recorded(experiment_id), key, str(value))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        from gitml.mlflow_plugin.experiments import delete_tag
+
+        delete_tag(self.repo, self._recorded(experiment_id), key)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark the experiment deleted: its runs stay; restore_experiment undoes it."""
+        from gitml.mlflow_plugin.experiments import delete
+
+        delete(self.repo, self._recorded(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        from gitml.mlflow_plugin.experiments import restore
+
+        restore(self.repo, self._recorded(experiment_id, active=False))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """The experiment keeps its id and runs; runs started in it from now on are
+        filed under `new_name`."""
+        from gitml.mlflow_plugin import experiments as exps
+
+        experiment = self._recorded(experiment_id)
+        exps.check_free(exps.experiments(self.repo, self._runs()), new_name, experiment)
+        exps.rename(self.repo, experiment, new_name)
 
     def experiment_name(self, experiment_id: str) -> str:
         """The name of the experiment of id `experiment_id`."""

@@ -139,6 +139,14 @@ class InvalidValueError(GitmlError):
     """A user-supplied value (param, metric, tag, key, option) is malformed."""
 
 
+class ExperimentNotFoundError(InvalidValueError):
+    """An experiment, or an experiment's tag, that does not exist (MLflow's 404)."""
+
+
+class ExperimentExistsError(InvalidValueError):
+    """An experiment name another experiment has or had (MLflow's RESOURCE_ALREADY_EXISTS)."""
+
+
 class CommandStartError(InvalidValueError):
     """The system refused to start a run's command (its `error`); nothing was recorded."""
 

@@ -51,6 +51,32 @@ def create_experiment(name: str, artifact_location: Any = None, tags: Any = None
     return _client().create_experiment(name, artifact_location, tags)
 
 
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Tag the experiment runs are started in now (`set_experiment`'s)."""
+    _client().set_experiment_tag(_current_experiment_id(), key, value)
+
+
+def set_experiment_tags(tags: dict) -> None:
+    for key, value in tags.items():
+        set_experiment_tag(key, value)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    _client().delete_experiment(experiment_id)
+
+
+def _current_experiment_id() -> str:
+    """The experiment a run started now goes to: set_experiment's, else the tracking
+    URI's (`?experiment=NAME`), else MLflow's default."""
+    from gitml import api
+    from gitml.client import uri_experiment
+    from gitml.tracking.record import MLFLOW_DEFAULT_EXPERIMENT, experiment_id
+
+    name = api._experiment or uri_experiment() or MLFLOW_DEFAULT_EXPERIMENT
+    found = get_experiment_by_name(name)
+    return found.experiment_id if found is not None else experiment_id(name)
+
+
 def last_active_run() -> Run | None:
     """The active run, else the run this process started or attached to last."""
     from gitml import api

@@ -354,3 +354,34 @@ def test_the_client_registers_versions_stages_and_aliases_as_registry_tags(here)
     with pytest.raises(RegistryError, match="does not keep tags"):
         c.create_model_version("Wine Model", f"runs:/{runs[0]}/model", tags={"k": "v"})
     assert len(c.search_model_versions("name = 'wine-model'")) == 2
+
+
+def test_experiment_tags_delete_restore_and_rename_write_the_experiments_record(here):
+    from gitml.errors import ExperimentExistsError, ExperimentNotFoundError
+
+    c = mlflow.MlflowClient()
+    mlflow.set_experiment("churn")
+    mlflow.set_experiment_tags({"owner": "ana", "team": "ml"})
+    with mlflow.start_run() as run:
+        pass
+    churn = experiment_id("churn")
+    assert c.get_experiment(churn).tags == {"owner": "ana", "team": "ml"}
+    c.delete_experiment_tag(churn, "owner")
+    with pytest.raises(ExperimentNotFoundError, match="No tag with name: 'owner'"):
+        c.delete_experiment_tag(churn, "owner")
+    c.rename_experiment(churn, "churn v2")
+    with pytest.raises(ExperimentExistsError, match="already exists"):
+        c.create_experiment("churn")  # the name it had stays its own
+    assert c.get_run(run.info.run_id).info.experiment_id == churn
+    mlflow.delete_experiment(churn)
+    assert [e.name for e in c.search_experiments(view_type=2)] == ["churn v2"]
+    assert "churn v2" not in [e.name for e in mlflow.search_experiments()]
+    with pytest.raises(RunStateError, match="is deleted"):
+        c.set_experiment_tag(churn, "k", "v")
+    c.restore_experiment(churn)
+    assert c.get_experiment(churn).lifecycle_stage == "active"
+    assert git(here, "for-each-ref", "--format=%(refname)", "refs/gitml/experiments").split() == [
+        f"refs/gitml/experiments/{churn}"
+    ]
+    with pytest.raises(InvalidValueError, match="cannot be deleted"):
+        c.delete_experiment("0")

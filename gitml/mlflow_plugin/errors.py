@@ -19,6 +19,8 @@ from mlflow.protos.databricks_pb2 import (
 from gitml.errors import (
     ArtifactError,
     DocumentError,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
     FilterSyntaxError,
     GitmlError,
     InvalidValueError,
@@ -33,8 +35,11 @@ from gitml.errors import (
 )
 
 _CODES: list[tuple[tuple[type[GitmlError], ...], int]] = [
-    ((RunNotFoundError, NotARepositoryError, ModelNotFoundError), RESOURCE_DOES_NOT_EXIST),
-    ((ModelExistsError,), RESOURCE_ALREADY_EXISTS),
+    (
+        (RunNotFoundError, NotARepositoryError, ModelNotFoundError, ExperimentNotFoundError),
+        RESOURCE_DOES_NOT_EXIST,
+    ),
+    ((ModelExistsError, ExperimentExistsError), RESOURCE_ALREADY_EXISTS),
     ((RunStateError,), INVALID_STATE),
     (
         (InvalidValueError, FilterSyntaxError, UnknownKeyError, ArtifactError, UnsafePathError),

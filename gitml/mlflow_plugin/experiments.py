@@ -28,7 +28,13 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 
-from gitml.errors import InvalidValueError, RecordError
+from gitml.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    InvalidValueError,
+    RecordError,
+    RunStateError,
+)
 from gitml.store.gitcmd import run_git
 from gitml.store.layout import MLFLOW_EXPERIMENTS_FILE
 from gitml.store.refs import EXPERIMENTS_PREFIX
@@ -106,6 +112,35 @@ def name_owners(records: list[Experiment]) -> dict[str, Experiment]:
     return owners
 
 
+def find(listed: list[Experiment], experiment_id: str) -> Experiment:
+    """The experiment of id `experiment_id` among `listed` (`experiments`)."""
+    for experiment in listed:
+        if experiment.id == str(experiment_id):
+            return experiment
+    raise ExperimentNotFoundError(f"no experiment has the id {str(experiment_id)!r}")
+
+
+def active(listed: list[Experiment], experiment_id: str) -> Experiment:
+    """`find`, refusing a deleted experiment (no run starts, nothing changes in it)."""
+    experiment = find(listed, experiment_id)
+    if experiment.lifecycle != ACTIVE:
+        raise RunStateError(
+            f"experiment {experiment.name!r} ({experiment.id}) is deleted; restore it first "
+            "(restore_experiment)"
+        )
+    return experiment
+
+
+def check_free(listed: list[Experiment], name: str, renamed: Experiment | None = None) -> str:
+    """`name` if no experiment of `listed` (deleted ones too) has or had it, other than
+    `renamed`; ExperimentExistsError otherwise."""
+    for experiment in listed:
+        if name in experiment.all_names and experiment.id != getattr(renamed, "id", None):
+            also = f" (as {experiment.name!r})" if experiment.name != name else ""
+            raise ExperimentExistsError(f"experiment {name!r} already exists{also}")
+    return name
+
+
 def create_experiment(repo: Repository, name: str, tags: dict[str, str] | None = None) -> str:
     """Record experiment `name` (no run yet), with `tags`; its id."""
     now = int(time.time() * 1000)
@@ -120,13 +155,23 @@ def set_tag(repo: Repository, experiment: Experiment, key: str, value: str) -> N
 
 
 def delete_tag(repo: Repository, experiment: Experiment, key: str) -> None:
+    if key not in experiment.tags:
+        raise ExperimentNotFoundError(f"No tag with name: {key!r} in experiment {experiment.id}")
     tags = {k: v for k, v in experiment.tags.items() if k != key}
     _save(repo, replace(experiment, tags=tags), f"experiment {experiment.id}: tag removed\n")
 
 
-def set_lifecycle(repo: Repository, experiment: Experiment, lifecycle: str) -> None:
-    changed = replace(experiment, lifecycle=lifecycle)
-    _save(repo, changed, f"experiment {experiment.id}: {lifecycle}\n")
+def delete(repo: Repository, experiment: Experiment) -> None:
+    """Mark `experiment` deleted (its runs stay); never the default one."""
+    if experiment.id == DEFAULT_ID:
+        raise InvalidValueError("the default experiment (id 0) cannot be deleted")
+    _save(repo, replace(experiment, lifecycle=DELETED), f"experiment {experiment.id}: deleted\n")
+
+
+def restore(repo: Repository, experiment: Experiment) -> None:
+    if experiment.lifecycle != DELETED:
+        raise InvalidValueError(f"experiment {experiment.name!r} ({experiment.id}) is not deleted")
+    _save(repo, replace(experiment, lifecycle=ACTIVE), f"experiment {experiment.id}: active\n")
 
 
 def rename(repo: Repository, experiment: Experiment, new_name: str) -> None:

@@ -165,22 +165,12 @@ class GitmlTrackingStore(AbstractStore):
 
     def _experiment(self, experiment_id: str) -> exps.Experiment:
         """The experiment of id `experiment_id` as listed; 404 when none has it."""
-        for experiment in self._experiments():
-            if experiment.id == str(experiment_id):
-                return experiment
-        raise MlflowException(
-            f"gitml: no experiment has the id {experiment_id!r}", RESOURCE_DOES_NOT_EXIST
-        )
+        with mlflow_errors():
+            return exps.find(self._experiments(), experiment_id)
 
     def _active_experiment(self, experiment_id: str) -> exps.Experiment:
-        experiment = self._experiment(experiment_id)
-        if experiment.lifecycle != exps.ACTIVE:
-            raise MlflowException(
-                f"gitml: experiment {experiment.name!r} ({experiment.id}) is deleted; "
-                "restore it first (restore_experiment)",
-                INVALID_PARAMETER_VALUE,
-            )
-        return experiment
+        with mlflow_errors():
+            return exps.active(self._experiments(), experiment_id)
 
     def _experiment_entity(self, experiment: exps.Experiment) -> Experiment:
         return Experiment(
@@ -215,20 +205,9 @@ class GitmlTrackingStore(AbstractStore):
                 "without an artifact location",
                 INVALID_PARAMETER_VALUE,
             )
-        self._refuse_taken(name)
         with mlflow_errors():
+            exps.check_free(self._experiments(), name)
             return exps.create_experiment(self.repo, name, {t.key: t.value for t in tags or []})
-
-    def _refuse_taken(self, name: str, renamed: exps.Experiment | None = None) -> None:
-        """RESOURCE_ALREADY_EXISTS when an experiment (deleted ones too) has or had
-        `name`, other than `renamed`."""
-        for experiment in self._experiments():
-            if name in experiment.all_names and experiment.id != getattr(renamed, "id", None):
-                raise MlflowException(
-                    f"gitml: experiment {name!r} already exists"
-                    + (f" (as {experiment.name!r})" if experiment.name != name else ""),
-                    RESOURCE_ALREADY_EXISTS,
-                )
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self._experiment_entity(self._experiment(experiment_id))
@@ -242,30 +221,21 @@ class GitmlTrackingStore(AbstractStore):
     def delete_experiment(self, experiment_id: str) -> None:
         """The experiment is marked deleted in its record (its runs stay, listed by
         search_runs as deleted); restore_experiment brings it back."""
-        if str(experiment_id) == exps.DEFAULT_ID:
-            raise MlflowException(
-                "gitml: the default experiment (id 0) cannot be deleted", INVALID_PARAMETER_VALUE
-            )
         experiment = self._active_experiment(experiment_id)
         with mlflow_errors():
-            exps.set_lifecycle(self.repo, experiment, exps.DELETED)
+            exps.delete(self.repo, experiment)
 
     def restore_experiment(self, experiment_id: str) -> None:
         experiment = self._experiment(experiment_id)
-        if experiment.lifecycle != exps.DELETED:
-            raise MlflowException(
-                f"gitml: experiment {experiment.name!r} ({experiment.id}) is not deleted",
-                INVALID_PARAMETER_VALUE,
-            )
         with mlflow_errors():
-            exps.set_lifecycle(self.repo, experiment, exps.ACTIVE)
+            exps.restore(self.repo, experiment)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """The experiment keeps its id; its runs keep the name they were filed under and
         stay its runs; runs started in it from now on are filed under `new_name`."""
         experiment = self._active_experiment(experiment_id)
-        self._refuse_taken(new_name, renamed=experiment)
         with mlflow_errors():
+            exps.check_free(self._experiments(), new_name, renamed=experiment)
             exps.rename(self.repo, experiment, new_name)
 
     def set_experiment_tag(self, experiment_id: str, tag: Any) -> None:
@@ -275,11 +245,6 @@ class GitmlTrackingStore(AbstractStore):
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         experiment = self._active_experiment(experiment_id)
-        if key not in experiment.tags:
-            raise MlflowException(
-                f"gitml: No tag with name: {key!r} in experiment {experiment.id}",
-                RESOURCE_DOES_NOT_EXIST,
-            )
         with mlflow_errors():
             exps.delete_tag(self.repo, experiment, key)
 
