@@ -12,9 +12,8 @@ added once the pairs run out).
 For each size: the time to write the runs and the disk they take; the first `gitml ls`,
 which builds the run index from the run refs, its peak resident memory (with git's) and
 the index's size; `gitml archive` folding all but 1,000 of them (half gitml.liveRuns'
-default, as `gitml run` would fold them); the index built again from the archives, and
-its peak memory (goal: the same whatever the number of runs); then, runs folded as
-`gitml run` keeps them, the median of REPEAT timings of
+default, as `gitml run` would fold them, the index updated in place); then, runs folded
+as `gitml run` keeps them, the median of REPEAT timings of
 
   - `git for-each-ref refs/gitml/runs/` (the raw baseline: what listing from refs costs)
   - `gitml --version` (the interpreter's start and gitml's imports, which every
@@ -26,6 +25,9 @@ its peak memory (goal: the same whatever the number of runs); then, runs folded 
   - `gitml show NAME`, `gitml diff A B`
   - `gitml run -- python -c pass`, timed alternately with the same command in a
     repository without runs (goal: <= 1.1x of it)
+
+and last the index built again from the archives, and its peak memory (goal: the same
+whatever the number of runs).
 
 With --folded, the same synthetic runs are folded into archive commits (`gitml
 archive`, keeping gitml.liveRuns' default half, 1,000 run refs) and pushed by
@@ -126,11 +128,6 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
     start = time.perf_counter()
     gitml_out(repo, "archive")
     report(f"{count} runs: gitml archive (all but 1,000)", time.perf_counter() - start)
-    for stale in index.parent.glob("runs.sqlite*"):
-        stale.unlink()
-    build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
-    report(f"{count} runs folded: first gitml ls (builds the index from archives)", build)
-    report(f"{count} runs folded: its peak RSS", peak, "MiB")
     names = gitml_out(repo, "ls", "--limit", "2", "--columns", "name", "--csv").split()[1:]
     figures: dict[str, list[float]] = {}
     commands = {
@@ -166,6 +163,11 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
         many_run,
         extra=f"{many_run / empty_run:.2f}x of the repository without runs (goal <= 1.1x)",
     )
+    for stale in index.parent.glob("runs.sqlite*"):
+        stale.unlink()
+    build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
+    report(f"{count} runs folded: first gitml ls (builds the index from archives)", build)
+    report(f"{count} runs folded: its peak RSS", peak, "MiB")
     shutil.rmtree(repo)
 
 

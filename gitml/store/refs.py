@@ -365,7 +365,7 @@ def iter_packed_run_shas(repo: Repository) -> Iterator[list[tuple[str, str]]]:
 def read_run_refs(objects: ObjectReader, refs: list[tuple[str, str]]) -> Iterator[RunRef]:
     """The RunRef of each (run id, sha) whose object the repository has, its commit
     read through `objects` (one `git cat-file --batch`): `git for-each-ref` holds every
-    message it prints until it ends (3.7 GB at a million runs)."""
+    message it prints until it ends (3.5 GB at a million runs)."""
     answers = objects.read_many([sha for _, sha in refs], MAX_MESSAGE_BYTES + COMMIT_HEAD)
     for (run_id, sha), (_, found) in zip(refs, answers, strict=True):
         if found is None:
