@@ -211,6 +211,7 @@ STATUS_AS_VALUE = {
     "sweeps/study.py": "Optuna's trial states",
     "tracking/index.py": "an indexed run always has a commit",
     "ui/runs_api.py": "the live tail tells the page whether more output may come",
+    "ui/state.py": "a committed run's summary is kept from one listing to the next",
     "ui/table.py": "rows of runs in progress change, so the table re-encodes them",
 }
 ASKS_WHETHER_RUNNING = re.compile(

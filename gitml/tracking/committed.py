@@ -43,14 +43,17 @@ MAX_DEPTH = 1000  # folders in folders; deeper is refused (paths would grow with
 class CommittedRunReader:
     """The reader of a committed run (see `gitml.tracking.readers`)."""
 
-    def __init__(self, repo: Repository, summary: RunSummary):
+    def __init__(self, repo: Repository, summary: RunSummary, objects: ObjectReader | None = None):
+        """`objects`, when given, is a reader of the repository's objects to share (one
+        git process reading many runs in turn); it is left open at close."""
         if summary.sha is None:
             raise ValueError(f"run {summary.id} has no commit to read")
         self.summary = summary
         self._commit = summary.sha
         self.label = f"run {summary.name or summary.id} ({summary.id})"
         self.repo = repo
-        self._objects = ObjectReader(repo)
+        self._own_objects = objects is None
+        self._objects = ObjectReader(repo) if objects is None else objects
         self._pointers: dict[str, Pointer | None] = {}  # blob id → the pointer it holds
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
         self._stored: RunRecord | None = None
@@ -289,7 +292,8 @@ class CommittedRunReader:
                 yield prefix + entry.name, entry
 
     def close(self) -> None:
-        self._objects.close()
+        if self._own_objects:
+            self._objects.close()
 
     def __enter__(self) -> CommittedRunReader:
         return self

@@ -15,12 +15,15 @@ Imported by the logging API (`get_run` in a script): Python 3.8 syntax, PEP 563.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gitml.store.cas.pointer import Pointer
 from gitml.store.repository import Repository
 from gitml.tracking.model import RunRecord, StoredFile
 from gitml.tracking.record import RunSummary
+
+if TYPE_CHECKING:
+    from gitml.store.blobs import ObjectReader
 
 
 class RunReader(Protocol):
@@ -30,6 +33,9 @@ class RunReader(Protocol):
 
     def record(self) -> RunRecord:
         """Everything recorded about the run, with the files its snapshot changed."""
+
+    def stored_record(self) -> RunRecord:
+        """The record as stored, without the files its snapshot changed (no diff made)."""
 
     def metric_keys(self) -> list[str]:
         """The keys of the metrics it logged, sorted."""
@@ -76,9 +82,13 @@ class RunReader(Protocol):
     def __exit__(self, *exc) -> None: ...
 
 
-def open_run(repo: Repository, run: str | RunSummary) -> RunReader:
+def open_run(
+    repo: Repository, run: str | RunSummary, objects: ObjectReader | None = None
+) -> RunReader:
     """The reader of run `run`: a summary, or what a user typed (an id, id prefix or
-    name; RunNotFoundError when it names none)."""
+    name; RunNotFoundError when it names none). `objects`, when given, is the reader of
+    the repository's objects a committed run is read through (one git process shared by
+    many runs read in turn; left open)."""
     if isinstance(run, str):
         from gitml.tracking.catalog import resolve
 
@@ -89,7 +99,7 @@ def open_run(repo: Repository, run: str | RunSummary) -> RunReader:
         return StagedRunReader(repo, run)
     from gitml.tracking.committed import CommittedRunReader
 
-    return CommittedRunReader(repo, run)
+    return CommittedRunReader(repo, run, objects)
 
 
 def read_record(repo: Repository, run: str | RunSummary) -> RunRecord:

@@ -101,6 +101,9 @@ class StagedRunReader:
         artifacts = [stored_artifact(name, path)[0] for name, path in staged.artifacts.items()]
         return staged_record(staged, None, artifacts)
 
+    def stored_record(self) -> RunRecord:
+        return self.record()
+
     def stored_by_content(self, path: str) -> Pointer | None:
         """The pointer file `path` holds, when it is an artifact stored by content."""
         found = self._file(path) if is_artifact(path) else None

@@ -70,6 +70,38 @@ def load(state_dir: Path, blob: str) -> Points | None:
     return points
 
 
+def has(state_dir: Path, blob: str) -> bool:
+    """Whether a file of this module's format and of the right size is kept for `blob`
+    (without reading its columns: `load` checks the rest)."""
+    if not _is_blob_id(blob):
+        return False
+    try:
+        folder = _open_folder(state_dir, create=False)
+    except OSError:
+        return False
+    try:
+        fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return False
+    finally:
+        os.close(folder)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size < _HEAD.size:
+            return False
+        magic, count, _ = _HEAD.unpack(os.read(fd, _HEAD.size))
+    except (OSError, struct.error):
+        return False
+    finally:
+        os.close(fd)
+    return magic == MAGIC and info.st_size == file_size(count)
+
+
+def file_size(count: int) -> int:
+    """Bytes of the file that keeps `count` points."""
+    return _HEAD.size + _body_size(count) + _CRC.size
+
+
 def _points(body: memoryview, count: int) -> Points | None:
     """The points of a file's checked body, or None when its blocks are not where the
     blocks of `count` points can be (the file was not written by this module)."""
@@ -99,7 +131,7 @@ def _read_regular(fd: int) -> tuple[int, bool, bytes] | None:
     head = os.read(fd, _HEAD.size)
     magic, count, ordered = _HEAD.unpack(head)
     size = _body_size(count)
-    if magic != MAGIC or ordered > 1 or info.st_size != _HEAD.size + size + _CRC.size:
+    if magic != MAGIC or ordered > 1 or info.st_size != file_size(count):
         return None
     with open(fd, "rb", closefd=False) as file:
         body = file.read(size)

@@ -15,7 +15,8 @@ from gitml.store.layout import ENV_DIR, ENV_FREEZE_FILE, LOGS_DIR, OUTPUT_FILE
 from gitml.store.paths import check_tree_path
 from gitml.tracking.readers import RunReader, open_run
 from gitml.tracking.record import RUNNING, RunSummary
-from gitml.ui.answers import JSON, BadRequest, answer
+from gitml.ui.answers import JSON, BadRequest, answer, dumps
+from gitml.ui.downsample import Points
 from gitml.ui.state import Ui
 
 DEFAULT_POINTS = 2_000
@@ -42,16 +43,18 @@ def _selected(runs: list[RunSummary], request: Request) -> list[RunSummary] | No
 
 def runs(request: Request) -> Response:
     """`GET /api/runs[?filter=&sort=]`: the table, column-wise."""
-    from gitml.ui.answers import dumps
     from gitml.ui.table import runs_table
 
     ui = _ui(request)
-    snapshot = ui.snapshot()
+    snapshot = ui.runs_now()
     selected = _selected(snapshot.runs, request)
     if selected is not None:
         return _json(request, dumps(runs_table(selected)))
     # the ETag names this launch and listing: a page coming back revalidates for free
     headers = {"etag": f'"{ui.launch}-{snapshot.version}"', "cache-control": "no-cache"}
+    # who made the answer: prepared at start, in the background as runs changed, or
+    # by a request (for the browser's devtools, the benches and the tests)
+    headers["server-timing"] = f'listing;desc="{snapshot.made_by}"'
     if request.headers.get("if-none-match") == headers["etag"]:
         return Response(status_code=304, headers=headers)
     return _json(request, snapshot.body, snapshot.gzipped, headers)
@@ -72,7 +75,7 @@ def _json(
 
 def select(request: Request) -> Response:
     """`GET /api/select?filter=&sort=`: only the ids, in order (for each keystroke)."""
-    runs = _ui(request).snapshot().runs
+    runs = _ui(request).runs_now().runs
     selected = _selected(runs, request)
     return answer({"ids": [run.id for run in (runs if selected is None else selected)]})
 
@@ -124,7 +127,8 @@ def metric(request: Request) -> Response:
     wanted = _points_wanted(request)
     start, end = _number(request, "start"), _number(request, "end")
     key = request.path_params["key"]
-    points = history = _history(_ui(request), request.path_params["run"], key)
+    history, source = _history(_ui(request), request.path_params["run"], key)
+    points = history
     span = points.span(x, start, end)
     if span is None:  # x values out of order: those in range picked one by one
         points = in_range(history, x, start, end)
@@ -135,19 +139,23 @@ def metric(request: Request) -> Response:
     data["returned"] = len(chosen)
     data["downsampled"] = len(chosen) < total
     data.update(to_json(points, chosen))
-    return answer(data)
+    # where the points came from: memory, disk, parsed, waited (for a parse under way)
+    # or live (a run in progress), for the browser's devtools, the benches and tests
+    headers = {"server-timing": f'points;desc="{source}"'}
+    return Response(dumps(data), media_type=JSON, headers=headers)
 
 
-def _history(ui: Ui, run: str, key: str):
-    """All points of metric `key` of `run`: a committed run's kept by its blob (in
-    memory, then on disk) for the next request (a zoom asks for the same history
-    again), a running run's read on from where the last request stopped."""
+def _history(ui: Ui, run: str, key: str) -> tuple[Points, str]:
+    """All points of metric `key` of `run`, and where they came from: a committed
+    run's kept by its blob (in memory, then on disk) for the next request (a zoom asks
+    for the same history again), a running run's read on from where the last request
+    stopped."""
     with open_run(ui.repo, run) as reader:
         if key not in reader.metric_keys():
             raise BadRequest(404, f"{reader.label} has no metric {key[:200]!r}")
         blob = reader.metric_blob(key)
         if blob is None:
-            return ui.follow_points(reader, key)
+            return ui.follow_points(reader, key), "live"
         return ui.committed_points(blob, lambda: reader.metric_points(key))
 
 

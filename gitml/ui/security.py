@@ -120,7 +120,11 @@ class Guard:
                 # the server's own time to the answer's start, for the browser's devtools
                 # and the benches (a streamed body goes on after it)
                 spent = (time.perf_counter() - started) * 1000
-                headers.append((b"server-timing", b"app;dur=%.1f" % spent))
+                timing = b"app;dur=%.1f" % spent
+                # an endpoint's own metrics follow it, in the same header
+                timing = b", ".join([timing, *(v for n, v in headers if n == b"server-timing")])
+                headers = [(n, v) for n, v in headers if n != b"server-timing"]
+                headers.append((b"server-timing", timing))
                 message = {**message, "headers": headers}
             await send(message)
 

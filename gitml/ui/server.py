@@ -65,6 +65,7 @@ def serve(
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     ui = Ui(repo, new_token(), Watcher(repo))
+    ui.start()  # the runs listing is prepared while the server starts
     app = create_app(ui, allowed_hosts(host))
     config = uvicorn.Config(
         app,
@@ -78,12 +79,14 @@ def serve(
     )
     url = f"http://{shown}:{port}/"
     announce(f"gitml ui: serving {repo.root or repo.git_dir} at {url}")
-    threading.Thread(target=ui.refresh_forever, name="gitml-ui-runs", daemon=True).start()
     if options.open_browser:
         threading.Timer(0.5, _open, [url]).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop_quietly)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        ui.stop()
     return 0
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gitml.errors import GitmlError
 from gitml.store.layout import METRICS_DIR
@@ -20,6 +19,9 @@ from gitml.tracking.record import RunSummary, key_to_filename
 from gitml.ui.downsample import Points
 from gitml.ui.table import TableJson
 from gitml.ui.watch import Stamp, Watcher
+
+if TYPE_CHECKING:
+    from gitml.ui.warming import Warmer
 
 KEPT_HISTORIES = 4  # long committed histories kept parsed, for zooming (a million points: 24 MB)
 
@@ -33,6 +35,14 @@ class RunsSnapshot:
     runs: list[RunSummary]
     body: bytes  # the JSON of `GET /api/runs` without a filter
     gzipped: bytes
+    made_by: str  # "start" (prepared as the server started), "change" (in the
+    # background, as runs changed) or "request" (by a request that found it old)
+
+
+def _set_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
 
 
 @dataclass
@@ -42,27 +52,55 @@ class Ui:
     watcher: Watcher
     launch: str = field(default_factory=lambda: secrets.token_hex(4))  # names this launch
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ready: threading.Event = field(default_factory=_set_event)  # the first listing is made
+    stopping: threading.Event = field(default_factory=threading.Event)  # set: stop at once
     _snapshot: RunsSnapshot | None = None
     _committed: dict[str, RunSummary] = field(default_factory=dict)  # id → summary
     _table: TableJson = field(default_factory=TableJson)
     # blob id → the points of a committed metric, for zooming into a long history
     _points: OrderedDict = field(default_factory=OrderedDict)
     _points_lock: threading.Lock = field(default_factory=threading.Lock)
+    _reading: dict[str, _Reading] = field(default_factory=dict)  # blob id → read now
+    warmer: Warmer | None = None  # long metrics parsed ahead (`start`)
     # (run id, metric key) → the points of a run in progress read so far, and how far
     _live: OrderedDict = field(default_factory=OrderedDict)
     _live_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def snapshot(self) -> RunsSnapshot:
+    def start(self) -> None:
+        """Prepare the runs listing (and its answer) now, on a thread of its own, then
+        again whenever runs change: a page's first request, and its request after an
+        event, find it ready (or wait for the one being made rather than making one)."""
+        from gitml.ui.warming import Warmer
+
+        self._ready.clear()
+        threading.Thread(target=self._refresh_forever, name="gitml-ui-runs", daemon=True).start()
+        self.warmer = Warmer(self)
+        self.warmer.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def wait_ready(self) -> None:
+        """Until the listing prepared at start is made."""
+        self._ready.wait()
+
+    def last_snapshot(self) -> RunsSnapshot | None:
+        return self._snapshot
+
+    def runs_now(self) -> RunsSnapshot:
+        """The runs now, for a request: the listing prepared at start waited for."""
+        self.wait_ready()
+        return self.snapshot()
+
+    def snapshot(self, made_by: str = "request") -> RunsSnapshot:
         """The runs now: listed again only when a run ref or a run in progress changed."""
         stamp = self.watcher.runs()
         with self._lock:
             if self._snapshot is None or self._snapshot.stamp != stamp:
                 runs = self._list_runs()
-                body = self._table.build(runs)
-                # level 1: a third of the time of level 5 for 7% more bytes
+                body, zipped = self._table.build(runs)
                 version = self._snapshot.version + 1 if self._snapshot else 1
-                zipped = gzip.compress(body, 1)
-                self._snapshot = RunsSnapshot(stamp, version, runs, body, zipped)
+                self._snapshot = RunsSnapshot(stamp, version, runs, body, zipped, made_by)
             return self._snapshot
 
     def _list_runs(self) -> list[RunSummary]:
@@ -94,35 +132,81 @@ class Ui:
                 self._live.popitem(last=False)
             return points
 
-    def refresh_forever(self, period: float = 1.0) -> None:
-        """List the runs again whenever they change, so that a page's request after an
-        event finds the table ready (runs on a daemon thread of its own)."""
-        while True:
-            with contextlib.suppress(GitmlError, OSError):  # a change half made: next time
-                self.snapshot()
-            time.sleep(period)
+    def _refresh_forever(self, period: float = 1.0) -> None:
+        made_by = "start"
+        while not self.stopping.is_set():
+            try:
+                with contextlib.suppress(GitmlError, OSError):  # a change half made: next time
+                    self.snapshot(made_by)
+            finally:
+                self._ready.set()
+            made_by = "change"
+            self.stopping.wait(period)
 
-    def committed_points(self, blob: str, read: Callable[[], Iterable[Chunk]]) -> Points:
-        """The points of a committed metric whose file is blob `blob`: kept in memory
-        (a few histories), else on disk (`gitml.ui.points_cache`), else parsed from
-        `read()` and kept in both."""
-        from gitml.ui import points_cache
-        from gitml.ui.downsample import collect
-
+    def committed_points(
+        self, blob: str, read: Callable[[], Iterable[Chunk]], keep: bool = True
+    ) -> tuple[Points, str]:
+        """The points of a committed metric whose file is blob `blob`, and where they
+        came from: kept in memory (a few histories: "memory"), else on disk
+        (`gitml.ui.points_cache`: "disk"), else parsed from `read()` ("parsed") and kept
+        in both (on disk only, unless `keep`). A blob being read meanwhile (by a
+        request, or ahead of one by `gitml.ui.warming`) is waited for ("waited"), not
+        read twice."""
         with self._points_lock:
             found = self._points.get(blob)
             if found is not None:
                 self._points.move_to_end(blob)
-                return found
+                return found, "memory"
+            reading = self._reading.get(blob)
+            mine = reading is None
+            if reading is None:
+                reading = self._reading[blob] = _Reading()
+            else:
+                reading.waiting += 1
+        if not mine:
+            reading.done.wait()
+            if reading.points is None:  # it failed or was stopped: read it here
+                return self.committed_points(blob, read, keep)
+            if keep:
+                self._keep(blob, reading.points)
+            return reading.points, "waited"
+        try:
+            reading.points, source = self._read_points(blob, read)
+            if keep:
+                self._keep(blob, reading.points)
+            return reading.points, source
+        finally:
+            with self._points_lock:
+                del self._reading[blob]
+            reading.done.set()
+
+    def _read_points(self, blob: str, read: Callable[[], Iterable[Chunk]]) -> tuple[Points, str]:
+        from gitml.ui import points_cache
+        from gitml.ui.downsample import collect
+
         found = points_cache.load(self.repo.state_dir, blob)
-        if found is None:
-            found = collect(read())
-            points_cache.save(self.repo.state_dir, blob, found)
+        if found is not None:
+            return found, "disk"
+        found = collect(read())
+        points_cache.save(self.repo.state_dir, blob, found)
+        return found, "parsed"
+
+    def _keep(self, blob: str, points: Points) -> None:
+        """Keep `points` in memory, as the newest of the few histories kept."""
         with self._points_lock:
-            self._points[blob] = found
+            self._points[blob] = points
+            self._points.move_to_end(blob)
             while len(self._points) > KEPT_HISTORIES:
                 self._points.popitem(last=False)
-        return found
+
+
+@dataclass
+class _Reading:
+    """A committed metric being read: its points once done (None if it failed)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    points: Points | None = None
+    waiting: int = 0  # requests waiting for it
 
 
 def _tail(blocks, offset: int) -> bytes:
