@@ -205,7 +205,7 @@ READERS = {"tracking/readers.py", "tracking/staged.py", "tracking/committed.py"}
 STATUS_AS_VALUE = {
     "entities.py": "MLflow's names of gitml's statuses",
     "mlflow_plugin/tracking_store.py": "MLflow's names of gitml's statuses",
-    "mlflow_plugin/registry_store.py": "a version of a run in progress is registered when it ends",
+    "mlflow_plugin/versions.py": "a version of a run in progress is registered when it ends",
     "sweeps/driver.py": "a trial's state",
     "sweeps/record.py": "a sweep's own status",
     "sweeps/study.py": "Optuna's trial states",
