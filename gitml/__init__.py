@@ -102,6 +102,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time each name loads on firs
     from gitml.client import set_tracking_uri as set_tracking_uri
     from gitml.entities import RunInfo as RunInfo
     from gitml.fluent import create_experiment as create_experiment
+    from gitml.fluent import delete_experiment as delete_experiment
     from gitml.fluent import delete_run as delete_run
     from gitml.fluent import get_artifact_uri as get_artifact_uri
     from gitml.fluent import get_experiment as get_experiment
@@ -111,6 +112,8 @@ if TYPE_CHECKING:  # what type checkers see; at run time each name loads on firs
     from gitml.fluent import log_input as log_input
     from gitml.fluent import log_table as log_table
     from gitml.fluent import search_experiments as search_experiments
+    from gitml.fluent import set_experiment_tag as set_experiment_tag
+    from gitml.fluent import set_experiment_tags as set_experiment_tags
     from gitml.models.flavors.pyfunc import PythonModel as PythonModel
     from gitml.models.load import load_model as load_model
     from gitml.models.save import save_model as save_model
