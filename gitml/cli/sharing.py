@@ -230,9 +230,7 @@ def echo_remote_runs(repo: Repository, remote: str, as_json: bool) -> None:
     if not runs:
         echo(f"no runs on {remote}", err=True)
         return
-    rows = [
-        [r.id, fmt.when(run_id_time_ms(r.id)), _yes(r.local), _yes(r.archived)] for r in runs
-    ]
+    rows = [[r.id, fmt.when(run_id_time_ms(r.id)), _yes(r.local), _yes(r.archived)] for r in runs]
     echo_block(fmt.table(["ID", "STARTED", "LOCAL", "ARCHIVED"], rows, 4))
 
 
