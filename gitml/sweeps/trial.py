@@ -136,12 +136,11 @@ class TrialTree:
         self.path = folder / folder.name
         start = sweep.base or sweep.snapshot  # each run's parent: the commit the user was on
         add = ["worktree", "add", "--detach", "--no-checkout", "--quiet", str(self.path), start]
-        try:
-            run_git(add, self.repo.cwd)
-        except GitCommandError:
-            # the removal of the last other worktree (another job's, a Ray task's) deletes
-            # .git/worktrees/, then empty, under an add that is making its entry there
-            run_git(add, self.repo.cwd)
+        with _WORKTREES:
+            try:
+                run_git(add, self.repo.cwd)
+            except GitCommandError:  # racing another process's add or remove: once more
+                run_git(add, self.repo.cwd)
         run_git(["read-tree", "-u", "--reset", sweep.snapshot], str(self.path))
         self.inner = open_repository(self.path)
 
@@ -157,8 +156,15 @@ class TrialTree:
         run_git(["clean", "-ffdxq"], str(path))
 
 
+# `git worktree add` and `remove` run one at a time in this process: an add reads the
+# entries of .git/worktrees/ (and fails on one half made), a remove of the last entry
+# deletes the folder under an add making its own.
+_WORKTREES = threading.Lock()
+
+
 def remove_worktree(repo: Repository, tree: Path) -> None:
-    run_git(["worktree", "remove", "--force", "--force", str(tree)], repo.cwd, check=False)
+    with _WORKTREES:
+        run_git(["worktree", "remove", "--force", "--force", str(tree)], repo.cwd, check=False)
 
 
 def _launch(
