@@ -385,7 +385,9 @@ class ComparePage {
     const b = select("code to", names, pick(s.cb) || names[1], labels);
     const out = h("div");
     replace(this.sections.code, h("div", { class: "controls" }, h("label", null, "from ", a), h("label", null, "to ", b)), out);
+    let latest = 0; // answers can arrive out of order: only the last choice's is drawn
     const draw = async () => {
+      const asked = ++latest;
       s.ca = a.value === names[0] ? "" : a.value.slice(0, 12);
       s.cb = b.value === names[1] ? "" : b.value.slice(0, 12);
       this.write();
@@ -396,9 +398,10 @@ class ComparePage {
       replace(out, note("reading…"));
       try {
         const answer = await get("/api/diff/code", { a: a.value, b: b.value });
+        if (asked !== latest) return;
         replace(out, h("p", { class: "dim" }, `git diff ${answer.a?.commit?.slice(0, 10) ?? ""} ${answer.b?.commit?.slice(0, 10) ?? ""} (the runs' code, .gitml/ left out)`), codeDiff(answer));
       } catch (error) {
-        replace(out, note(`cannot diff: ${error.message}`, "error"));
+        if (asked === latest) replace(out, note(`cannot diff: ${error.message}`, "error"));
       }
     };
     a.addEventListener("change", draw);

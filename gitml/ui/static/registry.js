@@ -153,7 +153,10 @@ async function showHistory(name, shown, into, button) {
   }
 }
 
+let atAsked = 0; // answers can arrive out of order: only the last date's is shown
+
 async function showAt(name, date, into, state) {
+  const asked = ++atAsked;
   if (!date) {
     replace(into, note("choose a date"));
     return;
@@ -163,6 +166,7 @@ async function showAt(name, date, into, state) {
   replaceParams("/models", { model: name, date });
   try {
     const answer = await get(`/api/models/${seg(name)}/at`, { date });
+    if (asked !== atAsked) return;
     const stages = Object.entries(answer.stages || {});
     replace(
       into,
@@ -175,7 +179,7 @@ async function showAt(name, date, into, state) {
       ),
     );
   } catch (error) {
-    replace(into, note(error.message, "error"));
+    if (asked === atAsked) replace(into, note(error.message, "error"));
   }
 }
 
