@@ -66,6 +66,21 @@ def test_async_logging_lands_every_point_in_the_run(client):
     assert run.data.params == {"lr": "0.1"} and run.data.tags["team"] == "ml"
 
 
+def test_async_refusals_say_mlflows_words(client):
+    """Scripts and MLflow's own tests match on MLflow's wording of these two refusals."""
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "lr", "1")
+    changed = client.log_param(run_id, "lr", "2", synchronous=False)
+    with pytest.raises(MlflowException, match="Changing param values is not allowed"):
+        changed.wait()
+    text = client.log_metric(run_id, "loss", "high", synchronous=False)  # type: ignore[arg-type]
+    with pytest.raises(MlflowException, match="Please specify value as a valid double"):
+        text.wait()
+    client.set_terminated(run_id)
+    run = client.get_run(run_id)
+    assert run.data.params == {"lr": "1"} and run.data.metrics == {}
+
+
 def test_log_batch_from_many_threads_at_once_keeps_one_staging(repo, client):
     """What MLflow's async queue does: up to 10 workers call log_batch together, on a
     store that has not met the run yet (three runs: a race shows in one at least)."""

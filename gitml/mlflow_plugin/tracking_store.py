@@ -64,7 +64,7 @@ from gitml.compare.query import find_runs
 from gitml.compare.search import SortKey
 from gitml.compare.sorting import RunQuery
 from gitml.documents import load_json
-from gitml.errors import DocumentError, UnknownKeyError
+from gitml.errors import DocumentError, InvalidValueError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin import logged_models as models
 from gitml.mlflow_plugin.errors import mlflow_errors
@@ -411,7 +411,8 @@ class GitmlTrackingStore(AbstractStore):
                 self._log_params(run_id, staging, params)
             for metric in metrics:
                 if metric.model_id is None or not self._has_point(run_id, metric):
-                    staging.log_metric(metric.key, metric.value, metric.step, metric.timestamp)
+                    value = _double(metric)
+                    staging.log_metric(metric.key, value, metric.step, metric.timestamp)
             for tag in tags:
                 if tag.key != RUN_NAME_TAG:  # a run keeps the name it started with
                     staging.set_tag(tag.key, tag.value)
@@ -425,9 +426,10 @@ class GitmlTrackingStore(AbstractStore):
         for param in params:
             value = str(param.value)
             if param.key in known and known[param.key] != value:
-                raise MlflowException(
-                    f"gitml: param {param.key!r} of run {run_id} is {known[param.key]!r} "
-                    f"already and cannot become {value!r}; log it under another key",
+                raise MlflowException(  # MLflow's words first: scripts match on them
+                    f"gitml: Changing param values is not allowed: param {param.key!r} of run "
+                    f"{run_id} is {known[param.key]!r} already and cannot become {value!r}; "
+                    "log it under another key",
                     INVALID_PARAMETER_VALUE,
                 )
         for param in params:
@@ -710,6 +712,18 @@ def _run_id(text: str) -> str:
 
 def _tag(tags: list[RunTag] | None, key: str) -> str | None:
     return next((tag.value for tag in tags or [] if tag.key == key), None)
+
+
+def _double(metric: Metric) -> float:
+    """A metric's value as a float, refused in MLflow's words (scripts match on them)."""
+    from gitml.tracking.staging import to_metric_value
+
+    try:
+        return to_metric_value(metric.key, metric.value)
+    except InvalidValueError as error:
+        raise MlflowException(
+            f"gitml: Please specify value as a valid double: {error}", INVALID_PARAMETER_VALUE
+        ) from None
 
 
 def _unsupported(what: str) -> MlflowException:
