@@ -43,18 +43,9 @@ _NAME_CHARS = frozenset("0123456789abcdef")
 
 def load(state_dir: Path, blob: str) -> Points | None:
     """The points kept for `blob`, or None (missing, or not to be trusted)."""
-    if not _is_blob_id(blob):
+    fd = _open_kept(state_dir, blob)
+    if fd is None:
         return None
-    try:
-        folder = _open_folder(state_dir, create=False)
-    except OSError:
-        return None
-    try:
-        fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
-    except OSError:
-        return None
-    finally:
-        os.close(folder)
     try:
         found = _read_regular(fd)
     except (OSError, struct.error):
@@ -70,21 +61,29 @@ def load(state_dir: Path, blob: str) -> Points | None:
     return points
 
 
-def has(state_dir: Path, blob: str) -> bool:
-    """Whether a file of this module's format and of the right size is kept for `blob`
-    (without reading its columns: `load` checks the rest)."""
+def _open_kept(state_dir: Path, blob: str) -> int | None:
+    """A descriptor of the file kept for `blob`, never through a link (a FIFO opens
+    without blocking: the readers refuse what is not a regular file), or None."""
     if not _is_blob_id(blob):
-        return False
+        return None
     try:
         folder = _open_folder(state_dir, create=False)
     except OSError:
-        return False
+        return None
     try:
-        fd = os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+        return os.open(blob, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
     except OSError:
-        return False
+        return None
     finally:
         os.close(folder)
+
+
+def has(state_dir: Path, blob: str) -> bool:
+    """Whether a file of this module's format and of the right size is kept for `blob`
+    (without reading its columns: `load` checks the rest)."""
+    fd = _open_kept(state_dir, blob)
+    if fd is None:
+        return False
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size < _HEAD.size:
