@@ -5,24 +5,30 @@
 
 The runs are written in gitml's format by one `git fast-import` stream
 (`_common.import_synthetic_runs`: one commit per run on a run ref, whose trailers carry
-its params and last metric values, and whose `.gitml/metrics/` holds each metric's 100
-points), then packed with `git gc`. One more run holds a metric of 1,000,000 points.
+its params and last metric values, and whose `.gitml/` holds its run.json and each
+metric's 100 points in `metrics/`), then packed with `git gc`. One more run holds a
+metric of 1,000,000 points.
 
 Measured against a real `gitml ui --port 0` process, over HTTP on 127.0.0.1 (a new
 connection per request, as a page's first load), medians of several requests:
-- `GET /api/runs`: the first request after start (the server lists every run and
-  builds the table), a request after a new run was recorded (listing again from the
-  warm disk cache), and the steady state (cached answer); its size plain and gzipped
+- as the server starts: `GET /api/runs` asked at once (it waits for the listing the
+  server prepares as it starts), timed from the process's start; the long metric asked
+  at once by another server just started (its parse ahead has hardly begun); how long
+  after its start a server has parsed the long metric ahead (nobody asking), and that
+  metric's first view then;
+- `GET /api/runs`: the steady state (cached answer), a request after a new run was
+  recorded (its summary read and the answer spliced); its size plain and gzipped
   (the page's browser sends Accept-Encoding: gzip);
 - `GET /api/select` with a filter (what a keystroke in the filter box asks);
 - `GET /api/runs/<run>/metrics/big?points=2000` of the 1,000,000-point metric: cold
-  (nothing cached: the blob read and parsed, the parsed columns written to
-  `.git/gitml/cache/points/`; the cache file removed and the server's memory of it
-  pushed out by four other metrics before each), warm from the disk cache (only the
-  memory pushed out: as after a restart), warm in memory, and zooms into a range;
+  (parsed by the request: the cache file removed and the server's memory of it pushed
+  out by four other metrics before each), warm from the disk cache (only the memory
+  pushed out: as after a restart), warm in memory, and zooms into a range;
 baselines, in the same run: `gitml ls --all --json` of the same repository (for the
 runs table), and `git cat-file blob` of the long metric's file (reading its bytes, the
-floor under any first view of it).
+floor under any first view of it). Each answer's own Server-Timing metric (listing or
+points: where it came from) is printed beside it. `--repo PATH` measures again a
+repository an earlier run wrote.
 Goals (issue 13): /api/runs <= 150 ms and <= 3 MB; a 1,000,000-point chart <= 1 s.
 """
 
@@ -63,6 +69,21 @@ def metric_file(rng: random.Random, steps: int, start_ms: int) -> bytes:
     ).encode()
 
 
+def run_json(summary, points: int) -> bytes:
+    """The run's record, as every run has one: its metric summaries count `points`
+    points each (what the server reads to find the long metrics to parse ahead)."""
+    import json
+    from dataclasses import replace
+
+    from gitml.tracking.model import RunRecord
+    from gitml.tracking.record import MetricSummary
+
+    record = RunRecord.standing_in_for(summary)
+    metrics = {key: MetricSummary(value, 0.0, 1.0, points, points - 1)
+               for key, value in summary.metrics.items()}  # fmt: skip
+    return json.dumps(replace(record, metrics=metrics).to_json()).encode()
+
+
 def write_repo() -> tuple[Path, str]:
     """The repository, and the id of the run holding the long metric."""
     repo = new_repo("gitml-bench-ui-")
@@ -76,14 +97,21 @@ def write_repo() -> tuple[Path, str]:
             "metrics": {f"m{k}": rng.random() for k in range(METRICS)},
         },
         lambda i, summary: {
-            f"metrics/m{k}.tsv": metric_file(rng, STEPS, summary.start_ms) for k in range(METRICS)
+            "run.json": run_json(summary, STEPS),
+            **{
+                f"metrics/m{k}.tsv": metric_file(rng, STEPS, summary.start_ms)
+                for k in range(METRICS)
+            },
         },
     )
     (big,) = import_synthetic_runs(
         repo,
         1,
         lambda i: {"params": {"kind": "long"}, "metrics": {"big": 0.0}},
-        lambda i, summary: {"metrics/big.tsv": metric_file(rng, BIG_POINTS, summary.start_ms)},
+        lambda i, summary: {
+            "run.json": run_json(summary, BIG_POINTS),
+            "metrics/big.tsv": metric_file(rng, BIG_POINTS, summary.start_ms),
+        },
         name="long",
     )
     git(repo, "gc", "-q")
@@ -93,6 +121,7 @@ def write_repo() -> tuple[Path, str]:
 
 class Server:
     def __init__(self, repo: Path):
+        self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [*GITML, "ui", "--no-browser", "--port", "0", str(repo)],
             stdout=subprocess.PIPE,
@@ -101,6 +130,7 @@ class Server:
             text=True,
         )
         self.server_times: list[float] = []
+        self.sources: list[str] = []  # the desc of each answer's own Server-Timing metric
         line = self.process.stdout.readline()
         self.port = int(re.search(r":(\d+)/$", line.strip()).group(1))
 
@@ -119,7 +149,9 @@ class Server:
         connection.close()
         assert response.status == 200, body[:300]
         timing = response.getheader("server-timing", "app;dur=nan")
-        self.server_times.append(float(timing.partition("dur=")[2]) / 1000)
+        app, _, own = timing.partition(", ")
+        self.server_times.append(float(app.partition("dur=")[2]) / 1000)
+        self.sources.append(own.partition('desc="')[2].rstrip('"'))
         return elapsed, body
 
     def stop(self) -> None:
@@ -128,15 +160,17 @@ class Server:
 
 
 def main() -> None:
-    repo, big = write_repo()
+    repo, big = write_repo() if "--repo" not in sys.argv else reuse()
     baseline = [timed([*GITML, "ls", "--all", "--json"], repo) for _ in range(REPEAT)]
     blob = git(repo, "rev-parse", f"refs/gitml/runs/{big}:.gitml/metrics/big.tsv").strip()
     floor = [timed(["git", "cat-file", "blob", blob], repo) for _ in range(REPEAT)]
     cached = repo / ".git" / "gitml" / "cache" / "points" / blob
     others = git(repo, "for-each-ref", "--count=4", "--format=%(refname:lstrip=3)",
                  "refs/gitml/runs/").split()  # fmt: skip
-    server = Server(repo)
+    metric = f"/api/runs/{big}/metrics/big?points=2000"
     results: dict[str, tuple[list[float], list[float]]] = {}
+    sources: dict[str, str] = {}
+    server: Server
 
     def measure(label: str, path: str, before=None, times: int = REPEAT) -> bytes:
         """Ask `path` `times` times (after `before()` each time): round trips and the
@@ -148,6 +182,14 @@ def main() -> None:
             elapsed, body = server.get(path)
             trips.append(elapsed)
             spent.append(server.server_times[-1])
+            sources[label] = server.sources[-1]
+        return body
+
+    def since_start(label: str, path: str) -> bytes:
+        """Ask `path` once, timed from the server process's start."""
+        _, body = server.get(path)
+        results[label] = ([time.perf_counter() - server.started], [server.server_times[-1]])
+        sources[label] = server.sources[-1]
         return body
 
     def new_run() -> None:
@@ -155,15 +197,30 @@ def main() -> None:
             repo, 1, lambda i: {"params": {"p0": "a"}, "metrics": {"m0": 1.0}}, name="new"
         )
 
+    big_label = f"GET metric of {BIG_POINTS:,} points to ~2,000"
+    # a server asked for the long metric at once: its parse ahead has hardly begun
+    cached.unlink(missing_ok=True)
+    server = Server(repo)
     try:
-        zipped = measure("GET /api/runs, first request after start", "/api/runs", times=1)
+        since_start(f"{big_label}, asked as the server starts (from its start)", metric)
+    finally:
+        server.stop()
+    cached.unlink(missing_ok=True)
+    server = Server(repo)
+    try:
+        zipped = since_start("GET /api/runs, asked as the server starts (from its start)",
+                             "/api/runs")  # fmt: skip
+        while not cached.exists():  # parsed ahead, nobody asking
+            time.sleep(0.05)
+        results[f"{big_label}: parsed ahead, {BIG_POINTS:,} points, from the server's start"] = (
+            [time.perf_counter() - server.started], [float("nan")])  # fmt: skip
+        measure(f"{big_label}, first view once parsed ahead", metric, times=1)
         measure("GET /api/runs, steady state (nothing changed)", "/api/runs")
         _, plain = server.get("/api/runs", gzipped=False)
         measure("GET /api/runs after each new run (listed again)", "/api/runs", new_run, 5)
         query = "/api/select?filter=" + FILTER.replace(" ", "%20").replace("'", "%27")
         query = query.replace("(", "%28").replace(")", "%29").replace(",", "%2C")
         chosen = measure("GET /api/select with a filter", query).count(b'","') + 1
-        metric = f"/api/runs/{big}/metrics/big?points=2000"
 
         def forget(on_disk: bool):
             def before() -> None:
@@ -175,8 +232,7 @@ def main() -> None:
             return before
 
         cold = max(3, REPEAT // 3)  # each parses a million points
-        big_label = f"GET metric of {BIG_POINTS:,} points to ~2,000"
-        body = measure(f"{big_label}, cold (parsed)", metric, forget(True), cold)
+        body = measure(f"{big_label}, cold (parsed by the request)", metric, forget(True), cold)
         measure(f"{big_label}, warm from the disk cache", metric, forget(False))
         measure(f"{big_label}, warm in memory", metric)
         for span in (50_000, BIG_POINTS // 2):
@@ -191,15 +247,26 @@ def main() -> None:
     report(f"git cat-file blob of the {BIG_POINTS:,}-point metric (baseline)", median(floor))
     for label, (trips, spent) in results.items():
         against, name = (floor, "git cat-file") if "metric" in label else (baseline, "gitml ls")
+        source = f"; answered from {sources[label]}" if sources.get(label) else ""
         report(
             label,
             median(spent),
             extra=f"server time; round trip {median(trips) * 1000:.1f} ms; "
-            f"ratio {median(trips) / median(against):.3f} vs {name}",
+            f"ratio {median(trips) / median(against):.3f} vs {name}{source}",
         )
     report("GET /api/runs size, plain", len(plain) / 1e6, "MB")
     report("GET /api/runs size, gzipped (what a browser receives)", len(zipped) / 1e6, "MB")
     print(f"the filter chose {chosen} runs; the metric answer held {body.count(b',') // 3} points")
+
+
+def reuse() -> tuple[Path, str]:
+    """`--repo PATH`: a repository an earlier run of this script wrote (its long run is
+    `long-0`), to measure again without writing 10,000 runs."""
+    repo = Path(sys.argv[sys.argv.index("--repo") + 1])
+    listed = git(repo, "for-each-ref", "--format=%(refname:lstrip=3) %(contents:subject)",
+                 "refs/gitml/runs/")  # fmt: skip
+    big = next(line.split()[0] for line in listed.splitlines() if line.split()[1] == "long-0:")
+    return repo, big
 
 
 if __name__ == "__main__":
