@@ -16,9 +16,11 @@ and `gitml fetch` (one changed on both sides is left as it is, and said so).
 The id is the first name's: a renamed experiment keeps it, its runs keep the
 name they were filed under (their commits never change) and count as its runs,
 and runs started in it since are filed under its new name. A record fetched
-from elsewhere is hostile: one that does not parse, or whose id is not its first
-name's, is left out. Names MLflow created here before records existed are read
-from `.git/gitml/mlflow-experiments.jsonl`. No mlflow here.
+from elsewhere is hostile: one that does not parse, whose id is not its first
+name's, or that says what no clone writes (the default experiment deleted, another
+renamed "Default", a creation time out of range) is left out. Names MLflow
+created here before records existed are read from `.git/gitml/mlflow-experiments.jsonl`.
+No mlflow here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from gitml.store.layout import MLFLOW_EXPERIMENTS_FILE
 from gitml.store.refs import EXPERIMENTS_PREFIX
 from gitml.store.repository import Repository
 from gitml.tracking.record import (
+    MAX_MS,
     MLFLOW_DEFAULT_EXPERIMENT,
     RunSummary,
     check_experiment,
@@ -288,7 +291,10 @@ def _read(objects, ref_id: str, sha: str) -> Experiment | None:
             and experiment_id(names[0]) == ref_id
             and data["lifecycle"] in (ACTIVE, DELETED)
             and len(tags) <= MAX_TAGS
-            and isinstance(created, int)
+            and type(created) is int
+            and 0 <= created <= MAX_MS
+            and (ref_id == DEFAULT_ID or DEFAULT_NAME not in names)  # none other is "Default"
+            and not (ref_id == DEFAULT_ID and data["lifecycle"] == DELETED)  # nor it deleted
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError, InvalidValueError):
         return None

@@ -1,0 +1,66 @@
+"""Experiment records (`refs/gitml/experiments/<id>`) fetched from a remote are hostile:
+one may claim what no clone could write. Each is forged in one clone, pushed to a bare
+remote and fetched with `gitml fetch` by another."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitml.mlflow_plugin import experiments as exps
+from gitml.store.repository import open_repository
+from gitml.tracking.record import MAX_MS, experiment_id
+from tests.hostile.test_remote_data import plumb, tree
+from tests.sharing_helpers import clone, seeded_remote
+from tests.utils import git, gitml
+
+
+def forge_record(repo: Path, ref_id: str, **fields) -> None:
+    """A record commit saying `fields` (over a valid record of `ref_id`) at its ref."""
+    data = {"format": 1, "id": ref_id, "lifecycle": "active", "tags": {}, "created_ms": 1}
+    text = json.dumps({**data, **fields}).encode()
+    record_tree = tree(repo, {exps.RECORD_FILE: text})
+    commit = plumb(repo, "commit-tree", record_tree, "-m", "forged")
+    git(repo, "update-ref", exps.EXPERIMENTS_PREFIX + ref_id, commit)
+
+
+def fetched(tmp_path: Path, forge) -> list[exps.Experiment]:
+    """The experiments a clone lists after fetching what `forge(attacker)` pushed."""
+    remote, (attacker,) = seeded_remote(tmp_path, "attacker")
+    forge(attacker)
+    git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*")
+    victim = clone(remote, tmp_path / "victim")
+    gitml(victim, "fetch", "origin")
+    assert git(victim, "for-each-ref", exps.EXPERIMENTS_PREFIX)  # the record came
+    return exps.experiments(open_repository(victim), [])
+
+
+HOSTILE = {
+    # the writer never deletes the default experiment: every script choosing none runs in it
+    "default deleted": lambda repo: forge_record(
+        repo, "0", names=[exps.DEFAULT_NAME], lifecycle="deleted"
+    ),
+    # nor renames another one to "Default", which would take the default's name and id away
+    "renamed to Default": lambda repo: forge_record(
+        repo, experiment_id("evil"), names=["evil", exps.DEFAULT_NAME]
+    ),
+}
+
+
+@pytest.mark.parametrize("forge", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_fetched_record_never_takes_the_default_experiment_away(tmp_path, forge):
+    listed = fetched(tmp_path, forge)
+    default = exps.find(listed, exps.DEFAULT_ID)
+    assert (default.name, default.lifecycle) == (exps.DEFAULT_NAME, exps.ACTIVE)
+
+
+@pytest.mark.parametrize(
+    "created_ms", [-1, MAX_MS + 1, 10**4000, True], ids=["negative", "past", "huge", "bool"]
+)
+def test_a_fetched_record_created_out_of_range_is_left_out(tmp_path, created_ms):
+    def forge(repo):
+        forge_record(repo, experiment_id("odd"), names=["odd"], created_ms=created_ms)
+        forge_record(repo, experiment_id("fine"), names=["fine"], created_ms=5)
+
+    names = {experiment.name for experiment in fetched(tmp_path, forge)}
+    assert names == {exps.DEFAULT_NAME, "fine"}
