@@ -15,7 +15,8 @@ keeps its sha. Its tree holds:
 
 An archive commit fetched from a remote is hostile: one whose files are malformed or
 too large, or a line naming a run that is not among its parents, is left out with a
-reason (`Archive.problems`), never an error; its other lines still count.
+reason (`Archive.problems`), never an error; its other lines still count. Past
+MAX_RUNS runs (or tombstones), more than a writer puts in one, the rest are left out.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ def read_archive(objects: ObjectReader, sha: str) -> Archive:
             archive.problem(f"a line of its {RUNS_FILE} is malformed")
         elif run_sha not in held:
             archive.problem(f"it lists run {run_id} without holding its commit {run_sha[:12]}")
+        elif len(seen) == MAX_RUNS:
+            archive.problem(f"it lists more than {MAX_RUNS} runs: the others are left out")
+            break
         elif run_id not in seen:
             seen.add(run_id)
             summary = parse_message(message, run_sha, run_id)
@@ -126,6 +130,9 @@ def read_archive(objects: ObjectReader, sha: str) -> Archive:
             archive.runs.append(summary)
     for line in _read_lines(objects, files.get(REMOVED_FILE), archive, REMOVED_FILE):
         run_id, run_sha = line.get("id"), line.get("sha")
+        if len(archive.removed) == MAX_RUNS:
+            archive.problem(f"it removes more than {MAX_RUNS} runs: the others are left out")
+            break
         if _is_run(run_id, run_sha):
             archive.removed.append((run_id, run_sha))
         else:
