@@ -88,6 +88,8 @@ _EXPERIMENT_REF = re.compile(r"refs/gitml/experiments/([^\s:]+)")
 # experiment records.
 _FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX), (EXPERIMENTS, EXPERIMENTS_PREFIX))
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+# how git says it moved one of them not: here (fetch), there (push)
+_REFUSED = re.compile(r"\[rejected\]|\[remote rejected\]|\(unable to update local ref\)")
 PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
 # New runs sent by name in the push that also sends archives (git matches each explicit
 # refspec against every local ref); more go by the run pattern, in a push of their own.
@@ -409,8 +411,9 @@ def _push_forward(
 
 def _take_rejected(result: TransferResult, done, remote: str) -> None:
     """Views and sweeps git refused to move (a fast-forward it could not make: changed on
-    both sides, they are left as they are); any other failure raises."""
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if "[rejected]" in line]
+    both sides, they are left as they are; or a ref below one's name, which anyone can
+    push, where git can write neither); any other failure raises."""
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if _REFUSED.search(line)]
     views = sorted({m.group(1) for m in map(_VIEW_REF.search, lines) if m})
     sweeps = sorted({m.group(1) for m in map(_SWEEP_REF.search, lines) if m})
     experiments = sorted({m.group(1) for m in map(_EXPERIMENT_REF.search, lines) if m})

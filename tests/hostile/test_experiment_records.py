@@ -64,3 +64,21 @@ def test_a_fetched_record_created_out_of_range_is_left_out(tmp_path, created_ms)
 
     names = {experiment.name for experiment in fetched(tmp_path, forge)}
     assert names == {exps.DEFAULT_NAME, "fine"}
+
+
+def test_a_remote_ref_below_an_experiments_id_leaves_fetch_and_push_working(tmp_path):
+    # an experiment's id is derived from its name: anyone can put a ref *below* the id
+    # of an experiment another clone has, where git can then write neither ref
+    remote, (attacker, victim) = seeded_remote(tmp_path, "attacker", "victim")
+    secret = exps.create_experiment(open_repository(victim), "secret")
+    head = git(attacker, "rev-parse", "HEAD").strip()
+    git(attacker, "update-ref", f"{exps.EXPERIMENTS_PREFIX}{secret}/x", head)
+    forge_record(attacker, experiment_id("other"), names=["other"])
+    git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*")
+
+    fetched = gitml(victim, "fetch", "origin", check=False)
+    pushed = gitml(victim, "push", "origin", check=False)
+
+    assert (fetched.returncode, pushed.returncode) == (0, 0), fetched.stderr + pushed.stderr
+    names = {experiment.name for experiment in exps.experiments(open_repository(victim), [])}
+    assert {"secret", "other"} <= names
