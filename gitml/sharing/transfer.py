@@ -622,12 +622,29 @@ def fetch_runs(
 
 
 def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> object:
-    """The remote's saved views and sweep records, not forced and not atomic: one
-    changed here and there (git rejects it) keeps its local commit, the others arrive."""
+    """The remote's saved views, sweep and experiment records, not forced and not atomic:
+    one changed here and there (git rejects it) keeps its local commit, the others arrive."""
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
     args += ["--progress" if progress else "--no-progress", "--", remote]
     specs = [spec for spec, _ in _FORWARD]
-    return run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
+    done = run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
+    _drop_stray_experiment_refs(repo)
+    return done
+
+
+def _drop_stray_experiment_refs(repo: Repository) -> None:
+    """Refs the pattern brought under refs/gitml/experiments/ that name no experiment id
+    (no clone writes them; the remote still holds them): one *below* an id, kept, would
+    stop git from ever writing that experiment's record here."""
+    from gitml.store.gitcmd import git_output, run_git
+    from gitml.tracking.record import is_experiment_id
+
+    listed = git_output(["for-each-ref", "--format=%(refname)", EXPERIMENTS_PREFIX], repo.cwd)
+    strays = [ref for ref in listed.splitlines()
+              if not is_experiment_id(ref[len(EXPERIMENTS_PREFIX) :])]  # fmt: skip
+    if strays:
+        commands = "".join(f"delete {ref}\n" for ref in strays)
+        run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):

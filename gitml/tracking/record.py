@@ -260,6 +260,11 @@ def experiment_id(name: str) -> str:
     return str((int.from_bytes(digest[:8], "big") >> 4) or 1)
 
 
+def is_experiment_id(text: str) -> bool:
+    """Whether `text` is what `experiment_id` makes: decimal digits, nothing else."""
+    return text.isascii() and text.isdigit()
+
+
 def validate_pairs(kind: str, pairs: dict) -> dict[str, str]:
     """Every key and value of `pairs` checked, values as the text they are recorded as."""
     return {

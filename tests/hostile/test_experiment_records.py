@@ -82,3 +82,25 @@ def test_a_remote_ref_below_an_experiments_id_leaves_fetch_and_push_working(tmp_
     assert (fetched.returncode, pushed.returncode) == (0, 0), fetched.stderr + pushed.stderr
     names = {experiment.name for experiment in exps.experiments(open_repository(victim), [])}
     assert {"secret", "other"} <= names
+
+
+def test_a_remote_ref_below_an_id_no_clone_has_yet_never_blocks_that_experiment(tmp_path):
+    # the ref arrives before the experiment's own record: git could then never write
+    # refs/gitml/experiments/<id>, and every change of that experiment would fail
+    remote, (attacker, victim) = seeded_remote(tmp_path, "attacker", "victim")
+    head = git(attacker, "rev-parse", "HEAD").strip()
+    for below in (exps.DEFAULT_ID, experiment_id("secret")):
+        git(attacker, "update-ref", f"{exps.EXPERIMENTS_PREFIX}{below}/x", head)
+    git(attacker, "update-ref", f"{exps.EXPERIMENTS_PREFIX}not-an-id", head)
+    git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*")
+
+    gitml(victim, "fetch", "origin")
+
+    assert git(victim, "for-each-ref", exps.EXPERIMENTS_PREFIX) == ""  # none of them kept
+    repo = open_repository(victim)
+    secret = exps.create_experiment(repo, "secret")
+    default = exps.find(exps.experiments(repo, []), exps.DEFAULT_ID)
+    exps.set_tag(repo, default, "team", "vision")
+    listed = {experiment.name: experiment for experiment in exps.experiments(repo, [])}
+    assert secret == experiment_id("secret") and "secret" in listed
+    assert listed[exps.DEFAULT_NAME].tags == {"team": "vision"}

@@ -1,5 +1,6 @@
 """The runs table of `GET /api/runs`: one array per field, the grammar's field names."""
 
+import gzip
 import json
 import math
 
@@ -60,5 +61,7 @@ def test_the_table_built_again_as_runs_come_and_go_is_the_table_of_the_runs():
     builder._make_body = lambda runs: (made.append(len(runs)), make_body(runs))
     for runs in steps:
         runs = sorted(runs, key=lambda run: run.id, reverse=True)
-        assert json.loads(builder.build(runs)) == runs_table(runs)
+        body, zipped = builder.build(runs)
+        assert json.loads(body) == runs_table(runs)
+        assert gzip.decompress(zipped) == body  # one whole gzip stream, spliced or not
     assert len(made) < len(steps)  # some steps only encoded their new runs
