@@ -19,10 +19,9 @@ from typing import Any
 
 from gitml.errors import InvalidValueError
 from gitml.mlflow_plugin.uri import GitmlUri, build_uri, run_artifact_uri
-from gitml.tracking.record import LOGGED_MODELS_TAG, experiment_id
+from gitml.tracking.record import DATASETS_TAG, LOGGED_MODELS_TAG, experiment_id
 
 RUN_NAME_TAG = "mlflow.runName"
-DATASETS_TAG = "gitml.datasets"  # a run's inputs, as JSON (the `gitml:` backend's tag too)
 ACTIVE = "active"
 _STATUSES = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}
 

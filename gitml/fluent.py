@@ -16,8 +16,6 @@ from gitml.entities import Experiment, Run
 from gitml.errors import InvalidValueError
 
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's list of a run's tables
-DATASETS_TAG = "gitml.datasets"  # the `gitml:` backend's tag for datasets (log_inputs)
-MAX_TAG_VALUE = 8000
 
 
 def _client():
@@ -222,17 +220,9 @@ def log_input(
 
     item = _dataset(dataset)
     item["tags"] = {**({"mlflow.data.context": context} if context else {}), **(tags or {})}
-    staging = api._run().staging
-    kept = _stored_json(staging.read().tags.get(DATASETS_TAG) or "[]", "")
-    kept = kept if isinstance(kept, list) else []  # a tag set by hand: started anew
-    kept.append({k: v for k, v in item.items() if v is not None})
-    text = json.dumps(kept, ensure_ascii=False)
-    if len(text) > MAX_TAG_VALUE:  # schemas and profiles are what grows
-        for entry in kept:
-            entry.pop("schema", None)
-            entry.pop("profile", None)
-        text = json.dumps(kept, ensure_ascii=False)
-    staging.set_tag(DATASETS_TAG, text)
+    from gitml.mlflow_plugin.datasets import add_datasets
+
+    add_datasets(api._run().staging, [{k: v for k, v in item.items() if v is not None}])
 
 
 def _dataset(dataset: Any) -> dict:

@@ -81,6 +81,19 @@ def test_async_refusals_say_mlflows_words(client):
     assert run.data.params == {"lr": "1"} and run.data.metrics == {}
 
 
+def test_datasets_are_kept_even_over_a_datasets_tag_set_by_hand(client):
+    from mlflow.entities import Dataset, DatasetInput
+
+    run_id = client.create_run("0").info.run_id
+    client.set_tag(run_id, "gitml.datasets", "{not json")  # by hand: started anew
+    wine = Dataset("wine", "d1", "local", "wine.csv", schema="x" * 9000)
+    client.log_inputs(run_id, [DatasetInput(wine)])
+    client.set_terminated(run_id)
+    (kept,) = client.get_run(run_id).inputs.dataset_inputs
+    assert (kept.dataset.name, kept.dataset.digest) == ("wine", "d1")
+    assert kept.dataset.schema is None  # past a tag's length, the schema is left out
+
+
 def test_log_batch_from_many_threads_at_once_keeps_one_staging(repo, client):
     """What MLflow's async queue does: up to 10 workers call log_batch together, on a
     store that has not met the run yet (three runs: a race shows in one at least)."""

@@ -25,10 +25,10 @@ from gitml.documents import load_json
 from gitml.errors import DocumentError
 from gitml.mlflow_plugin.names import logged_model_id
 from gitml.mlflow_plugin.uri import run_artifact_uri
-from gitml.tracking.record import LOGGED_MODELS_TAG, RunSummary
+from gitml.tracking.record import LOGGED_MODELS_TAG, MAX_VALUE_LENGTH, RunSummary
 
 MODELS_TAG = LOGGED_MODELS_TAG
-MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
+MAX_TAG_VALUE = MAX_VALUE_LENGTH["tag"]
 _STATUSES = {status.name for status in LoggedModelStatus}
 
 

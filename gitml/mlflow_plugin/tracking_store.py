@@ -17,7 +17,6 @@ What maps to what (docs/mlflow.md):
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import threading
@@ -67,6 +66,7 @@ from gitml.documents import load_json
 from gitml.errors import DocumentError, InvalidValueError, UnknownKeyError
 from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin import logged_models as models
+from gitml.mlflow_plugin.datasets import add_datasets
 from gitml.mlflow_plugin.errors import mlflow_errors
 from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
 from gitml.mlflow_plugin.names import logged_model_id, parse_logged_model_id
@@ -84,13 +84,11 @@ from gitml.tracking.catalog import list_runs, resolve
 from gitml.tracking.ids import as_run_name
 from gitml.tracking.model import RunRecord
 from gitml.tracking.readers import model_folders, open_run
-from gitml.tracking.record import RunSummary
+from gitml.tracking.record import DATASETS_TAG, RunSummary
 from gitml.tracking.run import RunOptions, finish_run, start_run
 from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
 
-DATASETS_TAG = "gitml.datasets"  # the run's inputs, as JSON (log_inputs)
 SEARCH_MAX_RESULTS = 1000  # experiments listed when the caller says not
-MAX_TAG_VALUE = 8000  # gitml's (and MLflow's) longest tag value
 _LIFECYCLES = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED}
 _VIEWS = {  # experiments' lifecycles each view shows
     ViewType.ACTIVE_ONLY: ("active",),
@@ -524,15 +522,7 @@ class GitmlTrackingStore(AbstractStore):
             return
         staging = self._staging(run_id)
         with mlflow_errors():
-            kept = json.loads(staging.read().tags.get(DATASETS_TAG) or "[]")
-            kept.extend(_dataset_json(item) for item in datasets)
-            text = json.dumps(kept, ensure_ascii=False)
-            if len(text) > MAX_TAG_VALUE:  # schemas and profiles are what grows
-                for item in kept:
-                    item.pop("schema", None)
-                    item.pop("profile", None)
-                text = json.dumps(kept, ensure_ascii=False)
-            staging.set_tag(DATASETS_TAG, text)
+            add_datasets(staging, [_dataset_json(item) for item in datasets])
 
     def log_outputs(self, run_id: str, models: list) -> None:
         """A logged model's id names its run already (see `create_logged_model`)."""

@@ -247,6 +247,7 @@ MLFLOW_DEFAULT_EXPERIMENT = "Default"  # MLflow's default experiment, whose id i
 # the tag where a run keeps what MLflow says of its logged models (beyond their folders):
 # gitml.mlflow_plugin.logged_models; a record of the backend, not a tag MLflow shows
 LOGGED_MODELS_TAG = "gitml.logged_models"
+DATASETS_TAG = "gitml.datasets"  # a run's inputs (MLflow's log_inputs), as JSON
 
 
 @functools.lru_cache(maxsize=4096)  # a search asks once per run
