@@ -47,6 +47,17 @@ def make_runs_at_once(*batches: tuple[Path, int, str]) -> None:
     assert [process.returncode for process in processes] == [0] * len(batches), outputs
 
 
+def push_at_once(*repos: Path) -> None:
+    """`gitml push` in each of `repos`, in processes running side by side; all succeed."""
+    pushes = [
+        subprocess.Popen([sys.executable, "-m", "gitml", "push"], cwd=repo,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for repo in repos
+    ]  # fmt: skip
+    outputs = [push.communicate(timeout=300) for push in pushes]
+    assert [push.returncode for push in pushes] == [0] * len(repos), outputs
+
+
 def clone(source: str | Path, target: Path) -> Path:
     git(target.parent, "clone", "-q", str(source), str(target))
     return target

@@ -18,7 +18,7 @@ from gitml.tracking.catalog import list_runs
 from gitml.tracking.fold import move_archive_refs, write_archives
 from gitml.ui.state import Ui
 from gitml.ui.watch import Watcher
-from tests.sharing_helpers import clone, make_runs, make_runs_at_once, seeded_remote
+from tests.sharing_helpers import clone, make_runs, make_runs_at_once, push_at_once, seeded_remote
 from tests.utils import assert_fsck_clean, git, write, write_runs_fast
 from tests.utils import gitml as gitml_cli
 
@@ -319,13 +319,7 @@ def test_two_clones_folding_and_pushing_at_once_converge(tmp_path):
     make_runs_at_once((a, 8, "a"), (b, 8, "b"))
     for repo in (a, b):
         gitml_cli(repo, "archive", "--keep", "1")
-    pushes = [
-        subprocess.Popen([sys.executable, "-m", "gitml", "push"], cwd=repo,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for repo in (a, b)
-    ]  # fmt: skip
-    outputs = [push.communicate(timeout=300) for push in pushes]
-    assert [push.returncode for push in pushes] == [0, 0], outputs
+    push_at_once(a, b)
     for repo in (a, b):
         gitml_cli(repo, "fetch")
         gitml_cli(repo, "push")

@@ -8,7 +8,14 @@ import os
 import subprocess
 import sys
 
-from tests.sharing_helpers import clone, make_runs, make_runs_at_once, run_refs, seeded_remote
+from tests.sharing_helpers import (
+    clone,
+    make_runs,
+    make_runs_at_once,
+    push_at_once,
+    run_refs,
+    seeded_remote,
+)
 from tests.utils import assert_fsck_clean, git, gitml
 
 
@@ -59,13 +66,7 @@ def test_two_clones_pushing_at_once_fold_and_converge(tmp_path):
         git(repo, "config", "gitml.remoteLiveRuns", "4")
     for turn in range(2):
         make_runs_at_once((a, 5, f"a{turn}-"), (b, 5, f"b{turn}-"))
-        pushes = [
-            subprocess.Popen([sys.executable, "-m", "gitml", "push"], cwd=repo,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for repo in (a, b)
-        ]  # fmt: skip
-        outputs = [push.communicate(timeout=300) for push in pushes]
-        assert [push.returncode for push in pushes] == [0, 0], outputs
+        push_at_once(a, b)
     for repo in (a, b, a):
         gitml(repo, "fetch")
         gitml(repo, "push")

@@ -60,19 +60,28 @@ def test_a_slurm_array_of_workers_records_every_trial_once(project):
     assert user_state(project) == before
 
 
-@pytest.mark.slow
-def test_kill_9_of_an_array_task_mid_trial_then_resume(project):
+def driver_mid_trial(project: Path, *launcher: str) -> tuple[subprocess.Popen, Path]:
+    """A sweep of 4 trials on 2 jobs started with `launcher`, once a trial is in its
+    pause after step 0; the driver and the folder of the runs being recorded."""
     driver = start_driver(
         project,
-        *("--name", "array", "--launcher", "slurm", "--slurm-executor", "local"),
+        *launcher,
         *("--jobs", "2", "--trials", "4", "--pruner", "none", *SWEEP),
         *("-P", "x=uniform(6, 7)", "-P", "steps=2", "-P", "pause=1"),
         *("--", "python", "train.py"),
     )
     staged = project / ".git" / "gitml" / "runs"
-    while not list(staged.glob("*/metrics/loss.tsv")):  # a trial in its pause after step 0
+    while not list(staged.glob("*/metrics/loss.tsv")):
         assert driver.poll() is None, driver.communicate()
         time.sleep(0.02)
+    return driver, staged
+
+
+@pytest.mark.slow
+def test_kill_9_of_an_array_task_mid_trial_then_resume(project):
+    driver, staged = driver_mid_trial(
+        project, "--name", "array", "--launcher", "slurm", "--slurm-executor", "local"
+    )
     [metrics, *_] = staged.glob("*/metrics/loss.tsv")
     meta = json.loads((metrics.parent.parent / "meta.json").read_text())
     os.kill(meta["owner_pid"], signal.SIGKILL)  # the array task running that trial
@@ -221,17 +230,9 @@ def test_without_the_extras_one_line_names_them_and_gitml_imports_neither(projec
 
 @pytest.mark.slow
 def test_kill_9_of_a_ray_driver_mid_trial_then_resume(project, ray_head):
-    driver = start_driver(
-        project,
-        *("--name", "rayed", "--launcher", "ray", "--ray-address", ray_head),
-        *("--jobs", "2", "--trials", "4", "--pruner", "none", *SWEEP),
-        *("-P", "x=uniform(6, 7)", "-P", "steps=2", "-P", "pause=1"),
-        *("--", "python", "train.py"),
+    driver, _ = driver_mid_trial(
+        project, "--name", "rayed", "--launcher", "ray", "--ray-address", ray_head
     )
-    staged = project / ".git" / "gitml" / "runs"
-    while not list(staged.glob("*/metrics/loss.tsv")):  # a trial in its pause after step 0
-        assert driver.poll() is None, driver.communicate()
-        time.sleep(0.02)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
 
