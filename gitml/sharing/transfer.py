@@ -65,6 +65,7 @@ from gitml.store.refs import (
     has_refs,
     list_run_refs,
     parse_run_ref,
+    parse_sweep_ref,
     run_ref,
     run_shas,
     sweep_ref,
@@ -628,23 +629,33 @@ def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> 
     args += ["--progress" if progress else "--no-progress", "--", remote]
     specs = [spec for spec, _ in _FORWARD]
     done = run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
-    _drop_stray_experiment_refs(repo)
+    _drop_strays(repo)
     return done
 
 
-def _drop_stray_experiment_refs(repo: Repository) -> None:
-    """Refs the pattern brought under refs/gitml/experiments/ that name no experiment id
-    (no clone writes them; the remote still holds them): one *below* an id, kept, would
-    stop git from ever writing that experiment's record here."""
+def _drop_strays(repo: Repository) -> None:
+    """Refs the patterns brought that name no record of their kind (no clone writes
+    them; the remote still holds them): one *below* a record's name, kept, would stop
+    git from ever writing that record here."""
     from gitml.store.gitcmd import git_output, run_git
-    from gitml.tracking.record import is_experiment_id
 
-    listed = git_output(["for-each-ref", "--format=%(refname)", EXPERIMENTS_PREFIX], repo.cwd)
-    strays = [ref for ref in listed.splitlines()
-              if not is_experiment_id(ref[len(EXPERIMENTS_PREFIX) :])]  # fmt: skip
+    prefixes = [prefix for _, prefix in _FORWARD]
+    listed = git_output(["for-each-ref", "--format=%(refname)", *prefixes], repo.cwd)
+    strays = [ref for ref in listed.splitlines() if not _names_a_record(ref)]
     if strays:
         commands = "".join(f"delete {ref}\n" for ref in strays)
         run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
+
+
+def _names_a_record(ref: str) -> bool:
+    """An experiment's id, a sweep's id, or a view's name (one level: no `/`)."""
+    from gitml.tracking.record import is_experiment_id
+
+    if ref.startswith(EXPERIMENTS_PREFIX):
+        return is_experiment_id(ref[len(EXPERIMENTS_PREFIX) :])
+    if ref.startswith(SWEEPS_PREFIX):
+        return parse_sweep_ref(ref) is not None
+    return "/" not in ref[len(VIEWS_PREFIX) :]
 
 
 def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):

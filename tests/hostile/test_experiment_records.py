@@ -92,11 +92,14 @@ def test_a_remote_ref_below_an_id_no_clone_has_yet_never_blocks_that_experiment(
     for below in (exps.DEFAULT_ID, experiment_id("secret")):
         git(attacker, "update-ref", f"{exps.EXPERIMENTS_PREFIX}{below}/x", head)
     git(attacker, "update-ref", f"{exps.EXPERIMENTS_PREFIX}not-an-id", head)
+    git(attacker, "update-ref", "refs/gitml/sweeps/01m98mjbxrs5dp7jnh5rw7t2vp/x", head)
+    git(attacker, "update-ref", "refs/gitml/views/team/x", head)  # a view's name has no /
     git(attacker, "push", "-q", "origin", "refs/gitml/*:refs/gitml/*")
 
     gitml(victim, "fetch", "origin")
 
     assert git(victim, "for-each-ref", exps.EXPERIMENTS_PREFIX) == ""  # none of them kept
+    assert git(victim, "for-each-ref", "refs/gitml/sweeps/", "refs/gitml/views/") == ""
     repo = open_repository(victim)
     secret = exps.create_experiment(repo, "secret")
     default = exps.find(exps.experiments(repo, []), exps.DEFAULT_ID)
