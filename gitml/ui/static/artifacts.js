@@ -91,15 +91,21 @@ function fileUrl(runId, path) {
   return `/api/runs/${seg(runId)}/artifacts/${pathSegs(path)}`;
 }
 
+const previewsAsked = new WeakMap(); // answers can arrive out of order: only the last file's is shown
+
 async function showPreview(preview, runId, entry) {
+  const asked = (previewsAsked.get(preview) || 0) + 1;
+  previewsAsked.set(preview, asked);
   const url = fileUrl(runId, entry.path);
   const title = h("h3", null, entry.path, " ", entry.model ? null : h("a", { href: url, download: entry.path.split("/").pop(), class: "dim" }, "download"));
   replace(preview, title, note("reading…"));
+  let shown;
   try {
-    replace(preview, title, await previewOf(runId, entry, url));
+    shown = await previewOf(runId, entry, url);
   } catch (error) {
-    replace(preview, title, note(`cannot show ${entry.path}: ${error.message}`, "error"));
+    shown = note(`cannot show ${entry.path}: ${error.message}`, "error");
   }
+  if (previewsAsked.get(preview) === asked) replace(preview, title, shown);
 }
 
 /** The preview of one file, by the kind the server gave it. */
