@@ -57,13 +57,16 @@ from gitml.store.gitproc import (
 )
 from gitml.store.ids import could_be_id_prefix
 from gitml.store.refs import (
+    ARCHIVE_PREFIX,
     EXPERIMENTS_PREFIX,
+    RUNS_PREFIX,
     SWEEPS_PREFIX,
     VIEWS_PREFIX,
     RunRef,
     archive_shas,
     has_refs,
     list_run_refs,
+    parse_archive_ref,
     parse_run_ref,
     parse_sweep_ref,
     run_ref,
@@ -440,6 +443,7 @@ def fetch_sweep_records(repo: Repository, remote: str | None) -> str:
     done = run_remote_git(
         repo, [*args, "--no-progress", "--", remote, SWEEPS], remote, check=False,
     )  # fmt: skip
+    _drop_strays(repo, [SWEEPS_PREFIX])
     _take_rejected(TransferResult(remote), done, remote)
     return remote
 
@@ -629,17 +633,17 @@ def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> 
     args += ["--progress" if progress else "--no-progress", "--", remote]
     specs = [spec for spec, _ in _FORWARD]
     done = run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
-    _drop_strays(repo)
+    _drop_strays(repo, [prefix for _, prefix in _FORWARD])
     return done
 
 
-def _drop_strays(repo: Repository) -> None:
-    """Refs the patterns brought that name no record of their kind (no clone writes
-    them; the remote still holds them): one *below* a record's name, kept, would stop
-    git from ever writing that record here."""
+def _drop_strays(repo: Repository, prefixes: list[str]) -> None:
+    """Refs under `prefixes` (those of the patterns a fetch just brought) that name
+    nothing of their kind (no clone writes them; the remote still holds them): one
+    *below* a name gitml writes (an archive bucket's ref, a record's), kept, would stop
+    git from ever writing that ref here."""
     from gitml.store.gitcmd import git_output, run_git
 
-    prefixes = [prefix for _, prefix in _FORWARD]
     listed = git_output(["for-each-ref", "--format=%(refname)", *prefixes], repo.cwd)
     strays = [ref for ref in listed.splitlines() if not _names_a_record(ref)]
     if strays:
@@ -648,9 +652,14 @@ def _drop_strays(repo: Repository) -> None:
 
 
 def _names_a_record(ref: str) -> bool:
-    """An experiment's id, a sweep's id, or a view's name (one level: no `/`)."""
+    """A run's id, an archive's bucket, an experiment's id, a sweep's id, or a view's
+    name (one level: no `/`)."""
     from gitml.tracking.record import is_experiment_id
 
+    if ref.startswith(RUNS_PREFIX):
+        return parse_run_ref(ref) is not None
+    if ref.startswith(ARCHIVE_PREFIX):
+        return parse_archive_ref(ref) is not None
     if ref.startswith(EXPERIMENTS_PREFIX):
         return is_experiment_id(ref[len(EXPERIMENTS_PREFIX) :])
     if ref.startswith(SWEEPS_PREFIX):
@@ -669,7 +678,7 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
         if "[rejected]" in done.stderr:
             return None
         raise remote_error(remote, done.stderr)
-    # refs under refs/gitml/runs/ that are named no run id came too, but are no runs
+    _drop_strays(repo, [RUNS_PREFIX, ARCHIVE_PREFIX])  # refs named no run or bucket came too
     fetched = sorted(filter(None, map(parse_run_ref, _NEW_REF.findall(done.stderr))), reverse=True)
     already = [ref for ref in _UP_TO_DATE.findall(done.stderr) if parse_run_ref(ref)]
     return TransferResult(remote, fetched, already=len(already))
