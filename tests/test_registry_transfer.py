@@ -239,3 +239,18 @@ def test_gitml_push_says_which_events_it_renumbered(first, second):
     assert registry.which(first, "linear@production").version == "v0.0.1"
     gitml(first, "fetch")
     assert registry.which(first, "linear@production").version == "v0.0.2"
+
+
+def test_a_tag_a_remote_hook_refuses_is_reported_with_its_reason(first, remote):
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'the registry is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    registry.promote(first, "linear", "v0.0.1", "production")
+
+    with pytest.raises(RemoteError) as refused:
+        push_registry_tags(first, "origin")
+
+    assert (
+        "[remote rejected] (pre-receive hook declined) (the remote said: the registry is frozen)"
+        in str(refused.value)
+    )

@@ -388,3 +388,41 @@ def test_deleting_by_a_name_two_runs_share_says_it_is_ambiguous(shared, tmp_path
     assert result.returncode == 1
     assert result.stderr.startswith("gitml: error: 'base0' is ambiguous: it matches ")
     assert len(run_refs(remote)) == 2
+
+
+def test_records_a_remote_hook_refuses_are_reported_with_its_reason(shared):
+    from gitml.mlflow_plugin.experiments import create_experiment
+    from gitml.store.repository import open_repository
+    from gitml.ui.views import save_view
+
+    work, remote = shared
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do case $ref in refs/gitml/runs/*) ;;\n"
+        '*) echo "only runs here, not $ref" >&2; exit 1;; esac; done\n'
+    )
+    hook.chmod(0o755)
+    save_view(open_repository(work), "best", "sort=-metrics.acc")
+    experiment = create_experiment(open_repository(work), "tuning")
+    sweep = git(
+        work, "for-each-ref", "--count=1", "--format=%(refname:lstrip=3)", "refs/gitml/runs/"
+    )
+    git(work, "update-ref", f"refs/gitml/sweeps/{sweep.strip()}", "HEAD")
+
+    result = gitml(work, "push", check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "pushed 3 runs to origin\n"
+    declined = "[remote rejected] (pre-receive hook declined) (the remote said: only runs here"
+    lines = result.stderr.splitlines()
+    for kind, name in (("view", "best"), ("experiment", experiment), ("sweep", sweep.strip())):
+        said = [
+            line
+            for line in lines
+            if line.startswith(f"gitml: warning: origin refused {kind} {name}: ")
+        ]
+        assert len(said) == 1 and declined in said[0] and said[0].endswith("; it was not sent"), (
+            lines
+        )
+    assert "differently" not in result.stderr
+    assert list(run_refs(remote)) == [ref for ref in run_refs(work) if "/runs/" in ref]

@@ -150,6 +150,11 @@ def _warn_differing(result) -> None:
             f"warning: experiment {experiment_id} was changed differently here and on "
             f"{result.remote}; both records were left as they are"
         )
+    for record in result.refused_records:
+        say(
+            f"warning: {result.remote} refused {record.kind} {record.name}: {record.reason}; "
+            "it was not sent"
+        )
 
 
 @click.command("fetch")

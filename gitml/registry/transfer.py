@@ -41,7 +41,14 @@ from gitml.registry.tagstore import (
     renamed_tags,
     update_tags,
 )
-from gitml.store.gitproc import ask_remote, fetch_objects, remote_error, run_remote_git
+from gitml.store.gitproc import (
+    ask_remote,
+    fetch_objects,
+    pushed_refs,
+    refusal_reason,
+    remote_error,
+    run_remote_git,
+)
 from gitml.store.locks import exclusive_lock
 from gitml.store.repository import Repository, open_repository
 
@@ -88,6 +95,7 @@ class _PushStatus:
     pushed: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    stderr: str = ""  # git's, with what the remote said (a hook's reason)
 
 
 def push_registry_tags(
@@ -135,7 +143,7 @@ def push_registry_tags(
     raise PushRejectedError(
         remote,
         status.rejected,
-        "; ".join(sorted(set(status.reasons))),
+        refusal_reason(status.reasons, status.stderr),
         f"{changed} unpublished registry event{'s' if changed != 1 else ''} changed here to "
         "fit after the remote's; retry `gitml push`"
         if changed
@@ -256,16 +264,14 @@ def _push(
         remote,
         check=False,
     )
-    status = _PushStatus()
-    for line in result.stdout.splitlines():
-        flag, _, rest = line.partition("\t")
-        refspec, _, summary = rest.partition("\t")
-        ref = refspec.rpartition(":")[2]
+    status = _PushStatus(stderr=result.stderr)
+    for pushed in pushed_refs(result.stdout):
+        ref = pushed.ref
         name = ref.removeprefix(TAGS_PREFIX)
-        if flag == "!":
+        if pushed.refused:
             status.rejected.append(name if ref.startswith(TAGS_PREFIX) else ref)
-            status.reasons.append(summary.strip())
-        elif flag == "*" and ref.startswith(TAGS_PREFIX):
+            status.reasons.append(pushed.summary)
+        elif pushed.flag == "*" and ref.startswith(TAGS_PREFIX):
             status.pushed.append(name)
     if result.status != 0 and not status.rejected:
         raise remote_error(remote, result.stderr)

@@ -51,8 +51,9 @@ from gitml.sharing.remotes import choose_remote
 from gitml.store.gitproc import (
     Progress,
     fetch_as_refs,
+    pushed_refs,
+    refusal_reason,
     remote_error,
-    remote_messages,
     run_remote_git,
 )
 from gitml.store.ids import could_be_id_prefix
@@ -89,11 +90,15 @@ _SWEEP_REF = re.compile(r"refs/gitml/sweeps/([^\s:]+)")
 _EXPERIMENT_REF = re.compile(r"refs/gitml/experiments/([^\s:]+)")
 # Refs that only move forward, sent and fetched after the runs, not forced and not atomic
 # (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records,
-# experiment records.
-_FORWARD = ((VIEWS, VIEWS_PREFIX), (SWEEPS, SWEEPS_PREFIX), (EXPERIMENTS, EXPERIMENTS_PREFIX))
+# experiment records; each with the word that names its kind.
+_FORWARD = (
+    (VIEWS, VIEWS_PREFIX, "view"),
+    (SWEEPS, SWEEPS_PREFIX, "sweep"),
+    (EXPERIMENTS, EXPERIMENTS_PREFIX, "experiment"),
+)
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-# how git says it moved one of them not: here (fetch), there (push)
-_REFUSED = re.compile(r"\[rejected\]|\[remote rejected\]|\(unable to update local ref\)")
+# how git says it moved one of them not, as it differs: here (fetch), there (push)
+_DIFFERING = re.compile(r"\[rejected\]|\(unable to update local ref\)")
 PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
 # New runs sent by name in the push that also sends archives (git matches each explicit
 # refspec against every local ref); more go by the run pattern, in a push of their own.
@@ -117,6 +122,18 @@ class FetchOptions:
     runs: list[str] = field(default_factory=list)  # ids or id prefixes on the remote
 
 
+@dataclass(frozen=True)
+class RefusedRecord:
+    """A view, sweep or experiment record the remote refused to take, and its reason."""
+
+    kind: str  # "view", "sweep" or "experiment"
+    name: str  # the view's name, the sweep's or experiment's id
+    reason: str  # git's summary and what the remote said (a hook's own words)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "reason": self.reason}
+
+
 @dataclass
 class TransferResult:
     remote: str
@@ -126,6 +143,7 @@ class TransferResult:
     differing_views: list[str] = field(default_factory=list)  # changed on both sides: left alone
     differing_sweeps: list[str] = field(default_factory=list)  # the same, for sweep records
     differing_experiments: list[str] = field(default_factory=list)  # and experiment records
+    refused_records: list[RefusedRecord] = field(default_factory=list)  # by the remote (push)
     tags: list[str] = field(default_factory=list)  # registry tags moved
     renumbered: dict[str, str] = field(default_factory=dict)  # local tag → its new name
     changes: list = field(default_factory=list)  # local registry events changed (Rewrite)
@@ -144,6 +162,7 @@ class TransferResult:
             "differing_views": self.differing_views,
             "differing_sweeps": self.differing_sweeps,
             "differing_experiments": self.differing_experiments,
+            "refused_records": [record.to_json() for record in self.refused_records],
             "tags": self.tags,
             "renumbered": self.renumbered,
             "registry_changes": [change.to_json() for change in self.changes],
@@ -414,17 +433,29 @@ def _push_forward(
 
 
 def _take_rejected(result: TransferResult, done, remote: str) -> None:
-    """Views and sweeps git refused to move (a fast-forward it could not make: changed on
-    both sides, they are left as they are; or a ref below one's name, which anyone can
-    push, where git can write neither); any other failure raises."""
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if _REFUSED.search(line)]
+    """Views, sweeps and experiment records git did not move. One changed on both sides
+    (a fast-forward git could not make) or below whose name this repository holds a ref
+    (fetch) is left as it is on each side; one the remote refused (its hook, or a ref
+    below its name there, which anyone can push, where git can write neither) is
+    reported with the remote's own reason. Any other failure raises."""
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if _DIFFERING.search(line)]
     views = sorted({m.group(1) for m in map(_VIEW_REF.search, lines) if m})
     sweeps = sorted({m.group(1) for m in map(_SWEEP_REF.search, lines) if m})
     experiments = sorted({m.group(1) for m in map(_EXPERIMENT_REF.search, lines) if m})
-    if done.status != 0 and not (views or sweeps or experiments):
+    refused = [
+        RefusedRecord(
+            kind, ref.ref.removeprefix(prefix), refusal_reason([ref.summary], done.stderr)
+        )
+        for ref in pushed_refs(done.stdout)
+        if ref.refused and ref.by_the_remote
+        for _, prefix, kind in _FORWARD
+        if ref.ref.startswith(prefix)
+    ]
+    if done.status != 0 and not (views or sweeps or experiments or refused):
         raise remote_error(remote, done.stderr)
     result.differing_views, result.differing_sweeps = views, sweeps
     result.differing_experiments = experiments
+    result.refused_records = refused
 
 
 def push_sweep_record(repo: Repository, remote: str | None, sweep_id: str) -> str:
@@ -450,7 +481,7 @@ def fetch_sweep_records(repo: Repository, remote: str | None) -> str:
 
 def _forward_refspecs(repo: Repository) -> list[str]:
     """The refspecs of the forward-only refs this repository has any of."""
-    return [spec for spec, prefix in _FORWARD if has_refs(repo, prefix)]
+    return [spec for spec, prefix, _ in _FORWARD if has_refs(repo, prefix)]
 
 
 @contextmanager
@@ -568,14 +599,12 @@ def _push(repo: Repository, remote: str, refspecs: list[str], progress: Progress
         )
     if result.status == 0:
         return
-    rejected = [line.split("\t") for line in result.stdout.splitlines() if line.startswith("!")]
+    rejected = [ref for ref in pushed_refs(result.stdout) if ref.refused]
     if rejected:
-        refs = [fields[1].partition(":")[2] for fields in rejected if len(fields) > 2]
-        reasons = {fields[2] for fields in rejected if len(fields) > 2}
-        real = sorted(r for r in reasons if "atomic push failed" not in r) or sorted(reasons)
-        said = remote_messages(result.stderr)
-        because = f" (the remote said: {' / '.join(said)})" if said else ""
-        raise PushRejectedError(remote, refs, "; ".join(real) + because)
+        reasons = {ref.summary for ref in rejected}
+        real = {reason for reason in reasons if "atomic push failed" not in reason} or reasons
+        refs = [ref.ref for ref in rejected]
+        raise PushRejectedError(remote, refs, refusal_reason(real, result.stderr))
     raise remote_error(remote, result.stderr)
 
 
@@ -631,9 +660,9 @@ def _fetch_forward(repo: Repository, remote: str, progress: Progress | None) -> 
     one changed here and there (git rejects it) keeps its local commit, the others arrive."""
     args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--no-prune"]
     args += ["--progress" if progress else "--no-progress", "--", remote]
-    specs = [spec for spec, _ in _FORWARD]
+    specs = [spec for spec, _, _ in _FORWARD]
     done = run_remote_git(repo, [*args, *specs], remote, progress=progress, check=False)
-    _drop_strays(repo, [prefix for _, prefix in _FORWARD])
+    _drop_strays(repo, [prefix for _, prefix, _ in _FORWARD])
     return done
 
 

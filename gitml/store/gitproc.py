@@ -165,6 +165,44 @@ def remote_messages(stderr: str, most: int = 3) -> list[str]:
     return said[-most:]
 
 
+@dataclass(frozen=True)
+class PushedRef:
+    """One ref's line in the output of `git push --porcelain`."""
+
+    flag: str  # "*" new, " " fast-forward, "+" forced, "-" deleted, "=" up to date, "!" refused
+    ref: str  # the remote's ref
+    summary: str  # "[new reference]", "[remote rejected] (pre-receive hook declined)", …
+
+    @property
+    def refused(self) -> bool:
+        return self.flag == "!"
+
+    @property
+    def by_the_remote(self) -> bool:
+        """Refused by the remote itself (a hook, a ref it cannot write), not by git here
+        because the remote's ref is no ancestor of ours ("[rejected]")."""
+        return self.summary.startswith("[remote rejected]")
+
+
+def pushed_refs(stdout: str) -> list[PushedRef]:
+    """The ref lines of `git push --porcelain` (`<flag>\t<from>:<to>\t<summary>`)."""
+    refs = []
+    for line in stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 3 and len(fields[0]) == 1:
+            ref = fields[1].rpartition(":")[2]  # <from>:<to>, <from> empty for a deletion
+            refs.append(PushedRef(fields[0], ref, fields[2].strip()))
+    return refs
+
+
+def refusal_reason(summaries: Iterable[str], stderr: str) -> str:
+    """Why a push was refused: git's summaries of the refused refs, then the last lines
+    the remote wrote (a hook's own reason)."""
+    said = remote_messages(stderr)
+    because = f" (the remote said: {' / '.join(said)})" if said else ""
+    return "; ".join(sorted(set(summaries))) + because
+
+
 def remote_error(remote: str, stderr: str) -> RemoteError:
     """The one error that explains git's complaint about `remote`."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
