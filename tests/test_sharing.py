@@ -147,6 +147,18 @@ def test_delete_on_remote_only_with_push_delete(shared):
     assert result.stderr.startswith("gitml: error: remote 'origin' has no run matching")
 
 
+def test_push_delete_deletes_on_the_remote_only_after_remote_setup(shared):
+    # with plain git fetch set up (refs/gitml/* there are the same refs here), git
+    # deleted the local run too, as it deletes a remote-tracking branch
+    work, remote = shared
+    gitml(work, "remote", "setup")
+    gitml(work, "push")
+    before = run_refs(work)
+    gitml(work, "push", "--delete", "alpha")
+    assert len(run_refs(remote)) == 2
+    assert run_refs(work) == before
+
+
 def test_remote_setup_lets_plain_git_fetch_runs_but_not_push_them(shared, tmp_path):
     work, remote = shared
     gitml(work, "push")

@@ -194,3 +194,34 @@ def test_push_leaves_gitpython_unimported(tmp_path):
         [sys.executable, "-c", script], cwd=a, capture_output=True, text=True, check=True
     )
     assert done.stdout == "1 False\n"
+
+
+FOLD_WHILE_RECEIVING = """#!/bin/sh
+# another gitml command of the pushing clone folds its runs while the remote receives
+cat >/dev/null
+cd {clone} && env -u GIT_DIR -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY \\
+    -u GIT_ALTERNATE_OBJECT_DIRECTORIES -u GIT_PUSH_OPTION_COUNT \\
+    {python} -m gitml archive --keep 0 >/dev/null
+"""
+
+
+def test_a_push_never_moves_a_ref_here_after_plain_git_fetch_was_set_up(tmp_path):
+    # `gitml remote setup` maps refs/gitml/* of the remote onto the same refs here, and
+    # git updates that mapping after each push: the archive refs went back to what was
+    # sent, losing from both tiers the runs a fold here had archived meanwhile
+    remote, (a,) = seeded_remote(tmp_path, "a")
+    gitml(a, "remote", "setup")
+    make_runs(a, 2, "old")
+    gitml(a, "archive", "--keep", "0")
+    make_runs(a, 2, "new")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(FOLD_WHILE_RECEIVING.format(clone=a, python=sys.executable))
+    hook.chmod(0o755)
+    before = every_run(a)
+    sent = min(runs_on(a))
+
+    gitml(a, "push", sent)
+
+    assert every_run(a) == before
+    assert runs_on(a) == {}  # all folded here, none brought back by the push
+    assert_fsck_clean(a)

@@ -10,6 +10,7 @@ Every command starts the executable directly, never through GitPython: its impor
 thousand runs, and the goals of both are ratios to those times.
 """
 
+import os
 import re
 import subprocess
 import threading
@@ -78,7 +79,8 @@ def run_remote_git(
     progress: Progress | None = None,
     check: bool = True,
 ) -> GitResult:
-    """`git ARGS` in the repository; a failure becomes a RemoteError about `remote`."""
+    """`git ARGS` in the repository; a failure becomes a RemoteError about `remote`.
+    A `git push` moves refs there only (`_push_moves_no_ref_here`)."""
     import tempfile
 
     with tempfile.TemporaryFile() as istream:
@@ -88,7 +90,8 @@ def run_remote_git(
         out: list[bytes] = []
         err: list[bytes] = []
         piped = istream if stdin is not None else None
-        with _started(repo, args, piped) as popen:
+        env = _push_moves_no_ref_here(remote) if args[:1] == ["push"] else None
+        with _started(repo, args, piped, env) as popen:
             reader = threading.Thread(target=_collect, args=(popen.stdout, out), daemon=True)
             reader.start()
             _pump_stderr(popen.stderr, err, progress)
@@ -104,15 +107,34 @@ def run_remote_git(
     return result
 
 
+def _push_moves_no_ref_here(remote: str) -> dict[str, str]:
+    """The environment of a `git push` to `remote` that updates no ref here. After a
+    push, git sets each local ref the remote's fetch refspecs map a pushed ref onto, to
+    what was pushed (deleting it for a deletion), with no compare-and-swap: after
+    `gitml remote setup` (refs/gitml/* there are the same refs here) `gitml push
+    --delete` deleted the run here too, and a push put back the archive refs a fold
+    here had moved meanwhile, losing its runs from both tiers. A negative fetch refspec
+    of every ref, given to this git alone, maps nothing."""
+    given = os.environ.get("GIT_CONFIG_COUNT", "")
+    count = int(given) if given.isdigit() else 0  # the user's own come first
+    return git_environment(
+        {
+            "GIT_CONFIG_COUNT": str(count + 1),
+            f"GIT_CONFIG_KEY_{count}": f"remote.{remote}.fetch",
+            f"GIT_CONFIG_VALUE_{count}": "^refs/*",
+        }
+    )
+
+
 @contextmanager
 def _started(
-    repo: Repository, args: list[str], istream: BinaryIO | None
+    repo: Repository, args: list[str], istream: BinaryIO | None, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen]:
-    """The running `git ARGS`."""
+    """The running `git ARGS` (in `env`, else gitml's environment for git)."""
     with subprocess.Popen(
         ["git", *args],
         cwd=repo.cwd,
-        env=git_environment(),
+        env=env or git_environment(),
         stdin=istream if istream is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
