@@ -115,6 +115,15 @@ def name_owners(records: list[Experiment]) -> dict[str, Experiment]:
     return owners
 
 
+def run_names(experiment: Experiment, owners: dict[str, Experiment]) -> tuple[str, ...]:
+    """The names the runs of `experiment` are filed under, oldest first: each name it
+    has had that is its own (`name_owners`: a name two records hold from clones is one
+    experiment's)."""
+    return tuple(
+        name for name in experiment.all_names if owners.get(name, experiment).id == experiment.id
+    )
+
+
 def find(listed: list[Experiment], experiment_id: str) -> Experiment:
     """The experiment of id `experiment_id` among `listed` (`experiments`)."""
     for experiment in listed:

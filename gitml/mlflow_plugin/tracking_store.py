@@ -17,6 +17,7 @@ What maps to what (docs/mlflow.md):
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import threading
@@ -59,7 +60,7 @@ from mlflow.utils.search_utils import (
     SearchUtils,
 )
 
-from gitml.compare.query import find_runs
+from gitml.compare.query import Listed, find_listed
 from gitml.compare.search import SortKey
 from gitml.compare.sorting import RunQuery
 from gitml.documents import load_json
@@ -68,14 +69,20 @@ from gitml.mlflow_plugin import experiments as exps
 from gitml.mlflow_plugin import logged_models as models
 from gitml.mlflow_plugin.datasets import add_datasets
 from gitml.mlflow_plugin.errors import mlflow_errors
-from gitml.mlflow_plugin.filters import RUN_NAME_TAG, gitml_filter, gitml_sort_keys, sort_texts
+from gitml.mlflow_plugin.filters import (
+    RUN_NAME_TAG,
+    gitml_filter,
+    gitml_sort_keys,
+    sort_texts,
+    without_damaged,
+)
 from gitml.mlflow_plugin.names import logged_model_id, parse_logged_model_id
 from gitml.mlflow_plugin.uri import (
     GitmlUri,
     build_uri,
     parse_uri,
     repository_folder,
-    run_artifact_uri,
+    run_artifact_uris,
 )
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
@@ -343,47 +350,16 @@ class GitmlTrackingStore(AbstractStore):
             Metric(key, summary.last, end, summary.last_step or 0)
             for key, summary in record.metrics.items()
         ]
-        return self._run(record.summary(), metrics, _inputs(record.tags.get(DATASETS_TAG)))
-
-    def _run(
-        self,
-        summary: RunSummary,
-        metrics: list[Metric] | None = None,
-        inputs: RunInputs | None = None,
-        owners: dict[str, exps.Experiment] | None = None,
-    ) -> Run:
-        """MLflow's Run of `summary`; `owners` (`exps.name_owners`) are read when not
-        given: the experiment a renamed experiment's runs belong to, and whether it is
-        deleted."""
-        if owners is None:
-            owners = exps.name_owners(self._records.records(self.repo))
-        owner = owners.get(summary.experiment)
-        if metrics is None:
-            end = summary.end_ms or summary.start_ms
-            metrics = [Metric(key, value, end, 0) for key, value in summary.metrics.items()]
-        tags = [RunTag(k, v) for k, v in summary.tags.items() if k not in _OWN_TAGS]
-        tags.append(RunTag(RUN_NAME_TAG, summary.name))
-        info = RunInfo(
-            run_id=summary.id,
-            experiment_id=self._experiment_id(summary, owners),
-            user_id=summary.user or "",
-            status=_STATUSES.get(summary.status, "FAILED"),
-            start_time=summary.start_ms,
-            end_time=summary.end_ms,
-            lifecycle_stage=_LIFECYCLES[owner.lifecycle if owner else exps.ACTIVE],
-            artifact_uri=run_artifact_uri(self._root(), summary.id),
-            run_name=summary.name,
-        )
-        params = [Param(k, v) for k, v in summary.params.items()]
-        return Run(info, RunData(metrics, params, tags), inputs or RunInputs([]))
+        owners = exps.name_owners(self._records.records(self.repo))
+        uris = run_artifact_uris(self._root())
+        return _run(record.summary().to_json(), owners, uris, metrics)
 
     def _experiment_id(
         self, run: RunSummary, owners: dict[str, exps.Experiment] | None = None
     ) -> str:
         if owners is None:
             owners = exps.name_owners(self._records.records(self.repo))
-        owner = owners.get(run.experiment)
-        return exps.experiment_id(run.experiment) if owner is None else owner.id
+        return _experiment_id(run.experiment, owners)
 
     def _root(self) -> str:
         return self.repo.cwd
@@ -477,7 +453,11 @@ class GitmlTrackingStore(AbstractStore):
         order_by: list[str] | None,
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
+        """The page the index selects, filter and order in its SQL where the grammar
+        allows and cut at the page's end (one run more says whether another page
+        follows); only the page's runs are read into MLflow's entities."""
         records = self._records.records(self.repo)
+        owners = exps.name_owners(records)
         chosen = None  # every experiment
         if experiment_ids:
             found = (self._find_experiment(i, records) for i in experiment_ids)
@@ -486,35 +466,45 @@ class GitmlTrackingStore(AbstractStore):
         if chosen is None and any(r.lifecycle not in wanted for r in records):
             chosen = self._experiments()
         if chosen is not None:
-            names = [n for e in chosen if e.lifecycle in wanted for n in e.all_names]
+            names = [
+                name
+                for experiment in chosen
+                if experiment.lifecycle in wanted
+                for name in exps.run_names(experiment, owners)
+            ]
             if not names:
                 return [], None
 
-        def name_of(experiment_id: str) -> str | None:
+        def names_of(experiment_id: str) -> tuple[str, ...]:
             experiment = self._find_experiment(experiment_id, records)
-            return None if experiment is None else experiment.name
+            return () if experiment is None else exps.run_names(experiment, owners)
 
+        offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+        end = offset + max_results
         with mlflow_errors():
             keys = gitml_sort_keys(order_by)
             query = RunQuery(
-                gitml_filter(filter_string, name_of),
+                gitml_filter(filter_string, names_of),
                 experiments=None if chosen is None else names,
+                max_results=end + 1,
             )
-            runs = self._find(query, keys)
-        page, token = SearchUtils.paginate(runs, page_token, max_results)
-        owners = exps.name_owners(records)
-        return [self._run(run, owners=owners) for run in page], token
+            listed = self._find(query, keys)
+        token = SearchUtils.create_page_token(end) if len(listed) > end else None
+        texts = [row.json for row in listed[offset:end]]
+        uris = run_artifact_uris(self._root())
+        return [_run(data, owners, uris) for data in json.loads(f"[{','.join(texts)}]")], token
 
-    def _find(self, query: RunQuery, keys: list[SortKey]) -> list[RunSummary]:
-        """The runs `query` selects in the order of `keys`, through the run index. A
-        sort key no run has sorts nothing, as in MLflow (gitml ls refuses it)."""
+    def _find(self, query: RunQuery, keys: list[SortKey]) -> list[Listed]:
+        """The runs `query` selects in the order of `keys`, through the run index,
+        DAMAGED runs left out. A sort key no run has sorts nothing, as in MLflow (gitml
+        ls refuses it)."""
+        query = replace(query, filter=without_damaged(query.filter))
         try:
-            found = find_runs(self.repo, replace(query, order_by=sort_texts(keys)))
+            return find_listed(self.repo, replace(query, order_by=sort_texts(keys)))
         except UnknownKeyError as error:
             known = set(error.known)
             kept = [k for k in keys if k.field.kind == "attributes" or str(k.field) in known]
-            found = find_runs(self.repo, replace(query, order_by=sort_texts(kept)))
-        return [run for run in found if run.damage is None]
+            return find_listed(self.repo, replace(query, order_by=sort_texts(kept)))
 
     @_one_writer
     def log_inputs(self, run_id: str, datasets=None, models=None) -> None:
@@ -643,13 +633,13 @@ class GitmlTrackingStore(AbstractStore):
         MLmodel file, and those a run in progress is logging; MLflow's filter, order
         and pages."""
         records = self._records.records(self.repo)
-        chosen = [self._find_experiment(i, records) for i in experiment_ids or []]
-        names = [n for e in chosen if e is not None for n in e.all_names]
         owners = exps.name_owners(records)
+        chosen = [self._find_experiment(i, records) for i in experiment_ids or []]
+        names = [n for e in chosen if e is not None for n in exps.run_names(e, owners)]
         found = []
         if names:
             with mlflow_errors():
-                runs = self._find(RunQuery(None, experiments=names), [])
+                runs = [row.run for row in self._find(RunQuery(None, experiments=names), [])]
                 folders = model_folders(self.repo, runs)
             for run in runs:
                 ready = folders[run.id]
@@ -662,6 +652,45 @@ class GitmlTrackingStore(AbstractStore):
         found = SearchLoggedModelsUtils.sort(found, order_by)
         page, token = SearchUtils.paginate(found, page_token, max_results or 100)
         return PagedList(page, token)
+
+
+def _run(
+    data: dict,
+    owners: dict[str, exps.Experiment],
+    artifact_uri: Callable[[str], str],
+    metrics: list[Metric] | None = None,
+) -> Run:
+    """MLflow's Run of a run summary as JSON (`RunSummary.to_json`, the index's text):
+    `owners` (`exps.name_owners`) say which experiment a renamed experiment's runs
+    belong to, and whether it is deleted; `artifact_uri` gives a run its location
+    (`run_artifact_uris`). Without `metrics`, each metric is its last value, as the
+    summary holds it, at step 0 and the run's end."""
+    run_id, name, tags = data["id"], data["name"], data["tags"]
+    if metrics is None:
+        end = data["end_ms"] or data["start_ms"]
+        metrics = [Metric(key, float(value), end, 0) for key, value in data["metrics"].items()]
+    shown = [RunTag(key, value) for key, value in tags.items() if key not in _OWN_TAGS]
+    shown.append(RunTag(RUN_NAME_TAG, name))
+    owner = owners.get(data["experiment"])
+    info = RunInfo(
+        run_id=run_id,
+        experiment_id=_experiment_id(data["experiment"], owners),
+        user_id=data["user"] or "",
+        status=_STATUSES.get(data["status"], "FAILED"),
+        start_time=data["start_ms"],
+        end_time=data["end_ms"],
+        lifecycle_stage=_LIFECYCLES[owner.lifecycle if owner else exps.ACTIVE],
+        artifact_uri=artifact_uri(run_id),
+        run_name=name,
+    )
+    params = [Param(key, value) for key, value in data["params"].items()]
+    return Run(info, RunData(metrics, params, shown), _inputs(tags.get(DATASETS_TAG)))
+
+
+def _experiment_id(name: str, owners: dict[str, exps.Experiment]) -> str:
+    """The MLflow id of the experiment runs filed under `name` belong to."""
+    owner = owners.get(name)
+    return exps.experiment_id(name) if owner is None else owner.id
 
 
 def _wrapped(staging: Staging) -> bool:

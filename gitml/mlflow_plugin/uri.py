@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError
-from gitml.store.ids import is_ref_run_id
+from gitml.store.ids import ID_LENGTH, is_ref_run_id
 from gitml.store.layout import RECORD_DIR
 from gitml.store.paths import tree_path_problem
 
@@ -80,6 +81,20 @@ def build_uri(uri: GitmlUri) -> str:
 def run_artifact_uri(root: str, run_id: str, artifact_path: str = "") -> str:
     """The artifact location of run `run_id` of the repository whose root is `root`."""
     return build_uri(GitmlUri(path=root, run_id=run_id, artifact_path=artifact_path))
+
+
+def run_artifact_uris(root: str) -> Callable[[str], str]:
+    """`run_artifact_uri(root, run_id)` for run after run of one repository (a search
+    gives each run its location): `root` is checked and escaped once, each id checked."""
+    sample = "0" * ID_LENGTH
+    head = run_artifact_uri(root, sample)[: -len(f"{sample}/{_ARTIFACTS}")]
+
+    def location(run_id: str) -> str:
+        if not is_ref_run_id(run_id):  # nothing a URI escapes: lowercase letters, digits
+            raise InvalidValueError(f"gitml: URI names {run_id!r}, which is no run id")
+        return f"{head}{run_id}/{_ARTIFACTS}"
+
+    return location
 
 
 def parse_uri(text: str) -> GitmlUri:
