@@ -108,6 +108,49 @@ def test_a_listing_reuses_the_summaries_of_runs_whose_commit_is_the_same(many):
     assert list_runs(repo) == again  # what a listing from nothing gives
 
 
+def test_loose_run_refs_are_read_again_only_when_their_folder_changed(many, monkeypatch):
+    """A sync reads no loose run ref file while their folder's stat data is the one it
+    read them under (git writes a ref by renaming a new file into place, deletes one
+    by unlinking it); once the folder changes, every one is read again."""
+    from gitml.store import refs
+    from gitml.store.repository import open_repository
+    from gitml.tracking.catalog import list_runs
+
+    repo = open_repository(many)
+    runs = [run.id for run in list_runs(repo)]
+    other = git(many, "rev-parse", f"refs/gitml/runs/{runs[4]}").strip()
+    for run_id in runs[:2]:
+        git(many, "update-ref", f"refs/gitml/runs/{run_id}", other)  # loose files now
+    folder = many / ".git" / "refs" / "gitml" / "runs"
+    os.utime(folder, (time.time() - 3600, time.time() - 3600))  # unchanged for an hour
+    monkeypatch.setattr(refs, "RACY_SECONDS", 0)  # its ctime is now: trust it anyway
+    first = {run.id: run.sha for run in list_runs(repo)}
+    assert first[runs[0]] == first[runs[1]] == other
+    head = git(many, "rev-parse", "HEAD").strip()
+    (folder / runs[0]).write_text(head + "\n")  # in place: not git's way
+    assert {run.id: run.sha for run in list_runs(repo)} == first  # no file was read
+    git(many, "update-ref", "-d", f"refs/gitml/runs/{runs[1]}")  # the folder changes
+    again = {run.id: run.sha for run in list_runs(repo)}
+    assert runs[1] not in again and again[runs[0]] == head
+
+
+def test_a_run_refs_folder_changed_at_a_time_ahead_of_the_clock_is_always_read(many):
+    """A folder whose times are not yet past (a clock set back, a change this instant)
+    gives no stamp to keep: a change with the same times would go unseen."""
+    from gitml.store.refs import loose_runs_stamp
+    from gitml.store.repository import open_repository
+
+    repo = open_repository(many)
+    folder = many / ".git" / "refs" / "gitml" / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder, (time.time() + 3600, time.time() + 3600))
+    assert loose_runs_stamp(repo) is None
+    os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    assert loose_runs_stamp(repo) is None  # its ctime is now
+    folder.rmdir()
+    assert loose_runs_stamp(repo) == ""  # no loose run ref: nothing to miss
+
+
 def test_a_rebuild_reads_a_loose_ref_over_its_packed_line_and_skips_missing_commits(many):
     """A rebuild streams packed-refs: a run ref moved since it was packed (a loose file
     naming another commit) is listed as that commit, one naming no object not at all."""

@@ -306,6 +306,26 @@ def packed_run_shas(repo: Repository) -> dict[str, str]:
         return {}
 
 
+RACY_SECONDS = 2  # a folder changed this recently may change again with the same stat data
+
+
+def loose_runs_stamp(repo: Repository) -> str | None:
+    """What changes whenever a loose run ref is created, moved or deleted: the stat data
+    of their folder (git, and `create_ref`, write a ref as a new file renamed over the
+    old, and delete one by unlinking it: either changes the folder); "" when there is
+    none. None while it cannot say yet: a file system's clock ticks in steps, so a
+    change in the same step as the last one may leave the same times (git's "racily
+    clean" files); a folder changed in the last RACY_SECONDS is to be read every time.
+    Taken before the folder is listed, a stamp is never newer than what was read."""
+    try:
+        info = os.stat(repo.common_dir / RUNS_PREFIX)
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < RACY_SECONDS * 10**9:
+        return None
+    return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
 def loose_run_shas(repo: Repository) -> dict[str, str]:
     """run id → what each loose run ref file says (a sha; a symbolic `ref: …` never
     equals one). At 10,000 runs a `git for-each-ref` costs tens of milliseconds, a

@@ -9,9 +9,12 @@ filter and sort in SQL. It is never the source of truth: a run is what its ref s
 
 Every use starts with `sync`, which compares the run refs with what the index holds
 and reads only what changed. packed-refs is read again only when its stat data
-changed (git rewrites it whole); loose run refs are few (git packs them) and always
-read. Only runs whose ref is new or names another commit have their messages read,
-through one `git for-each-ref`; rows of removed refs are deleted. A sync writes in one
+changed (git rewrites it whole); the loose run refs (git packs them, but a thousand
+fresh ones cost milliseconds to read) only when their folder's stat data changed
+(git renames a ref's new file into place and unlinks a deleted one; a folder changed
+in the last seconds is read every time: `store.refs.loose_runs_stamp`). Only runs
+whose ref is new or names another commit have their messages read, through one
+`git for-each-ref`; rows of removed refs are deleted. A sync writes in one
 transaction taken with SQLite's write lock (WAL mode: readers go on meanwhile), and the
 changes are worked out again under that lock, so concurrent gitml processes never
 write what another has already changed. `kill -9` mid-sync loses the transaction,
@@ -49,6 +52,7 @@ from gitml.store.refs import (
     iter_packed_run_shas,
     iter_run_refs,
     loose_run_shas,
+    loose_runs_stamp,
     packed_archive_shas,
     packed_refs,
     packed_refs_stamp,
@@ -70,6 +74,7 @@ _READ_BATCH = 1000  # run commits read, then inserted, at once
 _CHUNK = 500  # ids per `IN (…)` of a statement
 _DECODED = 1000  # summaries decoded at once
 _STAMP = "packed-refs"  # the meta key of packed-refs' stamp when it was last read
+_LOOSE_STAMP = "loose-runs"  # the meta key of the loose run refs' folder's stamp, likewise
 _ANALYZED = "analyzed"  # the meta key of how many rows there were at the last ANALYZE
 _OTHER_STORAGE = "-"  # its stamp where refs are not files: every sync compares all
 _TIPS = "archive-tips"  # the meta key of the archive refs (JSON: ref → sha) last read
@@ -160,8 +165,9 @@ def number_columns(value: str | float) -> tuple[float | None, int]:
 class _Plan:
     """What a sync changes: rows to delete, runs to read (id → the sha its ref names,
     its packed sha, loose), rows whose ref storage changed (packed, loose, id),
-    packed-refs' stamp to keep, and the archive refs (all, and those packed-refs holds)
-    when they changed. With `read_packed`, every run ref is read as packed-refs streams
+    packed-refs' stamp to keep, the loose run refs' folder's stamp to keep (when it
+    changed and can be trusted), and the archive refs (all, and those packed-refs
+    holds) when they changed. With `read_packed`, every run ref is read as packed-refs streams
     (`loose` the loose ones): the index holds no run ref's row (a rebuild)."""
 
     stamp: str
@@ -174,10 +180,11 @@ class _Plan:
     archives_moved: bool = False
     read_packed: bool = False
     loose: dict[str, str] = field(default_factory=dict)
+    loose_stamp: str | None = None
 
     def __bool__(self) -> bool:
         changed = self.remove or self.read or self.storage or self.restamp
-        return bool(changed or self.archives_moved)
+        return bool(changed or self.archives_moved or self.loose_stamp is not None)
 
 
 class RunIndex:
@@ -210,11 +217,16 @@ class RunIndex:
             tips = {ref.run_id: ref.sha for ref in iter_run_refs(self.repo, False)}
             return self._compare(plan, tips, {}, self._rows(_LIVE))
         stamp = packed_refs_stamp(self.repo)  # before reading the file: never newer
-        loose = loose_run_shas(self.repo)
+        folder = loose_runs_stamp(self.repo)  # likewise, before listing the folder
         plan = _Plan(stamp)
+        unchanged = folder is not None and folder == self._meta(_LOOSE_STAMP)
         if stamp == self._meta(_STAMP):
             packed_tips = json.loads(self._meta(_PACKED_TIPS) or "{}")
             self._plan_archives(plan, archive_shas(self.repo, b""), packed_tips)
+            if unchanged:
+                return plan  # no run ref was created, moved or deleted since the last sync
+            plan.loose_stamp = folder
+            loose = loose_run_shas(self.repo)
             rows = self._rows("WHERE loose = 1 AND archive IS NULL")
             unknown = [run_id for run_id in loose if run_id not in rows]
             for chunk in _chunks(unknown):
@@ -225,6 +237,8 @@ class RunIndex:
             packed = {run_id: row[1] for run_id, row in rows.items() if row[1] is not None}
             return self._compare(plan, packed, loose, rows)
         plan.restamp = True  # packed-refs changed, or was never read
+        plan.loose_stamp = None if unchanged else folder
+        loose = loose_run_shas(self.repo)
         packed_tips = packed_archive_shas(packed_refs(self.repo))
         self._plan_archives(plan, archive_shas(self.repo, b""), packed_tips)
         if self.db.execute(f"SELECT 1 FROM runs {_LIVE} LIMIT 1").fetchone() is None:
@@ -275,6 +289,8 @@ class RunIndex:
         if plan.restamp:
             self._set_meta(_STAMP, plan.stamp)
             self._set_meta(_PACKED_TIPS, json.dumps(plan.packed_tips, sort_keys=True))
+        if plan.loose_stamp is not None:
+            self._set_meta(_LOOSE_STAMP, plan.loose_stamp)
 
     def _read_every_ref(self, objects: ObjectReader, loose: dict[str, str]) -> None:
         """Read every run ref, a batch at a time as packed-refs streams (its loose file
