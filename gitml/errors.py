@@ -54,12 +54,22 @@ def killed_by(signum: int) -> str:
     )
 
 
+# git's words for a lock file another process holds (a ref's, packed-refs', the index's)
+_LOCKED = re.compile(r"Unable to create '([^'\n]+\.lock)': File exists")
+
+
 class GitCommandError(GitmlError):
     def __init__(self, args: list[str], stderr: str, returncode: int):
         self.args_ = args
         self.stderr = stderr
         self.returncode = returncode
-        if stderr.strip():
+        locked = _LOCKED.search(stderr)
+        if locked:  # git's own words end in advice about an editor
+            detail = (
+                f"another git process holds {locked.group(1)}: try again once it ends (if no "
+                "git runs, one that was killed left the file: remove it)"
+            )
+        elif stderr.strip():
             detail = stderr.strip().splitlines()[-1]
         else:
             detail = killed_by(-returncode) if returncode < 0 else f"exit {returncode}"

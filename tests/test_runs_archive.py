@@ -3,6 +3,7 @@ past gitml.liveRuns) are found by every command as runs on a ref are; a fold kil
 any point loses no run; archives fetched from elsewhere are hostile."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -163,6 +164,50 @@ def test_a_fold_killed_between_its_steps_loses_no_run(repo_with_commit):
     done = json.loads(gitml_cli(repo, "archive", "--keep", "10", "--json").stdout)
     assert done["folded"] == 0  # already archived: only their refs went
     assert set(run_shas(repo)) == set(sorted(before)[20:])
+    assert_each_once(repo, before)
+    assert_fsck_clean(repo)
+
+
+def test_a_fold_waits_for_the_ref_locks_another_git_holds(repo_with_commit):
+    # a `git pack-refs` or `git gc` (or another gitml command) holding packed-refs'
+    # lock for over git's 1 s default made the fold fail half-way under load
+    repo = repo_with_commit
+    write_runs_fast(repo, 5, lambda i: {})
+    before = run_shas(repo)
+    lock = repo / ".git" / "packed-refs.lock"
+    lock.touch()
+    fold = subprocess.Popen(
+        [sys.executable, "-m", "gitml", "archive", "--keep", "0"], cwd=repo,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while not refs(repo, "refs/gitml/archive/"):  # folded, and now deleting run refs
+        assert fold.poll() is None, fold.communicate()
+        time.sleep(0.05)
+    time.sleep(2.5)  # past git's own wait, twice (a failed deletion is tried again)
+    lock.unlink()
+    assert fold.wait(timeout=60) == 0, fold.communicate()
+    assert run_shas(repo) == {}
+    assert_each_once(repo, before)
+
+
+def test_a_lock_a_killed_git_left_fails_a_fold_in_one_line_and_loses_no_run(repo_with_commit):
+    repo = repo_with_commit
+    write_runs_fast(repo, 5, lambda i: {})
+    before = run_shas(repo)
+    (repo / ".git" / "packed-refs.lock").touch()
+    waits = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.packedRefsTimeout"}
+    env = {**os.environ, **waits, "GIT_CONFIG_VALUE_0": "0"}  # the user's own setting wins
+
+    done = gitml_cli(repo, "archive", "--keep", "0", check=False, env=env)
+
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("gitml: error: ") and "holds " in line, line
+    assert "packed-refs.lock" in line and "remove it" in line, line
+    assert_each_once(repo, before)
+    (repo / ".git" / "packed-refs.lock").unlink()
+    gitml_cli(repo, "archive", "--keep", "0")
+    assert run_shas(repo) == {}
     assert_each_once(repo, before)
     assert_fsck_clean(repo)
 

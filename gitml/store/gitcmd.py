@@ -16,13 +16,41 @@ from gitml.errors import GitCommandError
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's id of the tree with nothing in it
 
 
+# How long a git child of gitml waits for a ref's lock or packed-refs' lock held by
+# another git (git's own defaults: 0.1 s and 1 s): a `git pack-refs` or `git gc`, or
+# another gitml command writing refs, holds one for longer under load, and a fold or a
+# removal then failed half-way. The user's own GIT_CONFIG_* or `git -c` settings win.
+REF_LOCK_WAIT = {"core.filesRefLockTimeout": "10000", "core.packedRefsTimeout": "10000"}
+
+
 def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a git child: the user's, plus `extra`, in the C locale."""
-    env = dict(os.environ)
+    """The environment for a git child: the user's, plus `extra`, in the C locale, with
+    REF_LOCK_WAIT."""
+    env = with_git_config(dict(os.environ), REF_LOCK_WAIT, first=True)
     env["LC_ALL"] = "C"
     env.pop("GIT_INDEX_FILE", None)
     if extra:
         env.update(extra)
+    return env
+
+
+def with_git_config(env: dict[str, str], pairs: dict[str, str], first: bool = False) -> dict:
+    """`env` (changed in place, and returned) giving git the config `pairs` as `git -c`
+    does, through GIT_CONFIG_COUNT, after those it gives already (a key set twice: the
+    last wins), or before them with `first`."""
+    given = env.get("GIT_CONFIG_COUNT", "")
+    count = int(given) if given.isdigit() else 0
+    added = list(pairs.items())
+    if first:
+        for index in reversed(range(count)):  # theirs move up, after ours
+            for part in ("KEY", "VALUE"):
+                env[f"GIT_CONFIG_{part}_{index + len(added)}"] = env.get(
+                    f"GIT_CONFIG_{part}_{index}", ""
+                )
+    start = 0 if first else count
+    for index, (key, value) in enumerate(added, start):
+        env[f"GIT_CONFIG_KEY_{index}"], env[f"GIT_CONFIG_VALUE_{index}"] = key, value
+    env["GIT_CONFIG_COUNT"] = str(count + len(added))
     return env
 
 

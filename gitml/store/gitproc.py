@@ -10,7 +10,6 @@ Every command starts the executable directly, never through GitPython: its impor
 thousand runs, and the goals of both are ratios to those times.
 """
 
-import os
 import re
 import subprocess
 import threading
@@ -25,7 +24,7 @@ from gitml.errors import (
     RemoteError,
     RemoteUnreachableError,
 )
-from gitml.store.gitcmd import git_environment, run_git
+from gitml.store.gitcmd import git_environment, run_git, with_git_config
 from gitml.store.repository import Repository
 
 Progress = Callable[[str], None]
@@ -115,15 +114,7 @@ def _push_moves_no_ref_here(remote: str) -> dict[str, str]:
     --delete` deleted the run here too, and a push put back the archive refs a fold
     here had moved meanwhile, losing its runs from both tiers. A negative fetch refspec
     of every ref, given to this git alone, maps nothing."""
-    given = os.environ.get("GIT_CONFIG_COUNT", "")
-    count = int(given) if given.isdigit() else 0  # the user's own come first
-    return git_environment(
-        {
-            "GIT_CONFIG_COUNT": str(count + 1),
-            f"GIT_CONFIG_KEY_{count}": f"remote.{remote}.fetch",
-            f"GIT_CONFIG_VALUE_{count}": "^refs/*",
-        }
-    )
+    return with_git_config(git_environment(), {f"remote.{remote}.fetch": "^refs/*"})
 
 
 @contextmanager

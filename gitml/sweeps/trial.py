@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gitml.errors import GitCommandError, GitmlError
 from gitml.projects.launch import SILENT, LaunchRequest, Progress, Recording
-from gitml.store.gitcmd import run_git
+from gitml.store.gitcmd import run_git, with_git_config
 from gitml.store.repository import Repository
 from gitml.sweeps.record import SweepRecord
 from gitml.sweeps.space import fill_command
@@ -314,17 +314,8 @@ def auto_gc_off() -> Iterator[None]:
     `gc.auto=0` and `maintenance.auto=false` (as `git -c` would give them): a `git gc`
     started in the middle of parallel trials would repack under them. Set through the
     environment, as git reads it, before the trials' threads start; restored after."""
-    try:
-        count = int(os.environ.get("GIT_CONFIG_COUNT") or 0)
-    except ValueError:
-        count = 0
-    added = {
-        f"GIT_CONFIG_KEY_{count}": "gc.auto",
-        f"GIT_CONFIG_VALUE_{count}": "0",
-        f"GIT_CONFIG_KEY_{count + 1}": "maintenance.auto",
-        f"GIT_CONFIG_VALUE_{count + 1}": "false",
-        "GIT_CONFIG_COUNT": str(count + 2),
-    }
+    count = {"GIT_CONFIG_COUNT": os.environ.get("GIT_CONFIG_COUNT", "")}
+    added = with_git_config(count, {"gc.auto": "0", "maintenance.auto": "false"})
     saved = {name: os.environ.get(name) for name in added}
     os.environ.update(added)
     try:
