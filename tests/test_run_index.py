@@ -134,9 +134,31 @@ def test_loose_run_refs_are_read_again_only_when_their_folder_changed(many, monk
     assert runs[1] not in again and again[runs[0]] == head
 
 
+def test_a_run_ref_made_and_deleted_with_its_folder_is_gone_from_the_listing(many, monkeypatch):
+    """git removes the loose run refs' folder with its last ref: a listing before the
+    ref and one after it went both find no folder, and the second must not take that
+    for "nothing changed" when the one in between kept no stamp (the folder was new)."""
+    from gitml.store import refs
+    from gitml.store.repository import open_repository
+    from gitml.tracking.catalog import list_runs
+
+    repo = open_repository(many)
+    folder = many / ".git" / "refs" / "gitml" / "runs"
+    monkeypatch.setattr(refs, "RACY_SECONDS", 0)
+    runs = [run.id for run in list_runs(repo)]
+    assert not folder.exists()  # every run ref is packed
+    fresh = "0" * 20 + "abcdef"
+    git(many, "update-ref", f"refs/gitml/runs/{fresh}", f"refs/gitml/runs/{runs[0]}")
+    monkeypatch.setattr(refs, "RACY_SECONDS", 3600)  # the folder is new: read, no stamp kept
+    assert fresh in [run.id for run in list_runs(repo)]
+    git(many, "update-ref", "-d", f"refs/gitml/runs/{fresh}")
+    assert not folder.exists()
+    assert [run.id for run in list_runs(repo)] == runs
+
+
 def test_a_run_refs_folder_changed_at_a_time_ahead_of_the_clock_is_always_read(many):
-    """A folder whose times are not yet past (a clock set back, a change this instant)
-    gives no stamp to keep: a change with the same times would go unseen."""
+    """A folder whose times are not yet past (a clock set back, a change this instant),
+    or no folder, gives no stamp to keep: a change with the same stamp would go unseen."""
     from gitml.store.refs import loose_runs_stamp
     from gitml.store.repository import open_repository
 
@@ -147,8 +169,8 @@ def test_a_run_refs_folder_changed_at_a_time_ahead_of_the_clock_is_always_read(m
     assert loose_runs_stamp(repo) is None
     os.utime(folder, (time.time() - 3600, time.time() - 3600))
     assert loose_runs_stamp(repo) is None  # its ctime is now
-    folder.rmdir()
-    assert loose_runs_stamp(repo) == ""  # no loose run ref: nothing to miss
+    folder.rmdir()  # git removes it with its last ref, and makes it again
+    assert loose_runs_stamp(repo) is None
 
 
 def test_a_rebuild_reads_a_loose_ref_over_its_packed_line_and_skips_missing_commits(many):

@@ -312,15 +312,17 @@ RACY_SECONDS = 2  # a folder changed this recently may change again with the sam
 def loose_runs_stamp(repo: Repository) -> str | None:
     """What changes whenever a loose run ref is created, moved or deleted: the stat data
     of their folder (git, and `create_ref`, write a ref as a new file renamed over the
-    old, and delete one by unlinking it: either changes the folder); "" when there is
-    none. None while it cannot say yet: a file system's clock ticks in steps, so a
-    change in the same step as the last one may leave the same times (git's "racily
-    clean" files); a folder changed in the last RACY_SECONDS is to be read every time.
-    Taken before the folder is listed, a stamp is never newer than what was read."""
+    old, and delete one by unlinking it: either changes the folder). None when it
+    cannot say: a file system's clock ticks in steps, so a change in the same step as
+    the last one may leave the same times (git's "racily clean" files), and a folder
+    changed in the last RACY_SECONDS is to be read every time; no folder has no stamp
+    either (git removes it with its last ref, and one made and removed again would
+    leave the same ""). Taken before the folder is listed, a stamp is never newer
+    than what was read."""
     try:
         info = os.stat(repo.common_dir / RUNS_PREFIX)
     except (FileNotFoundError, NotADirectoryError):
-        return ""
+        return None
     if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < RACY_SECONDS * 10**9:
         return None
     return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
