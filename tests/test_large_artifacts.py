@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,21 @@ def test_a_forged_pointer_reaches_no_store_and_no_path_it_names(trained, tmp_pat
     assert f"if you trust it, set gitml.largeArtifactStore to '{evil.as_uri()}'" in line
     assert not object_path(repo, sha256(payload)).exists()
     assert not out.exists() and not (tmp_path / "outside.bin").exists()
+
+
+@pytest.mark.parametrize("source_on", ["the store's file system", "another file system"])
+def test_a_file_is_copied_into_the_store_whole_a_part_at_a_time(tmp_path, monkeypatch, source_on):
+    """copy_file_range within one file system; across two (tmpfs to disk: EXDEV), sendfile;
+    each part lands at its own offset, and the object is named by the bytes copied."""
+    from gitml.store.cas import folder
+
+    monkeypatch.setattr(folder, "COPY_PART", 1 << 20)  # several parts from a small file
+    data = os.urandom((3 << 20) + 12345)
+    other = "/dev/shm" if source_on == "another file system" else tmp_path
+    with tempfile.TemporaryDirectory(dir=other) as scratch:
+        source = Path(scratch) / "weights.bin"
+        source.write_bytes(data)
+        stored = folder.FolderStore(tmp_path / "objects").put_file(source)
+    assert stored == folder.Stored(sha256(data), len(data))
+    objects = tmp_path / "objects"
+    assert (objects / stored.sha256[:2] / stored.sha256[2:]).read_bytes() == data

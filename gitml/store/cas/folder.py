@@ -64,10 +64,10 @@ class FolderStore:
         durable: bool = False,
     ) -> Stored:
         """Store the bytes of file `source` (see `put_blocks` for `expected` and
-        `durable`). The kernel copies them (sendfile: several times faster than reading
-        and writing them here) and each part is hashed from the copy while the next is
-        copied, so the object's name always fits the bytes stored, even when `source`
-        changes meanwhile."""
+        `durable`). The kernel copies them as it does for `cp` (`_copy_part`: several
+        times faster than reading and writing them here) and each part is hashed from
+        the copy while the next is copied, so the object's name always fits the bytes
+        stored, even when `source` changes meanwhile."""
         tmp = self._new_tmp()
         try:
             with open(source, "rb") as src, open(tmp, "r+b", buffering=0) as out:
@@ -208,20 +208,38 @@ def _copy(source: int, out: int) -> None:
 
 
 def _copy_part(source: int, out: int, offset: int, count: int) -> int:
-    """Copy up to `count` bytes at `offset` of `source` to the end of what was written to
-    `out`; how many (0 at the end). sendfile where the file systems allow it."""
-    try:
-        return os.sendfile(out, source, offset, count)
-    except OSError as error:
-        if error.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise
+    """Copy up to `count` bytes at `offset` of `source` to `out` at the same offset; how
+    many (0 at the end). As `cp` copies: copy_file_range, which a file system that
+    shares blocks (XFS, btrfs) or copies on its server (NFS 4.2) does without moving
+    the bytes; across file systems that refuse it, sendfile; else a read and a write."""
+    for kernel_copy in (_copy_file_range, _sendfile):
+        try:
+            return kernel_copy(source, out, offset, count)
+        except OSError as error:
+            if error.errno not in _NO_KERNEL_COPY:
+                raise
     done = 0
     while done < count and (data := os.pread(source, min(BLOCK, count - done), offset + done)):
-        view = memoryview(data)
-        while view:  # a write may take part of it
-            view = view[os.write(out, view) :]
+        view, written = memoryview(data), 0
+        while written < len(data):  # a write may take part of it
+            written += os.pwrite(out, view[written:], offset + done + written)
         done += len(data)
     return done
+
+
+# what a kernel copy fails with where the file systems (or the system) do not allow it
+_NO_KERNEL_COPY = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK)
+
+
+def _copy_file_range(source: int, out: int, offset: int, count: int) -> int:
+    if not hasattr(os, "copy_file_range"):  # Linux only
+        raise OSError(errno.ENOSYS, "no copy_file_range")
+    return os.copy_file_range(source, out, count, offset, offset)
+
+
+def _sendfile(source: int, out: int, offset: int, count: int) -> int:
+    os.lseek(out, offset, os.SEEK_SET)  # sendfile writes where `out` stands
+    return os.sendfile(out, source, offset, count)
 
 
 def _hash_part(out: int, offset: int, count: int, digest) -> None:
