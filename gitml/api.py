@@ -342,10 +342,12 @@ def end_run(status: str = "finished") -> RunSummary | None:
         run.staging.close()
         run.staging.declare_status(status)
         return None
+    from gitml.tracking.autofold import fold_after_api_run
     from gitml.tracking.run import finish_run
 
     requests = run.staging.registration_requests()  # log_model(registered_model_name=)
     summary = finish_run(run._repo, run.staging, status, None)
+    fold_after_api_run(run._repo)
     if requests:
         import warnings
 

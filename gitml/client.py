@@ -483,6 +483,7 @@ def end_staging(repo: Repository, staging: Staging, status: str) -> None:
     instead, and gitml run commits it."""
     import warnings
 
+    from gitml.tracking.autofold import fold_after_api_run
     from gitml.tracking.record import ENDED, parse_status
     from gitml.tracking.run import finish_run
 
@@ -497,6 +498,7 @@ def end_staging(repo: Repository, staging: Staging, status: str) -> None:
         return
     requests = staging.registration_requests()
     summary = finish_run(repo, staging, ended, None)
+    fold_after_api_run(repo, stacklevel=3)
     if requests:
         from gitml.models.registration import register_requested
 

@@ -55,6 +55,7 @@ class GitmlCallback:
 
     def record(self, study: Any, trial: Any) -> RunSummary:
         """The run of `trial` (an Optuna FrozenTrial) of `study`, committed."""
+        from gitml.tracking.autofold import fold_after_api_run
         from gitml.tracking.run import RunOptions, finish_run, start_run
 
         state = trial.state.name
@@ -73,7 +74,9 @@ class GitmlCallback:
             staging.log_metric(name, value)
         if state == "PRUNED":
             staging.set_tag(PRUNED_TAG, f"pruned by Optuna at step {trial.last_step}")
-        return finish_run(self.repo, staging, STATUS_OF_STATE.get(state, "failed"), None)
+        summary = finish_run(self.repo, staging, STATUS_OF_STATE.get(state, "failed"), None)
+        fold_after_api_run(self.repo, stacklevel=3)
+        return summary
 
 
 def _text(value: object) -> str:

@@ -20,8 +20,10 @@ from mlflow.exceptions import MlflowException
 from gitml.client import MlflowClient as NativeClient
 from gitml.errors import RunStateError
 from gitml.mlflow_plugin.tracking_store import GitmlTrackingStore
+from gitml.store.repository import open_repository
+from gitml.tracking.fold import fold_lease
 from tests.conftest import commit_a_few_files, init_repo
-from tests.utils import git, gitml, isolated
+from tests.utils import git, gitml, isolated, wait_until, write_runs_fast
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,25 @@ def test_log_batch_from_many_threads_at_once_keeps_one_staging(repo, client):
         assert len(refused) == 11 and all("cannot become" in text for text in refused)
         assert run.data.params["seed"] in {str(n) for n in range(12)}
         assert _open_files_under(repo / ".git" / "gitml" / "runs") == []
+
+
+def test_a_run_the_store_ends_past_the_budget_folds_older_runs_in_the_background(tmp_path):
+    """As `gitml run` does (tests/test_runs_autofold.py): the store's update_run_info
+    returns before the fold, which a detached process does."""
+    repo = commit_a_few_files(init_repo(tmp_path / "repo"))
+    write_runs_fast(repo, 8, lambda i: {})
+    git(repo, "config", "gitml.liveRuns", "8")
+    client = MlflowClient(f"gitml://{repo}")
+    run_id = client.create_run("0").info.run_id
+
+    def live() -> int:
+        return len(git(repo, "for-each-ref", "refs/gitml/runs/").splitlines())
+
+    with fold_lease(open_repository(repo), timeout=0):  # no fold goes before this ends
+        client.set_terminated(run_id)
+        assert live() == 9
+    wait_until(lambda: live() == 4, "the background fold")
+    assert client.get_run(run_id).info.status == "FINISHED"
 
 
 # logged models (MLflow 3)

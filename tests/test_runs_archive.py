@@ -133,11 +133,15 @@ def test_every_command_finds_an_archived_run(folded):
     assert_fsck_clean(repo)
 
 
-def test_runs_fold_past_the_live_runs_budget(repo_with_commit):
+def test_runs_fold_past_the_live_runs_budget_in_the_foreground_when_asked(repo_with_commit):
+    """gitml.autoFoldDetach false: `gitml run` folds before it ends (else
+    tests/test_runs_autofold.py: in the background)."""
     repo = repo_with_commit
     write_runs_fast(repo, 9, lambda i: {})
     git(repo, "config", "gitml.liveRuns", "8")
-    gitml_cli(repo, "run", "--", sys.executable, "-c", "pass")
+    git(repo, "config", "gitml.autoFoldDetach", "false")
+    done = gitml_cli(repo, "run", "--", sys.executable, "-c", "pass")
+    assert "gitml: 6 older runs folded into archive commits" in done.stderr.splitlines()
     assert len(run_shas(repo)) == 4  # half the budget keeps a ref each
     assert len(listed(repo)) == 10
     git(repo, "config", "gitml.liveRuns", "lots")

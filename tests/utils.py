@@ -247,3 +247,14 @@ def write_runs_fast(
     body = "".join(f"{line}\n" for ref in sorted(entries) for line in entries[ref])
     path.write_text("# pack-refs with: peeled fully-peeled sorted \n" + body)
     return ids
+
+
+def wait_until(condition: "Callable[[], bool]", what: str, timeout: float = 60.0) -> None:
+    """Return once `condition()` holds (checked every 20 ms), or fail after `timeout`
+    seconds saying `what` was awaited: for what another process does in its own time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting, after {timeout} s, for {what}"
+        time.sleep(0.02)

@@ -50,6 +50,7 @@ class Context:
                         f"warning: cannot recover run {problem} (its files stay in "
                         ".git/gitml/recovering/; later commands try again)"
                     )
+            _report_background_fold(repo)
             return repo
         return self._repo
 
@@ -57,6 +58,15 @@ class Context:
     def opened_repo(self) -> Repository | None:
         """The repository if a command has opened it, else None (nothing is opened)."""
         return self._repo
+
+
+def _report_background_fold(repo: Repository) -> None:
+    """What a fold started in the background by an earlier run could not do, said once
+    (git says what its gc.log holds in the same way)."""
+    from gitml.tracking.autofold import take_fold_log
+
+    for line in take_fold_log(repo):
+        say(f"warning: {line} (in the background, after an earlier run)")
 
 
 # Command name → "module:attribute". Modules are imported only when their

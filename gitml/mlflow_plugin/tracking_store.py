@@ -87,6 +87,7 @@ from gitml.mlflow_plugin.uri import (
 from gitml.sharing.cleanup import remove_runs
 from gitml.store.layout import ARTIFACTS_DIR, META_FILE
 from gitml.store.repository import open_repository
+from gitml.tracking.autofold import fold_after_api_run
 from gitml.tracking.catalog import list_runs, resolve
 from gitml.tracking.ids import as_run_name
 from gitml.tracking.model import RunRecord
@@ -337,6 +338,7 @@ class GitmlTrackingStore(AbstractStore):
                     self._stagings.pop(run_id, None)
                     self._params.pop(run_id, None)
                     _register_requested(self.repo, summary, requests)
+                    fold_after_api_run(self.repo, stacklevel=4)
         return self.get_run(run_id).info
 
     def get_run(self, run_id: str) -> Run:

@@ -148,23 +148,11 @@ def launch_planned(
         progress.warning(f"{path} looks like a secret and was left out of the snapshot")
     progress.note(f"run {meta['name']} ({meta['id']}) started: {shlex.join(command)}")
     result = execute(repo, started, command, artifacts, planned.activation, planned.cwd, child)
-    _fold_if_over_budget(repo, progress)
+    if result.fold.warning is not None:
+        progress.warning(result.fold.warning)
+    if result.fold.folded:  # in the foreground (gitml.autoFoldDetach false)
+        progress.note(f"{result.fold.folded} older runs folded into archive commits")
     return result
-
-
-def _fold_if_over_budget(repo: Repository, progress: Progress) -> None:
-    """Past gitml.liveRuns run refs, fold older runs into archive commits; the run is
-    recorded whatever happens here, so a failure is only a warning."""
-    from gitml.errors import GitmlError
-    from gitml.tracking.fold import fold_if_over_budget
-
-    try:
-        done = fold_if_over_budget(repo)
-    except GitmlError as error:
-        progress.warning(f"older runs were not folded into archives: {error}")
-        return
-    if done is not None and done.folded:
-        progress.note(f"{len(done.folded)} older runs folded into archive commits")
 
 
 def plan_launch(repo: Repository, request: LaunchRequest, progress: Progress = SILENT) -> Launch:

@@ -50,6 +50,7 @@ REGISTRY_PENDING_FILE = "registry-pending"  # registry tags not yet pushed
 OBJECTS_DIR = "objects"  # large artifacts by sha256 (gitml.store.cas.folder), shared by runs
 MLFLOW_EXPERIMENTS_FILE = "mlflow-experiments.jsonl"  # experiments MLflow made, no run yet
 SWEEPS_DIR = "sweeps"  # a folder per sweep: its journal storage, its driver's lock
+FOLD_LOG_FILE = "fold.log"  # what a background fold could not do, until a command reports it
 CACHE_DIR = "cache"  # disposable: rebuilt from refs
 MODELS_CACHE = f"{CACHE_DIR}/models"
 POINTS_CACHE = f"{CACHE_DIR}/points"  # long metrics parsed, a file per blob (gitml.ui.points_cache)

@@ -104,15 +104,26 @@ def _budget(repo: Repository, key: str, default: int) -> int:
     return budget
 
 
-def fold_if_over_budget(repo: Repository) -> FoldResult | None:
-    """Fold down to half the budget once the run refs are over it; None when they are
-    not, or when another process is folding right now."""
+def over_budget(repo: Repository) -> bool:
+    """Whether the run refs are more than gitml.liveRuns (InvalidValueError when that
+    setting is no positive number)."""
     budget = live_runs_budget(repo)
     with open_index(repo) as index:
-        if index.live_count() <= budget:
-            return None
+        return index.live_count() > budget
+
+
+def fold_if_over_budget(repo: Repository, timeout: float = 0.0) -> FoldResult | None:
+    """Fold down to half the budget once the run refs are over it; None when they are
+    not, or when another process kept the lease of folding for `timeout` seconds (it
+    folds them). The budget is checked again holding the lease: a fold that ended
+    meanwhile may have brought the runs under it."""
+    if not over_budget(repo):
+        return None
     try:
-        return fold_runs(repo, budget // 2, timeout=0)
+        with fold_lease(repo, timeout):
+            if not over_budget(repo):
+                return None
+            return _fold_holding_lease(repo, live_runs_budget(repo) // 2)
     except LockTimeoutError:
         return None
 
@@ -129,33 +140,39 @@ def fold_runs(
     if keep < 0:
         raise InvalidValueError(f"--keep is {keep}; give a number of runs, 0 or more")
     with fold_lease(repo, timeout):
-        with open_index(repo) as index:
-            beyond = dict(index.live_beyond(keep, among))
-            archived = index.archived_shas(beyond)
-        # a run both archived and on its ref (a fold killed between its steps): its ref goes
-        done = {run_id: sha for run_id, sha in beyond.items() if archived.get(run_id) == sha}
-        now = run_shas(repo)
-        wanted = [  # not archived yet, and still on that commit
-            (run_id, sha)
-            for run_id, sha in sorted(beyond.items())
-            if run_id not in archived and now.get(run_id) == sha
-        ]
-        result = FoldResult()
-        before = archive_shas(repo)
-        tips = dict(before)
-        with ObjectReader(repo) as objects:
-            for start in range(0, len(wanted), _FOLD_BATCH):  # their messages a batch at a time
-                folding = _folded_runs(objects, wanted[start : start + _FOLD_BATCH])
-                moved = write_archives(repo, folding, [], tips)
-                tips.update((ref, new) for ref, (new, _) in moved.items())
-                result.folded += [run.id for run in folding]
-                done.update((run.id, run.sha) for run in folding)
-        moves = {ref: (new, before.get(ref)) for ref, new in tips.items() if new != before.get(ref)}
-        move_archive_refs(repo, moves, "gitml: fold runs")
-        delete_run_refs(repo, done)
-        result.archives = {ref: new for ref, (new, _) in moves.items()}
-        with open_index(repo) as index:
-            result.problems = index.archive_problems()
+        return _fold_holding_lease(repo, keep, among)
+
+
+def _fold_holding_lease(
+    repo: Repository, keep: int, among: dict[str, str] | None = None
+) -> FoldResult:
+    with open_index(repo) as index:
+        beyond = dict(index.live_beyond(keep, among))
+        archived = index.archived_shas(beyond)
+    # a run both archived and on its ref (a fold killed between its steps): its ref goes
+    done = {run_id: sha for run_id, sha in beyond.items() if archived.get(run_id) == sha}
+    now = run_shas(repo)
+    wanted = [  # not archived yet, and still on that commit
+        (run_id, sha)
+        for run_id, sha in sorted(beyond.items())
+        if run_id not in archived and now.get(run_id) == sha
+    ]
+    result = FoldResult()
+    before = archive_shas(repo)
+    tips = dict(before)
+    with ObjectReader(repo) as objects:
+        for start in range(0, len(wanted), _FOLD_BATCH):  # their messages a batch at a time
+            folding = _folded_runs(objects, wanted[start : start + _FOLD_BATCH])
+            moved = write_archives(repo, folding, [], tips)
+            tips.update((ref, new) for ref, (new, _) in moved.items())
+            result.folded += [run.id for run in folding]
+            done.update((run.id, run.sha) for run in folding)
+    moves = {ref: (new, before.get(ref)) for ref, new in tips.items() if new != before.get(ref)}
+    move_archive_refs(repo, moves, "gitml: fold runs")
+    delete_run_refs(repo, done)
+    result.archives = {ref: new for ref, (new, _) in moves.items()}
+    with open_index(repo) as index:
+        result.problems = index.archive_problems()
     return result
 
 

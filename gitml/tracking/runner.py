@@ -20,6 +20,7 @@ from gitml.store.layout import ENV_FREEZE_FILE
 from gitml.store.repository import Repository
 from gitml.store.secret_files import SecretRule
 from gitml.tracking.artifacts import check_source, store_folder
+from gitml.tracking.autofold import AutoFold, fold_after_run
 from gitml.tracking.record import RunSummary
 from gitml.tracking.run import StartedRun, discard_run, finish_run, set_owner
 
@@ -40,6 +41,7 @@ class CommandResult:
     logging_warnings: list[str] = field(default_factory=list)  # MLflow logged elsewhere
     # models the script logged with registered_model_name=: (model name, artifact path)
     registrations: list[tuple[str, str]] = field(default_factory=list)
+    fold: AutoFold = field(default_factory=AutoFold)  # older runs folded once it was committed
 
     @property
     def exit_status(self) -> int:
@@ -237,8 +239,9 @@ def execute(
     elsewhere = mlflow_logged_elsewhere(repo, cwd, staging.meta["start_ms"])
     registrations = staging.registration_requests()
     summary = finish_run(repo, staging, status, exit_code)
+    fold = fold_after_run(repo)
     return CommandResult(
-        summary, exit_code, errors, warnings, capture.problems, elsewhere, registrations
+        summary, exit_code, errors, warnings, capture.problems, elsewhere, registrations, fold
     )
 
 
