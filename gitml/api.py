@@ -196,6 +196,13 @@ def _experiment_name(text: str, repo) -> str:
     return text
 
 
+def _run_names(text: str, names_of, repo) -> tuple[str, ...]:
+    """The names the runs of experiment `text` are filed under: every name of the
+    experiment of that id (a renamed one's runs keep theirs), else `_experiment_name`'s
+    (one this process set and no run has yet; a name, as gitml has always taken it)."""
+    return names_of(text) or (_experiment_name(text, repo),)
+
+
 def start_child_run() -> ActiveRun:
     """A nested run of the active run that records its parent's snapshot as its code
     instead of taking one: for runs that describe part of what the parent did (the
@@ -568,12 +575,19 @@ def search_runs(
         raise InvalidValueError(f"output_format must be 'list' or 'pandas', not {output_format!r}")
     if status is not None:
         status = parse_status(status)
-    text = filter or filter_string
+    from gitml.client import mlflow_filter
+    from gitml.mlflow_plugin.experiments import id_names
+
+    found_repo = _repository(repo)
+    text = mlflow_filter(found_repo, filter or filter_string)
     names = None if experiment_names is None else list(experiment_names)
     if experiment_ids is not None:
-        names = [*(names or []), *(_experiment_name(str(i), repo) for i in experiment_ids)]
+        names_of = id_names(found_repo)
+        names = list(names or [])
+        for i in experiment_ids:
+            names += _run_names(str(i), names_of, repo)
     query = RunQuery(text, list(order_by or []), experiment, status, max_results, names)
-    found = [run.to_json() for run in find_runs(_repository(repo), query)]
+    found = [run.to_json() for run in find_runs(found_repo, query)]
     if output_format == "pandas":
         from gitml.compare.frames import runs_frame
 

@@ -237,11 +237,10 @@ class MlflowClient(RegistryMethods):
             names += [name for name, found in ids.items() if found in wanted and name not in names]
             if not names:
                 return PagedList()
+        text = mlflow_filter(self.repo, filter_string)
         return PagedList(
             Run(record, self.repo.cwd, ids)
-            for record in find_records(
-                self.repo, filter_string or None, order_by, names, max_results
-            )
+            for record in find_records(self.repo, text, order_by, names, max_results)
         )
 
     def create_run(
@@ -417,6 +416,17 @@ def recorded_experiment_ids(repo: Repository) -> dict[str, str]:
     from gitml.mlflow_plugin.experiments import name_owners, read_records
 
     return {name: owner.id for name, owner in name_owners(read_records(repo)).items()}
+
+
+def mlflow_filter(repo: Repository, text: str | None) -> str | None:
+    """An MLflow filter in gitml's grammar, with an experiment id standing for every name
+    its experiment's runs are filed under (`gitml.mlflow_plugin.filters`)."""
+    if not text:
+        return None
+    from gitml.mlflow_plugin.experiments import id_names
+    from gitml.mlflow_plugin.filters import gitml_filter
+
+    return gitml_filter(text, id_names(repo)) or None
 
 
 def list_experiments(repo: Repository) -> list[Experiment]:

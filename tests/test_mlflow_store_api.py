@@ -334,3 +334,37 @@ def _record(repo: Path, text: str) -> str:
 
 def _ls(repo: Path, *args: str) -> list[dict]:
     return json.loads(gitml(repo, "ls", "--json", *args).stdout)
+
+
+def test_a_renamed_experiment_id_finds_its_runs_under_every_name(repo, client):
+    """A renamed experiment keeps its id and its runs keep the name they were filed
+    under: an id asked by experiment_ids, or compared in a filter (=, !=, IN, NOT IN),
+    finds the runs of every name, through the gitml: store and gitml's own API."""
+    import gitml
+
+    experiment = client.create_experiment("renamed ids")
+    other = client.create_experiment("renamed ids other")
+    runs = {}
+    for name in ["before", "after"]:
+        runs[name] = client.create_run(experiment, run_name=name).info.run_id
+        client.set_terminated(runs[name])
+        if name == "before":
+            client.rename_experiment(experiment, "renamed ids v2")
+    runs["other"] = client.create_run(other, run_name="other").info.run_id
+    client.set_terminated(runs["other"])
+    mine, both = {runs["before"], runs["after"]}, [experiment, other]
+    native = NativeClient(f"gitml://{repo}")
+    for search in (client.search_runs, native.search_runs):
+        assert {r.info.run_id for r in search([experiment])} == mine
+        for text, wanted in [
+            (f"attributes.experiment_id = '{experiment}'", mine),
+            (f"attributes.experiment_id != '{experiment}'", {runs["other"]}),
+            (f"attributes.experiment_id IN ('{experiment}', '{other}')", set(runs.values())),
+            (f"attributes.experiment_id NOT IN ('{experiment}')", {runs["other"]}),
+        ]:
+            assert {r.info.run_id for r in search(both, text)} == wanted, (search, text)
+    found = gitml.search_runs(experiment_ids=[experiment], repo=repo, output_format="list")
+    assert {run["id"] for run in found} == mine
+    text = f"attributes.experiment_id = '{experiment}'"
+    found = gitml.search_runs(filter=text, repo=repo, output_format="list")
+    assert {run["id"] for run in found} == mine

@@ -25,9 +25,11 @@ No mlflow here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from gitml.errors import (
@@ -122,6 +124,24 @@ def run_names(experiment: Experiment, owners: dict[str, Experiment]) -> tuple[st
     return tuple(
         name for name in experiment.all_names if owners.get(name, experiment).id == experiment.id
     )
+
+
+def id_names(repo: Repository) -> Callable[[str], tuple[str, ...]]:
+    """What the runs of an experiment id are filed under (`run_names`; none for an id no
+    experiment has), the experiments listed at the first id asked (a search whose
+    filter names no id lists nothing)."""
+    from gitml.tracking.catalog import list_runs
+
+    @functools.cache
+    def listing() -> tuple[list[Experiment], dict[str, Experiment]]:
+        return experiments(repo, list_runs(repo)), name_owners(read_records(repo))
+
+    def names_of(experiment_id: str) -> tuple[str, ...]:
+        listed, owners = listing()
+        found = next((e for e in listed if e.id == experiment_id), None)
+        return () if found is None else run_names(found, owners)
+
+    return names_of
 
 
 def find(listed: list[Experiment], experiment_id: str) -> Experiment:
