@@ -7,6 +7,9 @@ runs a script ends (gitml.start_run) and those of the `gitml:` MLflow store
 
 import json
 import sys
+import warnings
+
+import pytest
 
 import gitml
 from gitml.store.refs import ARCHIVE_BUCKETS, archive_ref
@@ -87,3 +90,20 @@ def test_a_run_a_script_ends_folds_in_the_background_too(repo_with_commit):
     fold_ended(repo)
     assert "scripted" in listed(repo).values()
     assert_fsck_clean(repo)
+
+
+def test_a_script_ending_its_run_reports_what_a_background_fold_logged_once(repo_with_commit):
+    repo = repo_with_commit
+    log = repo / ".git" / "gitml" / "fold.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("folding older runs into archive commits failed: a reason\n")
+    with pytest.warns(UserWarning) as caught, gitml.start_run(repo=repo):
+        pass
+    assert [str(warning.message) for warning in caught] == [
+        "folding older runs into archive commits failed: a reason "
+        "(in the background, after an earlier run)"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reported already: nothing to say
+        with gitml.start_run(repo=repo):
+            pass

@@ -63,10 +63,10 @@ class Context:
 def _report_background_fold(repo: Repository) -> None:
     """What a fold started in the background by an earlier run could not do, said once
     (git says what its gc.log holds in the same way)."""
-    from gitml.tracking.autofold import take_fold_log
+    from gitml.tracking.autofold import BACKGROUND, take_fold_log
 
     for line in take_fold_log(repo):
-        say(f"warning: {line} (in the background, after an earlier run)")
+        say(f"warning: {line} {BACKGROUND}")
 
 
 # Command name → "module:attribute". Modules are imported only when their

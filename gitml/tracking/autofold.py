@@ -30,6 +30,7 @@ from gitml.store.repository import Repository, open_repository
 DETACH = "gitml.autoFoldDetach"  # git config: fold in a background process (default true)
 MAX_LOG_BYTES = 16 << 10  # what a report reads of the log at most
 MAX_LOG_LINES = 20
+BACKGROUND = "(in the background, after an earlier run)"  # ends each line reported
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,15 @@ def fold_after_run(repo: Repository) -> AutoFold:
 
 def fold_after_api_run(repo: Repository, stacklevel: int = 2) -> None:
     """`fold_after_run` for the runs a script commits (the logging API, MlflowClient, the
-    MLflow plugin, Optuna's callback): a problem is a UserWarning, issued for the code
+    MLflow plugin, Optuna's callback), which reports what an earlier background fold
+    logged, as a command does: each problem is a UserWarning, issued for the code
     `stacklevel` frames up from the caller, as `warnings.warn` counts."""
-    warning = fold_after_run(repo).warning
-    if warning is not None:
-        import warnings
+    import warnings
 
-        warnings.warn(warning, UserWarning, stacklevel=stacklevel + 1)
+    problems = [f"{line} {BACKGROUND}" for line in take_fold_log(repo)]
+    warning = fold_after_run(repo).warning
+    for problem in [*problems, *([warning] if warning is not None else [])]:
+        warnings.warn(problem, UserWarning, stacklevel=stacklevel + 1)
 
 
 def start_background_fold(repo: Repository) -> None:
