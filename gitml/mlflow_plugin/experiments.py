@@ -296,7 +296,16 @@ def read_records(repo: Repository) -> list[Experiment]:
             record = _read(objects, ref[len(EXPERIMENTS_PREFIX) :], sha)
             if record is not None:
                 found.append(record)
-    return found
+    owners = name_owners(found)
+    return [_named_as_its_own(record, owners) for record in found]
+
+
+def _named_as_its_own(record: Experiment, owners: dict[str, Experiment]) -> Experiment:
+    """`record` under the last of its names that is its own (`name_owners`): two clones
+    may rename two experiments to one name before they meet (and a remote may say so),
+    and MLflow lists one experiment per name. Its first name is always its own."""
+    name = next(name for name in reversed(record.all_names) if owners[name] is record)
+    return record if name == record.name else replace(record, name=name)
 
 
 def _read(objects, ref_id: str, sha: str) -> Experiment | None:

@@ -107,3 +107,21 @@ def test_a_remote_ref_below_an_id_no_clone_has_yet_never_blocks_that_experiment(
     listed = {experiment.name: experiment for experiment in exps.experiments(repo, [])}
     assert secret == experiment_id("secret") and "secret" in listed
     assert listed[exps.DEFAULT_NAME].tags == {"team": "vision"}
+
+
+def test_two_records_renamed_to_one_name_are_both_listed_under_names_of_their_own(tmp_path):
+    # two clones can do it (one creates "alpha", the other renames "beta" to it before
+    # they meet); a remote can write it: one of the two experiments, its runs with it,
+    # was no longer listed anywhere (MLflow's search_experiments, the id's page)
+    def forge(repo):
+        forge_record(repo, experiment_id("alpha"), names=["alpha"])
+        forge_record(repo, experiment_id("beta"), names=["beta", "alpha"])
+        forge_record(repo, experiment_id("gamma"), names=["gamma", "delta", "alpha"])
+
+    listed = fetched(tmp_path, forge)
+
+    names = {experiment.id: experiment.name for experiment in listed}
+    assert len(set(names.values())) == len(names)  # names are unique, as MLflow's are
+    assert names[experiment_id("alpha")] == "alpha"  # the name's own experiment keeps it
+    assert names[experiment_id("beta")] == "beta"  # the others the last name they own
+    assert names[experiment_id("gamma")] == "delta"
