@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from gitml.client import MlflowClient as NativeClient
@@ -368,3 +368,76 @@ def test_a_renamed_experiment_id_finds_its_runs_under_every_name(repo, client):
     text = f"attributes.experiment_id = '{experiment}'"
     found = gitml.search_runs(filter=text, repo=repo, output_format="list")
     assert {run["id"] for run in found} == mine
+
+
+# search_runs as MLflow's own store answers it
+
+
+def _same_runs_in(client: MlflowClient, experiment: str) -> None:
+    """16 runs, in order, each 2 params, up to 3 metrics (ties among them, one missing
+    on some runs) and a tag."""
+    for i in range(16):
+        run_id = client.create_run(experiment, run_name=f"r{i}", start_time=1_000 + i).info.run_id
+        metrics = {"acc": (i % 7) / 10, "loss": 1 / (i + 1)}
+        if i % 4:
+            metrics["f1"] = (i % 5) / 10
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()],
+            params=[Param("model", ("rf", "lr", "svm")[i % 3]), Param("depth", str(i % 5))],
+            tags=[RunTag("team", "ab"[i % 2])],
+        )
+        client.set_terminated(run_id)
+
+
+def _shown(run) -> tuple:
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    data = (run.data.params, run.data.metrics, tags)
+    return run.info.run_name, run.info.status, data
+
+
+@pytest.mark.slow  # MLflow's sqlite store migrates its database first: seconds
+def test_search_runs_agrees_with_mlflows_sqlite_store_on_the_same_runs(client, tmp_path):
+    """The same runs logged through the gitml: store and MLflow's sqlite store: each
+    search (filters, order_by with ties and missing values, max_results, every page
+    through page_token) finds the same runs in the same order with the same data."""
+
+    sqlite = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    stores = {}
+    for name, store in [("gitml", client), ("sqlite", sqlite)]:
+        experiment = store.create_experiment("same runs")
+        _same_runs_in(store, experiment)
+        stores[name] = (store, experiment)
+    searches = [
+        ("metrics.acc > 0.3 and params.model = 'rf'", ["metrics.loss DESC"], 1000),
+        ("", ["metrics.acc DESC"], 1),  # the best run (ties: the newest)
+        ("params.model = 'rf'", ["metrics.acc DESC"], 3),
+        ("params.model = 'lr'", ["metrics.f1 DESC"], 5),  # f1 missing on some: last
+        ("params.model != 'lr'", ["metrics.f1 ASC"], 1000),
+        ("", ["params.model ASC", "metrics.acc DESC"], 1000),
+        ("params.model != 'lr' and tags.team = 'a'", ["metrics.acc ASC", "metrics.loss ASC"], 1000),
+        ("tags.team = 'b' and metrics.loss < 0.2", ["attributes.start_time ASC"], 1000),
+        ("params.depth = '3' and metrics.acc <= 0.4", [], 1000),
+        ("attributes.run_name LIKE 'r1%'", ["attributes.run_name DESC"], 1000),
+        ("", [], 1000),
+    ]
+    for text, order, most in searches:
+        found = {}
+        for name, (store, experiment) in stores.items():
+            runs = store.search_runs([experiment], text, max_results=most, order_by=order)
+            found[name] = [_shown(run) for run in runs]
+        assert found["gitml"] == found["sqlite"], (text, order, most)
+        assert found["gitml"], (text, order)  # each search finds something
+    for order in ([], ["metrics.acc DESC"], ["params.model ASC"]):
+        pages = {}
+        for name, (store, experiment) in stores.items():
+            pages[name], token = [], None
+            while True:
+                page = store.search_runs([experiment], max_results=5, order_by=order,
+                                         page_token=token)  # fmt: skip
+                pages[name].append([run.info.run_name for run in page])
+                token = page.token
+                if not token:
+                    break
+        assert pages["gitml"] == pages["sqlite"], order
+        assert [len(page) for page in pages["gitml"]] == [5, 5, 5, 1]
