@@ -27,7 +27,8 @@ as `gitml run` keeps them, the median of REPEAT timings of
     repository without runs (goal: <= 1.1x of it)
 
 and last the index built again from the archives, and its peak memory (goal: the same
-whatever the number of runs).
+whatever the number of runs). --keep keeps the repository of runs (and skips that last
+step); --reuse PATH times such a kept repository again without writing it anew.
 
 With --folded, the same synthetic runs are folded into archive commits (`gitml
 archive`, keeping gitml.liveRuns' default half, 1,000 run refs) and pushed by
@@ -114,20 +115,32 @@ def gitml_out(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def bench_size(count: int, repeat: int, empty: Path) -> None:
+def write_and_fold(count: int) -> Path:
+    """A repository of `count` synthetic runs, indexed and folded (all but 1,000)."""
     repo = new_repo(f"gitml-bench-{count}-")
     start = time.perf_counter()
     write_runs_fast(repo, count, run_fields(count))
     report(f"{count} runs: written by fast-import", time.perf_counter() - start)
     report(f"{count} runs: .git size", disk(repo / ".git") / 2**20, "MiB")
-    index = repo / ".git" / "gitml" / "cache" / "runs.sqlite"
     build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
     report(f"{count} runs: first gitml ls (builds the index from run refs)", build)
     report(f"{count} runs: its peak RSS", peak, "MiB")
-    report(f"{count} runs: index size", index.stat().st_size / 2**20, "MiB")
+    report(f"{count} runs: index size", index_of(repo).stat().st_size / 2**20, "MiB")
     start = time.perf_counter()
     gitml_out(repo, "archive")
     report(f"{count} runs: gitml archive (all but 1,000)", time.perf_counter() - start)
+    return repo
+
+
+def index_of(repo: Path) -> Path:
+    return repo / ".git" / "gitml" / "cache" / "runs.sqlite"
+
+
+def bench_size(count: int, repeat: int, empty: Path, repo: Path | None, keep: bool) -> None:
+    """Time the commands on `repo` (made now when None); keep it when `keep` is set, to
+    time it again with --reuse (at 1M runs, writing and folding take half an hour)."""
+    repo = repo or write_and_fold(count)
+    index = index_of(repo)
     names = gitml_out(repo, "ls", "--limit", "2", "--columns", "name", "--csv").split()[1:]
     figures: dict[str, list[float]] = {}
     commands = {
@@ -163,6 +176,9 @@ def bench_size(count: int, repeat: int, empty: Path) -> None:
         many_run,
         extra=f"{many_run / empty_run:.2f}x of the repository without runs (goal <= 1.1x)",
     )
+    if keep:
+        print(f"kept: {repo} (time it again with --reuse {repo})", flush=True)
+        return
     for stale in index.parent.glob("runs.sqlite*"):
         stale.unlink()
     build, peak = measure([*GITML, "ls", "--limit", "1"], repo, timeout=3600)
@@ -265,6 +281,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--folded", action="store_true", help="the user's git work, runs folded")
+    parser.add_argument("--keep", action="store_true", help="keep the repository of runs")
+    parser.add_argument("--reuse", type=Path, help="time a repository kept by --keep")
     args = parser.parse_args()
     if args.folded:
         for count in (int(size) for size in args.sizes.split(",")):
@@ -272,8 +290,12 @@ def main() -> None:
         return
     empty = new_repo("gitml-bench-empty-")
     timed([*GITML, "run", "--", PYTHON, "-c", "pass"], empty)  # its index and caches
-    for count in (int(size) for size in args.sizes.split(",")):
-        bench_size(count, args.repeat, empty)
+    if args.reuse:
+        count = len(gitml_out(args.reuse, "ls", "--all", "--columns", "id", "--csv").split()) - 1
+        bench_size(count, args.repeat, empty, args.reuse, keep=True)
+    else:
+        for count in (int(size) for size in args.sizes.split(",")):
+            bench_size(count, args.repeat, empty, None, args.keep)
     shutil.rmtree(empty)
 
 
