@@ -76,6 +76,18 @@ class GitCommandError(GitmlError):
         super().__init__(f"git {' '.join(args[:2])} failed: {detail}")
 
 
+class RefBlockedError(GitmlError):
+    """A ref stands where git keeps a folder of the refs gitml writes (`refs/gitml/runs`
+    itself a ref): git can write none of them."""
+
+    def __init__(self, ref: str, blocker: str):
+        self.ref, self.blocker = ref, blocker
+        super().__init__(
+            f"cannot write {ref}: {blocker} is a ref, where git keeps the folder of such refs "
+            f"(a plain git fetch may have brought it); delete it: git update-ref -d {blocker}"
+        )
+
+
 class GitConfigError(GitmlError):
     """A git config file (or GIT_CONFIG_* variable) that cannot be read as git config."""
 

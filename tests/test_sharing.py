@@ -163,11 +163,16 @@ def test_remote_setup_lets_plain_git_fetch_runs_but_not_push_them(shared, tmp_pa
     work, remote = shared
     gitml(work, "push")
     other = clone(remote, tmp_path / "other")
-    assert (
-        gitml(other, "remote", "setup").stdout
-        == "git fetch origin now brings runs (refs/gitml/*)\n"
+    git(other, "config", "--add", "remote.origin.fetch", "refs/gitml/*:refs/gitml/*")  # before
+    assert gitml(other, "remote", "setup").stdout == (
+        "git fetch origin now brings runs (refs/gitml/{runs,archive,views,sweeps,experiments}/*)\n"
     )
     assert gitml(other, "remote", "setup").stdout.startswith("git fetch origin already")
+    fetched = git(other, "config", "--get-all", "remote.origin.fetch").splitlines()
+    assert (
+        "refs/gitml/*:refs/gitml/*" not in fetched
+        and "refs/gitml/runs/*:refs/gitml/runs/*" in fetched
+    )
     git(other, "fetch", "-q", "origin")
     assert run_refs(other) == run_refs(work)
     make_runs(other, 1, "local")
@@ -177,6 +182,49 @@ def test_remote_setup_lets_plain_git_fetch_runs_but_not_push_them(shared, tmp_pa
     git(other, "push", "-q", "origin", "main")
     assert len(run_refs(remote)) == 3  # plain git push did not send the new run
     assert git(remote, "rev-parse", "main") == git(other, "rev-parse", "HEAD")
+
+
+def test_plain_git_fetch_never_brings_a_ref_where_gitml_keeps_a_folder(shared, tmp_path):
+    # a remote's ref named refs/gitml/runs (or archive, views, sweeps, experiments)
+    # would stand where git keeps a folder of refs here: no run could be recorded again
+    work, remote = shared
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/main")
+    head = git(work, "rev-parse", "HEAD").strip()
+    folders = ["runs", "archive", "views", "sweeps", "experiments"]
+    for folder in folders:
+        git(remote, "update-ref", f"refs/gitml/{folder}", head)
+    other = clone(remote, tmp_path / "other")
+    gitml(other, "remote", "setup")
+
+    git(other, "fetch", "-q", "origin")
+
+    assert run_refs(other) == {}
+    gitml(other, "run", "--", sys.executable, "-c", "pass")
+    assert len(ls_json(other)) == 1
+    for folder in folders:  # gitml's own refs still come
+        git(remote, "update-ref", "-d", f"refs/gitml/{folder}")
+    gitml(work, "push")
+    git(other, "fetch", "-q", "origin")
+    assert len(ls_json(other)) == 4
+
+
+def test_a_ref_standing_where_run_refs_go_fails_a_run_in_one_line(repo_with_commit):
+    repo = repo_with_commit
+    git(repo, "update-ref", "refs/gitml/runs", "HEAD")  # e.g. an older `gitml remote setup`
+
+    result = gitml(repo, "run", "--", sys.executable, "-c", "pass", check=False)
+
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("gitml: error: ") and "refs/gitml/runs is a ref" in last, last
+    assert "git update-ref -d refs/gitml/runs" in last, last
+    git(repo, "update-ref", "-d", "refs/gitml/runs")
+    assert [run["status"] for run in ls_json(repo)] == ["finished"]  # recovered, not lost
+    gitml(repo, "rm", ls_json(repo)[0]["id"])
+    git(repo, "update-ref", "refs/gitml/runs", "HEAD")  # standing in packed-refs: the same
+    git(repo, "pack-refs", "--all")
+    result = gitml(repo, "run", "--", sys.executable, "-c", "pass", check=False)
+    assert "refs/gitml/runs is a ref" in result.stderr.splitlines()[-1]
 
 
 def test_run_refs_never_move(shared, tmp_path):

@@ -243,6 +243,9 @@ def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
+_FETCHED = "refs/gitml/{runs,archive,views,sweeps,experiments}/*"
+
+
 @click.group("remote")
 def remote_group() -> None:
     """Set up a git remote for runs."""
@@ -257,9 +260,9 @@ def remote_setup(obj, remote) -> None:
 
     remote = choose_remote(obj.repo, remote)
     if add_fetch_refspec(obj.repo, remote):
-        echo(f"git fetch {remote} now brings runs (refs/gitml/*)")
+        echo(f"git fetch {remote} now brings runs ({_FETCHED})")
     else:
-        echo(f"git fetch {remote} already brings runs (refs/gitml/*)")
+        echo(f"git fetch {remote} already brings runs ({_FETCHED})")
     if prunes_on_fetch(obj.repo, remote):
         say(
             f"warning: git fetch {remote} prunes (fetch.prune is set): it will delete "

@@ -17,10 +17,6 @@ from gitml.store.refs import (
     run_ref,
 )
 
-GITML_REFS = "refs/gitml/"
-REMOTE_PATTERN = GITML_REFS + "*"
-FETCH_ALL = f"{REMOTE_PATTERN}:{REMOTE_PATTERN}"
-
 # Every run ref at once. git matches each explicit refspec against every local
 # ref (quadratic: seconds for a thousand runs), a pattern in one pass; so when
 # the selection is "every run the other side lacks", the pattern is used and
@@ -44,6 +40,13 @@ SWEEPS = f"{SWEEPS_PREFIX}*:{SWEEPS_PREFIX}*"
 # a change is a child commit of the record's last, so one changed on both sides is
 # left alone as a view is.
 EXPERIMENTS = f"{EXPERIMENTS_PREFIX}*:{EXPERIMENTS_PREFIX}*"
+
+# What `gitml remote setup` adds to a remote's fetch refspecs, so that plain `git fetch`
+# brings them too: each kind by its own folder, never refs/gitml/* whole, which would
+# bring a remote's ref named refs/gitml/runs (or archive, …) where git keeps the folder
+# of those refs here, and no run could be recorded again.
+FETCH_KINDS = [ALL_RUNS, ARCHIVES, VIEWS, SWEEPS, EXPERIMENTS]
+OLD_FETCH_ALL = "refs/gitml/*:refs/gitml/*"  # what it added before; replaced by FETCH_KINDS
 
 # Refspecs per `git push`: far below the kernel's argument limit (2 MiB on
 # Linux; a run refspec is about 85 bytes) while 1,000 runs still go in one push.

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from gitml.errors import GitCommandError, NoRemoteError
-from gitml.sharing.refspecs import FETCH_ALL
+from gitml.sharing.refspecs import FETCH_KINDS, OLD_FETCH_ALL
 from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, read_head
@@ -97,10 +97,16 @@ def add_fetch_refspec(repo: Repository, remote: str) -> bool:
     if remote not in remote_names(config):
         known = ", ".join(sorted(remote_names(config))) or "none"
         raise NoRemoteError(f"no remote named '{remote}' (remotes: {known})")
-    if FETCH_ALL in config.get(f"remote.{remote}.fetch", []):
+    key = f"remote.{remote}.fetch"
+    present = config.get(key, [])
+    missing = [spec for spec in FETCH_KINDS if spec not in present]
+    if not missing and OLD_FETCH_ALL not in present:
         return False
     try:
-        run_git(["config", "--add", f"remote.{remote}.fetch", FETCH_ALL], repo.cwd)
+        for spec in missing:
+            run_git(["config", "--add", key, spec], repo.cwd)
+        if OLD_FETCH_ALL in present:
+            run_git(["config", "--unset-all", "--fixed-value", key, OLD_FETCH_ALL], repo.cwd)
     except GitCommandError as error:
         raise NoRemoteError(f"cannot configure remote '{remote}': {error}") from error
     return True

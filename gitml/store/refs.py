@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gitml.errors import GitCommandError, GitmlError
+from gitml.errors import GitCommandError, GitmlError, RefBlockedError
 from gitml.store.blobs import COMMIT_HEAD, ObjectReader
 from gitml.store.gitcmd import RECORD_FORMAT, git_records, run_git
 from gitml.store.ids import id_pattern, is_ref_run_id
@@ -162,6 +162,9 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
     if not files_backend(repo):
         _create_ref_with_git(repo, ref, sha, message)
         return
+    blocker = _ref_above(repo, ref)
+    if blocker is not None:
+        raise RefBlockedError(ref, blocker)
     path = repo.common_dir / ref
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(path.name + ".lock")
@@ -179,6 +182,17 @@ def create_ref(repo: Repository, ref: str, sha: str, message: str = "gitml") -> 
         raise
     os.close(fd)
     os.rename(lock, path)
+
+
+def _ref_above(repo: Repository, ref: str) -> str | None:
+    """A ref whose name is a folder of `ref`'s (refs/gitml/runs for a run's ref), loose
+    or packed: git keeps no ref below another."""
+    parts = ref.split("/")
+    for end in range(2, len(parts)):
+        above = "/".join(parts[:end])
+        if (repo.common_dir / above).is_file() or packed_ref_sha(repo, above) is not None:
+            return above
+    return None
 
 
 def files_backend(repo: Repository) -> bool:
