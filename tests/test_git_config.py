@@ -174,3 +174,30 @@ def test_extensions_come_from_the_repository_file_only(repo_with_commit, isolate
     assert repository_extension(repo, "refStorage") == "files"
     gitml(repo_with_commit, "run", "--", "python", "-c", "pass")
     assert git(repo_with_commit, "for-each-ref", "--format=%(refname)", "refs/gitml/runs")
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"GIT_CONFIG_COUNT": "1"}, "GIT_CONFIG_KEY_0"),
+        ({"GIT_CONFIG_PARAMETERS": "'unclosed"}, "GIT_CONFIG_PARAMETERS"),
+    ],
+)
+def test_a_malformed_config_variable_is_a_config_error_naming_it(
+    repo_with_commit, monkeypatch, variables, named
+):
+    repo = open_repository(repo_with_commit)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(GitConfigError, match=f"git config {named} cannot be read"):
+        read_config(repo)
+
+
+def test_a_setting_git_reads_without_a_value_is_true_and_names_fold_case(repo_with_commit):
+    with open(repo_with_commit / ".git" / "config", "a") as file:
+        file.write('[GitML]\n\tPrePush\n[remote "Team.Box"]\n\tURL = /srv/x\n')
+    config = read_config(open_repository(repo_with_commit))
+    assert config.get_bool("gitml.prepush", False) is True
+    assert config.get("REMOTE.Team.Box.url") == "/srv/x"
+    assert config.get("remote.team.box.url") is None  # a subsection's case counts
+    assert config.subsections("remote") == {"Team.Box": {"url": ["/srv/x"]}}

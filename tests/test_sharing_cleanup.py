@@ -90,10 +90,10 @@ def test_docs_mention_every_sharing_command_and_option():
 
     import click
 
-    from gitml.cli import sharing
+    from gitml.cli import cleanup, sharing
 
     text = (Path(__file__).parent.parent / "docs" / "sharing.md").read_text()
-    commands = [sharing.push, sharing.fetch, sharing.pull, sharing.rm, sharing.gc]
+    commands = [sharing.push, sharing.fetch, sharing.pull, cleanup.rm, cleanup.gc]
     commands += [*sharing.remote_group.commands.values(), *sharing.hooks_group.commands.values()]
     for command in commands:
         assert command.name in text, command.name

@@ -1,7 +1,6 @@
 """Turning values into terminal text: times, durations, numbers, tables."""
 
 import math
-import shutil
 import time
 import unicodedata
 
@@ -43,6 +42,11 @@ def rounded(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     return number(float(f"{value:.6g}"))
+
+
+def count(n: int, what: str = "run") -> str:
+    """`1 run`, `2 runs`."""
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def size(count: int) -> str:
@@ -89,6 +93,8 @@ def pad(text: str, columns: int) -> str:
 
 
 def terminal_columns() -> int:
+    import shutil  # with its archive modules: only for the commands that draw a table
+
     return shutil.get_terminal_size((120, 24)).columns
 
 

@@ -12,6 +12,7 @@ import click
 
 from gitml.cli.output import say
 from gitml.errors import GitmlError, PermissionDeniedError
+from gitml.version import __version__
 
 if TYPE_CHECKING:
     from gitml.store.repository import Repository
@@ -83,9 +84,9 @@ COMMANDS = {
     "pull": "gitml.cli.sharing:pull",
     "remote": "gitml.cli.sharing:remote_group",
     "hooks": "gitml.cli.sharing:hooks_group",
-    "rm": "gitml.cli.sharing:rm",
-    "gc": "gitml.cli.sharing:gc",
-    "archive": "gitml.cli.sharing:archive",
+    "rm": "gitml.cli.cleanup:rm",
+    "gc": "gitml.cli.cleanup:gc",
+    "archive": "gitml.cli.cleanup:archive",
     "diff": "gitml.cli.compare:diff",
     "compare": "gitml.cli.compare:compare",
     "metrics": "gitml.cli.compare:metrics",
@@ -204,7 +205,7 @@ def _usage_line(error: click.UsageError, fallback: str) -> str:
 @click.option(
     "--traceback", is_flag=True, help="Show where an unexpected error happened (for a bug report)."
 )
-@click.version_option(package_name="gitml", message="gitml %(version)s")
+@click.version_option(__version__, message="gitml %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, directory: str | None, traceback: bool) -> None:
     """Experiment tracking kept in your git repository.

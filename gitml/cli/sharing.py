@@ -1,4 +1,4 @@
-"""`gitml push | fetch | pull | remote setup | hooks | rm | gc`: share and clean up runs."""
+"""`gitml push | fetch | pull | remote setup | hooks`: share runs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import click
 from gitml.cli import format as fmt
 from gitml.cli.options import json_option
 from gitml.cli.output import echo, echo_block, echo_json, echo_json_lines, echo_progress, say
-from gitml.store.ids import run_id_time_ms
-from gitml.tracking.record import DAMAGED, ENDED
 
 if TYPE_CHECKING:
     from gitml.store.repository import Repository
@@ -37,10 +35,6 @@ def _remote_and_runs(repo, remote, runs) -> tuple[str | None, list[str]]:
     return remote, list(runs)
 
 
-def _count(n: int, what: str = "run") -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
 @click.command("push")
 @remote_argument
 @click.argument("runs", nargs=-1)
@@ -57,10 +51,13 @@ def push(obj, remote, runs, experiment, since, dry_run, delete, as_json) -> None
 
     REMOTE defaults to the current branch's upstream remote, else origin.
     """
-    from gitml.sharing.selection import parse_time_point
     from gitml.sharing.transfer import PushOptions, push_runs
 
-    since_ms = parse_time_point(since, "--since") if since else None
+    since_ms = None
+    if since:
+        from gitml.sharing.selection import parse_time_point
+
+        since_ms = parse_time_point(since, "--since")
     remote, runs = _remote_and_runs(obj.repo, remote, runs)
     options = PushOptions(remote, runs, experiment, since_ms, dry_run, delete)
     with _partial_transfer_reported(lambda result: _echo_push(result, False, delete, dry_run)):
@@ -74,10 +71,11 @@ def _echo_push(result, as_json: bool, delete: bool, dry_run: bool) -> None:
         return
     verb = _VERBS[delete, dry_run]
     if result.runs or result.tags or delete:
-        tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
-        echo(f"{verb} {_count(len(result.runs))}{tags} {'on' if delete else 'to'} {result.remote}")
+        tags = f" and {fmt.count(len(result.tags), 'registry tag')}" if result.tags else ""
+        where = "on" if delete else "to"
+        echo(f"{verb} {fmt.count(len(result.runs))}{tags} {where} {result.remote}")
     else:
-        echo(f"nothing new to push to {result.remote} ({_count(result.already)} there already)")
+        echo(f"nothing new to push to {result.remote} ({fmt.count(result.already)} there already)")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -173,9 +171,10 @@ def _echo_fetch(result, as_json: bool) -> None:
     if as_json:
         echo_json(result.to_json())
         return
-    tags = f" and {_count(len(result.tags), 'registry tag')}" if result.tags else ""
-    objects = f" ({_count(result.objects, 'large artifact')} downloaded)" if result.objects else ""
-    echo(f"fetched {_count(len(result.runs))}{tags} from {result.remote}{objects}")
+    tags = f" and {fmt.count(len(result.tags), 'registry tag')}" if result.tags else ""
+    downloaded = fmt.count(result.objects, "large artifact")
+    objects = f" ({downloaded} downloaded)" if result.objects else ""
+    echo(f"fetched {fmt.count(len(result.runs))}{tags} from {result.remote}{objects}")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -209,14 +208,14 @@ def _echo_pull(repo, result, as_json: bool) -> None:
     if not new_runs:
         echo(f"no new runs from {result.remote}")
     else:
-        echo(f"{_count(len(new_runs))} arrived from {result.remote}:")
+        echo(f"{fmt.count(len(new_runs))} arrived from {result.remote}:")
         rows = [
             [run.id[:12], run.name, run.status, run.experiment, fmt.when(run.start_ms), run.user]
             for run in new_runs
         ]
         echo_block(fmt.table(["ID", "NAME", "STATUS", "EXPERIMENT", "STARTED", "USER"], rows, 4))
     if result.tags:
-        echo(f"{_count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
+        echo(f"{fmt.count(len(result.tags), 'registry tag')}: {', '.join(result.tags)}")
     _report_renumbered(result)
     _warn_differing(result)
 
@@ -225,6 +224,7 @@ def echo_remote_runs(repo: Repository, remote: str, as_json: bool) -> None:
     """`gitml ls --remote REMOTE`: the run ids a remote has (on a run ref or in its
     archives), and which are here too."""
     from gitml.sharing.transfer import list_remote_runs
+    from gitml.store.ids import run_id_time_ms
 
     runs = list_remote_runs(repo, remote)
     if as_json:
@@ -315,106 +315,3 @@ def hooks_status(obj, as_json) -> None:
     else:
         state = "not installed" + (" (another hook is there)" if status.other else "")
     echo(f"{status.name}: {state} ({status.path})")
-
-
-@click.command("rm")
-@click.argument("runs", nargs=-1, required=True)
-@click.option("--force", is_flag=True, help="Delete runs even if registry tags point at them.")
-@click.pass_obj
-def rm(obj, runs, force) -> None:
-    """Delete RUNS (ids, id prefixes or names) from this repository; remotes are untouched."""
-    from gitml.sharing.cleanup import remove_runs
-
-    for run in remove_runs(obj.repo, list(runs), force):
-        echo(f"deleted {run.name} ({run.id})")
-
-
-@click.command("gc")
-@click.option("--experiment", "-e", help="Only runs of this experiment (default: every one).")
-@click.option(
-    "--status",
-    type=click.Choice([*ENDED, DAMAGED]),
-    help="Only runs with this status (running runs are never collected).",
-)
-@click.option(
-    "--filter", "-f", "filter_", metavar="EXPR", help="Only runs matching EXPR (as in gitml ls)."
-)
-@click.option("--older-than", help="Only runs started before then: 30d, 12h, 2026-11-01 …")
-@click.option("--keep", type=click.IntRange(min=1), help="Spare the newest N selected runs.")
-@click.option("--dry-run", "-n", is_flag=True, help="List what would be deleted; delete nothing.")
-@click.option(
-    "--objects",
-    "objects",
-    is_flag=True,
-    help="Also remove stored large artifacts no run points to (alone: only that).",
-)
-@click.option(
-    "--grace",
-    default="1d",
-    show_default=True,
-    help="With --objects: spare objects written or used within this long (30m, 12h, 2d).",
-)
-@json_option
-@click.pass_obj
-def gc(
-    obj, experiment, status, filter_, older_than, keep, dry_run, objects, grace, as_json
-) -> None:
-    """Delete local runs by status, age and count; runs in the model registry are kept.
-    With --objects, then remove the large artifacts no run points to any more."""
-    import time
-
-    from gitml.sharing.cleanup import GcOptions, collect_garbage, collect_objects
-    from gitml.sharing.selection import parse_time_point
-
-    chosen = (experiment, status, filter_, older_than, keep)
-    runs = []
-    if not objects or any(choice is not None for choice in chosen):
-        older_ms = parse_time_point(older_than, "--older-than") if older_than else None
-        options = GcOptions(experiment, status, filter_, older_ms, keep, dry_run)
-        runs = collect_garbage(obj.repo, options)
-    removed = []
-    if objects:
-        now_ms = int(time.time() * 1000)
-        grace_s = (now_ms - parse_time_point(grace, "--grace", now_ms)) / 1000
-        removed = collect_objects(obj.repo, grace_s, dry_run)
-    if as_json:
-        if objects:
-            echo_json({"runs": [run.to_json() for run in runs],
-                       "objects": [item.to_json() for item in removed]})  # fmt: skip
-        else:
-            echo_json([run.to_json() for run in runs])
-        return
-    for run in runs:
-        echo(f"{'would delete' if dry_run else 'deleted'} {run.name} ({run.id})")
-    if not runs and not objects:
-        echo("no runs to delete")
-    if objects:
-        total = sum(item.size for item in removed)
-        verb = "would remove" if dry_run else "removed"
-        echo(f"{verb} {_count(len(removed), 'object')} of large artifacts ({total:,} bytes)")
-
-
-@click.command("archive")
-@click.option(
-    "--keep",
-    type=click.IntRange(min=0),
-    help="Runs that keep a ref each, the newest (default: half of git config gitml.liveRuns).",
-)
-@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for another fold.")
-@json_option
-@click.pass_obj
-def archive(obj, keep, wait, as_json) -> None:
-    """Fold older runs into archive commits (refs/gitml/archive/*): every command still
-    finds them, and git's own push, fetch and gc no longer see a ref per run."""
-    from gitml.tracking.fold import fold_runs, live_runs_budget
-
-    if keep is None:
-        keep = live_runs_budget(obj.repo) // 2
-    result = fold_runs(obj.repo, keep, timeout=wait)
-    if as_json:
-        echo_json(result.to_json())
-        return
-    for sha, problems in result.problems:
-        for problem in problems:
-            echo(f"warning: archive commit {sha[:12]}: {problem}", err=True)
-    echo(f"folded {_count(len(result.folded))} into {_count(len(result.archives), 'archive')}")

@@ -23,10 +23,9 @@ from gitml.store.gitcmd import run_git
 from gitml.store.gitproc import Progress, fetch_objects
 from gitml.store.refs import archive_shas, parse_archive_ref
 from gitml.store.repository import Repository
-from gitml.tracking.archive import archive_files, archive_message
-from gitml.tracking.fold import commit_times, fold_lease, move_archive_refs
-from gitml.tracking.identity import user_identity
-from gitml.tracking.index import open_index
+
+# The folding machinery (gitml.tracking.fold, .archive, .index) is imported where archives
+# differ: a push or fetch between sides whose archives agree (most of them) needs none of it.
 
 
 @dataclass
@@ -45,6 +44,8 @@ def converge_archives(
     done = Converged()
     if all(archive_shas(repo).get(ref) == sha for ref, sha in theirs.items()):
         return done  # level already (read again under the lease otherwise)
+    from gitml.tracking.fold import fold_lease, move_archive_refs
+
     with fold_lease(repo):
         ours = archive_shas(repo)
         differing = {ref: sha for ref, sha in theirs.items() if ours.get(ref) != sha}
@@ -94,6 +95,8 @@ def publish_refspecs(
     if not ours or not their_runs:
         return Publication([f"{ref}:{ref}" for ref in moved], [], moved)
     if archived is None:
+        from gitml.tracking.index import open_index
+
         with open_index(repo) as index:
             archived = index.archived_shas(their_runs)
     gone = [delete_refspec(run_id) for run_id, sha in sorted(their_runs.items())
@@ -105,6 +108,9 @@ def publish_refspecs(
 def _merge(repo: Repository, mine: str, theirs: str) -> str:
     """A merge archive commit of two diverged chains of one bucket: no runs of its own."""
     from gitml.store.objects import ObjectStore
+    from gitml.tracking.archive import archive_files, archive_message
+    from gitml.tracking.fold import commit_times
+    from gitml.tracking.identity import user_identity
 
     previous = [mine, theirs]
     when = max(commit_times(repo, previous).values(), default=0) or None  # see commit_times

@@ -11,12 +11,15 @@ reader tries again when the artifact is wanted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gitml.errors import LargeObjectError
-from gitml.store.cas.pointer import Pointer
 from gitml.store.cas.referenced import pointers_in, run_pointers
 from gitml.store.refs import run_shas
 from gitml.store.repository import Repository
+
+if TYPE_CHECKING:
+    from gitml.store.cas.pointer import Pointer
 
 
 @dataclass

@@ -11,6 +11,8 @@ still fast-forwards a ref, so a remote holding a commit on top of a run would
 otherwise replace that run's code and record here.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,18 +78,19 @@ from gitml.store.refs import (
 )
 from gitml.store.refs import run_ids as local_run_ids
 from gitml.store.repository import Repository
-from gitml.tracking.fold import fold_runs, remote_live_runs_budget
-from gitml.tracking.index import open_index
-from gitml.tracking.record import RunSummary
+from gitml.tracking.budgets import remote_live_runs_budget
 
 if TYPE_CHECKING:
     from gitml.registry.listing import RemoteRegistry
+    from gitml.tracking.record import RunSummary
 
+# Patterns are compiled where they are used (re keeps them), not when gitml starts.
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
-_NEW_REF = re.compile(r"^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
-_VIEW_REF = re.compile(r"refs/gitml/views/([^\s:]+)")
-_SWEEP_REF = re.compile(r"refs/gitml/sweeps/([^\s:]+)")
-_EXPERIMENT_REF = re.compile(r"refs/gitml/experiments/([^\s:]+)")
+_NEW_REF = r"(?m)^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->"
+_UP_TO_DATE = r"(?m)^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->"
+_VIEW_REF = r"refs/gitml/views/([^\s:]+)"
+_SWEEP_REF = r"refs/gitml/sweeps/([^\s:]+)"
+_EXPERIMENT_REF = r"refs/gitml/experiments/([^\s:]+)"
 # Refs that only move forward, sent and fetched after the runs, not forced and not atomic
 # (one changed on both sides is left alone): `gitml ui`'s saved views, sweep records,
 # experiment records; each with the word that names its kind.
@@ -96,14 +99,12 @@ _FORWARD = (
     (SWEEPS, SWEEPS_PREFIX, "sweep"),
     (EXPERIMENTS, EXPERIMENTS_PREFIX, "experiment"),
 )
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # how git says it moved one of them not, as it differs: here (fetch), there (push)
-_DIFFERING = re.compile(r"\[rejected\]|\(unable to update local ref\)")
+_DIFFERING = r"\[rejected\]|\(unable to update local ref\)"
 PUBLISH_ATTEMPTS = 5  # pushes of archives refused by another machine's, before giving up
 # New runs sent by name in the push that also sends archives (git matches each explicit
 # refspec against every local ref); more go by the run pattern, in a push of their own.
 _EXPLICIT_RUNS = 64
-_UP_TO_DATE = re.compile(r"^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->", re.MULTILINE)
 
 
 @dataclass
@@ -204,6 +205,8 @@ def list_remote_runs(repo: Repository, remote: str | None) -> list[RemoteRun]:
 
 def _here(repo: Repository, run_ids: list[str]) -> dict[str, str]:
     """run id → commit of those of `run_ids` this repository has, on a ref or archived."""
+    from gitml.tracking.index import open_index
+
     with open_index(repo) as index:
         archived = index.archived_shas(run_ids)
     return {**archived, **run_shas(repo)}
@@ -321,6 +324,8 @@ def _fold_for_remote(
     another process is folding here right now)."""
     if not kept or len(kept) + incoming <= budget:
         return []
+    from gitml.tracking.fold import fold_runs
+
     try:
         return fold_runs(repo, max(budget // 2 - incoming, 0), among=kept).folded
     except LockTimeoutError:
@@ -384,6 +389,8 @@ def _push_new_runs(
 
 def _held_here(repo: Repository, run_ids: list[str]) -> dict[str, str]:
     """run id → commit of those of `run_ids` the archives here hold (a run ref may too)."""
+    from gitml.tracking.index import open_index
+
     with open_index(repo) as index:
         return index.archived_shas(run_ids)
 
@@ -438,10 +445,12 @@ def _take_rejected(result: TransferResult, done, remote: str) -> None:
     (fetch) is left as it is on each side; one the remote refused (its hook, or a ref
     below its name there, which anyone can push, where git can write neither) is
     reported with the remote's own reason. Any other failure raises."""
-    lines = [line for line in (done.stdout + done.stderr).splitlines() if _DIFFERING.search(line)]
-    views = sorted({m.group(1) for m in map(_VIEW_REF.search, lines) if m})
-    sweeps = sorted({m.group(1) for m in map(_SWEEP_REF.search, lines) if m})
-    experiments = sorted({m.group(1) for m in map(_EXPERIMENT_REF.search, lines) if m})
+    out = done.stdout + done.stderr
+    lines = [line for line in out.splitlines() if re.search(_DIFFERING, line)]
+    views, sweeps, experiments = (
+        sorted({m.group(1) for m in (re.search(pattern, line) for line in lines) if m})
+        for pattern in (_VIEW_REF, _SWEEP_REF, _EXPERIMENT_REF)
+    )
     refused = [
         RefusedRecord(
             kind, ref.ref.removeprefix(prefix), refusal_reason([ref.summary], done.stderr)
@@ -504,7 +513,7 @@ def _has_registry_tags(repo: Repository) -> bool:
 
 
 def _push_registry_tags(
-    repo: Repository, remote: str, dry_run: bool, result, listing: "RemoteRegistry | None"
+    repo: Repository, remote: str, dry_run: bool, result, listing: RemoteRegistry | None
 ) -> None:
     """The registry's own push (`listing`: the remote's registry, listed already)."""
     from gitml.registry.transfer import push_registry_tags
@@ -708,8 +717,9 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
             return None
         raise remote_error(remote, done.stderr)
     _drop_strays(repo, [RUNS_PREFIX, ARCHIVE_PREFIX])  # refs named no run or bucket came too
-    fetched = sorted(filter(None, map(parse_run_ref, _NEW_REF.findall(done.stderr))), reverse=True)
-    already = [ref for ref in _UP_TO_DATE.findall(done.stderr) if parse_run_ref(ref)]
+    new_refs = re.findall(_NEW_REF, done.stderr)
+    fetched = sorted(filter(None, map(parse_run_ref, new_refs)), reverse=True)
+    already = [ref for ref in re.findall(_UP_TO_DATE, done.stderr) if parse_run_ref(ref)]
     return TransferResult(remote, fetched, already=len(already))
 
 
@@ -767,6 +777,8 @@ def arrived(repo: Repository, run_ids: list[str]) -> list[RunSummary]:
     pull`)."""
     if not run_ids:
         return []
+    from gitml.tracking.index import open_index
+
     with open_index(repo) as index:
         found = [index.summary(run_id) for run_id in sorted(run_ids, reverse=True)]
     return [summary for summary in found if summary is not None]

@@ -1,30 +1,26 @@
-"""git config, read as git reads it, by dulwich's parser: once per repository.
+"""git config, read by git itself (`git config --list -z --show-origin`): once per repository.
 
 Every setting gitml reads (identity, `gitml.*`, remotes) comes through
 `read_config`; `extensions.*`, which git reads from the repository's own file
-only, through `repository_extension`. Files, the strongest first: `git -c` overrides
-(GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT), the repository's `config`, the
-global file (`GIT_CONFIG_GLOBAL`, else `~/.gitconfig` over
-`$XDG_CONFIG_HOME/git/config`), the system file (`GIT_CONFIG_SYSTEM`, else
-`/etc/gitconfig`; none with `GIT_CONFIG_NOSYSTEM`). Includes and `includeIf`
-`gitdir:` / `onbranch:` conditions are followed.
+only, through `repository_extension`. git applies its own rules: quoting, every
+file it reads (the system, global and repository files, `git -c` overrides,
+GIT_CONFIG_COUNT), includes and `includeIf` conditions. One git process costs less
+than a parser's import (dulwich's config module and its logging cost more than the
+interpreter's own start), and no rule of git's is copied here.
 
 The answer is kept per repository and read again only when one of those files
 or variables changes (a `stat` each), so a command that asks ten settings
-parses the files once.
+starts git once.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitml.errors import GitConfigError
-from gitml.store.repository import Repository, read_head
-
-if TYPE_CHECKING:
-    from dulwich.config import ConfigFile
+from gitml.store.repository import Repository
 
 _ENV_NAMES = (
     "GIT_CONFIG_PARAMETERS",
@@ -40,10 +36,13 @@ _cache: dict[Repository, tuple[list[Path], tuple, GitConfig]] = {}
 
 
 class GitConfig:
-    """Settings from a stack of config files, the strongest first."""
+    """Settings as git lists them: (name, value) pairs, the weakest first. A name's
+    section and variable are lower case, its subsection as written (`remote.My.url`)."""
 
-    def __init__(self, files: list[ConfigFile]):
-        self._files = files
+    def __init__(self, entries: list[tuple[str, str]]):
+        self._values: dict[str, list[str]] = {}
+        for name, value in entries:
+            self._values.setdefault(name, []).append(value)
 
     def get(self, name: str) -> str | None:
         """The value of `name` (`user.name`, `remote.origin.url`) as git gives it, or None."""
@@ -52,14 +51,7 @@ class GitConfig:
 
     def get_all(self, name: str) -> list[str]:
         """Every value of `name`, the weakest file first (as `git config --get-all`)."""
-        section, key = _split_name(name)
-        values: list[str] = []
-        for file in reversed(self._files):
-            try:
-                values.extend(_text(value) for value in file.get_multivar(section, key))
-            except KeyError:
-                continue
-        return values
+        return list(self._values.get(_canonical(name), []))
 
     def get_bool(self, name: str, default: bool) -> bool:
         """`name` read as git reads a boolean; `default` when unset or not a boolean."""
@@ -69,27 +61,26 @@ class GitConfig:
     def subsections(self, section: str) -> dict[str, dict[str, list[str]]]:
         """For `remote`: {remote name: {variable: values, weakest first}}."""
         found: dict[str, dict[str, list[str]]] = {}
-        for file in reversed(self._files):
-            for names in file.sections():
-                if len(names) != 2 or _text(names[0]).lower() != section:
-                    continue
-                variables = found.setdefault(_text(names[1]), {})
-                for key, value in file.items(names):
-                    variables.setdefault(_text(key).lower(), []).append(_text(value))
+        for name, values in self._values.items():
+            first, last = name.find("."), name.rfind(".")
+            if first != last and name[:first] == section:
+                found.setdefault(name[first + 1 : last], {})[name[last + 1 :]] = list(values)
         return found
 
 
 def read_config(repo: Repository) -> GitConfig:
-    """The repository's git config, parsed once and kept until a file of it changes (an
+    """The repository's git config, read once and kept until a file of it changes (an
     included file, and HEAD when an `onbranch:` condition depends on it, count too)."""
     cached = _cache.get(repo)
     if cached is not None and cached[1] == _stamp(cached[0]):
         return cached[2]
     paths = _config_paths(repo)
-    read = _read_files(repo, paths)
-    watched = [*paths, *_dependencies(repo, read)]
-    stamp = _stamp(watched)
-    config = GitConfig([*_override_files(), *(file for _, file in read)])
+    before = [_stat(path) for path in paths]  # a change while git reads is seen next time
+    listed = _list(repo.cwd, [])
+    included = _dependencies(repo, listed)
+    stats = (*before, *(_stat(path) for path in included))
+    watched, stamp = [*paths, *included], (stats, tuple(map(os.environ.get, _ENV_NAMES)))
+    config = GitConfig([(name, value) for _, name, value in listed])
     _cache[repo] = (watched, stamp, config)
     return config
 
@@ -98,41 +89,63 @@ def _stamp(paths: list[Path]) -> tuple:
     return tuple(_stat(path) for path in paths), tuple(map(os.environ.get, _ENV_NAMES))
 
 
-def _dependencies(repo: Repository, read: list[tuple[Path, ConfigFile]]) -> list[Path]:
-    """The files a parsed config also depends on: those its `include.path` and
-    `includeIf.*.path` name (relative ones from the including file's folder), and HEAD
-    when a condition is `onbranch:`."""
+def _list(cwd: str, options: list[str]) -> list[tuple[str, str, str]]:
+    """(origin, name, value) of every setting `git config --list` gives, weakest first.
+    A variable without `=` (`[core] bare`) is true, as git reads it."""
+    from gitml.store.gitcmd import run_git
+
+    done = run_git(["config", "--list", "-z", "--show-origin", *options], cwd, check=False)
+    if done.returncode != 0:
+        raise _config_error(done.stderr.decode(errors="replace"))
+    fields = done.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    entries = []
+    for origin, item in zip(fields[0:-1:2], fields[1:-1:2], strict=True):
+        name, newline, value = item.partition("\n")
+        entries.append((origin, name, value if newline else "true"))
+    return entries
+
+
+def _config_error(stderr: str) -> GitConfigError:
+    """git's complaint about a config file or variable, naming what to fix."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    complaint = next((line for line in lines if not line.startswith("fatal: unable to")), "")
+    complaint = complaint.partition(": ")[2] or complaint or "git config failed"
+    source, marker, _ = complaint.rpartition(" in file ")
+    if marker:
+        path = complaint[len(source) + len(marker) :].split(" at line ")[0].strip("'")
+        return GitConfigError(path, complaint)
+    variable = re.search(r"GIT_CONFIG_\w+", complaint)  # GIT_CONFIG_PARAMETERS, _KEY_0, …
+    return GitConfigError(variable.group() if variable else "settings", complaint)
+
+
+def _dependencies(repo: Repository, listed: list[tuple[str, str, str]]) -> list[Path]:
+    """The files a config also depends on: those its `include.path` and
+    `includeIf.*.path` name (relative ones from the including file's folder), whether
+    their condition holds or not, and HEAD when a condition is `onbranch:`."""
     found: list[Path] = []
-    for path, file in read:
-        for names in file.sections():
-            kind = _text(names[0]).lower()
-            if kind not in ("include", "includeif"):
-                continue
-            if kind == "includeif" and len(names) > 1 and names[1].startswith(b"onbranch:"):
-                found.append(repo.git_dir / "HEAD")
-            for key, value in file.items(names):
-                if key.lower() == b"path":
-                    found.append(path.parent / Path(_text(value)).expanduser())
+    for origin, name, value in listed:
+        conditional = name.startswith("includeif.") and name.endswith(".path")
+        if name != "include.path" and not conditional:
+            continue
+        if name.startswith("includeif.onbranch:"):
+            found.append(repo.git_dir / "HEAD")
+        including = Path(repo.cwd, origin.removeprefix("file:")).parent
+        found.append(including / Path(value).expanduser())
     return found
 
 
 def repository_extension(repo: Repository, name: str) -> str | None:
     """`extensions.<name>` (e.g. refStorage): git takes these from the repository's own
     config file only, includes and other files left out. A file that never spells the
-    name is answered without a parse, which keeps listing runs free of the parser."""
+    name is answered without starting git, which keeps listing runs fast."""
     path = repo.common_dir / "config"
     try:
         if name.lower().encode() not in path.read_bytes().lower():
             return None
     except OSError:
         return None
-    from dulwich.config import ConfigFile
-
-    try:
-        file = ConfigFile.from_path(str(path), expand_includes=False)
-    except (OSError, ValueError) as error:
-        raise GitConfigError(str(path), str(error)) from None
-    return GitConfig([file]).get(f"extensions.{name}")
+    listed = _list(repo.cwd, ["--file", str(path), "--no-includes"])
+    return GitConfig([(key, value) for _, key, value in listed]).get(f"extensions.{name}")
 
 
 def parse_bool(value: str, default: bool) -> bool:
@@ -150,7 +163,7 @@ def parse_bool(value: str, default: bool) -> bool:
 
 def _config_paths(repo: Repository) -> list[Path]:
     """The config files git reads for `repo`, the strongest first."""
-    paths = [repo.common_dir / "config"]
+    paths = [repo.git_dir / "config.worktree", repo.common_dir / "config"]
     if "GIT_CONFIG_GLOBAL" in os.environ:
         paths.append(Path(os.environ["GIT_CONFIG_GLOBAL"]).expanduser())
     else:
@@ -161,84 +174,13 @@ def _config_paths(repo: Repository) -> list[Path]:
     return paths
 
 
-def _read_files(repo: Repository, paths: list[Path]) -> list[tuple[Path, ConfigFile]]:
-    from dulwich.config import ConfigFile
-
-    matchers = _condition_matchers(repo)
-    files = []
-    for path in paths:
-        try:
-            files.append((path, ConfigFile.from_path(str(path), condition_matchers=matchers)))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except (OSError, ValueError) as error:
-            raise GitConfigError(str(path), str(error)) from None
-    return files
-
-
-def _override_files() -> list[ConfigFile]:
-    """`git -c name=value` (as git passes it to hooks and aliases) and GIT_CONFIG_COUNT."""
-    import shlex
-
-    from dulwich.config import ConfigFile, env_config
-
-    files = []
-    parameters = os.environ.get("GIT_CONFIG_PARAMETERS")
-    if parameters:
-        file = ConfigFile()
-        try:
-            pairs = shlex.split(parameters)
-        except ValueError:
-            pairs = []
-        for pair in pairs:
-            name, _, value = pair.partition("=")
-            if "." in name:
-                section, key = _split_name(name)
-                file.set(section, key, value.encode())
-        files.append(file)
-    try:
-        counted = env_config(os.environ)
-    except (KeyError, ValueError) as error:
-        raise GitConfigError("GIT_CONFIG_COUNT", str(error)) from None
-    return files + ([counted] if counted is not None else [])
-
-
-def _condition_matchers(repo: Repository) -> dict:
-    """`includeIf "gitdir:…"`, `"gitdir/i:…"` and `"onbranch:…"`, matched as git does."""
-    from dulwich.config import match_glob_pattern
-
-    git_dirs = {str(repo.git_dir), str(repo.git_dir.resolve())}
-
-    def gitdir(pattern: str, fold: bool = False) -> bool:
-        pattern = os.path.expanduser(pattern)
-        if not pattern.startswith(("/", "**")):
-            pattern = "**/" + pattern
-        if pattern.endswith("/"):
-            pattern += "**"
-        if fold:
-            return any(match_glob_pattern(d.lower(), pattern.lower()) for d in git_dirs)
-        return any(match_glob_pattern(d, pattern) for d in git_dirs)
-
-    def onbranch(pattern: str) -> bool:
-        branch = read_head(repo)[0]
-        if pattern.endswith("/"):
-            pattern += "**"
-        return branch is not None and match_glob_pattern(branch, pattern)
-
-    return {
-        "gitdir:": gitdir,
-        "gitdir/i:": lambda pattern: gitdir(pattern, fold=True),
-        "onbranch:": onbranch,
-    }
-
-
-def _split_name(name: str) -> tuple[tuple[bytes, ...], bytes]:
-    """`remote.my.origin.url` → ((b"remote", b"my.origin"), b"url")."""
-    first, last = name.index("."), name.rindex(".")
-    key = name[last + 1 :].encode()
-    if first == last:
-        return (name[:first].encode(),), key
-    return (name[:first].encode(), name[first + 1 : last].encode()), key
+def _canonical(name: str) -> str:
+    """A name as git lists it: `Remote.My.URL` → `remote.My.url` (section and variable
+    names are case-insensitive, a subsection is not)."""
+    first, last = name.find("."), name.rfind(".")
+    if first < 0:
+        return name.lower()
+    return f"{name[:first].lower()}{name[first:last]}{name[last:].lower()}"
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -247,7 +189,3 @@ def _stat(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size
-
-
-def _text(value: bytes) -> str:
-    return value.decode("utf-8", errors="surrogateescape")

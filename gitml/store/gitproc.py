@@ -80,17 +80,11 @@ def run_remote_git(
 ) -> GitResult:
     """`git ARGS` in the repository; a failure becomes a RemoteError about `remote`.
     A `git push` moves refs there only (`_push_moves_no_ref_here`)."""
-    import tempfile
-
-    with tempfile.TemporaryFile() as istream:
-        if stdin is not None:
-            istream.write(stdin)
-            istream.seek(0)
+    with _input_file(stdin) as istream:
         out: list[bytes] = []
         err: list[bytes] = []
-        piped = istream if stdin is not None else None
         env = _push_moves_no_ref_here(remote) if args[:1] == ["push"] else None
-        with _started(repo, args, piped, env) as popen:
+        with _started(repo, args, istream, env) as popen:
             reader = threading.Thread(target=_collect, args=(popen.stdout, out), daemon=True)
             reader.start()
             _pump_stderr(popen.stderr, err, progress)
@@ -115,6 +109,21 @@ def _push_moves_no_ref_here(remote: str) -> dict[str, str]:
     here had moved meanwhile, losing its runs from both tiers. A negative fetch refspec
     of every ref, given to this git alone, maps nothing."""
     return with_git_config(git_environment(), {f"remote.{remote}.fetch": "^refs/*"})
+
+
+@contextmanager
+def _input_file(data: bytes | None) -> Iterator[BinaryIO | None]:
+    """A file holding `data`, for git's stdin (a pipe written while git's output is read
+    could fill up both ways); None without data."""
+    if data is None:
+        yield None
+        return
+    import tempfile
+
+    with tempfile.TemporaryFile() as istream:
+        istream.write(data)
+        istream.seek(0)
+        yield istream
 
 
 @contextmanager

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from gitml.errors import GitCommandError, InvalidValueError, LockTimeoutError
 from gitml.store.blobs import ObjectReader
-from gitml.store.config import read_config
 from gitml.store.gitcmd import run_git
 from gitml.store.layout import LOCKS_DIR
 from gitml.store.locks import exclusive_lock
@@ -44,13 +43,10 @@ from gitml.tracking.archive import (
     archive_message,
     archive_parents,
 )
+from gitml.tracking.budgets import live_runs_budget
 from gitml.tracking.identity import user_identity
 from gitml.tracking.index import open_index
 
-LIVE_RUNS = "gitml.liveRuns"  # git config: the run refs kept before folding starts
-DEFAULT_LIVE_RUNS = 2000
-REMOTE_LIVE_RUNS = "gitml.remoteLiveRuns"  # git config: the run refs `gitml push` leaves a remote
-DEFAULT_REMOTE_LIVE_RUNS = 32
 LEASE = "fold"
 LEASE_FILE = "fold.lease"  # beside the lock: who holds it
 WAIT_SECONDS = 30.0
@@ -78,30 +74,6 @@ def fold_lease(repo: Repository, timeout: float = WAIT_SECONDS) -> Iterator[None
         holder = repo.state_dir / LOCKS_DIR / LEASE_FILE
         holder.write_text(f"{os.getpid()} {int(time.time())}\n")
         yield
-
-
-def live_runs_budget(repo: Repository) -> int:
-    """How many run refs a repository keeps before `gitml run` folds older runs."""
-    return _budget(repo, LIVE_RUNS, DEFAULT_LIVE_RUNS)
-
-
-def remote_live_runs_budget(repo: Repository) -> int:
-    """How many run refs `gitml push` leaves a remote before it folds the older of them:
-    every `git push` to that remote reads each (docs/sharing.md#scale)."""
-    return _budget(repo, REMOTE_LIVE_RUNS, DEFAULT_REMOTE_LIVE_RUNS)
-
-
-def _budget(repo: Repository, key: str, default: int) -> int:
-    value = read_config(repo).get(key)
-    if value is None:
-        return default
-    try:
-        budget = int(value)
-    except ValueError:
-        budget = -1
-    if budget < 1:
-        raise InvalidValueError(f"{key} is {value!r}; set a positive number of runs")
-    return budget
 
 
 def over_budget(repo: Repository) -> bool:

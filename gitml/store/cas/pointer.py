@@ -14,7 +14,6 @@ with these types.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -23,12 +22,12 @@ VERSION = 1
 MAX_POINTER_BYTES = 8192  # an artifact path of a few thousand characters, escaped
 MAX_STORE_CHARS = 1024
 MAX_SIZE = 1 << 50  # a petabyte: larger is no artifact, but a hostile number
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = r"[0-9a-f]{64}"  # patterns: compiled on first use (re keeps them)
 
 LOCAL = "local"  # the repository's own folder, `.git/gitml/objects/`
 LFS = "lfs"  # Git LFS on the remote a run is pushed to (or fetched from)
-_FILE = re.compile(r"file://(/[^\x00-\x1f\x7f]*)")
-_S3 = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/([^\x00-\x1f\x7f]*))?")
+_FILE = r"file://(/[^\x00-\x1f\x7f]*)"
+_S3 = r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/([^\x00-\x1f\x7f]*))?"
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class StoreName:
 
 def build_pointer(pointer: Pointer) -> bytes:
     """The bytes of `pointer` as a run's tree holds them."""
+    import json
+
     fields = {
         "gitml-pointer": VERSION,
         "name": pointer.name,
@@ -82,7 +83,7 @@ def parse_pointer(data: bytes) -> Pointer | None:
     name, sha256, size, store = (fields[key] for key in ("name", "sha256", "size", "store"))
     if fields["gitml-pointer"] != VERSION or not isinstance(name, str):
         return None
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+    if not isinstance(sha256, str) or not re.fullmatch(_SHA256, sha256):
         return None
     if type(size) is not int or not 0 <= size <= MAX_SIZE:
         return None
@@ -105,12 +106,12 @@ def parse_store(text: str) -> StoreName | None:
         return StoreName(text)
     if len(text) > MAX_STORE_CHARS:
         return None
-    if match := _FILE.fullmatch(text):
+    if match := re.fullmatch(_FILE, text):
         folder = match.group(1)
         if folder != "/" and folder.endswith("/") or "/../" in folder + "/":
             return None
         return StoreName("file", folder)
-    if match := _S3.fullmatch(text):
+    if match := re.fullmatch(_S3, text):
         prefix = match.group(2)
         if prefix is not None and (
             not prefix or prefix.startswith("/") or prefix.endswith("/") or "//" in prefix

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 from gitml.errors import GitCommandError
@@ -29,6 +28,8 @@ MAX_RUN_COMMIT_BYTES = 8 << 20  # as a run ref's message is read (gitml.store.re
 def pointers_in(repo: Repository, commits: list[str] | None) -> dict[str, tuple[str, Pointer]]:
     """sha256 → (artifact path, pointer) of each object a pointer under `.gitml/artifacts/`
     names, in the trees of `commits` (None: of every ref)."""
+    import tempfile
+
     found: dict[str, tuple[str, Pointer]] = {}
     if commits is not None and not commits:
         return found
