@@ -179,7 +179,7 @@ def test_extensions_come_from_the_repository_file_only(repo_with_commit, isolate
 @pytest.mark.parametrize(
     ("variables", "named"),
     [
-        ({"GIT_CONFIG_COUNT": "1"}, "GIT_CONFIG_KEY_0"),
+        ({"GIT_CONFIG_COUNT": "1"}, "GIT_CONFIG_COUNT"),
         ({"GIT_CONFIG_PARAMETERS": "'unclosed"}, "GIT_CONFIG_PARAMETERS"),
     ],
 )

@@ -16,7 +16,6 @@ starts git once.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from gitml.errors import GitConfigError
@@ -114,8 +113,9 @@ def _config_error(stderr: str) -> GitConfigError:
     if marker:
         path = complaint[len(source) + len(marker) :].split(" at line ")[0].strip("'")
         return GitConfigError(path, complaint)
-    variable = re.search(r"GIT_CONFIG_\w+", complaint)  # GIT_CONFIG_PARAMETERS, _KEY_0, …
-    return GitConfigError(variable.group() if variable else "settings", complaint)
+    # no file: the settings given in the environment (`git -c`, GIT_CONFIG_COUNT)
+    given = [name for name in ("GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT") if name in os.environ]
+    return GitConfigError(" or ".join(given) or "settings", complaint)
 
 
 def _dependencies(repo: Repository, listed: list[tuple[str, str, str]]) -> list[Path]:
