@@ -42,3 +42,33 @@ def test_two_clones_push_at_once_and_a_third_fetches_all(tmp_path):
     expected = sorted(ls_json(first) + ls_json(second), key=lambda run: run["id"], reverse=True)
     assert ls_json(third) == expected
     assert_fsck_clean(third)
+
+
+def test_fetches_of_the_same_runs_at_once_in_one_clone_all_succeed(tmp_path):
+    # the listed fetch creates the run refs it lacked in one transaction: when another
+    # fetch of this clone (a second terminal, a sweep worker) created one meanwhile, git
+    # refused them all and the fetch failed in git's words
+    from gitml.store.gitproc import fetch_as_refs
+    from gitml.store.repository import open_repository
+
+    remote, (pusher, fetcher) = seeded_remote(tmp_path, "pusher", "fetcher")
+    make_runs_at_once((pusher, 3, "there-"), (fetcher, 1, "here-"))
+    gitml(pusher, "push")
+    theirs = run_refs(remote)
+    first = min(theirs)
+    git(fetcher, "fetch", "-q", "origin", f"{first}:{first}")  # another fetch's, meanwhile
+
+    fetch_as_refs(open_repository(fetcher), "origin", theirs)
+
+    assert {ref: sha for ref, sha in run_refs(fetcher).items() if ref in theirs} == theirs
+    make_runs_at_once((pusher, 3, "more-"))
+    gitml(pusher, "push")
+    fetches = [
+        subprocess.Popen([sys.executable, "-m", "gitml", "fetch"], cwd=fetcher,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]  # fmt: skip
+    outputs = [fetch.communicate(timeout=120) for fetch in fetches]
+    assert [fetch.returncode for fetch in fetches] == [0, 0, 0], outputs
+    assert len(ls_json(fetcher)) == 7
+    assert_fsck_clean(fetcher)
