@@ -257,13 +257,17 @@ X = np.arange(30.0).reshape(10, 3)
 with mlflow.start_run():
     model = ElasticNet(alpha=0.1).fit(X, X @ [1.0, 2.0, 3.0])
     mlflow.log_param("alpha", 0.1)
-    mlflow.sklearn.log_model(model, name="model", registered_model_name="ElasticnetWineModel")
+    mlflow.sklearn.log_model(
+        model, name="model", registered_model_name="ElasticnetWineModel",
+        pip_requirements=["scikit-learn"],
+    )
 """
 
 
 def test_log_model_with_registered_model_name_under_gitml_run(world, monkeypatch):
-    """MLflow's elasticnet example, unchanged, under `gitml run`: its registration waits
-    for the run, becomes a tag, and `models:/` URIs load it through MLflow."""
+    """MLflow's elasticnet example under `gitml run` (its requirements given, so that
+    MLflow infers none in a child process): its registration waits for the run, becomes
+    a tag, and `models:/` URIs load it through MLflow."""
     repo, _, client = world
     write(repo / "train.py", ELASTICNET)
     ran = gitml(repo, "run", "--name", "elastic", "--", "python", "train.py")

@@ -19,6 +19,10 @@ from tests.models_helpers import COLUMNS, Server, split_payload, train_sklearn, 
 from tests.utils import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Requirements given to MLflow's save_model: it would otherwise infer them in a child
+# process that imports MLflow and loads the model again (seconds each). What the folder
+# holds is MLflow's either way; tests/test_mlflow_examples.py lets MLflow infer them.
+SKLEARN = ["scikit-learn"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,11 @@ def test_sklearn_folders_mlflow_saved_predict_the_same_in_gitml(
 ):
     model, X = sklearn_model
     mlflow.sklearn.save_model(
-        model, tmp_path / "m", serialization_format=form, input_example=X.iloc[:2]
+        model,
+        tmp_path / "m",
+        serialization_format=form,
+        input_example=X.iloc[:2],
+        pip_requirements=SKLEARN,
     )
     loaded = gitml.load_model(tmp_path / "m")
     assert loaded.predict(X).tolist() == model.predict(X).tolist()
@@ -53,7 +61,9 @@ def test_sklearn_folders_mlflow_saved_predict_the_same_in_gitml(
 
 def test_an_mlflow_predict_proba_folder_answers_probabilities(mlflow, sklearn_model, tmp_path):
     model, X = sklearn_model
-    mlflow.sklearn.save_model(model, tmp_path / "m", pyfunc_predict_fn="predict_proba")
+    mlflow.sklearn.save_model(
+        model, tmp_path / "m", pyfunc_predict_fn="predict_proba", pip_requirements=SKLEARN
+    )
     loaded = gitml.load_model(tmp_path / "m")
     assert np.allclose(loaded.predict(X), model.predict_proba(X))
 
@@ -61,7 +71,9 @@ def test_an_mlflow_predict_proba_folder_answers_probabilities(mlflow, sklearn_mo
 @pytest.mark.slow
 def test_gitml_predict_and_serve_an_mlflow_folder(mlflow, sklearn_model, tmp_path):
     model, X = sklearn_model
-    mlflow.sklearn.save_model(model, tmp_path / "m", input_example=X.iloc[:2])
+    mlflow.sklearn.save_model(
+        model, tmp_path / "m", input_example=X.iloc[:2], pip_requirements=SKLEARN
+    )
     request = (tmp_path / "m" / "serving_input_example.json").read_text()
     (tmp_path / "in.json").write_text(request)
     predicted = subprocess.run(
@@ -99,6 +111,7 @@ def test_a_python_model_mlflow_saved_with_artifacts_and_code_loads_in_gitml(mlfl
         artifacts={"factor": str(tmp_path / "factor.txt")},
         code_paths=[str(code / "crossing_scaling.py")],
         signature=mlflow.models.infer_signature(frame, params={"k": 1.0}),
+        pip_requirements=["pandas"],
     )
     assert "crossing_scaling" not in sys.modules
     loaded = gitml.load_model(tmp_path / "m")
@@ -115,8 +128,9 @@ def test_pytorch_folders_mlflow_saved_predict_the_same_in_gitml(mlflow, tmp_path
     net, X = train_torch()
     with torch.no_grad():
         expected = net(torch.as_tensor(X)).numpy()
-    mlflow.pytorch.save_model(net, tmp_path / "pt2", input_example=X[:4])  # MLflow 3's default
-    mlflow.pytorch.save_model(net, tmp_path / "pickled", serialization_format="pickle")
+    given = {"pip_requirements": ["torch"]}
+    mlflow.pytorch.save_model(net, tmp_path / "pt2", input_example=X[:4], **given)  # the default
+    mlflow.pytorch.save_model(net, tmp_path / "pickled", serialization_format="pickle", **given)
     for name in ("pt2", "pickled"):
         loaded = gitml.load_model(tmp_path / name)
         assert np.allclose(loaded.predict(X), expected, atol=1e-6), name
