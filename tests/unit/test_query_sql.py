@@ -42,54 +42,81 @@ texts = st.sampled_from(TEXTS)
 numbers = st.sampled_from(NUMBERS)
 
 
+# Strategies are built once, here: one built inside a draw is validated again at each
+# draw, which took most of these tests' time.
+STARTS = [0, 5, 1_700_000_000_000]
+starts = st.sampled_from(STARTS)
+ends = {start: st.sampled_from([None, start, start + 5, start + 1000]) for start in STARTS}
+runs_count = st.integers(0, 10)
+id_ends = st.sampled_from(["0", "1"])
+run_names = st.sampled_from(["alpha", "beta", "123", "1e5", "", "Zeta"])
+experiments = st.sampled_from(["main", "x", "10"])
+statuses = st.sampled_from(["finished", "failed", "killed", "damaged"])
+users = st.sampled_from(["ann", "bob", ""])
+keys = st.sampled_from(KEYS)
+param_maps = st.dictionaries(keys, texts, max_size=3)
+metric_maps = st.dictionaries(keys, st.sampled_from([*NUMBERS, math.nan]), max_size=3)
+tag_maps = st.dictionaries(keys, texts, max_size=2)
+
+
 @st.composite
 def run_lists(draw) -> list[RunSummary]:
     runs = []
-    for i in range(draw(st.integers(0, 10))):
-        start = draw(st.sampled_from([0, 5, 1_700_000_000_000]))
-        end = draw(st.sampled_from([None, start, start + 5, start + 1000]))
+    for i in range(draw(runs_count)):
+        start = draw(starts)
         runs.append(
             RunSummary(
-                id=f"01h{i:09d}{draw(st.sampled_from(['0', '1']))}",
-                name=draw(st.sampled_from(["alpha", "beta", "123", "1e5", "", "Zeta"])),
-                experiment=draw(st.sampled_from(["main", "x", "10"])),
-                status=draw(st.sampled_from(["finished", "failed", "killed", "damaged"])),
+                id=f"01h{i:09d}{draw(id_ends)}",
+                name=draw(run_names),
+                experiment=draw(experiments),
+                status=draw(statuses),
                 start_ms=start,
-                end_ms=end,
-                user=draw(st.sampled_from(["ann", "bob", ""])),
-                params=draw(st.dictionaries(st.sampled_from(KEYS), texts, max_size=3)),
-                metrics=draw(
-                    st.dictionaries(
-                        st.sampled_from(KEYS), st.sampled_from([*NUMBERS, math.nan]), max_size=3
-                    )
-                ),
-                tags=draw(st.dictionaries(st.sampled_from(KEYS), texts, max_size=2)),
+                end_ms=draw(ends[start]),
+                user=draw(users),
+                params=draw(param_maps),
+                metrics=draw(metric_maps),
+                tags=draw(tag_maps),
                 sha="0" * 40,
             )
         )
     return runs
 
 
+kinds = st.sampled_from(["params", "tags", "metrics", "attributes"])
+attribute_keys = st.sampled_from(TEXT_ATTRIBUTES + NUMERIC_ATTRIBUTES)
+field_keys = st.sampled_from([*KEYS, "missing"])
+attribute_texts = st.sampled_from(["alpha", "finished", "FAILED", "main", "ann", "", "1e5", "01h"])
+# (numeric, attributes) -> the values compared with
+plains = {
+    (True, False): numbers,
+    (True, True): numbers,
+    (False, False): st.one_of(numbers, texts),
+    (False, True): st.one_of(numbers, attribute_texts),
+}
+value_lists = {kind: st.lists(plain, min_size=1, max_size=3) for kind, plain in plains.items()}
+numeric_ops = st.sampled_from([*COMPARISONS, "in", "not in"])
+text_ops = st.sampled_from([*COMPARISONS, "in", "not in", "like"])
+like_ops = st.sampled_from(["like", "ilike", "not like"])
+like_patterns = st.sampled_from(["a%", "%", "_", "%0%", "A%"])
+
+
 @st.composite
 def comparisons(draw) -> Comparison:
-    kind = draw(st.sampled_from(["params", "tags", "metrics", "attributes"]))
+    kind = draw(kinds)
     if kind == "attributes":
-        key = draw(st.sampled_from(TEXT_ATTRIBUTES + NUMERIC_ATTRIBUTES))
+        key = draw(attribute_keys)
         numeric = key in NUMERIC_ATTRIBUTES
     else:
-        key = draw(st.sampled_from([*KEYS, "missing"]))
+        key = draw(field_keys)
         numeric = kind == "metrics"
     field = Field(kind, key)
-    attribute_texts = ["alpha", "finished", "FAILED", "main", "ann", "", "1e5", "01h"]
-    value = st.sampled_from(attribute_texts) if kind == "attributes" else texts
-    plain = numbers if numeric else st.one_of(numbers, value)
-    op = draw(st.sampled_from([*COMPARISONS, "in", "not in", *([] if numeric else ["like"])]))
+    values = (numeric, kind == "attributes")
+    op = draw(numeric_ops if numeric else text_ops)
     if op == "like":
-        op = draw(st.sampled_from(["like", "ilike", "not like"]))
-        return Comparison(field, op, draw(st.sampled_from(["a%", "%", "_", "%0%", "A%"])))
+        return Comparison(field, draw(like_ops), draw(like_patterns))
     if op in ("in", "not in"):
-        return Comparison(field, op, tuple(draw(st.lists(plain, min_size=1, max_size=3))))
-    return Comparison(field, op, draw(plain))
+        return Comparison(field, op, tuple(draw(value_lists[values])))
+    return Comparison(field, op, draw(plains[values]))
 
 
 filters = st.recursive(

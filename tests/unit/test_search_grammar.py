@@ -33,6 +33,7 @@ from gitml.tracking.record import RunSummary
 
 # a tree generator
 
+LIKES = ["like", "ilike", "not like"]
 numbers = st.floats(allow_nan=False, allow_infinity=False)
 keys = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12),
@@ -41,20 +42,28 @@ keys = st.one_of(
 )
 
 
+# built once, not at each draw (a strategy is validated where it is built)
+kinds = st.sampled_from(["metrics", "params", "tags", "attributes"])
+attribute_keys = st.sampled_from(sorted(ATTRIBUTES))
+short_texts = st.text(max_size=10)
+values = {True: numbers, False: st.one_of(short_texts, numbers)}  # by numeric
+value_lists = {numeric: st.lists(v, min_size=1, max_size=3) for numeric, v in values.items()}
+numeric_ops = list(COMPARISONS) + ["in", "not in"]
+ops = {True: st.sampled_from(numeric_ops), False: st.sampled_from(numeric_ops + LIKES)}
+
+
 @st.composite
 def comparisons(draw):
-    kind = draw(st.sampled_from(["metrics", "params", "tags", "attributes"]))
-    key = draw(st.sampled_from(sorted(ATTRIBUTES)) if kind == "attributes" else keys)
+    kind = draw(kinds)
+    key = draw(attribute_keys if kind == "attributes" else keys)
     numeric = kind == "metrics" or (kind == "attributes" and key in NUMERIC_ATTRIBUTES)
-    values = numbers if numeric else st.one_of(st.text(max_size=10), numbers)
-    ops = list(COMPARISONS) + ["in", "not in"] + ([] if numeric else ["like", "ilike", "not like"])
-    op = draw(st.sampled_from(ops))
+    op = draw(ops[numeric])
     if op in ("in", "not in"):
-        value = tuple(draw(st.lists(values, min_size=1, max_size=3)))
-    elif op in ("like", "ilike", "not like"):
-        value = draw(st.text(max_size=10))
+        value = tuple(draw(value_lists[numeric]))
+    elif op in LIKES:
+        value = draw(short_texts)
     else:
-        value = draw(values)
+        value = draw(values[numeric])
     return Comparison(Field(kind, key), op, value)
 
 
