@@ -7,12 +7,18 @@ taking turns (this machine is shared and noisy):
   1. log_metric throughput: `mlflow.log_metric` in a loop inside one run (goal: the
      gitml store >= 10x sqlite's points per second). Median over repetitions.
   2. `mlflow.search_runs` over 1,000 runs (each with 3 params, 2 metrics, 1 tag),
-     a filter and an order_by, warm (after one call): median of repeated calls
-     (goal: the gitml store >= 5x faster). It returns a pandas DataFrame, which
-     MLflow builds the same way whatever the store (about half the time here), so
+     warm (after one call), in the shapes users run (goal: the gitml store >= 5x
+     faster):
+       a. a filter and an order_by (about 250 found);
+       b. the best run: order_by a metric, max_results=1 (MLflow's docs' usual call);
+       c. the top 20 of a filter, by a metric;
+       d. every run, unfiltered.
+     Median of repeated calls, the stores taking turns over a few rounds. It returns
+     a pandas DataFrame, which MLflow builds the same way whatever the store, so
      `MlflowClient.search_runs` (Run objects: the store's own part) is timed too, and
      the difference of the two (MLflow's conversion) with the best ratio any store
-     could reach against it.
+     could reach against it. Both stores must return the same runs in the same order
+     (their `lr` params).
      The runs are logged by the same script through each store first; that logging
      is timed too, for information.
 
@@ -32,7 +38,8 @@ QUICK = "--quick" in sys.argv
 POINTS = 200 if QUICK else 1000
 RUNS = 100 if QUICK else 1000
 REPEAT = 3 if QUICK else 5
-SEARCHES = 5 if QUICK else 15
+SEARCHES = 5 if QUICK else 7  # calls of each shape in each round
+ROUNDS = 1 if QUICK else 3  # the stores take turns
 
 LOG_METRICS = """
 import json, sys, time
@@ -62,12 +69,25 @@ for i in range(int(sys.argv[2])):
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
+# name → (filter, order_by, max_results of mlflow.search_runs; None: its default)
+SHAPES = {
+    "a": ("metrics.acc > 0.5 and params.model = 'rf'", ["metrics.loss DESC"], None),
+    "b": ("", ["metrics.acc DESC"], 1),
+    "c": ("params.model = 'rf'", ["metrics.acc DESC"], 20),
+    "d": ("", None, None),
+}
+SHAPE_NAMES = {
+    "a": "filter + order_by",
+    "b": "the best run (order_by a metric, max_results=1)",
+    "c": "top 20 of a filter",
+    "d": "every run, unfiltered",
+}
+
 SEARCH = """
 import json, sys, time
 import mlflow
 mlflow.set_tracking_uri(sys.argv[1])
 experiment = mlflow.get_experiment_by_name("bench").experiment_id
-FILTER, ORDER = "metrics.acc > 0.5 and params.model = 'rf'", ["metrics.loss DESC"]
 client = mlflow.MlflowClient()
 def timings(search):
     search()
@@ -77,12 +97,17 @@ def timings(search):
         search()
         times.append(time.perf_counter() - start)
     return times
-frame = lambda: mlflow.search_runs([experiment], FILTER, order_by=ORDER)
-store = lambda: client.search_runs([experiment], FILTER, order_by=ORDER, max_results=5000)
-print(json.dumps({
-    "times": timings(frame), "client_times": timings(store), "found": len(frame()),
-    "total": len(mlflow.search_runs([experiment])),
-}))
+found = {}
+for name, (text, order, most) in json.loads(sys.argv[3]).items():
+    sized = {} if most is None else {"max_results": most}
+    frame = lambda: mlflow.search_runs([experiment], text, order_by=order, **sized)
+    store = lambda: client.search_runs([experiment], text, order_by=order, max_results=most or 5000)
+    found[name] = {
+        "times": timings(frame), "client_times": timings(store), "found": len(frame()),
+        "lrs": [run.data.params["lr"] for run in store()],
+    }
+found["total"] = len(mlflow.search_runs([experiment]))
+print(json.dumps(found))
 """
 
 
@@ -121,37 +146,54 @@ def main() -> None:
     for name, uri in stores.items():
         seconds = child(LOG_RUNS, uri, RUNS)["seconds"]
         report(f"logging {RUNS} runs, {name} store", seconds / RUNS, "s", "per run")
-    searched = {}
-    for name, uri in stores.items():
-        answer = child(SEARCH, uri, SEARCHES)
-        assert answer["total"] == RUNS, answer
-        searched[name] = answer
+    searched = {
+        name: {shape: {"times": [], "client_times": []} for shape in SHAPES} for name in stores
+    }
+    for _ in range(ROUNDS):
+        for name, uri in stores.items():
+            answer = child(SEARCH, uri, SEARCHES, json.dumps(SHAPES))
+            assert answer.pop("total") == RUNS, answer
+            for shape, found in answer.items():
+                kept = searched[name][shape]
+                kept["times"] += found["times"]
+                kept["client_times"] += found["client_times"]
+                kept["found"], kept["lrs"] = found["found"], found["lrs"]
+    for shape in SHAPES:
+        assert searched["gitml"][shape]["lrs"] == searched["sqlite"][shape]["lrs"], shape
+        report_shape(shape, {name: searched[name][shape] for name in stores})
+
+
+def report_shape(shape: str, answers: dict[str, dict]) -> None:
+    """The medians of one search shape in both stores, their ratios and the best ratio
+    MLflow's own DataFrame conversion leaves any store."""
+    title = f"search {shape} ({SHAPE_NAMES[shape]}) over {RUNS} runs"
+    for name, answer in answers.items():
         report(
-            f"mlflow.search_runs over {RUNS} runs, {name} store (median, warm)",
+            f"{title}: mlflow.search_runs, {name} store (median, warm)",
             median(answer["times"]),
             extra=f"{answer['found']} found, as a DataFrame",
         )
         report(
-            f"MlflowClient.search_runs over {RUNS} runs, {name} store (median, warm)",
+            f"{title}: MlflowClient.search_runs, {name} store (median, warm)",
             median(answer["client_times"]),
             extra="Run objects: the store's part",
         )
-    assert searched["gitml"]["found"] == searched["sqlite"]["found"]
-    speedup = median(searched["sqlite"]["times"]) / median(searched["gitml"]["times"])
-    report("mlflow.search_runs, sqlite time / gitml time", speedup, "x", "goal >= 5x")
-    client = median(searched["sqlite"]["client_times"]) / median(searched["gitml"]["client_times"])
-    report("MlflowClient.search_runs, sqlite time / gitml time", client, "x")
+    gitml, sqlite = answers["gitml"], answers["sqlite"]
+    speedup = median(sqlite["times"]) / median(gitml["times"])
+    report(f"{title}: mlflow.search_runs, sqlite time / gitml time", speedup, "x", "goal >= 5x")
+    client = median(sqlite["client_times"]) / median(gitml["client_times"])
+    report(f"{title}: MlflowClient.search_runs, sqlite time / gitml time", client, "x")
     conversion = {}
-    for name, answer in searched.items():
+    for name, answer in answers.items():
         conversion[name] = median(answer["times"]) - median(answer["client_times"])
         report(
-            f"MLflow's DataFrame conversion in mlflow.search_runs, {name} store",
+            f"{title}: MLflow's DataFrame conversion, {name} store",
             conversion[name],
             extra="mlflow.search_runs minus MlflowClient.search_runs: MLflow's own code",
         )
-    bound = median(searched["sqlite"]["times"]) / conversion["gitml"]
+    bound = median(sqlite["times"]) / max(conversion["gitml"], 1e-6)
     report(
-        "mlflow.search_runs ratio with a gitml store taking no time",
+        f"{title}: mlflow.search_runs ratio with a gitml store taking no time",
         bound,
         "x",
         "sqlite time / the conversion alone: no store can pass it",
