@@ -441,3 +441,21 @@ def test_search_runs_agrees_with_mlflows_sqlite_store_on_the_same_runs(client, t
                     break
         assert pages["gitml"] == pages["sqlite"], order
         assert [len(page) for page in pages["gitml"]] == [5, 5, 5, 1]
+
+
+def test_a_hostile_page_token_is_refused_in_one_line_and_a_far_one_finds_nothing(client):
+    """A page token comes from anyone calling `mlflow server`: one that is no object,
+    holds no number, a negative one or one past any float is refused as MLflow's words
+    say; an offset past every run (past SQLite's integers too) is an empty last page."""
+    import base64
+
+    def token(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    for bad in ["%%%", "é", token("[1]"), token('{"offset": -3}'), token('{"offset": 1e999}'),
+                token('{"offset": "x"}'), token("nothing")]:  # fmt: skip
+        with pytest.raises(MlflowException, match="Invalid page token") as error:
+            client.search_runs(["0"], page_token=bad)
+        assert error.value.error_code == "INVALID_PARAMETER_VALUE", bad
+    far = client.search_runs(["0"], page_token=token(json.dumps({"offset": 10**30})))
+    assert list(far) == [] and far.token is None

@@ -97,6 +97,7 @@ from gitml.tracking.run import RunOptions, finish_run, start_run
 from gitml.tracking.staging import Staging, check_artifact_name, runs_dir
 
 SEARCH_MAX_RESULTS = 1000  # experiments listed when the caller says not
+_MAX_LIMIT = 1 << 62  # runs a search reads at most: SQLite's LIMIT is a 64-bit integer
 _LIFECYCLES = {"active": LifecycleStage.ACTIVE, "deleted": LifecycleStage.DELETED}
 _VIEWS = {  # experiments' lifecycles each view shows
     ViewType.ACTIVE_ONLY: ("active",),
@@ -481,14 +482,14 @@ class GitmlTrackingStore(AbstractStore):
             experiment = self._find_experiment(experiment_id, records)
             return () if experiment is None else exps.run_names(experiment, owners)
 
-        offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+        offset = _page_start(page_token)
         end = offset + max_results
         with mlflow_errors():
             keys = gitml_sort_keys(order_by)
             query = RunQuery(
                 gitml_filter(filter_string, names_of),
                 experiments=None if chosen is None else names,
-                max_results=end + 1,
+                max_results=min(end + 1, _MAX_LIMIT),
             )
             listed = self._find(query, keys)
         token = SearchUtils.create_page_token(end) if len(listed) > end else None
@@ -729,6 +730,22 @@ def _run_id(text: str) -> str:
     if not isinstance(text, str) or not is_ref_run_id(text):
         raise MlflowException(f"gitml: {text!r} is no run id", RESOURCE_DOES_NOT_EXIST)
     return text
+
+
+def _page_start(page_token: str | None) -> int:
+    """Where the page of MLflow's `page_token` starts (a token comes from anyone
+    calling `mlflow server`): MLflow's reading, with a token that is no object, a
+    number past any float, no ASCII, or a negative offset refused in one line too."""
+    try:
+        offset = SearchUtils.parse_start_offset_from_page_token(page_token)
+    except (ValueError, OverflowError, AttributeError, TypeError):
+        offset = -1
+    if offset < 0:
+        raise MlflowException(
+            "gitml: Invalid page token: pass the token the previous page gave, or none",
+            INVALID_PARAMETER_VALUE,
+        )
+    return offset
 
 
 def _tag(tags: list[RunTag] | None, key: str) -> str | None:
