@@ -91,18 +91,17 @@ def _new_repo(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory):
-    """One repository where MLflow's kind of scripts ran once: quickstart and scikit-learn
-    with MLFLOW_TRACKING_URI=gitml:, quickstart under `gitml run`, and a script with its
-    own tracking URI under `gitml run`. (repo, facts)"""
+    """One repository where MLflow's kind of scripts ran once: quickstart then scikit-learn
+    in one script with MLFLOW_TRACKING_URI=gitml:, quickstart under `gitml run`, and a
+    script with its own tracking URI under `gitml run`. (repo, facts)"""
     with pytest.MonkeyPatch.context() as monkeypatch:
         isolated(monkeypatch, tmp_path_factory.mktemp("home"))
         repo = _new_repo(tmp_path_factory.mktemp("scripted") / "repo")
-        facts = {
-            "quick": _python(repo, QUICKSTART, MLFLOW_TRACKING_URI="gitml:").stdout.strip(),
-            "sklearn": json.loads(
-                _python(repo, SKLEARN, MLFLOW_TRACKING_URI="gitml:").stdout.splitlines()[-1]
-            ),
-        }
+        # one process, one import of MLflow: the quickstart, then scikit-learn
+        first, *_, last = _python(
+            repo, QUICKSTART + SKLEARN, MLFLOW_TRACKING_URI="gitml:"
+        ).stdout.splitlines()
+        facts = {"quick": first, "sklearn": json.loads(last)}
         write(repo / "quick.py", QUICKSTART)
         write(repo / "own.py", OWN_URI)
         facts["wrapped"] = gitml(repo, "run", "--name", "wrapped", "--", sys.executable, "quick.py")
