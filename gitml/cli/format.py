@@ -93,9 +93,22 @@ def pad(text: str, columns: int) -> str:
 
 
 def terminal_columns() -> int:
-    import shutil  # with its archive modules: only for the commands that draw a table
+    """The terminal's width as `shutil.get_terminal_size` gives it ($COLUMNS first, else
+    stdout's terminal, else 120), without importing shutil and its archive modules."""
+    import os
+    import sys
 
-    return shutil.get_terminal_size((120, 24)).columns
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # not a terminal, or no file
+            columns = 0
+    return columns if columns > 0 else 120
 
 
 def fitting(headers: list[str], fixed: int) -> int:

@@ -64,6 +64,10 @@ class Context:
 def _report_background_fold(repo: Repository) -> None:
     """What a fold started in the background by an earlier run could not do, said once
     (git says what its gc.log holds in the same way)."""
+    from gitml.store.layout import FOLD_LOG_FILE
+
+    if not (repo.state_dir / FOLD_LOG_FILE).exists():
+        return  # the usual case, known without importing the folding's module
     from gitml.tracking.autofold import BACKGROUND, take_fold_log
 
     for line in take_fold_log(repo):

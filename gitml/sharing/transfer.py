@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitml.errors import (
     GitmlError,
@@ -123,8 +123,7 @@ class FetchOptions:
     runs: list[str] = field(default_factory=list)  # ids or id prefixes on the remote
 
 
-@dataclass(frozen=True)
-class RefusedRecord:
+class RefusedRecord(NamedTuple):
     """A view, sweep or experiment record the remote refused to take, and its reason."""
 
     kind: str  # "view", "sweep" or "experiment"
@@ -175,8 +174,7 @@ class TransferResult:
         }
 
 
-@dataclass(frozen=True)
-class RemoteRun:
+class RemoteRun(NamedTuple):
     id: str
     sha: str
     local: bool  # here too, on a ref or archived
@@ -529,11 +527,11 @@ def _take_registry(result: TransferResult, moved) -> None:
 def _runs_to_push(repo: Repository, options: PushOptions) -> list[RunRef]:
     """The run refs selected, newest first (all of them without a filter: read from the
     ref files, no git started)."""
-    from gitml.sharing.selection import started_ms, summaries
-
     if not options.runs and options.experiment is None and options.since_ms is None:
         shas = run_shas(repo)
         return [RunRef(run_id, shas[run_id], "") for run_id in sorted(shas, reverse=True)]
+    from gitml.sharing.selection import started_ms, summaries
+
     run_ids = [_committed_run(repo, text).id for text in options.runs] if options.runs else None
     refs = list_run_refs(repo, with_messages=options.experiment is not None, run_ids=run_ids)
     if options.experiment is not None:
@@ -627,8 +625,6 @@ def fetch_runs(
     a run here that differs on the remote (even by a commit on top of it) is left alone.
     The remote is asked once: for its registry alone while the runs come when this
     repository has no runs yet, else for its runs, archives and registry at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from gitml.registry.transfer import fetch_registry_tags, list_remote_registry
 
     remote = choose_remote(repo, options.remote)
@@ -637,6 +633,8 @@ def fetch_runs(
     every = not options.runs and not local_run_ids(repo) and not archives_before
     result = None
     if every:
+        from concurrent.futures import ThreadPoolExecutor
+
         # The remote's registry tags are listed while the runs come: one round trip less.
         with ThreadPoolExecutor(max_workers=1) as pool:
             tag_listing = pool.submit(list_remote_registry, repo, remote)

@@ -23,8 +23,7 @@ import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from gitml.errors import GitCommandError
 from gitml.store.gitcmd import git_environment
@@ -36,8 +35,7 @@ COMMIT_HEAD = 64 << 10  # of a commit too large to read, the bytes read for its 
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(NamedTuple):
     """An object's type and size, and its content when it is within the limit it was
     read with."""
 
@@ -46,8 +44,7 @@ class StoredObject:
     data: bytes | None
 
 
-@dataclass(frozen=True)
-class TreeEntry:
+class TreeEntry(NamedTuple):
     name: str  # as git stores it; bytes that are no UTF-8 kept as surrogate escapes
     mode: int
     id: str
@@ -62,15 +59,13 @@ class TreeEntry:
         return stat.S_ISREG(self.mode) or stat.S_ISLNK(self.mode)
 
 
-@dataclass(frozen=True)
-class CommitObject:
+class CommitObject(NamedTuple):
     tree: str
     parents: list[str]
     message: bytes | None  # None when the commit was over the limit it was read with
 
 
-@dataclass(frozen=True)
-class _CatFile:
+class _CatFile(NamedTuple):
     """The `git cat-file --batch` an ObjectReader talks to, and its two pipes."""
 
     process: subprocess.Popen

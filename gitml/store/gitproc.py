@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from gitml.errors import (
     GitCommandError,
@@ -188,8 +188,7 @@ def remote_messages(stderr: str, most: int = 3) -> list[str]:
     return said[-most:]
 
 
-@dataclass(frozen=True)
-class PushedRef:
+class PushedRef(NamedTuple):
     """One ref's line in the output of `git push --porcelain`."""
 
     flag: str  # "*" new, " " fast-forward, "+" forced, "-" deleted, "=" up to date, "!" refused

@@ -13,7 +13,7 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gitml.errors import GitCommandError, GitmlError, RefBlockedError
 from gitml.store.blobs import COMMIT_HEAD, ObjectReader
@@ -416,8 +416,7 @@ def read_run_refs(objects: ObjectReader, refs: list[tuple[str, str]]) -> Iterato
             yield RunRef(run_id, sha, message.decode(errors="replace"))
 
 
-@dataclass(frozen=True)
-class RunRef:
+class RunRef(NamedTuple):
     run_id: str
     sha: str
     message: str

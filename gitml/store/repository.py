@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import mmap
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitml.errors import BareRepositoryError, GitCommandError, NotARepositoryError
 from gitml.store.gitcmd import git_output
 from gitml.store.layout import STATE_DIR
 
 
-@dataclass(frozen=True)
-class Repository:
+class Repository(NamedTuple):
     """Where a repository's parts live.
 
     `root` is the work tree (None for a bare repository), `git_dir` the

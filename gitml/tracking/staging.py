@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import operator
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -142,6 +141,8 @@ class Staging:
         try:
             write_json_atomic(path / META_FILE, meta)
         except BaseException:
+            import shutil
+
             shutil.rmtree(path, ignore_errors=True)  # no half-made run for recovery to find
             raise
         staging._meta = meta  # so the run's id and name stay readable once it is committed
@@ -239,6 +240,8 @@ class Staging:
         if self._by_content(size, _head(source)):
             self._write_pointer(target, name, self.objects().put_file(source))
         else:
+            import shutil  # with its archive modules: not for commands that only read runs
+
             shutil.copyfile(source, target)
 
     def _by_content(self, size: int, head: bytes) -> bool:

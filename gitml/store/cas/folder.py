@@ -14,14 +14,15 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from gitml.store.cas.progress import Transfer
+
+if TYPE_CHECKING:  # threads and temporary files: loaded when an object is written
+    from concurrent.futures import Future
 
 BLOCK = 1 << 20
 COPY_PART = 16 << 20  # bytes the kernel copies while the part before is hashed
@@ -128,6 +129,8 @@ class FolderStore:
 
     def _new_tmp(self) -> Path:
         """A new empty file of this process under `tmp/`."""
+        import tempfile
+
         (self.folder / TMP).mkdir(parents=True, exist_ok=True)
         descriptor, name = tempfile.mkstemp(prefix="obj-", dir=self.folder / TMP)
         os.close(descriptor)
@@ -167,6 +170,8 @@ def _write_hashing(
     """Write `blocks` to `out`; their sha256 and size. Each block is hashed in a second
     thread while it is written and the next one read (hashlib and file I/O release the
     GIL): about as fast as a copy, and at most two blocks are held."""
+    from concurrent.futures import ThreadPoolExecutor
+
     digest, size = hashlib.sha256(), 0
     with ThreadPoolExecutor(max_workers=1) as hasher:
         pending: Future | None = None
@@ -186,6 +191,8 @@ def _write_hashing(
 def _copy_hashing(source: int, out: BinaryIO, transfer: Transfer | None) -> tuple[str, int]:
     """Copy file `source` to `out` (both at their start) a part at a time, each part
     hashed from `out` in a second thread while the next is copied; sha256 and size."""
+    from concurrent.futures import ThreadPoolExecutor
+
     digest, offset = hashlib.sha256(), 0
     with ThreadPoolExecutor(max_workers=1) as hasher:
         pending: Future | None = None

@@ -15,7 +15,7 @@ with these types.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = b'{"gitml-pointer":'
 VERSION = 1
@@ -30,16 +30,14 @@ _FILE = r"file://(/[^\x00-\x1f\x7f]*)"
 _S3 = r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/([^\x00-\x1f\x7f]*))?"
 
 
-@dataclass(frozen=True)
-class Pointer:
+class Pointer(NamedTuple):
     name: str  # the artifact's path, as logged
     sha256: str  # of the artifact's bytes: the object's name in every store
     size: int
     store: str  # where the object is shared: a name `parse_store` takes
 
 
-@dataclass(frozen=True)
-class StoreName:
+class StoreName(NamedTuple):
     """A store's name taken apart: `kind` is local, lfs, file or s3; `location` the
     folder (file), or bucket and prefix as `bucket/prefix` (s3); empty otherwise."""
 
