@@ -88,6 +88,7 @@ if TYPE_CHECKING:
 # Lines of `git fetch --verbose` for run refs (git runs in the C locale).
 _NEW_REF = r"(?m)^ \* \[new ref\]\s+(refs/gitml/runs/\S+) ->"
 _UP_TO_DATE = r"(?m)^ = \[up to date\]\s+(refs/gitml/runs/\S+) ->"
+_ANY_NEW_REF = r"(?m)^ \* \[new ref\]\s+(refs/gitml/\S+)\s+->"  # named the same here
 _VIEW_REF = r"refs/gitml/views/([^\s:]+)"
 _SWEEP_REF = r"refs/gitml/sweeps/([^\s:]+)"
 _EXPERIMENT_REF = r"refs/gitml/experiments/([^\s:]+)"
@@ -678,10 +679,17 @@ def _drop_strays(repo: Repository, prefixes: list[str]) -> None:
     nothing of their kind (no clone writes them; the remote still holds them): one
     *below* a name gitml writes (an archive bucket's ref, a record's), kept, would stop
     git from ever writing that ref here."""
-    from gitml.store.gitcmd import git_output, run_git
+    from gitml.store.gitcmd import git_output
 
     listed = git_output(["for-each-ref", "--format=%(refname)", *prefixes], repo.cwd)
-    strays = [ref for ref in listed.splitlines() if not _names_a_record(ref)]
+    _delete_strays(repo, listed.splitlines())
+
+
+def _delete_strays(repo: Repository, refs: list[str]) -> None:
+    """Delete those of `refs` that name nothing of their kind (`_drop_strays`)."""
+    from gitml.store.gitcmd import run_git
+
+    strays = [ref for ref in refs if not _names_a_record(ref)]
     if strays:
         commands = "".join(f"delete {ref}\n" for ref in strays)
         run_git(["update-ref", "--stdin"], repo.cwd, input=commands.encode())
@@ -714,7 +722,8 @@ def _fetch_every_run(repo: Repository, remote: str, progress: Progress | None):
         if "[rejected]" in done.stderr:
             return None
         raise remote_error(remote, done.stderr)
-    _drop_strays(repo, [RUNS_PREFIX, ARCHIVE_PREFIX])  # refs named no run or bucket came too
+    # refs named no run or bucket came too (the new ones git names: no listing of them all)
+    _delete_strays(repo, re.findall(_ANY_NEW_REF, done.stderr))
     new_refs = re.findall(_NEW_REF, done.stderr)
     fetched = sorted(filter(None, map(parse_run_ref, new_refs)), reverse=True)
     already = [ref for ref in re.findall(_UP_TO_DATE, done.stderr) if parse_run_ref(ref)]
