@@ -11,7 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gitml.cli.main import cli as main_cli
 from tests.conftest import commit_a_few_files, init_repo
 from tests.mlflow_helpers import make_store
 from tests.utils import assert_fsck_clean, cli, free_port, git, gitml, isolated, user_state, write
@@ -238,6 +240,65 @@ def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_
     assert "artifact 'leak.txt' is a symbolic link; not followed" in result.stderr
     assert "param 'huge' is longer than 6,000 characters" in result.stderr
     assert "private" not in git(repo, "log", "--all", "-p")
+
+
+def test_runs_with_records_gitml_cannot_keep_are_left_out_in_one_line_each(
+    world, tmp_path, monkeypatch
+):
+    """A start time past what a run id holds, a name that is a YAML list and metric
+    points out of 64 bits: each run or point is left out with one line saying why, and
+    the rest is imported (before, a time out of range wrote a damaged run and failed
+    with an OverflowError, and a list name failed with a TypeError)."""
+    repo = copy(world["seed"], tmp_path)
+    mlruns = tmp_path / "mlruns"
+    shutil.copytree(world["folder"], mlruns, symlinks=True)
+    for meta in mlruns.rglob("meta.yaml"):
+        meta.write_text(meta.read_text().replace(str(world["folder"]), str(mlruns)))
+    metas = {
+        name: next(p for p in mlruns.glob("*/*/meta.yaml") if _names(p, name))
+        for name in ("alpha", "beta")
+    }
+    for name, (field, value) in {
+        "alpha": ("start_time", "99999999999999999999"),
+        "beta": ("run_name", "[a, b]"),
+    }.items():
+        meta = metas[name]
+        meta.write_text(
+            "".join(
+                f"{field}: {value}\n" if line.startswith(f"{field}:") else line
+                for line in meta.read_text().splitlines(keepends=True)
+            )
+        )
+    plain = next(p.parent for p in mlruns.glob("*/*/meta.yaml") if _names(p, "plain run!"))
+    write(
+        plain / "metrics" / "acc",
+        "1700000200000 0.5 1\n1700000200001 0.75 99999999999999999999\n"
+        "99999999999999999999 0.75 3\n",
+    )
+    plain_id = plain.name
+
+    result = import_in_process(repo, monkeypatch, str(mlruns))
+
+    assert sorted(runs_by_name(repo)) == ["plain-run"]
+    left_out = [line for line in result.stderr.splitlines() if line.startswith("gitml: left out: ")]
+    ids = world["folder_ids"]
+    for run_id, why in [
+        (ids["alpha"], "not imported: its start time 99999999999999999999 ms is out of range"),
+        (ids["beta"], "not imported: its name is a list, not text"),
+        (plain_id, "2 points of metric 'acc' left out: metric 'acc': step 99999999999999999999"),
+    ]:
+        assert sum(f"left out: MLflow run {run_id}: {why}" in line for line in left_out) == 1
+    points = gitml(repo, "metrics", "plain-run", "--json").stdout
+    assert '"value": 0.5' in points and "0.75" not in points
+    assert_fsck_clean(repo)
+    write(plain / "metrics" / "acc", "1700000200000 0.5 x\n")  # MLflow's reader fails
+
+    failed = CliRunner().invoke(main_cli, ["-C", str(repo), "import", "mlflow", str(mlruns)])
+
+    assert failed.exit_code == 1 and failed.stderr.splitlines()[-1] == (
+        "gitml: error: cannot read the runs of experiment 0 from "
+        f"{mlruns}: ValueError: invalid literal for int() with base 10: 'x'"
+    )
 
 
 def _names(meta: Path, run_name: str) -> bool:

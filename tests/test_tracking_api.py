@@ -158,6 +158,11 @@ def test_a_step_or_timestamp_that_is_not_an_integer_is_refused(repo_with_commit)
             assert "\n" not in message
         with pytest.raises(InvalidValueError, match="timestamp must be an integer"):
             gitml.log_metrics({"b": 1, "c": 2}, step=3, timestamp="soon")
+        for huge in (1 << 63, -(1 << 63) - 1):  # past MLflow's 64 bits (and sqlite's)
+            with pytest.raises(InvalidValueError, match="step .* is out of range: it must fit"):
+                gitml.log_metric("a", 1, step=huge)
+            with pytest.raises(InvalidValueError, match="must fit 64 bits \\(milliseconds"):
+                gitml.log_metric("a", 1, timestamp=huge)
         gitml.log_metric("a", 0.5, step=7, timestamp=1_700_000_000_000)
     record = gitml.get_run("steps", repo=repo_with_commit)
     assert set(record["metrics"]) == {"a"}  # nothing half-written by the refused calls

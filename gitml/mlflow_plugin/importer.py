@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import GitmlError, InvalidValueError, MissingExtraError, MlflowImportError
+from gitml.mlflow_plugin import mlruns
+from gitml.mlflow_plugin.mlruns import Point
 from gitml.store.gitcmd import run_git
 from gitml.store.repository import Repository, open_repository
 from gitml.tracking.catalog import list_runs
@@ -38,6 +40,7 @@ NOTE_TAG = "mlflow.note.content"
 _STATUSES = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _PAGE = 1000
+_POINTS_PAGE = 25_000  # MLflow's own page of a metric's history
 
 Progress = Callable[[str], None]
 
@@ -104,13 +107,23 @@ class MlflowSource:
 
     @contextmanager
     def reading(self, what: str) -> Iterator[None]:
+        """MLflow's errors, and whatever else its readers raise on a damaged store (a
+        ValueError for a metric line that is no number), as one MlflowImportError."""
         from mlflow.exceptions import MlflowException
 
         try:
             yield
+        except GitmlError:
+            raise
         except MlflowException as error:
-            first = str(error.message).strip().splitlines()[0] if str(error.message) else ""
-            raise MlflowImportError(f"cannot read {what} from {self.shown_as}: {first}") from None
+            raise MlflowImportError(self._cannot(what, str(error.message))) from None
+        except Exception as error:  # noqa: BLE001 - any failure of MLflow's reading
+            said = f"{type(error).__name__}: {error}"
+            raise MlflowImportError(self._cannot(what, said)) from None
+
+    def _cannot(self, what: str, said: str) -> str:
+        first = said.strip().splitlines()[0][:500] if said.strip() else ""
+        return f"cannot read {what} from {self.shown_as}: {first}"
 
     def experiments(self) -> list:
         from mlflow.entities import ViewType
@@ -144,6 +157,28 @@ class MlflowSource:
                 experiment_ids=[experiment_id], max_results=100, page_token=token
             ),
         )
+
+    def metric_points(self, info: Any, key: str) -> Iterator[Point | str]:
+        """The points of metric `key` of run `info`, a page at a time (a folder's a line
+        at a time); a point that cannot be read gives the reason instead."""
+        if self.uri.startswith("file:"):
+            if not isinstance(info.experiment_id, str):
+                yield f"its experiment id is {_kind(info.experiment_id)}, not text"
+                return
+            yield from mlruns.metric_points(self.local_root, info.experiment_id, info.run_id, key)
+            return
+        store = self.client._tracking_client.store  # MLflow's client would gather all pages
+        token = None
+        while True:
+            with self.reading(f"the history of metric {key!r} of MLflow run {info.run_id}"):
+                page = store.get_metric_history(
+                    info.run_id, key, max_results=_POINTS_PAGE, page_token=token
+                )
+            for point in page:
+                yield point.value, point.step, point.timestamp
+            token = page.token
+            if not token:
+                return
 
     def pages(self, what: str, page: Callable[[str | None], Any]) -> list:
         items: list = []
@@ -276,6 +311,7 @@ def _tracking_uri(source: str, scratch: Path) -> tuple[str, Path]:
         hint = f"; for a database give sqlite:///{source}" if folder.is_file() else ""
         raise InvalidValueError(f"{source!r} is no folder of MLflow runs (an mlruns folder){hint}")
     folder = folder.resolve()
+    mlruns.check_mlruns(folder)
     return folder.as_uri(), folder
 
 
@@ -333,7 +369,21 @@ def _import_experiment(
     report: ImportReport,
     tell: Progress,
 ) -> None:
-    runs = source.runs(experiment.experiment_id)
+    if not isinstance(experiment.name, str):
+        report.skipped.append(
+            f"experiment {experiment.experiment_id!r}: its name is {_kind(experiment.name)}, "
+            "not text: its runs are not imported"
+        )
+        return
+    runs = []
+    for run in source.runs(experiment.experiment_id):
+        if isinstance(run.info.run_id, str):
+            runs.append(run)
+        else:
+            report.skipped.append(
+                f"a run of experiment {experiment.name!r}: its run id is "
+                f"{_kind(run.info.run_id)}, not text: not imported"
+            )
     fresh = [run for run in runs if run.info.run_id not in known]
     report.already.extend(run.info.run_id for run in runs if run.info.run_id in known)
     if not fresh:
@@ -378,11 +428,14 @@ def _import_run(
 ) -> RunSummary:
     info, tags = run.info, dict(run.data.tags)
     label = f"MLflow run {info.run_id}"
-    status = _STATUSES.get(str(info.status).upper())
+    status_text = _text_field(info.status, "status") or ""
+    status = _STATUSES.get(status_text.upper())
     if status is None:
-        report.skipped.append(f"{label}: MLflow shows it {info.status}: imported as killed")
+        report.skipped.append(f"{label}: MLflow shows it {status_text!r}: imported as killed")
         status = "killed"
-    start_ms = int(info.start_time or 0)
+    start_ms = _ms_field(info.start_time, "start time") or 0
+    end_ms = _ms_field(info.end_time, "end time") or start_ms
+    artifact_uri = _text_field(info.artifact_uri, "artifact location")
     base = _commit_here(repo, tags.get(GIT_COMMIT_TAG))
     if tags.get(GIT_COMMIT_TAG) and base is None:
         report.skipped.append(
@@ -390,13 +443,13 @@ def _import_run(
             "repository: imported without its code"
         )
     imported = ImportedRun(
-        name=info.run_name,
+        name=_text_field(info.run_name, "name"),
         experiment=experiment,
         start_ms=start_ms,
-        end_ms=max(int(info.end_time or start_ms), start_ms),
+        end_ms=max(end_ms, start_ms),
         status=status,
         base=base,
-        user=info.user_id or tags.get("mlflow.user"),
+        user=_text_field(info.user_id, "user") or tags.get("mlflow.user"),
         note=str(tags.get(NOTE_TAG) or ""),
     )
 
@@ -406,13 +459,33 @@ def _import_run(
         tags[IMPORT_TAG] = info.run_id
         _each(skipped, label, "tag", tags.items(), staging.set_tag)
         for key in sorted(run.data.metrics):
-            _log_history(source, staging, info.run_id, key, skipped, label)
-        top = _copy_artifacts(source, staging, info.artifact_uri, "", skipped, label)
+            _log_history(source, staging, info, key, skipped, label)
+        top = _copy_artifacts(source, staging, artifact_uri, "", skipped, label)
         for model in models.get(info.run_id, []):
             folder = model_folder(model, top)
             _copy_artifacts(source, staging, model.artifact_location, folder, skipped, label)
 
     return record_imported_run(repo, imported, fill)
+
+
+def _text_field(value: object, what: str) -> str | None:
+    """A field of an MLflow record that is text, or None when absent. A hand-made
+    meta.yaml may hold a list or a mapping there (a YAML alias bomb among them, which
+    MLflow reads as shared lists): it is refused, never turned into text."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidValueError(f"its {what} is {_kind(value)}, not text")
+
+
+def _ms_field(value: object, what: str) -> int | None:
+    """A time of an MLflow record in milliseconds, or None when absent."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise InvalidValueError(f"its {what} is {_kind(value)}, not a whole number of milliseconds")
+
+
+def _kind(value: object) -> str:
+    return f"a {type(value).__name__}"
 
 
 def _each(
@@ -430,15 +503,23 @@ def _each(
 
 
 def _log_history(
-    source: MlflowSource, staging: Staging, run_id: str, key: str, skipped: list[str], label: str
+    source: MlflowSource, staging: Staging, info: Any, key: str, skipped: list[str], label: str
 ) -> None:
-    with source.reading(f"the history of metric {key!r} of {label}"):
-        history = source.client.get_metric_history(run_id, key)
-    try:
-        for point in history:
-            staging.log_metric(key, point.value, int(point.step), int(point.timestamp))
-    except InvalidValueError as error:
-        skipped.append(f"{label}: metric left out: {error}")
+    """Log each point of metric `key` that gitml can record; the others are counted and
+    the first one's reason is given."""
+    left_out, first = 0, ""
+    for point in source.metric_points(info, key):
+        try:
+            if isinstance(point, str):
+                raise InvalidValueError(f"metric {key!r}: {point}")
+            value, step, ms = point
+            staging.log_metric(key, value, step, ms)
+        except InvalidValueError as error:
+            left_out += 1
+            first = first or str(error)
+    if left_out:
+        points = "point" if left_out == 1 else "points"
+        skipped.append(f"{label}: {left_out:,} {points} of metric {key!r} left out: {first}")
 
 
 def model_folder(model: Any, top_names: set[str]) -> str:

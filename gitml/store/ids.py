@@ -32,8 +32,10 @@ _PREFIX = re.compile(id_pattern(MIN_PREFIX_LENGTH))
 
 
 def new_run_id(now_ms: int | None = None) -> str:
-    """Return a fresh, time-ordered run id."""
+    """Return a fresh, time-ordered run id; `now_ms` must fit its 48 bits."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if not 0 <= ms < 1 << 48:
+        raise ValueError(f"a run id holds 0 to 2**48-1 milliseconds, not {ms}")
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     chars = []
     for _ in range(ID_LENGTH):

@@ -34,6 +34,7 @@ from gitml.tracking.limits import run_limits
 from gitml.tracking.record import (
     ENDED,
     FORMAT_VERSION,
+    MAX_MS,
     RunSummary,
     branch_experiment,
     check_experiment,
@@ -319,6 +320,11 @@ def record_imported_run(
     check_utf8("the note", run.note)
     if run.status not in ENDED:
         raise InvalidValueError(f"an imported run has ended: status {run.status!r}")
+    for what, ms in (("start", run.start_ms), ("end", run.end_ms)):
+        if not 0 <= ms <= MAX_MS:
+            raise InvalidValueError(
+                f"its {what} time {ms} ms is out of range (0 to {MAX_MS:,} ms since 1970)"
+            )
     _remove_abandoned_imports(repo)
     run_id = new_run_id(run.start_ms)
     name, claim = _choose_name(repo, importable_name(run.name), number_if_taken=True)

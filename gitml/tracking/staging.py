@@ -459,13 +459,19 @@ def to_metric_value(key: str, value: object) -> float:
 
 
 def to_integer(key: str, what: str, value: object) -> int:
-    """`value` as an int (numpy integers too); floats, text and booleans are refused."""
+    """`value` as an int (numpy integers too) of 64 bits, as MLflow keeps steps and
+    timestamps; floats, text and booleans are refused."""
+    unit = " (milliseconds since the epoch)" if what == "timestamp" else ""
     try:
         if not isinstance(value, bool):
-            return operator.index(value)  # type: ignore[arg-type]
+            number = operator.index(value)  # type: ignore[arg-type]
+            if -(1 << 63) <= number < 1 << 63:
+                return number
+            raise InvalidValueError(
+                f"metric {key!r}: {what} {number} is out of range: it must fit 64 bits{unit}"
+            )
     except TypeError:
         pass
-    unit = " (milliseconds since the epoch)" if what == "timestamp" else ""
     raise InvalidValueError(
         f"metric {key!r}: {what} must be an integer{unit}, got {type(value).__name__} {value!r}"
     )

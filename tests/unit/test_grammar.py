@@ -7,6 +7,7 @@ these tests need no git.
 import math
 import string
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -80,6 +81,14 @@ def test_run_ids_sort_by_time(first, second):
         assert a > b
     else:
         assert a[:10] == b[:10]
+
+
+@pytest.mark.parametrize("ms", [-1, 1 << 48, 10**20])
+def test_a_time_a_run_id_cannot_hold_is_refused(ms):
+    """A negative time made an id of 'zzzzzzzz…' (of year 10889), a larger one an id
+    whose time was another; a time an import read from a hand-made store can be either."""
+    with pytest.raises(ValueError, match="a run id holds 0 to 2\\*\\*48-1 milliseconds"):
+        new_run_id(ms)
 
 
 def test_run_ids_made_in_the_same_millisecond_differ():
