@@ -55,7 +55,7 @@ def killed_by(signum: int) -> str:
 
 
 # git's words for a lock file another process holds (a ref's, packed-refs', the index's)
-_LOCKED = re.compile(r"Unable to create '([^'\n]+\.lock)': File exists")
+_LOCKED = r"Unable to create '([^'\n]+\.lock)': File exists"  # compiled on first use
 
 
 class GitCommandError(GitmlError):
@@ -63,7 +63,7 @@ class GitCommandError(GitmlError):
         self.args_ = args
         self.stderr = stderr
         self.returncode = returncode
-        locked = _LOCKED.search(stderr)
+        locked = re.search(_LOCKED, stderr)
         if locked:  # git's own words end in advice about an editor
             detail = (
                 f"another git process holds {locked.group(1)}: try again once it ends (if no "
@@ -219,11 +219,11 @@ class RemoteError(GitmlError):
 
     def __init__(self, remote: str, message: str):
         self.remote = remote
-        super().__init__(_PASSWORD_IN_URL.sub(r"\1:***@", message))
+        super().__init__(re.sub(_PASSWORD_IN_URL, r"\1:***@", message))
 
 
 # `scheme://user:password@host`: a password never reaches the terminal (git hides it too).
-_PASSWORD_IN_URL = re.compile(r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@")
+_PASSWORD_IN_URL = r"(\w[\w+.-]*://[^/\s:@]*):[^/\s@]*@"  # compiled on first use
 
 
 class PartialTransferError(GitmlError):

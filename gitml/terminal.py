@@ -27,10 +27,11 @@ CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
 # characters (U+200D in emoji sequences) are left alone: a terminal shows them, it
 # does not obey them.
 _OTHERS = "\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_UNSAFE = re.compile(f"[{CONTROLS}{_OTHERS}]")
+# Patterns, compiled on first use (re keeps them): printable text never needs them.
+_UNSAFE = f"[{CONTROLS}{_OTHERS}]"
 # The same less the newline, which JSON's layout holds (a line per run at 100,000 runs:
 # matching each newline to keep it cost a second).
-_UNSAFE_IN_JSON = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029{_OTHERS}]")
+_UNSAFE_IN_JSON = f"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029{_OTHERS}]"
 # Those of them that are ASCII, as bytes: ASCII text is checked by bytes.translate,
 # some twenty times faster than the regex (listing 100,000 runs: 58 MB of JSON).
 _ASCII_UNSAFE_IN_JSON = bytes([*range(0x0A), *range(0x0B, 0x20), 0x7F])
@@ -43,11 +44,11 @@ def _escape(match: re.Match) -> str:
 def escape_controls(text: str, keep: str = "") -> str:
     """`text` with every character a terminal obeys written as its escape (`\\x1b`),
     except those in `keep` (e.g. the newlines of a text's own layout)."""
-    if text.isprintable() or not _UNSAFE.search(text):  # every unsafe one is unprintable
+    if text.isprintable() or not re.search(_UNSAFE, text):  # every unsafe one is unprintable
         return text
     if not keep:
-        return _UNSAFE.sub(_escape, text)
-    return _UNSAFE.sub(lambda m: m.group(0) if m.group(0) in keep else _escape(m), text)
+        return re.sub(_UNSAFE, _escape, text)
+    return re.sub(_UNSAFE, lambda m: m.group(0) if m.group(0) in keep else _escape(m), text)
 
 
 def escape_json(text: str) -> str:
@@ -58,7 +59,7 @@ def escape_json(text: str) -> str:
         raw = text.encode("ascii")
         if len(raw.translate(None, _ASCII_UNSAFE_IN_JSON)) == len(raw):
             return text
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    return re.sub(_UNSAFE_IN_JSON, lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def warn(line: str) -> None:

@@ -15,7 +15,7 @@ import re
 from gitml.errors import InvalidValueError
 from gitml.terminal import CONTROLS
 
-_CONTROL = re.compile(f"[{CONTROLS}]")
+_CONTROL = f"[{CONTROLS}]"  # compiled on first use
 
 
 def is_utf8(text: str) -> bool:
@@ -51,7 +51,7 @@ def text_problem(text: str, *, option_like: bool = False) -> str | None:
         return "it is empty"
     if option_like and text.startswith("-"):
         return "it begins with '-', so git would read it as an option"
-    if _CONTROL.search(text):
+    if re.search(_CONTROL, text):
         return "it contains a control character (a newline, tab or escape)"
     if not is_utf8(text):
         return "it is not valid UTF-8 text"

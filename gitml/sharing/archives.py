@@ -17,6 +17,7 @@ one atomic, non-forced push, so the remote never lacks a run from both tiers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gitml.sharing.refspecs import delete_refspec
 from gitml.store.gitcmd import run_git
@@ -67,15 +68,14 @@ def converge_archives(
     return done
 
 
-@dataclass
-class Publication:
+class Publication(NamedTuple):
     """What a push of the archives sends: `refspecs` (archive refs), `deletions` (of the
     remote's run refs whose runs the archives hold) and `moved`, the archive refs that
     differ there."""
 
-    refspecs: list[str] = field(default_factory=list)
-    deletions: list[str] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)
+    refspecs: list[str]
+    deletions: list[str]
+    moved: list[str]
 
 
 def publish_refspecs(

@@ -15,7 +15,6 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
 from gitml.errors import (
@@ -31,7 +30,7 @@ from gitml.store.repository import Repository
 Progress = Callable[[str], None]
 """Receives git's progress text, each piece ending in '\\r' or '\\n'."""
 
-_PROGRESS_LINE = re.compile(r"^(remote: )?[A-Za-z][A-Za-z ]*:\s+\d+%")
+_PROGRESS_LINE = r"^(remote: )?[A-Za-z][A-Za-z ]*:\s+\d+%"  # compiled on first use
 
 _AUTH = (
     "authentication failed",
@@ -63,8 +62,7 @@ _UNREACHABLE = (
 )
 
 
-@dataclass
-class GitResult:
+class GitResult(NamedTuple):
     status: int
     stdout: str
     stderr: str
@@ -171,7 +169,7 @@ def _pump_stderr(stream, sink: list[bytes], progress: Progress | None) -> None:
         pending = pieces.pop()
         for piece in pieces:
             text = piece.decode(errors="replace")
-            if _PROGRESS_LINE.match(text):
+            if re.match(_PROGRESS_LINE, text):
                 progress(text)
 
 
@@ -183,7 +181,7 @@ def remote_messages(stderr: str, most: int = 3) -> list[str]:
         for line in stderr.replace("\r", "\n").splitlines()
         if line.startswith("remote: ")
         and line[len("remote: ") :].strip()
-        and not _PROGRESS_LINE.match(line)
+        and not re.match(_PROGRESS_LINE, line)
     ]
     return said[-most:]
 

@@ -26,9 +26,9 @@ def id_pattern(shortest: int = MIN_ID_LENGTH, longest: int = ID_LENGTH) -> str:
     return f"[{ALPHABET}]{{{shortest},{longest}}}"
 
 
-_MADE = re.compile(id_pattern(ID_LENGTH, ID_LENGTH))
-_IN_REF = re.compile(id_pattern())
-_PREFIX = re.compile(id_pattern(MIN_PREFIX_LENGTH))
+_MADE = id_pattern(ID_LENGTH, ID_LENGTH)  # patterns: compiled on first use (re keeps them)
+_IN_REF = id_pattern()
+_PREFIX = id_pattern(MIN_PREFIX_LENGTH)
 
 
 def new_run_id(now_ms: int | None = None) -> str:
@@ -54,13 +54,13 @@ def run_id_time_ms(run_id: str) -> int:
 
 def is_run_id(text: str) -> bool:
     """Whether `text` has the form of the ids gitml makes (26 characters)."""
-    return _MADE.fullmatch(text) is not None
+    return re.fullmatch(_MADE, text) is not None
 
 
 def is_ref_run_id(text: str) -> bool:
     """Whether `text` may be the id of a run ref: gitml's, or another maker's (12 to 26)."""
-    return _IN_REF.fullmatch(text) is not None
+    return re.fullmatch(_IN_REF, text) is not None
 
 
 def could_be_id_prefix(text: str) -> bool:
-    return _PREFIX.fullmatch(text) is not None
+    return re.fullmatch(_PREFIX, text) is not None

@@ -25,7 +25,7 @@ RUNS_PREFIX = "refs/gitml/runs/"
 VIEWS_PREFIX = "refs/gitml/views/"  # saved views of `gitml ui` (gitml.ui.views)
 # A ref under RUNS_PREFIX whose name is no run id (gitml.store.ids) is no run:
 # fetched from a remote, it is left out of every listing.
-_PACKED_RUN = re.compile(rf"^([0-9a-f]+) {RUNS_PREFIX}({id_pattern()})$", re.MULTILINE)
+_PACKED_RUN = rf"(?m)^([0-9a-f]+) {RUNS_PREFIX}({id_pattern()})$"  # compiled on first use
 _FIELD = b"\x00"
 # A run's commit message carries its summary: a few KiB, a few MiB for a run with
 # thousands of params. One longer than this is not read; the run is listed as damaged.
@@ -49,7 +49,7 @@ BACKUPS_PREFIX = "refs/gitml-backups/"
 # its bucket; a run goes to the bucket `archive_bucket` gives its id.
 ARCHIVE_PREFIX = "refs/gitml/archive/"
 ARCHIVE_BUCKETS = 4
-_PACKED_ARCHIVE = re.compile(rf"^([0-9a-f]{{40,64}}) {ARCHIVE_PREFIX}([0-9]+)$", re.MULTILINE)
+_PACKED_ARCHIVE = rf"(?m)^([0-9a-f]{{40,64}}) {ARCHIVE_PREFIX}([0-9]+)$"
 
 
 def archive_ref(bucket: int) -> str:
@@ -108,7 +108,7 @@ def packed_archive_shas(packed: bytes) -> dict[str, str]:
     block = packed[start:end].decode(errors="replace")
     return {
         archive_ref(int(bucket)): sha
-        for sha, bucket in _PACKED_ARCHIVE.findall(block)
+        for sha, bucket in re.findall(_PACKED_ARCHIVE, block)
         if parse_archive_ref(ARCHIVE_PREFIX + bucket) is not None
     }
 
@@ -375,7 +375,7 @@ def _packed_run_shas(packed: bytes) -> dict[str, str]:
     block = packed[start : end if end >= 0 else len(packed)].decode(errors="replace")
     # One regex pass over the block keeps only well-formed ids (a foreign ref under
     # refs/gitml/runs/, say), far cheaper than matching ten thousand strings one by one.
-    return {run_id: sha for sha, run_id in _PACKED_RUN.findall(block)}
+    return {run_id: sha for sha, run_id in re.findall(_PACKED_RUN, block)}
 
 
 def iter_packed_run_shas(repo: Repository) -> Iterator[list[tuple[str, str]]]:
@@ -392,9 +392,9 @@ def iter_packed_run_shas(repo: Repository) -> Iterator[list[tuple[str, str]]]:
             lines = rest + block
             cut = lines.rfind(b"\n") + 1
             lines, rest = lines[:cut], lines[cut:]
-            if pairs := _PACKED_RUN.findall(lines.decode(errors="replace")):
+            if pairs := re.findall(_PACKED_RUN, lines.decode(errors="replace")):
                 yield [(run_id, sha) for sha, run_id in pairs]
-        if pairs := _PACKED_RUN.findall(rest.decode(errors="replace")):
+        if pairs := re.findall(_PACKED_RUN, rest.decode(errors="replace")):
             yield [(run_id, sha) for sha, run_id in pairs]
 
 
