@@ -454,10 +454,10 @@ class ObjectMissingError(LargeObjectError):
 class ObjectMismatchError(LargeObjectError):
     """Bytes downloaded for an artifact whose sha256 is not the one its pointer names."""
 
-    def __init__(self, artifact: str, expected: str, found: str, source: str):
+    def __init__(self, artifact: str, reason: str, source: str):
         self.artifact = artifact
         super().__init__(
-            f"artifact {artifact!r}: the bytes {source} gave have sha256 {found[:12]}, not "
-            f"{expected[:12]} as the run records; nothing was kept (the store's copy is "
-            "damaged or was replaced: upload it again from a machine that has it)"
+            f"artifact {artifact!r}: the bytes {source} gave {reason}; nothing was kept (the "
+            "store's copy is damaged or was replaced: upload it again from a machine that "
+            "has it)"
         )

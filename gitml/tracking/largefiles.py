@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gitml.errors import LargeObjectError
 from gitml.store.cas.pointer import MAX_POINTER_BYTES, Pointer, parse_pointer
 from gitml.store.layout import ARTIFACTS_DIR
 from gitml.store.repository import Repository
@@ -35,4 +36,10 @@ def object_blocks(repo: Repository, pointer: Pointer, artifact: str) -> Iterator
     local = local_store(repo)
     if not local.has(pointer.sha256):
         fetch_object(repo, pointer, artifact)
+    found = local.size(pointer.sha256)
+    if found != pointer.size:  # readers bound what they read by the pointer's size
+        raise LargeObjectError(
+            f"artifact {artifact!r}: its object here holds {found or 0:,} bytes, not the "
+            f"{pointer.size:,} the run records (a run written by hand or damaged); not read"
+        )
     return local.blocks(pointer.sha256)

@@ -29,6 +29,21 @@ COPY_PART = 16 << 20  # bytes the kernel copies while the part before is hashed
 TMP = "tmp"
 
 
+class WrongBytes(ValueError):
+    """Bytes given for an object that are not its: `reason` says how ("have sha256 …")."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TooManyBytes(WrongBytes):
+    """More bytes than the object's size came: the rest is not read."""
+
+    def __init__(self, size: int):
+        super().__init__(f"are more than the {size:,} bytes the run records")
+
+
 @dataclass(frozen=True)
 class Stored:
     sha256: str
@@ -63,25 +78,25 @@ class FolderStore:
         expected: str | None = None,
         transfer: Transfer | None = None,
         durable: bool = False,
+        size: int | None = None,
     ) -> Stored:
-        """Store the bytes of file `source` (see `put_blocks` for `expected` and
-        `durable`). The kernel copies them as it does for `cp` (`_copy_part`: several
+        """Store the bytes of file `source` (see `put_blocks` for `expected`, `durable`
+        and `size`). The kernel copies them as it does for `cp` (`_copy_part`: several
         times faster than reading and writing them here) and each part is hashed from
         the copy while the next is copied, so the object's name always fits the bytes
         stored, even when `source` changes meanwhile."""
         tmp = self._new_tmp()
         try:
             with open(source, "rb") as src, open(tmp, "r+b", buffering=0) as out:
-                found, size = _copy_hashing(src.fileno(), out, transfer)
+                found, copied = _copy_hashing(src.fileno(), out, transfer, size)
                 if durable:
                     os.fsync(out.fileno())
-            if expected is not None and found != expected:
-                raise ValueError(found)
+            _check(expected, size, found, copied)
             self._place(tmp, found)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return Stored(found, size)
+        return Stored(found, copied)
 
     def copy_to(self, sha256: str, out: int) -> None:
         """Write object `sha256` to the open file `out`, copied by the kernel."""
@@ -97,25 +112,27 @@ class FolderStore:
         expected: str | None = None,
         transfer: Transfer | None = None,
         durable: bool = True,
+        size: int | None = None,
     ) -> Stored:
-        """Store the bytes `blocks` hold. With `expected`, bytes of another sha256 are not
-        kept: ValueError carries the sha256 found. `durable`: flushed to disk before it
-        is renamed into place (a store other machines read; the repository's own folder
-        is as durable as git's loose objects, which git does not flush either)."""
+        """Store the bytes `blocks` hold. With `expected` (a sha256) and `size`, bytes
+        that are not those are not kept: WrongBytes says how they differ, and past
+        `size` bytes TooManyBytes stops the reading at once (a store that sends 10 GB
+        for a pointer of 1 byte fills no disk). `durable`: flushed to disk before it is
+        renamed into place (a store other machines read; the repository's own folder is
+        as durable as git's loose objects, which git does not flush either)."""
         tmp = self._new_tmp()
         try:
             with open(tmp, "wb") as out:
-                found, size = _write_hashing(blocks, out, transfer)
+                found, written = _write_hashing(blocks, out, transfer, size)
                 if durable:
                     out.flush()
                     os.fsync(out.fileno())
-            if expected is not None and found != expected:
-                raise ValueError(found)
+            _check(expected, size, found, written)
             self._place(tmp, found)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return Stored(found, size)
+        return Stored(found, written)
 
     def _renew(self, sha256: str) -> bool:
         """Whether the object is here already; its time is then renewed, so that `gitml gc
@@ -164,8 +181,15 @@ class FolderStore:
             yield from tmp.iterdir()
 
 
+def _check(expected: str | None, size: int | None, found: str, count: int) -> None:
+    if expected is not None and found != expected:
+        raise WrongBytes(f"have sha256 {found[:12]}, not {expected[:12]} as the run records")
+    if size is not None and count != size:  # the object's, but its pointer lies
+        raise WrongBytes(f"are {count:,} bytes, not the {size:,} the run records")
+
+
 def _write_hashing(
-    blocks: Iterable[bytes], out: BinaryIO, transfer: Transfer | None
+    blocks: Iterable[bytes], out: BinaryIO, transfer: Transfer | None, limit: int | None
 ) -> tuple[str, int]:
     """Write `blocks` to `out`; their sha256 and size. Each block is hashed in a second
     thread while it is written and the next one read (hashlib and file I/O release the
@@ -176,6 +200,8 @@ def _write_hashing(
     with ThreadPoolExecutor(max_workers=1) as hasher:
         pending: Future | None = None
         for block in blocks:
+            if limit is not None and size + len(block) > limit:
+                raise TooManyBytes(limit)
             if pending is not None:
                 pending.result()
             pending = hasher.submit(digest.update, block)
@@ -188,15 +214,21 @@ def _write_hashing(
     return digest.hexdigest(), size
 
 
-def _copy_hashing(source: int, out: BinaryIO, transfer: Transfer | None) -> tuple[str, int]:
+def _copy_hashing(
+    source: int, out: BinaryIO, transfer: Transfer | None, limit: int | None
+) -> tuple[str, int]:
     """Copy file `source` to `out` (both at their start) a part at a time, each part
-    hashed from `out` in a second thread while the next is copied; sha256 and size."""
+    hashed from `out` in a second thread while the next is copied; sha256 and size.
+    TooManyBytes as soon as more than `limit` bytes are there."""
     from concurrent.futures import ThreadPoolExecutor
 
     digest, offset = hashlib.sha256(), 0
+    part = COPY_PART if limit is None else min(COPY_PART, limit + 1)
     with ThreadPoolExecutor(max_workers=1) as hasher:
         pending: Future | None = None
-        while sent := _copy_part(source, out.fileno(), offset, COPY_PART):
+        while sent := _copy_part(source, out.fileno(), offset, part):
+            if limit is not None and offset + sent > limit:
+                raise TooManyBytes(limit)
             if pending is not None:
                 pending.result()
             pending = hasher.submit(_hash_part, out.fileno(), offset, sent, digest)

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from gitml.errors import LargeObjectError
-from gitml.store.cas.folder import BLOCK, FolderStore
+from gitml.store.cas.folder import BLOCK, FolderStore, TooManyBytes, WrongBytes
 from gitml.store.cas.progress import start
 from gitml.store.gitcmd import git_environment
 from gitml.store.repository import Repository
@@ -125,8 +125,11 @@ class LfsShared:
         transfer = start(f"downloading from {self.label}", size)
         stdout = process.stdout
         try:
-            into.put_blocks(iter(lambda: stdout.read(BLOCK), b""), sha256, transfer, False)
-        except ValueError:
+            into.put_blocks(iter(lambda: stdout.read(BLOCK), b""), sha256, transfer, False, size)
+        except TooManyBytes:
+            process.kill()  # what it would send after is read by nobody
+            raise
+        except WrongBytes:
             if process.wait() != 0:  # git-lfs failed: what it wrote is no object
                 reader.join()
                 return _last_line(b"".join(errors)) or "git-lfs failed"

@@ -69,7 +69,7 @@ class S3Shared:
             transfer = start(f"downloading from {self.label}", size)
             try:
                 with files.open(self.key(sha256), "rb", block_size=PART) as source:
-                    into.put_blocks(_blocks(source), sha256, transfer, False)
+                    into.put_blocks(_blocks(source), sha256, transfer, False, size)
             finally:
                 transfer.end()
         except OSError as error:

@@ -25,8 +25,9 @@ class SharedStore(Protocol):
         appears whole or not at all."""
 
     def download(self, sha256: str, size: int, into: FolderStore) -> str | None:
-        """Copy object `sha256` into `into`; None when done, else why it could not be
-        found here. ValueError (the sha256 found) when the bytes are not the object's."""
+        """Copy object `sha256` of `size` bytes into `into`; None when done, else why it
+        could not be found here. WrongBytes when the bytes are not the object's (read no
+        further than `size` bytes and one block)."""
 
 
 class FolderShared:
@@ -64,7 +65,7 @@ class FolderShared:
             return f"{self.label} does not hold it"
         transfer = start(f"copying from {self.folder.folder}", size)
         try:
-            into.put_file(self.folder.path(sha256), sha256, transfer)
+            into.put_file(self.folder.path(sha256), sha256, transfer, size=size)
         finally:
             transfer.end()
         return None

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitml.errors import InvalidValueError, ObjectMismatchError, ObjectMissingError
-from gitml.store.cas.folder import FolderStore
+from gitml.errors import (
+    InvalidValueError,
+    LargeObjectError,
+    ObjectMismatchError,
+    ObjectMissingError,
+)
+from gitml.store.cas.folder import FolderStore, WrongBytes
 from gitml.store.cas.lfs import LfsShared
 from gitml.store.cas.pointer import LFS, LOCAL, Pointer, parse_store
 from gitml.store.cas.s3 import S3Shared
@@ -69,10 +74,12 @@ def fetch_object(
     shared = open_shared(repo, configured, remote)
     reason = "no shared store is configured"
     if shared is not None:
+        local = local_store(repo)
+        _check_room(local, pointer, artifact)
         try:
-            missing = shared.download(pointer.sha256, pointer.size, local_store(repo))
-        except ValueError as error:
-            raise ObjectMismatchError(artifact, pointer.sha256, str(error), shared.label) from None
+            missing = shared.download(pointer.sha256, pointer.size, local)
+        except WrongBytes as error:
+            raise ObjectMismatchError(artifact, error.reason, shared.label) from None
         if missing is None:
             return
         reason = f"{shared.label}: {missing}"
@@ -83,3 +90,20 @@ def fetch_object(
             "the store the run names"
         )
     raise ObjectMissingError(artifact, pointer.sha256, reason, hint)
+
+
+def _check_room(local: FolderStore, pointer: Pointer, artifact: str) -> None:
+    """Refuse at once an object larger than the free space of the local store's disk (a
+    pointer may claim 10 TB): a download would fill the disk and then fail."""
+    import shutil
+
+    folder = local.folder
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if pointer.size > free:
+        raise LargeObjectError(
+            f"artifact {artifact!r} is stored by content as {pointer.size:,} bytes, more than "
+            f"the {free:,} free on the disk of {local.folder}; nothing was downloaded (free "
+            "some space, or check where the run came from)"
+        )
