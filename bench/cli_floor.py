@@ -1,5 +1,5 @@
 """The floor every gitml command pays: the interpreter's start and gitml's imports (issue 14).
-Run: PYTHONPATH=. python bench/cli_floor.py [--repeat 15]
+Run: PYTHONPATH=. python bench/cli_floor.py [--repeat 15] [--against DIR]
 
 In a repository with one run pushed to a bare remote on this machine
 (gitml.remoteLiveRuns raised so that no push folds), the median of REPEAT timings,
@@ -13,11 +13,16 @@ each command a real process, measured alternately in the same run:
   - `gitml fetch` with nothing new against the raw `git fetch` of the run pattern
   - `gitml ls --limit 20`, `gitml show NAME`, `gitml run -- python -c pass`
 
+With --against DIR (a checkout of another gitml, e.g. `git worktree add --detach
+/tmp/old <commit>`), each gitml command also runs with that checkout first on
+PYTHONPATH, alternately with this one, and the figures of both are printed.
+
 Each figure is wall time and CPU time (user + system, of the command and the processes
 it started): on a shared machine the wall time waits for the other processes too.
 """
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -30,11 +35,15 @@ from _common import PYTHON, environment, git, median, new_repo, write_synthetic_
 GITML = [PYTHON, "-m", "gitml"]
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the command and its children) of one run."""
+def timed(command: list[str], cwd: Path, path: str | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children) of one run; `path`
+    first on PYTHONPATH when given."""
+    env = environment()
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=environment(), check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -52,7 +61,11 @@ def new_runs(repo: Path, count: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
-    repeat = parser.parse_args().repeat
+    parser.add_argument("--against", help="another gitml checkout, measured alternately")
+    options = parser.parse_args()
+    versions: list[tuple[str, str | None]] = [("", None)]
+    if options.against:
+        versions.append((" [against]", str(Path(options.against).resolve())))
 
     repo = new_repo("gitml-floor-")
     remote = repo.parent / f"{repo.name}-remote.git"
@@ -65,42 +78,47 @@ def main() -> None:
     subprocess.run([*GITML, "push"], cwd=repo, env=environment(), check=True, capture_output=True)
     name = git(repo, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/").split()[0]
 
-    commands = {
-        "python -c pass": [PYTHON, "-c", "pass"],
+    fetch_runs = ["git", "fetch", "-q", "origin", "refs/gitml/runs/*:refs/gitml/runs/*"]
+    raw = {"python -c pass": [PYTHON, "-c", "pass"], "git fetch of the run pattern": fetch_runs}
+    ours = {
         "gitml --version": [*GITML, "--version"],
         "gitml fetch (nothing new)": [*GITML, "fetch"],
-        "git fetch of the run pattern": ["git", "fetch", "-q", "origin",
-                                         "refs/gitml/runs/*:refs/gitml/runs/*"],  # fmt: skip
         "gitml ls --limit 20": [*GITML, "ls", "--limit", "20"],
         "gitml show NAME": [*GITML, "show", name],
         "gitml run -- python -c pass": [*GITML, "run", "--", PYTHON, "-c", "pass"],
     }
-    times: dict[str, list[tuple[float, float]]] = {key: [] for key in commands}
-    times["git push origin <ref>"] = []
-    times["gitml push (one new run)"] = []
-    for _ in range(repeat):
-        ref = f"refs/gitml/runs/{new_runs(repo, 2)[0]}"
-        # the raw push first: `gitml push` sends every new run, so it finds one
-        times["git push origin <ref>"].append(
-            timed(["git", "push", "-q", "origin", f"{ref}:{ref}"], repo)
-        )
-        times["gitml push (one new run)"].append(timed([*GITML, "push"], repo))
-        for key, command in commands.items():
+    push_key, raw_push = "gitml push (one new run)", "git push origin <ref>"
+    keys = [*raw, raw_push, *(key + label for key in [*ours, push_key] for label, _ in versions)]
+    times: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
+    for i in range(options.repeat):
+        ref = f"refs/gitml/runs/{new_runs(repo, 1)[0]}"
+        # the raw push first: `gitml push` sends every new run, so each finds one
+        times[raw_push].append(timed(["git", "push", "-q", "origin", f"{ref}:{ref}"], repo))
+        order = versions if i % 2 == 0 else versions[::-1]
+        for label, path in order:
+            new_runs(repo, 1)
+            times[push_key + label].append(timed([*GITML, "push"], repo, path))
+        for key, command in raw.items():
             times[key].append(timed(command, repo))
+        for key, command in ours.items():
+            for label, path in order:
+                times[key + label].append(timed(command, repo, path))
 
     wall = {key: median([w for w, _ in values]) for key, values in times.items()}
     cpu = {key: median([c for _, c in values]) for key, values in times.items()}
-    print(f"medians of {repeat}, wall / CPU (user + system, children included)")
+    print(f"medians of {options.repeat}, wall / CPU (user + system, children included)")
     for key in times:
         print(f"RESULT {key}: {wall[key] * 1000:.1f} ms / {cpu[key] * 1000:.1f} ms CPU")
-    raw, ours, floor = "git push origin <ref>", "gitml push (one new run)", "python -c pass"
-    for label, figures in (("wall", wall), ("CPU", cpu)):
-        print(
-            f"RESULT push ratio ({label}): {figures[ours] / figures[raw]:.2f}x "
-            f"(goal <= 1.5x); interpreter floor (python -c pass + raw push) / raw push: "
-            f"{(figures[floor] + figures[raw]) / figures[raw]:.2f}x; "
-            f"gitml --version / python -c pass: {figures['gitml --version'] / figures[floor]:.2f}x"
-        )
+    floor = "python -c pass"
+    for label, _ in versions:
+        for kind, figures in (("wall", wall), ("CPU", cpu)):
+            push, version = figures[push_key + label], figures["gitml --version" + label]
+            print(
+                f"RESULT push ratio{label} ({kind}): {push / figures[raw_push]:.2f}x (goal "
+                f"<= 1.5x); interpreter floor (python -c pass + raw push) / raw push: "
+                f"{(figures[floor] + figures[raw_push]) / figures[raw_push]:.2f}x; "
+                f"gitml --version / python -c pass: {version / figures[floor]:.2f}x"
+            )
 
 
 if __name__ == "__main__":
