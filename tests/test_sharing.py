@@ -486,3 +486,33 @@ def test_records_a_remote_hook_refuses_are_reported_with_its_reason(shared):
         )
     assert "differently" not in result.stderr
     assert list(run_refs(remote)) == [ref for ref in run_refs(work) if "/runs/" in ref]
+
+
+_MODULES_AT_EXIT = """
+import sys
+from gitml.cli.main import main
+try:
+    main()
+finally:
+    print("MODULES", *sorted(sys.modules), file=sys.stderr)
+"""
+
+
+def _modules_at_exit(repo, *args: str) -> set[str]:
+    """The modules a gitml command had imported when it ended."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AT_EXIT, *args], cwd=repo, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.rpartition("MODULES ")[2].split())
+
+
+def test_push_and_version_import_only_what_they_use(shared):
+    # each of these cost a push (or every command) 10-40 ms of imports (docs/sharing.md#scale)
+    work, remote = shared
+    assert "importlib.metadata" not in _modules_at_exit(work, "--version")
+    make_runs(work, 1, "new")
+    imported = _modules_at_exit(work, "push")
+    unused = {"dulwich", "logging", "sqlite3", "importlib.metadata", "shutil"}
+    assert imported & {*unused, "gitml.tracking.fold", "gitml.tracking.index"} == set()
+    assert run_refs(remote) == run_refs(work)  # it did push
