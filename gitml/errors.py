@@ -161,6 +161,20 @@ class InvalidValueError(GitmlError):
     """A user-supplied value (param, metric, tag, key, option) is malformed."""
 
 
+class MetricTooLargeError(InvalidValueError):
+    """A metric history over gitml.metricHistoryLimit: a point that would grow it past
+    the limit, or a history (fetched from a remote) too large to read."""
+
+    def __init__(self, label: str, key: str, size: int, limit: int, doing: str):
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{label}: metric {key[:200]!r} {doing} {size:,} bytes, over "
+            f"gitml.metricHistoryLimit ({limit:,} bytes); raise it to read or write it, "
+            "e.g. git config gitml.metricHistoryLimit 256m"
+        )
+
+
 class ExperimentNotFoundError(InvalidValueError):
     """An experiment, or an experiment's tag, that does not exist (MLflow's 404)."""
 

@@ -35,8 +35,14 @@ GOALS = {
     "maximize": "max",
     "higher": "max",
 }
-# Like git config gitml.artifactSizeLimit, gitml.snapshotFileLimit, gitml.largeArtifactThreshold
-LIMITS = ("artifact_size", "snapshot_file_size", "large_artifact_threshold")
+# Like git config gitml.artifactSizeLimit, gitml.snapshotFileLimit,
+# gitml.largeArtifactThreshold, gitml.metricHistoryLimit
+LIMITS = (
+    "artifact_size",
+    "snapshot_file_size",
+    "large_artifact_threshold",
+    "metric_history_size",
+)
 _KNOWN_FIELDS = {
     "name",
     "conda_env",

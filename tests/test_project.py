@@ -178,7 +178,7 @@ def test_missing_path_error_says_how_to_fix(project, tmp_path):
         (
             "limits: {disk: 1g}\n",
             "unknown limit 'disk' (limits: artifact_size, snapshot_file_size, "
-            "large_artifact_threshold)",
+            "large_artifact_threshold, metric_history_size)",
             None,
         ),
         ("metrics: {loss: up}\n", "metric 'loss' has the goal 'up'; use min or max", None),

@@ -43,6 +43,11 @@ class MetricHistory:
                 self._reader.close()
                 raise UnknownKeyError("show metric", key, known, f"run {run.name} did not log it")
         self.keys = list(keys) if keys is not None else known
+        try:  # every history is within the limit, before any is written out
+            self._reader.check_metric_sizes(self.keys)
+        except BaseException:
+            self._reader.close()
+            raise
 
     def chunks(self, key: str) -> Iterator[Chunk]:
         """The points of `key`, a block of lines at a time; damaged lines are left out

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitml.errors import GitmlError, InvalidValueError, MissingExtraError, MlflowImportError
+from gitml.errors import (
+    GitmlError,
+    InvalidValueError,
+    MetricTooLargeError,
+    MissingExtraError,
+    MlflowImportError,
+)
 from gitml.mlflow_plugin import mlruns
 from gitml.mlflow_plugin.mlruns import Point
 from gitml.store.gitcmd import run_git
@@ -506,7 +512,8 @@ def _log_history(
     source: MlflowSource, staging: Staging, info: Any, key: str, skipped: list[str], label: str
 ) -> None:
     """Log each point of metric `key` that gitml can record; the others are counted and
-    the first one's reason is given."""
+    the first one's reason is given. A history that would grow past
+    gitml.metricHistoryLimit is cut there (its points are not read on)."""
     left_out, first = 0, ""
     for point in source.metric_points(info, key):
         try:
@@ -514,6 +521,9 @@ def _log_history(
                 raise InvalidValueError(f"metric {key!r}: {point}")
             value, step, ms = point
             staging.log_metric(key, value, step, ms)
+        except MetricTooLargeError as error:
+            skipped.append(f"{label}: the rest of metric {key!r} left out: {error}")
+            break
         except InvalidValueError as error:
             left_out += 1
             first = first or str(error)

@@ -105,19 +105,41 @@ class ObjectReader:
 
     def blocks(self, blob_id: str) -> Iterator[bytes]:
         """The content of blob `blob_id` in blocks of at most BLOCK bytes."""
+        yield from self.sized_blocks(blob_id)[1] or ()
+
+    def sized_blocks(
+        self, blob_id: str, limit: int | None = None
+    ) -> tuple[int, Iterator[bytes] | None]:
+        """The size of blob `blob_id`, learnt before any of its content is read, and its
+        content in blocks of at most BLOCK bytes; None, unread, when it is over `limit`
+        bytes (a blob fetched from a remote may inflate a thousandfold).
+        GitCommandError when the repository has no such blob."""
         if _OBJECT_ID.fullmatch(blob_id):
             try:
                 loose = open(self._objects / blob_id[:2] / blob_id[2:], "rb")  # noqa: SIM115
             except FileNotFoundError:
                 pass
             else:
-                with loose:
-                    yield from _inflate(loose, blob_id)
-                return
+                try:
+                    size, start, pieces = _loose_head(loose, blob_id)
+                except BaseException:
+                    loose.close()
+                    raise
+                if limit is not None and size > limit:
+                    loose.close()
+                    return size, None
+                return size, _loose_rest(loose, start, pieces)
         found = self._ask(blob_id)
         if found is None or found[0] != "blob":
             self._stop()
             raise GitCommandError(["cat-file", "--batch", blob_id], f"no blob {blob_id}", 1)
+        if limit is not None and found[1] > limit:
+            self._discard()
+            return found[1], None
+        return found[1], self._streamed(blob_id)
+
+    def _streamed(self, blob_id: str) -> Iterator[bytes]:
+        """The content of the blob just asked for, as git writes it."""
         stdout = self._output()
         while self._unread:
             block = stdout.read(min(BLOCK, self._unread))
@@ -127,6 +149,30 @@ class ObjectReader:
             self._unread -= len(block)
             yield block
         stdout.read(1)  # the newline after each object
+
+    def sizes(self, object_ids: list[str]) -> dict[str, int]:
+        """The size of each of `object_ids` the repository has, none of their content
+        read (one `git cat-file --batch-check`)."""
+        asked = [object_id for object_id in object_ids if _OBJECT_ID.fullmatch(object_id)]
+        if not asked:
+            return {}
+        done = subprocess.run(
+            ["git", "cat-file", "--batch-check"],
+            cwd=self._cwd,
+            env=git_environment(),
+            input="".join(f"{object_id}\n" for object_id in asked).encode(),
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip()
+            raise GitCommandError(["cat-file", "--batch-check"], message, done.returncode)
+        found = {}
+        for line in done.stdout.splitlines():
+            fields = line.decode(errors="replace").split()
+            if len(fields) == 3 and fields[2].isdigit():  # else "<id> missing"
+                found[fields[0]] = int(fields[2])
+        return found
 
     def commit(self, commit_id: str, message_limit: int | None = None) -> CommitObject | None:
         """Commit `commit_id`: its tree, parents and message (None when the commit is over
@@ -332,8 +378,9 @@ _STREAMING = [
 ]
 
 
-def _inflate(file, blob_id: str) -> Iterator[bytes]:
-    """The content of a loose blob: zlib of `blob <size>`, a NUL, then the content."""
+def _loose_head(file, blob_id: str) -> tuple[int, bytes, Iterator[bytes]]:
+    """A loose blob's size (zlib of `blob <size>`, a NUL, then the content), the start
+    of its content inflated with the header, and the pieces that follow."""
     pieces = _inflated(file)
     head = b""
     for piece in pieces:
@@ -341,11 +388,18 @@ def _inflate(file, blob_id: str) -> Iterator[bytes]:
         if b"\0" in head or len(head) > 64:
             break
     kind, nul, start = head.partition(b"\0")
-    if not nul or not kind.startswith(b"blob "):
+    size = kind[5:]
+    if not nul or not kind.startswith(b"blob ") or not (size.isascii() and size.isdigit()):
         raise GitCommandError(["cat-file", blob_id], f"no readable blob {blob_id}", 1)
-    if start:
-        yield start
-    yield from pieces
+    return int(size), start, pieces
+
+
+def _loose_rest(file, start: bytes, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """The content of a loose blob after its header (see `_loose_head`); closes `file`."""
+    with file:
+        if start:
+            yield start
+        yield from pieces
 
 
 def _inflated(file) -> Iterator[bytes]:

@@ -58,6 +58,7 @@ class CommittedRunReader:
         self._trees: dict[str, list[TreeEntry]] = {}  # the trees read so far, by id
         self._stored: RunRecord | None = None
         self._metrics: dict[str, str] | None = None  # metric key → blob id, read once
+        self._limit: int | None = None  # gitml.metricHistoryLimit, read once
 
     # the record
 
@@ -159,11 +160,34 @@ class CommittedRunReader:
 
     def metric_points(self, key: str) -> Iterator:
         """Chunks of the points of metric `key` (see `gitml.tracking.points`), a block of
-        its file at a time."""
-        from gitml.tracking.points import parse_blocks
+        its file at a time; MetricTooLargeError, before any of it is read, when its file
+        is over gitml.metricHistoryLimit."""
+        from gitml.tracking.points import check_history_size, parse_blocks
 
         blob = self._metric_files().get(key)
-        return iter(()) if blob is None else parse_blocks(self._objects.blocks(blob), True)
+        if blob is None:
+            return iter(())
+        limit = self._metric_limit()
+        size, blocks = self._objects.sized_blocks(blob, limit)
+        check_history_size(self.label, key, size, limit)
+        assert blocks is not None  # within the limit
+        return parse_blocks(blocks, True)
+
+    def check_metric_sizes(self, keys: list[str]) -> None:
+        from gitml.tracking.points import check_history_size
+
+        files = self._metric_files()
+        blobs = {key: files[key] for key in keys if key in files}
+        sizes = self._objects.sizes(list(blobs.values()))
+        for key, blob in blobs.items():
+            check_history_size(self.label, key, sizes.get(blob, 0), self._metric_limit())
+
+    def _metric_limit(self) -> int:
+        if self._limit is None:
+            from gitml.tracking.limits import metric_history_limit
+
+            self._limit = metric_history_limit(self.repo)
+        return self._limit
 
     def metric_blob(self, key: str) -> str | None:
         return self._metric_files().get(key)

@@ -6,7 +6,12 @@
 - `gitml.snapshotFileLimit` (`limits.snapshot_file_size`): the largest untracked file
   the code snapshot takes (10 MiB): a dataset beside the code stays out of every run;
 - `gitml.largeArtifactThreshold` (`limits.large_artifact_threshold`): an artifact over
-  it is stored by content, outside git (10 MiB).
+  it is stored by content, outside git (10 MiB);
+- `gitml.metricHistoryLimit` (`limits.metric_history_size`): the largest history of one
+  metric, in bytes of its file (64 MiB, some 2 million points): `log_metric` refuses a
+  point past it, and every reader refuses a larger history before reading it (git
+  compresses a repetitive one a thousandfold: a fetched run's 30 MB history is 30 KB on
+  the wire).
 
 Two settings, not one: raising the artifact limit to store a model once made every
 run snapshot a 2 GiB dataset.
@@ -23,6 +28,7 @@ from gitml.store.repository import Repository, parse_size
 
 DEFAULT_SNAPSHOT_FILE_LIMIT = 10 << 20
 DEFAULT_LARGE_THRESHOLD = 10 << 20
+DEFAULT_METRIC_HISTORY_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,17 @@ LARGE_THRESHOLD = Setting(
     "gitml.largeArtifactThreshold", "large_artifact_threshold", DEFAULT_LARGE_THRESHOLD
 )
 
+METRIC_HISTORY_LIMIT = Setting(
+    "gitml.metricHistoryLimit", "metric_history_size", DEFAULT_METRIC_HISTORY_LIMIT
+)
+
 
 @dataclass(frozen=True)
 class Limits:
     artifact: int | None  # largest artifact; None: no limit
     snapshot_file: int  # largest untracked file snapshotted
     large_threshold: int  # artifacts over it are stored by content
+    metric_history: int  # bytes of one metric's file
 
 
 def run_limits(repo: Repository) -> Limits:
@@ -54,7 +65,15 @@ def run_limits(repo: Repository) -> Limits:
     snapshot = size_setting(repo, SNAPSHOT_FILE_LIMIT)
     threshold = size_setting(repo, LARGE_THRESHOLD)
     assert snapshot is not None and threshold is not None  # they have defaults
-    return Limits(artifact, snapshot, threshold)
+    return Limits(artifact, snapshot, threshold, metric_history_limit(repo))
+
+
+def metric_history_limit(repo: Repository) -> int:
+    """The largest metric file gitml writes or reads (InvalidValueError names a
+    malformed setting)."""
+    limit = size_setting(repo, METRIC_HISTORY_LIMIT)
+    assert limit is not None  # it has a default
+    return limit
 
 
 def size_setting(repo: Repository, setting: Setting) -> int | None:

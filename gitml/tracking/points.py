@@ -17,6 +17,15 @@ _LINE = b"\t\t\n"  # what a well-formed line holds of whitespace
 _NOT_WHITESPACE = bytes(b for b in range(256) if not bytes([b]).isspace())  # what split() keeps
 
 
+def check_history_size(label: str, key: str, size: int, limit: int) -> None:
+    """MetricTooLargeError when metric `key`'s file of `size` bytes is over `limit`
+    (gitml.metricHistoryLimit): its history is not read (`label` names the run)."""
+    if size > limit:
+        from gitml.errors import MetricTooLargeError
+
+        raise MetricTooLargeError(label, key, size, limit, "has a history of")
+
+
 def file_blocks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as file:
         while block := file.read(BLOCK):

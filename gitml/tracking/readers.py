@@ -43,7 +43,14 @@ class RunReader(Protocol):
     def metric_points(self, key: str) -> Iterator:
         """The points of metric `key` in logging order, a chunk (steps, values, unix ms:
         `gitml.tracking.points.Chunk`) at a time, in memory that does not grow with them;
-        lines that are no point are left out."""
+        lines that are no point are left out. MetricTooLargeError, before any of it is
+        read, when its file is over gitml.metricHistoryLimit."""
+
+    def check_metric_sizes(self, keys: list[str]) -> None:
+        """MetricTooLargeError when the file of one of metrics `keys` is over
+        gitml.metricHistoryLimit, none of them read: before writing any history out (a
+        refusal halfway would leave output half-written), or reading a file otherwise
+        than through `metric_points`."""
 
     def metric_blob(self, key: str) -> str | None:
         """The blob id of metric `key`'s file, which names its points for good (a cache

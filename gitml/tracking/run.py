@@ -76,12 +76,13 @@ class StartedRun:
 
 
 def _artifact_settings(repo: Repository) -> dict:
-    """What a staging folder's meta says of artifacts (see `Staging`)."""
+    """What a staging folder's meta says of artifacts and metrics (see `Staging`)."""
     limits = run_limits(repo)
     return {
         "size_limit": limits.artifact,  # None: no limit
         "large_threshold": limits.large_threshold,
         "large_store": configured_store(repo),
+        "metric_limit": limits.metric_history,
     }
 
 

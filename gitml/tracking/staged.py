@@ -95,6 +95,7 @@ class StagedRunReader:
         self.repo = repo
         self._staging = Staging(runs_dir(repo.state_dir) / summary.id)
         self._metric_paths: dict | None = None  # the metric files found so far
+        self._limit: int | None = None  # gitml.metricHistoryLimit, read once
 
     def record(self) -> RunRecord:
         staged = self._staging.read()
@@ -117,13 +118,35 @@ class StagedRunReader:
 
     def metric_points(self, key: str) -> Iterator:
         """Chunks of the points of metric `key` (see `gitml.tracking.points`); a last
-        line still being written is left out."""
+        line still being written is left out. MetricTooLargeError when its file is over
+        gitml.metricHistoryLimit (the run's writer keeps it within, unless the limit was
+        lowered since)."""
         from gitml.tracking.points import file_blocks, parse_blocks
 
+        path = self._metric_path(key)
+        if path is None:
+            return iter(())
+        self._check_size(key, path)
+        return parse_blocks(file_blocks(path), keep_last_line=False)
+
+    def check_metric_sizes(self, keys: list[str]) -> None:
+        for key in keys:
+            path = self._metric_path(key)
+            if path is not None:
+                self._check_size(key, path)
+
+    def _metric_path(self, key: str) -> Path | None:
         if self._metric_paths is None or key not in self._metric_paths:  # logged since
             self._metric_paths = self._staging.metric_files()
-        path = self._metric_paths.get(key)
-        return iter(()) if path is None else parse_blocks(file_blocks(path), keep_last_line=False)
+        return self._metric_paths.get(key)
+
+    def _check_size(self, key: str, path: Path) -> None:
+        from gitml.tracking.limits import metric_history_limit
+        from gitml.tracking.points import check_history_size
+
+        if self._limit is None:
+            self._limit = metric_history_limit(self.repo)
+        check_history_size(self.label, key, path.stat().st_size, self._limit)
 
     def metric_blob(self, key: str) -> str | None:
         """None: a metric of a run in progress still grows."""

@@ -130,6 +130,8 @@ class Staging:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._metric_fds: dict[str, int] = {}
+        self._metric_sizes: dict[str, int] = {}  # bytes of each metric file open here
+        self._metric_limit = 0  # `metric_limit`, read when the first metric file opens
         self._steps: dict[str, int] = {}
         self._meta: dict | None = None
 
@@ -166,6 +168,13 @@ class Staging:
         """Artifacts over this many bytes are stored by content (None: none is)."""
         threshold = self.meta.get("large_threshold")
         return None if threshold is None else int(threshold)
+
+    @property
+    def metric_limit(self) -> int:
+        """The largest metric file the run writes (gitml.metricHistoryLimit at its start)."""
+        from gitml.tracking.limits import DEFAULT_METRIC_HISTORY_LIMIT
+
+        return int(self.meta.get("metric_limit") or DEFAULT_METRIC_HISTORY_LIMIT)
 
     def objects(self) -> FolderStore:
         """The repository's own store of large artifacts (`.git/gitml/objects/`)."""
@@ -207,8 +216,16 @@ class Staging:
             fd = self._open_metric_file(key)
         if step is None:
             step = self._steps.get(key, -1) + 1
+        line = f"{step}\t{number!r}\t{ms}\n".encode()
+        size = self._metric_sizes[key] + len(line)
+        if size > self._metric_limit:
+            from gitml.errors import MetricTooLargeError
+
+            label = f"run {self.meta.get('name')} ({self.meta.get('id')})"
+            raise MetricTooLargeError(label, key, size, self._metric_limit, "would grow to")
         self._steps[key] = max(step, self._steps.get(key, -1))
-        os.write(fd, f"{step}\t{number!r}\t{ms}\n".encode())
+        os.write(fd, line)
+        self._metric_sizes[key] = size
 
     def _open_metric_file(self, key: str) -> int:
         validate_key("metric", key)
@@ -223,7 +240,9 @@ class Staging:
         path = folder / filename
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._metric_fds[key] = fd
-        if key not in self._steps and os.fstat(fd).st_size:  # points logged by an earlier
+        self._metric_sizes[key] = os.fstat(fd).st_size
+        self._metric_limit = self.metric_limit
+        if key not in self._steps and self._metric_sizes[key]:  # points logged by an earlier
             last = _highest_step(path)  # attach: steps go on from them
             if last is not None:
                 self._steps[key] = last

@@ -119,6 +119,7 @@ class Ui:
         from gitml.tracking.points import parse_lines
 
         name = (reader.summary.id, key)
+        reader.check_metric_sizes([key])
         with self._live_lock:
             points, offset = self._live.pop(name, (Points.empty(), 0))
             blocks = reader.file_blocks(f"{METRICS_DIR}/{key_to_filename(key)}")
