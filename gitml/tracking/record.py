@@ -7,7 +7,6 @@ committed and read back by `gitml ls` from `git for-each-ref` output.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -257,6 +256,8 @@ def experiment_id(name: str) -> str:
     (60 bits: two names share one with odds of about one in a billion billion)."""
     if name == MLFLOW_DEFAULT_EXPERIMENT:
         return "0"
+    import hashlib  # OpenSSL's start: only for the commands that name experiments
+
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
     return str((int.from_bytes(digest[:8], "big") >> 4) or 1)
 
