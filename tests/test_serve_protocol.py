@@ -257,6 +257,52 @@ def test_parquet_bodies_are_read_as_tables(named_server):
     )
 
 
+def test_a_table_wider_than_the_server_takes_is_refused_in_every_format(bare_server):
+    """pandas builds a table a column at a time: a CSV line of a million columns (14 MB)
+    held a worker for 25 s, and its records or a dict of columns as long. Past 10,000
+    columns (or the signature's count) each format is a 400 before any table is built;
+    a tensor of any width is one array; `gitml predict` reads a user's own file whole."""
+    from gitml.models.scoring import CSV, read_request
+
+    names = [f"c{i}" for i in range(10_001)]
+    csv = (",".join(names) + "\n" + ",".join(["0"] * len(names)) + "\n").encode()
+    wide = {
+        "csv": (csv, "text/csv", "the CSV body"),
+        "split": (
+            json.dumps({"dataframe_split": {"columns": names, "data": [[0] * len(names)]}}),
+            "application/json",
+            "dataframe_split",
+        ),
+        "records": (
+            json.dumps({"dataframe_records": [{name: 0 for name in names}]}),
+            "application/json",
+            "dataframe_records",
+        ),
+        "columns": (
+            json.dumps({"inputs": {name: [0] for name in names}}),
+            "application/json",
+            "inputs",
+        ),
+        "parquet": (
+            parquet(pd.DataFrame({name: [0] for name in names})),
+            PARQUET,
+            "the Parquet body",
+        ),
+    }
+    for body, content_type, what in wide.values():
+        refused(
+            post(bare_server, body, content_type),
+            400,
+            "BAD_REQUEST",
+            f"{what} holds a table of 10,001 columns; the server takes at most 10,000 (or as "
+            "many as the model's signature declares): send wide rows as a tensor",
+        )
+    status, answer = post(bare_server, json.dumps({"inputs": [[0.5] * 10_001]}))
+    assert status == 400 and "the input has 10001" in answer["message"]  # the model's check
+    assert post(bare_server, json.dumps({"inputs": [[0.5, 0.5, 0.5]]}))[0] == 200
+    assert read_request(CSV, csv, None)[0].shape == (1, 10_001)
+
+
 def test_a_parquet_body_that_decodes_past_the_limits_is_refused(models):
     zeros = pd.DataFrame({name: np.zeros(200_000) for name in COLUMNS})
     body = parquet(zeros)

@@ -6,13 +6,50 @@ object with exactly one of `dataframe_split`, `dataframe_records`, `instances`, 
 (and optionally `params`), or a CSV body.
 """
 
+import csv
+import io
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from gitml.errors import DocumentError, ModelInputError
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# A table's columns past which `gitml serve` refuses a body, unless the signature
+# declares more: pandas builds a table column by column (25 to 60 us each here), so a
+# CSV line of a million columns, 14 MB, held a worker for 25 s. A tensor
+# ({"inputs": [[...]]}) is one array whatever its width.
+MAX_COLUMNS = 10_000
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """The most a request body may hold once decoded (None: no limit). `gitml serve`
+    sets them; `gitml predict` reads the user's own files without."""
+
+    values: int | None = None  # cells, counted over every column (Parquet)
+    decompressed_bytes: int | None = None  # Parquet
+    columns: int | None = None  # of a table: see MAX_COLUMNS
+
+
+NO_LIMITS = BodyLimits()
+
+
+def check_columns(what: str, count: int, limits: BodyLimits, signature: dict | None) -> None:
+    """Refuse a table of `count` columns past `limits.columns` and the signature's own."""
+    if limits.columns is None or count <= limits.columns:
+        return
+    from gitml.models.signature import input_spec
+
+    spec = input_spec(signature)
+    if isinstance(spec, list) and count <= len(spec):
+        return
+    raise ModelInputError(
+        f"{what} holds a table of {count:,} columns; the server takes at most "
+        f"{max(limits.columns, len(spec) if isinstance(spec, list) else 0):,} (or as many as "
+        'the model\'s signature declares): send wide rows as a tensor, {"inputs": [[...], ...]}'
+    )
 
 
 class NamedArray:
@@ -82,7 +119,9 @@ def _as_column(value):
 # the scoring protocol
 
 
-def parse_json_request(body: bytes | bytearray) -> tuple[Any, dict | None]:
+def parse_json_request(
+    body: bytes | bytearray, limits: BodyLimits = NO_LIMITS, signature: dict | None = None
+) -> tuple[Any, dict | None]:
     """(model input, params) from a scoring-protocol JSON body."""
     from gitml.documents import load_json
 
@@ -90,10 +129,12 @@ def parse_json_request(body: bytes | bytearray) -> tuple[Any, dict | None]:
         payload = load_json(body, "the request body")
     except DocumentError as error:
         raise ModelInputError(f"the request body is {error.problem}") from None
-    return parse_payload(payload)
+    return parse_payload(payload, limits, signature)
 
 
-def parse_payload(payload: object) -> tuple[Any, dict | None]:
+def parse_payload(
+    payload: object, limits: BodyLimits = NO_LIMITS, signature: dict | None = None
+) -> tuple[Any, dict | None]:
     """(model input, params) from a decoded scoring-protocol object."""
     if not isinstance(payload, dict):
         raise ModelInputError(_shape_hint(f"got a JSON {type(payload).__name__}"))
@@ -106,7 +147,29 @@ def parse_payload(payload: object) -> tuple[Any, dict | None]:
     if params is not None and not isinstance(params, dict):
         raise ModelInputError("'params' must be a JSON object of name: value")
     key = keys[0]
+    check_columns(key, _width(payload[key], key), limits, signature)
     return _READERS[key](payload[key]), params
+
+
+def _width(value: object, key: str) -> int:
+    """The columns a table in `value` would have, counted before it is built (0 for what
+    is no table: an array, or a shape the reader refuses)."""
+    if isinstance(value, dict):
+        if key != "dataframe_split":
+            return len(value)  # a dict of columns
+        columns, rows = value.get("columns"), value.get("data")
+        if isinstance(columns, list):
+            return len(columns)
+        if isinstance(rows, list):
+            return max((len(row) for row in rows if isinstance(row, list | dict)), default=0)
+        return 0
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        names: set = set()
+        for row in value:  # records: the union of their keys
+            if isinstance(row, dict):
+                names.update(row)
+        return len(names)
+    return 0
 
 
 def _shape_hint(found: str) -> str:
@@ -198,7 +261,9 @@ _READERS = {
 }
 
 
-def parse_csv(body: bytes | bytearray, signature: dict | None = None) -> Any:
+def parse_csv(
+    body: bytes | bytearray, signature: dict | None = None, limits: BodyLimits = NO_LIMITS
+) -> Any:
     """A DataFrame from a CSV body, whose first line is always its header.
 
     Data is never dropped in silence: a first line of numbers only (other than pandas'
@@ -206,8 +271,6 @@ def parse_csv(body: bytes | bytearray, signature: dict | None = None) -> Any:
     header, and is refused; so is any CSV for a tensor signature, as in MLflow (a tensor
     has no column names, and CSV no types).
     """
-    import io
-
     import pandas as pd
 
     from gitml.models.signature import input_spec
@@ -220,8 +283,10 @@ def parse_csv(body: bytes | bytearray, signature: dict | None = None) -> Any:
             '({"inputs": [[...], ...]}) or Parquet'
         )
     try:
+        if limits.columns is not None:
+            check_columns("the CSV body", len(_csv_header(body)), limits, signature)
         frame = pd.read_csv(io.BytesIO(body))
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, csv.Error) as error:
         raise ModelInputError(f"the CSV body cannot be read: {error}") from None
     declared = [column["name"] for column in spec or [] if "name" in column]
     header = [str(name) for name in frame.columns]
@@ -240,6 +305,12 @@ def parse_csv(body: bytes | bytearray, signature: dict | None = None) -> Any:
             "(pandas' DataFrame.to_csv(index=False) writes one)"
         )
     return frame
+
+
+def _csv_header(body: bytes | bytearray) -> list[str]:
+    """The fields of a CSV's first record (its quoted fields may span lines)."""
+    text = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline="")
+    return next(csv.reader(text), [])
 
 
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")

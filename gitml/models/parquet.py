@@ -9,24 +9,15 @@ many rows costs its size once. Nested columns (lists, structs, maps) are refused
 model's input here is a flat table.
 """
 
-from dataclasses import dataclass
 from typing import Any
 
 from gitml.errors import MissingExtraError, ModelInputError
+from gitml.models.inputs import NO_LIMITS, BodyLimits, check_columns
 
 
-@dataclass(frozen=True)
-class ParquetLimits:
-    """The most a Parquet body may hold once decoded (None: no limit)."""
-
-    values: int | None = None  # cells, counted over every column
-    decompressed_bytes: int | None = None
-
-
-NO_LIMITS = ParquetLimits()
-
-
-def read_parquet(body: bytes | bytearray, limits: ParquetLimits = NO_LIMITS) -> Any:
+def read_parquet(
+    body: bytes | bytearray, limits: BodyLimits = NO_LIMITS, signature: dict | None = None
+) -> Any:
     """A DataFrame from the Parquet file in `body`; ModelInputError for a file that cannot
     be read or passes `limits`, MissingExtraError without pyarrow."""
     try:
@@ -37,6 +28,7 @@ def read_parquet(body: bytes | bytearray, limits: ParquetLimits = NO_LIMITS) -> 
     buffer = pa.py_buffer(body)
     try:
         schema = pq.read_schema(pa.BufferReader(buffer))
+        check_columns("the Parquet body", len(schema), limits, signature)
         _check_flat(schema, pa)
         texts = [f.name for f in schema if _is_text(f.type, pa)]
         parquet = pq.ParquetFile(pa.BufferReader(buffer), read_dictionary=texts)
@@ -70,7 +62,7 @@ def _check_flat(schema, pa) -> None:
             )
 
 
-def _check_size(metadata, limits: ParquetLimits) -> None:
+def _check_size(metadata, limits: BodyLimits) -> None:
     values = decompressed = 0
     for group in range(metadata.num_row_groups):
         row_group = metadata.row_group(group)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gitml.models.parquet import NO_LIMITS, ParquetLimits
+from gitml.models.inputs import NO_LIMITS, BodyLimits
 
 if TYPE_CHECKING:
     from gitml.models.load import PyFuncModel
@@ -35,18 +35,18 @@ def read_request(
     content_type: str,
     body: bytes | bytearray,
     signature: dict | None,
-    limits: ParquetLimits = NO_LIMITS,
+    limits: BodyLimits = NO_LIMITS,
 ) -> tuple[Any, dict | None]:
     """(model input, params) from a body of one of CONTENT_TYPES."""
     from gitml.models.inputs import parse_csv, parse_json_request
 
     if content_type == JSON:
-        return parse_json_request(body)
+        return parse_json_request(body, limits, signature)
     if content_type == CSV:
-        return parse_csv(body, signature), None
+        return parse_csv(body, signature, limits), None
     from gitml.models.parquet import read_parquet
 
-    return read_parquet(body, limits), None
+    return read_parquet(body, limits, signature), None
 
 
 def score(model: PyFuncModel, data: Any, params: object) -> Scored:

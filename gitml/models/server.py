@@ -30,7 +30,7 @@ from typing import Any
 
 from gitml.errors import MissingExtraError, ModelInputError, ServeError, SignatureMismatchError
 from gitml.models.connections import error_body
-from gitml.models.parquet import ParquetLimits
+from gitml.models.inputs import MAX_COLUMNS, BodyLimits
 from gitml.models.scoring import CONTENT_TYPES
 from gitml.models.scoring import JSON as JSON_TYPE
 
@@ -50,11 +50,14 @@ class ServeOptions:
     keep_alive_seconds: int = 5
 
     @property
-    def parquet_limits(self) -> ParquetLimits:
-        """What a Parquet body may hold decoded: about what a --max-body of JSON or CSV
-        can carry (a quarter of a value per byte, four times the bytes decompressed)."""
-        return ParquetLimits(
-            values=self.max_body_bytes // 4, decompressed_bytes=4 * self.max_body_bytes
+    def body_limits(self) -> BodyLimits:
+        """What a body may hold decoded: a Parquet one about what a --max-body of JSON or
+        CSV can carry (a quarter of a value per byte, four times the bytes
+        decompressed); a table at most MAX_COLUMNS columns, or the signature's."""
+        return BodyLimits(
+            values=self.max_body_bytes // 4,
+            decompressed_bytes=4 * self.max_body_bytes,
+            columns=MAX_COLUMNS,
         )
 
     def check(self) -> None:
@@ -81,7 +84,7 @@ class ScoringApp:
         self.model = model
         self.version = version.encode()
         self.max_body_bytes = options.max_body_bytes
-        self.parquet_limits = options.parquet_limits
+        self.body_limits = options.body_limits
         self.inflight = ByteBudget(options.max_inflight_bytes)
         self.predictions = PredictionThread()
         self.report = report or (lambda _line: None)
@@ -172,7 +175,7 @@ class ScoringApp:
 
         try:
             data, params = read_request(
-                content_type.decode(), body, self.model.signature, self.parquet_limits
+                content_type.decode(), body, self.model.signature, self.body_limits
             )
             scored = score(self.model, data, params)
         except MissingExtraError as error:
