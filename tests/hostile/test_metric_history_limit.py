@@ -15,7 +15,13 @@ import pytest
 
 from gitml.errors import MetricTooLargeError
 from gitml.store.blobs import ObjectReader
+from gitml.store.layout import POINTS_CACHE
 from gitml.store.repository import open_repository
+from gitml.tracking.catalog import list_runs
+from gitml.ui import points_cache
+from gitml.ui.state import Ui
+from gitml.ui.warming import Warmer
+from gitml.ui.watch import Watcher
 from tests.conftest import commit_a_few_files, init_repo
 from tests.hostile.test_resource_limits import (
     bounded,
@@ -51,6 +57,10 @@ def repo(tmp_path_factory) -> Path:
             gitml(repo, "run", "--name", name, "--", "python", "curve.py")
         runs = {run["name"]: run["id"] for run in json.loads(gitml(repo, "ls", "--json").stdout)}
         replace_record(repo, runs["big"], ".gitml/metrics/loss.tsv", HOSTILE)
+        ref = f"refs/gitml/runs/{runs['big']}"
+        record = json.loads(git(repo, "show", f"{ref}:.gitml/run.json"))
+        record["metrics"]["loss"]["count"] = LINES  # what makes `gitml ui` parse it ahead
+        replace_record(repo, runs["big"], ".gitml/run.json", json.dumps(record).encode())
         git(repo, "repack", "-adq")
         git(repo, "config", "gitml.metricHistoryLimit", "1m")
         yield repo
@@ -120,6 +130,20 @@ def test_the_ui_answers_that_metric_with_an_error_and_shows_the_rest(repo):
         server.stop()
 
 
+def test_the_ui_does_not_parse_a_history_over_the_limit_ahead(repo):
+    """A record that claims 20,000 points or more has its history parsed as the server
+    starts, with no request at all: one over the limit is left for a request to refuse."""
+    opened = open_repository(repo)
+    ui = Ui(opened, "token", Watcher(opened))
+    warmer = Warmer(ui)
+    warmer.budget = points_cache.MAX_BYTES
+    warmer.warm(list_runs(opened))
+    assert warmer.parsed == 0 and len(warmer.looked_at) == 2
+    assert not (repo / ".git" / "gitml" / POINTS_CACHE).is_dir() or not any(
+        (repo / ".git" / "gitml" / POINTS_CACHE).iterdir()
+    )
+
+
 def test_mlflow_clients_refuse_a_history_over_the_limit(repo):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -186,3 +210,28 @@ def test_log_metric_refuses_to_grow_a_history_past_the_limit(repo, monkeypatch):
     points = bounded(repo, "metrics", "capped", "loss", "--csv").stdout.splitlines()
     assert len(points) == 1 + int(step)
 
+
+def test_an_imported_history_is_cut_at_the_limit_in_one_line(repo, monkeypatch):
+    """`gitml import mlflow` of a metric that passes the limit keeps the points within
+    it and says in one line that the rest was left out, reading no further (the source
+    here never ends)."""
+    import itertools
+
+    import gitml
+    from gitml import api
+    from gitml.mlflow_plugin.importer import _log_history
+
+    class EndlessSource:
+        def metric_points(self, info, key):
+            return ((0.5, step, 1) for step in itertools.count())
+
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "gitml.metricHistoryLimit")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "100")
+    skipped: list[str] = []
+    with gitml.start_run(name="imported", repo=repo):
+        _log_history(EndlessSource(), api._run().staging, None, "loss", skipped, "run x")
+    (line,) = skipped
+    assert line.startswith("run x: the rest of metric 'loss' left out: run imported (")
+    assert "gitml.metricHistoryLimit (100 bytes)" in line
+    assert len(bounded(repo, "metrics", "imported", "loss", "--csv").stdout.splitlines()) == 13
