@@ -15,6 +15,8 @@ of uvicorn's httptools one, adds:
   connection for ever, counted as being answered, so a few such clients got every new
   one a 503;
 - a header bound: headers longer than 64 KiB get a 431 and the connection is closed;
+- bytes that are no HTTP request get a 400 in MLflow's JSON shape (uvicorn's is text),
+  and the connection is closed;
 - a connection bound: at `max_connections`, a new connection pushes out the one that
   has waited longest for its client (idle or still sending); when every connection is
   being answered, the new one gets a 503. So held connections cannot starve new clients.
@@ -172,6 +174,18 @@ def protocol_class(request_timeout: float, max_connections: int) -> type:
                 "TEMPORARILY_UNAVAILABLE",
                 f"the server is at its limit of {max_connections} connections and this one "
                 "waited longest for its request (gitml serve --max-connections)",
+            )
+
+        def send_400_response(self, msg: str) -> None:
+            """uvicorn's answer to bytes that are no HTTP request, in MLflow's shape (it was
+            plain text), and the connection is closed."""
+            self._give_up(
+                400,
+                "BAD_REQUEST",
+                "the request is not valid HTTP/1.1: its request line, a header or its framing "
+                "cannot be read (two Content-Lengths, a negative one, one beside "
+                "Transfer-Encoding, a malformed chunk)",
+                answer=True,
             )
 
         def _give_up(self, status: int, code: str, message: str, answer: bool = False) -> None:

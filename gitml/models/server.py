@@ -378,7 +378,9 @@ def serve(app: ScoringApp, options: ServeOptions, report: Callable[[str], None])
         ws="none",
         lifespan="off",
         log_config=None,
-        log_level="warning",
+        # not "warning": uvicorn logs a line for each request that is no HTTP (answered 400)
+        # or asks for a websocket, so any client could fill the server's log
+        log_level="error",
         access_log=False,
         server_header=False,
         timeout_keep_alive=options.keep_alive_seconds,

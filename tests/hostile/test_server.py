@@ -150,6 +150,40 @@ def test_endless_headers_are_refused_without_being_kept(tmp_path):
         assert answer == (200, {"predictions": model.predict(rows).tolist()})
 
 
+MALFORMED = {
+    "two lengths": b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    "negative length": b"Content-Length: -1\r\n\r\n{}",
+    "length and chunked": b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"2\r\n{}\r\n0\r\n\r\n",
+    "bad chunk": b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+}
+
+
+def test_requests_that_are_no_http_get_mlflow_s_error_and_write_no_log_line(tmp_path):
+    """uvicorn answered them in plain text and wrote `Invalid HTTP request received.` on the
+    server's stderr for each: any client could fill the log."""
+    gitml.save_model(lambda rows: rows.sum(axis=1), tmp_path / "m")
+    server = Server(str(tmp_path / "m"), tmp_path).start()
+    try:
+        for name, rest in MALFORMED.items():
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+            head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            try:
+                sock.sendall(head + rest)
+                answer = _read_until_closed([sock], seconds=30)[sock]
+            finally:
+                sock.close()
+            assert answer.startswith(b"HTTP/1.1 400 "), (name, answer[:200])
+            error = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+            assert error["error_code"] == "BAD_REQUEST", name
+            assert error["message"].startswith("the request is not valid HTTP/1.1"), name
+        answer = server.request("POST", "/invocations", json.dumps({"inputs": [[1, 2]]}))
+        assert answer == (200, {"predictions": [3]})
+    finally:
+        code, err = server.stop()
+    assert code == 0 and len(err.splitlines()) == 1 and "serving on" in err, err
+
+
 @pytest.mark.slow
 def test_health_checks_answer_while_a_big_prediction_runs(tmp_path):
     started, release = tmp_path / "started", tmp_path / "release"
