@@ -168,6 +168,51 @@ def test_a_database_is_read_without_being_changed(world, tmp_path):
     assert runs_by_name(repo)["alpha"]["base"] == world["commit"]
 
 
+def test_a_database_naming_artifacts_on_another_host_gets_no_credentials(
+    world, tmp_path, monkeypatch
+):
+    """A hand-made database whose runs' artifacts (beta's logged model too) are at an
+    http:// host of its choosing: MLflow sent this machine's MLFLOW_TRACKING_USERNAME and
+    _PASSWORD there (as Basic auth) and imported what it answered. Nothing is asked of
+    that host now; each run says so in one line, and is imported without them."""
+    import http.server
+    import sqlite3
+    import threading
+
+    asked: list[str] = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(f"{self.path} {self.headers.get('Authorization')}")
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    database = tmp_path / "mlflow.db"
+    shutil.copyfile(world["database"], database)
+    elsewhere = f"http://127.0.0.1:{listener.server_port}/api/2.0/mlflow-artifacts/artifacts/x"
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE runs SET artifact_uri = ?", (elsewhere,))
+        db.execute("UPDATE logged_models SET artifact_location = ?", (elsewhere,))
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "me")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "secret")
+    repo = copy(world["seed"], tmp_path)
+    try:
+        result = import_in_process(repo, monkeypatch, f"sqlite:///{database}")
+    finally:
+        listener.shutdown()
+
+    assert asked == []
+    assert sorted(runs_by_name(repo)) == ["alpha", "beta", "plain-run"]
+    refused = [line for line in result.stderr.splitlines() if "are not read: only" in line]
+    assert len(refused) == 4, result.stderr  # three runs and beta's logged model
+    assert f"artifacts at {elsewhere!r} are not read" in refused[0]
+
+
 def test_a_missing_source_is_one_line_and_writes_nothing(world, tmp_path):
     repo = copy(world["seed"], tmp_path)
     before = gitml_state(repo)

@@ -39,6 +39,7 @@ from gitml.tracking.catalog import list_runs
 from gitml.tracking.record import RunSummary
 from gitml.tracking.run import ImportedRun, record_imported_run
 from gitml.tracking.staging import MAX_ARTIFACT_DEPTH, Staging, check_artifact_name
+from gitml.values import shown
 
 IMPORT_TAG = "gitml.mlflow.run_id"  # the MLflow run an imported run was made from
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
@@ -207,11 +208,52 @@ class MlflowSource:
         if local is not None:
             yield from self._local_files(local, skipped, label)
             return
+        problem = self.remote_problem(root_uri)
+        if problem is not None:
+            skipped.append(f"{label}: {problem}")
+            return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         with self.reading(f"the artifacts of {label}"):
             repository = get_artifact_repository(root_uri, tracking_uri=self.uri)
             yield from _remote_files(repository, None, 0, skipped, label)
+
+    def remote_problem(self, uri: str) -> str | None:
+        """Why the artifacts at `uri`, in no folder of this machine, are not read; None
+        when they are. MLflow sends this machine's tracking credentials
+        (MLFLOW_TRACKING_TOKEN, _USERNAME and _PASSWORD) to whatever http(s) host an
+        artifact location names, and a store made by hand may name any: so http(s) and
+        mlflow-artifacts locations are read from the tracking server being imported
+        only, cloud object stores with their own credentials, and nothing else."""
+        parsed = urllib.parse.urlparse(uri)
+        scheme = parsed.scheme.lower()
+        if scheme in _OBJECT_STORES:
+            return None
+        server = urllib.parse.urlparse(self.uri)
+        if server.scheme in ("http", "https") and scheme in ("http", "https", "mlflow-artifacts"):
+            if scheme == "mlflow-artifacts" and not parsed.netloc:
+                return None  # the server's own, as MLflow resolves it
+            if _address(parsed) == _address(server):
+                return None
+        return (
+            f"artifacts at {shown(uri, 200)} are not read: only a tracking server imported "
+            "from is asked for artifacts over HTTP (MLflow would send it this machine's "
+            "tracking credentials), and only s3, gs, Azure, OSS or HDFS stores otherwise"
+        )
+
+    def top_artifact_names(self, run_id: str) -> set[str]:
+        """The first parts of the paths of a run's own artifacts, where they are read."""
+        uri = self.client.get_run(run_id).info.artifact_uri
+        if not isinstance(uri, str):
+            return set()
+        local = _local_path(uri)
+        if local is not None:
+            inside = local.resolve().is_relative_to(self.local_root.resolve())
+            if not inside or local.is_symlink():
+                return set()
+        elif self.remote_problem(uri) is not None:
+            return set()
+        return {info.path.split("/", 1)[0] for info in self.client.list_artifacts(run_id)}
 
     def _local_files(
         self, folder: Path, skipped: list[str], label: str
@@ -237,6 +279,17 @@ class MlflowSource:
                 elif path.is_file():
                     yield relative, path.lstat().st_size, _already_local(path)
             folders.sort()
+
+
+_OBJECT_STORES = ("s3", "gs", "wasbs", "wasb", "abfss", "oss", "hdfs", "viewfs")
+
+
+def _address(url: urllib.parse.ParseResult) -> tuple[str | None, int | None]:
+    default = 443 if url.scheme == "https" else 80
+    try:
+        return url.hostname, url.port or default
+    except ValueError:  # a port that is no number
+        return None, None
 
 
 def _already_local(path: Path) -> Callable[[Path], Path]:

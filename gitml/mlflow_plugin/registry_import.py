@@ -158,10 +158,7 @@ class _ModelImport:
             model_id = source.removeprefix("models:/").split("/", 1)[0]
             with self.source.reading(f"logged model {model_id}"):
                 logged = self.source.client.get_logged_model(model_id)
-                top = {
-                    info.path.split("/", 1)[0]
-                    for info in self.source.client.list_artifacts(version.run_id)
-                }
+                top = self.source.top_artifact_names(version.run_id)
             return model_folder(logged, top)
         prefix = f"runs:/{version.run_id}/"
         if source.startswith(prefix):
