@@ -268,6 +268,11 @@ def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_
     )
     beta = next(path.parent for path in mlruns.glob("*/*/meta.yaml") if _names(path, "beta"))
     os.symlink(secret, beta / "artifacts" / "leak.txt")
+    deep = beta / "artifacts"
+    for _ in range(1100):  # deeper than Python's recursion (pathlib's mkdir recurses too)
+        deep = deep / "d"
+        deep.mkdir()
+    write(deep / "f.txt", "deep")
     write(beta / "params" / "huge", "x" * 100_000)
     write(beta / "tags" / "mlflow.source.git.commit", "--output=" + str(tmp_path / "pwned"))
 
@@ -283,6 +288,7 @@ def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_
     assert not (tmp_path / "pwned").exists()
     assert f"are outside {mlruns}" in result.stderr
     assert "artifact 'leak.txt' is a symbolic link; not followed" in result.stderr
+    assert "(199 characters) are nested deeper than 100 levels; not read" in result.stderr
     assert "param 'huge' is longer than 6,000 characters" in result.stderr
     assert "private" not in git(repo, "log", "--all", "-p")
 

@@ -269,6 +269,13 @@ class MlflowSource:
             return
         for current, folders, files in os.walk(folder):
             here = Path(current)
+            if len(here.relative_to(folder).parts) >= MAX_ARTIFACT_DEPTH:
+                skipped.append(
+                    f"{label}: artifacts under {shown(here.relative_to(folder).as_posix())} "
+                    f"are nested deeper than {MAX_ARTIFACT_DEPTH} levels; not read"
+                )
+                folders.clear()  # os.walk recurses: a tree 1,000 deep was a RecursionError
+                continue
             for name in sorted(folders + files):
                 path = here / name
                 relative = path.relative_to(folder).as_posix()
@@ -396,7 +403,8 @@ def _quiet_reading(uri: str) -> Iterator[None]:
     import logging
     import warnings
 
-    wanted = {"MLFLOW_TRACKING_URI": uri}
+    # no tqdm bar of MLflow's per downloaded artifact: the import says one line per run
+    wanted = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     if uri.startswith("file:"):
         wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
     before = {name: os.environ.get(name) for name in wanted}
