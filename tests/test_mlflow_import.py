@@ -1,6 +1,7 @@
 """`gitml import mlflow`: real MLflow stores (a folder and a database, made by MLflow's
 client) written into real repositories, read back through gitml's command line."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -246,10 +248,30 @@ def _paths() -> list[str]:
     return [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
 
 
+@contextlib.contextmanager
+def nested(folder: Path, depth: int) -> Iterator[None]:
+    """A file `depth` folders deep in `folder`, for the time of the block: removed after,
+    one folder at a time, since pytest's removal of old temporary folders recurses and
+    fails on it (pathlib's mkdir recurses too)."""
+    deep = folder
+    for _ in range(depth):
+        deep = deep / "d"
+        deep.mkdir()
+    write(deep / "f.txt", "deep")
+    try:
+        yield
+    finally:
+        (deep / "f.txt").unlink()
+        while deep != folder:
+            deep.rmdir()
+            deep = deep.parent
+
+
 def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_path, monkeypatch):
     """A run whose artifact location climbs out of the folder with `..`, an artifact that
     is a link to a file outside, a 100,000-character param and a commit that is an
-    option of git's: the run is imported without any of them, each named on stderr."""
+    option of git's, artifacts nested 1,100 deep (a RecursionError before): the run is
+    imported without any of them, each named on stderr."""
     repo = copy(world["seed"], tmp_path)
     mlruns = tmp_path / "mlruns"
     shutil.copytree(world["folder"], mlruns, symlinks=True)
@@ -268,15 +290,11 @@ def test_a_hand_made_folder_cannot_reach_outside_or_blow_up_a_record(world, tmp_
     )
     beta = next(path.parent for path in mlruns.glob("*/*/meta.yaml") if _names(path, "beta"))
     os.symlink(secret, beta / "artifacts" / "leak.txt")
-    deep = beta / "artifacts"
-    for _ in range(1100):  # deeper than Python's recursion (pathlib's mkdir recurses too)
-        deep = deep / "d"
-        deep.mkdir()
-    write(deep / "f.txt", "deep")
     write(beta / "params" / "huge", "x" * 100_000)
     write(beta / "tags" / "mlflow.source.git.commit", "--output=" + str(tmp_path / "pwned"))
 
-    result = import_in_process(repo, monkeypatch, str(mlruns))
+    with nested(beta / "artifacts", 1100):  # deeper than Python's recursion
+        result = import_in_process(repo, monkeypatch, str(mlruns))
 
     runs = runs_by_name(repo)
     assert sorted(runs) == ["alpha", "beta", "plain-run"]
