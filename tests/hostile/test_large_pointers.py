@@ -114,3 +114,23 @@ def test_the_store_a_pointer_names_is_never_read(attacker, tmp_path, store):
     assert "no store reachable from here holds it" in line and f"to {store!r}, the store" in line
     assert local_objects(victim) == [] and not (tmp_path / "out").exists()
     assert not os.path.exists(victim / ".git" / "gitml" / "objects" / digest[:2])
+
+
+def test_a_stream_that_never_ends_is_read_no_further_than_the_size(tmp_path):
+    """What Git LFS or S3 sends is a stream: one that never ends (a hostile server) is
+    cut off after the size and one block, and nothing of it is kept."""
+    from gitml.store.cas.folder import BLOCK, FolderStore, TooManyBytes
+
+    sent = []
+
+    def endless():
+        while True:
+            sent.append(BLOCK)
+            yield bytes(BLOCK)
+
+    store = FolderStore(tmp_path / "objects")
+    with pytest.raises(TooManyBytes, match="are more than the 1,048,577 bytes the run records"):
+        store.put_blocks(endless(), ZEROS, size=BLOCK + 1)
+
+    assert len(sent) == 2
+    assert [path for path in store.folder.rglob("*") if path.is_file()] == []
