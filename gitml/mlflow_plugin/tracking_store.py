@@ -435,17 +435,30 @@ class GitmlTrackingStore(AbstractStore):
     def get_metric_history(
         self, run_id: str, metric_key: str, max_results: int | None = None, page_token=None
     ) -> PagedList[Metric]:
+        """The points of a page (`max_results` from `page_token`'s offset; all without
+        them), MLflow's entities made of the page's points only and the history read no
+        further than one point past it: a Metric takes some 250 bytes, a point of the
+        history's file 10 (a page at a time, as MLflow's server asks, a history takes a
+        page of memory, not 30 times its file's size)."""
+        start = SearchUtils.parse_start_offset_from_page_token(page_token) if page_token else 0
+        end = start + max_results if max_results else None
         points: list[Metric] = []
+        seen, more = 0, False
         with mlflow_errors(), open_run(self.repo, _run_id(run_id)) as reader:
             for steps, values, times in reader.metric_points(metric_key):
+                low = max(start - seen, 0)
+                high = len(steps) if end is None else min(end - seen, len(steps))
                 points.extend(
                     Metric(metric_key, value, ms, step, run_id=run_id)
-                    for step, value, ms in zip(steps, values, times, strict=True)
+                    for step, value, ms in zip(
+                        steps[low:high], values[low:high], times[low:high], strict=True
+                    )
                 )
-        if max_results is not None or page_token:
-            page, token = SearchUtils.paginate(points, page_token, max_results or len(points))
-            return PagedList(page, token)
-        return PagedList(points, None)
+                seen += len(steps)
+                if end is not None and seen > end:
+                    more = True
+                    break
+        return PagedList(points, SearchUtils.create_page_token(end) if more else None)
 
     def _search_runs(
         self,

@@ -235,3 +235,25 @@ def test_an_imported_history_is_cut_at_the_limit_in_one_line(repo, monkeypatch):
     assert line.startswith("run x: the rest of metric 'loss' left out: run imported (")
     assert "gitml.metricHistoryLimit (100 bytes)" in line
     assert len(bounded(repo, "metrics", "imported", "loss", "--csv").stdout.splitlines()) == 13
+
+
+def test_the_stores_history_is_read_a_page_at_a_time(repo, monkeypatch):
+    """MLflow's server asks a page at a time: a page of a long history (within a limit
+    raised for it) is made of its own points only, the history read no further."""
+    from gitml.mlflow_plugin.tracking_store import GitmlTrackingStore
+
+    runs = {run["name"]: run["id"] for run in json.loads(gitml(repo, "ls", "--json").stdout)}
+    store = GitmlTrackingStore(f"gitml://{repo}")
+    first = store.get_metric_history(runs["small"], "loss", max_results=2)
+    assert [m.step for m in first] == [0, 1] and first.token
+    rest = store.get_metric_history(runs["small"], "loss", max_results=2, page_token=first.token)
+    assert [m.step for m in rest] == [2] and rest.token is None
+    assert [m.step for m in store.get_metric_history(runs["small"], "loss")] == [0, 1, 2]
+
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "gitml.metricHistoryLimit")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "64m")
+    page = store.get_metric_history(runs["big"], "loss", max_results=1000)
+    assert len(page) == 1000 and page.token
+    after = store.get_metric_history(runs["big"], "loss", max_results=5, page_token=page.token)
+    assert len(after) == 5 and after.token
