@@ -28,7 +28,8 @@ as `gitml run` keeps them, the median of REPEAT timings of
 
 and last the index built again from the archives, and its peak memory (goal: the same
 whatever the number of runs). --keep keeps the repository of runs (and skips that last
-step); --reuse PATH times such a kept repository again without writing it anew.
+step); --reuse PATH times such a kept repository again without writing it anew (with
+--folded too: its runs are pushed to a new remote, which is removed after).
 
 With --folded, the same synthetic runs are folded into archive commits (`gitml
 archive`, keeping gitml.liveRuns' default half, 1,000 run refs) and pushed by
@@ -132,6 +133,10 @@ def write_and_fold(count: int) -> Path:
     return repo
 
 
+def count_runs(repo: Path) -> int:
+    return len(gitml_out(repo, "ls", "--all", "--columns", "id", "--csv").split()) - 1
+
+
 def index_of(repo: Path) -> Path:
     return repo / ".git" / "gitml" / "cache" / "runs.sqlite"
 
@@ -187,15 +192,17 @@ def bench_size(count: int, repeat: int, empty: Path, repo: Path | None, keep: bo
     shutil.rmtree(repo)
 
 
-def bench_folded(count: int, repeat: int) -> None:
-    """The user's git work with `count` runs folded, against a repository without runs."""
-    made = new_repo(f"gitml-bench-folded-{count}-")
-    start = time.perf_counter()
-    write_runs_fast(made, count, run_fields(count))
-    report(f"{count} folded: runs written by fast-import", time.perf_counter() - start)
-    start = time.perf_counter()
-    gitml_out(made, "archive")
-    report(f"{count} folded: gitml archive (all but 1,000)", time.perf_counter() - start)
+def bench_folded(count: int, repeat: int, kept: Path | None = None) -> None:
+    """The user's git work with `count` runs folded, against a repository without runs;
+    the runs written and folded now, or those of a repository `kept` by --keep."""
+    made = kept or new_repo(f"gitml-bench-folded-{count}-")
+    if not kept:
+        start = time.perf_counter()
+        write_runs_fast(made, count, run_fields(count))
+        report(f"{count} folded: runs written by fast-import", time.perf_counter() - start)
+        start = time.perf_counter()
+        gitml_out(made, "archive")
+        report(f"{count} folded: gitml archive (all but 1,000)", time.perf_counter() - start)
     plain = new_repo("gitml-bench-plain-")
     remotes = {}
     for label, repo in (("runs", made), ("plain", plain)):
@@ -211,7 +218,9 @@ def bench_folded(count: int, repeat: int) -> None:
         for label in remotes
     }
     measure_folded(count, repeat, made, remotes, clones)
-    for path in (made, plain, *(r.parent for r in remotes.values())):
+    if kept:
+        git(made, "remote", "remove", "origin")
+    for path in ([] if kept else [made]) + [plain, *(r.parent for r in remotes.values())]:
         shutil.rmtree(path)
 
 
@@ -284,6 +293,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the repository of runs")
     parser.add_argument("--reuse", type=Path, help="time a repository kept by --keep")
     args = parser.parse_args()
+    if args.folded and args.reuse:
+        bench_folded(count_runs(args.reuse), args.repeat, args.reuse)
+        return
     if args.folded:
         for count in (int(size) for size in args.sizes.split(",")):
             bench_folded(count, args.repeat)
@@ -291,8 +303,7 @@ def main() -> None:
     empty = new_repo("gitml-bench-empty-")
     timed([*GITML, "run", "--", PYTHON, "-c", "pass"], empty)  # its index and caches
     if args.reuse:
-        count = len(gitml_out(args.reuse, "ls", "--all", "--columns", "id", "--csv").split()) - 1
-        bench_size(count, args.repeat, empty, args.reuse, keep=True)
+        bench_size(count_runs(args.reuse), args.repeat, empty, args.reuse, keep=True)
     else:
         for count in (int(size) for size in args.sizes.split(",")):
             bench_size(count, args.repeat, empty, None, args.keep)
