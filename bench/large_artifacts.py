@@ -129,21 +129,15 @@ def main() -> None:
     cp = Step("baseline cp of the file", ["cp", str(source), str(copy)], repo, no_copy)
     log = [*GITML, "run", "--artifact", "data/model.bin", "--", "true"]
     clear = lambda: shutil.rmtree(objects, ignore_errors=True)  # noqa: E731
-    # the least any store naming objects by sha256 does: copy the file and hash it, at once
-    floor = Step(
-        "floor: cp of the file while its sha256 is taken",
-        [
-            "sh",
-            "-c",
-            'cp "$0" "$1" & "$2" -c "$3" "$0"; wait',
-            str(source),
-            str(copy),
-            PYTHON,
-            HASH,
-        ],
-        repo,
-        no_copy,
-    )
+
+    def while_hashed(label: str, copying: str) -> Step:
+        """The least any store naming objects by sha256 does: `copying` (a shell command
+        of the file $0 and its copy $1) while the file's sha256 is taken, at once."""
+        both = f'{copying} & "$2" -c "$3" "$0"; wait'
+        command = ["sh", "-c", both, str(source), str(copy), PYTHON, HASH]
+        return Step(f"floor: {label} while its sha256 is taken", command, repo, no_copy)
+
+    floor = while_hashed("cp of the file", 'cp "$0" "$1"')
     pair("log", Step("gitml run --artifact (log and commit)", log, repo, clear), cp, floor)
     run_id = git(repo, "for-each-ref", "--format=%(refname:lstrip=3)", "refs/gitml/runs/").split()[
         -1
@@ -174,20 +168,7 @@ def main() -> None:
         no_copy,
     )
     ours = Step("gitml push to a file:// store", push, repo, remote_and_store_empty)
-    synced_floor = Step(
-        "floor: cp then sync of the copy while its sha256 is taken",
-        [
-            "sh",
-            "-c",
-            'cp "$0" "$1" && sync "$1" & "$2" -c "$3" "$0"; wait',
-            str(source),
-            str(copy),
-            PYTHON,
-            HASH,
-        ],
-        repo,
-        no_copy,
-    )
+    synced_floor = while_hashed("cp then sync of the copy", 'cp "$0" "$1" && sync "$1"')
     pair("push file://", ours, synced, synced_floor)
 
     with GiftlessServer(scratch / "lfs-storage") as server:
