@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gitml.errors import InvalidValueError
-from gitml.project_file import repository_project
 from gitml.store.config import read_config
 from gitml.store.repository import Repository, parse_size
 
@@ -80,6 +79,11 @@ def size_setting(repo: Repository, setting: Setting) -> int | None:
     """`setting` in bytes: git config wins over the project file, then its default."""
     value = read_config(repo).get(setting.config)
     if value is None:
+        # imported here: a run's logging API reads this module's defaults under the
+        # oldest Python a user's script may run on, and the project file's reader is not
+        # its source (tests/test_logging_api_old_python.py)
+        from gitml.project_file import repository_project
+
         project = repository_project(repo)
         found = project.limit(setting.limit) if project else None
         return setting.default if found is None else found
