@@ -55,9 +55,8 @@ def fold_after_run(repo: Repository) -> AutoFold:
             start_background_fold(repo)
             return AutoFold(started=True)
         done = fold_if_over_budget(repo)
-    except GitmlError as error:
-        return AutoFold(warning=f"older runs were not folded into archives: {error}")
-    except (OSError, subprocess.CalledProcessError) as error:  # no process could start
+    except (GitmlError, OSError, subprocess.CalledProcessError) as error:  # OSError and
+        # CalledProcessError: no process could start
         return AutoFold(warning=f"older runs were not folded into archives: {error}")
     return AutoFold(folded=len(done.folded) if done is not None else 0)
 
