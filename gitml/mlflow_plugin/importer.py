@@ -204,13 +204,13 @@ class MlflowSource:
         """(path, size or None, fetch) of each file under artifact location `root_uri`;
         `fetch(scratch)` gives a local file holding it. A local folder is read only
         inside the source's folder, and never through a symbolic link."""
+        problem = self.location_problem(root_uri)
+        if problem is not None:
+            skipped.append(f"{label}: {problem}")
+            return
         local = _local_path(root_uri)
         if local is not None:
             yield from self._local_files(local, skipped, label)
-            return
-        problem = self.remote_problem(root_uri)
-        if problem is not None:
-            skipped.append(f"{label}: {problem}")
             return
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -218,13 +218,23 @@ class MlflowSource:
             repository = get_artifact_repository(root_uri, tracking_uri=self.uri)
             yield from _remote_files(repository, None, 0, skipped, label)
 
-    def remote_problem(self, uri: str) -> str | None:
-        """Why the artifacts at `uri`, in no folder of this machine, are not read; None
-        when they are. MLflow sends this machine's tracking credentials
+    def location_problem(self, uri: str) -> str | None:
+        """Why the artifacts at `uri` are not read; None when they are. A folder of this
+        machine is read only inside the source's folder, and not through a symbolic link.
+        MLflow sends this machine's tracking credentials
         (MLFLOW_TRACKING_TOKEN, _USERNAME and _PASSWORD) to whatever http(s) host an
         artifact location names, and a store made by hand may name any: so http(s) and
         mlflow-artifacts locations are read from the tracking server being imported
         only, cloud object stores with their own credentials, and nothing else."""
+        local = _local_path(uri)
+        if local is not None:
+            root = self.local_root.resolve()
+            if local.is_symlink() or not local.resolve().is_relative_to(root):
+                return (
+                    f"artifacts at {shown(str(local), 200)} are outside {root}, the folder "
+                    "of the source, or reached through a symbolic link; not read"
+                )
+            return None
         parsed = urllib.parse.urlparse(uri)
         scheme = parsed.scheme.lower()
         if scheme in _OBJECT_STORES:
@@ -244,14 +254,7 @@ class MlflowSource:
     def top_artifact_names(self, run_id: str) -> set[str]:
         """The first parts of the paths of a run's own artifacts, where they are read."""
         uri = self.client.get_run(run_id).info.artifact_uri
-        if not isinstance(uri, str):
-            return set()
-        local = _local_path(uri)
-        if local is not None:
-            inside = local.resolve().is_relative_to(self.local_root.resolve())
-            if not inside or local.is_symlink():
-                return set()
-        elif self.remote_problem(uri) is not None:
+        if not isinstance(uri, str) or self.location_problem(uri) is not None:
             return set()
         return {info.path.split("/", 1)[0] for info in self.client.list_artifacts(run_id)}
 
@@ -259,13 +262,6 @@ class MlflowSource:
         self, folder: Path, skipped: list[str], label: str
     ) -> Iterator[tuple[str, int | None, Callable[[Path], Path]]]:
         if not folder.exists():
-            return
-        root = self.local_root.resolve()
-        if not folder.resolve().is_relative_to(root):
-            skipped.append(
-                f"{label}: artifacts at {folder} are outside {root}, the folder of the "
-                "source; not read"
-            )
             return
         for current, folders, files in os.walk(folder):
             here = Path(current)
