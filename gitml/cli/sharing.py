@@ -243,7 +243,13 @@ def _yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
-_FETCHED = "refs/gitml/{runs,archive,views,sweeps,experiments}/*"
+def _fetched_kinds() -> str:
+    """The refs `gitml remote setup` makes git fetch, in one pattern:
+    refs/gitml/{runs,archive,…}/*."""
+    from gitml.sharing.refspecs import FETCH_KINDS
+
+    folders = [spec.partition(":")[0].removeprefix("refs/gitml/")[:-2] for spec in FETCH_KINDS]
+    return "refs/gitml/{" + ",".join(folders) + "}/*"
 
 
 @click.group("remote")
@@ -260,9 +266,9 @@ def remote_setup(obj, remote) -> None:
 
     remote = choose_remote(obj.repo, remote)
     if add_fetch_refspec(obj.repo, remote):
-        echo(f"git fetch {remote} now brings runs ({_FETCHED})")
+        echo(f"git fetch {remote} now brings runs ({_fetched_kinds()})")
     else:
-        echo(f"git fetch {remote} already brings runs ({_FETCHED})")
+        echo(f"git fetch {remote} already brings runs ({_fetched_kinds()})")
     if prunes_on_fetch(obj.repo, remote):
         say(
             f"warning: git fetch {remote} prunes (fetch.prune is set): it will delete "
